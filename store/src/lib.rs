@@ -1,0 +1,34 @@
+//! keel-store: etcd's data model on sled.
+//!
+//! Every write takes one main revision; writes inside a transaction take sub-revisions of it.
+//! Every key carries its create revision, mod revision, version and lease. Deletes write
+//! tombstones, so reads at an old revision and watches from an old revision see exactly what
+//! was there, until compaction drops the history below a revision.
+//!
+//! # Layout
+//!
+//! - [`kv`]: `KeyValue` and `Event`, the records clients see.
+//! - [`request`]: range / put / delete / txn requests and the replicated [`Command`].
+//! - [`keyspace`]: [`Store`], applying commands and reading at a revision.
+//! - [`lease`]: the lease table; expiry arrives as a command, never from a clock.
+//! - [`watch`]: watchers that replay from a revision, then follow live writes.
+//! - [`error`]: the one error enum.
+//!
+//! # What this crate must not depend on
+//!
+//! openraft, warp, any networking, or the wall clock. It is deterministic: the same commands
+//! in the same order give the same state and the same [`Store::hash_kv`] on every member.
+
+pub mod error;
+pub mod keyspace;
+pub mod kv;
+pub mod lease;
+pub mod request;
+pub mod watch;
+
+pub use error::{Error, Result};
+pub use keyspace::{Config, HashKv, Store};
+pub use kv::{Event, EventType, KeyValue};
+pub use lease::{LeaseInfo, LeaseKeys};
+pub use request::*;
+pub use watch::{WatchRequest, WatchUpdate, Watcher};
