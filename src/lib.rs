@@ -1,1 +1,26 @@
-//! keel
+//! keel: an etcd-compatible server on keel-store (and, for clusters, keel-raft).
+//!
+//! Requests arrive on the etcd v3 JSON gateway ([`api`]), which reaches the keyspace only
+//! through a [`replica::Replica`]: writes are proposed, reads wait for a read barrier.
+//!
+//! # Layout
+//!
+//! - [`config`]: the one configuration tree of `keel serve`, its TOML file and validation.
+//! - [`replica`]: the `Replica` trait the API is written against, and `LocalReplica` (one member).
+//! - [`lessor`]: lease deadlines kept by the leader; expiry proposed as a revoke.
+//! - [`api`]: the warp routes, handlers and JSON models, one file per etcd service.
+//! - [`metrics`]: Prometheus metrics served on `/metrics`.
+//! - [`server`]: wiring: `run(config, listener, replica, shutdown)`.
+//! - [`cli`]: the `keel` command line, one file per subcommand.
+//! - [`error`]: the crate's error enum.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod lessor;
+pub mod metrics;
+pub mod replica;
+pub mod server;
+
+pub use error::{Error, Result};

@@ -1,0 +1,108 @@
+//! The KV service: range, put, delete range, txn, compaction.
+//!
+//! Reads are linearizable unless the request says `serializable`: the handler waits for the
+//! replica's read barrier first. Writes go through the replica; the store's verdict comes
+//! back in [`keel_store::Applied`] and is either the response or the client's error.
+
+use keel_store::{Applied, Command, CommandResponse};
+use warp::filters::BoxedFilter;
+use warp::Filter;
+
+use super::error::{ApiError, Code};
+use super::models::{
+    CompactionRequest, DeleteRangeRequest, DeleteRangeResponse, HeaderOnly, PutRequest,
+    PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
+};
+use super::{blocking, unary, Shared};
+
+/// `POST /v3/kv/{range,put,deleterange,txn,compaction}`.
+pub fn routes(api: &Shared) -> BoxedFilter<(warp::reply::Response,)> {
+    unary(api, "v3/kv/range", "Range", range)
+        .or(unary(api, "v3/kv/put", "Put", put))
+        .unify()
+        .or(unary(api, "v3/kv/deleterange", "DeleteRange", delete_range))
+        .unify()
+        .or(unary(api, "v3/kv/txn", "Txn", txn))
+        .unify()
+        .or(unary(api, "v3/kv/compaction", "Compact", compaction))
+        .unify()
+        .boxed()
+}
+
+/// Proposes `command`, counting a failed proposal, and unwraps the store's verdict.
+pub(crate) async fn propose(
+    api: &Shared,
+    command: Command,
+) -> Result<(i64, CommandResponse), ApiError> {
+    let Applied { revision, result } = api.replica.write(command).await.map_err(|e| {
+        api.metrics.proposal_failed();
+        ApiError::from(e)
+    })?;
+    Ok((revision, result?))
+}
+
+pub(crate) fn unexpected(response: CommandResponse) -> ApiError {
+    ApiError::new(
+        Code::Internal,
+        format!("store answered with the wrong response: {response:?}"),
+    )
+}
+
+/// Reads a range.
+pub async fn range(api: Shared, request: RangeRequest) -> Result<RangeResponse, ApiError> {
+    if !request.serializable {
+        api.replica.read_barrier().await?;
+    }
+    let store = api.replica.store().clone();
+    let (response, revision) = blocking(move || {
+        let response = store.range(&request.into())?;
+        // Read after the range, so the header is never older than what it returned.
+        Ok((response, store.current_revision()))
+    })
+    .await?;
+    Ok(RangeResponse::new(api.header(revision), response))
+}
+
+/// Writes a key.
+pub async fn put(api: Shared, request: PutRequest) -> Result<PutResponse, ApiError> {
+    match propose(&api, Command::Put(request.into())).await? {
+        (revision, CommandResponse::Put(r)) => Ok(PutResponse::new(api.header(revision), r)),
+        (_, other) => Err(unexpected(other)),
+    }
+}
+
+/// Deletes a range.
+pub async fn delete_range(
+    api: Shared,
+    request: DeleteRangeRequest,
+) -> Result<DeleteRangeResponse, ApiError> {
+    match propose(&api, Command::DeleteRange(request.into())).await? {
+        (revision, CommandResponse::DeleteRange(r)) => {
+            Ok(DeleteRangeResponse::new(api.header(revision), r))
+        }
+        (_, other) => Err(unexpected(other)),
+    }
+}
+
+/// Runs a transaction. Read-only ones go through the log too: simpler, and as linearizable.
+pub async fn txn(api: Shared, request: TxnRequest) -> Result<TxnResponse, ApiError> {
+    match propose(&api, Command::Txn(request.into())).await? {
+        (revision, CommandResponse::Txn(t)) => {
+            Ok(TxnResponse::new(api.header(revision), t, revision))
+        }
+        (_, other) => Err(unexpected(other)),
+    }
+}
+
+/// Compacts history up to a revision.
+pub async fn compaction(api: Shared, request: CompactionRequest) -> Result<HeaderOnly, ApiError> {
+    let command = Command::Compact {
+        revision: request.revision,
+    };
+    match propose(&api, command).await? {
+        (revision, CommandResponse::Compact) => Ok(HeaderOnly {
+            header: api.header(revision),
+        }),
+        (_, other) => Err(unexpected(other)),
+    }
+}

@@ -1,0 +1,237 @@
+//! The Lease service: grant, revoke, keepalive (a stream both ways), time-to-live, list.
+//!
+//! Grants and revokes are replicated writes; deadlines live in the [`crate::lessor::Lessor`].
+//! etcd's gateway serves some of these under `/v3/kv/lease/...` as well; both paths work.
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use keel_store::{Command, CommandResponse};
+use rand::Rng;
+use warp::filters::BoxedFilter;
+use warp::Filter;
+
+use super::error::{ApiError, Code};
+use super::kv::{propose, unexpected};
+use super::models::{
+    HeaderOnly, LeaseGrantRequest, LeaseGrantResponse, LeaseId, LeaseKeepAliveResponse,
+    LeaseLeasesResponse, LeaseStatus, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
+};
+use super::{
+    blocking, error_line, exact_path, json_messages, stream_line, streaming_reply, unary, Shared,
+};
+use crate::lessor::MAX_TTL;
+use crate::replica::ReplicaError;
+
+/// Lease routes, with the `/v3/kv/lease/...` aliases etcd 3.4 also serves.
+pub fn routes(api: &Shared) -> BoxedFilter<(warp::reply::Response,)> {
+    let keepalive = {
+        let api = api.clone();
+        warp::post()
+            .and(exact_path("v3/lease/keepalive"))
+            .and(warp::body::stream())
+            .map(move |body| streaming_reply(keepalive_stream(api.clone(), body)))
+    };
+    unary(api, "v3/lease/grant", "LeaseGrant", grant)
+        .or(unary(api, "v3/lease/revoke", "LeaseRevoke", revoke))
+        .unify()
+        .or(unary(api, "v3/kv/lease/revoke", "LeaseRevoke", revoke))
+        .unify()
+        .or(unary(
+            api,
+            "v3/lease/timetolive",
+            "LeaseTimeToLive",
+            time_to_live,
+        ))
+        .unify()
+        .or(unary(
+            api,
+            "v3/kv/lease/timetolive",
+            "LeaseTimeToLive",
+            time_to_live,
+        ))
+        .unify()
+        .or(unary(api, "v3/lease/leases", "LeaseLeases", leases))
+        .unify()
+        .or(unary(api, "v3/kv/lease/leases", "LeaseLeases", leases))
+        .unify()
+        .or(keepalive)
+        .unify()
+        .boxed()
+}
+
+/// Grants a lease; id 0 lets the server choose a random positive one.
+pub async fn grant(
+    api: Shared,
+    request: LeaseGrantRequest,
+) -> Result<LeaseGrantResponse, ApiError> {
+    if request.ttl > MAX_TTL {
+        return Err(ApiError::new(
+            Code::OutOfRange,
+            "etcdserver: too large lease TTL",
+        ));
+    }
+    if request.id < 0 {
+        return Err(ApiError::invalid_argument(
+            "etcdserver: lease id must be positive",
+        ));
+    }
+    let ttl = api.lessor.effective_ttl(request.ttl);
+    // A chosen id can collide with an existing lease; choose again a few times then.
+    let attempts = if request.id == 0 { 5 } else { 1 };
+    let mut last_error = None;
+    for _ in 0..attempts {
+        let id = if request.id == 0 {
+            rand::thread_rng().gen_range(1..i64::MAX)
+        } else {
+            request.id
+        };
+        match propose(&api, Command::LeaseGrant { id, ttl }).await {
+            Ok((revision, CommandResponse::LeaseGrant(info))) => {
+                api.lessor.grant(info.id, info.ttl);
+                return Ok(LeaseGrantResponse {
+                    header: api.header(revision),
+                    id: info.id,
+                    ttl: info.ttl,
+                    error: String::new(),
+                });
+            }
+            Ok((_, other)) => return Err(unexpected(other)),
+            Err(e) if e.code == Code::FailedPrecondition && request.id == 0 => last_error = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| ApiError::new(Code::Internal, "no free lease id found")))
+}
+
+/// Revokes a lease and deletes its keys.
+pub async fn revoke(api: Shared, request: LeaseId) -> Result<HeaderOnly, ApiError> {
+    let (revision, _) = propose(&api, Command::LeaseRevoke { id: request.id }).await?;
+    api.lessor.forget(request.id);
+    Ok(HeaderOnly {
+        header: api.header(revision),
+    })
+}
+
+/// Remaining and granted TTL of a lease, with its keys if asked; TTL -1 if it does not exist.
+pub async fn time_to_live(
+    api: Shared,
+    request: LeaseTimeToLiveRequest,
+) -> Result<LeaseTimeToLiveResponse, ApiError> {
+    api.replica.read_barrier().await?;
+    let store = api.replica.store().clone();
+    let id = request.id;
+    let (lease, revision) =
+        blocking(move || Ok((store.lease(id)?, store.current_revision()))).await?;
+    let header = api.header(revision);
+    let Some(lease) = lease else {
+        return Ok(LeaseTimeToLiveResponse {
+            header,
+            id,
+            ttl: -1,
+            ..Default::default()
+        });
+    };
+    let ttl = api.lessor.remaining(id).unwrap_or(lease.lease.ttl);
+    Ok(LeaseTimeToLiveResponse {
+        header,
+        id,
+        ttl,
+        granted_ttl: lease.lease.ttl,
+        keys: if request.keys { lease.keys } else { Vec::new() },
+    })
+}
+
+/// Every lease.
+pub async fn leases(api: Shared, _request: LeaseId) -> Result<LeaseLeasesResponse, ApiError> {
+    api.replica.read_barrier().await?;
+    let store = api.replica.store().clone();
+    let (leases, revision) =
+        blocking(move || Ok((store.leases()?, store.current_revision()))).await?;
+    Ok(LeaseLeasesResponse {
+        header: api.header(revision),
+        leases: leases
+            .into_iter()
+            .map(|l| LeaseStatus { id: l.id })
+            .collect(),
+    })
+}
+
+/// Renews one lease: its TTL, or 0 if it does not exist (etcd answers so, not with an error).
+pub async fn keep_alive(api: &Shared, id: i64) -> Result<LeaseKeepAliveResponse, ApiError> {
+    let status = api.replica.status();
+    if !status.is_leader() {
+        // Only the leader keeps deadlines; renewing elsewhere would be a silent no-op.
+        return Err(ReplicaError::NotLeader {
+            leader_id: status.leader,
+            leader_client_urls: Vec::new(),
+        }
+        .into());
+    }
+    let ttl = match api.lessor.renew(id) {
+        Some(ttl) => ttl,
+        None => {
+            // A lease this leader has no deadline for yet (granted through another member a
+            // moment ago): adopt it with a full TTL if the store has it.
+            let store = api.replica.store().clone();
+            match blocking(move || Ok(store.lease(id)?)).await? {
+                Some(lease) => {
+                    api.lessor.grant(id, lease.lease.ttl);
+                    lease.lease.ttl
+                }
+                None => 0,
+            }
+        }
+    };
+    Ok(LeaseKeepAliveResponse {
+        header: api.current_header(),
+        id,
+        ttl,
+    })
+}
+
+/// The keepalive stream: one `{"result": ...}` line per `{"ID": ...}` message in the body,
+/// ending with the body (or with an error line).
+pub fn keepalive_stream<S, B, E>(api: Shared, body: S) -> impl Stream<Item = Bytes> + Send + Sync
+where
+    S: Stream<Item = Result<B, E>> + Send + 'static,
+    B: bytes::Buf + Send + 'static,
+    E: std::fmt::Display + 'static,
+{
+    let (lines, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    tokio::spawn(async move {
+        let requests = json_messages::<LeaseId, _, _, _>(body);
+        let mut requests = std::pin::pin!(requests);
+        let closed = api.closed();
+        tokio::pin!(closed);
+        loop {
+            let request = tokio::select! {
+                request = requests.next() => match request {
+                    Some(request) => request,
+                    None => break,
+                },
+                _ = &mut closed => break,
+            };
+            let started = std::time::Instant::now();
+            let result = match request {
+                Ok(request) => keep_alive(&api, request.id).await,
+                Err(e) => Err(e),
+            };
+            let seconds = started.elapsed().as_secs_f64();
+            let (line, failed) = match result {
+                Ok(response) => {
+                    api.metrics.observe("LeaseKeepAlive", None, seconds);
+                    (stream_line(response), false)
+                }
+                Err(e) => {
+                    api.metrics
+                        .observe("LeaseKeepAlive", Some(e.code as i32), seconds);
+                    (error_line(&e), true)
+                }
+            };
+            if lines.send(line).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}

@@ -1,0 +1,136 @@
+//! The Maintenance service: status, hashes, a streamed snapshot, alarms, defragment.
+
+use bytes::Bytes;
+use warp::filters::BoxedFilter;
+use warp::Filter;
+
+use super::error::{ApiError, Code};
+use super::models::{
+    AlarmRequest, AlarmResponse, DefragmentResponse, HashKvRequest, HashKvResponse, HashResponse,
+    LeaseId, SnapshotResponse, StatusResponse,
+};
+use super::{blocking, exact_path, server_version, stream_line, streaming_reply, unary, Shared};
+
+/// Snapshot chunk size: etcd sends 32 KiB blobs.
+const SNAPSHOT_CHUNK: usize = 32 * 1024;
+
+/// `POST /v3/maintenance/{status,hash,hashkv,snapshot,alarm,defragment}`.
+pub fn routes(api: &Shared) -> BoxedFilter<(warp::reply::Response,)> {
+    let snapshot = {
+        let api = api.clone();
+        warp::post()
+            .and(exact_path("v3/maintenance/snapshot"))
+            .and_then(move || snapshot(api.clone()))
+    };
+    unary(api, "v3/maintenance/status", "Status", status)
+        .or(unary(api, "v3/maintenance/hash", "Hash", hash))
+        .unify()
+        .or(unary(api, "v3/maintenance/hashkv", "HashKV", hash_kv))
+        .unify()
+        .or(unary(api, "v3/maintenance/alarm", "Alarm", alarm))
+        .unify()
+        .or(unary(
+            api,
+            "v3/maintenance/defragment",
+            "Defragment",
+            defragment,
+        ))
+        .unify()
+        .or(snapshot)
+        .unify()
+        .boxed()
+}
+
+/// This member's status.
+pub async fn status(api: Shared, _request: LeaseId) -> Result<StatusResponse, ApiError> {
+    let store = api.replica.store().clone();
+    let (size, revision) =
+        blocking(move || Ok((store.size_on_disk()?, store.current_revision()))).await?;
+    let status = api.replica.status();
+    Ok(StatusResponse {
+        header: api.header(revision),
+        version: server_version(),
+        db_size: size as i64,
+        leader: status.leader.unwrap_or(0),
+        raft_index: status.raft_index,
+        raft_term: status.raft_term,
+        raft_applied_index: status.applied_index,
+        errors: Vec::new(),
+        db_size_in_use: size as i64,
+        is_learner: status.is_learner,
+    })
+}
+
+/// A checksum of the keyspace (etcd hashes its whole backend; here it is the history's hash).
+pub async fn hash(api: Shared, _request: LeaseId) -> Result<HashResponse, ApiError> {
+    let store = api.replica.store().clone();
+    let (hash, revision) =
+        blocking(move || Ok((store.hash_kv(0)?, store.current_revision()))).await?;
+    Ok(HashResponse {
+        header: api.header(revision),
+        hash: hash.hash,
+    })
+}
+
+/// A checksum of the history up to a revision, comparable across members.
+pub async fn hash_kv(api: Shared, request: HashKvRequest) -> Result<HashKvResponse, ApiError> {
+    let store = api.replica.store().clone();
+    let (hash, revision) =
+        blocking(move || Ok((store.hash_kv(request.revision)?, store.current_revision()))).await?;
+    Ok(HashKvResponse {
+        header: api.header(revision),
+        hash: hash.hash,
+        compact_revision: hash.compact_revision,
+    })
+}
+
+/// Alarms: keel raises none yet, so every action answers an empty list, as etcd 3.4 does.
+pub async fn alarm(_api: Shared, _request: AlarmRequest) -> Result<AlarmResponse, ApiError> {
+    Ok(AlarmResponse {})
+}
+
+/// Defragment: sled compacts its own files, so there is nothing to do.
+pub async fn defragment(_api: Shared, _request: LeaseId) -> Result<DefragmentResponse, ApiError> {
+    Ok(DefragmentResponse {})
+}
+
+/// The whole state as a stream of base64 blobs.
+async fn snapshot(api: Shared) -> Result<warp::reply::Response, warp::Rejection> {
+    let started = std::time::Instant::now();
+    let store = api.replica.store().clone();
+    // Exported whole before streaming: the export must be one consistent cut, and the store
+    // writes it synchronously.
+    let exported = blocking(move || {
+        let mut out = Vec::new();
+        store.export(&mut out)?;
+        Ok(out)
+    })
+    .await;
+    let seconds = started.elapsed().as_secs_f64();
+    let data = match exported {
+        Ok(data) if !data.is_empty() => data,
+        Ok(_) => {
+            let e = ApiError::new(Code::Internal, "empty snapshot");
+            return Err(warp::reject::custom(e));
+        }
+        Err(e) => {
+            api.metrics
+                .observe("Snapshot", Some(e.code as i32), seconds);
+            return Err(warp::reject::custom(e));
+        }
+    };
+    api.metrics.observe("Snapshot", None, seconds);
+    let total = data.len() as u64;
+    let mut sent = 0u64;
+    let lines: Vec<Bytes> = data
+        .chunks(SNAPSHOT_CHUNK)
+        .map(|chunk| {
+            sent += chunk.len() as u64;
+            stream_line(SnapshotResponse {
+                remaining_bytes: total - sent,
+                blob: chunk.to_vec(),
+            })
+        })
+        .collect();
+    Ok(streaming_reply(futures::stream::iter(lines)))
+}

@@ -1,0 +1,366 @@
+//! The etcd v3 JSON gateway on warp, kept in three parts: filters (the `routes` function of
+//! each service file, plus the shared ones here), handlers (the `async fn`s of each service
+//! file) and [`models`] (the JSON bodies). [`error::recover`] maps every rejection to etcd's
+//! error shape.
+//!
+//! | file | routes |
+//! | --- | --- |
+//! | [`kv`] | `/v3/kv/range`, `put`, `deleterange`, `txn`, `compaction` |
+//! | [`watch`] | `/v3/watch` (streaming both ways) |
+//! | [`lease`] | `/v3/lease/grant`, `revoke`, `keepalive` (streaming), `timetolive`, `leases`, and the `/v3/kv/lease/...` aliases |
+//! | [`maintenance`] | `/v3/maintenance/status`, `hash`, `hashkv`, `snapshot` (streamed), `alarm`, `defragment` |
+//! | [`cluster`] | `/v3/cluster/member/list`, `add`, `remove`, `update`, `promote` |
+//! | [`health`] | `GET /health`, `/readyz`, `/livez`, `/version`, `/metrics` |
+
+pub mod cluster;
+pub mod error;
+pub mod health;
+pub mod kv;
+pub mod lease;
+pub mod maintenance;
+pub mod models;
+pub mod watch;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use warp::filters::BoxedFilter;
+use warp::{Filter, Rejection, Reply};
+
+use crate::lessor::Lessor;
+use crate::metrics::Metrics;
+use crate::replica::Replica;
+use error::{ApiError, Code};
+use models::ResponseHeader;
+
+/// The server version reported by `/version` and `status`: the etcd API version it speaks,
+/// tagged with keel's own.
+pub fn server_version() -> String {
+    format!("3.4.0-keel.{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The cluster version reported by `/version`.
+pub const CLUSTER_VERSION: &str = "3.4.0";
+
+/// What every handler shares.
+pub struct Api {
+    /// The replicated keyspace.
+    pub replica: Arc<dyn Replica>,
+    /// Lease deadlines.
+    pub lessor: Arc<Lessor>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Largest request the store accepts (etcd's `--max-request-bytes`).
+    pub max_request_bytes: usize,
+    /// How often a watch with `progress_notify` gets a progress notification (etcd: 10 min).
+    pub progress_interval: Duration,
+    /// Set when the server shuts down: streams (watch, keepalive) end then, or a graceful
+    /// shutdown would wait for them as long as their clients stay connected.
+    pub closing: tokio::sync::watch::Sender<bool>,
+}
+
+/// The handle filters clone into handlers.
+pub type Shared = Arc<Api>;
+
+impl Api {
+    /// An API over `replica` with etcd's defaults.
+    pub fn new(replica: Arc<dyn Replica>, lessor: Arc<Lessor>) -> Self {
+        Api {
+            replica,
+            lessor,
+            metrics: Arc::new(Metrics::new()),
+            max_request_bytes: keel_store::Config::default().max_request_bytes,
+            progress_interval: Duration::from_secs(600),
+            closing: tokio::sync::watch::channel(false).0,
+        }
+    }
+
+    /// Resolves once the server is shutting down.
+    pub fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut closing = self.closing.subscribe();
+        async move {
+            // An error means the sender is gone, which is a shutdown too.
+            let _ = closing.wait_for(|closing| *closing).await;
+        }
+    }
+
+    /// A response header at `revision` (0 leaves it out, as etcd does for member calls).
+    pub fn header(&self, revision: i64) -> ResponseHeader {
+        let status = self.replica.status();
+        ResponseHeader {
+            cluster_id: status.cluster_id,
+            member_id: status.member_id,
+            revision,
+            raft_term: status.raft_term,
+        }
+    }
+
+    /// A header at the store's current revision.
+    pub fn current_header(&self) -> ResponseHeader {
+        self.header(self.replica.store().current_revision())
+    }
+
+    /// The largest HTTP body accepted. JSON carries bytes as base64 (4/3 larger) plus field
+    /// names, and etcd's gRPC layer itself allows 512 KiB above the request limit, so the
+    /// body may be this much larger than the store's limit; the store's own check then gives
+    /// etcd's precise "request is too large".
+    pub fn body_limit(&self) -> usize {
+        self.max_request_bytes * 2 + 512 * 1024
+    }
+}
+
+/// Every route, with rejections recovered into etcd's error shape.
+pub fn routes(
+    api: Shared,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Infallible> + Clone {
+    kv::routes(&api)
+        .or(lease::routes(&api))
+        .unify()
+        .or(watch::routes(&api))
+        .unify()
+        .or(maintenance::routes(&api))
+        .unify()
+        .or(cluster::routes(&api))
+        .unify()
+        .or(health::routes(&api))
+        .unify()
+        .recover(error::recover)
+        .unify()
+}
+
+/// Matches the exact path `path` ("v3/kv/range").
+pub(crate) fn exact_path(path: &'static str) -> BoxedFilter<()> {
+    let mut filter = warp::any().boxed();
+    for segment in path.split('/') {
+        filter = filter.and(warp::path(segment)).boxed();
+    }
+    filter.and(warp::path::end()).boxed()
+}
+
+fn too_large(size: u64, limit: usize) -> Rejection {
+    // etcd's gRPC layer words it so, with code 8 and HTTP 429.
+    warp::reject::custom(ApiError::new(
+        Code::ResourceExhausted,
+        format!("grpc: received message larger than max ({size} vs. {limit})"),
+    ))
+}
+
+/// Reads the whole body, refusing more than `limit` bytes without reading them all.
+pub(crate) fn limited_body(limit: usize) -> BoxedFilter<(Bytes,)> {
+    warp::header::optional::<u64>("content-length")
+        .and(warp::body::stream())
+        .and_then(move |length: Option<u64>, body| collect_limited(length, body, limit))
+        .boxed()
+}
+
+async fn collect_limited<S, B>(
+    length: Option<u64>,
+    body: S,
+    limit: usize,
+) -> Result<Bytes, Rejection>
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    if let Some(length) = length.filter(|l| *l > limit as u64) {
+        return Err(too_large(length, limit));
+    }
+    let mut body = std::pin::pin!(body);
+    let mut buffer = BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let mut chunk =
+            chunk.map_err(|e| warp::reject::custom(ApiError::invalid_argument(e.to_string())))?;
+        let size = buffer.len() + chunk.remaining();
+        if size > limit {
+            return Err(too_large(size as u64, limit));
+        }
+        while chunk.has_remaining() {
+            let piece = chunk.chunk();
+            let n = piece.len();
+            buffer.extend_from_slice(piece);
+            chunk.advance(n);
+        }
+    }
+    Ok(buffer.freeze())
+}
+
+/// Decodes a unary request body; an empty body is the default message, as in the gateway.
+pub(crate) fn decode<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::invalid_argument(e.to_string()))
+}
+
+/// A unary RPC: `POST path` with a JSON body, answered by `handler` with a JSON body.
+/// Counts and times the call as `method`.
+pub(crate) fn unary<Req, Resp, F, Fut>(
+    api: &Shared,
+    path: &'static str,
+    method: &'static str,
+    handler: F,
+) -> BoxedFilter<(warp::reply::Response,)>
+where
+    Req: DeserializeOwned + Default + Send + 'static,
+    Resp: Serialize + Send,
+    F: Fn(Shared, Req) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Resp, ApiError>> + Send,
+{
+    let api = api.clone();
+    let limit = api.body_limit();
+    warp::post()
+        .and(exact_path(path))
+        .and(limited_body(limit))
+        .and_then(move |body: Bytes| {
+            let api = api.clone();
+            let handler = handler.clone();
+            async move {
+                let started = std::time::Instant::now();
+                let result = match decode::<Req>(&body) {
+                    Ok(request) => handler(api.clone(), request).await,
+                    Err(e) => Err(e),
+                };
+                let seconds = started.elapsed().as_secs_f64();
+                match result {
+                    Ok(response) => {
+                        api.metrics.observe(method, None, seconds);
+                        Ok(warp::reply::json(&response).into_response())
+                    }
+                    Err(e) => {
+                        api.metrics.observe(method, Some(e.code as i32), seconds);
+                        Err(warp::reject::custom(e))
+                    }
+                }
+            }
+        })
+        .boxed()
+}
+
+/// One line of a streamed response: `{"result": message}` and a newline.
+pub(crate) fn stream_line<T: Serialize>(message: T) -> Bytes {
+    let mut line = serde_json::to_vec(&models::StreamResult { result: message })
+        .expect("response models always serialize");
+    line.push(b'\n');
+    line.into()
+}
+
+/// The line ending a stream on error, in the gateway's shape.
+pub(crate) fn error_line(error: &ApiError) -> Bytes {
+    let mut line = serde_json::to_vec(&error.body()).expect("error bodies always serialize");
+    line.push(b'\n');
+    line.into()
+}
+
+/// A streamed reply: newline-delimited JSON, flushed per message.
+pub(crate) fn streaming_reply(
+    lines: impl Stream<Item = Bytes> + Send + Sync + 'static,
+) -> warp::reply::Response {
+    let reply = warp::reply::stream(lines.map(Ok::<_, Infallible>));
+    warp::reply::with_header(reply, "content-type", "application/json").into_response()
+}
+
+/// Splits a request body into the JSON messages written one after another in it (how the
+/// gateway takes a client stream). Ends after the first malformed message, yielding its error.
+pub fn json_messages<T, S, B, E>(body: S) -> impl Stream<Item = Result<T, ApiError>> + Send
+where
+    T: DeserializeOwned + Send + 'static,
+    S: Stream<Item = Result<B, E>> + Send + 'static,
+    B: Buf + Send + 'static,
+    E: std::fmt::Display + 'static,
+{
+    struct State<S> {
+        body: std::pin::Pin<Box<S>>,
+        buffer: BytesMut,
+        done: bool,
+    }
+    let state = State {
+        body: Box::pin(body),
+        buffer: BytesMut::new(),
+        done: false,
+    };
+    futures::stream::unfold(state, |mut state| async move {
+        if state.done {
+            return None;
+        }
+        loop {
+            let start = state
+                .buffer
+                .iter()
+                .position(|b| !b.is_ascii_whitespace())
+                .unwrap_or(state.buffer.len());
+            state.buffer.advance(start);
+            if !state.buffer.is_empty() {
+                let mut messages =
+                    serde_json::Deserializer::from_slice(&state.buffer).into_iter::<T>();
+                match messages.next() {
+                    Some(Ok(message)) => {
+                        let used = messages.byte_offset();
+                        state.buffer.advance(used);
+                        return Some((Ok(message), state));
+                    }
+                    Some(Err(e)) if e.is_eof() => {}
+                    Some(Err(e)) => {
+                        state.done = true;
+                        return Some((Err(ApiError::invalid_argument(e.to_string())), state));
+                    }
+                    None => {}
+                }
+            }
+            match state.body.next().await {
+                Some(Ok(mut chunk)) => {
+                    while chunk.has_remaining() {
+                        let piece = chunk.chunk();
+                        let n = piece.len();
+                        state.buffer.extend_from_slice(piece);
+                        chunk.advance(n);
+                    }
+                }
+                Some(Err(e)) => {
+                    state.done = true;
+                    return Some((Err(ApiError::new(Code::Unknown, e.to_string())), state));
+                }
+                None if state.buffer.is_empty() => return None,
+                None => {
+                    state.done = true;
+                    let error = ApiError::invalid_argument("unexpected EOF");
+                    return Some((Err(error), state));
+                }
+            }
+        }
+    })
+}
+
+/// Runs `f` on a blocking thread: sled calls may touch the disk.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::new(Code::Internal, format!("blocking task failed: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn json_messages_split_across_chunks() {
+        let chunks: Vec<Result<Bytes, Infallible>> = vec![
+            Ok(Bytes::from_static(b"{\"ID\":\"1\"} {\"I")),
+            Ok(Bytes::from_static(b"D\":2}\n")),
+            Ok(Bytes::from_static(b"{bad")),
+        ];
+        let out: Vec<Result<models::LeaseId, ApiError>> =
+            json_messages(futures::stream::iter(chunks)).collect().await;
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0].as_ref().unwrap().id, 1);
+        assert_eq!(out[1].as_ref().unwrap().id, 2);
+        assert_eq!(out[2].as_ref().unwrap_err().code, Code::InvalidArgument);
+    }
+}

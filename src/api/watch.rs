@@ -1,0 +1,282 @@
+//! The Watch service over one HTTP exchange, as etcd's gateway does it: the request body is a
+//! stream of `WatchRequest` messages, the response a stream of `{"result": WatchResponse}`
+//! lines. Any number of watches share the stream, each with its id.
+//!
+//! One session task reads the requests and owns the watches; each watch runs in its own task
+//! forwarding its [`keel_store::Watcher`] to the shared output channel. The session sends a
+//! watch's `created` line before starting its task, so it always precedes the watch's events.
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use keel_store::{WatchUpdate, Watcher};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use warp::filters::BoxedFilter;
+use warp::Filter;
+
+use super::error::{ApiError, Code};
+use super::models::{FilterType, WatchCreateRequest, WatchRequest, WatchResponse};
+use super::{error_line, exact_path, json_messages, stream_line, streaming_reply, Shared};
+
+/// The id etcd 3.4 puts on answers to a progress request: they concern every watch.
+const ALL_WATCHES: i64 = -1;
+
+/// `POST /v3/watch`.
+pub fn routes(api: &Shared) -> BoxedFilter<(warp::reply::Response,)> {
+    let api = api.clone();
+    warp::post()
+        .and(exact_path("v3/watch"))
+        .and(warp::body::stream())
+        .map(move |body| streaming_reply(watch_stream(api.clone(), body)))
+        .boxed()
+}
+
+/// The response lines of a watch session fed by `body`. The stream stays open after the body
+/// ends (the watches go on) until the receiver is dropped, i.e. the client disconnects, or
+/// the server shuts down.
+pub fn watch_stream<S, B, E>(api: Shared, body: S) -> impl Stream<Item = Bytes> + Send + Sync
+where
+    S: Stream<Item = Result<B, E>> + Send + 'static,
+    B: bytes::Buf + Send + 'static,
+    E: std::fmt::Display + 'static,
+{
+    let (lines, rx) = mpsc::channel::<Bytes>(64);
+    tokio::spawn(session(
+        api,
+        json_messages::<WatchRequest, _, _, _>(body),
+        lines,
+    ));
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+struct RunningWatch {
+    task: JoinHandle<()>,
+    /// Every revision up to this one has been delivered (for progress answers).
+    progress: Arc<AtomicI64>,
+}
+
+impl Drop for RunningWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn session(
+    api: Shared,
+    requests: impl Stream<Item = Result<WatchRequest, ApiError>>,
+    lines: mpsc::Sender<Bytes>,
+) {
+    let mut requests = std::pin::pin!(requests);
+    let mut watches: HashMap<i64, RunningWatch> = HashMap::new();
+    let mut next_id: i64 = 0;
+    let mut body_open = true;
+    let closed = api.closed();
+    tokio::pin!(closed);
+    loop {
+        let request = tokio::select! {
+            request = requests.next(), if body_open => request,
+            _ = lines.closed() => break,
+            _ = &mut closed => break,
+        };
+        watches.retain(|_, w| !w.task.is_finished());
+        let line = match request {
+            None => {
+                // The client sent everything it will send; its watches go on.
+                body_open = false;
+                continue;
+            }
+            Some(Err(e)) => {
+                // The gateway reports a broken request stream as Unknown and ends it.
+                let error = ApiError::new(Code::Unknown, e.message);
+                let _ = lines.send(error_line(&error)).await;
+                break;
+            }
+            Some(Ok(WatchRequest::CreateRequest(create))) => {
+                let id = if create.watch_id != 0 {
+                    create.watch_id
+                } else {
+                    while watches.contains_key(&next_id) {
+                        next_id += 1;
+                    }
+                    next_id
+                };
+                match watches.entry(id) {
+                    Entry::Occupied(_) => stream_line(WatchResponse {
+                        header: api.current_header(),
+                        watch_id: id,
+                        created: true,
+                        canceled: true,
+                        cancel_reason: "etcdserver: duplicate watch ID".into(),
+                        ..Default::default()
+                    }),
+                    Entry::Vacant(slot) => match start(&api, id, create, &lines).await {
+                        Ok(watch) => {
+                            slot.insert(watch);
+                            continue;
+                        }
+                        Err(line) => line,
+                    },
+                }
+            }
+            Some(Ok(WatchRequest::CancelRequest(cancel))) => {
+                let Some(watch) = watches.remove(&cancel.watch_id) else {
+                    continue;
+                };
+                drop(watch);
+                stream_line(WatchResponse {
+                    header: api.current_header(),
+                    watch_id: cancel.watch_id,
+                    canceled: true,
+                    ..Default::default()
+                })
+            }
+            Some(Ok(WatchRequest::ProgressRequest(_))) => {
+                let current = api.replica.store().current_revision();
+                let revision = watches
+                    .values()
+                    .map(|w| w.progress.load(Ordering::SeqCst))
+                    .min()
+                    .unwrap_or(current);
+                stream_line(WatchResponse {
+                    header: api.header(revision),
+                    watch_id: ALL_WATCHES,
+                    ..Default::default()
+                })
+            }
+        };
+        if lines.send(line).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// Starts one watch: sends its `created` line, then spawns its task. On failure returns the
+/// line that tells the client the watch was refused.
+async fn start(
+    api: &Shared,
+    id: i64,
+    create: WatchCreateRequest,
+    lines: &mpsc::Sender<Bytes>,
+) -> Result<RunningWatch, Bytes> {
+    let progress_notify = create.progress_notify;
+    let request = keel_store::WatchRequest {
+        no_put: create.filters.contains(&FilterType::NoPut),
+        no_delete: create.filters.contains(&FilterType::NoDelete),
+        key: create.key,
+        range_end: create.range_end,
+        start_revision: create.start_revision,
+        prev_kv: create.prev_kv,
+    };
+    let watcher = match api.replica.store().watch(request) {
+        Ok(watcher) => watcher,
+        Err(e) => {
+            return Err(stream_line(WatchResponse {
+                header: api.current_header(),
+                watch_id: id,
+                created: true,
+                canceled: true,
+                cancel_reason: e.to_string(),
+                ..Default::default()
+            }))
+        }
+    };
+    let created = stream_line(WatchResponse {
+        header: api.current_header(),
+        watch_id: id,
+        created: true,
+        ..Default::default()
+    });
+    // If the client is gone, the task notices at once and ends.
+    let _ = lines.send(created).await;
+    let progress = Arc::new(AtomicI64::new(watcher.next_revision() - 1));
+    let task = tokio::spawn(forward(
+        api.clone(),
+        id,
+        watcher,
+        progress_notify,
+        progress.clone(),
+        lines.clone(),
+    ));
+    Ok(RunningWatch { task, progress })
+}
+
+/// Decrements the watcher gauge however the task ends (abort included).
+struct WatcherGauge(Shared);
+
+impl Drop for WatcherGauge {
+    fn drop(&mut self) {
+        self.0.metrics.watchers_add(-1);
+    }
+}
+
+async fn forward(
+    api: Shared,
+    id: i64,
+    mut watcher: Watcher,
+    progress_notify: bool,
+    progress: Arc<AtomicI64>,
+    lines: mpsc::Sender<Bytes>,
+) {
+    api.metrics.watchers_add(1);
+    let _gauge = WatcherGauge(api.clone());
+    let interval = api.progress_interval;
+    let mut ticker = progress_notify.then(|| {
+        let start = tokio::time::Instant::now() + interval;
+        let mut ticker = tokio::time::interval_at(start, interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker
+    });
+    loop {
+        let tick = async {
+            match ticker.as_mut() {
+                Some(ticker) => {
+                    ticker.tick().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let (line, last) = tokio::select! {
+            update = watcher.next() => match update {
+                None => return,
+                Some(WatchUpdate::Events { revision, events }) => {
+                    progress.store(revision, Ordering::SeqCst);
+                    let line = stream_line(WatchResponse {
+                        header: api.header(revision),
+                        watch_id: id,
+                        events: events.into_iter().map(Into::into).collect(),
+                        ..Default::default()
+                    });
+                    (line, false)
+                }
+                Some(WatchUpdate::Compacted { compact_revision }) => {
+                    // etcd leaves the revision out of this header.
+                    let line = stream_line(WatchResponse {
+                        header: api.header(0),
+                        watch_id: id,
+                        canceled: true,
+                        compact_revision,
+                        ..Default::default()
+                    });
+                    (line, true)
+                }
+            },
+            _ = tick => {
+                let line = stream_line(WatchResponse {
+                    header: api.header(progress.load(Ordering::SeqCst)),
+                    watch_id: id,
+                    ..Default::default()
+                });
+                (line, false)
+            }
+            _ = lines.closed() => return,
+        };
+        if lines.send(line).await.is_err() || last {
+            return;
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! The `keel` command line: one file per subcommand, each with its clap definition, its
+//! execution and a parsing test.
+
+pub mod serve;
+
+use clap::{Parser, Subcommand};
+
+/// keel: an etcd-compatible replicated key-value store.
+#[derive(Debug, Parser)]
+#[command(name = "keel", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a member: the etcd v3 JSON API on the client URLs.
+    Serve(serve::ServeArgs),
+}
+
+impl Cli {
+    /// Runs the chosen subcommand to completion.
+    pub async fn execute(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Serve(args) => args.execute().await,
+        }
+    }
+}

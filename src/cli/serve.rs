@@ -1,0 +1,233 @@
+//! `keel serve`: flags override `--config-file`, which overrides the defaults.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use crate::config::{ClusterState, CompactionMode, Config};
+
+/// Flags of `keel serve`; each names the config key it overrides.
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// A TOML file with the configuration (see keel.conf.toml); flags override it.
+    #[arg(long, env = "KEEL_CONFIG_FILE")]
+    pub config_file: Option<PathBuf>,
+    /// Run as a cluster of one, without Raft peers.
+    #[arg(long)]
+    pub single: bool,
+    /// name
+    #[arg(long)]
+    pub name: Option<String>,
+    /// data-dir
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// listen-client-urls (comma-separated)
+    #[arg(long, value_delimiter = ',')]
+    pub listen_client_urls: Option<Vec<String>>,
+    /// advertise-client-urls (comma-separated)
+    #[arg(long, value_delimiter = ',')]
+    pub advertise_client_urls: Option<Vec<String>>,
+    /// listen-peer-urls (comma-separated)
+    #[arg(long, value_delimiter = ',')]
+    pub listen_peer_urls: Option<Vec<String>>,
+    /// initial-advertise-peer-urls (comma-separated)
+    #[arg(long, value_delimiter = ',')]
+    pub initial_advertise_peer_urls: Option<Vec<String>>,
+    /// initial-cluster: name=url,name=url,...
+    #[arg(long)]
+    pub initial_cluster: Option<String>,
+    /// initial-cluster-state: new or existing
+    #[arg(long, value_parser = parse_cluster_state)]
+    pub initial_cluster_state: Option<ClusterState>,
+    /// initial-cluster-token
+    #[arg(long)]
+    pub initial_cluster_token: Option<String>,
+    /// snapshot-count
+    #[arg(long)]
+    pub snapshot_count: Option<u64>,
+    /// quota-backend-bytes
+    #[arg(long)]
+    pub quota_backend_bytes: Option<u64>,
+    /// auto-compaction-mode: periodic or revision
+    #[arg(long, value_parser = parse_compaction_mode)]
+    pub auto_compaction_mode: Option<CompactionMode>,
+    /// auto-compaction-retention
+    #[arg(long)]
+    pub auto_compaction_retention: Option<String>,
+    /// max-request-bytes
+    #[arg(long)]
+    pub max_request_bytes: Option<usize>,
+    /// heartbeat-interval, ms
+    #[arg(long)]
+    pub heartbeat_interval: Option<u64>,
+    /// election-timeout, ms
+    #[arg(long)]
+    pub election_timeout: Option<u64>,
+}
+
+fn parse_cluster_state(text: &str) -> Result<ClusterState, String> {
+    match text {
+        "new" => Ok(ClusterState::New),
+        "existing" => Ok(ClusterState::Existing),
+        other => Err(format!("{other:?} is neither new nor existing")),
+    }
+}
+
+fn parse_compaction_mode(text: &str) -> Result<CompactionMode, String> {
+    match text {
+        "periodic" => Ok(CompactionMode::Periodic),
+        "revision" => Ok(CompactionMode::Revision),
+        other => Err(format!("{other:?} is neither periodic nor revision")),
+    }
+}
+
+impl ServeArgs {
+    /// The configuration: defaults, then the file, then the flags; validated.
+    pub fn config(&self) -> anyhow::Result<Config> {
+        let mut config = match &self.config_file {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        macro_rules! set {
+            ($($field:ident),+) => {$(
+                if let Some(value) = &self.$field {
+                    config.$field = value.clone();
+                }
+            )+};
+        }
+        set!(
+            name,
+            data_dir,
+            listen_client_urls,
+            advertise_client_urls,
+            listen_peer_urls,
+            initial_advertise_peer_urls,
+            initial_cluster,
+            initial_cluster_state,
+            initial_cluster_token,
+            snapshot_count,
+            quota_backend_bytes,
+            auto_compaction_mode,
+            auto_compaction_retention,
+            max_request_bytes,
+            heartbeat_interval,
+            election_timeout
+        );
+        // As etcd: naming a member without giving the cluster means a cluster of that member.
+        if self.name.is_some() && self.initial_cluster.is_none() && self.config_file.is_none() {
+            config.initial_cluster = config
+                .initial_advertise_peer_urls
+                .iter()
+                .map(|url| format!("{}={url}", config.name))
+                .collect::<Vec<_>>()
+                .join(",");
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Runs the member until Ctrl-C or SIGTERM.
+    pub async fn execute(self) -> anyhow::Result<()> {
+        let config = self.config()?;
+        let members = config.initial_members()?;
+        if !self.single && members.len() > 1 {
+            anyhow::bail!(
+                "initial-cluster names {} members, but this build serves a single member \
+                 only (Raft replication is not wired in yet); use --single",
+                members.len()
+            );
+        }
+        let addrs = config.client_listen_addrs()?;
+        if addrs.len() > 1 {
+            anyhow::bail!("listen-client-urls: one URL is supported for now, got {addrs:?}");
+        }
+        let listener = tokio::net::TcpListener::bind(addrs[0])
+            .await
+            .with_context(|| format!("cannot listen on {}", addrs[0]))?;
+        let replica = Arc::new(crate::server::local_replica(&config)?);
+        crate::server::run(&config, listener, replica, shutdown_signal()).await?;
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn serve_args(args: &[&str]) -> ServeArgs {
+        let cli = Cli::try_parse_from(["keel", "serve"].iter().chain(args)).unwrap();
+        let Command::Serve(args) = cli.command;
+        args
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("keel.toml");
+        std::fs::write(
+            &file,
+            "name = \"n1\"\nmax-request-bytes = 1000\nsnapshot-count = 7\n\
+            initial-cluster = \"n1=http://127.0.0.1:2380\"\n",
+        )
+        .unwrap();
+        let args = serve_args(&[
+            "--config-file",
+            file.to_str().unwrap(),
+            "--max-request-bytes",
+            "2000",
+            "--listen-client-urls",
+            "http://127.0.0.1:1,http://127.0.0.1:2",
+            "--initial-cluster-state",
+            "existing",
+        ]);
+        let config = args.config().unwrap();
+        assert_eq!(config.name, "n1");
+        assert_eq!(config.snapshot_count, 7);
+        assert_eq!(config.max_request_bytes, 2000);
+        assert_eq!(config.listen_client_urls.len(), 2);
+        assert_eq!(config.initial_cluster_state, ClusterState::Existing);
+    }
+
+    #[test]
+    fn a_name_alone_makes_a_cluster_of_one() {
+        let config = serve_args(&["--name", "solo", "--single"])
+            .config()
+            .unwrap();
+        assert_eq!(config.initial_cluster, "solo=http://127.0.0.1:2380");
+    }
+
+    #[test]
+    fn invalid_values_are_reported() {
+        let err = serve_args(&["--election-timeout", "10"])
+            .config()
+            .unwrap_err();
+        assert!(err.to_string().contains("election-timeout"), "{err}");
+        assert!(Cli::try_parse_from(["keel", "serve", "--auto-compaction-mode", "x"]).is_err());
+    }
+}

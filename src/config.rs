@@ -1,0 +1,438 @@
+//! The configuration of `keel serve`: one serde tree, read from a TOML file whose keys are
+//! etcd's flag names, then overridden by flags, then checked by [`Config::validate`].
+//!
+//! `keel.conf.toml` at the repository root is the commented template; a test proves it
+//! parses and equals [`Config::default`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// A configuration problem, named after the key that has it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this tree.
+    #[error("cannot parse config file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: Box<toml::de::Error>,
+    },
+    /// A value is out of range or inconsistent with another.
+    #[error("invalid {key}: {reason}")]
+    Invalid {
+        /// The key, spelled as in the file.
+        key: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    }
+}
+
+/// Whether this member starts a new cluster or joins a running one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClusterState {
+    /// Bootstrap a new cluster from `initial-cluster`.
+    #[default]
+    New,
+    /// Join an existing cluster (the member was added with `member add` first).
+    Existing,
+}
+
+/// How automatic compaction decides what to keep.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CompactionMode {
+    /// Keep a time window (`auto-compaction-retention` is a duration, or hours).
+    #[default]
+    Periodic,
+    /// Keep a number of revisions.
+    Revision,
+}
+
+/// Everything `keel serve` needs. Every key has a default, so a file may set only some.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Config {
+    /// This member's name; must appear in `initial-cluster`.
+    pub name: String,
+    /// Where the keyspace (and the Raft log) live.
+    pub data_dir: PathBuf,
+    /// URLs to accept client requests on.
+    pub listen_client_urls: Vec<String>,
+    /// Client URLs told to other members and clients.
+    pub advertise_client_urls: Vec<String>,
+    /// URLs to accept peer traffic on.
+    pub listen_peer_urls: Vec<String>,
+    /// Peer URLs told to other members.
+    pub initial_advertise_peer_urls: Vec<String>,
+    /// The bootstrap membership, `name=url,name=url,...` (a name may repeat for several URLs).
+    pub initial_cluster: String,
+    /// `new` or `existing`.
+    pub initial_cluster_state: ClusterState,
+    /// Mixed into the cluster id, so two clusters bootstrapped from the same URLs differ.
+    pub initial_cluster_token: String,
+    /// Applied entries between Raft snapshots.
+    pub snapshot_count: u64,
+    /// Largest database size before the space alarm, bytes (etcd default: 2 GiB).
+    pub quota_backend_bytes: u64,
+    /// `periodic` or `revision`.
+    pub auto_compaction_mode: CompactionMode,
+    /// How much history auto-compaction keeps: "0" disables it; a duration ("1h", "30m") or
+    /// hours ("1") for periodic, a revision count for revision mode.
+    pub auto_compaction_retention: String,
+    /// Largest client request, bytes (etcd default: 1.5 MiB).
+    pub max_request_bytes: usize,
+    /// Raft heartbeat interval, milliseconds.
+    pub heartbeat_interval: u64,
+    /// Raft election timeout, milliseconds.
+    pub election_timeout: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            name: "default".into(),
+            data_dir: PathBuf::from("default.keel"),
+            listen_client_urls: vec!["http://127.0.0.1:2379".into()],
+            advertise_client_urls: vec!["http://127.0.0.1:2379".into()],
+            listen_peer_urls: vec!["http://127.0.0.1:2380".into()],
+            initial_advertise_peer_urls: vec!["http://127.0.0.1:2380".into()],
+            initial_cluster: "default=http://127.0.0.1:2380".into(),
+            initial_cluster_state: ClusterState::New,
+            initial_cluster_token: "keel-cluster".into(),
+            snapshot_count: 100_000,
+            quota_backend_bytes: 2 * 1024 * 1024 * 1024,
+            auto_compaction_mode: CompactionMode::Periodic,
+            auto_compaction_retention: "0".into(),
+            max_request_bytes: 1536 * 1024,
+            heartbeat_interval: 100,
+            election_timeout: 1000,
+        }
+    }
+}
+
+/// One member of `initial-cluster`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InitialMember {
+    /// Its name.
+    pub name: String,
+    /// Its peer URLs, in the order given.
+    pub peer_urls: Vec<Url>,
+}
+
+impl Config {
+    /// Reads a TOML file (without validating: flags may still fix it).
+    pub fn from_file(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
+    }
+
+    /// Parses `initial-cluster` into members, merging repeated names.
+    pub fn initial_members(&self) -> Result<Vec<InitialMember>, ConfigError> {
+        let mut members: Vec<InitialMember> = Vec::new();
+        for entry in self.initial_cluster.split(',').map(str::trim) {
+            if entry.is_empty() {
+                continue;
+            }
+            let (name, url) = entry
+                .split_once('=')
+                .ok_or_else(|| invalid("initial-cluster", format!("{entry:?} is not name=url")))?;
+            if name.is_empty() {
+                return Err(invalid("initial-cluster", format!("{entry:?} has no name")));
+            }
+            let url = peer_url("initial-cluster", url)?;
+            match members.iter_mut().find(|m| m.name == name) {
+                Some(member) => member.peer_urls.push(url),
+                None => members.push(InitialMember {
+                    name: name.to_owned(),
+                    peer_urls: vec![url],
+                }),
+            }
+        }
+        if members.is_empty() {
+            return Err(invalid("initial-cluster", "is empty"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for url in members.iter().flat_map(|m| &m.peer_urls) {
+            if !seen.insert(url.as_str()) {
+                return Err(invalid(
+                    "initial-cluster",
+                    format!("{url} is given for two members"),
+                ));
+            }
+        }
+        Ok(members)
+    }
+
+    /// The socket addresses of `listen-client-urls`.
+    pub fn client_listen_addrs(&self) -> Result<Vec<SocketAddr>, ConfigError> {
+        self.listen_client_urls
+            .iter()
+            .map(|u| socket_addr("listen-client-urls", u))
+            .collect()
+    }
+
+    /// The shortest lease TTL, seconds: 1.5 election timeouts rounded up, as etcd's
+    /// `minLeaseTTL`, so a lease survives the election that follows a leader's loss.
+    pub fn min_lease_ttl(&self) -> i64 {
+        (self.election_timeout * 3 / 2).div_ceil(1000).max(1) as i64
+    }
+
+    /// Checks every key and their consistency; the message names the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.name.is_empty() {
+            return Err(invalid("name", "must not be empty"));
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(invalid("data-dir", "must not be empty"));
+        }
+        if self.listen_client_urls.is_empty() {
+            return Err(invalid("listen-client-urls", "needs at least one URL"));
+        }
+        self.client_listen_addrs()?;
+        for url in &self.advertise_client_urls {
+            peer_url("advertise-client-urls", url)?;
+        }
+        for url in &self.listen_peer_urls {
+            socket_addr("listen-peer-urls", url)?;
+        }
+        let members = self.initial_members()?;
+        if self.initial_cluster_state == ClusterState::New {
+            let me = members
+                .iter()
+                .find(|m| m.name == self.name)
+                .ok_or_else(|| {
+                    invalid(
+                        "initial-cluster",
+                        format!("has no member named {:?} (the name key)", self.name),
+                    )
+                })?;
+            let mut advertised = self
+                .initial_advertise_peer_urls
+                .iter()
+                .map(|u| peer_url("initial-advertise-peer-urls", u))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut listed = me.peer_urls.clone();
+            advertised.sort();
+            listed.sort();
+            if advertised != listed {
+                return Err(invalid(
+                    "initial-advertise-peer-urls",
+                    format!(
+                        "{:?} differ from {:?}, this member's URLs in initial-cluster",
+                        self.initial_advertise_peer_urls,
+                        listed.iter().map(Url::as_str).collect::<Vec<_>>()
+                    ),
+                ));
+            }
+        }
+        if self.snapshot_count == 0 {
+            return Err(invalid("snapshot-count", "must be positive"));
+        }
+        if self.quota_backend_bytes == 0 {
+            return Err(invalid("quota-backend-bytes", "must be positive"));
+        }
+        if self.max_request_bytes == 0 {
+            return Err(invalid("max-request-bytes", "must be positive"));
+        }
+        self.compaction_retention()?;
+        if self.heartbeat_interval == 0 {
+            return Err(invalid("heartbeat-interval", "must be positive"));
+        }
+        // etcd's rule: an election timeout under 5 heartbeats makes spurious elections likely.
+        if self.election_timeout < 5 * self.heartbeat_interval {
+            return Err(invalid(
+                "election-timeout",
+                format!(
+                    "{} ms must be at least 5 heartbeat intervals ({} ms)",
+                    self.election_timeout,
+                    5 * self.heartbeat_interval
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The parsed `auto-compaction-retention`: `None` when disabled.
+    pub fn compaction_retention(&self) -> Result<Option<Retention>, ConfigError> {
+        let text = self.auto_compaction_retention.trim();
+        let key = "auto-compaction-retention";
+        if text.is_empty() || text == "0" {
+            return Ok(None);
+        }
+        match self.auto_compaction_mode {
+            CompactionMode::Revision => text
+                .parse::<u64>()
+                .map(|n| Some(Retention::Revisions(n)))
+                .map_err(|_| invalid(key, format!("{text:?} is not a revision count"))),
+            CompactionMode::Periodic => {
+                if let Ok(hours) = text.parse::<u64>() {
+                    return Ok(Some(Retention::Period(std::time::Duration::from_secs(
+                        hours * 3600,
+                    ))));
+                }
+                parse_duration(text)
+                    .map(|d| Some(Retention::Period(d)))
+                    .ok_or_else(|| invalid(key, format!("{text:?} is not a duration like 1h30m")))
+            }
+        }
+    }
+}
+
+/// What auto-compaction keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retention {
+    /// History newer than this.
+    Period(std::time::Duration),
+    /// This many revisions.
+    Revisions(u64),
+}
+
+/// Parses Go-style durations ("1h30m", "90s", "500ms"), the form etcd's flag takes.
+fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let mut total = std::time::Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        let number: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let millis = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            _ => return None,
+        };
+        total += std::time::Duration::from_millis(number.checked_mul(millis)?);
+        rest = &rest[unit_len..];
+    }
+    Some(total)
+}
+
+fn peer_url(key: &'static str, text: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(text).map_err(|e| invalid(key, format!("{text:?}: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || url.port().is_none() {
+        return Err(invalid(
+            key,
+            format!("{text:?} must be http(s)://host:port"),
+        ));
+    }
+    Ok(url)
+}
+
+fn socket_addr(key: &'static str, text: &str) -> Result<SocketAddr, ConfigError> {
+    let url = peer_url(key, text)?;
+    if url.scheme() == "https" {
+        return Err(invalid(key, format!("{text:?}: TLS is not supported yet")));
+    }
+    let host = url.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = url.port().unwrap_or_default();
+    let ip = if host == "localhost" {
+        std::net::IpAddr::from([127, 0, 0, 1])
+    } else {
+        host.parse().map_err(|_| {
+            invalid(
+                key,
+                format!("{text:?}: listen on an IP address, not {host:?}"),
+            )
+        })?
+    };
+    Ok(SocketAddr::new(ip, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_parses_and_equals_the_defaults() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keel.conf.toml");
+        let config = Config::from_file(&path).unwrap();
+        assert_eq!(config, Config::default());
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn initial_cluster_is_parsed_and_checked() {
+        let config = Config {
+            name: "n2".into(),
+            initial_cluster: "n1=http://127.0.0.1:2380,n2=http://127.0.0.1:2381".into(),
+            initial_advertise_peer_urls: vec!["http://127.0.0.1:2381".into()],
+            ..Config::default()
+        };
+        config.validate().unwrap();
+        let members = config.initial_members().unwrap();
+        assert_eq!(members.len(), 2);
+        assert_eq!(members[1].peer_urls[0].as_str(), "http://127.0.0.1:2381/");
+
+        let wrong_name = Config {
+            name: "n3".into(),
+            ..config.clone()
+        };
+        let err = wrong_name.validate().unwrap_err().to_string();
+        assert!(err.contains("no member named \"n3\""), "{err}");
+
+        let bad = Config {
+            initial_cluster: "n1=ftp://x".into(),
+            ..config.clone()
+        };
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(err.starts_with("invalid initial-cluster"), "{err}");
+        let dup = Config {
+            initial_cluster: "n1=http://a:1,n2=http://a:1".into(),
+            ..config
+        };
+        let err = dup.initial_members().unwrap_err().to_string();
+        assert!(err.contains("two members"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_rejected() {
+        assert!(toml::from_str::<Config>("nmae = \"x\"").is_err());
+        let config: Config = toml::from_str("election-timeout = 200").unwrap();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("election-timeout"), "{err}");
+        let config: Config = toml::from_str(
+            "auto-compaction-mode = \"periodic\"\nauto-compaction-retention = \"1h30m\"",
+        )
+        .unwrap();
+        assert_eq!(
+            config.compaction_retention().unwrap(),
+            Some(Retention::Period(std::time::Duration::from_secs(5400)))
+        );
+    }
+
+    #[test]
+    fn min_lease_ttl_follows_the_election_timeout() {
+        assert_eq!(Config::default().min_lease_ttl(), 2);
+    }
+}

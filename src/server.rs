@@ -1,0 +1,98 @@
+//! Server wiring: the API over a replica, the lease expiry loop, graceful shutdown.
+//!
+//! [`run`] takes a bound listener and a shutdown future, so tests bind port 0 and run many
+//! servers in parallel, and nothing has to wait for a port to open.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::api::{self, Api};
+use crate::config::Config;
+use crate::lessor::Lessor;
+use crate::replica::{LocalReplica, Member, Replica};
+use crate::Result;
+
+/// The API state for `replica` as configured by `config`.
+pub fn api(config: &Config, replica: Arc<dyn Replica>) -> Arc<Api> {
+    let lessor = Arc::new(Lessor::new(config.min_lease_ttl()));
+    let mut api = Api::new(replica, lessor);
+    api.max_request_bytes = config.max_request_bytes;
+    Arc::new(api)
+}
+
+/// Serves the client API for `replica` on `listener` until `shutdown` resolves, then stops
+/// accepting, ends open streams and waits for in-flight requests.
+pub async fn run(
+    config: &Config,
+    listener: TcpListener,
+    replica: Arc<dyn Replica>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    serve(api(config, replica), listener, shutdown).await
+}
+
+/// [`run`] with an already built [`Api`] (tests tune it, e.g. the progress interval).
+pub async fn serve(
+    api: Arc<Api>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!("serving the client API on http://{addr}");
+    }
+    let expiry = tokio::spawn(
+        api.lessor
+            .clone()
+            .run_expiry(api.replica.clone(), api.closed()),
+    );
+    let closing = api.closing.clone();
+    let shutdown = async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        // Ends watch and keepalive streams, which would otherwise hold the graceful
+        // shutdown open for as long as their clients stay connected.
+        closing.send_replace(true);
+    };
+    warp::serve(api::routes(api.clone()))
+        .incoming(listener)
+        .graceful(shutdown)
+        .run()
+        .await;
+    api.closing.send_replace(true);
+    let _ = expiry.await;
+    Ok(())
+}
+
+/// A single-member replica for `config`: the store in `data-dir`, ids derived from the
+/// member's name and URLs.
+pub fn local_replica(config: &Config) -> Result<LocalReplica> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| crate::Error::Io {
+        context: format!("cannot create data-dir {}", config.data_dir.display()),
+        source,
+    })?;
+    let store_config = keel_store::Config {
+        max_request_bytes: config.max_request_bytes,
+        ..Default::default()
+    };
+    let store = keel_store::Store::open(config.data_dir.join("kv"), store_config)?;
+    let id = crate::replica::derive_id(
+        [config.initial_cluster_token.as_str(), config.name.as_str()]
+            .into_iter()
+            .chain(
+                config
+                    .initial_advertise_peer_urls
+                    .iter()
+                    .map(String::as_str),
+            ),
+    );
+    let member = Member {
+        id,
+        name: config.name.clone(),
+        peer_urls: config.initial_advertise_peer_urls.clone(),
+        client_urls: config.advertise_client_urls.clone(),
+        is_learner: false,
+    };
+    Ok(LocalReplica::new(store, member)?)
+}
