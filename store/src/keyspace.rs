@@ -241,6 +241,7 @@ impl Store {
 
     /// Reads a range at the current or a retained revision.
     pub fn range(&self, request: &RangeRequest) -> Result<RangeResponse> {
+        non_empty(&request.key)?;
         let inner = &*self.inner;
         let _view = read(&inner.view);
         read_range(
@@ -540,10 +541,13 @@ pub(crate) fn finish_range(request: &RangeRequest, kvs: Vec<KeyValue>) -> RangeR
         SortTarget::Mod => a.mod_revision.cmp(&b.mod_revision),
         SortTarget::Value => a.value.cmp(&b.value),
     };
-    match request.sort_order {
-        SortOrder::None => {}
-        SortOrder::Ascend => kvs.sort_by(by_target),
-        SortOrder::Descend => kvs.sort_by(|a, b| by_target(b, a)),
+    // etcd sorts ascending when a target other than the key is named without an order; the
+    // scan is already in key order, so key-ascending needs no sort. Sorts are stable, so ties
+    // stay in key order on every member.
+    match (request.sort_order, request.sort_target) {
+        (SortOrder::None, SortTarget::Key) | (SortOrder::Ascend, SortTarget::Key) => {}
+        (SortOrder::None | SortOrder::Ascend, _) => kvs.sort_by(by_target),
+        (SortOrder::Descend, _) => kvs.sort_by(|a, b| by_target(b, a)),
     }
     let mut more = false;
     if request.limit > 0 && kvs.len() as i64 > request.limit {
