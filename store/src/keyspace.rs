@@ -1,15 +1,21 @@
 //! The MVCC keyspace: [`Store`] applies commands at a new revision and reads at any retained one.
-//!
-//! CONTRACT SKETCH — bodies are being written (issue 2). Signatures are what keel-raft and the
-//! server build against; change them only together with their callers.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::error::Result;
-use crate::kv::Event;
+use crate::batch::Pending;
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::index::{self, KeyRange, Record, KIND_PUT};
+use crate::kv::{Event, KeyValue};
 use crate::lease::{LeaseInfo, LeaseKeys};
-use crate::request::{Applied, Command, RangeRequest, RangeResponse};
-use crate::watch::{WatchRequest, Watcher};
+use crate::request::{
+    Applied, Command, RangeRequest, RangeResponse, RequestOp, SortOrder, SortTarget, TxnRequest,
+};
+use crate::revision::Revision;
+use crate::snapshot;
+use crate::watch::{WatchCache, WatchRequest, Watcher};
 
 /// Limits and tuning of a store.
 #[derive(Clone, Debug)]
@@ -43,89 +49,519 @@ pub struct HashKv {
 
 /// A handle to one keyspace; cheap to clone, all clones share the same database.
 #[derive(Clone)]
-pub struct Store {}
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+/// The name under which the database's default tree records which tree is live; an import
+/// fills a fresh tree and flips this name, so a crash mid-import leaves the old state.
+const ACTIVE_TREE: &[u8] = b"active-keyspace";
+const TREE_PREFIX: &str = "keyspace-";
+
+pub(crate) struct Inner {
+    db: sled::Db,
+    tree: RwLock<sled::Tree>,
+    pub(crate) config: Config,
+    current: AtomicI64,
+    compacted: AtomicI64,
+    /// Serializes writers. Only the Raft apply loop writes, so there is no contention to
+    /// speak of, and a std mutex keeps `apply` callable from sync code; it is never held
+    /// across an await.
+    writer: Mutex<()>,
+    /// Readers hold it shared so a multi-key read never sees half of a command; `apply`
+    /// takes it exclusively only around the batch write and the revision bump.
+    view: RwLock<()>,
+    pub(crate) cache: Mutex<WatchCache>,
+    /// The current revision, published after every apply to wake watchers.
+    pub(crate) published: tokio::sync::watch::Sender<i64>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere cannot leave these half-updated in a way that matters: the guarded
+    // data is `()` or a cache that is rebuilt from disk when it has a gap.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Inner {
+    pub(crate) fn tree(&self) -> sled::Tree {
+        read(&self.tree).clone()
+    }
+
+    pub(crate) fn current_revision(&self) -> i64 {
+        self.current.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn compact_revision(&self) -> i64 {
+        self.compacted.load(Ordering::Acquire)
+    }
+}
 
 impl Store {
     /// Opens (or creates) the keyspace in `path`.
     pub fn open(path: impl AsRef<Path>, config: Config) -> Result<Store> {
-        let _ = (path, config);
-        todo!()
+        Store::with_db(sled::open(path)?, config)
     }
+
     /// A keyspace in a temporary directory, removed on drop (tests, benches).
     pub fn temporary(config: Config) -> Result<Store> {
-        let _ = config;
-        todo!()
+        Store::with_db(sled::Config::new().temporary(true).open()?, config)
     }
+
+    fn with_db(db: sled::Db, config: Config) -> Result<Store> {
+        let active = match db.get(ACTIVE_TREE)? {
+            Some(name) => name.to_vec(),
+            None => format!("{TREE_PREFIX}0").into_bytes(),
+        };
+        // Leftovers of an import that did not finish.
+        for name in db.tree_names() {
+            if name.starts_with(TREE_PREFIX.as_bytes()) && name.as_ref() != active.as_slice() {
+                db.drop_tree(&name)?;
+            }
+        }
+        let tree = db.open_tree(&active)?;
+        let current = index::meta_i64(tree.get(index::META_REVISION)?, 1)?;
+        let compacted = index::meta_i64(tree.get(index::META_COMPACTED)?, 0)?;
+        let (published, _) = tokio::sync::watch::channel(current);
+        let cache = WatchCache::new(config.watch_cache_revisions);
+        Ok(Store {
+            inner: Arc::new(Inner {
+                db,
+                tree: RwLock::new(tree),
+                config,
+                current: AtomicI64::new(current),
+                compacted: AtomicI64::new(compacted),
+                writer: Mutex::new(()),
+                view: RwLock::new(()),
+                cache: Mutex::new(cache),
+                published,
+            }),
+        })
+    }
+
+    /// Checks what can be checked without the keyspace: key presence, flag combinations and
+    /// the encoded size. `apply` runs the same checks; the server may call this to reject a
+    /// request before proposing it.
+    pub fn validate(&self, command: &Command) -> Result<()> {
+        let size = codec::encode(command)?.len();
+        let limit = self.inner.config.max_request_bytes;
+        if size > limit {
+            return Err(Error::RequestTooLarge { size, limit });
+        }
+        match command {
+            Command::Put(put) => validate_put(&put.key, put),
+            Command::DeleteRange(delete) => non_empty(&delete.key),
+            Command::Txn(txn) => validate_txn(txn),
+            Command::Compact { .. } | Command::LeaseGrant { .. } | Command::LeaseRevoke { .. } => {
+                Ok(())
+            }
+        }
+    }
+
     /// Applies one write and records `marker` (opaque caller state, e.g. the last applied Raft
     /// log id) in the same atomic batch. Does not flush. The outer error is a storage failure
     /// (fatal); the inner result is the client-visible outcome.
     pub fn apply(&self, command: &Command, marker: Option<&[u8]>) -> Result<Applied> {
-        let _ = (command, marker);
-        todo!()
+        let inner = &*self.inner;
+        let _writer = lock(&inner.writer);
+        let tree = inner.tree();
+        let current = inner.current_revision();
+        let compacted = inner.compact_revision();
+        let mut pending = Pending::new(&tree, current, compacted);
+        let outcome = self
+            .validate(command)
+            .and_then(|()| pending.execute(command));
+        let response = match outcome {
+            Ok(response) => response,
+            Err(fatal @ (Error::Storage(_) | Error::Corrupt(_))) => return Err(fatal),
+            Err(client) => {
+                if let Some(marker) = marker {
+                    tree.insert(index::META_MARKER, marker)?;
+                }
+                return Ok(Applied {
+                    revision: current,
+                    result: Err(client),
+                });
+            }
+        };
+        let batch = pending.to_batch(marker)?;
+        let revision = pending.revision_after();
+        {
+            let _view = write(&inner.view);
+            tree.apply_batch(batch)?;
+            inner.current.store(revision, Ordering::Release);
+            if let Some(compact_to) = pending.compact_to {
+                inner.compacted.store(compact_to, Ordering::Release);
+            }
+        }
+        if revision != current {
+            let events = std::mem::take(&mut pending.events);
+            lock(&inner.cache).push(revision, events);
+        }
+        if revision != current || pending.compact_to.is_some() {
+            inner.published.send_replace(revision);
+        }
+        Ok(Applied {
+            revision,
+            result: Ok(response),
+        })
     }
+
     /// Records `marker` alone (for log entries that carry no command).
     pub fn set_marker(&self, marker: &[u8]) -> Result<()> {
-        let _ = marker;
-        todo!()
+        let _writer = lock(&self.inner.writer);
+        self.inner.tree().insert(index::META_MARKER, marker)?;
+        Ok(())
     }
+
     /// The last recorded marker.
     pub fn marker(&self) -> Result<Option<Vec<u8>>> {
-        todo!()
+        Ok(self
+            .inner
+            .tree()
+            .get(index::META_MARKER)?
+            .map(|m| m.to_vec()))
     }
+
     /// Makes everything applied so far durable (fsync). Durability is the caller's choice.
     pub fn flush(&self) -> Result<()> {
-        todo!()
+        self.inner.db.flush()?;
+        Ok(())
     }
+
     /// Reads a range at the current or a retained revision.
     pub fn range(&self, request: &RangeRequest) -> Result<RangeResponse> {
-        let _ = request;
-        todo!()
+        non_empty(&request.key)?;
+        let inner = &*self.inner;
+        let _view = read(&inner.view);
+        read_range(
+            &inner.tree(),
+            request,
+            inner.current_revision(),
+            inner.compact_revision(),
+        )
     }
+
     /// The current revision (1 on an empty store, as etcd).
     pub fn current_revision(&self) -> i64 {
-        todo!()
+        self.inner.current_revision()
     }
+
     /// The compacted revision (0 if never compacted).
     pub fn compact_revision(&self) -> i64 {
-        todo!()
+        self.inner.compact_revision()
     }
+
     /// Every retained version of `key` (puts and deletes), oldest first.
     pub fn history(&self, key: &[u8]) -> Result<Vec<Event>> {
-        let _ = key;
-        todo!()
+        let _view = read(&self.inner.view);
+        let tree = self.inner.tree();
+        let mut events = Vec::new();
+        for entry in tree.scan_prefix(index::history_prefix(key)) {
+            let (tree_key, _) = entry?;
+            let (_, rev) = index::parse_history_key(&tree_key)?;
+            events.push(read_record(&tree, rev)?.into_event(rev));
+        }
+        Ok(events)
     }
+
     /// Every lease, in id order.
     pub fn leases(&self) -> Result<Vec<LeaseInfo>> {
-        todo!()
+        let tree = self.inner.tree();
+        tree.scan_prefix([index::LEASE])
+            .map(|entry| codec::decode(&entry?.1))
+            .collect()
     }
+
     /// One lease with its attached keys, or `None` if it does not exist.
     pub fn lease(&self, id: i64) -> Result<Option<LeaseKeys>> {
-        let _ = id;
-        todo!()
+        let _view = read(&self.inner.view);
+        let tree = self.inner.tree();
+        let Some(bytes) = tree.get(index::lease_key(id))? else {
+            return Ok(None);
+        };
+        let lease: LeaseInfo = codec::decode(&bytes)?;
+        let prefix = index::attach_prefix(id);
+        let keys = tree
+            .scan_prefix(&prefix)
+            .map(|entry| Ok(entry?.0[prefix.len()..].to_vec()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(LeaseKeys { lease, keys }))
     }
+
     /// Starts a watch.
     pub fn watch(&self, request: WatchRequest) -> Result<Watcher> {
-        let _ = request;
-        todo!()
+        Ok(Watcher::new(&self.inner, request))
     }
+
     /// Checksum of the retained history up to `revision` (0 = current).
     pub fn hash_kv(&self, revision: i64) -> Result<HashKv> {
-        let _ = revision;
-        todo!()
+        let inner = &*self.inner;
+        let _view = read(&inner.view);
+        let current = inner.current_revision();
+        let compacted = inner.compact_revision();
+        let revision = if revision <= 0 { current } else { revision };
+        check_readable(revision, current, compacted)?;
+        let mut hasher = crc32fast::Hasher::new();
+        let end = index::event_key(Revision::new(revision + 1, 0));
+        for entry in inner.tree().range(vec![index::EVENT]..end) {
+            let (key, value) = entry?;
+            hasher.update(&key);
+            hasher.update(&value);
+        }
+        Ok(HashKv {
+            hash: hasher.finalize(),
+            revision,
+            compact_revision: compacted,
+        })
     }
+
     /// Bytes the database occupies on disk.
     pub fn size_on_disk(&self) -> Result<u64> {
-        todo!()
+        Ok(self.inner.db.size_on_disk()?)
     }
+
     /// Writes the whole state (keyspace, history, leases, revisions, marker) to `out`.
     pub fn export(&self, out: &mut dyn std::io::Write) -> Result<u64> {
-        let _ = out;
-        todo!()
+        // Holding the writer lock keeps the stream one consistent state: sled iterators are
+        // not snapshots, and an apply in the middle would tear it.
+        let _writer = lock(&self.inner.writer);
+        snapshot::export(&self.inner.tree(), out)
     }
+
     /// Replaces the whole state with a stream written by [`Store::export`]; watchers are
     /// carried over (replaying from the new state, or told Compacted).
     pub fn import(&self, input: &mut dyn std::io::Read) -> Result<()> {
-        let _ = input;
-        todo!()
+        let inner = &*self.inner;
+        let old_name = read(&inner.tree).name();
+        let generation = old_name
+            .strip_prefix(TREE_PREFIX.as_bytes())
+            .and_then(|n| std::str::from_utf8(n).ok())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+        let staging_name = format!("{TREE_PREFIX}{}", generation + 1);
+        inner.db.drop_tree(staging_name.as_bytes())?;
+        let staging = inner.db.open_tree(staging_name.as_bytes())?;
+        if let Err(e) = snapshot::import(&staging, input) {
+            drop(staging);
+            inner.db.drop_tree(staging_name.as_bytes())?;
+            return Err(e);
+        }
+        let current = index::meta_i64(staging.get(index::META_REVISION)?, 1)?;
+        let compacted = index::meta_i64(staging.get(index::META_COMPACTED)?, 0)?;
+        // The staged state must be durable before the switch points at it.
+        inner.db.flush()?;
+        let _writer = lock(&inner.writer);
+        {
+            let _view = write(&inner.view);
+            inner.db.insert(ACTIVE_TREE, staging_name.as_bytes())?;
+            inner.db.flush()?;
+            *write(&inner.tree) = staging;
+            inner.current.store(current, Ordering::Release);
+            inner.compacted.store(compacted, Ordering::Release);
+            lock(&inner.cache).clear();
+        }
+        inner.db.drop_tree(&old_name)?;
+        inner.published.send_replace(current);
+        Ok(())
     }
+}
+
+fn non_empty(key: &[u8]) -> Result<()> {
+    if key.is_empty() {
+        Err(Error::EmptyKey)
+    } else {
+        Ok(())
+    }
+}
+
+fn validate_put(key: &[u8], put: &crate::request::PutRequest) -> Result<()> {
+    non_empty(key)?;
+    if put.ignore_value && !put.value.is_empty() {
+        return Err(Error::InvalidRequest(
+            "value is provided with ignore_value".into(),
+        ));
+    }
+    if put.ignore_lease && put.lease != 0 {
+        return Err(Error::InvalidRequest(
+            "lease is provided with ignore_lease".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_txn(txn: &TxnRequest) -> Result<()> {
+    for compare in &txn.compare {
+        non_empty(&compare.key)?;
+    }
+    for op in txn.success.iter().chain(&txn.failure) {
+        match op {
+            RequestOp::Range(range) => non_empty(&range.key)?,
+            RequestOp::Put(put) => validate_put(&put.key, put)?,
+            RequestOp::DeleteRange(delete) => non_empty(&delete.key)?,
+            RequestOp::Txn(inner) => validate_txn(inner)?,
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn check_readable(revision: i64, current: i64, compacted: i64) -> Result<()> {
+    if revision > current {
+        return Err(Error::FutureRevision {
+            current_revision: current,
+        });
+    }
+    if revision < compacted {
+        return Err(Error::Compacted {
+            compact_revision: compacted,
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn read_record(tree: &sled::Tree, revision: Revision) -> Result<Record> {
+    match tree.get(index::event_key(revision))? {
+        Some(bytes) => codec::decode(&bytes),
+        None => Err(Error::Corrupt(format!(
+            "history names revision {}.{} but the event log does not hold it",
+            revision.main, revision.sub
+        ))),
+    }
+}
+
+/// A range at the current or an older revision, with every option applied.
+pub(crate) fn read_range(
+    tree: &sled::Tree,
+    request: &RangeRequest,
+    current: i64,
+    compacted: i64,
+) -> Result<RangeResponse> {
+    let revision = if request.revision <= 0 {
+        current
+    } else {
+        request.revision
+    };
+    check_readable(revision, current, compacted)?;
+    let range = KeyRange::new(&request.key, &request.range_end);
+    let kvs = if revision == current {
+        scan_current(tree, &range)?
+    } else {
+        scan_at(tree, &range, revision)?
+    };
+    Ok(finish_range(request, kvs))
+}
+
+/// The live keys in `range`, in key order.
+pub(crate) fn scan_current(tree: &sled::Tree, range: &KeyRange) -> Result<Vec<KeyValue>> {
+    if let KeyRange::Single(key) = range {
+        return match tree.get(index::current_key(key))? {
+            Some(bytes) => Ok(vec![codec::decode(&bytes)?]),
+            None => Ok(Vec::new()),
+        };
+    }
+    let (lo, hi) = range.tree_bounds(index::CURRENT);
+    if lo >= hi {
+        return Ok(Vec::new());
+    }
+    tree.range(lo..hi)
+        .map(|entry| codec::decode(&entry?.1))
+        .collect()
+}
+
+/// The keys in `range` as they were at `revision`, in key order.
+fn scan_at(tree: &sled::Tree, range: &KeyRange, revision: i64) -> Result<Vec<KeyValue>> {
+    let (lo, hi) = range.history_bounds();
+    if lo >= hi {
+        return Ok(Vec::new());
+    }
+    let mut kvs = Vec::new();
+    // Per key, the newest entry at or below `revision`; entries come oldest first.
+    let mut candidate: Option<(Vec<u8>, Revision, bool)> = None;
+    let mut take = |candidate: Option<(Vec<u8>, Revision, bool)>| -> Result<()> {
+        if let Some((_, rev, true)) = candidate {
+            if let Record::Put(kv) = read_record(tree, rev)? {
+                kvs.push(kv);
+            }
+        }
+        Ok(())
+    };
+    for entry in tree.range(lo..hi) {
+        let (tree_key, kind) = entry?;
+        let (key, rev) = index::parse_history_key(&tree_key)?;
+        let same_key = candidate.as_ref().is_some_and(|(k, _, _)| *k == key);
+        if !same_key {
+            take(candidate.take())?;
+        }
+        if rev.main <= revision {
+            let is_put = kind.first() == Some(&KIND_PUT);
+            candidate = Some((key, rev, is_put));
+        } else if !same_key {
+            candidate = Some((key, rev, false));
+        }
+    }
+    take(candidate)?;
+    Ok(kvs)
+}
+
+/// Applies filters, count, sort, limit and the keys-only / count-only options.
+pub(crate) fn finish_range(request: &RangeRequest, kvs: Vec<KeyValue>) -> RangeResponse {
+    let mut kvs: Vec<KeyValue> = kvs
+        .into_iter()
+        .filter(|kv| {
+            (request.min_mod_revision <= 0 || kv.mod_revision >= request.min_mod_revision)
+                && (request.max_mod_revision <= 0 || kv.mod_revision <= request.max_mod_revision)
+                && (request.min_create_revision <= 0
+                    || kv.create_revision >= request.min_create_revision)
+                && (request.max_create_revision <= 0
+                    || kv.create_revision <= request.max_create_revision)
+        })
+        .collect();
+    let count = kvs.len() as i64;
+    if request.count_only {
+        return RangeResponse {
+            kvs: Vec::new(),
+            more: false,
+            count,
+        };
+    }
+    let by_target = |a: &KeyValue, b: &KeyValue| match request.sort_target {
+        SortTarget::Key => a.key.cmp(&b.key),
+        SortTarget::Version => a.version.cmp(&b.version),
+        SortTarget::Create => a.create_revision.cmp(&b.create_revision),
+        SortTarget::Mod => a.mod_revision.cmp(&b.mod_revision),
+        SortTarget::Value => a.value.cmp(&b.value),
+    };
+    // etcd sorts ascending when a target other than the key is named without an order; the
+    // scan is already in key order, so key-ascending needs no sort. Sorts are stable, so ties
+    // stay in key order on every member.
+    match (request.sort_order, request.sort_target) {
+        (SortOrder::None, SortTarget::Key) | (SortOrder::Ascend, SortTarget::Key) => {}
+        (SortOrder::None | SortOrder::Ascend, _) => kvs.sort_by(by_target),
+        (SortOrder::Descend, _) => kvs.sort_by(|a, b| by_target(b, a)),
+    }
+    let mut more = false;
+    if request.limit > 0 && kvs.len() as i64 > request.limit {
+        kvs.truncate(request.limit as usize);
+        more = true;
+    }
+    if request.keys_only {
+        for kv in &mut kvs {
+            kv.value = Vec::new();
+        }
+    }
+    RangeResponse { kvs, more, count }
+}
+
+pub(crate) fn lock_cache(inner: &Inner) -> MutexGuard<'_, WatchCache> {
+    lock(&inner.cache)
 }

@@ -13,17 +13,27 @@
 //! - [`lease`]: the lease table; expiry arrives as a command, never from a clock.
 //! - [`watch`]: watchers that replay from a revision, then follow live writes.
 //! - [`error`]: the one error enum.
+//! - [`revision`]: `Revision {main, sub}` and its big-endian encoding.
+//! - `index`: the layout of the one sled tree (event log, per-key history, current keys, leases).
+//! - `batch`: executing a command into an in-memory overlay that becomes one atomic sled batch.
+//! - `snapshot`: the framed export / import stream.
+//! - `codec`: the only place bincode is called.
 //!
 //! # What this crate must not depend on
 //!
 //! openraft, warp, any networking, or the wall clock. It is deterministic: the same commands
 //! in the same order give the same state and the same [`Store::hash_kv`] on every member.
 
+mod batch;
+mod codec;
 pub mod error;
+mod index;
 pub mod keyspace;
 pub mod kv;
 pub mod lease;
 pub mod request;
+pub mod revision;
+mod snapshot;
 pub mod watch;
 
 pub use error::{Error, Result};
@@ -31,4 +41,5 @@ pub use keyspace::{Config, HashKv, Store};
 pub use kv::{Event, EventType, KeyValue};
 pub use lease::{LeaseInfo, LeaseKeys};
 pub use request::*;
+pub use revision::Revision;
 pub use watch::{WatchRequest, WatchUpdate, Watcher};
