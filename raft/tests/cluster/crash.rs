@@ -65,3 +65,87 @@ async fn acknowledged_writes_survive_a_crashed_leader() -> anyhow::Result<()> {
     }
     cluster.shutdown().await
 }
+
+const CHILD_DIR: &str = "KEEL_RAFT_CRASH_CHILD_DIR";
+
+/// The child half of `acknowledged_writes_survive_kill_9`: a 3-member cluster in the directory
+/// named by the environment, writing until it is killed, printing `ACK <key>` after each
+/// acknowledged write. Does nothing when run on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by acknowledged_writes_survive_kill_9 in a child process"]
+async fn child_writes_until_killed() -> anyhow::Result<()> {
+    use std::io::Write;
+    let Some(dir) = std::env::var_os(CHILD_DIR) else {
+        return Ok(());
+    };
+    let cluster = Cluster::start_in(std::path::Path::new(&dir), 3, fast_config()).await?;
+    let mut stdout = std::io::stdout();
+    for i in 0.. {
+        let key = format!("k{i:06}");
+        cluster.write(put(&key, "v")).await?;
+        writeln!(stdout, "ACK {key}")?;
+        stdout.flush()?;
+    }
+    Ok(())
+}
+
+/// Every member dies at once (SIGKILL of the process holding all three, so sled's unflushed
+/// buffers are lost) in the middle of a write stream. Reopened from their directories, the
+/// members hold every write that was acknowledged before the kill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_kill_9() -> anyhow::Result<()> {
+    use std::io::BufRead;
+    let dir = tempfile::TempDir::new()?;
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args([
+            "crash::child_writes_until_killed",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_DIR, dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    // Read acknowledgements on a thread (the pipe is blocking); kill after 300 of them.
+    let reader = std::thread::spawn(move || {
+        let mut acked = Vec::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(key) = line.strip_prefix("ACK ") {
+                acked.push(key.to_string());
+                if acked.len() == 300 {
+                    // SIGKILL: no destructor runs, nothing is flushed.
+                    let _ = std::process::Command::new("kill")
+                        .args(["-9", &child.id().to_string()])
+                        .status();
+                }
+            }
+        }
+        let _ = child.wait();
+        acked
+    });
+    let acked = tokio::task::spawn_blocking(move || reader.join().expect("reader thread")).await?;
+    anyhow::ensure!(
+        acked.len() >= 300,
+        "child stopped after {} writes",
+        acked.len()
+    );
+
+    let cluster = Cluster::reopen_in(dir.path(), &[1, 2, 3], fast_config()).await?;
+    cluster.leader().await?;
+    cluster.write(put("after", "kill")).await?;
+    cluster.assert_converged(&cluster.ids()).await?;
+    for id in cluster.ids() {
+        for key in &acked {
+            assert_eq!(
+                cluster.get(id, key)?.as_deref(),
+                Some(&b"v"[..]),
+                "member {id} lost acknowledged {key}"
+            );
+        }
+    }
+    cluster.shutdown().await
+}

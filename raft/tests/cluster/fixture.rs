@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
@@ -65,18 +66,22 @@ pub struct Cluster {
     pub router: Router,
     pub config: RaftConfig,
     pub nodes: BTreeMap<u64, RaftNode>,
-    dir: TempDir,
+    dir: PathBuf,
+    _temp: Option<TempDir>,
 }
 
 impl Cluster {
     /// Members `1..=size`, initialized by member 1, with a leader elected.
     pub async fn start(size: u64, config: RaftConfig) -> anyhow::Result<Cluster> {
-        let mut cluster = Cluster {
-            router: Router::new(),
-            config,
-            nodes: BTreeMap::new(),
-            dir: TempDir::new()?,
-        };
+        let temp = TempDir::new()?;
+        let mut cluster = Cluster::start_in(temp.path(), size, config).await?;
+        cluster._temp = Some(temp);
+        Ok(cluster)
+    }
+
+    /// [`Cluster::start`] with member directories under `dir`, which outlives the cluster.
+    pub async fn start_in(dir: &Path, size: u64, config: RaftConfig) -> anyhow::Result<Cluster> {
+        let mut cluster = Cluster::reopen_in(dir, &[], config).await?;
         for id in 1..=size {
             cluster.open(id).await?;
         }
@@ -86,11 +91,26 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// Opens members `ids` from their directories under `dir` (no initialization: they resume).
+    pub async fn reopen_in(dir: &Path, ids: &[u64], config: RaftConfig) -> anyhow::Result<Cluster> {
+        let mut cluster = Cluster {
+            router: Router::new(),
+            config,
+            nodes: BTreeMap::new(),
+            dir: dir.to_path_buf(),
+            _temp: None,
+        };
+        for id in ids {
+            cluster.open(*id).await?;
+        }
+        Ok(cluster)
+    }
+
     /// Opens member `id` from its directory (new or existing) and connects it to the router.
     /// Retries while a previous incarnation still holds sled's file lock (its tasks are
     /// finishing after a drop).
     pub async fn open(&mut self, id: u64) -> anyhow::Result<()> {
-        let dir = self.dir.path().join(format!("node-{id}"));
+        let dir = self.dir.join(format!("node-{id}"));
         let start = Instant::now();
         let node = loop {
             match RaftNode::open(id, &dir, self.config.clone(), self.router.network(id)).await {
