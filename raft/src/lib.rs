@@ -25,6 +25,35 @@
 //! and openraft re-applies the rest from the log. The keyspace is flushed before a snapshot is
 //! handed to openraft, because openraft purges the log up to it.
 //!
+//! # Example
+//!
+//! One member of a three-member cluster, serving its peers on a bound listener:
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! use std::collections::BTreeMap;
+//! use keel_raft::{peer_routes, HttpNetworkFactory, KeelNode, RaftConfig, RaftNode};
+//!
+//! let network = HttpNetworkFactory::new(1, HttpNetworkFactory::default_client()?);
+//! let node = RaftNode::open(1, "/var/lib/keel", RaftConfig::default(), network).await?;
+//! let listener = tokio::net::TcpListener::bind("0.0.0.0:2380").await?;
+//! tokio::spawn(warp::serve(peer_routes(node.raft().clone())).incoming(listener).run());
+//!
+//! let members: BTreeMap<u64, KeelNode> = (1..=3)
+//!     .map(|id| (id, KeelNode::new(format!("http://10.0.0.{id}:2380"), format!("http://10.0.0.{id}:2379"))))
+//!     .collect();
+//! node.initialize(members).await?; // on one member, once
+//! let put = keel_store::Command::Put(keel_store::PutRequest {
+//!     key: b"greeting".to_vec(),
+//!     value: b"hello".to_vec(),
+//!     ..Default::default()
+//! });
+//! let applied = node.write(put).await?;
+//! println!("written at revision {}", applied.revision);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # What this crate must not depend on
 //!
 //! The root `keel` crate (server, API, CLI). It knows keel-store's commands, not etcd's API.
