@@ -214,3 +214,45 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use openraft::storage::RaftLogStorageExt;
+    use openraft::{CommittedLeaderId, EntryPayload};
+
+    use super::*;
+
+    fn entry(index: u64) -> Entry {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Blank,
+        }
+    }
+
+    #[tokio::test]
+    async fn vote_entries_purge_and_truncate_survive_reopen() {
+        let dir = tempfile::TempDir::new().unwrap();
+        {
+            let mut log = LogStore::open(dir.path()).unwrap();
+            log.save_vote(&Vote::new(2, 1)).await.unwrap();
+            log.blocking_append((1..=10).map(entry)).await.unwrap();
+            log.purge(entry(3).log_id).await.unwrap();
+            log.truncate(entry(9).log_id).await.unwrap();
+            log.save_committed(Some(entry(8).log_id)).await.unwrap();
+        }
+        let mut log = LogStore::open(dir.path()).unwrap();
+        assert_eq!(log.read_vote().await.unwrap(), Some(Vote::new(2, 1)));
+        assert_eq!(log.read_committed().await.unwrap(), Some(entry(8).log_id));
+        let state = log.get_log_state().await.unwrap();
+        assert_eq!(state.last_purged_log_id, Some(entry(3).log_id));
+        assert_eq!(state.last_log_id, Some(entry(8).log_id));
+        let indexes: Vec<u64> = log
+            .try_get_log_entries(0..100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.log_id.index)
+            .collect();
+        assert_eq!(indexes, (4..=8).collect::<Vec<_>>());
+    }
+}
