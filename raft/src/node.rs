@@ -78,6 +78,11 @@ impl RaftNode {
         &self.data_dir
     }
 
+    /// Whether this member has a log or a vote (was initialized, or joined a cluster).
+    pub async fn is_initialized(&self) -> Result<bool> {
+        Ok(self.raft.is_initialized().await?)
+    }
+
     /// Makes `members` the first voters of a new cluster. Call it on one member only, once;
     /// [`Error::AlreadyInitialized`] if this member already has a log or a vote.
     pub async fn initialize(&self, members: BTreeMap<u64, KeelNode>) -> Result<()> {

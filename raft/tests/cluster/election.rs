@@ -3,6 +3,14 @@ use crate::fixture::{fast_config, put, Cluster};
 async fn elects_and_replicates(size: u64) -> anyhow::Result<()> {
     let cluster = Cluster::start(size, fast_config()).await?;
     let leader = cluster.leader().await?;
+    for id in cluster.ids() {
+        assert!(cluster.node(id).is_initialized().await?, "member {id}");
+        let again = cluster.node(id).initialize(Default::default()).await;
+        assert!(
+            matches!(again, Err(keel_raft::Error::AlreadyInitialized)),
+            "member {id}: {again:?}"
+        );
+    }
     for i in 0..20 {
         cluster
             .write(put(&format!("k{i}"), &format!("v{i}")))
