@@ -5,9 +5,12 @@ use tokio::sync::Mutex;
 
 use crate::fixture::{eventually, fast_config, put, Cluster};
 
-/// The leader dies (dropped, no shutdown, nothing flushed by us) in the middle of a write
-/// stream; the stream carries on with the next leader. Once the dead member is reopened from
+/// The leader is dropped (no shutdown, nothing flushed by keel) in the middle of a write
+/// stream; the stream carries on with the next leader. Once the dropped member is reopened from
 /// its directory and caught up, every write that was acknowledged is on every member.
+///
+/// sled flushes when its last handle drops, so this exercises failover and reopening, not lost
+/// buffers; `acknowledged_writes_survive_kill_9` is the one that loses them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_a_crashed_leader() -> anyhow::Result<()> {
     let cluster = Arc::new(Mutex::new(Cluster::start(3, fast_config()).await?));
@@ -89,9 +92,13 @@ async fn child_writes_until_killed() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every member dies at once (SIGKILL of the process holding all three, so sled's unflushed
+/// Every member dies at once (SIGKILL of the process holding all three, so sled's in-memory
 /// buffers are lost) in the middle of a write stream. Reopened from their directories, the
 /// members hold every write that was acknowledged before the kill.
+///
+/// What it cannot show: that the fsync before an acknowledgement is there. The OS page cache
+/// survives a killed process, and removing the flush from `LogStore::append` does not make this
+/// test fail; only a power cut would.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_kill_9() -> anyhow::Result<()> {
     use std::io::BufRead;
