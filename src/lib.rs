@@ -7,6 +7,8 @@
 //!
 //! - [`config`]: the one configuration tree of `keel serve`, its TOML file and validation.
 //! - [`replica`]: the `Replica` trait the API is written against, and `LocalReplica` (one member).
+//! - [`raft_replica`]: `RaftReplica`, the `Replica` of a cluster member over keel-raft.
+//! - [`member`]: a running member: Raft node, peer server and client API, from bound listeners.
 //! - [`lessor`]: lease deadlines kept by the leader; expiry proposed as a revoke.
 //! - [`api`]: the warp routes, handlers and JSON models, one file per etcd service.
 //! - [`metrics`]: Prometheus metrics served on `/metrics`.
@@ -19,7 +21,9 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod lessor;
+pub mod member;
 pub mod metrics;
+pub mod raft_replica;
 pub mod replica;
 pub mod server;
 

@@ -1,6 +1,7 @@
 //! The `keel` command line: one file per subcommand, each with its clap definition, its
 //! execution and a parsing test.
 
+pub mod dev;
 pub mod serve;
 
 use clap::{Parser, Subcommand};
@@ -15,10 +16,14 @@ pub struct Cli {
 }
 
 /// The subcommands.
+// Parsed once per process, so the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a member: the etcd v3 JSON API on the client URLs.
     Serve(serve::ServeArgs),
+    /// Run a local cluster (3 members by default) on 127.0.0.1 until Ctrl-C.
+    Dev(dev::DevArgs),
 }
 
 impl Cli {
@@ -26,6 +31,7 @@ impl Cli {
     pub async fn execute(self) -> anyhow::Result<()> {
         match self.command {
             Command::Serve(args) => args.execute().await,
+            Command::Dev(args) => args.execute().await,
         }
     }
 }

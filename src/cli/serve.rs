@@ -131,28 +131,43 @@ impl ServeArgs {
     /// Runs the member until Ctrl-C or SIGTERM.
     pub async fn execute(self) -> anyhow::Result<()> {
         let config = self.config()?;
-        let members = config.initial_members()?;
-        if !self.single && members.len() > 1 {
-            anyhow::bail!(
-                "initial-cluster names {} members, but this build serves a single member \
-                 only (Raft replication is not wired in yet); use --single",
-                members.len()
-            );
-        }
         let addrs = config.client_listen_addrs()?;
         if addrs.len() > 1 {
             anyhow::bail!("listen-client-urls: one URL is supported for now, got {addrs:?}");
         }
-        let listener = tokio::net::TcpListener::bind(addrs[0])
+        let client_listener = tokio::net::TcpListener::bind(addrs[0])
             .await
-            .with_context(|| format!("cannot listen on {}", addrs[0]))?;
-        let replica = Arc::new(crate::server::local_replica(&config)?);
-        crate::server::run(&config, listener, replica, shutdown_signal()).await?;
+            .with_context(|| format!("cannot listen for clients on {}", addrs[0]))?;
+        if self.single {
+            let replica = Arc::new(crate::server::local_replica(&config)?);
+            crate::server::run(&config, client_listener, replica, shutdown_signal()).await?;
+            return Ok(());
+        }
+        let peer_addrs = config.peer_listen_addrs()?;
+        if peer_addrs.len() != 1 {
+            anyhow::bail!(
+                "listen-peer-urls: exactly one URL is supported for now, got {peer_addrs:?}"
+            );
+        }
+        let peer_listener = tokio::net::TcpListener::bind(peer_addrs[0])
+            .await
+            .with_context(|| format!("cannot listen for peers on {}", peer_addrs[0]))?;
+        let member = crate::member::start(&config, client_listener, peer_listener).await?;
+        tracing::info!(
+            member_id = format!("{:x}", member.id),
+            "member {} serving clients on http://{} and peers on http://{}",
+            config.name,
+            member.client_addr,
+            member.peer_addr
+        );
+        shutdown_signal().await;
+        member.stop().await?;
         Ok(())
     }
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -182,7 +197,9 @@ mod tests {
 
     fn serve_args(args: &[&str]) -> ServeArgs {
         let cli = Cli::try_parse_from(["keel", "serve"].iter().chain(args)).unwrap();
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("parsed as another subcommand");
+        };
         args
     }
 
