@@ -105,6 +105,14 @@ impl DevCluster {
                 ..Config::default()
             })
             .collect();
+        DevCluster::launch(configs, listeners, temp_dir).await
+    }
+
+    async fn launch(
+        configs: Vec<Config>,
+        listeners: Vec<(TcpListener, TcpListener)>,
+        temp_dir: Option<tempfile::TempDir>,
+    ) -> anyhow::Result<DevCluster> {
         let mut members = Vec::new();
         for (config, (client, peer)) in configs.iter().zip(listeners) {
             members.push(
@@ -127,6 +135,29 @@ impl DevCluster {
         })
     }
 
+    /// Stops every member and starts them again on the same addresses and data directories,
+    /// as a machine reboot would.
+    pub async fn restart(self) -> anyhow::Result<DevCluster> {
+        let addrs: Vec<_> = self
+            .members
+            .iter()
+            .map(|m| (m.client_addr, m.peer_addr))
+            .collect();
+        let DevCluster {
+            members,
+            configs,
+            _temp_dir: temp_dir,
+        } = self;
+        for member in members {
+            member.stop().await?;
+        }
+        let mut listeners = Vec::new();
+        for (client, peer) in addrs {
+            listeners.push((bind_addr(client).await?, bind_addr(peer).await?));
+        }
+        DevCluster::launch(configs, listeners, temp_dir).await
+    }
+
     /// The client URLs, comma-separated (for `--endpoints` and `ETCDCTL_ENDPOINTS`).
     pub fn endpoints(&self) -> String {
         self.members
@@ -143,6 +174,12 @@ impl DevCluster {
         }
         Ok(())
     }
+}
+
+async fn bind_addr(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} again"))
 }
 
 async fn bind(port: u16) -> anyhow::Result<TcpListener> {

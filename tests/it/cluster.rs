@@ -1,0 +1,295 @@
+//! A real three-member cluster in this process (the same code `keel dev` runs), spoken to
+//! over HTTP on 127.0.0.1 with ports picked by the kernel.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use keel::cli::dev::{DevArgs, DevCluster};
+use serde_json::{json, Value};
+
+fn b64(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+fn unb64(value: &Value) -> String {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value.as_str().unwrap_or_default())
+        .expect("base64 from the server");
+    String::from_utf8(bytes).expect("utf-8 value")
+}
+
+/// A cluster and an HTTP client, with helpers that fail with the member and the answer.
+struct TestCluster {
+    cluster: DevCluster,
+    http: reqwest::Client,
+}
+
+impl TestCluster {
+    async fn start(size: usize, data_dir: Option<std::path::PathBuf>) -> TestCluster {
+        let args = DevArgs {
+            size,
+            data_dir,
+            base_port: 0,
+        };
+        let cluster = DevCluster::start(&args).await.expect("cluster starts");
+        TestCluster {
+            cluster,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn url(&self, member: usize) -> String {
+        format!("http://{}", self.cluster.members[member].client_addr)
+    }
+
+    async fn post(&self, member: usize, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url(member)))
+            .timeout(Duration::from_secs(20))
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("member {member} {path}: {e}"));
+        let status = response.status().as_u16();
+        let value = response.json().await.unwrap_or(Value::Null);
+        (status, value)
+    }
+
+    async fn must_post(&self, member: usize, path: &str, body: Value) -> Value {
+        let (status, value) = self.post(member, path, body.clone()).await;
+        assert_eq!(status, 200, "member {member} POST {path} {body}: {value}");
+        value
+    }
+
+    async fn must_put(&self, member: usize, key: &str, value: &str) -> i64 {
+        let answer = self
+            .must_post(
+                member,
+                "/v3/kv/put",
+                json!({"key": b64(key), "value": b64(value)}),
+            )
+            .await;
+        revision(&answer)
+    }
+
+    /// A linearizable read of one key on `member`: `None` if absent.
+    async fn must_get(&self, member: usize, key: &str) -> Option<String> {
+        let answer = self
+            .must_post(member, "/v3/kv/range", json!({"key": b64(key)}))
+            .await;
+        answer["kvs"]
+            .as_array()
+            .and_then(|kvs| kvs.first())
+            .map(|kv| unb64(&kv["value"]))
+    }
+
+    /// Polls (no fixed sleeps) until every running member agrees on a leader.
+    async fn wait_for_leader(&self, deadline: Duration) -> usize {
+        let start = Instant::now();
+        loop {
+            let leaders: Vec<Option<u64>> = self
+                .cluster
+                .members
+                .iter()
+                .map(|m| m.replica.node().current_leader())
+                .collect();
+            if let Some(Some(leader)) = leaders.first() {
+                if leaders.iter().all(|l| *l == Some(*leader)) {
+                    if let Some(i) = self.cluster.members.iter().position(|m| m.id == *leader) {
+                        return i;
+                    }
+                }
+            }
+            assert!(start.elapsed() < deadline, "no agreed leader: {leaders:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Polls until every member reports the same hash of its keyspace at `revision`.
+    async fn assert_converged(&self, revision: i64) {
+        let start = Instant::now();
+        loop {
+            let hashes: Vec<_> = self
+                .cluster
+                .members
+                .iter()
+                .map(|m| m.replica.node().store().hash_kv(revision).ok())
+                .collect();
+            if hashes[0].is_some() && hashes.iter().all(|h| *h == hashes[0]) {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "members disagree at revision {revision}: {hashes:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn revision(answer: &Value) -> i64 {
+    answer["header"]["revision"]
+        .as_str()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("no header.revision in {answer}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_and_reads_on_every_member_agree() {
+    let cluster = TestCluster::start(3, None).await;
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let mut last = 0;
+    for member in 0..3 {
+        // Followers forward writes to the leader, as etcd members do.
+        let rev = cluster
+            .must_put(member, &format!("/k/{member}"), &format!("v{member}"))
+            .await;
+        assert!(rev > last, "revisions grow: {rev} after {last}");
+        last = rev;
+    }
+    for member in 0..3 {
+        for key in 0..3 {
+            assert_eq!(
+                cluster.must_get(member, &format!("/k/{key}")).await,
+                Some(format!("v{key}")),
+                "member {member} (leader is {leader}) key {key}"
+            );
+        }
+    }
+    let listed = cluster
+        .must_post(1, "/v3/cluster/member/list", json!({}))
+        .await;
+    assert_eq!(
+        listed["members"].as_array().map(Vec::len),
+        Some(3),
+        "{listed}"
+    );
+    cluster.assert_converged(last).await;
+    cluster.cluster.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_and_swap_races_between_clients_lose_no_increment() {
+    let cluster = TestCluster::start(3, None).await;
+    cluster.wait_for_leader(Duration::from_secs(20)).await;
+    cluster.must_put(0, "counter", "0").await;
+
+    // Four clients on different members each try to increment the counter by reading it and
+    // swapping on its mod revision; a lost race retries. Every success must be counted once.
+    let cluster = std::sync::Arc::new(cluster);
+    let mut tasks = Vec::new();
+    for client in 0..4usize {
+        let cluster = cluster.clone();
+        tasks.push(tokio::spawn(async move {
+            let member = client % 3;
+            let mut done = 0;
+            while done < 5 {
+                let read = cluster
+                    .must_post(member, "/v3/kv/range", json!({"key": b64("counter")}))
+                    .await;
+                let kv = &read["kvs"][0];
+                let n: i64 = unb64(&kv["value"]).parse().unwrap();
+                let txn = json!({
+                    "compare": [{"key": b64("counter"), "target": "MOD", "result": "EQUAL",
+                                 "mod_revision": kv["mod_revision"]}],
+                    "success": [{"request_put": {"key": b64("counter"), "value": b64(&(n + 1).to_string())}}],
+                });
+                let answer = cluster.must_post(member, "/v3/kv/txn", txn).await;
+                if answer["succeeded"] == true {
+                    done += 1;
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(cluster.must_get(2, "counter").await.as_deref(), Some("20"));
+    let cluster = std::sync::Arc::into_inner(cluster).expect("tasks are done");
+    cluster.cluster.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_the_leader_keeps_every_acknowledged_write() {
+    let mut cluster = TestCluster::start(3, None).await;
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let mut written = Vec::new();
+    for i in 0..20 {
+        cluster.must_put(leader, &format!("before/{i}"), "x").await;
+        written.push(format!("before/{i}"));
+    }
+
+    let stopped = cluster.cluster.members.remove(leader);
+    cluster.cluster.configs.remove(leader);
+    stopped.stop().await.unwrap();
+
+    // The two survivors elect a new leader; clients retry until it answers.
+    let start = Instant::now();
+    let mut i = 0;
+    while i < 20 {
+        let member = i % 2;
+        let (status, answer) = cluster
+            .post(
+                member,
+                "/v3/kv/put",
+                json!({"key": b64(&format!("after/{i}")), "value": b64("y")}),
+            )
+            .await;
+        if status == 200 {
+            written.push(format!("after/{i}"));
+            i += 1;
+        } else {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no write succeeded after losing the leader: {status} {answer}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    for key in &written {
+        for member in 0..2 {
+            assert!(
+                cluster.must_get(member, key).await.is_some(),
+                "{key} lost on member {member}"
+            );
+        }
+    }
+    cluster.cluster.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_cluster_serves_what_it_had() {
+    let cluster = TestCluster::start(3, None).await;
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let mut rev = 0;
+    for i in 0..10 {
+        rev = cluster
+            .must_put(leader, &format!("k{i}"), &format!("{i}"))
+            .await;
+    }
+    cluster.assert_converged(rev).await;
+    let before = cluster.cluster.members[0]
+        .replica
+        .node()
+        .store()
+        .hash_kv(rev)
+        .unwrap();
+    let cluster = TestCluster {
+        cluster: cluster.cluster.restart().await.unwrap(),
+        http: cluster.http,
+    };
+    cluster.wait_for_leader(Duration::from_secs(20)).await;
+    for member in 0..3 {
+        assert_eq!(cluster.must_get(member, "k9").await.as_deref(), Some("9"));
+    }
+    cluster.assert_converged(rev).await;
+    let after = cluster.cluster.members[2]
+        .replica
+        .node()
+        .store()
+        .hash_kv(rev)
+        .unwrap();
+    assert_eq!(before, after);
+    cluster.cluster.stop().await.unwrap();
+}

@@ -1,0 +1,3 @@
+//! keel's integration tests, one binary.
+
+mod cluster;
