@@ -8,6 +8,7 @@
 //! - [`config`]: the one configuration tree of `keel serve`, its TOML file and validation.
 //! - [`replica`]: the `Replica` trait the API is written against, and `LocalReplica` (one member).
 //! - [`lessor`]: lease deadlines kept by the leader; expiry proposed as a revoke.
+//! - [`compactor`]: automatic compaction (periodic or by revision), proposed by the leader.
 //! - [`api`]: the warp routes, handlers and JSON models, one file per etcd service.
 //! - [`metrics`]: Prometheus metrics served on `/metrics`.
 //! - [`server`]: wiring: `run(config, listener, replica, shutdown)`.
@@ -16,6 +17,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod compactor;
 pub mod config;
 pub mod error;
 pub mod lessor;

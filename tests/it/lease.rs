@@ -3,13 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use keel::lessor::Lessor;
-use keel::replica::{Member, Replica, ReplicaError, ReplicaStatus};
-use keel_store::{Applied, Command, Store};
+use keel_store::{Command, Store};
 use serde_json::{json, Value};
 
-use crate::{assert_error, b64, must_post, node, post};
+use crate::{assert_error, b64, must_post, node, post, settle, InlineReplica};
 
 #[tokio::test]
 async fn grant_timetolive_leases_revoke() {
@@ -95,49 +93,8 @@ async fn keepalive_answers_each_message_on_the_stream() {
     );
 }
 
-/// A single member that applies commands inline: no blocking thread, so paused time does not
-/// auto-advance while a write is in flight.
-struct InlineReplica {
-    store: Store,
-}
-
-impl Replica for InlineReplica {
-    fn write(&self, command: Command) -> BoxFuture<'_, Result<Applied, ReplicaError>> {
-        let applied = self
-            .store
-            .apply(&command, None)
-            .map_err(|e| ReplicaError::Fatal(e.to_string()));
-        Box::pin(async move { applied })
-    }
-    fn read_barrier(&self) -> BoxFuture<'_, Result<(), ReplicaError>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn store(&self) -> &Store {
-        &self.store
-    }
-    fn status(&self) -> ReplicaStatus {
-        ReplicaStatus {
-            member_id: 1,
-            cluster_id: 1,
-            raft_term: 1,
-            leader: Some(1),
-            ..Default::default()
-        }
-    }
-    fn members(&self) -> BoxFuture<'_, Result<Vec<Member>, ReplicaError>> {
-        Box::pin(async { Ok(Vec::new()) })
-    }
-}
-
-fn apply(store: &Store, command: Command) {
+pub(crate) fn apply(store: &Store, command: Command) {
     store.apply(&command, None).unwrap().result.unwrap();
-}
-
-/// Lets the expiry loop run after a time jump.
-async fn settle() {
-    for _ in 0..10 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
 }
 
 #[tokio::test(start_paused = true)]

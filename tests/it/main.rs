@@ -1,6 +1,7 @@
 //! keel's integration tests, one binary: route tests through `warp::test::request()` against
 //! a single-member replica over a temporary store, plus a real server on port 0.
 
+mod compactor;
 mod kv;
 mod lease;
 mod maintenance;
@@ -9,9 +10,12 @@ mod watch;
 
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use keel::api::{Api, Shared};
 use keel::lessor::Lessor;
 use keel::replica::LocalReplica;
+use keel::replica::{Member, Replica, ReplicaError, ReplicaStatus};
+use keel_store::{Applied, Command, Store};
 use serde_json::Value;
 
 /// A fresh single-member API with etcd's defaults (minimum lease TTL 2 s).
@@ -83,4 +87,46 @@ pub async fn put(api: &Shared, key: &str, value: &str) -> i64 {
         .expect("revision is a string")
         .parse()
         .unwrap()
+}
+
+/// A single member that applies commands inline: no blocking thread, so paused time does not
+/// auto-advance while a write is in flight.
+pub struct InlineReplica {
+    /// The keyspace.
+    pub store: Store,
+}
+
+impl Replica for InlineReplica {
+    fn write(&self, command: Command) -> BoxFuture<'_, Result<Applied, ReplicaError>> {
+        let applied = self
+            .store
+            .apply(&command, None)
+            .map_err(|e| ReplicaError::Fatal(e.to_string()));
+        Box::pin(async move { applied })
+    }
+    fn read_barrier(&self) -> BoxFuture<'_, Result<(), ReplicaError>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn store(&self) -> &Store {
+        &self.store
+    }
+    fn status(&self) -> ReplicaStatus {
+        ReplicaStatus {
+            member_id: 1,
+            cluster_id: 1,
+            raft_term: 1,
+            leader: Some(1),
+            ..Default::default()
+        }
+    }
+    fn members(&self) -> BoxFuture<'_, Result<Vec<Member>, ReplicaError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+}
+
+/// Lets background loops run after a jump of paused time.
+pub async fn settle() {
+    for _ in 0..10 {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
 }
