@@ -1,1 +1,78 @@
-//! keel-raft
+//! keel-raft: keel's replication layer, openraft 0.9 over sled.
+//!
+//! A [`RaftNode`] owns one member's share of the cluster: a Raft log in sled, a state machine
+//! that applies committed [`keel_store::Command`]s to a [`keel_store::Store`], and a network
+//! client to its peers. The server talks to the cluster only through [`RaftNode`].
+//!
+//! # Layout
+//!
+//! - [`types`]: the openraft type configuration ([`TypeConfig`], [`KeelNode`], [`Request`], [`Response`]).
+//! - [`codec`]: the one wire and disk format (bincode 2); nothing else calls bincode.
+//! - [`log_store`]: the Raft log, vote and committed id in sled (`<data_dir>/raft`).
+//! - [`state_machine`]: applies entries to keel-store (`<data_dir>/kv`), builds and installs snapshots
+//!   (`<data_dir>/snapshot`).
+//! - [`network`]: the peer network, an HTTP client (reqwest) and the server side as a warp filter.
+//! - [`config`]: [`RaftConfig`], the `[raft]` section of keel's config.
+//! - [`node`]: [`RaftNode`], the facade the server uses.
+//! - [`error`]: the one error enum.
+//! - `router` (feature `testing`): an in-process network that can isolate, partition, drop and delay.
+//!
+//! # Durability
+//!
+//! A log entry is acknowledged (to openraft, hence to the leader) only after sled has flushed it.
+//! The keyspace is not flushed per entry: each applied entry records its log id in the same
+//! atomic batch as its command, so after a crash the keyspace is a consistent prefix of the log
+//! and openraft re-applies the rest from the log. The keyspace is flushed before a snapshot is
+//! handed to openraft, because openraft purges the log up to it.
+//!
+//! # Example
+//!
+//! One member of a three-member cluster, serving its peers on a bound listener:
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! use std::collections::BTreeMap;
+//! use keel_raft::{peer_routes, HttpNetworkFactory, KeelNode, RaftConfig, RaftNode};
+//!
+//! let network = HttpNetworkFactory::new(1, HttpNetworkFactory::default_client()?);
+//! let node = RaftNode::open(1, "/var/lib/keel", RaftConfig::default(), network).await?;
+//! let listener = tokio::net::TcpListener::bind("0.0.0.0:2380").await?;
+//! tokio::spawn(warp::serve(peer_routes(node.raft().clone())).incoming(listener).run());
+//!
+//! let members: BTreeMap<u64, KeelNode> = (1..=3)
+//!     .map(|id| (id, KeelNode::new(format!("http://10.0.0.{id}:2380"), format!("http://10.0.0.{id}:2379"))))
+//!     .collect();
+//! node.initialize(members).await?; // on one member, once
+//! let put = keel_store::Command::Put(keel_store::PutRequest {
+//!     key: b"greeting".to_vec(),
+//!     value: b"hello".to_vec(),
+//!     ..Default::default()
+//! });
+//! let applied = node.write(put).await?;
+//! println!("written at revision {}", applied.revision);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What this crate must not depend on
+//!
+//! The root `keel` crate (server, API, CLI). It knows keel-store's commands, not etcd's API.
+
+pub mod codec;
+pub mod config;
+pub mod error;
+pub mod log_store;
+pub mod network;
+pub mod node;
+#[cfg(feature = "testing")]
+pub mod router;
+pub mod state_machine;
+pub mod types;
+
+pub use config::RaftConfig;
+pub use error::{Error, Result, WriteError};
+pub use log_store::LogStore;
+pub use network::{peer_routes, HttpNetwork, HttpNetworkFactory};
+pub use node::RaftNode;
+pub use state_machine::StateMachine;
+pub use types::{KeelNode, Request, Response, TypeConfig};

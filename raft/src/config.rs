@@ -1,0 +1,132 @@
+//! [`RaftConfig`]: the `[raft]` section of keel's configuration.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Timing and log-compaction settings of a member. Every member of a cluster should use the
+/// same values.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RaftConfig {
+    /// How often the leader sends heartbeats, ms.
+    pub heartbeat_interval_ms: u64,
+    /// A follower that hears no leader for a random time in `[min, max)` ms starts an election.
+    pub election_timeout_min_ms: u64,
+    /// Upper end of the election timeout, ms.
+    pub election_timeout_max_ms: u64,
+    /// Build a snapshot (and purge the log before it) after this many entries since the last one.
+    pub snapshot_logs_since_last: u64,
+    /// How many entries before the last snapshot are kept in the log, so a slightly lagging
+    /// follower is caught up from the log rather than by a snapshot.
+    pub logs_kept_after_snapshot: u64,
+    /// Most entries sent in one append-entries RPC.
+    pub max_payload_entries: u64,
+    /// Timeout of one snapshot transfer, ms.
+    pub install_snapshot_timeout_ms: u64,
+}
+
+impl Default for RaftConfig {
+    fn default() -> Self {
+        RaftConfig {
+            heartbeat_interval_ms: 100,
+            election_timeout_min_ms: 1000,
+            election_timeout_max_ms: 2000,
+            snapshot_logs_since_last: 10_000,
+            logs_kept_after_snapshot: 1000,
+            max_payload_entries: 300,
+            install_snapshot_timeout_ms: 200_000,
+        }
+    }
+}
+
+impl RaftConfig {
+    /// Checks the settings against each other; the message names the offending keys.
+    pub fn validate(&self) -> Result<()> {
+        let fail = |msg: String| Err(Error::Config(msg));
+        if self.heartbeat_interval_ms == 0 {
+            return fail("heartbeat-interval-ms must be > 0".into());
+        }
+        if self.election_timeout_min_ms <= self.heartbeat_interval_ms {
+            return fail(format!(
+                "election-timeout-min-ms ({}) must be greater than heartbeat-interval-ms ({}), \
+                 or followers start elections between heartbeats",
+                self.election_timeout_min_ms, self.heartbeat_interval_ms
+            ));
+        }
+        if self.election_timeout_max_ms <= self.election_timeout_min_ms {
+            return fail(format!(
+                "election-timeout-max-ms ({}) must be greater than election-timeout-min-ms ({})",
+                self.election_timeout_max_ms, self.election_timeout_min_ms
+            ));
+        }
+        if self.snapshot_logs_since_last == 0 {
+            return fail("snapshot-logs-since-last must be > 0".into());
+        }
+        if self.max_payload_entries == 0 {
+            return fail("max-payload-entries must be > 0".into());
+        }
+        if self.install_snapshot_timeout_ms == 0 {
+            return fail("install-snapshot-timeout-ms must be > 0".into());
+        }
+        Ok(())
+    }
+
+    /// The openraft configuration these settings stand for (validated by both).
+    pub fn to_openraft(&self) -> Result<Arc<openraft::Config>> {
+        self.validate()?;
+        let config = openraft::Config {
+            cluster_name: "keel".to_string(),
+            heartbeat_interval: self.heartbeat_interval_ms,
+            election_timeout_min: self.election_timeout_min_ms,
+            election_timeout_max: self.election_timeout_max_ms,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_logs_since_last),
+            max_in_snapshot_log_to_keep: self.logs_kept_after_snapshot,
+            max_payload_entries: self.max_payload_entries,
+            install_snapshot_timeout: self.install_snapshot_timeout_ms,
+            ..Default::default()
+        };
+        let config = config
+            .validate()
+            .map_err(|e| Error::Config(e.to_string()))?;
+        Ok(Arc::new(config))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_keys_are_kebab_case() {
+        RaftConfig::default().to_openraft().unwrap();
+        let text = toml::to_string(&RaftConfig::default()).unwrap();
+        assert!(text.contains("heartbeat-interval-ms = 100"), "{text}");
+        let parsed: RaftConfig = toml::from_str("election-timeout-min-ms = 1500").unwrap();
+        assert_eq!(parsed.election_timeout_min_ms, 1500);
+        assert_eq!(parsed.heartbeat_interval_ms, 100);
+    }
+
+    #[test]
+    fn inverted_election_timeouts_are_rejected_with_their_names() {
+        let config = RaftConfig {
+            election_timeout_min_ms: 500,
+            election_timeout_max_ms: 400,
+            ..Default::default()
+        };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("election-timeout-max-ms"), "{err}");
+    }
+
+    #[test]
+    fn election_timeout_must_exceed_heartbeat() {
+        let config = RaftConfig {
+            heartbeat_interval_ms: 1000,
+            election_timeout_min_ms: 1000,
+            ..Default::default()
+        };
+        assert!(config.validate().is_err());
+    }
+}

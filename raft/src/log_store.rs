@@ -1,0 +1,258 @@
+//! The Raft log in sled: entries keyed by big-endian index (so sled's byte order is log
+//! order), plus the vote, the committed log id and the last purged log id.
+
+// openraft's `StorageError` is large; it is the trait's error type, so helpers return it as is.
+#![allow(clippy::result_large_err)]
+
+use std::fmt::Debug;
+use std::ops::{Bound, RangeBounds};
+use std::path::Path;
+
+use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
+use openraft::{OptionalSend, RaftLogReader, StorageIOError, Vote};
+
+use crate::codec;
+use crate::types::{Entry, LogId, StorageError, TypeConfig};
+
+const VOTE: &[u8] = b"vote";
+const COMMITTED: &[u8] = b"committed";
+const LAST_PURGED: &[u8] = b"last_purged";
+
+/// The Raft log of one member. Cheap to clone; clones share the database.
+#[derive(Clone)]
+pub struct LogStore {
+    db: sled::Db,
+    entries: sled::Tree,
+    meta: sled::Tree,
+}
+
+impl LogStore {
+    /// Opens (or creates) the log in the directory `path` (keel uses `<data_dir>/raft`).
+    pub fn open(path: impl AsRef<Path>) -> crate::Result<LogStore> {
+        let db = sled::Config::new().path(path.as_ref()).open()?;
+        let entries = db.open_tree("entries")?;
+        let meta = db.open_tree("meta")?;
+        Ok(LogStore { db, entries, meta })
+    }
+
+    /// Makes every write so far durable. sled's flush is a blocking fsync, so it runs on the
+    /// blocking pool and the Raft core's runtime thread keeps serving RPCs meanwhile.
+    async fn flush(&self) -> Result<(), sled::Error> {
+        let db = self.db.clone();
+        match tokio::task::spawn_blocking(move || db.flush()).await {
+            Ok(result) => result.map(|_| ()),
+            Err(join) => Err(sled::Error::Io(std::io::Error::other(join.to_string()))),
+        }
+    }
+
+    /// [`LogStore::flush`] for callers outside the runtime (shutdown, on the blocking pool).
+    pub(crate) fn flush_blocking(&self) -> Result<(), sled::Error> {
+        self.db.flush().map(|_| ())
+    }
+
+    fn read_meta<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<T>, StorageError> {
+        let Some(bytes) = self.meta.get(key).map_err(|e| StorageIOError::read(&e))? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            codec::decode(&bytes).map_err(|e| StorageIOError::read(&e))?,
+        ))
+    }
+
+    fn write_meta<T: serde::Serialize>(&self, key: &[u8], value: &T) -> Result<(), StorageError> {
+        let bytes = codec::encode(value).map_err(|e| StorageIOError::write(&e))?;
+        self.meta
+            .insert(key, bytes)
+            .map_err(|e| StorageIOError::write(&e))?;
+        Ok(())
+    }
+}
+
+fn index_key(index: u64) -> [u8; 8] {
+    index.to_be_bytes()
+}
+
+fn decode_entry(bytes: &[u8]) -> Result<Entry, StorageError> {
+    Ok(codec::decode(bytes).map_err(|e| StorageIOError::read_logs(&e))?)
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError> {
+        let start = match range.start_bound() {
+            Bound::Included(&i) => Bound::Included(index_key(i)),
+            Bound::Excluded(&i) => Bound::Excluded(index_key(i)),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(&i) => Bound::Included(index_key(i)),
+            Bound::Excluded(&i) => Bound::Excluded(index_key(i)),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        let mut entries = Vec::new();
+        for item in self.entries.range::<[u8; 8], _>((start, end)) {
+            let (_, bytes) = item.map_err(|e| StorageIOError::read_logs(&e))?;
+            entries.push(decode_entry(&bytes)?);
+        }
+        Ok(entries)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+        let last_purged_log_id: Option<LogId> = self.read_meta(LAST_PURGED)?;
+        let last_log_id = match self
+            .entries
+            .last()
+            .map_err(|e| StorageIOError::read_logs(&e))?
+        {
+            Some((_, bytes)) => Some(decode_entry(&bytes)?.log_id),
+            None => last_purged_log_id,
+        };
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), StorageError> {
+        self.write_meta(VOTE, vote)?;
+        // A vote must survive a crash, or this member could vote twice in one term.
+        self.flush()
+            .await
+            .map_err(|e| StorageIOError::write_vote(&e))?;
+        Ok(())
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, StorageError> {
+        self.read_meta(VOTE)
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
+        // Not flushed: losing it only means re-applying a little later after a restart.
+        self.write_meta(COMMITTED, &committed)
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        Ok(self.read_meta::<Option<LogId>>(COMMITTED)?.flatten())
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut batch = sled::Batch::default();
+        for entry in entries {
+            let bytes = codec::encode(&entry).map_err(|e| StorageIOError::write_logs(&e))?;
+            batch.insert(&index_key(entry.log_id.index), bytes);
+        }
+        self.entries
+            .apply_batch(batch)
+            .map_err(|e| StorageIOError::write_logs(&e))?;
+        // The callback tells openraft the entries are durable (a follower then acks them to the
+        // leader, which counts them toward commit), so it must come after the fsync.
+        let flushed = self.flush().await;
+        match flushed {
+            Ok(()) => {
+                callback.log_io_completed(Ok(()));
+                Ok(())
+            }
+            Err(e) => {
+                callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
+                Err(StorageIOError::write_logs(&e).into())
+            }
+        }
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        let mut batch = sled::Batch::default();
+        for item in self.entries.range(index_key(log_id.index)..) {
+            let (key, _) = item.map_err(|e| StorageIOError::write_logs(&e))?;
+            batch.remove(key);
+        }
+        self.entries
+            .apply_batch(batch)
+            .map_err(|e| StorageIOError::write_logs(&e))?;
+        // Durable before entries that replace the truncated ones are appended and acked.
+        self.flush()
+            .await
+            .map_err(|e| StorageIOError::write_logs(&e))?;
+        Ok(())
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        // Record the purge point first: entries at or below it are ignored from then on, so a
+        // crash between the two steps leaves only harmless leftovers.
+        self.write_meta(LAST_PURGED, &log_id)?;
+        let mut batch = sled::Batch::default();
+        for item in self.entries.range(..=index_key(log_id.index)) {
+            let (key, _) = item.map_err(|e| StorageIOError::write_logs(&e))?;
+            batch.remove(key);
+        }
+        self.entries
+            .apply_batch(batch)
+            .map_err(|e| StorageIOError::write_logs(&e))?;
+        self.flush()
+            .await
+            .map_err(|e| StorageIOError::write_logs(&e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::storage::RaftLogStorageExt;
+    use openraft::{CommittedLeaderId, EntryPayload};
+
+    use super::*;
+
+    fn entry(index: u64) -> Entry {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Blank,
+        }
+    }
+
+    #[tokio::test]
+    async fn vote_entries_purge_and_truncate_survive_reopen() {
+        let dir = tempfile::TempDir::new().unwrap();
+        {
+            let mut log = LogStore::open(dir.path()).unwrap();
+            log.save_vote(&Vote::new(2, 1)).await.unwrap();
+            log.blocking_append((1..=10).map(entry)).await.unwrap();
+            log.purge(entry(3).log_id).await.unwrap();
+            log.truncate(entry(9).log_id).await.unwrap();
+            log.save_committed(Some(entry(8).log_id)).await.unwrap();
+        }
+        let mut log = LogStore::open(dir.path()).unwrap();
+        assert_eq!(log.read_vote().await.unwrap(), Some(Vote::new(2, 1)));
+        assert_eq!(log.read_committed().await.unwrap(), Some(entry(8).log_id));
+        let state = log.get_log_state().await.unwrap();
+        assert_eq!(state.last_purged_log_id, Some(entry(3).log_id));
+        assert_eq!(state.last_log_id, Some(entry(8).log_id));
+        let indexes: Vec<u64> = log
+            .try_get_log_entries(0..100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.log_id.index)
+            .collect();
+        assert_eq!(indexes, (4..=8).collect::<Vec<_>>());
+    }
+}

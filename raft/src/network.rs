@@ -1,0 +1,317 @@
+//! The peer network: openraft's RPCs as HTTP POSTs with bincode bodies.
+//!
+//! | path                       | request body                    | response body                                   |
+//! |----------------------------|---------------------------------|-------------------------------------------------|
+//! | `/raft/append`             | `AppendEntriesRequest`          | `Result<AppendEntriesResponse, RaftError>`      |
+//! | `/raft/vote`               | `VoteRequest`                   | `Result<VoteResponse, RaftError>`               |
+//! | `/raft/snapshot`           | [`SnapshotRequest`] (whole)     | `Result<SnapshotResponse, Fatal>`               |
+//! | `/raft/install-snapshot`   | `InstallSnapshotRequest` (chunk)| `Result<InstallSnapshotResponse, RaftError<_>>` |
+//!
+//! Outbound, [`HttpNetworkFactory`] posts to the target's [`KeelNode::peer_addr`] with the
+//! caller's `reqwest::Client` (its connection pool is shared by every peer; TLS is configured on
+//! it). Inbound, [`peer_routes`] is a warp filter the server mounts. A 200 answer always carries
+//! a bincode body; a 400 carries a text reason (a body that did not decode).
+
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+use openraft::error::{
+    Fatal, InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, ReplicationClosed,
+    StreamingError, Timeout, Unreachable,
+};
+use openraft::network::{RPCOption, RPCTypes, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    SnapshotResponse, VoteRequest, VoteResponse,
+};
+use openraft::{OptionalSend, Snapshot, Vote};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use warp::http::StatusCode;
+use warp::{Filter, Rejection, Reply};
+
+use crate::codec;
+use crate::types::{KeelNode, Raft, SnapshotMeta, TypeConfig};
+
+/// The body of `/raft/snapshot`: a whole snapshot in one request.
+#[derive(Serialize, Deserialize)]
+pub struct SnapshotRequest {
+    /// The leader's vote.
+    pub vote: Vote<u64>,
+    /// What the snapshot covers.
+    pub meta: SnapshotMeta,
+    /// The exported keyspace.
+    pub data: Vec<u8>,
+}
+
+/// Creates an [`HttpNetwork`] per peer, all sharing one `reqwest::Client`.
+#[derive(Clone)]
+pub struct HttpNetworkFactory {
+    id: u64,
+    client: reqwest::Client,
+}
+
+impl HttpNetworkFactory {
+    /// The network of member `id` over `client` (build it with TLS settings, or use
+    /// [`HttpNetworkFactory::default_client`]).
+    pub fn new(id: u64, client: reqwest::Client) -> HttpNetworkFactory {
+        HttpNetworkFactory { id, client }
+    }
+
+    /// A plain-HTTP client with keep-alive: idle connections to peers are kept for reuse, and
+    /// TCP_NODELAY avoids Nagle's delay on small append-entries bodies.
+    pub fn default_client() -> reqwest::Result<reqwest::Client> {
+        reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(8)
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(2))
+            .build()
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for HttpNetworkFactory {
+    type Network = HttpNetwork;
+
+    async fn new_client(&mut self, target: u64, node: &KeelNode) -> HttpNetwork {
+        let base = if node.peer_addr.contains("://") {
+            node.peer_addr.trim_end_matches('/').to_string()
+        } else {
+            format!("http://{}", node.peer_addr.trim_end_matches('/'))
+        };
+        HttpNetwork {
+            id: self.id,
+            target,
+            base,
+            client: self.client.clone(),
+        }
+    }
+}
+
+/// The connection from one member to one peer.
+pub struct HttpNetwork {
+    id: u64,
+    target: u64,
+    base: String,
+    client: reqwest::Client,
+}
+
+/// Why an RPC got no answer; converts into each of openraft's error shapes.
+enum Failure {
+    Unreachable(Unreachable),
+    Timeout(Timeout<u64>),
+    Network(NetworkError),
+}
+
+impl Failure {
+    fn rpc<E: std::error::Error>(self) -> RPCError<u64, KeelNode, E> {
+        match self {
+            Failure::Unreachable(e) => RPCError::Unreachable(e),
+            Failure::Timeout(e) => RPCError::Timeout(e),
+            Failure::Network(e) => RPCError::Network(e),
+        }
+    }
+
+    fn streaming(self) -> StreamingError<TypeConfig, Fatal<u64>> {
+        match self {
+            Failure::Unreachable(e) => StreamingError::Unreachable(e),
+            Failure::Timeout(e) => StreamingError::Timeout(e),
+            Failure::Network(e) => StreamingError::Network(e),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Message(String);
+
+impl HttpNetwork {
+    async fn post<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        path: &str,
+        request: &Req,
+        timeout: Duration,
+        action: RPCTypes,
+    ) -> Result<Resp, Failure> {
+        let body = codec::encode(request).map_err(|e| Failure::Network(NetworkError::new(&e)))?;
+        let sent = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/octet-stream")
+            .timeout(timeout)
+            .body(body)
+            .send()
+            .await;
+        let classify = |e: reqwest::Error| {
+            if e.is_timeout() {
+                Failure::Timeout(Timeout {
+                    action,
+                    id: self.id,
+                    target: self.target,
+                    timeout,
+                })
+            } else if e.is_connect() {
+                // openraft backs off from an unreachable peer instead of retrying at once.
+                Failure::Unreachable(Unreachable::new(&e))
+            } else {
+                Failure::Network(NetworkError::new(&e))
+            }
+        };
+        let response = sent.map_err(classify)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(classify)?;
+        if status != StatusCode::OK.as_u16() {
+            let reason = String::from_utf8_lossy(&bytes).into_owned();
+            return Err(Failure::Network(NetworkError::new(&Message(format!(
+                "{path} answered {status}: {reason}"
+            )))));
+        }
+        codec::decode(&bytes).map_err(|e| Failure::Network(NetworkError::new(&e)))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for HttpNetwork {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, KeelNode, RaftError<u64>>> {
+        let answer: Result<AppendEntriesResponse<u64>, RaftError<u64>> = self
+            .post(
+                "/raft/append",
+                &rpc,
+                option.hard_ttl(),
+                RPCTypes::AppendEntries,
+            )
+            .await
+            .map_err(Failure::rpc)?;
+        answer.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<u64>,
+        RPCError<u64, KeelNode, RaftError<u64, InstallSnapshotError>>,
+    > {
+        let answer: Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>> =
+            self.post(
+                "/raft/install-snapshot",
+                &rpc,
+                option.hard_ttl(),
+                RPCTypes::InstallSnapshot,
+            )
+            .await
+            .map_err(Failure::rpc)?;
+        answer.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<u64>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<u64>, RPCError<u64, KeelNode, RaftError<u64>>> {
+        let answer: Result<VoteResponse<u64>, RaftError<u64>> = self
+            .post("/raft/vote", &rpc, option.hard_ttl(), RPCTypes::Vote)
+            .await
+            .map_err(Failure::rpc)?;
+        answer.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+
+    /// Sends the whole snapshot in one request rather than openraft's chunks: keel's snapshots
+    /// are held in memory anyway, and one request means one decode and one install.
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote<u64>,
+        snapshot: Snapshot<TypeConfig>,
+        cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        option: RPCOption,
+    ) -> Result<SnapshotResponse<u64>, StreamingError<TypeConfig, Fatal<u64>>> {
+        let request = SnapshotRequest {
+            vote,
+            meta: snapshot.meta,
+            data: snapshot.snapshot.into_inner(),
+        };
+        let sent = self.post::<_, Result<SnapshotResponse<u64>, Fatal<u64>>>(
+            "/raft/snapshot",
+            &request,
+            option.hard_ttl(),
+            RPCTypes::InstallSnapshot,
+        );
+        let answer = tokio::select! {
+            closed = cancel => return Err(StreamingError::Closed(closed)),
+            answer = sent => answer.map_err(Failure::streaming)?,
+        };
+        answer.map_err(|e| StreamingError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+/// The server side of the peer network: `POST /raft/{append,vote,snapshot,install-snapshot}`,
+/// each handed to `raft`. Mount it on the peer listener.
+pub fn peer_routes(raft: Raft) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    let with_raft = warp::any().map(move || raft.clone());
+    let route = |path: &'static str| {
+        warp::post()
+            .and(warp::path("raft"))
+            .and(warp::path(path))
+            .and(warp::path::end())
+            .and(warp::body::bytes())
+            .and(with_raft.clone())
+    };
+    let append = route("append").then(|body: Bytes, raft: Raft| async move {
+        answer(&body, |rpc| async move { raft.append_entries(rpc).await }).await
+    });
+    let vote = route("vote").then(|body: Bytes, raft: Raft| async move {
+        answer(&body, |rpc| async move { raft.vote(rpc).await }).await
+    });
+    let snapshot = route("snapshot").then(|body: Bytes, raft: Raft| async move {
+        answer(&body, |request: SnapshotRequest| async move {
+            let snapshot = Snapshot {
+                meta: request.meta,
+                snapshot: Box::new(std::io::Cursor::new(request.data)),
+            };
+            raft.install_full_snapshot(request.vote, snapshot).await
+        })
+        .await
+    });
+    let install_snapshot = route("install-snapshot").then(|body: Bytes, raft: Raft| async move {
+        answer(&body, |rpc| async move { raft.install_snapshot(rpc).await }).await
+    });
+    append
+        .or(vote)
+        .unify()
+        .or(snapshot)
+        .unify()
+        .or(install_snapshot)
+        .unify()
+}
+
+/// Decodes the request, runs `handle`, and encodes its result (success and Raft error alike);
+/// a body that does not decode is the caller's fault, answered with 400.
+async fn answer<Req, Resp, Fut>(
+    body: &[u8],
+    handle: impl FnOnce(Req) -> Fut,
+) -> warp::reply::WithStatus<Vec<u8>>
+where
+    Req: DeserializeOwned,
+    Resp: Serialize,
+    Fut: Future<Output = Resp>,
+{
+    let request = match codec::decode::<Req>(body) {
+        Ok(request) => request,
+        Err(e) => {
+            return warp::reply::with_status(e.to_string().into_bytes(), StatusCode::BAD_REQUEST)
+        }
+    };
+    let response = handle(request).await;
+    match codec::encode(&response) {
+        Ok(bytes) => warp::reply::with_status(bytes, StatusCode::OK),
+        Err(e) => warp::reply::with_status(
+            e.to_string().into_bytes(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ),
+    }
+}

@@ -1,0 +1,56 @@
+use crate::fixture::{fast_config, put, Cluster};
+
+async fn elects_and_replicates(size: u64) -> anyhow::Result<()> {
+    let cluster = Cluster::start(size, fast_config()).await?;
+    let leader = cluster.leader().await?;
+    for id in cluster.ids() {
+        assert!(cluster.node(id).is_initialized().await?, "member {id}");
+        let again = cluster.node(id).initialize(Default::default()).await;
+        assert!(
+            matches!(again, Err(keel_raft::Error::AlreadyInitialized)),
+            "member {id}: {again:?}"
+        );
+    }
+    for i in 0..20 {
+        cluster
+            .write(put(&format!("k{i}"), &format!("v{i}")))
+            .await?;
+    }
+    // A write on a follower is redirected, naming the leader.
+    let follower = cluster.ids().into_iter().find(|id| *id != leader).unwrap();
+    match cluster.node(follower).write(put("x", "y")).await {
+        Err(keel_raft::Error::ForwardToLeader {
+            leader_id,
+            leader: node,
+        }) => {
+            assert_eq!(leader_id, Some(leader));
+            assert_eq!(node, Some(crate::fixture::node_addr(leader)));
+        }
+        other => panic!("a follower accepted a write: {other:?}"),
+    }
+    // The barrier fails the same way on a follower and passes on the leader.
+    assert!(matches!(
+        cluster.node(follower).linearizable_barrier().await,
+        Err(keel_raft::Error::ForwardToLeader { .. })
+    ));
+    cluster.node(leader).linearizable_barrier().await?;
+    cluster.assert_converged(&cluster.ids()).await?;
+    for id in cluster.ids() {
+        assert_eq!(
+            cluster.get(id, "k19")?.as_deref(),
+            Some(&b"v19"[..]),
+            "member {id}"
+        );
+    }
+    cluster.shutdown().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_members_elect_a_leader_and_replicate() -> anyhow::Result<()> {
+    elects_and_replicates(3).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_members_elect_a_leader_and_replicate() -> anyhow::Result<()> {
+    elects_and_replicates(5).await
+}

@@ -1,0 +1,229 @@
+//! The peer network over real loopback HTTP: reqwest client, warp server, bincode bodies.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use keel_raft::{peer_routes, Error, HttpNetworkFactory, KeelNode, RaftConfig, RaftNode};
+use keel_store::{Command, PutRequest};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+struct Member {
+    node: RaftNode,
+    addr: SocketAddr,
+    stop_server: Option<oneshot::Sender<()>>,
+}
+
+fn serve(node: &RaftNode, listener: TcpListener) -> oneshot::Sender<()> {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = warp::serve(peer_routes(node.raft().clone()))
+        .incoming(listener)
+        .graceful(async move {
+            let _ = stopped.await;
+        });
+    tokio::spawn(server.run());
+    stop
+}
+
+fn put(key: &str) -> Command {
+    Command::Put(PutRequest {
+        key: key.as_bytes().to_vec(),
+        value: b"v".to_vec(),
+        ..Default::default()
+    })
+}
+
+async fn write(members: &BTreeMap<u64, Member>, command: Command) -> anyhow::Result<()> {
+    let start = Instant::now();
+    let mut via = *members.keys().next().unwrap();
+    loop {
+        match tokio::time::timeout(
+            Duration::from_secs(3),
+            members[&via].node.write(command.clone()),
+        )
+        .await
+        {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(Error::ForwardToLeader {
+                leader_id: Some(leader),
+                ..
+            })) => via = leader,
+            Ok(Err(Error::ForwardToLeader { .. })) | Err(_) => {}
+            Ok(Err(e)) => return Err(e.into()),
+        }
+        if start.elapsed() > DEADLINE {
+            bail!("write not committed in {DEADLINE:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn converged(members: &BTreeMap<u64, Member>, ids: &[u64]) -> anyhow::Result<()> {
+    let start = Instant::now();
+    loop {
+        let applied: BTreeSet<_> = ids
+            .iter()
+            .map(|id| members[id].node.metrics().borrow().last_applied)
+            .collect();
+        let logs: BTreeSet<_> = ids
+            .iter()
+            .map(|id| members[id].node.metrics().borrow().last_log_index)
+            .collect();
+        if applied.len() == 1
+            && logs.len() == 1
+            && logs.first().copied().flatten() == applied.first().unwrap().map(|l| l.index)
+        {
+            let hashes: BTreeSet<_> = ids
+                .iter()
+                .map(|id| {
+                    members[id]
+                        .node
+                        .store()
+                        .hash_kv(0)
+                        .map(|h| (h.hash, h.revision))
+                })
+                .collect::<Result<_, _>>()?;
+            anyhow::ensure!(
+                hashes.len() == 1,
+                "same log applied, different keyspaces: {hashes:?}"
+            );
+            return Ok(());
+        }
+        if start.elapsed() > DEADLINE {
+            bail!("members {ids:?} did not converge: applied {applied:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_members_replicate_and_snapshot_over_http() -> anyhow::Result<()> {
+    let dir = tempfile::TempDir::new()?;
+    let config = RaftConfig {
+        heartbeat_interval_ms: 50,
+        election_timeout_min_ms: 300,
+        election_timeout_max_ms: 600,
+        snapshot_logs_since_last: 10,
+        logs_kept_after_snapshot: 0,
+        ..RaftConfig::default()
+    };
+    let client = HttpNetworkFactory::default_client()?;
+    let mut members = BTreeMap::new();
+    for id in 1..=3u64 {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let network = HttpNetworkFactory::new(id, client.clone());
+        let node =
+            RaftNode::open(id, dir.path().join(id.to_string()), config.clone(), network).await?;
+        let stop_server = Some(serve(&node, listener));
+        members.insert(
+            id,
+            Member {
+                node,
+                addr,
+                stop_server,
+            },
+        );
+    }
+    let cluster: BTreeMap<u64, KeelNode> = members
+        .iter()
+        .map(|(id, m)| (*id, KeelNode::new(format!("http://{}", m.addr), "")))
+        .collect();
+    members[&1].node.initialize(cluster).await?;
+    for i in 0..20 {
+        write(&members, put(&format!("a{i}"))).await?;
+    }
+    converged(&members, &[1, 2, 3]).await?;
+
+    // A follower's server goes away: the other two keep committing, and the leader purges
+    // its log past what the follower has.
+    let leader = members[&1].node.current_leader().context("a leader")?;
+    let follower = (1..=3).find(|id| *id != leader).unwrap();
+    let _ = members
+        .get_mut(&follower)
+        .unwrap()
+        .stop_server
+        .take()
+        .unwrap()
+        .send(());
+    for i in 0..50 {
+        write(&members, put(&format!("b{i}"))).await?;
+    }
+    let follower_last = members[&follower]
+        .node
+        .metrics()
+        .borrow()
+        .last_log_index
+        .unwrap_or(0);
+    let start = Instant::now();
+    loop {
+        let purged = members[&leader]
+            .node
+            .metrics()
+            .borrow()
+            .purged
+            .map(|p| p.index)
+            .unwrap_or(0);
+        if purged > follower_last {
+            break;
+        }
+        if start.elapsed() > DEADLINE {
+            bail!("leader purged only up to {purged}, follower has {follower_last}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Back on the same address, the follower catches up through /raft/snapshot.
+    let listener = TcpListener::bind(members[&follower].addr).await?;
+    let stop = serve(&members[&follower].node, listener);
+    members.get_mut(&follower).unwrap().stop_server = Some(stop);
+    converged(&members, &[1, 2, 3]).await?;
+    let snapshot = members[&follower].node.metrics().borrow().snapshot;
+    assert!(
+        snapshot.is_some_and(|s| s.index > follower_last),
+        "no snapshot installed: {snapshot:?}"
+    );
+
+    for member in members.values_mut() {
+        member.node.shutdown().await?;
+        if let Some(stop) = member.stop_server.take() {
+            let _ = stop.send(());
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn garbage_body_is_a_bad_request() -> anyhow::Result<()> {
+    let dir = tempfile::TempDir::new()?;
+    let network = HttpNetworkFactory::new(1, HttpNetworkFactory::default_client()?);
+    let node = RaftNode::open(1, dir.path(), RaftConfig::default(), network).await?;
+    let routes = peer_routes(node.raft().clone());
+    for path in [
+        "/raft/append",
+        "/raft/vote",
+        "/raft/snapshot",
+        "/raft/install-snapshot",
+    ] {
+        let response = warp::test::request()
+            .method("POST")
+            .path(path)
+            .body("not bincode")
+            .reply(&routes)
+            .await;
+        assert_eq!(response.status(), 400, "{path}");
+    }
+    let response = warp::test::request()
+        .method("POST")
+        .path("/raft/elsewhere")
+        .body("")
+        .reply(&routes)
+        .await;
+    assert_eq!(response.status(), 404);
+    node.shutdown().await?;
+    Ok(())
+}
