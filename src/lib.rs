@@ -10,6 +10,7 @@
 //! - [`raft_replica`]: `RaftReplica`, the `Replica` of a cluster member over keel-raft.
 //! - [`member`]: a running member: Raft node, peer server and client API, from bound listeners.
 //! - [`lessor`]: lease deadlines kept by the leader; expiry proposed as a revoke.
+//! - [`compactor`]: automatic compaction (periodic or by revision), proposed by the leader.
 //! - [`api`]: the warp routes, handlers and JSON models, one file per etcd service.
 //! - [`metrics`]: Prometheus metrics served on `/metrics`.
 //! - [`server`]: wiring: `run(config, listener, replica, shutdown)`.
@@ -18,6 +19,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod compactor;
 pub mod config;
 pub mod error;
 pub mod lessor;

@@ -30,7 +30,15 @@ pub async fn run(
     replica: Arc<dyn Replica>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    serve(api(config, replica), listener, shutdown).await
+    let api = api(config, replica);
+    if let Some(retention) = config.compaction_retention()? {
+        tokio::spawn(crate::compactor::run(
+            api.replica.clone(),
+            retention,
+            api.closed(),
+        ));
+    }
+    serve(api, listener, shutdown).await
 }
 
 /// [`run`] with an already built [`Api`] (tests tune it, e.g. the progress interval).

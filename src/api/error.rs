@@ -62,6 +62,8 @@ pub struct ApiError {
     pub code: Code,
     /// The message, etcd's wording where etcd has one.
     pub message: String,
+    /// An HTTP status other than the code's (405 for a wrong method, as etcd answers).
+    pub status: Option<StatusCode>,
 }
 
 impl warp::reject::Reject for ApiError {}
@@ -72,7 +74,14 @@ impl ApiError {
         ApiError {
             code,
             message: message.into(),
+            status: None,
         }
+    }
+
+    /// The same error answered with another HTTP status.
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = Some(status);
+        self
     }
 
     /// A malformed request.
@@ -91,7 +100,7 @@ impl ApiError {
 
     /// The full HTTP response.
     pub fn into_response(self) -> warp::reply::Response {
-        let status = self.code.http_status();
+        let status = self.status.unwrap_or(self.code.http_status());
         warp::reply::with_status(warp::reply::json(&self.body()), status).into_response()
     }
 }
@@ -163,7 +172,8 @@ pub fn rejection_to_error(rejection: &Rejection) -> ApiError {
         return ApiError::new(Code::NotFound, "Not Found");
     }
     if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
-        return ApiError::new(Code::Unimplemented, "Method Not Allowed");
+        return ApiError::new(Code::Unimplemented, "Method Not Allowed")
+            .with_status(StatusCode::METHOD_NOT_ALLOWED);
     }
     if let Some(e) = rejection.find::<warp::reject::PayloadTooLarge>() {
         return ApiError::new(Code::ResourceExhausted, e.to_string());

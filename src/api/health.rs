@@ -19,26 +19,26 @@ pub fn routes(api: &Shared) -> BoxedFilter<(warp::reply::Response,)> {
         let api = api.clone();
         warp::any().map(move || api.clone())
     };
-    let health = warp::get()
-        .and(exact_path("health"))
+    let health = exact_path("health")
+        .and(warp::get())
         .and(with_api.clone())
         .then(health);
-    let readyz = warp::get()
-        .and(exact_path("readyz"))
+    let readyz = exact_path("readyz")
+        .and(warp::get())
         .and(with_api.clone())
         .then(readyz);
-    let livez = warp::get()
-        .and(exact_path("livez"))
+    let livez = exact_path("livez")
+        .and(warp::get())
         .map(|| warp::reply::with_status("ok", StatusCode::OK).into_response());
-    let version = warp::get().and(exact_path("version")).map(|| {
+    let version = exact_path("version").and(warp::get()).map(|| {
         warp::reply::json(&Version {
             etcdserver: server_version(),
             etcdcluster: CLUSTER_VERSION.into(),
         })
         .into_response()
     });
-    let metrics = warp::get()
-        .and(exact_path("metrics"))
+    let metrics = exact_path("metrics")
+        .and(warp::get())
         .and(with_api)
         .map(metrics);
     health

@@ -30,10 +30,13 @@ pub fn routes(api: &Shared) -> BoxedFilter<(warp::reply::Response,)> {
 }
 
 /// Proposes `command`, counting a failed proposal, and unwraps the store's verdict.
+/// Requests the store can refuse without the keyspace (empty key, too large) are refused
+/// before proposing, so they never take a log entry.
 pub(crate) async fn propose(
     api: &Shared,
     command: Command,
 ) -> Result<(i64, CommandResponse), ApiError> {
+    api.replica.store().validate(&command)?;
     let Applied { revision, result } = api.replica.write(command).await.map_err(|e| {
         api.metrics.proposal_failed();
         ApiError::from(e)

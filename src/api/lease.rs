@@ -26,8 +26,8 @@ use crate::replica::ReplicaError;
 pub fn routes(api: &Shared) -> BoxedFilter<(warp::reply::Response,)> {
     let keepalive = {
         let api = api.clone();
-        warp::post()
-            .and(exact_path("v3/lease/keepalive"))
+        exact_path("v3/lease/keepalive")
+            .and(warp::post())
             .and(warp::body::stream())
             .map(move |body| streaming_reply(keepalive_stream(api.clone(), body)))
     };

@@ -18,8 +18,8 @@ const SNAPSHOT_CHUNK: usize = 32 * 1024;
 pub fn routes(api: &Shared) -> BoxedFilter<(warp::reply::Response,)> {
     let snapshot = {
         let api = api.clone();
-        warp::post()
-            .and(exact_path("v3/maintenance/snapshot"))
+        exact_path("v3/maintenance/snapshot")
+            .and(warp::post())
             .and_then(move || snapshot(api.clone()))
     };
     unary(api, "v3/maintenance/status", "Status", status)

@@ -134,7 +134,8 @@ pub fn routes(
         .unify()
 }
 
-/// Matches the exact path `path` ("v3/kv/range").
+/// Matches the exact path `path` ("v3/kv/range"). Routes check the path before the method,
+/// so an unknown path is "not found" rather than "method not allowed" by some other route.
 pub(crate) fn exact_path(path: &'static str) -> BoxedFilter<()> {
     let mut filter = warp::any().boxed();
     for segment in path.split('/') {
@@ -214,8 +215,8 @@ where
 {
     let api = api.clone();
     let limit = api.body_limit();
-    warp::post()
-        .and(exact_path(path))
+    exact_path(path)
+        .and(warp::post())
         .and(limited_body(limit))
         .and_then(move |body: Bytes| {
             let api = api.clone();

@@ -29,8 +29,8 @@ const ALL_WATCHES: i64 = -1;
 /// `POST /v3/watch`.
 pub fn routes(api: &Shared) -> BoxedFilter<(warp::reply::Response,)> {
     let api = api.clone();
-    warp::post()
-        .and(exact_path("v3/watch"))
+    exact_path("v3/watch")
+        .and(warp::post())
         .and(warp::body::stream())
         .map(move |body| streaming_reply(watch_stream(api.clone(), body)))
         .boxed()

@@ -1,3 +1,133 @@
-//! keel's integration tests, one binary.
+//! keel's integration tests, one binary: a real in-process cluster over HTTP (`cluster`), route tests through `warp::test::request()` against
+//! a single-member replica over a temporary store, plus a real server on port 0.
 
+mod compactor;
 mod cluster;
+mod kv;
+mod lease;
+mod maintenance;
+mod server;
+mod watch;
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use keel::api::{Api, Shared};
+use keel::lessor::Lessor;
+use keel::replica::LocalReplica;
+use keel::replica::{Member, Replica, ReplicaError, ReplicaStatus};
+use keel_store::{Applied, Command, Store};
+use serde_json::Value;
+
+/// A fresh single-member API with etcd's defaults (minimum lease TTL 2 s).
+pub fn node() -> Shared {
+    node_with(|_| {})
+}
+
+/// A fresh API, tuned by `tune` before it is shared.
+pub fn node_with(tune: impl FnOnce(&mut Api)) -> Shared {
+    let replica = Arc::new(LocalReplica::temporary().expect("temporary store"));
+    let mut api = Api::new(replica, Arc::new(Lessor::new(2)));
+    tune(&mut api);
+    Arc::new(api)
+}
+
+/// Base64 of a string, as the gateway wants bytes.
+pub fn b64(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// POSTs `body` (raw text) to `path`; returns the status and the body parsed as JSON (or as
+/// a JSON string when it is not JSON).
+pub async fn post_raw(api: &Shared, path: &str, body: &str) -> (u16, Value) {
+    let response = warp::test::request()
+        .method("POST")
+        .path(path)
+        .body(body)
+        .reply(&keel::api::routes(api.clone()))
+        .await;
+    let status = response.status().as_u16();
+    let text = String::from_utf8_lossy(response.body()).into_owned();
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
+}
+
+/// POSTs a JSON body to `path`.
+pub async fn post(api: &Shared, path: &str, body: Value) -> (u16, Value) {
+    post_raw(api, path, &body.to_string()).await
+}
+
+/// POSTs and insists on 200, failing with the body otherwise.
+pub async fn must_post(api: &Shared, path: &str, body: Value) -> Value {
+    let (status, value) = post(api, path, body.clone()).await;
+    assert_eq!(status, 200, "POST {path} {body} answered {value}");
+    value
+}
+
+/// Asserts an etcd-shaped error: HTTP status, gRPC code, and a message containing `text`.
+pub fn assert_error(answer: &(u16, Value), status: u16, code: i64, text: &str) {
+    let (got_status, body) = answer;
+    assert_eq!(*got_status, status, "status of {body}");
+    assert_eq!(body["code"], code, "code of {body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains(text), "{message:?} lacks {text:?}");
+    assert_eq!(body["error"], body["message"], "{body}");
+}
+
+/// Puts `key=value`, returning the revision.
+pub async fn put(api: &Shared, key: &str, value: &str) -> i64 {
+    let answer = must_post(
+        api,
+        "/v3/kv/put",
+        serde_json::json!({"key": b64(key), "value": b64(value)}),
+    )
+    .await;
+    answer["header"]["revision"]
+        .as_str()
+        .expect("revision is a string")
+        .parse()
+        .unwrap()
+}
+
+/// A single member that applies commands inline: no blocking thread, so paused time does not
+/// auto-advance while a write is in flight.
+pub struct InlineReplica {
+    /// The keyspace.
+    pub store: Store,
+}
+
+impl Replica for InlineReplica {
+    fn write(&self, command: Command) -> BoxFuture<'_, Result<Applied, ReplicaError>> {
+        let applied = self
+            .store
+            .apply(&command, None)
+            .map_err(|e| ReplicaError::Fatal(e.to_string()));
+        Box::pin(async move { applied })
+    }
+    fn read_barrier(&self) -> BoxFuture<'_, Result<(), ReplicaError>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn store(&self) -> &Store {
+        &self.store
+    }
+    fn status(&self) -> ReplicaStatus {
+        ReplicaStatus {
+            member_id: 1,
+            cluster_id: 1,
+            raft_term: 1,
+            leader: Some(1),
+            ..Default::default()
+        }
+    }
+    fn members(&self) -> BoxFuture<'_, Result<Vec<Member>, ReplicaError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+}
+
+/// Lets background loops run after a jump of paused time.
+pub async fn settle() {
+    for _ in 0..10 {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}

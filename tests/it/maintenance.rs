@@ -1,0 +1,145 @@
+//! Maintenance, cluster and plain HTTP routes.
+
+use serde_json::{json, Value};
+
+use crate::{assert_error, b64, must_post, node, post, put};
+
+async fn get(api: &keel::api::Shared, path: &str) -> (u16, String) {
+    let response = warp::test::request()
+        .method("GET")
+        .path(path)
+        .reply(&keel::api::routes(api.clone()))
+        .await;
+    (
+        response.status().as_u16(),
+        String::from_utf8_lossy(response.body()).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn status_hash_alarm_defragment() {
+    let api = node();
+    put(&api, "a", "1").await;
+    let status = must_post(&api, "/v3/maintenance/status", json!({})).await;
+    assert_eq!(status["header"]["revision"], "2");
+    assert!(status["version"]
+        .as_str()
+        .unwrap()
+        .starts_with("3.4.0-keel"));
+    assert_eq!(status["leader"], status["header"]["member_id"]);
+    assert_eq!(status["raftIndex"], "1");
+    assert_eq!(status["raftAppliedIndex"], "1");
+    assert_eq!(status["raftTerm"], "1");
+    assert!(status["dbSize"].is_string());
+
+    let hash = must_post(&api, "/v3/maintenance/hash", json!({})).await;
+    assert!(hash["hash"].is_u64(), "uint32 is a JSON number: {hash}");
+    let hash_kv = must_post(&api, "/v3/maintenance/hashkv", json!({"revision": "2"})).await;
+    assert!(hash_kv["hash"].is_u64());
+    let future = post(&api, "/v3/maintenance/hashkv", json!({"revision": "9"})).await;
+    assert_error(&future, 400, 11, "future revision");
+
+    assert_eq!(
+        must_post(&api, "/v3/maintenance/alarm", json!({"action": "GET"})).await,
+        json!({})
+    );
+    assert_eq!(
+        must_post(&api, "/v3/maintenance/defragment", json!({})).await,
+        json!({})
+    );
+}
+
+#[tokio::test]
+async fn snapshot_streams_an_importable_export() {
+    let api = node();
+    put(&api, "a", "1").await;
+    put(&api, "b", "2").await;
+    let response = warp::test::request()
+        .method("POST")
+        .path("/v3/maintenance/snapshot")
+        .reply(&keel::api::routes(api.clone()))
+        .await;
+    assert_eq!(response.status(), 200);
+    let mut data = Vec::new();
+    for line in String::from_utf8_lossy(response.body()).lines() {
+        let line: Value = serde_json::from_str(line).unwrap();
+        use base64::Engine as _;
+        let blob = line["result"]["blob"].as_str().unwrap();
+        data.extend(
+            base64::engine::general_purpose::STANDARD
+                .decode(blob)
+                .unwrap(),
+        );
+    }
+    let copy = keel_store::Store::temporary(keel_store::Config::default()).unwrap();
+    copy.import(&mut data.as_slice()).unwrap();
+    assert_eq!(
+        copy.hash_kv(0).unwrap(),
+        api.replica.store().hash_kv(0).unwrap()
+    );
+}
+
+#[tokio::test]
+async fn member_list_and_unsupported_changes() {
+    let api = node();
+    let list = must_post(&api, "/v3/cluster/member/list", json!({})).await;
+    assert!(
+        list["header"].get("revision").is_none(),
+        "etcd leaves it out: {list}"
+    );
+    assert_eq!(list["members"][0]["name"], "default");
+    assert_eq!(
+        list["members"][0]["peerURLs"],
+        json!(["http://127.0.0.1:2380"])
+    );
+    assert_eq!(list["members"][0]["ID"], list["header"]["member_id"]);
+    let add = post(
+        &api,
+        "/v3/cluster/member/add",
+        json!({"peerURLs": ["http://127.0.0.1:2390"], "isLearner": true}),
+    )
+    .await;
+    assert_error(&add, 501, 12, "not supported");
+    let no_urls = post(&api, "/v3/cluster/member/add", json!({})).await;
+    assert_error(&no_urls, 400, 3, "peer URLs are not provided");
+    let remove = post(&api, "/v3/cluster/member/remove", json!({"ID": "5"})).await;
+    assert_error(&remove, 501, 12, "not supported");
+}
+
+#[tokio::test]
+async fn health_version_probes_and_metrics() {
+    let api = node();
+    assert_eq!(
+        get(&api, "/health").await,
+        (200, r#"{"health":"true"}"#.to_owned())
+    );
+    let (status, version) = get(&api, "/version").await;
+    assert_eq!(status, 200);
+    let version: Value = serde_json::from_str(&version).unwrap();
+    assert_eq!(version["etcdcluster"], "3.4.0");
+    assert!(version["etcdserver"]
+        .as_str()
+        .unwrap()
+        .starts_with("3.4.0-keel"));
+    assert_eq!(get(&api, "/livez").await, (200, "ok".to_owned()));
+    assert_eq!(get(&api, "/readyz").await, (200, "ok".to_owned()));
+    let (status, _) = get(&api, "/nope").await;
+    assert_eq!(status, 404);
+
+    put(&api, "m", "1").await;
+    post(&api, "/v3/kv/range", json!({"key": ""})).await;
+    must_post(&api, "/v3/kv/range", json!({"key": b64("m")})).await;
+    let (status, text) = get(&api, "/metrics").await;
+    assert_eq!(status, 200);
+    for expected in [
+        r#"keel_api_requests_total{method="Put",code="OK"} 1"#,
+        r#"keel_api_requests_total{method="Range",code="OK"} 1"#,
+        r#"keel_api_requests_total{method="Range",code="3"} 1"#,
+        "etcd_server_has_leader 1",
+        "etcd_server_proposals_applied 1",
+        "keel_api_request_duration_seconds_bucket",
+        "etcd_mvcc_db_total_size_in_bytes",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing from\n{text}");
+    }
+}
