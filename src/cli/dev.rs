@@ -29,6 +29,16 @@ pub struct DevArgs {
     pub base_port: u16,
 }
 
+impl Default for DevArgs {
+    fn default() -> Self {
+        DevArgs {
+            size: 3,
+            data_dir: None,
+            base_port: 2379,
+        }
+    }
+}
+
 fn parse_size(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(n) if n % 2 == 1 && n <= 7 => Ok(n),
@@ -224,11 +234,15 @@ mod tests {
     #[test]
     fn size_must_be_odd_and_small() {
         let cli = Cli::try_parse_from(["keel", "dev", "--size", "5", "--base-port", "0"]).unwrap();
-        let Command::Dev(args) = cli.command else {
+        let Some(Command::Dev(args)) = cli.command else {
             panic!("parsed as another subcommand");
         };
         assert_eq!((args.size, args.base_port), (5, 0));
         assert!(Cli::try_parse_from(["keel", "dev", "--size", "4"]).is_err());
         assert!(Cli::try_parse_from(["keel", "dev", "--size", "9"]).is_err());
+        // No subcommand means `keel dev` with its defaults.
+        assert!(Cli::try_parse_from(["keel"]).unwrap().command.is_none());
+        let defaults = super::DevArgs::default();
+        assert_eq!((defaults.size, defaults.base_port), (3, 2379));
     }
 }

@@ -10,9 +10,9 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "keel", version, about)]
 pub struct Cli {
-    /// What to do.
+    /// What to do; without a subcommand, `keel` runs `keel dev` (a local 3-member cluster).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// The subcommands.
@@ -30,8 +30,9 @@ impl Cli {
     /// Runs the chosen subcommand to completion.
     pub async fn execute(self) -> anyhow::Result<()> {
         match self.command {
-            Command::Serve(args) => args.execute().await,
-            Command::Dev(args) => args.execute().await,
+            Some(Command::Serve(args)) => args.execute().await,
+            Some(Command::Dev(args)) => args.execute().await,
+            None => dev::DevArgs::default().execute().await,
         }
     }
 }

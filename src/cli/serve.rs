@@ -197,7 +197,7 @@ mod tests {
 
     fn serve_args(args: &[&str]) -> ServeArgs {
         let cli = Cli::try_parse_from(["keel", "serve"].iter().chain(args)).unwrap();
-        let Command::Serve(args) = cli.command else {
+        let Some(Command::Serve(args)) = cli.command else {
             panic!("parsed as another subcommand");
         };
         args
