@@ -11,6 +11,8 @@
 //! - [`log_store`]: the Raft log, vote and committed id in sled (`<data_dir>/raft`).
 //! - [`state_machine`]: applies entries to keel-store (`<data_dir>/kv`), builds and installs snapshots
 //!   (`<data_dir>/snapshot`).
+//! - [`forward`]: writes and linearizable reads on every member: the leader's side, and
+//!   [`LeaderLink`], how a follower reaches it.
 //! - [`network`]: the peer network, an HTTP client (reqwest) and the server side as a warp filter.
 //! - [`config`]: [`RaftConfig`], the `[raft]` section of keel's config.
 //! - [`node`]: [`RaftNode`], the facade the server uses.
@@ -61,6 +63,7 @@
 pub mod codec;
 pub mod config;
 pub mod error;
+pub mod forward;
 pub mod log_store;
 pub mod network;
 pub mod node;
@@ -71,8 +74,9 @@ pub mod types;
 
 pub use config::RaftConfig;
 pub use error::{Error, Result, WriteError};
+pub use forward::{LeaderLink, LinkError, Refusal, Written};
 pub use log_store::LogStore;
 pub use network::{peer_routes, HttpNetwork, HttpNetworkFactory};
-pub use node::RaftNode;
+pub use node::{Member, RaftNode, Status};
 pub use state_machine::StateMachine;
 pub use types::{KeelNode, Request, Response, TypeConfig};
