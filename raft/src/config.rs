@@ -133,6 +133,16 @@ mod tests {
     }
 
     #[test]
+    fn request_timeout_must_exceed_heartbeat() {
+        let config = RaftConfig {
+            request_timeout_ms: 100,
+            ..Default::default()
+        };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("request-timeout-ms"), "{err}");
+    }
+
+    #[test]
     fn election_timeout_must_exceed_heartbeat() {
         let config = RaftConfig {
             heartbeat_interval_ms: 1000,

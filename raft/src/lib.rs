@@ -4,6 +4,12 @@
 //! that applies committed [`keel_store::Command`]s to a [`keel_store::Store`], and a network
 //! client to its peers. The server talks to the cluster only through [`RaftNode`].
 //!
+//! As in etcd, every member serves writes and linearizable reads: [`RaftNode::write`] and
+//! [`RaftNode::linearizable_barrier`] on a follower or learner forward to the leader over the
+//! peer network and wait until this member has applied the result, so a read from
+//! [`RaftNode::store`] right after sees it. Membership changes ([`RaftNode::add_learner`],
+//! [`RaftNode::promote_learner`], [`RaftNode::remove_node`]) run on the leader only.
+//!
 //! # Layout
 //!
 //! - [`types`]: the openraft type configuration ([`TypeConfig`], [`KeelNode`], [`Request`], [`Response`]).
@@ -50,7 +56,7 @@
 //!     value: b"hello".to_vec(),
 //!     ..Default::default()
 //! });
-//! let applied = node.write(put).await?;
+//! let applied = node.write(put).await?; // on any member
 //! println!("written at revision {}", applied.revision);
 //! # Ok(())
 //! # }

@@ -349,7 +349,8 @@ impl RaftNode {
         &self.store
     }
 
-    /// Adds `node` as a learner and waits until it has caught up with the leader's log.
+    /// Adds `node` as a learner and waits until it has caught up with the leader's log. On the
+    /// leader; [`Error::ForwardToLeader`] elsewhere (as for every membership change).
     pub async fn add_learner(&self, id: u64, node: KeelNode) -> Result<()> {
         self.raft
             .add_learner(id, node, true)
