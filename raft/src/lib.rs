@@ -84,5 +84,6 @@ pub use forward::{LeaderLink, LinkError, Refusal, Written};
 pub use log_store::LogStore;
 pub use network::{peer_routes, HttpNetwork, HttpNetworkFactory};
 pub use node::{Member, RaftNode, Status};
+pub use openraft::ServerState;
 pub use state_machine::StateMachine;
 pub use types::{KeelNode, Request, Response, TypeConfig};

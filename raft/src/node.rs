@@ -245,12 +245,16 @@ impl RaftNode {
             let answer = if id == self.id {
                 tokio::time::timeout(self.timing.request, forward::leader_read_index(&self.raft))
                     .await
-                    .map_err(|_| LinkError::NoAnswer(format!("{:?}", self.timing.request)))
+                    .map_err(|_| {
+                        LinkError::NoAnswer(format!(
+                            "no quorum confirmed the leadership of {} within {:?}",
+                            self.id, self.timing.request
+                        ))
+                    })
                     .map(|read| read.map_err(Refusal::from))
             } else {
                 self.link.read_index(id, &node, self.timing.request).await
             };
-            // A read is safe to ask for again, whatever happened to the last request.
             let refused = match answer {
                 Ok(Ok(read_log_id)) => {
                     let index = read_log_id.map(|l| l.index);
@@ -275,7 +279,9 @@ impl RaftNode {
                 Ok(Err(Refusal::Unavailable(reason) | Refusal::Failed(reason))) => {
                     return Err(Error::Unavailable(reason))
                 }
-                Err(e) => Refusal::Unavailable(e.to_string()),
+                // A leader that let a whole request timeout pass will not do better on a retry.
+                Err(LinkError::NoAnswer(reason)) => return Err(Error::Unavailable(reason)),
+                Err(LinkError::NotSent(reason)) => Refusal::Unavailable(reason),
             };
             last_refusal = format!("{id}: {refused}");
             leader = self.next_leader(id, refused).await?;

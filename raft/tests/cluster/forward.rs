@@ -117,6 +117,10 @@ async fn follower_write_without_a_leader_fails_promptly_then_succeeds() -> anyho
         .map_err(|_| anyhow::anyhow!("write without a leader still pending after {BOUND:?}"))?;
     assert!(matches!(lost, Err(Error::Unavailable(_))), "{lost:?}");
     tracing::info!("failed in {:?}: {lost:?}", start.elapsed());
+    let read = tokio::time::timeout(BOUND, cluster.node(follower).linearizable_barrier())
+        .await
+        .map_err(|_| anyhow::anyhow!("barrier without a leader still pending after {BOUND:?}"))?;
+    assert!(matches!(read, Err(Error::Unavailable(_))), "{read:?}");
 
     // The old leader stays cut off; the two others elect a new one.
     cluster.router.partition(&[&[leader], &[follower, other]]);
@@ -135,7 +139,7 @@ async fn follower_write_without_a_leader_fails_promptly_then_succeeds() -> anyho
 
 /// The follower reaches its leader, but the leader is on the minority side: the forwarded write
 /// is taken and never answered, which is indeterminate, not a failure the caller may retry
-/// blindly.
+/// blindly. A linearizable read there is unavailable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_forwarded_to_a_minority_leader_is_indeterminate() -> anyhow::Result<()> {
     let config = RaftConfig {
@@ -154,6 +158,11 @@ async fn write_forwarded_to_a_minority_leader_is_indeterminate() -> anyhow::Resu
         .await
         .map_err(|_| anyhow::anyhow!("forwarded write still pending after {BOUND:?}"))?;
     assert!(matches!(answer, Err(Error::Indeterminate(_))), "{answer:?}");
+    // Nor can that leader confirm a read index.
+    let read = tokio::time::timeout(BOUND, cluster.node(follower).linearizable_barrier())
+        .await
+        .map_err(|_| anyhow::anyhow!("barrier still pending after {BOUND:?}"))?;
+    assert!(matches!(read, Err(Error::Unavailable(_))), "{read:?}");
 
     cluster.router.heal();
     cluster.leader().await?;
