@@ -132,6 +132,8 @@ impl RaftReplica {
         match e {
             keel_raft::Error::ForwardToLeader { leader_id, .. } => self.not_leader(leader_id),
             keel_raft::Error::Unavailable(_) => ReplicaError::NoLeader,
+            // etcd answers a proposal whose fate is unknown with "request timed out" too.
+            keel_raft::Error::Indeterminate(_) => ReplicaError::Timeout,
             other => ReplicaError::Fatal(other.to_string()),
         }
     }
