@@ -293,3 +293,96 @@ async fn a_restarted_cluster_serves_what_it_had() {
     assert_eq!(before, after);
     cluster.cluster.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_is_added_catches_up_is_promoted_and_removed() {
+    let mut cluster = TestCluster::start(3, None).await;
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    for i in 0..10 {
+        cluster.must_put(leader, &format!("k{i}"), "v").await;
+    }
+
+    // etcd's flow: `member add` on the cluster first, then start the new member with
+    // initial-cluster-state=existing.
+    let client = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let peer = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client_url = format!("http://{}", client.local_addr().unwrap());
+    let peer_url = format!("http://{}", peer.local_addr().unwrap());
+    let added = cluster
+        .must_post(
+            leader,
+            "/v3/cluster/member/add",
+            json!({"peerURLs": [peer_url], "isLearner": true}),
+        )
+        .await;
+    assert_eq!(added["member"]["isLearner"], true, "{added}");
+    let new_id: u64 = added["member"]["ID"].as_str().unwrap().parse().unwrap();
+
+    let mut config = cluster.cluster.configs[0].clone();
+    let dir = tempfile::tempdir().unwrap();
+    config.name = "n4".into();
+    config.data_dir = dir.path().join("n4");
+    config.listen_client_urls = vec![client_url.clone()];
+    config.advertise_client_urls = vec![client_url];
+    config.listen_peer_urls = vec![peer_url.clone()];
+    config.initial_advertise_peer_urls = vec![peer_url.clone()];
+    config.initial_cluster = format!("{},n4={peer_url}", config.initial_cluster);
+    config.initial_cluster_state = keel::config::ClusterState::Existing;
+    let learner = keel::member::start(&config, client, peer).await.unwrap();
+    assert_eq!(
+        learner.id, new_id,
+        "the new member derives the id member add gave it"
+    );
+    cluster.cluster.members.push(learner);
+    cluster.cluster.configs.push(config);
+
+    // The learner catches up from the leader (serializable reads are served locally).
+    let start = Instant::now();
+    loop {
+        let (status, answer) = cluster
+            .post(
+                3,
+                "/v3/kv/range",
+                json!({"key": b64("k9"), "serializable": true}),
+            )
+            .await;
+        if status == 200 && answer["count"] == "1" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "learner never caught up: {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let promoted = cluster
+        .must_post(
+            leader,
+            "/v3/cluster/member/promote",
+            json!({"ID": new_id.to_string()}),
+        )
+        .await;
+    let members = promoted["members"].as_array().unwrap();
+    assert_eq!(members.len(), 4, "{promoted}");
+    assert!(members.iter().all(|m| m["isLearner"] != true), "{promoted}");
+    // A voter now: it can take writes (forwarded) like any member.
+    cluster.must_put(3, "from-n4", "x").await;
+
+    let removed = cluster
+        .must_post(
+            leader,
+            "/v3/cluster/member/remove",
+            json!({"ID": new_id.to_string()}),
+        )
+        .await;
+    assert_eq!(
+        removed["members"].as_array().map(Vec::len),
+        Some(3),
+        "{removed}"
+    );
+    let learner = cluster.cluster.members.pop().unwrap();
+    learner.stop().await.unwrap();
+    assert_eq!(cluster.must_get(0, "from-n4").await.as_deref(), Some("x"));
+    cluster.cluster.stop().await.unwrap();
+}
