@@ -36,6 +36,9 @@ pub enum ReplicaError {
     /// A peer URL that another member already uses.
     #[error("etcdserver: Peer URLs already exists")]
     PeerUrlExists,
+    /// Raft refused a membership change (another one in progress, not a learner, ...).
+    #[error("{0}")]
+    MembershipRefused(String),
     /// The replica is shutting down.
     #[error("etcdserver: server stopped")]
     Stopped,

@@ -152,7 +152,9 @@ impl From<ReplicaError> for ApiError {
             | ReplicaError::Fatal(_) => Code::Unavailable,
             ReplicaError::Unimplemented(_) => Code::Unimplemented,
             ReplicaError::MemberNotFound => Code::NotFound,
-            ReplicaError::PeerUrlExists => Code::FailedPrecondition,
+            ReplicaError::PeerUrlExists | ReplicaError::MembershipRefused(_) => {
+                Code::FailedPrecondition
+            }
         };
         ApiError::new(code, e.to_string())
     }

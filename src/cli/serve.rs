@@ -132,13 +132,6 @@ impl ServeArgs {
     pub async fn execute(self) -> anyhow::Result<()> {
         let config = self.config()?;
         let members = config.initial_members()?;
-        if !self.single && members.len() > 1 {
-            anyhow::bail!(
-                "initial-cluster names {} members, but this build serves a single member \
-                 only (Raft replication is not wired in yet); use --single",
-                members.len()
-            );
-        }
         let addrs = config.client_listen_addrs()?;
         if addrs.len() > 1 {
             anyhow::bail!("listen-client-urls: one URL is supported for now, got {addrs:?}");
@@ -146,8 +139,32 @@ impl ServeArgs {
         let listener = tokio::net::TcpListener::bind(addrs[0])
             .await
             .with_context(|| format!("cannot listen on {}", addrs[0]))?;
-        let replica = Arc::new(crate::server::local_replica(&config)?);
-        crate::server::run(&config, listener, replica, shutdown_signal()).await?;
+        if self.single || members.len() == 1 {
+            let replica = Arc::new(crate::server::local_replica(&config)?);
+            crate::server::run(&config, listener, replica, shutdown_signal()).await?;
+            return Ok(());
+        }
+        let peer_addr = match config.listen_peer_urls.as_slice() {
+            [url] => crate::config::Config {
+                listen_client_urls: vec![url.clone()],
+                ..Default::default()
+            }
+            .client_listen_addrs()?[0],
+            other => anyhow::bail!("listen-peer-urls: exactly one URL is supported, got {other:?}"),
+        };
+        let peer_listener = tokio::net::TcpListener::bind(peer_addr)
+            .await
+            .with_context(|| format!("cannot listen for peers on {peer_addr}"))?;
+        let (stop_peers, peers_stopped) = tokio::sync::oneshot::channel::<()>();
+        let replica = Arc::new(
+            crate::server::cluster_replica(&config, peer_listener, async {
+                let _ = peers_stopped.await;
+            })
+            .await?,
+        );
+        crate::server::run(&config, listener, replica.clone(), shutdown_signal()).await?;
+        let _ = stop_peers.send(());
+        replica.node().shutdown().await?;
         Ok(())
     }
 }

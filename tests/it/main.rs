@@ -1,6 +1,7 @@
 //! keel's integration tests, one binary: route tests through `warp::test::request()` against
 //! a single-member replica over a temporary store, plus a real server on port 0.
 
+mod cluster;
 mod compactor;
 mod kv;
 mod lease;
