@@ -73,7 +73,17 @@ pub fn replica_error(e: keel_raft::Error) -> ReplicaError {
         } => ReplicaError::NoLeader,
         keel_raft::Error::ForwardToLeader { leader_id, leader } => ReplicaError::NotLeader {
             leader_id,
-            leader_client_urls: leader.map(|l| vec![l.client_addr]).unwrap_or_default(),
+            // Members serve the client API on their peer listener as well, so the peer
+            // address reaches the leader's API even before its client URL is known.
+            leader_client_urls: leader
+                .map(|l| {
+                    if l.client_addr.is_empty() {
+                        vec![l.peer_addr]
+                    } else {
+                        vec![l.client_addr]
+                    }
+                })
+                .unwrap_or_default(),
         },
         keel_raft::Error::Unavailable(_) => ReplicaError::Timeout,
         keel_raft::Error::Membership(message) => ReplicaError::MembershipRefused(message),

@@ -13,7 +13,8 @@ use keel_store::{Applied, Command, Store};
 /// compare, a compacted revision) are not here: they are in [`Applied::result`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ReplicaError {
-    /// This member is not the leader; `leader_client_urls` tells where to go when known.
+    /// This member is not the leader; `leader_client_urls` tells where the leader serves the
+    /// client API, when known (the API layer forwards the request there).
     #[error("etcdserver: not leader")]
     NotLeader {
         /// The leader's id, if known.

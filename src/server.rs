@@ -30,7 +30,16 @@ pub async fn run(
     replica: Arc<dyn Replica>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let api = api(config, replica);
+    serve_with(config, api(config, replica), listener, shutdown).await
+}
+
+/// [`run`] with an already built [`Api`]: starts auto-compaction as configured, then serves.
+pub async fn serve_with(
+    config: &Config,
+    api: Arc<Api>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     if let Some(retention) = config.compaction_retention()? {
         tokio::spawn(crate::compactor::run(
             api.replica.clone(),
@@ -121,16 +130,12 @@ pub fn raft_config(config: &Config) -> keel_raft::RaftConfig {
     }
 }
 
-/// Opens this member of the Raft cluster described by `config`, serves its peer endpoints
-/// on `peer_listener` until `shutdown`, and (for a new cluster) initializes the membership.
+/// Opens this member of the Raft cluster described by `config` and (for a new cluster)
+/// initializes the membership. Serve its peers with [`serve_peers`] right after.
 ///
 /// Every member initializes with the same membership, derived from `initial-cluster`, so the
 /// order members start in does not matter; openraft accepts identical initializations.
-pub async fn cluster_replica(
-    config: &Config,
-    peer_listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<crate::raft_replica::RaftReplica> {
+pub async fn cluster_replica(config: &Config) -> Result<crate::raft_replica::RaftReplica> {
     use crate::config::ClusterState;
     use std::collections::BTreeMap;
 
@@ -160,12 +165,6 @@ pub async fn cluster_replica(
     )
     .await
     .map_err(|e| crate::Error::Unsupported(format!("cannot open the Raft member: {e}")))?;
-    tokio::spawn(
-        warp::serve(keel_raft::peer_routes(node.raft().clone()))
-            .incoming(peer_listener)
-            .graceful(shutdown)
-            .run(),
-    );
     let initialized = node
         .is_initialized()
         .await
@@ -195,4 +194,22 @@ pub async fn cluster_replica(
     Ok(crate::raft_replica::RaftReplica::new(
         node, cluster_id, names,
     ))
+}
+
+/// Serves a member's peer endpoints on `listener` until `shutdown`, and its client API there
+/// as well: followers forward requests to the leader's peer address, which may be the only
+/// address of it they know.
+pub async fn serve_peers(
+    replica: &crate::raft_replica::RaftReplica,
+    api: Arc<Api>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    use warp::Filter as _;
+    let routes = keel_raft::peer_routes(replica.node().raft().clone()).or(api::routes(api));
+    warp::serve(routes)
+        .incoming(listener)
+        .graceful(shutdown)
+        .run()
+        .await;
 }

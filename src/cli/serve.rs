@@ -155,15 +155,17 @@ impl ServeArgs {
         let peer_listener = tokio::net::TcpListener::bind(peer_addr)
             .await
             .with_context(|| format!("cannot listen for peers on {peer_addr}"))?;
-        let (stop_peers, peers_stopped) = tokio::sync::oneshot::channel::<()>();
-        let replica = Arc::new(
-            crate::server::cluster_replica(&config, peer_listener, async {
-                let _ = peers_stopped.await;
+        let replica = Arc::new(crate::server::cluster_replica(&config).await?);
+        let api = crate::server::api(&config, replica.clone());
+        let peers = {
+            let (replica, api) = (replica.clone(), api.clone());
+            let closed = api.closed();
+            tokio::spawn(async move {
+                crate::server::serve_peers(&replica, api, peer_listener, closed).await
             })
-            .await?,
-        );
-        crate::server::run(&config, listener, replica.clone(), shutdown_signal()).await?;
-        let _ = stop_peers.send(());
+        };
+        crate::server::serve_with(&config, api, listener, shutdown_signal()).await?;
+        let _ = peers.await;
         replica.node().shutdown().await?;
         Ok(())
     }

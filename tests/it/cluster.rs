@@ -10,7 +10,7 @@ use keel::raft_replica::RaftReplica;
 use keel::replica::Replica;
 use serde_json::json;
 
-use crate::{assert_error, b64, must_post, post};
+use crate::{b64, must_post};
 
 struct Member {
     replica: Arc<RaftReplica>,
@@ -45,12 +45,14 @@ async fn start_cluster() -> Vec<Member> {
             ..Config::default()
         };
         config.validate().unwrap();
-        let replica = Arc::new(
-            keel::server::cluster_replica(&config, listener, std::future::pending())
-                .await
-                .unwrap(),
-        );
+        let replica = Arc::new(keel::server::cluster_replica(&config).await.unwrap());
         let api = Arc::new(Api::new(replica.clone(), Arc::new(Lessor::new(2))));
+        {
+            let (replica, api) = (replica.clone(), api.clone());
+            tokio::spawn(async move {
+                keel::server::serve_peers(&replica, api, listener, std::future::pending()).await
+            });
+        }
         members.push(Member {
             replica,
             api,
@@ -85,20 +87,35 @@ async fn writes_go_through_the_leader_and_reach_every_member() {
     assert_eq!(put["header"]["revision"], "2");
     assert_ne!(put["header"]["raft_term"], "0");
 
-    let refused = post(
+    // A follower forwards what needs the leader, as etcd does.
+    let forwarded = must_post(
         &members[follower].api,
         "/v3/kv/put",
+        json!({"key": b64("x"), "value": b64("y")}),
+    )
+    .await;
+    assert_eq!(forwarded["header"]["revision"], "3");
+    assert_eq!(
+        forwarded["header"]["member_id"],
+        members[leader].replica.status().member_id.to_string(),
+        "answered by the leader"
+    );
+    let linearizable = must_post(
+        &members[follower].api,
+        "/v3/kv/range",
         json!({"key": b64("x")}),
     )
     .await;
-    assert_error(&refused, 503, 14, "etcdserver: not leader");
-    let linearizable = post(
-        &members[follower].api,
-        "/v3/kv/range",
-        json!({"key": b64("k")}),
-    )
-    .await;
-    assert_error(&linearizable, 503, 14, "not leader");
+    assert_eq!(linearizable["kvs"][0]["value"], b64("y"));
+    // Keepalives need the leader's clock and are not forwarded: the stream says so.
+    let keepalive = warp::test::request()
+        .method("POST")
+        .path("/v3/lease/keepalive")
+        .body(r#"{"ID":"1"}"#)
+        .reply(&keel::api::routes(members[follower].api.clone()))
+        .await;
+    let line: serde_json::Value = serde_json::from_slice(keepalive.body()).unwrap();
+    assert_eq!(line["code"], 14);
 
     // A serializable read is served from the follower's own copy once it has applied the put.
     let mut value = serde_json::Value::Null;
