@@ -263,7 +263,7 @@ where
 }
 
 /// Marks a request forwarded by a follower.
-const FORWARDED: &str = "x-keel-forwarded";
+pub(crate) const FORWARDED: &str = "x-keel-forwarded";
 
 /// Sends a unary request to the leader and relays its answer; `None` if the leader could
 /// not be reached (the caller then answers with its own "not leader" error).

@@ -107,15 +107,28 @@ async fn writes_go_through_the_leader_and_reach_every_member() {
     )
     .await;
     assert_eq!(linearizable["kvs"][0]["value"], b64("y"));
-    // Keepalives need the leader's clock and are not forwarded: the stream says so.
+    // Leases live on the leader's clock: a follower forwards grants and keepalives there.
+    let granted = must_post(
+        &members[follower].api,
+        "/v3/lease/grant",
+        json!({"ID": "42", "TTL": "30"}),
+    )
+    .await;
+    assert_eq!(granted["TTL"], "30");
+    let left = members[leader]
+        .api
+        .lessor
+        .remaining(42)
+        .expect("the leader keeps the deadline");
+    assert!((29..=30).contains(&left), "{left}");
     let keepalive = warp::test::request()
         .method("POST")
         .path("/v3/lease/keepalive")
-        .body(r#"{"ID":"1"}"#)
+        .body(r#"{"ID":"42"}"#)
         .reply(&keel::api::routes(members[follower].api.clone()))
         .await;
     let line: serde_json::Value = serde_json::from_slice(keepalive.body()).unwrap();
-    assert_eq!(line["code"], 14);
+    assert_eq!(line["result"]["TTL"], "30", "{line}");
 
     // A serializable read is served from the follower's own copy once it has applied the put.
     let mut value = serde_json::Value::Null;
