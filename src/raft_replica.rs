@@ -17,15 +17,25 @@ pub struct RaftReplica {
     /// Member names by id: Raft membership stores addresses only, names come from the
     /// configuration's `initial-cluster`.
     names: BTreeMap<u64, String>,
+    /// This member's advertised client URLs. The initial membership cannot hold them (every
+    /// member must initialize it identically, and knows only its own), so each member fills
+    /// in its own when listing.
+    client_urls: Vec<String>,
 }
 
 impl RaftReplica {
     /// Wraps a running member.
-    pub fn new(node: RaftNode, cluster_id: u64, names: BTreeMap<u64, String>) -> Self {
+    pub fn new(
+        node: RaftNode,
+        cluster_id: u64,
+        names: BTreeMap<u64, String>,
+        client_urls: Vec<String>,
+    ) -> Self {
         RaftReplica {
             node,
             cluster_id,
             names,
+            client_urls,
         }
     }
 
@@ -54,10 +64,12 @@ impl RaftReplica {
                 id,
                 name: self.names.get(&id).cloned().unwrap_or_default(),
                 peer_urls: vec![node.peer_addr],
-                client_urls: if node.client_addr.is_empty() {
-                    Vec::new()
-                } else {
+                client_urls: if !node.client_addr.is_empty() {
                     vec![node.client_addr]
+                } else if id == self.node.id() {
+                    self.client_urls.clone()
+                } else {
+                    Vec::new()
                 },
                 is_learner: !voters.contains(&id),
             })

@@ -192,7 +192,10 @@ pub async fn cluster_replica(config: &Config) -> Result<crate::raft_replica::Raf
         }
     }
     Ok(crate::raft_replica::RaftReplica::new(
-        node, cluster_id, names,
+        node,
+        cluster_id,
+        names,
+        config.advertise_client_urls.clone(),
     ))
 }
 
