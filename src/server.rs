@@ -19,6 +19,7 @@ pub fn api(config: &Config, replica: Arc<dyn Replica>) -> Arc<Api> {
     let lessor = Arc::new(Lessor::new(config.min_lease_ttl()));
     let mut api = Api::new(replica, lessor);
     api.max_request_bytes = config.max_request_bytes;
+    api.quota_backend_bytes = config.quota_backend_bytes;
     Arc::new(api)
 }
 

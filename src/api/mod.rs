@@ -65,6 +65,15 @@ pub struct Api {
     pub closing: tokio::sync::watch::Sender<bool>,
     /// Forwards requests a follower cannot serve to the leader.
     pub http: reqwest::Client,
+    /// The database may grow to this size; past it writes that add data are refused
+    /// (etcd's `--quota-backend-bytes` and its NOSPACE alarm).
+    pub quota_backend_bytes: u64,
+    /// The NOSPACE alarm, raised when the quota was found exceeded.
+    pub nospace: std::sync::atomic::AtomicBool,
+    /// How often the database size is measured against the quota (it walks sled's files).
+    pub quota_check_interval: Duration,
+    /// When the database size was last measured.
+    last_size_check: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// The handle filters clone into handlers.
@@ -81,7 +90,41 @@ impl Api {
             progress_interval: Duration::from_secs(600),
             closing: tokio::sync::watch::channel(false).0,
             http: reqwest::Client::new(),
+            quota_backend_bytes: 2 * 1024 * 1024 * 1024,
+            quota_check_interval: Duration::from_secs(1),
+            nospace: Default::default(),
+            last_size_check: Default::default(),
         }
+    }
+
+    /// Whether the database is over its quota (the NOSPACE alarm is raised).
+    pub fn over_quota(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        if self.nospace.load(Ordering::SeqCst) {
+            return true;
+        }
+        let now = std::time::Instant::now();
+        {
+            let mut last = self
+                .last_size_check
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|at| now.duration_since(at) < self.quota_check_interval) {
+                return false;
+            }
+            *last = Some(now);
+        }
+        let size = self.replica.store().size_on_disk().unwrap_or(0);
+        if size > self.quota_backend_bytes {
+            tracing::warn!(
+                size,
+                quota = self.quota_backend_bytes,
+                "NOSPACE alarm raised"
+            );
+            self.nospace.store(true, Ordering::SeqCst);
+            return true;
+        }
+        false
     }
 
     /// Resolves once the server is shutting down.
