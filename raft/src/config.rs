@@ -26,6 +26,10 @@ pub struct RaftConfig {
     pub max_payload_entries: u64,
     /// Timeout of one snapshot transfer, ms.
     pub install_snapshot_timeout_ms: u64,
+    /// How long a write or linearizable read waits for the leader's answer, ms (when this member
+    /// forwards it, and when it is the leader itself). A write that times out fails as
+    /// indeterminate: it may still be applied.
+    pub request_timeout_ms: u64,
 }
 
 impl Default for RaftConfig {
@@ -38,6 +42,7 @@ impl Default for RaftConfig {
             logs_kept_after_snapshot: 1000,
             max_payload_entries: 300,
             install_snapshot_timeout_ms: 200_000,
+            request_timeout_ms: 5000,
         }
     }
 }
@@ -70,6 +75,13 @@ impl RaftConfig {
         }
         if self.install_snapshot_timeout_ms == 0 {
             return fail("install-snapshot-timeout-ms must be > 0".into());
+        }
+        if self.request_timeout_ms <= self.heartbeat_interval_ms {
+            return fail(format!(
+                "request-timeout-ms ({}) must be greater than heartbeat-interval-ms ({}), \
+                 or a healthy leader cannot confirm a read or commit a write in time",
+                self.request_timeout_ms, self.heartbeat_interval_ms
+            ));
         }
         Ok(())
     }
@@ -118,6 +130,16 @@ mod tests {
         };
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("election-timeout-max-ms"), "{err}");
+    }
+
+    #[test]
+    fn request_timeout_must_exceed_heartbeat() {
+        let config = RaftConfig {
+            request_timeout_ms: 100,
+            ..Default::default()
+        };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("request-timeout-ms"), "{err}");
     }
 
     #[test]

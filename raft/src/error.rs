@@ -13,10 +13,15 @@ pub enum Error {
         /// The leader's addresses, if this member knows them.
         leader: Option<KeelNode>,
     },
-    /// The leader could not reach a quorum in time (e.g. it is on the minority side of a
-    /// partition); the caller may retry.
-    #[error("no quorum: {0}")]
+    /// No leader could be found or reached, or the leader could not reach a quorum (e.g. it is
+    /// on the minority side of a partition). Nothing was applied; the caller may retry.
+    #[error("unavailable: {0}")]
     Unavailable(String),
+    /// A write was handed to the leader (or appended by this member as leader) but no answer
+    /// came in time: it may or may not have been applied, and may still be. etcd answers
+    /// "request timed out" here; a caller that retries must tolerate applying it twice.
+    #[error("outcome unknown, the write may or may not have been applied: {0}")]
+    Indeterminate(String),
     /// `initialize` on a member that already has a log or a vote.
     #[error("the cluster is already initialized")]
     AlreadyInitialized,
@@ -40,9 +45,11 @@ pub enum Error {
     Fatal(String),
 }
 
-/// The error of [`crate::RaftNode::write`] and [`crate::RaftNode::linearizable_barrier`]:
-/// [`Error::ForwardToLeader`] is the one a server expects and answers with a redirect;
-/// anything else is fatal for the member.
+/// The error of [`crate::RaftNode::write`] and [`crate::RaftNode::linearizable_barrier`]. Both
+/// forward to the leader themselves, so the errors a server expects are
+/// [`Error::Unavailable`] (no leader, or no quorum: retry later) and, for writes,
+/// [`Error::Indeterminate`] (timed out: may have been applied). [`Error::Fatal`] means this
+/// member is unusable.
 pub type WriteError = Error;
 
 /// keel-raft's result type.

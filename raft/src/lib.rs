@@ -4,6 +4,12 @@
 //! that applies committed [`keel_store::Command`]s to a [`keel_store::Store`], and a network
 //! client to its peers. The server talks to the cluster only through [`RaftNode`].
 //!
+//! As in etcd, every member serves writes and linearizable reads: [`RaftNode::write`] and
+//! [`RaftNode::linearizable_barrier`] on a follower or learner forward to the leader over the
+//! peer network and wait until this member has applied the result, so a read from
+//! [`RaftNode::store`] right after sees it. Membership changes ([`RaftNode::add_learner`],
+//! [`RaftNode::promote_learner`], [`RaftNode::remove_node`]) run on the leader only.
+//!
 //! # Layout
 //!
 //! - [`types`]: the openraft type configuration ([`TypeConfig`], [`KeelNode`], [`Request`], [`Response`]).
@@ -11,6 +17,8 @@
 //! - [`log_store`]: the Raft log, vote and committed id in sled (`<data_dir>/raft`).
 //! - [`state_machine`]: applies entries to keel-store (`<data_dir>/kv`), builds and installs snapshots
 //!   (`<data_dir>/snapshot`).
+//! - [`forward`]: writes and linearizable reads on every member: the leader's side, and
+//!   [`LeaderLink`], how a follower reaches it.
 //! - [`network`]: the peer network, an HTTP client (reqwest) and the server side as a warp filter.
 //! - [`config`]: [`RaftConfig`], the `[raft]` section of keel's config.
 //! - [`node`]: [`RaftNode`], the facade the server uses.
@@ -48,7 +56,7 @@
 //!     value: b"hello".to_vec(),
 //!     ..Default::default()
 //! });
-//! let applied = node.write(put).await?;
+//! let applied = node.write(put).await?; // on any member
 //! println!("written at revision {}", applied.revision);
 //! # Ok(())
 //! # }
@@ -61,6 +69,7 @@
 pub mod codec;
 pub mod config;
 pub mod error;
+pub mod forward;
 pub mod log_store;
 pub mod network;
 pub mod node;
@@ -71,8 +80,10 @@ pub mod types;
 
 pub use config::RaftConfig;
 pub use error::{Error, Result, WriteError};
+pub use forward::{LeaderLink, LinkError, Refusal, Written};
 pub use log_store::LogStore;
 pub use network::{peer_routes, HttpNetwork, HttpNetworkFactory};
-pub use node::RaftNode;
+pub use node::{Member, RaftNode, Status};
+pub use openraft::ServerState;
 pub use state_machine::StateMachine;
 pub use types::{KeelNode, Request, Response, TypeConfig};

@@ -6,6 +6,11 @@
 //! | `/raft/vote`               | `VoteRequest`                   | `Result<VoteResponse, RaftError>`               |
 //! | `/raft/snapshot`           | [`SnapshotRequest`] (whole)     | `Result<SnapshotResponse, Fatal>`               |
 //! | `/raft/install-snapshot`   | `InstallSnapshotRequest` (chunk)| `Result<InstallSnapshotResponse, RaftError<_>>` |
+//! | `/raft/forward`            | [`Request`] (a follower's write)| `Result<Written, Refusal>`                      |
+//! | `/raft/read-index`         | `()` (empty)                    | `Result<Option<LogId>, Refusal>`                |
+//!
+//! The last two are [`crate::forward`]'s: a follower forwards a write, or asks the leader for
+//! the read index of a linearizable read.
 //!
 //! Outbound, [`HttpNetworkFactory`] posts to the target's [`KeelNode::peer_addr`] with the
 //! caller's `reqwest::Client` (its connection pool is shared by every peer; TLS is configured on
@@ -16,6 +21,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use openraft::error::{
     Fatal, InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, ReplicationClosed,
     StreamingError, Timeout, Unreachable,
@@ -32,7 +38,8 @@ use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
 use crate::codec;
-use crate::types::{KeelNode, Raft, SnapshotMeta, TypeConfig};
+use crate::forward::{self, LeaderLink, LinkError, Refusal, Written};
+use crate::types::{KeelNode, LogId, Raft, Request, SnapshotMeta, TypeConfig};
 
 /// The body of `/raft/snapshot`: a whole snapshot in one request.
 #[derive(Serialize, Deserialize)]
@@ -71,22 +78,133 @@ impl HttpNetworkFactory {
     }
 }
 
+/// `http://` + `peer_addr` unless it names its scheme, without a trailing slash.
+fn base_url(node: &KeelNode) -> String {
+    if node.peer_addr.contains("://") {
+        node.peer_addr.trim_end_matches('/').to_string()
+    } else {
+        format!("http://{}", node.peer_addr.trim_end_matches('/'))
+    }
+}
+
 impl RaftNetworkFactory<TypeConfig> for HttpNetworkFactory {
     type Network = HttpNetwork;
 
     async fn new_client(&mut self, target: u64, node: &KeelNode) -> HttpNetwork {
-        let base = if node.peer_addr.contains("://") {
-            node.peer_addr.trim_end_matches('/').to_string()
-        } else {
-            format!("http://{}", node.peer_addr.trim_end_matches('/'))
-        };
         HttpNetwork {
             id: self.id,
             target,
-            base,
+            base: base_url(node),
             client: self.client.clone(),
         }
     }
+}
+
+impl LeaderLink for HttpNetworkFactory {
+    fn forward_write(
+        &self,
+        leader: u64,
+        node: &KeelNode,
+        request: Request,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Result<Result<Written, Refusal>, LinkError>> {
+        let (client, url) = (
+            self.client.clone(),
+            format!("{}/raft/forward", base_url(node)),
+        );
+        Box::pin(async move {
+            exchange(&client, &url, &request, timeout)
+                .await
+                .map_err(|e| e.link(leader))
+        })
+    }
+
+    fn read_index(
+        &self,
+        leader: u64,
+        node: &KeelNode,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Result<Result<Option<LogId>, Refusal>, LinkError>> {
+        let (client, url) = (
+            self.client.clone(),
+            format!("{}/raft/read-index", base_url(node)),
+        );
+        Box::pin(async move {
+            exchange(&client, &url, &(), timeout)
+                .await
+                .map_err(|e| e.link(leader))
+        })
+    }
+}
+
+/// Why one POST got no decodable answer.
+enum PostError {
+    /// Never encoded or never connected: nothing reached the peer.
+    Encode(codec::CodecError),
+    Connect(reqwest::Error),
+    /// Sent; the answer did not come in time.
+    Timeout(reqwest::Error),
+    /// Sent; the connection failed or the body did not decode.
+    Broken(String),
+    /// The peer answered without running the handler (400: undecodable body, 404: no route).
+    Rejected(String),
+}
+
+impl PostError {
+    /// As the forwarding rules see it: only what provably did not reach the handler is
+    /// [`LinkError::NotSent`].
+    fn link(self, leader: u64) -> LinkError {
+        match self {
+            PostError::Encode(e) => LinkError::NotSent(e.to_string()),
+            PostError::Connect(e) => LinkError::NotSent(format!("connecting to {leader}: {e}")),
+            PostError::Rejected(reason) => LinkError::NotSent(reason),
+            PostError::Timeout(e) => LinkError::NoAnswer(format!("from {leader}: {e}")),
+            PostError::Broken(reason) => LinkError::NoAnswer(format!("from {leader}: {reason}")),
+        }
+    }
+}
+
+/// POSTs `request` bincode-encoded to `url` and decodes the 200 answer.
+async fn exchange<Req: Serialize, Resp: DeserializeOwned>(
+    client: &reqwest::Client,
+    url: &str,
+    request: &Req,
+    timeout: Duration,
+) -> Result<Resp, PostError> {
+    let body = codec::encode(request).map_err(PostError::Encode)?;
+    // Connect first: a connect timeout is also a timeout, but nothing was sent.
+    let classify = |e: reqwest::Error| {
+        if e.is_connect() {
+            PostError::Connect(e)
+        } else if e.is_timeout() {
+            PostError::Timeout(e)
+        } else {
+            PostError::Broken(e.to_string())
+        }
+    };
+    let response = client
+        .post(url)
+        .header("content-type", "application/octet-stream")
+        .timeout(timeout)
+        .body(body)
+        .send()
+        .await
+        .map_err(classify)?;
+    let status = response.status();
+    let bytes = response.bytes().await.map_err(classify)?;
+    if status != StatusCode::OK.as_u16() {
+        let reason = format!(
+            "{url} answered {status}: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+        // 500 is sent after the handler ran (its answer did not encode).
+        return Err(if status.is_client_error() {
+            PostError::Rejected(reason)
+        } else {
+            PostError::Broken(reason)
+        });
+    }
+    codec::decode(&bytes).map_err(|e| PostError::Broken(e.to_string()))
 }
 
 /// The connection from one member to one peer.
@@ -134,40 +252,23 @@ impl HttpNetwork {
         timeout: Duration,
         action: RPCTypes,
     ) -> Result<Resp, Failure> {
-        let body = codec::encode(request).map_err(|e| Failure::Network(NetworkError::new(&e)))?;
-        let sent = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header("content-type", "application/octet-stream")
-            .timeout(timeout)
-            .body(body)
-            .send()
-            .await;
-        let classify = |e: reqwest::Error| {
-            if e.is_timeout() {
-                Failure::Timeout(Timeout {
+        let url = format!("{}{path}", self.base);
+        exchange(&self.client, &url, request, timeout)
+            .await
+            .map_err(|e| match e {
+                PostError::Timeout(_) => Failure::Timeout(Timeout {
                     action,
                     id: self.id,
                     target: self.target,
                     timeout,
-                })
-            } else if e.is_connect() {
+                }),
                 // openraft backs off from an unreachable peer instead of retrying at once.
-                Failure::Unreachable(Unreachable::new(&e))
-            } else {
-                Failure::Network(NetworkError::new(&e))
-            }
-        };
-        let response = sent.map_err(classify)?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(classify)?;
-        if status != StatusCode::OK.as_u16() {
-            let reason = String::from_utf8_lossy(&bytes).into_owned();
-            return Err(Failure::Network(NetworkError::new(&Message(format!(
-                "{path} answered {status}: {reason}"
-            )))));
-        }
-        codec::decode(&bytes).map_err(|e| Failure::Network(NetworkError::new(&e)))
+                PostError::Connect(e) => Failure::Unreachable(Unreachable::new(&e)),
+                PostError::Encode(e) => Failure::Network(NetworkError::new(&e)),
+                PostError::Broken(reason) | PostError::Rejected(reason) => {
+                    Failure::Network(NetworkError::new(&Message(reason)))
+                }
+            })
     }
 }
 
@@ -250,7 +351,8 @@ impl RaftNetwork<TypeConfig> for HttpNetwork {
 }
 
 /// The server side of the peer network: `POST /raft/{append,vote,snapshot,install-snapshot}`,
-/// each handed to `raft`. Mount it on the peer listener.
+/// each handed to `raft`, and `POST /raft/{forward,read-index}`, answered by `raft` if it leads
+/// (see [`crate::forward`]). Mount it on the peer listener.
 pub fn peer_routes(raft: Raft) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     let with_raft = warp::any().map(move || raft.clone());
     let route = |path: &'static str| {
@@ -280,12 +382,32 @@ pub fn peer_routes(raft: Raft) -> impl Filter<Extract = (impl Reply,), Error = R
     let install_snapshot = route("install-snapshot").then(|body: Bytes, raft: Raft| async move {
         answer(&body, |rpc| async move { raft.install_snapshot(rpc).await }).await
     });
+    let forward = route("forward").then(|body: Bytes, raft: Raft| async move {
+        answer(&body, |request: Request| async move {
+            forward::leader_write(&raft, request)
+                .await
+                .map_err(Refusal::from)
+        })
+        .await
+    });
+    let read_index = route("read-index").then(|body: Bytes, raft: Raft| async move {
+        answer(&body, |()| async move {
+            forward::leader_read_index(&raft)
+                .await
+                .map_err(Refusal::from)
+        })
+        .await
+    });
     append
         .or(vote)
         .unify()
         .or(snapshot)
         .unify()
         .or(install_snapshot)
+        .unify()
+        .or(forward)
+        .unify()
+        .or(read_index)
         .unify()
 }
 

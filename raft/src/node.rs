@@ -3,15 +3,24 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, RaftError};
-use openraft::RaftNetworkFactory;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::metrics::WaitError;
+use openraft::{ChangeMembers, RaftNetworkFactory, ServerState};
 use tokio::sync::watch;
 
 use crate::config::RaftConfig;
 use crate::error::{Error, Result, WriteError};
+use crate::forward::{self, LeaderLink, LinkError, Refusal};
 use crate::log_store::LogStore;
 use crate::state_machine::StateMachine;
 use crate::types::{KeelNode, LogId, Raft, RaftMetrics, Request, TypeConfig};
+
+/// How many leaders a write or read is sent to before giving up: enough to follow a redirect
+/// or two after an election, few enough to answer promptly when the cluster is in trouble.
+const FORWARD_ATTEMPTS: usize = 4;
 
 /// One member: its Raft, its log in `<data_dir>/raft`, its keyspace in `<data_dir>/kv` and its
 /// last snapshot in `<data_dir>/snapshot`.
@@ -21,13 +30,67 @@ pub struct RaftNode {
     raft: Raft,
     store: keel_store::Store,
     log: LogStore,
+    link: Arc<dyn LeaderLink>,
+    timing: Timing,
+}
+
+/// The bounds of forwarding, from [`RaftConfig`].
+struct Timing {
+    /// Longest wait for the leader's answer, and for this member to apply what it answered.
+    request: Duration,
+    /// Longest wait for a leader to appear: two election timeouts.
+    leader_wait: Duration,
+    /// How long to wait for a different leader after one refused, before trying it again.
+    retry_backoff: Duration,
+}
+
+impl Timing {
+    fn new(config: &RaftConfig) -> Timing {
+        Timing {
+            request: Duration::from_millis(config.request_timeout_ms),
+            leader_wait: Duration::from_millis(2 * config.election_timeout_max_ms),
+            retry_backoff: Duration::from_millis(2 * config.heartbeat_interval_ms),
+        }
+    }
+}
+
+/// One member of the cluster as the membership records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// Its id.
+    pub id: u64,
+    /// Its addresses.
+    pub node: KeelNode,
+    /// A learner receives the log but does not vote; otherwise it is a voter.
+    pub is_learner: bool,
+}
+
+/// This member's view of the cluster, for `member list` and status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// This member's id.
+    pub id: u64,
+    /// Leader, follower, candidate or learner.
+    pub state: ServerState,
+    /// The leader this member knows of.
+    pub leader: Option<u64>,
+    /// The current term (etcd's `raft_term`).
+    pub term: u64,
+    /// The index of the last entry in this member's log (0 if none).
+    pub last_log_index: u64,
+    /// The index of the last entry this member applied (etcd's `raft_applied_index`).
+    pub applied_index: u64,
+    /// The membership this member knows, in id order (during a change, the union of the old
+    /// and new voters are voters).
+    pub members: Vec<Member>,
 }
 
 impl RaftNode {
     /// Opens (or creates) member `id` in `data_dir` and starts its Raft, talking to peers through
-    /// `network` ([`crate::HttpNetworkFactory`] in production). A member that has state in
-    /// `data_dir` resumes from it; a new one waits for [`RaftNode::initialize`] or to be added
-    /// to a cluster by its leader.
+    /// `network` ([`crate::HttpNetworkFactory`] in production), which also carries the writes
+    /// and reads this member forwards to the leader. A member that has state in `data_dir`
+    /// resumes from it; a new one waits for [`RaftNode::initialize`] or to be added to a
+    /// cluster by its leader.
     pub async fn open<N>(
         id: u64,
         data_dir: impl AsRef<Path>,
@@ -35,7 +98,7 @@ impl RaftNode {
         network: N,
     ) -> Result<RaftNode>
     where
-        N: RaftNetworkFactory<TypeConfig>,
+        N: RaftNetworkFactory<TypeConfig> + LeaderLink + Clone,
     {
         Self::open_with_store_config(id, data_dir, config, keel_store::Config::default(), network)
             .await
@@ -50,7 +113,7 @@ impl RaftNode {
         network: N,
     ) -> Result<RaftNode>
     where
-        N: RaftNetworkFactory<TypeConfig>,
+        N: RaftNetworkFactory<TypeConfig> + LeaderLink + Clone,
     {
         let raft_config = config.to_openraft()?;
         let data_dir = data_dir.as_ref().to_path_buf();
@@ -58,6 +121,7 @@ impl RaftNode {
         let log = LogStore::open(data_dir.join("raft"))?;
         let store = keel_store::Store::open(data_dir.join("kv"), store_config)?;
         let state_machine = StateMachine::open(store.clone(), data_dir.join("snapshot"))?;
+        let link: Arc<dyn LeaderLink> = Arc::new(network.clone());
         let raft = Raft::new(id, raft_config, network, log.clone(), state_machine).await?;
         Ok(RaftNode {
             id,
@@ -65,6 +129,8 @@ impl RaftNode {
             raft,
             store,
             log,
+            link,
+            timing: Timing::new(&config),
         })
     }
 
@@ -98,36 +164,189 @@ impl RaftNode {
         }
     }
 
-    /// Replicates `command` and returns what applying it returned, once a quorum has it and this
-    /// member (the leader) has applied it. [`Error::ForwardToLeader`] on a follower.
+    /// Replicates `command` and returns what applying it returned, on any member.
+    ///
+    /// On the leader, returns once a quorum has the entry and the leader has applied it. On a
+    /// follower or learner, forwards the command to the leader (see [`crate::forward`]) and
+    /// returns the leader's answer once this member has applied the entry too, so a read from
+    /// [`RaftNode::store`] right after sees the write (if this member lags by more than the
+    /// request timeout, it returns anyway: the write is committed).
+    ///
+    /// Errors: [`Error::Unavailable`] if no leader appears within two election timeouts or a
+    /// few redirects, or it has no quorum; nothing was applied. [`Error::Indeterminate`] if
+    /// the leader took the write but did not answer within the request timeout.
     pub async fn write(
         &self,
         command: keel_store::Command,
     ) -> Result<keel_store::Applied, WriteError> {
-        let response = self
-            .raft
-            .client_write(Request::from(command))
-            .await
-            .map_err(write_error)?;
-        response.data.0.ok_or_else(|| {
-            Error::Fatal(format!(
-                "entry {} carried a command but applying it returned nothing",
-                response.log_id
-            ))
-        })
+        let request = Request::from(command);
+        let mut leader = self.await_leader(None).await?;
+        let mut last_refusal = String::new();
+        for _ in 0..FORWARD_ATTEMPTS {
+            let (id, node) = leader;
+            let refused = if id == self.id {
+                match tokio::time::timeout(
+                    self.timing.request,
+                    forward::leader_write(&self.raft, request.clone()),
+                )
+                .await
+                {
+                    Ok(Ok(written)) => return Ok(written.applied),
+                    Ok(Err(Error::ForwardToLeader { leader_id, leader })) => {
+                        Refusal::ForwardToLeader { leader_id, leader }
+                    }
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => {
+                        return Err(Error::Indeterminate(format!(
+                            "not committed within {:?}",
+                            self.timing.request
+                        )))
+                    }
+                }
+            } else {
+                let answer = self
+                    .link
+                    .forward_write(id, &node, request.clone(), self.timing.request)
+                    .await;
+                match answer {
+                    Ok(Ok(written)) => {
+                        self.await_applied(written.log_index).await;
+                        return Ok(written.applied);
+                    }
+                    Ok(Err(refusal @ Refusal::ForwardToLeader { .. })) => refusal,
+                    Ok(Err(Refusal::Unavailable(reason))) => {
+                        return Err(Error::Unavailable(reason))
+                    }
+                    Ok(Err(Refusal::Failed(reason))) => return Err(Error::Indeterminate(reason)),
+                    Err(LinkError::NoAnswer(reason)) => return Err(Error::Indeterminate(reason)),
+                    Err(LinkError::NotSent(reason)) => Refusal::Unavailable(reason),
+                }
+            };
+            last_refusal = format!("{id}: {refused}");
+            leader = self.next_leader(id, refused).await?;
+        }
+        Err(Error::Unavailable(format!(
+            "no leader took the write after {FORWARD_ATTEMPTS} attempts; last, {last_refusal}"
+        )))
     }
 
-    /// Waits until this member is the leader of a quorum and has applied everything committed
-    /// before the call; a read from [`RaftNode::store`] afterwards is linearizable.
-    /// [`Error::ForwardToLeader`] on a follower.
+    /// Waits until a read from [`RaftNode::store`] afterwards is linearizable, on any member:
+    /// the leader confirms with a quorum that it still leads and names its commit index (the
+    /// read index), and this member waits until it has applied up to it. Returns the read
+    /// index's log id.
+    ///
+    /// Errors: [`Error::Unavailable`] if no leader, no quorum, or this member did not catch up
+    /// with the read index within the request timeout.
     pub async fn linearizable_barrier(&self) -> Result<Option<LogId>, WriteError> {
-        match self.raft.ensure_linearizable().await {
-            Ok(log_id) => Ok(log_id),
-            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => Err(f.into()),
-            Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e))) => {
-                Err(Error::Unavailable(e.to_string()))
+        let mut leader = self.await_leader(None).await?;
+        let mut last_refusal = String::new();
+        for _ in 0..FORWARD_ATTEMPTS {
+            let (id, node) = leader;
+            let answer = if id == self.id {
+                tokio::time::timeout(self.timing.request, forward::leader_read_index(&self.raft))
+                    .await
+                    .map_err(|_| {
+                        LinkError::NoAnswer(format!(
+                            "no quorum confirmed the leadership of {} within {:?}",
+                            self.id, self.timing.request
+                        ))
+                    })
+                    .map(|read| read.map_err(Refusal::from))
+            } else {
+                self.link.read_index(id, &node, self.timing.request).await
+            };
+            let refused = match answer {
+                Ok(Ok(read_log_id)) => {
+                    let index = read_log_id.map(|l| l.index);
+                    return match self
+                        .raft
+                        .wait(Some(self.timing.request))
+                        .applied_index_at_least(index, "the read index")
+                        .await
+                    {
+                        Ok(_) => Ok(read_log_id),
+                        Err(WaitError::ShuttingDown) => Err(Error::Fatal("shutting down".into())),
+                        Err(WaitError::Timeout(..)) => Err(Error::Unavailable(format!(
+                            "member {} did not apply up to the read index {index:?} within {:?}",
+                            self.id, self.timing.request
+                        ))),
+                    };
+                }
+                Ok(Err(refusal @ Refusal::ForwardToLeader { .. })) => refusal,
+                Ok(Err(Refusal::Failed(reason))) if id == self.id => {
+                    return Err(Error::Fatal(reason))
+                }
+                Ok(Err(Refusal::Unavailable(reason) | Refusal::Failed(reason))) => {
+                    return Err(Error::Unavailable(reason))
+                }
+                // A leader that let a whole request timeout pass will not do better on a retry.
+                Err(LinkError::NoAnswer(reason)) => return Err(Error::Unavailable(reason)),
+                Err(LinkError::NotSent(reason)) => Refusal::Unavailable(reason),
+            };
+            last_refusal = format!("{id}: {refused}");
+            leader = self.next_leader(id, refused).await?;
+        }
+        Err(Error::Unavailable(format!(
+            "no leader confirmed a read index after {FORWARD_ATTEMPTS} attempts; last, {last_refusal}"
+        )))
+    }
+
+    /// The leader to try after `tried` refused or could not be reached: the one it named, or
+    /// else (preferably another) one this member learns of.
+    async fn next_leader(&self, tried: u64, refused: Refusal) -> Result<(u64, KeelNode)> {
+        if let Refusal::ForwardToLeader {
+            leader_id: Some(id),
+            leader: Some(node),
+        } = refused
+        {
+            if id != tried {
+                return Ok((id, node));
             }
-            Err(RaftError::Fatal(e)) => Err(e.into()),
+        }
+        self.await_leader(Some(tried)).await
+    }
+
+    /// Waits for this member to know a leader (not `avoid`, for a short while, if given) and
+    /// returns it with its addresses. [`Error::Unavailable`] after two election timeouts.
+    async fn await_leader(&self, avoid: Option<u64>) -> Result<(u64, KeelNode)> {
+        let known = |m: &RaftMetrics, avoid: Option<u64>| -> Option<(u64, KeelNode)> {
+            let id = m.current_leader.filter(|id| Some(*id) != avoid)?;
+            let node = m.membership_config.membership().get_node(&id)?;
+            Some((id, node.clone()))
+        };
+        if avoid.is_some() {
+            // Give the cluster a moment to elect someone else, then try the same one again
+            // (its refusal may have been a blip, or it may not know it was deposed yet).
+            let wait = self.raft.wait(Some(self.timing.retry_backoff));
+            if let Ok(m) = wait
+                .metrics(|m| known(m, avoid).is_some(), "a new leader")
+                .await
+            {
+                return Ok(known(&m, avoid).expect("checked by the wait"));
+            }
+        }
+        let wait = self.raft.wait(Some(self.timing.leader_wait));
+        match wait.metrics(|m| known(m, None).is_some(), "a leader").await {
+            Ok(m) => Ok(known(&m, None).expect("checked by the wait")),
+            Err(WaitError::Timeout(..)) => Err(Error::Unavailable(format!(
+                "member {} knows no leader after {:?}",
+                self.id, self.timing.leader_wait
+            ))),
+            Err(WaitError::ShuttingDown) => Err(Error::Fatal("shutting down".into())),
+        }
+    }
+
+    /// Waits (bounded) until this member has applied `index`, for read-your-writes.
+    async fn await_applied(&self, index: u64) {
+        let wait = self.raft.wait(Some(self.timing.request));
+        if let Err(e) = wait
+            .applied_index_at_least(Some(index), "the forwarded write")
+            .await
+        {
+            tracing::warn!(
+                "member {} has not applied its forwarded write at {index}: {e}",
+                self.id
+            );
         }
     }
 
@@ -136,7 +355,8 @@ impl RaftNode {
         &self.store
     }
 
-    /// Adds `node` as a learner and waits until it has caught up with the leader's log.
+    /// Adds `node` as a learner and waits until it has caught up with the leader's log. On the
+    /// leader; [`Error::ForwardToLeader`] elsewhere (as for every membership change).
     pub async fn add_learner(&self, id: u64, node: KeelNode) -> Result<()> {
         self.raft
             .add_learner(id, node, true)
@@ -153,6 +373,67 @@ impl RaftNode {
             .await
             .map_err(write_error)?;
         Ok(())
+    }
+
+    /// Makes learner `id` a voter, keeping every other member as it is. On the leader;
+    /// [`Error::Membership`] if `id` is not a learner.
+    pub async fn promote_learner(&self, id: u64) -> Result<()> {
+        // openraft takes a voter's "promotion" as a no-op; etcd refuses it, and so does keel.
+        if !self.members().iter().any(|m| m.id == id && m.is_learner) {
+            return Err(Error::Membership(format!("{id} is not a learner")));
+        }
+        self.raft
+            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+            .await
+            .map_err(write_error)?;
+        Ok(())
+    }
+
+    /// Removes member `id`, voter or learner, from the cluster entirely. On the leader;
+    /// [`Error::Membership`] if `id` is not a member.
+    pub async fn remove_node(&self, id: u64) -> Result<()> {
+        let is_voter = {
+            let metrics = self.raft.metrics();
+            let metrics = metrics.borrow();
+            let membership = metrics.membership_config.membership();
+            if membership.get_node(&id).is_none() {
+                return Err(Error::Membership(format!("{id} is not a member")));
+            }
+            membership.voter_ids().any(|voter| voter == id)
+        };
+        let ids = BTreeSet::from([id]);
+        // A voter is demoted and dropped in one change (`retain = false`); a learner is only
+        // dropped.
+        let change = if is_voter {
+            ChangeMembers::RemoveVoters(ids)
+        } else {
+            ChangeMembers::RemoveNodes(ids)
+        };
+        self.raft
+            .change_membership(change, false)
+            .await
+            .map_err(write_error)?;
+        Ok(())
+    }
+
+    /// The membership this member knows, in id order.
+    pub fn members(&self) -> Vec<Member> {
+        members(&self.raft.metrics().borrow())
+    }
+
+    /// This member's view of the cluster: role, leader, term, log and applied index, members.
+    pub fn status(&self) -> Status {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        Status {
+            id: self.id,
+            state: metrics.state,
+            leader: metrics.current_leader,
+            term: metrics.current_term,
+            last_log_index: metrics.last_log_index.unwrap_or(0),
+            applied_index: metrics.last_applied.map_or(0, |l| l.index),
+            members: members(&metrics),
+        }
     }
 
     /// A live view of this member's Raft state (role, term, leader, applied index, membership).
@@ -189,7 +470,20 @@ impl RaftNode {
     }
 }
 
-fn write_error(e: RaftError<u64, ClientWriteError<u64, KeelNode>>) -> Error {
+fn members(metrics: &RaftMetrics) -> Vec<Member> {
+    let membership = metrics.membership_config.membership();
+    let voters: BTreeSet<u64> = membership.voter_ids().collect();
+    membership
+        .nodes()
+        .map(|(id, node)| Member {
+            id: *id,
+            node: node.clone(),
+            is_learner: !voters.contains(id),
+        })
+        .collect()
+}
+
+pub(crate) fn write_error(e: RaftError<u64, ClientWriteError<u64, KeelNode>>) -> Error {
     match e {
         RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => f.into(),
         RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {

@@ -4,12 +4,17 @@
 //!
 //! An isolated or partitioned-off peer is reported `Unreachable` (openraft backs off); a dropped
 //! message is reported as a network error (openraft retries on its next heartbeat).
+//!
+//! Forwarded writes and read-index requests ([`crate::forward`]) take the same routes: a
+//! blocked or dropped one is [`LinkError::NotSent`], one that outlives its timeout is
+//! [`LinkError::NoAnswer`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use openraft::error::{
     Fatal, InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, ReplicationClosed,
     StreamingError, Unreachable,
@@ -21,7 +26,8 @@ use openraft::raft::{
 };
 use openraft::{OptionalSend, Snapshot, Vote};
 
-use crate::types::{KeelNode, Raft, TypeConfig};
+use crate::forward::{self, LeaderLink, LinkError, Refusal, Written};
+use crate::types::{KeelNode, LogId, Raft, Request, TypeConfig};
 
 #[derive(Default)]
 struct Rules {
@@ -31,6 +37,8 @@ struct Rules {
     groups: BTreeMap<u64, usize>,
     drop_rate: f64,
     delay: Duration,
+    /// Extra delay of every message to a member.
+    delay_to: BTreeMap<u64, Duration>,
 }
 
 /// The shared switchboard. Clones share the same members and rules.
@@ -109,6 +117,11 @@ impl Router {
         self.lock().delay = delay;
     }
 
+    /// Delays every message to member `id` by `delay` more (so it lags behind the others).
+    pub fn delay_to(&self, id: u64, delay: Duration) {
+        self.lock().delay_to.insert(id, delay);
+    }
+
     /// Removes every isolation, partition, drop rate and delay.
     pub fn heal(&self) {
         let mut rules = self.lock();
@@ -116,6 +129,7 @@ impl Router {
         rules.groups.clear();
         rules.drop_rate = 0.0;
         rules.delay = Duration::ZERO;
+        rules.delay_to.clear();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Rules> {
@@ -147,7 +161,18 @@ impl Router {
                 "{source} -> {target}: dropped"
             )))));
         }
-        Ok((raft.clone(), rules.delay))
+        let delay = rules.delay + rules.delay_to.get(&target).copied().unwrap_or_default();
+        Ok((raft.clone(), delay))
+    }
+
+    /// [`Router::reach`] for a forwarded request: anything blocked was never delivered.
+    async fn deliver(&self, source: u64, target: u64) -> Result<Raft, LinkError> {
+        self.reach(source, target)
+            .await
+            .map_err(|blocked| match blocked {
+                Blocked::Unreachable(e) => LinkError::NotSent(e.to_string()),
+                Blocked::Dropped(e) => LinkError::NotSent(e.to_string()),
+            })
     }
 
     async fn reach(&self, source: u64, target: u64) -> Result<Raft, Blocked> {
@@ -159,7 +184,8 @@ impl Router {
     }
 }
 
-/// [`RaftNetworkFactory`] of one member on a [`Router`].
+/// [`RaftNetworkFactory`] and [`LeaderLink`] of one member on a [`Router`].
+#[derive(Clone)]
 pub struct RouterNetworkFactory {
     router: Router,
     source: u64,
@@ -174,6 +200,41 @@ impl RaftNetworkFactory<TypeConfig> for RouterNetworkFactory {
             source: self.source,
             target,
         }
+    }
+}
+
+impl LeaderLink for RouterNetworkFactory {
+    fn forward_write(
+        &self,
+        leader: u64,
+        _node: &KeelNode,
+        request: Request,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Result<Result<Written, Refusal>, LinkError>> {
+        let (router, source) = (self.router.clone(), self.source);
+        Box::pin(async move {
+            let raft = router.deliver(source, leader).await?;
+            tokio::time::timeout(timeout, forward::leader_write(&raft, request))
+                .await
+                .map(|answer| answer.map_err(Refusal::from))
+                .map_err(|_| LinkError::NoAnswer(format!("{leader} did not answer in {timeout:?}")))
+        })
+    }
+
+    fn read_index(
+        &self,
+        leader: u64,
+        _node: &KeelNode,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Result<Result<Option<LogId>, Refusal>, LinkError>> {
+        let (router, source) = (self.router.clone(), self.source);
+        Box::pin(async move {
+            let raft = router.deliver(source, leader).await?;
+            tokio::time::timeout(timeout, forward::leader_read_index(&raft))
+                .await
+                .map(|answer| answer.map_err(Refusal::from))
+                .map_err(|_| LinkError::NoAnswer(format!("{leader} did not answer in {timeout:?}")))
+        })
     }
 }
 

@@ -5,8 +5,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use keel_raft::{peer_routes, Error, HttpNetworkFactory, KeelNode, RaftConfig, RaftNode};
-use keel_store::{Command, PutRequest};
+use keel_raft::{
+    peer_routes, Error, HttpNetworkFactory, KeelNode, LeaderLink, LinkError, RaftConfig, RaftNode,
+    Request,
+};
+use keel_store::{Command, PutRequest, RangeRequest};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -52,7 +55,7 @@ async fn write(members: &BTreeMap<u64, Member>, command: Command) -> anyhow::Res
                 leader_id: Some(leader),
                 ..
             })) => via = leader,
-            Ok(Err(Error::ForwardToLeader { .. })) | Err(_) => {}
+            Ok(Err(Error::ForwardToLeader { .. } | Error::Unavailable(_))) | Err(_) => {}
             Ok(Err(e)) => return Err(e.into()),
         }
         if start.elapsed() > DEADLINE {
@@ -100,25 +103,15 @@ async fn converged(members: &BTreeMap<u64, Member>, ids: &[u64]) -> anyhow::Resu
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_members_replicate_and_snapshot_over_http() -> anyhow::Result<()> {
-    let dir = tempfile::TempDir::new()?;
-    let config = RaftConfig {
-        heartbeat_interval_ms: 50,
-        election_timeout_min_ms: 300,
-        election_timeout_max_ms: 600,
-        snapshot_logs_since_last: 10,
-        logs_kept_after_snapshot: 0,
-        ..RaftConfig::default()
-    };
+/// Members 1..=3 on loopback listeners, each serving [`peer_routes`], initialized by member 1.
+async fn start(dir: &std::path::Path, config: RaftConfig) -> anyhow::Result<BTreeMap<u64, Member>> {
     let client = HttpNetworkFactory::default_client()?;
     let mut members = BTreeMap::new();
     for id in 1..=3u64 {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let network = HttpNetworkFactory::new(id, client.clone());
-        let node =
-            RaftNode::open(id, dir.path().join(id.to_string()), config.clone(), network).await?;
+        let node = RaftNode::open(id, dir.join(id.to_string()), config.clone(), network).await?;
         let stop_server = Some(serve(&node, listener));
         members.insert(
             id,
@@ -134,6 +127,60 @@ async fn three_members_replicate_and_snapshot_over_http() -> anyhow::Result<()> 
         .map(|(id, m)| (*id, KeelNode::new(format!("http://{}", m.addr), "")))
         .collect();
     members[&1].node.initialize(cluster).await?;
+    Ok(members)
+}
+
+async fn shutdown(members: BTreeMap<u64, Member>) -> anyhow::Result<()> {
+    for mut member in members.into_values() {
+        member.node.shutdown().await?;
+        if let Some(stop) = member.stop_server.take() {
+            let _ = stop.send(());
+        }
+    }
+    Ok(())
+}
+
+/// The leader every member agrees on.
+async fn leader(members: &BTreeMap<u64, Member>) -> anyhow::Result<u64> {
+    let start = Instant::now();
+    loop {
+        let leaders: BTreeSet<_> = members.values().map(|m| m.node.current_leader()).collect();
+        if let [Some(leader)] = leaders.into_iter().collect::<Vec<_>>()[..] {
+            return Ok(leader);
+        }
+        if start.elapsed() > DEADLINE {
+            bail!("no leader within {DEADLINE:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn fast_config() -> RaftConfig {
+    RaftConfig {
+        heartbeat_interval_ms: 50,
+        election_timeout_min_ms: 300,
+        election_timeout_max_ms: 600,
+        ..RaftConfig::default()
+    }
+}
+
+fn get(member: &Member, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    let response = member.node.store().range(&RangeRequest {
+        key: key.as_bytes().to_vec(),
+        ..Default::default()
+    })?;
+    Ok(response.kvs.into_iter().next().map(|kv| kv.value))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_members_replicate_and_snapshot_over_http() -> anyhow::Result<()> {
+    let dir = tempfile::TempDir::new()?;
+    let config = RaftConfig {
+        snapshot_logs_since_last: 10,
+        logs_kept_after_snapshot: 0,
+        ..fast_config()
+    };
+    let mut members = start(dir.path(), config).await?;
     for i in 0..20 {
         write(&members, put(&format!("a{i}"))).await?;
     }
@@ -188,12 +235,84 @@ async fn three_members_replicate_and_snapshot_over_http() -> anyhow::Result<()> 
         "no snapshot installed: {snapshot:?}"
     );
 
-    for member in members.values_mut() {
-        member.node.shutdown().await?;
-        if let Some(stop) = member.stop_server.take() {
-            let _ = stop.send(());
+    shutdown(members).await
+}
+
+/// etcd serves writes and linearizable reads on every member: so does a follower here, through
+/// `/raft/forward` and `/raft/read-index`, and it answers only once it has applied the result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follower_serves_writes_and_linearizable_reads_over_http() -> anyhow::Result<()> {
+    let dir = tempfile::TempDir::new()?;
+    let members = start(dir.path(), fast_config()).await?;
+    let leader = leader(&members).await?;
+    let followers: Vec<u64> = members.keys().copied().filter(|id| *id != leader).collect();
+    for (i, follower) in followers.iter().enumerate() {
+        let key = format!("via-{follower}");
+        let applied = members[follower].node.write(put(&key)).await?;
+        assert!(applied.result.is_ok(), "{applied:?}");
+        assert_eq!(
+            get(&members[follower], &key)?.as_deref(),
+            Some(&b"v"[..]),
+            "member {follower} does not see its own write"
+        );
+        // A write through the leader, then a linearizable read on the other follower.
+        let other = followers[1 - i];
+        let key = format!("then-read-on-{other}");
+        members[&leader].node.write(put(&key)).await?;
+        let read = members[&other].node.linearizable_barrier().await?;
+        assert!(read.is_some(), "no read index");
+        assert_eq!(
+            get(&members[&other], &key)?.as_deref(),
+            Some(&b"v"[..]),
+            "a linearizable read on {other} missed {key}"
+        );
+    }
+    converged(&members, &[1, 2, 3]).await?;
+    for (id, member) in &members {
+        for follower in &followers {
+            let key = format!("via-{follower}");
+            assert_eq!(
+                get(member, &key)?.as_deref(),
+                Some(&b"v"[..]),
+                "member {id}"
+            );
         }
     }
+    shutdown(members).await
+}
+
+/// What a forwarding member may retry: a refused connection never reached the leader; a
+/// request that was sent and not answered may have been run.
+#[tokio::test]
+async fn forward_link_tells_not_sent_from_no_answer() -> anyhow::Result<()> {
+    let network = HttpNetworkFactory::new(1, HttpNetworkFactory::default_client()?);
+    let request = Request::from(put("k"));
+    let timeout = Duration::from_millis(300);
+
+    let closed = TcpListener::bind("127.0.0.1:0").await?.local_addr()?;
+    let node = KeelNode::new(format!("http://{closed}"), "");
+    let refused = network
+        .forward_write(2, &node, request.clone(), timeout)
+        .await;
+    assert!(matches!(refused, Err(LinkError::NotSent(_))), "{refused:?}");
+
+    // Accepts and reads, never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").await?;
+    let node = KeelNode::new(format!("http://{}", silent.local_addr()?), "");
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let unanswered = network.forward_write(2, &node, request, timeout).await;
+    assert!(
+        matches!(unanswered, Err(LinkError::NoAnswer(_))),
+        "{unanswered:?}"
+    );
+    let read = network.read_index(2, &node, timeout).await;
+    assert!(matches!(read, Err(LinkError::NoAnswer(_))), "{read:?}");
+    holder.abort();
     Ok(())
 }
 
@@ -208,6 +327,8 @@ async fn garbage_body_is_a_bad_request() -> anyhow::Result<()> {
         "/raft/vote",
         "/raft/snapshot",
         "/raft/install-snapshot",
+        "/raft/forward",
+        "/raft/read-index",
     ] {
         let response = warp::test::request()
             .method("POST")

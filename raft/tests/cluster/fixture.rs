@@ -175,8 +175,8 @@ impl Cluster {
         .await
     }
 
-    /// Writes through member `via`, following redirects to the leader, retrying while there is
-    /// none, until `DEADLINE`.
+    /// Writes through member `via` (which forwards to the leader), retrying while there is no
+    /// leader, until `DEADLINE`. An indeterminate write fails the test.
     pub async fn write_via(&self, mut via: u64, command: Command) -> anyhow::Result<Applied> {
         let start = Instant::now();
         loop {
@@ -191,7 +191,7 @@ impl Cluster {
                     leader_id: Some(leader),
                     ..
                 })) if self.nodes.contains_key(&leader) => via = leader,
-                Ok(Err(Error::ForwardToLeader { .. })) | Err(_) => {}
+                Ok(Err(Error::ForwardToLeader { .. } | Error::Unavailable(_))) | Err(_) => {}
                 Ok(Err(e)) => return Err(e).context(format!("write via {via}")),
             }
             if start.elapsed() > DEADLINE {

@@ -5,6 +5,7 @@ mod fixture;
 
 mod crash;
 mod election;
+mod forward;
 mod membership;
 mod partition;
 mod restart;

@@ -1,0 +1,150 @@
+//! Writes and linearizable reads on every member, as etcd serves them: a follower or learner
+//! hands the request to the leader and answers with the leader's result.
+//!
+//! This module holds both ends of that exchange:
+//!
+//! - the leader's: [`leader_write`] and [`leader_read_index`], which the peer routes
+//!   (`/raft/forward`, `/raft/read-index`, see [`crate::network`]) and the test router call;
+//! - the link a member reaches its leader through: [`LeaderLink`], implemented by
+//!   [`crate::HttpNetworkFactory`] and by the router of feature `testing`.
+//!
+//! The retry rules live in [`crate::RaftNode::write`] and
+//! [`crate::RaftNode::linearizable_barrier`].
+//!
+//! # A forwarded write is never applied twice
+//!
+//! A write is sent again only when the leader provably did not take it:
+//!
+//! - it answered [`Refusal::ForwardToLeader`]: openraft says so for an entry it never appended,
+//!   and for an appended entry only when that entry is truncated, which a committed entry never
+//!   is;
+//! - [`LinkError::NotSent`]: the request never reached the leader's handler (connection refused,
+//!   a 400/404 answer, a message the router dropped before delivery).
+//!
+//! A request that was sent but got no answer ([`LinkError::NoAnswer`]) may still commit; the
+//! caller gets [`crate::Error::Indeterminate`], as etcd answers "request timed out".
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use openraft::error::{CheckIsLeaderError, RaftError};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::types::{KeelNode, LogId, Raft, Request};
+
+/// What the leader answers a forwarded write with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Written {
+    /// What applying the command returned on the leader.
+    pub applied: keel_store::Applied,
+    /// The log index of the entry, so the forwarding member can wait until it has applied it
+    /// too (read-your-writes on the member the client talks to).
+    pub log_index: u64,
+}
+
+/// Why the leader did not run a forwarded request; the error half of the peer routes' answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum Refusal {
+    /// The receiver is not the leader (any more): the request was not taken, send it to `leader`.
+    #[error("not the leader; leader is {leader_id:?}")]
+    ForwardToLeader {
+        /// The leader the receiver knows of.
+        leader_id: Option<u64>,
+        /// Its addresses.
+        leader: Option<KeelNode>,
+    },
+    /// The leader could not reach a quorum.
+    #[error("no quorum: {0}")]
+    Unavailable(String),
+    /// The leader failed while running the request (e.g. its Raft stopped); a write may or may
+    /// not have been applied.
+    #[error("the leader failed: {0}")]
+    Failed(String),
+}
+
+impl From<Error> for Refusal {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::ForwardToLeader { leader_id, leader } => {
+                Refusal::ForwardToLeader { leader_id, leader }
+            }
+            Error::Unavailable(reason) => Refusal::Unavailable(reason),
+            other => Refusal::Failed(other.to_string()),
+        }
+    }
+}
+
+/// Why a forwarded request got no answer from the leader.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    /// The request provably did not reach the leader's handler; sending it again is safe.
+    #[error("not delivered: {0}")]
+    NotSent(String),
+    /// The request was sent but no answer came back in time; it may have been run.
+    #[error("no answer: {0}")]
+    NoAnswer(String),
+}
+
+/// How a member reaches its leader's side of this module. Implemented by the network factory a
+/// member is opened with, so forwarding goes wherever openraft's RPCs go.
+pub trait LeaderLink: Send + Sync + 'static {
+    /// Sends `request` to member `leader` (at `node`) to be written through its Raft, waiting
+    /// at most `timeout` for the answer.
+    fn forward_write(
+        &self,
+        leader: u64,
+        node: &KeelNode,
+        request: Request,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Result<Result<Written, Refusal>, LinkError>>;
+
+    /// Asks member `leader` (at `node`) for its read index, waiting at most `timeout`.
+    fn read_index(
+        &self,
+        leader: u64,
+        node: &KeelNode,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Result<Result<Option<LogId>, Refusal>, LinkError>>;
+}
+
+/// Writes `request` through `raft`, which must be the leader: returns once a quorum has the
+/// entry and `raft`'s state machine has applied it. [`Error::ForwardToLeader`] otherwise.
+pub async fn leader_write(raft: &Raft, request: Request) -> Result<Written, Error> {
+    let response = raft
+        .client_write(request)
+        .await
+        .map_err(crate::node::write_error)?;
+    let applied = response.data.0.ok_or_else(|| {
+        Error::Fatal(format!(
+            "entry {} carried a command but applying it returned nothing",
+            response.log_id
+        ))
+    })?;
+    Ok(Written {
+        applied,
+        log_index: response.log_id.index,
+    })
+}
+
+/// The leader's half of a linearizable read: confirms with a quorum that `raft` still leads and
+/// returns the log id a reader's state machine must have applied before it reads.
+///
+/// Unlike `ensure_linearizable` it does not wait for the leader's own state machine: the reader
+/// waits for its own.
+pub async fn leader_read_index(raft: &Raft) -> Result<Option<LogId>, Error> {
+    match raft.get_read_log_id().await {
+        Ok((read_log_id, _applied)) => Ok(read_log_id),
+        Err(e) => Err(read_error(e)),
+    }
+}
+
+pub(crate) fn read_error(e: RaftError<u64, CheckIsLeaderError<u64, KeelNode>>) -> Error {
+    match e {
+        RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)) => f.into(),
+        RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e)) => {
+            Error::Unavailable(e.to_string())
+        }
+        RaftError::Fatal(e) => e.into(),
+    }
+}
