@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use keel_raft::{peer_routes, HttpNetworkFactory, KeelNode, RaftConfig, RaftNode};
+use keel_raft::{HttpNetworkFactory, KeelNode, RaftConfig, RaftNode};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -97,18 +97,6 @@ pub async fn start(
     let (stop, stopped) = watch::channel(false);
     let peer_addr = local_addr(&peer_listener)?;
     let client_addr = local_addr(&client_listener)?;
-    let peer_server = {
-        let mut stopped = stopped.clone();
-        tokio::spawn(
-            warp::serve(peer_routes(node.raft().clone()))
-                .incoming(peer_listener)
-                .graceful(async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                })
-                .run(),
-        )
-    };
-
     if config.initial_cluster_state == ClusterState::New && !node.is_initialized().await? {
         let members: BTreeMap<u64, KeelNode> = initial_urls
             .iter()
@@ -131,19 +119,34 @@ pub async fn start(
         }
     }
 
+    let raft = node.raft().clone();
     let replica = Arc::new(RaftReplica::new(
         node,
         cluster_id(token, &initial_urls),
         token.to_owned(),
         names,
+        config.advertise_client_urls.clone(),
         request_timeout(config),
     ));
+    // One API (hence one lessor) behind both listeners: followers forward lease and
+    // membership requests to the leader's peer address, which may be all they know of it.
+    let api = crate::server::api(config, replica.clone());
+    let peer_server = {
+        let mut stopped = stopped.clone();
+        tokio::spawn(crate::server::serve_peers(
+            raft,
+            api.clone(),
+            peer_listener,
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            },
+        ))
+    };
     let client_server = {
         let config = config.clone();
-        let replica: Arc<dyn crate::replica::Replica> = replica.clone();
         let mut stopped = stopped.clone();
         tokio::spawn(async move {
-            crate::server::run(&config, client_listener, replica, async move {
+            crate::server::serve_with(&config, api, client_listener, async move {
                 let _ = stopped.wait_for(|s| *s).await;
             })
             .await

@@ -40,17 +40,21 @@ pub struct RaftReplica {
     /// Member names known from `initial-cluster` (etcd learns names when members publish
     /// themselves; members added later show an empty name until then, as in etcd).
     names: BTreeMap<u64, String>,
+    /// This member's advertised client URLs: the initial membership holds only the
+    /// initializer's, so each member fills in its own when listing.
+    client_urls: Vec<String>,
     /// How long one write or read barrier may take before the client gets a timeout.
     request_timeout: Duration,
 }
 
 impl RaftReplica {
-    /// Wraps `node`. `names` maps member ids to names.
+    /// Wraps `node`. `names` maps member ids to names; `client_urls` are this member's.
     pub fn new(
         node: Arc<RaftNode>,
         cluster_id: u64,
         cluster_token: String,
         names: BTreeMap<u64, String>,
+        client_urls: Vec<String>,
         request_timeout: Duration,
     ) -> Self {
         RaftReplica {
@@ -58,6 +62,7 @@ impl RaftReplica {
             cluster_id,
             cluster_token,
             names,
+            client_urls,
             request_timeout,
         }
     }
@@ -77,7 +82,13 @@ impl RaftReplica {
                 id: *id,
                 name: self.names.get(id).cloned().unwrap_or_default(),
                 peer_urls: non_empty(&node.peer_addr),
-                client_urls: non_empty(&node.client_addr),
+                client_urls: if !node.client_addr.is_empty() {
+                    vec![node.client_addr.clone()]
+                } else if *id == metrics.id {
+                    self.client_urls.clone()
+                } else {
+                    Vec::new()
+                },
                 is_learner: !voters.contains(id),
             })
             .collect()
@@ -99,7 +110,9 @@ impl RaftReplica {
         match tokio::time::timeout(self.request_timeout, changed).await {
             Err(_) => Err(ReplicaError::Timeout),
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(ReplicaError::Fatal(format!("membership change: {e}"))),
+            Ok(Err(e)) => Err(ReplicaError::MembershipRefused(format!(
+                "etcdserver: membership change refused: {e}"
+            ))),
         }
     }
 
@@ -116,11 +129,19 @@ impl RaftReplica {
         let Some(leader_id) = leader_id else {
             return ReplicaError::NoLeader;
         };
+        // Members serve the client API on their peer listener too, so the peer URL reaches
+        // the leader's API even before its client URL is known.
         let leader_client_urls = self
             .member_list()
             .into_iter()
             .find(|m| m.id == leader_id)
-            .map(|m| m.client_urls)
+            .map(|m| {
+                if m.client_urls.is_empty() {
+                    m.peer_urls
+                } else {
+                    m.client_urls
+                }
+            })
             .unwrap_or_default();
         ReplicaError::NotLeader {
             leader_id: Some(leader_id),
@@ -134,6 +155,7 @@ impl RaftReplica {
             keel_raft::Error::Unavailable(_) => ReplicaError::NoLeader,
             // etcd answers a proposal whose fate is unknown with "request timed out" too.
             keel_raft::Error::Indeterminate(_) => ReplicaError::Timeout,
+            keel_raft::Error::Membership(message) => ReplicaError::MembershipRefused(message),
             other => ReplicaError::Fatal(other.to_string()),
         }
     }
@@ -261,7 +283,7 @@ impl Replica for RaftReplica {
             match members.iter().find(|m| m.id == id) {
                 None => return Err(ReplicaError::MemberNotFound),
                 Some(m) if !m.is_learner => {
-                    return Err(ReplicaError::Fatal(
+                    return Err(ReplicaError::MembershipRefused(
                         "etcdserver: can only promote a learner member".into(),
                     ))
                 }

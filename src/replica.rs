@@ -13,7 +13,8 @@ use keel_store::{Applied, Command, Store};
 /// compare, a compacted revision) are not here: they are in [`Applied::result`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ReplicaError {
-    /// This member is not the leader; `leader_client_urls` tells where to go when known.
+    /// This member is not the leader; `leader_client_urls` tells where the leader serves the
+    /// client API, when known (the API layer forwards the request there).
     #[error("etcdserver: not leader")]
     NotLeader {
         /// The leader's id, if known.
@@ -36,6 +37,9 @@ pub enum ReplicaError {
     /// A peer URL that another member already uses.
     #[error("etcdserver: Peer URLs already exists")]
     PeerUrlExists,
+    /// Raft refused a membership change (another one in progress, not a learner, ...).
+    #[error("{0}")]
+    MembershipRefused(String),
     /// The replica is shutting down.
     #[error("etcdserver: server stopped")]
     Stopped,

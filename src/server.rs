@@ -19,6 +19,7 @@ pub fn api(config: &Config, replica: Arc<dyn Replica>) -> Arc<Api> {
     let lessor = Arc::new(Lessor::new(config.min_lease_ttl()));
     let mut api = Api::new(replica, lessor);
     api.max_request_bytes = config.max_request_bytes;
+    api.quota_backend_bytes = config.quota_backend_bytes;
     Arc::new(api)
 }
 
@@ -30,7 +31,16 @@ pub async fn run(
     replica: Arc<dyn Replica>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let api = api(config, replica);
+    serve_with(config, api(config, replica), listener, shutdown).await
+}
+
+/// [`run`] with an already built [`Api`]: starts auto-compaction as configured, then serves.
+pub async fn serve_with(
+    config: &Config,
+    api: Arc<Api>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     if let Some(retention) = config.compaction_retention()? {
         tokio::spawn(crate::compactor::run(
             api.replica.clone(),
@@ -103,4 +113,22 @@ pub fn local_replica(config: &Config) -> Result<LocalReplica> {
         is_learner: false,
     };
     Ok(LocalReplica::new(store, member)?)
+}
+
+/// Serves a member's peer endpoints on `listener` until `shutdown`, and its client API there
+/// as well: followers forward requests to the leader's peer address, which may be the only
+/// address of it they know.
+pub async fn serve_peers(
+    raft: keel_raft::types::Raft,
+    api: Arc<Api>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    use warp::Filter as _;
+    let routes = keel_raft::peer_routes(raft).or(api::routes(api));
+    warp::serve(routes)
+        .incoming(listener)
+        .graceful(shutdown)
+        .run()
+        .await;
 }

@@ -64,6 +64,9 @@ pub struct ApiError {
     pub message: String,
     /// An HTTP status other than the code's (405 for a wrong method, as etcd answers).
     pub status: Option<StatusCode>,
+    /// Where the leader serves the client API, when this member is not the leader: the
+    /// request can be forwarded there.
+    pub leader_url: Option<String>,
 }
 
 impl warp::reject::Reject for ApiError {}
@@ -75,6 +78,7 @@ impl ApiError {
             code,
             message: message.into(),
             status: None,
+            leader_url: None,
         }
     }
 
@@ -152,9 +156,18 @@ impl From<ReplicaError> for ApiError {
             | ReplicaError::Fatal(_) => Code::Unavailable,
             ReplicaError::Unimplemented(_) => Code::Unimplemented,
             ReplicaError::MemberNotFound => Code::NotFound,
-            ReplicaError::PeerUrlExists => Code::FailedPrecondition,
+            ReplicaError::PeerUrlExists | ReplicaError::MembershipRefused(_) => {
+                Code::FailedPrecondition
+            }
         };
-        ApiError::new(code, e.to_string())
+        let mut error = ApiError::new(code, e.to_string());
+        if let ReplicaError::NotLeader {
+            leader_client_urls, ..
+        } = e
+        {
+            error.leader_url = leader_client_urls.into_iter().next();
+        }
+        error
     }
 }
 

@@ -37,11 +37,34 @@ pub(crate) async fn propose(
     command: Command,
 ) -> Result<(i64, CommandResponse), ApiError> {
     api.replica.store().validate(&command)?;
+    if adds_data(&command) && api.over_quota() {
+        return Err(ApiError::new(
+            Code::ResourceExhausted,
+            "etcdserver: mvcc: database space exceeded",
+        ));
+    }
     let Applied { revision, result } = api.replica.write(command).await.map_err(|e| {
         api.metrics.proposal_failed();
         ApiError::from(e)
     })?;
     Ok((revision, result?))
+}
+
+/// Whether a command can grow the database: what etcd refuses under the NOSPACE alarm
+/// (deletes, revokes and compactions, which free space, stay allowed).
+fn adds_data(command: &Command) -> bool {
+    fn txn_puts(txn: &keel_store::TxnRequest) -> bool {
+        txn.success.iter().chain(&txn.failure).any(|op| match op {
+            keel_store::RequestOp::Put(_) => true,
+            keel_store::RequestOp::Txn(nested) => txn_puts(nested),
+            _ => false,
+        })
+    }
+    match command {
+        Command::Put(_) | Command::LeaseGrant { .. } => true,
+        Command::Txn(txn) => txn_puts(txn),
+        Command::DeleteRange(_) | Command::Compact { .. } | Command::LeaseRevoke { .. } => false,
+    }
 }
 
 pub(crate) fn unexpected(response: CommandResponse) -> ApiError {

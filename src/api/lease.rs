@@ -18,9 +18,9 @@ use super::models::{
 };
 use super::{
     blocking, error_line, exact_path, json_messages, stream_line, streaming_reply, unary, Shared,
+    FORWARDED,
 };
 use crate::lessor::MAX_TTL;
-use crate::replica::ReplicaError;
 
 /// Lease routes, with the `/v3/kv/lease/...` aliases etcd 3.4 also serves.
 pub fn routes(api: &Shared) -> BoxedFilter<(warp::reply::Response,)> {
@@ -28,8 +28,11 @@ pub fn routes(api: &Shared) -> BoxedFilter<(warp::reply::Response,)> {
         let api = api.clone();
         exact_path("v3/lease/keepalive")
             .and(warp::post())
+            .and(warp::header::optional::<String>(FORWARDED))
             .and(warp::body::stream())
-            .map(move |body| streaming_reply(keepalive_stream(api.clone(), body)))
+            .map(move |forwarded: Option<String>, body| {
+                streaming_reply(keepalive_stream(api.clone(), forwarded.is_some(), body))
+            })
     };
     unary(api, "v3/lease/grant", "LeaseGrant", grant)
         .or(unary(api, "v3/lease/revoke", "LeaseRevoke", revoke))
@@ -158,14 +161,10 @@ pub async fn leases(api: Shared, _request: LeaseId) -> Result<LeaseLeasesRespons
 
 /// Renews one lease: its TTL, or 0 if it does not exist (etcd answers so, not with an error).
 pub async fn keep_alive(api: &Shared, id: i64) -> Result<LeaseKeepAliveResponse, ApiError> {
-    let status = api.replica.status();
-    if !status.is_leader() {
-        // Only the leader keeps deadlines; renewing elsewhere would be a silent no-op.
-        return Err(ReplicaError::NotLeader {
-            leader_id: status.leader,
-            leader_client_urls: Vec::new(),
-        }
-        .into());
+    if !api.replica.status().is_leader() {
+        // Only the leader keeps deadlines. On a follower the barrier fails with "not leader"
+        // and the leader's address, which the stream forwards the keepalive to.
+        api.replica.read_barrier().await?;
     }
     let ttl = match api.lessor.renew(id) {
         Some(ttl) => ttl,
@@ -189,9 +188,32 @@ pub async fn keep_alive(api: &Shared, id: i64) -> Result<LeaseKeepAliveResponse,
     })
 }
 
+/// Renews `id` on the leader at `leader`: its answer line, or `None` if it cannot be reached.
+async fn forward_keepalive(api: &Shared, leader: &str, id: i64) -> Option<Bytes> {
+    let url = format!("{}/v3/lease/keepalive", leader.trim_end_matches('/'));
+    let answer = api
+        .http
+        .post(&url)
+        .header(FORWARDED, "1")
+        .body(format!(r#"{{"ID":"{id}"}}"#))
+        .send()
+        .await
+        .ok()?;
+    let body = answer.bytes().await.ok()?;
+    let line = body.split(|b| *b == b'\n').next()?;
+    let mut line = line.to_vec();
+    line.push(b'\n');
+    Some(line.into())
+}
+
 /// The keepalive stream: one `{"result": ...}` line per `{"ID": ...}` message in the body,
-/// ending with the body (or with an error line).
-pub fn keepalive_stream<S, B, E>(api: Shared, body: S) -> impl Stream<Item = Bytes> + Send + Sync
+/// ending with the body (or with an error line). A follower forwards each keepalive to the
+/// leader, unless the stream was itself `forwarded` by a follower.
+pub fn keepalive_stream<S, B, E>(
+    api: Shared,
+    forwarded: bool,
+    body: S,
+) -> impl Stream<Item = Bytes> + Send + Sync
 where
     S: Stream<Item = Result<B, E>> + Send + 'static,
     B: bytes::Buf + Send + 'static,
@@ -212,10 +234,26 @@ where
                 _ = &mut closed => break,
             };
             let started = std::time::Instant::now();
-            let result = match request {
-                Ok(request) => keep_alive(&api, request.id).await,
-                Err(e) => Err(e),
+            let (id, result) = match request {
+                Ok(request) => (request.id, keep_alive(&api, request.id).await),
+                Err(e) => (0, Err(e)),
             };
+            if let Err(ApiError {
+                leader_url: Some(leader),
+                ..
+            }) = &result
+            {
+                if !forwarded {
+                    if let Some(line) = forward_keepalive(&api, leader, id).await {
+                        let seconds = started.elapsed().as_secs_f64();
+                        api.metrics.observe("LeaseKeepAlive", None, seconds);
+                        if lines.send(line).await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                }
+            }
             let seconds = started.elapsed().as_secs_f64();
             let (line, failed) = match result {
                 Ok(response) => {

@@ -6,8 +6,8 @@ use warp::Filter;
 
 use super::error::{ApiError, Code};
 use super::models::{
-    AlarmRequest, AlarmResponse, DefragmentResponse, HashKvRequest, HashKvResponse, HashResponse,
-    LeaseId, SnapshotResponse, StatusResponse,
+    AlarmAction, AlarmMember, AlarmRequest, AlarmResponse, AlarmType, DefragmentResponse,
+    HashKvRequest, HashKvResponse, HashResponse, LeaseId, SnapshotResponse, StatusResponse,
 };
 use super::{blocking, exact_path, server_version, stream_line, streaming_reply, unary, Shared};
 
@@ -55,7 +55,11 @@ pub async fn status(api: Shared, _request: LeaseId) -> Result<StatusResponse, Ap
         raft_index: status.raft_index,
         raft_term: status.raft_term,
         raft_applied_index: status.applied_index,
-        errors: Vec::new(),
+        errors: if api.nospace.load(std::sync::atomic::Ordering::SeqCst) {
+            vec![format!("memberID:{} alarm:NOSPACE ", status.member_id)]
+        } else {
+            Vec::new()
+        },
         db_size_in_use: size as i64,
         is_learner: status.is_learner,
     })
@@ -84,9 +88,30 @@ pub async fn hash_kv(api: Shared, request: HashKvRequest) -> Result<HashKvRespon
     })
 }
 
-/// Alarms: keel raises none yet, so every action answers an empty list, as etcd 3.4 does.
-pub async fn alarm(_api: Shared, _request: AlarmRequest) -> Result<AlarmResponse, ApiError> {
-    Ok(AlarmResponse {})
+/// Alarms: keel raises NOSPACE when the database outgrows its quota. Deactivating it lets
+/// writes through again (until the quota is found exceeded again).
+pub async fn alarm(api: Shared, request: AlarmRequest) -> Result<AlarmResponse, ApiError> {
+    use std::sync::atomic::Ordering;
+    let member_id = api.replica.status().member_id;
+    let ours = request.member_id == 0 || request.member_id == member_id;
+    let nospace = matches!(request.alarm, AlarmType::NoSpace | AlarmType::None);
+    match request.action {
+        AlarmAction::Get => {}
+        AlarmAction::Activate if ours && request.alarm == AlarmType::NoSpace => {
+            api.nospace.store(true, Ordering::SeqCst)
+        }
+        AlarmAction::Deactivate if ours && nospace => api.nospace.store(false, Ordering::SeqCst),
+        AlarmAction::Activate | AlarmAction::Deactivate => {}
+    }
+    let alarms = if api.nospace.load(Ordering::SeqCst) {
+        vec![AlarmMember {
+            member_id,
+            alarm: AlarmType::NoSpace,
+        }]
+    } else {
+        Vec::new()
+    };
+    Ok(AlarmResponse { alarms })
 }
 
 /// Defragment: sled compacts its own files, so there is nothing to do.

@@ -63,6 +63,17 @@ pub struct Api {
     /// Set when the server shuts down: streams (watch, keepalive) end then, or a graceful
     /// shutdown would wait for them as long as their clients stay connected.
     pub closing: tokio::sync::watch::Sender<bool>,
+    /// Forwards requests a follower cannot serve to the leader.
+    pub http: reqwest::Client,
+    /// The database may grow to this size; past it writes that add data are refused
+    /// (etcd's `--quota-backend-bytes` and its NOSPACE alarm).
+    pub quota_backend_bytes: u64,
+    /// The NOSPACE alarm, raised when the quota was found exceeded.
+    pub nospace: std::sync::atomic::AtomicBool,
+    /// How often the database size is measured against the quota (it walks sled's files).
+    pub quota_check_interval: Duration,
+    /// When the database size was last measured.
+    last_size_check: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// The handle filters clone into handlers.
@@ -78,7 +89,42 @@ impl Api {
             max_request_bytes: keel_store::Config::default().max_request_bytes,
             progress_interval: Duration::from_secs(600),
             closing: tokio::sync::watch::channel(false).0,
+            http: reqwest::Client::new(),
+            quota_backend_bytes: 2 * 1024 * 1024 * 1024,
+            quota_check_interval: Duration::from_secs(1),
+            nospace: Default::default(),
+            last_size_check: Default::default(),
         }
+    }
+
+    /// Whether the database is over its quota (the NOSPACE alarm is raised).
+    pub fn over_quota(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        if self.nospace.load(Ordering::SeqCst) {
+            return true;
+        }
+        let now = std::time::Instant::now();
+        {
+            let mut last = self
+                .last_size_check
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|at| now.duration_since(at) < self.quota_check_interval) {
+                return false;
+            }
+            *last = Some(now);
+        }
+        let size = self.replica.store().size_on_disk().unwrap_or(0);
+        if size > self.quota_backend_bytes {
+            tracing::warn!(
+                size,
+                quota = self.quota_backend_bytes,
+                "NOSPACE alarm raised"
+            );
+            self.nospace.store(true, Ordering::SeqCst);
+            return true;
+        }
+        false
     }
 
     /// Resolves once the server is shutting down.
@@ -217,8 +263,9 @@ where
     let limit = api.body_limit();
     exact_path(path)
         .and(warp::post())
+        .and(warp::header::optional::<String>(FORWARDED))
         .and(limited_body(limit))
-        .and_then(move |body: Bytes| {
+        .and_then(move |forwarded: Option<String>, body: Bytes| {
             let api = api.clone();
             let handler = handler.clone();
             async move {
@@ -227,6 +274,21 @@ where
                     Ok(request) => handler(api.clone(), request).await,
                     Err(e) => Err(e),
                 };
+                // A follower hands what needs the leader to the leader, as etcd does; once
+                // only, so two members that each think the other leads cannot loop.
+                if let Err(ApiError {
+                    leader_url: Some(leader),
+                    ..
+                }) = &result
+                {
+                    if forwarded.is_none() {
+                        if let Some(response) = forward(&api, leader, path, body).await {
+                            let seconds = started.elapsed().as_secs_f64();
+                            api.metrics.observe(method, None, seconds);
+                            return Ok(response);
+                        }
+                    }
+                }
                 let seconds = started.elapsed().as_secs_f64();
                 match result {
                     Ok(response) => {
@@ -241,6 +303,40 @@ where
             }
         })
         .boxed()
+}
+
+/// Marks a request forwarded by a follower.
+pub(crate) const FORWARDED: &str = "x-keel-forwarded";
+
+/// Sends a unary request to the leader and relays its answer; `None` if the leader could
+/// not be reached (the caller then answers with its own "not leader" error).
+async fn forward(
+    api: &Api,
+    leader: &str,
+    path: &str,
+    body: Bytes,
+) -> Option<warp::reply::Response> {
+    let url = format!("{}/{path}", leader.trim_end_matches('/'));
+    let answer = api
+        .http
+        .post(&url)
+        .header(FORWARDED, "1")
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await;
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(e) => {
+            tracing::debug!("cannot forward to the leader at {url}: {e}");
+            return None;
+        }
+    };
+    let status = answer.status().as_u16();
+    let bytes = answer.bytes().await.ok()?;
+    let status = warp::http::StatusCode::from_u16(status).ok()?;
+    let reply = warp::reply::with_header(bytes.to_vec(), "content-type", "application/json");
+    Some(warp::reply::with_status(reply, status).into_response())
 }
 
 /// One line of a streamed response: `{"result": message}` and a newline.

@@ -1029,11 +1029,37 @@ pub struct AlarmRequest {
     /// The member (0 = all).
     #[serde(rename = "memberID", with = "proto::uint64")]
     pub member_id: u64,
+    /// The alarm to activate or deactivate.
+    pub alarm: AlarmType,
 }
 
-/// `AlarmResponse`. keel raises no alarms, so it is empty; etcd 3.4 answers `{}` too.
+proto_enum! {
+    /// `AlarmType`.
+    AlarmType { None = 0 => "NONE", NoSpace = 1 => "NOSPACE", Corrupt = 2 => "CORRUPT" }
+}
+
+/// `AlarmMember`: one raised alarm.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlarmMember {
+    /// The member that raised it.
+    #[serde(
+        rename = "memberID",
+        with = "proto::uint64",
+        skip_serializing_if = "is_default"
+    )]
+    pub member_id: u64,
+    /// Which alarm.
+    #[serde(skip_serializing_if = "is_default")]
+    pub alarm: AlarmType,
+}
+
+/// `AlarmResponse`. etcd 3.4 answers without a header: `{}` when no alarm is raised.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct AlarmResponse {}
+pub struct AlarmResponse {
+    /// The raised alarms.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<AlarmMember>,
+}
 
 /// `DefragmentResponse`: etcd 3.4 answers `{}`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]

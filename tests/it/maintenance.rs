@@ -143,3 +143,38 @@ async fn health_version_probes_and_metrics() {
         assert!(text.contains(expected), "{expected:?} missing from\n{text}");
     }
 }
+
+#[tokio::test]
+async fn exceeding_the_quota_raises_nospace() {
+    let api = crate::node_with(|api| {
+        api.quota_backend_bytes = 1;
+        api.quota_check_interval = std::time::Duration::ZERO;
+    });
+    // The first write finds an empty database; after it the quota is exceeded.
+    put(&api, "first", "v").await;
+    let full = post(
+        &api,
+        "/v3/kv/put",
+        json!({"key": b64("k"), "value": b64("v")}),
+    )
+    .await;
+    assert_error(&full, 429, 8, "etcdserver: mvcc: database space exceeded");
+    let grant = post(&api, "/v3/lease/grant", json!({"TTL": 5})).await;
+    assert_error(&grant, 429, 8, "database space exceeded");
+    // Deletes free space and stay allowed.
+    must_post(&api, "/v3/kv/deleterange", json!({"key": b64("k")})).await;
+
+    let alarms = must_post(&api, "/v3/maintenance/alarm", json!({})).await;
+    assert_eq!(alarms["alarms"][0]["alarm"], "NOSPACE");
+    assert!(alarms["alarms"][0]["memberID"].is_string());
+    let status = must_post(&api, "/v3/maintenance/status", json!({})).await;
+    assert!(status["errors"][0].as_str().unwrap().contains("NOSPACE"));
+
+    let cleared = must_post(
+        &api,
+        "/v3/maintenance/alarm",
+        json!({"action": "DEACTIVATE", "alarm": "NOSPACE"}),
+    )
+    .await;
+    assert_eq!(cleared, json!({}));
+}
