@@ -93,6 +93,17 @@ fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // sled writes back on its IO threads, which keep the database (and its file lock)
+        // alive for a moment after the last handle goes; flushing first lets a reopen of
+        // the same path right after the drop find the lock free.
+        if let Err(e) = self.db.flush() {
+            tracing::warn!(error = %e, "flush on close failed");
+        }
+    }
+}
+
 impl Inner {
     pub(crate) fn tree(&self) -> sled::Tree {
         read(&self.tree).clone()
@@ -110,7 +121,7 @@ impl Inner {
 impl Store {
     /// Opens (or creates) the keyspace in `path`.
     pub fn open(path: impl AsRef<Path>, config: Config) -> Result<Store> {
-        Store::with_db(sled::open(path)?, config)
+        Store::with_db(open_db(path.as_ref())?, config)
     }
 
     /// A keyspace in a temporary directory, removed on drop (tests, benches).
@@ -153,7 +164,7 @@ impl Store {
     /// the encoded size. `apply` runs the same checks; the server may call this to reject a
     /// request before proposing it.
     pub fn validate(&self, command: &Command) -> Result<()> {
-        let size = codec::encode(command)?.len();
+        let size = codec::encoded_len(command)?;
         let limit = self.inner.config.max_request_bytes;
         if size > limit {
             return Err(Error::RequestTooLarge { size, limit });
@@ -374,6 +385,24 @@ impl Store {
         inner.db.drop_tree(&old_name)?;
         inner.published.send_replace(current);
         Ok(())
+    }
+}
+
+/// Opens the database, waiting briefly for the file lock when this process has just dropped
+/// a store on the same path: sled's IO threads release it a moment after the last handle.
+fn open_db(path: &Path) -> Result<sled::Db> {
+    const ATTEMPTS: u32 = 200;
+    let mut attempt = 0;
+    loop {
+        match sled::open(path) {
+            Err(sled::Error::Io(e))
+                if attempt < ATTEMPTS && e.to_string().contains("could not acquire lock") =>
+            {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return Ok(other?),
+        }
     }
 }
 
