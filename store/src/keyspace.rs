@@ -109,6 +109,14 @@ impl Inner {
         read(&self.tree).clone()
     }
 
+    /// The live tree, with the view held shared: `import` drops the old tree after swapping
+    /// in the new one under the exclusive view, so a reader holding this guard never reads a
+    /// dropped tree.
+    pub(crate) fn viewed_tree(&self) -> (RwLockReadGuard<'_, ()>, sled::Tree) {
+        let view = read(&self.view);
+        (view, self.tree())
+    }
+
     pub(crate) fn current_revision(&self) -> i64 {
         self.current.load(Ordering::Acquire)
     }
@@ -237,11 +245,8 @@ impl Store {
 
     /// The last recorded marker.
     pub fn marker(&self) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .inner
-            .tree()
-            .get(index::META_MARKER)?
-            .map(|m| m.to_vec()))
+        let (_view, tree) = self.inner.viewed_tree();
+        Ok(tree.get(index::META_MARKER)?.map(|m| m.to_vec()))
     }
 
     /// Makes everything applied so far durable (fsync). Durability is the caller's choice.
@@ -288,7 +293,7 @@ impl Store {
 
     /// Every lease, in id order.
     pub fn leases(&self) -> Result<Vec<LeaseInfo>> {
-        let tree = self.inner.tree();
+        let (_view, tree) = self.inner.viewed_tree();
         tree.scan_prefix([index::LEASE])
             .map(|entry| codec::decode(&entry?.1))
             .collect()

@@ -257,7 +257,7 @@ impl Watcher {
     /// Reads whole revisions from the event log, starting at `next_revision`, up to about
     /// [`MAX_EVENTS_PER_UPDATE`] events; returns the wanted ones and the last revision covered.
     fn read_log(&self, inner: &Inner, current: i64) -> Result<(Vec<Event>, i64)> {
-        let tree = inner.tree();
+        let (_view, tree) = inner.viewed_tree();
         let lo = index::event_key(Revision::new(self.next_revision, 0));
         let hi = index::event_key(Revision::new(current + 1, 0));
         let mut events = Vec::new();
