@@ -30,7 +30,8 @@ pub struct RaftConfig {
     pub logs_kept_after_snapshot: u64,
     /// Most entries sent in one append-entries RPC.
     pub max_payload_entries: u64,
-    /// Timeout of one snapshot transfer, ms.
+    /// Timeout of one install-snapshot RPC (one chunk; for the last, receiving it and installing
+    /// the snapshot), ms.
     pub install_snapshot_timeout_ms: u64,
     /// Largest piece of a snapshot sent in one install-snapshot RPC, bytes. A snapshot goes to
     /// a lagging follower as a series of these, so neither side holds more than one chunk of

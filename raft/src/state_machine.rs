@@ -162,7 +162,10 @@ impl SnapshotDir {
                 name == META_FILE || current.as_ref().is_some_and(|c| name == c.file.as_str());
             if !keep && entry.file_type()?.is_file() {
                 tracing::info!("removing stale snapshot file {}", entry.path().display());
-                std::fs::remove_file(entry.path())?;
+                // Only disk space is at stake: not worth refusing to start over.
+                if let Err(e) = std::fs::remove_file(entry.path()) {
+                    tracing::warn!("removing {}: {e}", entry.path().display());
+                }
             }
         }
         Ok(SnapshotDir {
@@ -389,7 +392,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     .map_err(|e| snapshot_write_err(&signature, e))
             });
             if let Err(e) = imported {
-                let _ = std::fs::remove_file(&target);
+                // Unless it is (a resend of) the current snapshot, nothing names the file.
+                let is_current = lock(&snapshots)
+                    .current
+                    .as_ref()
+                    .is_some_and(|c| c.file == file_name);
+                if !is_current {
+                    let _ = std::fs::remove_file(&target);
+                }
                 return Err(e);
             }
             // The export carries the sender's marker already; writing it again makes the
