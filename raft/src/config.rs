@@ -6,6 +6,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+/// 4 MiB: large enough that per-RPC overhead is negligible, small enough to be a modest buffer.
+const DEFAULT_SNAPSHOT_CHUNK_BYTES: u64 = 4 << 20;
+/// A chunk is one request body, held whole in memory on both sides; 256 MiB is already far
+/// more than a peer should buffer per request.
+const MAX_SNAPSHOT_CHUNK_BYTES: u64 = 256 << 20;
+
 /// Timing and log-compaction settings of a member. Every member of a cluster should use the
 /// same values.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,8 +30,13 @@ pub struct RaftConfig {
     pub logs_kept_after_snapshot: u64,
     /// Most entries sent in one append-entries RPC.
     pub max_payload_entries: u64,
-    /// Timeout of one snapshot transfer, ms.
+    /// Timeout of one install-snapshot RPC (one chunk; for the last, receiving it and installing
+    /// the snapshot), ms.
     pub install_snapshot_timeout_ms: u64,
+    /// Largest piece of a snapshot sent in one install-snapshot RPC, bytes. A snapshot goes to
+    /// a lagging follower as a series of these, so neither side holds more than one chunk of
+    /// it in memory.
+    pub snapshot_chunk_bytes: u64,
     /// How long a write or linearizable read waits for the leader's answer, ms (when this member
     /// forwards it, and when it is the leader itself). A write that times out fails as
     /// indeterminate: it may still be applied.
@@ -42,6 +53,7 @@ impl Default for RaftConfig {
             logs_kept_after_snapshot: 1000,
             max_payload_entries: 300,
             install_snapshot_timeout_ms: 200_000,
+            snapshot_chunk_bytes: DEFAULT_SNAPSHOT_CHUNK_BYTES,
             request_timeout_ms: 5000,
         }
     }
@@ -76,6 +88,12 @@ impl RaftConfig {
         if self.install_snapshot_timeout_ms == 0 {
             return fail("install-snapshot-timeout-ms must be > 0".into());
         }
+        if self.snapshot_chunk_bytes == 0 || self.snapshot_chunk_bytes > MAX_SNAPSHOT_CHUNK_BYTES {
+            return fail(format!(
+                "snapshot-chunk-bytes ({}) must be between 1 and {MAX_SNAPSHOT_CHUNK_BYTES}",
+                self.snapshot_chunk_bytes
+            ));
+        }
         if self.request_timeout_ms <= self.heartbeat_interval_ms {
             return fail(format!(
                 "request-timeout-ms ({}) must be greater than heartbeat-interval-ms ({}), \
@@ -98,6 +116,7 @@ impl RaftConfig {
             max_in_snapshot_log_to_keep: self.logs_kept_after_snapshot,
             max_payload_entries: self.max_payload_entries,
             install_snapshot_timeout: self.install_snapshot_timeout_ms,
+            snapshot_max_chunk_size: self.snapshot_chunk_bytes,
             ..Default::default()
         };
         let config = config
@@ -140,6 +159,21 @@ mod tests {
         };
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("request-timeout-ms"), "{err}");
+    }
+
+    #[test]
+    fn snapshot_chunk_size_is_bounded_and_reaches_openraft() {
+        let parsed: RaftConfig = toml::from_str("snapshot-chunk-bytes = 65536").unwrap();
+        assert_eq!(parsed.to_openraft().unwrap().snapshot_max_chunk_size, 65536);
+        assert_eq!(RaftConfig::default().snapshot_chunk_bytes, 4 << 20);
+        for bad in [0, MAX_SNAPSHOT_CHUNK_BYTES + 1] {
+            let config = RaftConfig {
+                snapshot_chunk_bytes: bad,
+                ..Default::default()
+            };
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains("snapshot-chunk-bytes"), "{err}");
+        }
     }
 
     #[test]

@@ -16,10 +16,11 @@
 //! - [`codec`]: the one wire and disk format (bincode 2); nothing else calls bincode.
 //! - [`log_store`]: the Raft log, vote and committed id in sled (`<data_dir>/raft`).
 //! - [`state_machine`]: applies entries to keel-store (`<data_dir>/kv`), builds and installs snapshots
-//!   (`<data_dir>/snapshot`).
+//!   as files streamed to and from keel-store's export (`<data_dir>/snapshot`).
 //! - [`forward`]: writes and linearizable reads on every member: the leader's side, and
 //!   [`LeaderLink`], how a follower reaches it.
-//! - [`network`]: the peer network, an HTTP client (reqwest) and the server side as a warp filter.
+//! - [`network`]: the peer network, an HTTP client (reqwest) and the server side as a warp filter;
+//!   snapshots travel in chunks of [`RaftConfig::snapshot_chunk_bytes`].
 //! - [`config`]: [`RaftConfig`], the `[raft]` section of keel's config.
 //! - [`node`]: [`RaftNode`], the facade the server uses.
 //! - [`error`]: the one error enum.

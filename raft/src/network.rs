@@ -4,10 +4,14 @@
 //! |----------------------------|---------------------------------|-------------------------------------------------|
 //! | `/raft/append`             | `AppendEntriesRequest`          | `Result<AppendEntriesResponse, RaftError>`      |
 //! | `/raft/vote`               | `VoteRequest`                   | `Result<VoteResponse, RaftError>`               |
-//! | `/raft/snapshot`           | [`SnapshotRequest`] (whole)     | `Result<SnapshotResponse, Fatal>`               |
 //! | `/raft/install-snapshot`   | `InstallSnapshotRequest` (chunk)| `Result<InstallSnapshotResponse, RaftError<_>>` |
 //! | `/raft/forward`            | [`Request`] (a follower's write)| `Result<Written, Refusal>`                      |
 //! | `/raft/read-index`         | `()` (empty)                    | `Result<Option<LogId>, Refusal>`                |
+//!
+//! A snapshot goes over the wire as openraft's chunked install-snapshot RPCs (openraft's
+//! default `RaftNetwork::full_snapshot`), each chunk at most
+//! [`crate::RaftConfig::snapshot_chunk_bytes`] read from the leader's snapshot file and written
+//! by the follower into its receiving file: neither side holds a whole snapshot in memory.
 //!
 //! The last two are [`crate::forward`]'s: a follower forwards a write, or asks the leader for
 //! the read index of a linearizable read.
@@ -23,34 +27,21 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use openraft::error::{
-    Fatal, InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, ReplicationClosed,
-    StreamingError, Timeout, Unreachable,
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable,
 };
 use openraft::network::{RPCOption, RPCTypes, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    SnapshotResponse, VoteRequest, VoteResponse,
+    VoteRequest, VoteResponse,
 };
-use openraft::{OptionalSend, Snapshot, Vote};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
 use crate::codec;
 use crate::forward::{self, LeaderLink, LinkError, Refusal, Written};
-use crate::types::{KeelNode, LogId, Raft, Request, SnapshotMeta, TypeConfig};
-
-/// The body of `/raft/snapshot`: a whole snapshot in one request.
-#[derive(Serialize, Deserialize)]
-pub struct SnapshotRequest {
-    /// The leader's vote.
-    pub vote: Vote<u64>,
-    /// What the snapshot covers.
-    pub meta: SnapshotMeta,
-    /// The exported keyspace.
-    pub data: Vec<u8>,
-}
+use crate::types::{KeelNode, LogId, Raft, Request, TypeConfig};
 
 /// Creates an [`HttpNetwork`] per peer, all sharing one `reqwest::Client`.
 #[derive(Clone)]
@@ -230,14 +221,6 @@ impl Failure {
             Failure::Network(e) => RPCError::Network(e),
         }
     }
-
-    fn streaming(self) -> StreamingError<TypeConfig, Fatal<u64>> {
-        match self {
-            Failure::Unreachable(e) => StreamingError::Unreachable(e),
-            Failure::Timeout(e) => StreamingError::Timeout(e),
-            Failure::Network(e) => StreamingError::Network(e),
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -321,36 +304,9 @@ impl RaftNetwork<TypeConfig> for HttpNetwork {
             .map_err(Failure::rpc)?;
         answer.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
-
-    /// Sends the whole snapshot in one request rather than openraft's chunks: keel's snapshots
-    /// are held in memory anyway, and one request means one decode and one install.
-    async fn full_snapshot(
-        &mut self,
-        vote: Vote<u64>,
-        snapshot: Snapshot<TypeConfig>,
-        cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
-        option: RPCOption,
-    ) -> Result<SnapshotResponse<u64>, StreamingError<TypeConfig, Fatal<u64>>> {
-        let request = SnapshotRequest {
-            vote,
-            meta: snapshot.meta,
-            data: snapshot.snapshot.into_inner(),
-        };
-        let sent = self.post::<_, Result<SnapshotResponse<u64>, Fatal<u64>>>(
-            "/raft/snapshot",
-            &request,
-            option.hard_ttl(),
-            RPCTypes::InstallSnapshot,
-        );
-        let answer = tokio::select! {
-            closed = cancel => return Err(StreamingError::Closed(closed)),
-            answer = sent => answer.map_err(Failure::streaming)?,
-        };
-        answer.map_err(|e| StreamingError::RemoteError(RemoteError::new(self.target, e)))
-    }
 }
 
-/// The server side of the peer network: `POST /raft/{append,vote,snapshot,install-snapshot}`,
+/// The server side of the peer network: `POST /raft/{append,vote,install-snapshot}`,
 /// each handed to `raft`, and `POST /raft/{forward,read-index}`, answered by `raft` if it leads
 /// (see [`crate::forward`]). Mount it on the peer listener.
 pub fn peer_routes(raft: Raft) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
@@ -368,16 +324,6 @@ pub fn peer_routes(raft: Raft) -> impl Filter<Extract = (impl Reply,), Error = R
     });
     let vote = route("vote").then(|body: Bytes, raft: Raft| async move {
         answer(&body, |rpc| async move { raft.vote(rpc).await }).await
-    });
-    let snapshot = route("snapshot").then(|body: Bytes, raft: Raft| async move {
-        answer(&body, |request: SnapshotRequest| async move {
-            let snapshot = Snapshot {
-                meta: request.meta,
-                snapshot: Box::new(std::io::Cursor::new(request.data)),
-            };
-            raft.install_full_snapshot(request.vote, snapshot).await
-        })
-        .await
     });
     let install_snapshot = route("install-snapshot").then(|body: Bytes, raft: Raft| async move {
         answer(&body, |rpc| async move { raft.install_snapshot(rpc).await }).await
@@ -400,8 +346,6 @@ pub fn peer_routes(raft: Raft) -> impl Filter<Extract = (impl Reply,), Error = R
     });
     append
         .or(vote)
-        .unify()
-        .or(snapshot)
         .unify()
         .or(install_snapshot)
         .unify()

@@ -5,26 +5,26 @@
 //! An isolated or partitioned-off peer is reported `Unreachable` (openraft backs off); a dropped
 //! message is reported as a network error (openraft retries on its next heartbeat).
 //!
+//! A snapshot travels as openraft's chunked install-snapshot RPCs, as over HTTP, each chunk
+//! subject to the rules.
+//!
 //! Forwarded writes and read-index requests ([`crate::forward`]) take the same routes: a
 //! blocked or dropped one is [`LinkError::NotSent`], one that outlives its timeout is
 //! [`LinkError::NoAnswer`].
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use openraft::error::{
-    Fatal, InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, ReplicationClosed,
-    StreamingError, Unreachable,
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
 use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    SnapshotResponse, VoteRequest, VoteResponse,
+    VoteRequest, VoteResponse,
 };
-use openraft::{OptionalSend, Snapshot, Vote};
 
 use crate::forward::{self, LeaderLink, LinkError, Refusal, Written};
 use crate::types::{KeelNode, LogId, Raft, Request, TypeConfig};
@@ -292,27 +292,6 @@ impl RaftNetwork<TypeConfig> for RouterNetwork {
         raft.vote(rpc)
             .await
             .map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
-    }
-
-    async fn full_snapshot(
-        &mut self,
-        vote: Vote<u64>,
-        snapshot: Snapshot<TypeConfig>,
-        cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
-        _option: RPCOption,
-    ) -> Result<SnapshotResponse<u64>, StreamingError<TypeConfig, Fatal<u64>>> {
-        let raft = match self.router.reach(self.source, self.target).await {
-            Ok(raft) => raft,
-            Err(Blocked::Unreachable(e)) => return Err(StreamingError::Unreachable(e)),
-            Err(Blocked::Dropped(e)) => return Err(StreamingError::Network(e)),
-        };
-        let target = self.target;
-        tokio::select! {
-            closed = cancel => Err(StreamingError::Closed(closed)),
-            answer = raft.install_full_snapshot(vote, snapshot) => {
-                answer.map_err(|e| StreamingError::RemoteError(RemoteError::new(target, e)))
-            }
-        }
     }
 
     /// Short, so a healed partition converges quickly in tests.

@@ -3,16 +3,27 @@
 //! Every applied entry records a marker — the last applied log id and the last membership — in
 //! the same atomic batch as its command, so the keyspace and openraft's view of what was applied
 //! never disagree, even after a crash between flushes.
+//!
+//! # Snapshots on disk
+//!
+//! A snapshot is keel-store's export ([`keel_store::Store::export`]) in a file of the snapshot
+//! directory, `<snapshot id>.snap`, and is handed to openraft as an open `tokio::fs::File`: it
+//! is written, sent in chunks and installed as a stream, never held in memory whole. A small
+//! sidecar, `current.meta`, holds the snapshot's [`SnapshotMeta`] and names its data file; it is
+//! replaced atomically (temp file, fsync, rename, fsync the directory) only once the data file
+//! it names is complete and durable, so a crash leaves either the old snapshot or the new one.
+//! Anything else in the directory (temp files, superseded snapshots) is removed on open.
 
 // openraft's `StorageError` is large; it is the trait's error type, so helpers return it as is.
 #![allow(clippy::result_large_err)]
 
-use std::io::{Cursor, Write};
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::storage::{RaftStateMachine, Snapshot, SnapshotSignature};
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, StorageIOError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
@@ -22,7 +33,8 @@ use crate::types::{
     Entry, LogId, Response, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
 
-const SNAPSHOT_FILE: &str = "current";
+/// The sidecar naming the current snapshot.
+const META_FILE: &str = "current.meta";
 
 /// What the state machine records with every applied entry.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -31,14 +43,22 @@ struct Marker {
     last_membership: StoredMembership,
 }
 
-/// A snapshot as kept on disk: its metadata and the store's export.
-#[derive(Serialize, Deserialize)]
-struct SnapshotFile {
+/// The content of [`META_FILE`]: what the current snapshot covers and which file holds it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct CurrentSnapshot {
     meta: SnapshotMeta,
-    data: Vec<u8>,
+    /// The data file's name in the snapshot directory.
+    file: String,
 }
 
-/// The state machine of one member. Cheap to clone; clones share the store and the lock.
+/// The snapshot directory: the current snapshot, and the file openraft is receiving into.
+struct SnapshotDir {
+    dir: PathBuf,
+    current: Option<CurrentSnapshot>,
+    receiving: Option<PathBuf>,
+}
+
+/// The state machine of one member. Cheap to clone; clones share the store and the locks.
 #[derive(Clone)]
 pub struct StateMachine {
     store: keel_store::Store,
@@ -47,6 +67,9 @@ pub struct StateMachine {
     /// be the export of exactly the state its marker names. A tokio mutex because the guard is
     /// held across the blocking-pool hop of the export.
     state: Arc<Mutex<Marker>>,
+    /// A std mutex: it is only taken in synchronous code (on the blocking pool, or to open a
+    /// file), never held across an await.
+    snapshots: Arc<std::sync::Mutex<SnapshotDir>>,
     snapshot_counter: Arc<AtomicU64>,
 }
 
@@ -58,6 +81,144 @@ fn write_err(e: impl std::fmt::Display) -> StorageError {
     StorageIOError::write_state_machine(openraft::AnyError::error(e.to_string())).into()
 }
 
+fn snapshot_write_err(
+    signature: &SnapshotSignature<u64>,
+    e: impl std::fmt::Display,
+) -> StorageError {
+    StorageIOError::write_snapshot(
+        Some(signature.clone()),
+        openraft::AnyError::error(e.to_string()),
+    )
+    .into()
+}
+
+fn snapshot_read_err(e: impl std::fmt::Display) -> StorageError {
+    StorageIOError::read_snapshot(None, openraft::AnyError::error(e.to_string())).into()
+}
+
+/// The data file of snapshot `snapshot_id`. Ids come from the leader, so anything but ASCII
+/// letters, digits, `-` and `_` is replaced: an id never names a path outside the directory.
+fn data_file_name(snapshot_id: &str) -> String {
+    let safe: String = snapshot_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{safe}.snap")
+}
+
+/// Makes a rename (or removal) in `dir` durable.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Whether `file` is the file at `path` (same device and inode). Elsewhere than on unix, never:
+/// the caller then copies instead of renaming, which is slower but as correct.
+#[cfg(unix)]
+fn is_file_at(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn is_file_at(_file: &File, _path: &Path) -> bool {
+    false
+}
+
+impl SnapshotDir {
+    /// Loads the current snapshot's sidecar and removes everything else from `dir`: temp files
+    /// of an interrupted build or transfer, and data files no sidecar names.
+    fn open(dir: PathBuf) -> crate::Result<SnapshotDir> {
+        std::fs::create_dir_all(&dir)?;
+        let mut current = match std::fs::read(dir.join(META_FILE)) {
+            Ok(bytes) => Some(codec::decode::<CurrentSnapshot>(&bytes).map_err(|e| {
+                keel_store::Error::Corrupt(format!("snapshot sidecar {META_FILE}: {e}"))
+            })?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(named) = &current {
+            if !dir.join(&named.file).is_file() {
+                tracing::warn!(
+                    "{META_FILE} names {} which is missing; starting without a snapshot",
+                    named.file
+                );
+                std::fs::remove_file(dir.join(META_FILE))?;
+                current = None;
+            }
+        }
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let keep =
+                name == META_FILE || current.as_ref().is_some_and(|c| name == c.file.as_str());
+            if !keep && entry.file_type()?.is_file() {
+                tracing::info!("removing stale snapshot file {}", entry.path().display());
+                // Only disk space is at stake: not worth refusing to start over.
+                if let Err(e) = std::fs::remove_file(entry.path()) {
+                    tracing::warn!("removing {}: {e}", entry.path().display());
+                }
+            }
+        }
+        Ok(SnapshotDir {
+            dir,
+            current,
+            receiving: None,
+        })
+    }
+
+    /// Makes `next` (whose data file is complete and durable) the current snapshot and removes
+    /// the previous one's data file. Refused (`false`) if the current snapshot is newer: a build
+    /// that raced with the install of a newer snapshot must not replace it.
+    fn switch(&mut self, next: CurrentSnapshot) -> std::io::Result<bool> {
+        if let Some(current) = &self.current {
+            if current.meta.last_log_id > next.meta.last_log_id {
+                return Ok(false);
+            }
+        }
+        let bytes = codec::encode(&next).map_err(std::io::Error::other)?;
+        let tmp = self.dir.join(format!("{META_FILE}.tmp"));
+        let mut out = File::create(&tmp)?;
+        out.write_all(&bytes)?;
+        out.sync_all()?;
+        std::fs::rename(&tmp, self.dir.join(META_FILE))?;
+        sync_dir(&self.dir)?;
+        if let Some(previous) = self.current.replace(next) {
+            if self
+                .current
+                .as_ref()
+                .is_some_and(|c| c.file != previous.file)
+            {
+                // A transfer still reading the old file keeps its open handle (on unix).
+                if let Err(e) = std::fs::remove_file(self.dir.join(&previous.file)) {
+                    tracing::warn!("removing superseded snapshot {}: {e}", previous.file);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Opens the current snapshot's data file for reading.
+    fn open_current(&self) -> std::io::Result<Option<Snapshot<TypeConfig>>> {
+        let Some(current) = &self.current else {
+            return Ok(None);
+        };
+        let file = File::open(self.dir.join(&current.file))?;
+        Ok(Some(Snapshot {
+            meta: current.meta.clone(),
+            snapshot: Box::new(tokio::fs::File::from_std(file)),
+        }))
+    }
+}
+
 impl StateMachine {
     /// Wraps `store`; snapshots are kept in the directory `snapshot_dir`.
     pub fn open(
@@ -65,7 +226,7 @@ impl StateMachine {
         snapshot_dir: impl AsRef<Path>,
     ) -> crate::Result<StateMachine> {
         let snapshot_dir = snapshot_dir.as_ref().to_path_buf();
-        std::fs::create_dir_all(&snapshot_dir)?;
+        let snapshots = SnapshotDir::open(snapshot_dir.clone())?;
         let marker = match store.marker()? {
             Some(bytes) => codec::decode(&bytes).map_err(|e| {
                 keel_store::Error::Corrupt(format!("raft marker in the keyspace: {e}"))
@@ -76,6 +237,7 @@ impl StateMachine {
             store,
             snapshot_dir,
             state: Arc::new(Mutex::new(marker)),
+            snapshots: Arc::new(std::sync::Mutex::new(snapshots)),
             snapshot_counter: Arc::new(AtomicU64::new(0)),
         })
     }
@@ -85,35 +247,15 @@ impl StateMachine {
         &self.store
     }
 
-    fn snapshot_path(&self) -> PathBuf {
-        self.snapshot_dir.join(SNAPSHOT_FILE)
+    fn snapshots(&self) -> std::sync::MutexGuard<'_, SnapshotDir> {
+        lock(&self.snapshots)
     }
+}
 
-    /// Writes the snapshot file atomically (temp file, fsync, rename, fsync the directory), so
-    /// a crash leaves either the old snapshot or the new one.
-    fn save_snapshot_file(dir: &Path, file: &SnapshotFile) -> std::io::Result<()> {
-        let bytes = codec::encode(file).map_err(std::io::Error::other)?;
-        let tmp = dir.join(format!("{SNAPSHOT_FILE}.tmp"));
-        let mut out = std::fs::File::create(&tmp)?;
-        out.write_all(&bytes)?;
-        out.sync_all()?;
-        std::fs::rename(&tmp, dir.join(SNAPSHOT_FILE))?;
-        std::fs::File::open(dir)?.sync_all()?;
-        Ok(())
-    }
-
-    fn load_snapshot_file(&self) -> Result<Option<SnapshotFile>, StorageError> {
-        match std::fs::read(self.snapshot_path()) {
-            Ok(bytes) => Ok(Some(codec::decode(&bytes).map_err(|e| {
-                StorageError::from(StorageIOError::read_snapshot(
-                    None,
-                    openraft::AnyError::error(e.to_string()),
-                ))
-            })?)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StorageIOError::read_snapshot(None, &e).into()),
-        }
-    }
+fn lock(snapshots: &std::sync::Mutex<SnapshotDir>) -> std::sync::MutexGuard<'_, SnapshotDir> {
+    snapshots
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
@@ -166,14 +308,34 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.clone()
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    /// A fresh file in the snapshot directory; openraft writes the received chunks into it.
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError> {
+        let sequence = self.snapshot_counter.fetch_add(1, Ordering::Relaxed);
+        let mut snapshots = self.snapshots();
+        let path = snapshots.dir.join(format!("receiving-{sequence}.snap.tmp"));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| StorageError::from(StorageIOError::write_snapshot(None, &e)))?;
+        // openraft receives one snapshot at a time: a transfer begun before this one was
+        // abandoned (or is being installed through its open handle, which outlives the name).
+        if let Some(abandoned) = snapshots.receiving.replace(path) {
+            let _ = std::fs::remove_file(abandoned);
+        }
+        Ok(Box::new(tokio::fs::File::from_std(file)))
     }
 
+    /// Makes the received file the current snapshot and replaces the keyspace with it: the file
+    /// is fsynced and renamed to `<id>.snap`, imported through a buffered reader, the marker is
+    /// set to the snapshot's and the keyspace flushed; only then does the sidecar switch to it.
+    /// (Switching first would let a crash leave a sidecar newer than the keyspace, and openraft
+    /// would take the log as covered by a snapshot that was never applied.)
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<tokio::fs::File>,
     ) -> Result<(), StorageError> {
         let mut state = self.state.lock().await;
         let marker = Marker {
@@ -182,21 +344,74 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         };
         let marker_bytes = codec::encode(&marker).map_err(write_err)?;
         let store = self.store.clone();
+        let snapshots = self.snapshots.clone();
         let dir = self.snapshot_dir.clone();
-        let file = SnapshotFile {
-            meta: meta.clone(),
-            data: snapshot.into_inner(),
-        };
-        let signature = meta.signature();
+        let meta = meta.clone();
+        // Waits for openraft's last buffered write to reach the file.
+        let received = snapshot.into_std().await;
         tokio::task::spawn_blocking(move || -> Result<(), StorageError> {
-            store.import(&mut file.data.as_slice()).map_err(write_err)?;
+            let signature = meta.signature();
+            let io = |e: std::io::Error| snapshot_write_err(&signature, e);
+            let file_name = data_file_name(&meta.snapshot_id);
+            let target = dir.join(&file_name);
+            let receiving = {
+                let mut snapshots = lock(&snapshots);
+                match snapshots.receiving.take() {
+                    Some(path) if is_file_at(&received, &path) => Some(path),
+                    other => {
+                        snapshots.receiving = other;
+                        None
+                    }
+                }
+            };
+            match receiving {
+                Some(path) => {
+                    received.sync_all().map_err(io)?;
+                    std::fs::rename(&path, &target).map_err(io)?;
+                }
+                // Not the file openraft received into (a caller of `install_full_snapshot`
+                // with a file of its own): copied, in bounded memory, into the directory.
+                None => {
+                    let tmp = dir.join(format!("{file_name}.tmp"));
+                    let mut source = BufReader::new(received);
+                    source.seek(SeekFrom::Start(0)).map_err(io)?;
+                    let mut out = BufWriter::new(File::create(&tmp).map_err(io)?);
+                    std::io::copy(&mut source, &mut out).map_err(io)?;
+                    out.into_inner()
+                        .map_err(|e| io(e.into_error()))?
+                        .sync_all()
+                        .map_err(io)?;
+                    std::fs::rename(&tmp, &target).map_err(io)?;
+                }
+            }
+            sync_dir(&dir).map_err(io)?;
+
+            let imported = File::open(&target).map_err(io).and_then(|file| {
+                store
+                    .import(&mut BufReader::new(file))
+                    .map_err(|e| snapshot_write_err(&signature, e))
+            });
+            if let Err(e) = imported {
+                // Unless it is (a resend of) the current snapshot, nothing names the file.
+                let is_current = lock(&snapshots)
+                    .current
+                    .as_ref()
+                    .is_some_and(|c| c.file == file_name);
+                if !is_current {
+                    let _ = std::fs::remove_file(&target);
+                }
+                return Err(e);
+            }
             // The export carries the sender's marker already; writing it again makes the
             // keyspace name exactly this snapshot whatever the sender's store recorded.
             store.set_marker(&marker_bytes).map_err(write_err)?;
             store.flush().map_err(write_err)?;
-            Self::save_snapshot_file(&dir, &file).map_err(|e| {
-                StorageError::from(StorageIOError::write_snapshot(Some(signature), &e))
-            })?;
+            lock(&snapshots)
+                .switch(CurrentSnapshot {
+                    meta: meta.clone(),
+                    file: file_name,
+                })
+                .map_err(io)?;
             Ok(())
         })
         .await
@@ -206,19 +421,20 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        Ok(self.load_snapshot_file()?.map(|file| Snapshot {
-            meta: file.meta,
-            snapshot: Box::new(Cursor::new(file.data)),
-        }))
+        self.snapshots().open_current().map_err(snapshot_read_err)
     }
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    /// Exports the keyspace into `<id>.snap.tmp` through a buffered writer, fsyncs and renames
+    /// it to `<id>.snap`, switches the sidecar to it, and hands openraft the file opened for
+    /// reading.
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
         // Held until the export is done, so no entry is applied between reading the marker and
         // exporting the state it describes.
         let state = self.state.clone().lock_owned().await;
         let store = self.store.clone();
+        let snapshots = self.snapshots.clone();
         let dir = self.snapshot_dir.clone();
         let sequence = self.snapshot_counter.fetch_add(1, Ordering::Relaxed);
         let snapshot_id = match state.last_applied {
@@ -233,31 +449,41 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             last_membership: state.last_membership.clone(),
             snapshot_id,
         };
-        let file_meta = meta.clone();
-        let data = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, StorageError> {
-            let _state = state;
+        let current = CurrentSnapshot {
+            meta: meta.clone(),
+            file: data_file_name(&meta.snapshot_id),
+        };
+        let file = tokio::task::spawn_blocking(move || -> Result<File, StorageError> {
+            let signature = current.meta.signature();
+            let io = |e: std::io::Error| snapshot_write_err(&signature, e);
             // openraft purges the log up to the snapshot once it has it, so everything the
             // snapshot covers must be durable in the keyspace first.
             store.flush().map_err(write_err)?;
-            let mut data = Vec::new();
-            store.export(&mut data).map_err(read_err)?;
-            let file = SnapshotFile {
-                meta: file_meta,
-                data,
-            };
-            Self::save_snapshot_file(&dir, &file).map_err(|e| {
-                StorageError::from(StorageIOError::write_snapshot(
-                    Some(file.meta.signature()),
-                    &e,
-                ))
-            })?;
-            Ok(file.data)
+            let tmp = dir.join(format!("{}.tmp", current.file));
+            let mut out = BufWriter::new(File::create(&tmp).map_err(io)?);
+            store.export(&mut out).map_err(read_err)?;
+            let written = out.into_inner().map_err(|e| io(e.into_error()))?;
+            // The export is the state the marker names; applying may resume while it syncs.
+            drop(state);
+            written.sync_all().map_err(io)?;
+            drop(written);
+            let path = dir.join(&current.file);
+            std::fs::rename(&tmp, &path).map_err(io)?;
+            sync_dir(&dir).map_err(io)?;
+            let file = File::open(&path).map_err(io)?;
+            let file_name = current.file.clone();
+            if !lock(&snapshots).switch(current).map_err(io)? {
+                // A newer snapshot was installed meanwhile; this one is still returned, read
+                // through the open handle.
+                let _ = std::fs::remove_file(dir.join(file_name));
+            }
+            Ok(file)
         })
         .await
         .map_err(read_err)??;
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(data)),
+            snapshot: Box::new(tokio::fs::File::from_std(file)),
         })
     }
 }

@@ -1,18 +1,19 @@
 //! The openraft type configuration: what a log entry carries and what applying it returns.
 
 use std::fmt;
-use std::io::Cursor;
 
 use serde::{Deserialize, Serialize};
 
 openraft::declare_raft_types!(
     /// keel's openraft types: u64 node ids, [`KeelNode`] addresses, [`Request`] entries,
-    /// [`Response`] results, and snapshots held in memory as `Cursor<Vec<u8>>`.
+    /// [`Response`] results, and snapshots as files on disk (`tokio::fs::File`), so a snapshot of
+    /// a large keyspace is built, sent in chunks and installed without being held in memory.
     pub TypeConfig:
         D = Request,
         R = Response,
         NodeId = u64,
         Node = KeelNode,
+        SnapshotData = tokio::fs::File,
 );
 
 /// A member's addresses, stored in the cluster membership.

@@ -2,6 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -12,6 +14,7 @@ use keel_raft::{
 use keel_store::{Command, PutRequest, RangeRequest};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use warp::Filter;
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -22,8 +25,22 @@ struct Member {
 }
 
 fn serve(node: &RaftNode, listener: TcpListener) -> oneshot::Sender<()> {
+    serve_counting_chunks(node, listener, Arc::default())
+}
+
+/// [`serve`], counting the install-snapshot requests (snapshot chunks) the member receives.
+fn serve_counting_chunks(
+    node: &RaftNode,
+    listener: TcpListener,
+    chunks: Arc<AtomicUsize>,
+) -> oneshot::Sender<()> {
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = warp::serve(peer_routes(node.raft().clone()))
+    let counted = warp::log::custom(move |info| {
+        if info.path() == "/raft/install-snapshot" {
+            chunks.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    let server = warp::serve(peer_routes(node.raft().clone()).with(counted))
         .incoming(listener)
         .graceful(async move {
             let _ = stopped.await;
@@ -200,6 +217,29 @@ async fn three_members_replicate_and_snapshot_over_http() -> anyhow::Result<()> 
     for i in 0..50 {
         write(&members, put(&format!("b{i}"))).await?;
     }
+    let follower_last = await_purged_past(&members, leader, follower).await?;
+
+    // Back on the same address, the follower catches up through /raft/install-snapshot.
+    let listener = TcpListener::bind(members[&follower].addr).await?;
+    let stop = serve(&members[&follower].node, listener);
+    members.get_mut(&follower).unwrap().stop_server = Some(stop);
+    converged(&members, &[1, 2, 3]).await?;
+    let snapshot = members[&follower].node.metrics().borrow().snapshot;
+    assert!(
+        snapshot.is_some_and(|s| s.index > follower_last),
+        "no snapshot installed: {snapshot:?}"
+    );
+
+    shutdown(members).await
+}
+
+/// Waits until the leader has purged its log past `follower`'s last entry, so only a snapshot
+/// can catch it up.
+async fn await_purged_past(
+    members: &BTreeMap<u64, Member>,
+    leader: u64,
+    follower: u64,
+) -> anyhow::Result<u64> {
     let follower_last = members[&follower]
         .node
         .metrics()
@@ -216,25 +256,77 @@ async fn three_members_replicate_and_snapshot_over_http() -> anyhow::Result<()> 
             .map(|p| p.index)
             .unwrap_or(0);
         if purged > follower_last {
-            break;
+            return Ok(follower_last);
         }
         if start.elapsed() > DEADLINE {
             bail!("leader purged only up to {purged}, follower has {follower_last}");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
 
-    // Back on the same address, the follower catches up through /raft/snapshot.
+/// A snapshot many times the chunk size reaches a lagging follower as many install-snapshot
+/// requests, and the follower ends with the leader's keyspace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_snapshot_goes_over_http_in_chunks() -> anyhow::Result<()> {
+    const CHUNK: u64 = 64 << 10;
+    const VALUE: usize = 64 << 10;
+    const VALUES: usize = 40;
+    let dir = tempfile::TempDir::new()?;
+    let config = RaftConfig {
+        snapshot_logs_since_last: 10,
+        logs_kept_after_snapshot: 0,
+        snapshot_chunk_bytes: CHUNK,
+        ..fast_config()
+    };
+    let mut members = start(dir.path(), config).await?;
+    write(&members, put("first")).await?;
+    converged(&members, &[1, 2, 3]).await?;
+
+    let leader = leader(&members).await?;
+    let follower = (1..=3).find(|id| *id != leader).unwrap();
+    let _ = members
+        .get_mut(&follower)
+        .unwrap()
+        .stop_server
+        .take()
+        .unwrap()
+        .send(());
+    // About 2.5 MiB of values, none alike.
+    for i in 0..VALUES {
+        let value: Vec<u8> = (0..VALUE).map(|j| (i * 31 + j * 7) as u8).collect();
+        let command = Command::Put(PutRequest {
+            key: format!("big{i:02}").into_bytes(),
+            value,
+            ..Default::default()
+        });
+        write(&members, command).await?;
+    }
+    let follower_last = await_purged_past(&members, leader, follower).await?;
+
+    let chunks = Arc::new(AtomicUsize::new(0));
     let listener = TcpListener::bind(members[&follower].addr).await?;
-    let stop = serve(&members[&follower].node, listener);
+    let stop = serve_counting_chunks(&members[&follower].node, listener, chunks.clone());
     members.get_mut(&follower).unwrap().stop_server = Some(stop);
     converged(&members, &[1, 2, 3]).await?;
-    let snapshot = members[&follower].node.metrics().borrow().snapshot;
-    assert!(
-        snapshot.is_some_and(|s| s.index > follower_last),
-        "no snapshot installed: {snapshot:?}"
-    );
 
+    let installed = members[&follower].node.metrics().borrow().snapshot;
+    assert!(
+        installed.is_some_and(|s| s.index > follower_last),
+        "no snapshot installed: {installed:?}"
+    );
+    let exported = VALUES * VALUE;
+    let received = chunks.load(Ordering::Relaxed);
+    assert!(
+        received >= exported / CHUNK as usize,
+        "{exported} bytes of values arrived in {received} chunks of at most {CHUNK}"
+    );
+    assert_eq!(
+        members[&follower].node.store().hash_kv(0)?,
+        members[&leader].node.store().hash_kv(0)?
+    );
+    let value = get(&members[&follower], "big39")?.context("big39 on the follower")?;
+    assert_eq!(value.len(), VALUE);
     shutdown(members).await
 }
 
@@ -325,7 +417,6 @@ async fn garbage_body_is_a_bad_request() -> anyhow::Result<()> {
     for path in [
         "/raft/append",
         "/raft/vote",
-        "/raft/snapshot",
         "/raft/install-snapshot",
         "/raft/forward",
         "/raft/read-index",
@@ -338,13 +429,16 @@ async fn garbage_body_is_a_bad_request() -> anyhow::Result<()> {
             .await;
         assert_eq!(response.status(), 400, "{path}");
     }
-    let response = warp::test::request()
-        .method("POST")
-        .path("/raft/elsewhere")
-        .body("")
-        .reply(&routes)
-        .await;
-    assert_eq!(response.status(), 404);
+    // No route takes a whole snapshot in one body any more; it goes in chunks.
+    for path in ["/raft/elsewhere", "/raft/snapshot"] {
+        let response = warp::test::request()
+            .method("POST")
+            .path(path)
+            .body("")
+            .reply(&routes)
+            .await;
+        assert_eq!(response.status(), 404, "{path}");
+    }
     node.shutdown().await?;
     Ok(())
 }

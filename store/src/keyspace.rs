@@ -93,9 +93,28 @@ fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // sled writes back on its IO threads, which keep the database (and its file lock)
+        // alive for a moment after the last handle goes; flushing first lets a reopen of
+        // the same path right after the drop find the lock free.
+        if let Err(e) = self.db.flush() {
+            tracing::warn!(error = %e, "flush on close failed");
+        }
+    }
+}
+
 impl Inner {
     pub(crate) fn tree(&self) -> sled::Tree {
         read(&self.tree).clone()
+    }
+
+    /// The live tree, with the view held shared: `import` drops the old tree after swapping
+    /// in the new one under the exclusive view, so a reader holding this guard never reads a
+    /// dropped tree.
+    pub(crate) fn viewed_tree(&self) -> (RwLockReadGuard<'_, ()>, sled::Tree) {
+        let view = read(&self.view);
+        (view, self.tree())
     }
 
     pub(crate) fn current_revision(&self) -> i64 {
@@ -110,7 +129,7 @@ impl Inner {
 impl Store {
     /// Opens (or creates) the keyspace in `path`.
     pub fn open(path: impl AsRef<Path>, config: Config) -> Result<Store> {
-        Store::with_db(sled::open(path)?, config)
+        Store::with_db(open_db(path.as_ref())?, config)
     }
 
     /// A keyspace in a temporary directory, removed on drop (tests, benches).
@@ -153,7 +172,7 @@ impl Store {
     /// the encoded size. `apply` runs the same checks; the server may call this to reject a
     /// request before proposing it.
     pub fn validate(&self, command: &Command) -> Result<()> {
-        let size = codec::encode(command)?.len();
+        let size = codec::encoded_len(command)?;
         let limit = self.inner.config.max_request_bytes;
         if size > limit {
             return Err(Error::RequestTooLarge { size, limit });
@@ -226,11 +245,8 @@ impl Store {
 
     /// The last recorded marker.
     pub fn marker(&self) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .inner
-            .tree()
-            .get(index::META_MARKER)?
-            .map(|m| m.to_vec()))
+        let (_view, tree) = self.inner.viewed_tree();
+        Ok(tree.get(index::META_MARKER)?.map(|m| m.to_vec()))
     }
 
     /// Makes everything applied so far durable (fsync). Durability is the caller's choice.
@@ -277,7 +293,7 @@ impl Store {
 
     /// Every lease, in id order.
     pub fn leases(&self) -> Result<Vec<LeaseInfo>> {
-        let tree = self.inner.tree();
+        let (_view, tree) = self.inner.viewed_tree();
         tree.scan_prefix([index::LEASE])
             .map(|entry| codec::decode(&entry?.1))
             .collect()
@@ -374,6 +390,24 @@ impl Store {
         inner.db.drop_tree(&old_name)?;
         inner.published.send_replace(current);
         Ok(())
+    }
+}
+
+/// Opens the database, waiting briefly for the file lock when this process has just dropped
+/// a store on the same path: sled's IO threads release it a moment after the last handle.
+fn open_db(path: &Path) -> Result<sled::Db> {
+    const ATTEMPTS: u32 = 200;
+    let mut attempt = 0;
+    loop {
+        match sled::open(path) {
+            Err(sled::Error::Io(e))
+                if attempt < ATTEMPTS && e.to_string().contains("could not acquire lock") =>
+            {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return Ok(other?),
+        }
     }
 }
 

@@ -257,18 +257,21 @@ impl Watcher {
     /// Reads whole revisions from the event log, starting at `next_revision`, up to about
     /// [`MAX_EVENTS_PER_UPDATE`] events; returns the wanted ones and the last revision covered.
     fn read_log(&self, inner: &Inner, current: i64) -> Result<(Vec<Event>, i64)> {
-        let tree = inner.tree();
+        let (_view, tree) = inner.viewed_tree();
         let lo = index::event_key(Revision::new(self.next_revision, 0));
         let hi = index::event_key(Revision::new(current + 1, 0));
         let mut events = Vec::new();
         let mut covered = current;
+        let mut last_main = 0;
         for (read, entry) in tree.range(lo..hi).enumerate() {
             let (tree_key, bytes) = entry?;
             let rev = index::event_revision(&tree_key)?;
-            if read >= MAX_EVENTS_PER_UPDATE && rev.sub == 0 {
+            // Stop only between revisions: one revision's events stay in one update.
+            if read >= MAX_EVENTS_PER_UPDATE && rev.main != last_main {
                 covered = rev.main - 1;
                 break;
             }
+            last_main = rev.main;
             let record: Record = crate::codec::decode(&bytes)?;
             let mut event = record.into_event(rev);
             if !self.wanted(&event) {

@@ -7,6 +7,8 @@ async fn lagging_follower_catches_up_by_snapshot() -> anyhow::Result<()> {
     let config = RaftConfig {
         snapshot_logs_since_last: 20,
         logs_kept_after_snapshot: 0,
+        // A few KiB of keyspace in many chunks, so the router carries a chunked transfer too.
+        snapshot_chunk_bytes: 512,
         ..fast_config()
     };
     let cluster = Cluster::start(3, config).await?;
