@@ -97,7 +97,10 @@ pub fn replica_error(e: keel_raft::Error) -> ReplicaError {
                 })
                 .unwrap_or_default(),
         },
-        keel_raft::Error::Unavailable(_) => ReplicaError::Timeout,
+        // keel-raft forwards to the leader itself; what is left is "no leader / no quorum"
+        // (nothing applied) and "no answer in time" (maybe applied), etcd's two 14s.
+        keel_raft::Error::Unavailable(_) => ReplicaError::NoLeader,
+        keel_raft::Error::Indeterminate(_) => ReplicaError::Timeout,
         keel_raft::Error::Membership(message) => ReplicaError::MembershipRefused(message),
         other => ReplicaError::Fatal(other.to_string()),
     }
@@ -146,6 +149,21 @@ impl Replica for RaftReplica {
         Box::pin(async move { Ok(self.member_list()) })
     }
 
+    fn leader_url(&self) -> Option<String> {
+        let leader = self.node.current_leader()?;
+        if leader == self.node.id() {
+            return None;
+        }
+        let (_, nodes) = self.membership();
+        let node = nodes.get(&leader)?;
+        // Members serve the client API on their peer listener too (see `server::serve_peers`).
+        Some(if node.client_addr.is_empty() {
+            node.peer_addr.clone()
+        } else {
+            node.client_addr.clone()
+        })
+    }
+
     fn add_member(
         &self,
         peer_urls: Vec<String>,
@@ -186,34 +204,26 @@ impl Replica for RaftReplica {
 
     fn remove_member(&self, id: u64) -> BoxFuture<'_, Result<Vec<Member>, ReplicaError>> {
         Box::pin(async move {
-            let (mut voters, nodes) = self.membership();
-            if !nodes.contains_key(&id) {
+            if !self.membership().1.contains_key(&id) {
                 return Err(ReplicaError::MemberNotFound);
             }
-            voters.remove(&id);
-            self.node
-                .change_membership(voters)
-                .await
-                .map_err(replica_error)?;
+            self.node.remove_node(id).await.map_err(replica_error)?;
             Ok(self.member_list())
         })
     }
 
     fn promote_member(&self, id: u64) -> BoxFuture<'_, Result<Vec<Member>, ReplicaError>> {
         Box::pin(async move {
-            let (mut voters, nodes) = self.membership();
+            let (voters, nodes) = self.membership();
             if !nodes.contains_key(&id) {
                 return Err(ReplicaError::MemberNotFound);
             }
-            if !voters.insert(id) {
+            if voters.contains(&id) {
                 return Err(ReplicaError::MembershipRefused(
                     "etcdserver: can only promote a learner member".into(),
                 ));
             }
-            self.node
-                .change_membership(voters)
-                .await
-                .map_err(replica_error)?;
+            self.node.promote_learner(id).await.map_err(replica_error)?;
             Ok(self.member_list())
         })
     }

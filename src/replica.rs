@@ -108,6 +108,11 @@ pub trait Replica: Send + Sync + 'static {
     fn status(&self) -> ReplicaStatus;
     /// Every member.
     fn members(&self) -> BoxFuture<'_, Result<Vec<Member>, ReplicaError>>;
+    /// Where the leader serves the client API, when this member is not the leader and knows
+    /// it: requests that need the leader's own state (lease deadlines) are forwarded there.
+    fn leader_url(&self) -> Option<String> {
+        None
+    }
     /// Adds a member (as a learner, or as a voter).
     fn add_member(
         &self,

@@ -259,6 +259,39 @@ where
     F: Fn(Shared, Req) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<Resp, ApiError>> + Send,
 {
+    unary_where(api, path, method, false, handler)
+}
+
+/// A unary RPC that only the leader answers (it needs the leader's lease deadlines): a
+/// follower forwards it to the leader whole.
+pub(crate) fn unary_on_leader<Req, Resp, F, Fut>(
+    api: &Shared,
+    path: &'static str,
+    method: &'static str,
+    handler: F,
+) -> BoxedFilter<(warp::reply::Response,)>
+where
+    Req: DeserializeOwned + Default + Send + 'static,
+    Resp: Serialize + Send,
+    F: Fn(Shared, Req) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Resp, ApiError>> + Send,
+{
+    unary_where(api, path, method, true, handler)
+}
+
+fn unary_where<Req, Resp, F, Fut>(
+    api: &Shared,
+    path: &'static str,
+    method: &'static str,
+    on_leader: bool,
+    handler: F,
+) -> BoxedFilter<(warp::reply::Response,)>
+where
+    Req: DeserializeOwned + Default + Send + 'static,
+    Resp: Serialize + Send,
+    F: Fn(Shared, Req) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Resp, ApiError>> + Send,
+{
     let api = api.clone();
     let limit = api.body_limit();
     exact_path(path)
@@ -270,6 +303,15 @@ where
             let handler = handler.clone();
             async move {
                 let started = std::time::Instant::now();
+                if on_leader && forwarded.is_none() {
+                    if let Some(leader) = api.replica.leader_url() {
+                        if let Some(response) = forward(&api, &leader, path, body.clone()).await {
+                            let seconds = started.elapsed().as_secs_f64();
+                            api.metrics.observe(method, None, seconds);
+                            return Ok(response);
+                        }
+                    }
+                }
                 let result = match decode::<Req>(&body) {
                     Ok(request) => handler(api.clone(), request).await,
                     Err(e) => Err(e),
