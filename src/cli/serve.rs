@@ -132,16 +132,19 @@ impl ServeArgs {
     pub async fn execute(self) -> anyhow::Result<()> {
         let config = self.config()?;
         let members = config.initial_members()?;
-        let addrs = config.client_listen_addrs()?;
-        if addrs.len() > 1 {
-            anyhow::bail!("listen-client-urls: one URL is supported for now, got {addrs:?}");
+        let mut listeners = Vec::new();
+        for addr in config.client_listen_addrs()? {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            listeners.push(listener);
         }
-        let listener = tokio::net::TcpListener::bind(addrs[0])
-            .await
-            .with_context(|| format!("cannot listen on {}", addrs[0]))?;
+        let listener = listeners.remove(0);
         if self.single || members.len() == 1 {
             let replica = Arc::new(crate::server::local_replica(&config)?);
-            crate::server::run(&config, listener, replica, shutdown_signal()).await?;
+            let api = crate::server::api(&config, replica);
+            serve_extra(&api, listeners);
+            crate::server::serve_with(&config, api, listener, shutdown_signal()).await?;
             return Ok(());
         }
         let peer_addr = match config.listen_peer_urls.as_slice() {
@@ -157,6 +160,7 @@ impl ServeArgs {
             .with_context(|| format!("cannot listen for peers on {peer_addr}"))?;
         let replica = Arc::new(crate::server::cluster_replica(&config).await?);
         let api = crate::server::api(&config, replica.clone());
+        serve_extra(&api, listeners);
         let peers = {
             let (replica, api) = (replica.clone(), api.clone());
             let closed = api.closed();
@@ -168,6 +172,17 @@ impl ServeArgs {
         let _ = peers.await;
         replica.node().shutdown().await?;
         Ok(())
+    }
+}
+
+/// Serves the API on the listeners after the first (etcd takes several client URLs); they
+/// stop with the main one.
+fn serve_extra(api: &Arc<crate::api::Api>, listeners: Vec<tokio::net::TcpListener>) {
+    for listener in listeners {
+        let server = warp::serve(crate::api::routes(api.clone()))
+            .incoming(listener)
+            .graceful(api.closed());
+        tokio::spawn(server.run());
     }
 }
 
