@@ -242,7 +242,17 @@ pub(crate) fn decode<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Ap
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::invalid_argument(e.to_string()))
+    serde_json::from_slice(body).map_err(|e| ApiError::invalid_argument(json_error(&e)))
+}
+
+/// A JSON decoding error without serde's " at line 1 column 9" suffix, which etcd's
+/// messages do not have.
+fn json_error(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    match message.rfind(" at line ") {
+        Some(end) => message[..end].to_owned(),
+        None => message,
+    }
 }
 
 /// A unary RPC: `POST path` with a JSON body, answered by `handler` with a JSON body.
@@ -446,7 +456,7 @@ where
                     Some(Err(e)) if e.is_eof() => {}
                     Some(Err(e)) => {
                         state.done = true;
-                        return Some((Err(ApiError::invalid_argument(e.to_string())), state));
+                        return Some((Err(ApiError::invalid_argument(json_error(&e))), state));
                     }
                     None => {}
                 }
