@@ -197,6 +197,14 @@ impl Config {
             .collect()
     }
 
+    /// The socket addresses of `listen-peer-urls`.
+    pub fn peer_listen_addrs(&self) -> Result<Vec<SocketAddr>, ConfigError> {
+        self.listen_peer_urls
+            .iter()
+            .map(|u| socket_addr("listen-peer-urls", u))
+            .collect()
+    }
+
     /// The shortest lease TTL, seconds: 1.5 election timeouts rounded up, as etcd's
     /// `minLeaseTTL`, so a lease survives the election that follows a leader's loss.
     pub fn min_lease_ttl(&self) -> i64 {

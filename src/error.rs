@@ -11,6 +11,9 @@ pub enum Error {
     /// The store failed to open or run.
     #[error("store: {0}")]
     Store(#[from] keel_store::Error),
+    /// Replication failed to start or stopped.
+    #[error("raft: {0}")]
+    Raft(#[from] keel_raft::Error),
     /// A socket or file operation failed.
     #[error("{context}: {source}")]
     Io {

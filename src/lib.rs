@@ -7,7 +7,8 @@
 //!
 //! - [`config`]: the one configuration tree of `keel serve`, its TOML file and validation.
 //! - [`replica`]: the `Replica` trait the API is written against, and `LocalReplica` (one member).
-//! - [`raft_replica`]: `RaftReplica`, the `Replica` of a member of a keel-raft cluster.
+//! - [`raft_replica`]: `RaftReplica`, the `Replica` of a cluster member over keel-raft.
+//! - [`member`]: a running member: Raft node, peer server and client API, from bound listeners.
 //! - [`lessor`]: lease deadlines kept by the leader; expiry proposed as a revoke.
 //! - [`compactor`]: automatic compaction (periodic or by revision), proposed by the leader.
 //! - [`api`]: the warp routes, handlers and JSON models, one file per etcd service.
@@ -22,6 +23,7 @@ pub mod compactor;
 pub mod config;
 pub mod error;
 pub mod lessor;
+pub mod member;
 pub mod metrics;
 pub mod raft_replica;
 pub mod replica;

@@ -1,123 +1,191 @@
-//! [`RaftReplica`]: the [`Replica`] of a member of a Raft cluster, over keel-raft's
-//! [`RaftNode`]. Writes and read barriers go through Raft; a follower answers them with
-//! [`ReplicaError::NotLeader`] naming the leader, so the client can retry there.
+//! [`RaftReplica`]: the [`Replica`] of a cluster member, over keel-raft's [`RaftNode`].
+//!
+//! Member ids are derived from the cluster token and the member's first peer URL (see
+//! [`member_id`]), so every member computes the same ids from `initial-cluster`, and a member
+//! added with `member add` knows its own id when it starts with `initial-cluster-state existing`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use keel_raft::{KeelNode, RaftNode};
 use keel_store::{Applied, Command, Store};
+use openraft::ChangeMembers;
 
 use crate::replica::{derive_id, Member, MemberChange, Replica, ReplicaError, ReplicaStatus};
 
-/// One member of a Raft cluster as the API sees it.
+/// The id of the member whose first peer URL is `peer_url`, in the cluster named by `token`.
+pub fn member_id(token: &str, peer_url: &str) -> u64 {
+    derive_id([token, normalize_url(peer_url)])
+}
+
+/// The cluster id: every member derives the same one from the token and the initial members.
+pub fn cluster_id(token: &str, initial_peer_urls: &[String]) -> u64 {
+    let mut urls: Vec<&str> = initial_peer_urls.iter().map(|u| normalize_url(u)).collect();
+    urls.sort_unstable();
+    derive_id(std::iter::once(token).chain(urls))
+}
+
+/// `http://a:1/` and `http://a:1` name the same member.
+fn normalize_url(url: &str) -> &str {
+    url.trim_end_matches('/')
+}
+
+/// A cluster member as the API layer sees it.
 pub struct RaftReplica {
-    node: RaftNode,
+    node: Arc<RaftNode>,
     cluster_id: u64,
-    /// Member names by id: Raft membership stores addresses only, names come from the
-    /// configuration's `initial-cluster`.
+    cluster_token: String,
+    /// Member names known from `initial-cluster` (etcd learns names when members publish
+    /// themselves; members added later show an empty name until then, as in etcd).
     names: BTreeMap<u64, String>,
-    /// This member's advertised client URLs. The initial membership cannot hold them (every
-    /// member must initialize it identically, and knows only its own), so each member fills
-    /// in its own when listing.
+    /// This member's advertised client URLs: the initial membership holds only the
+    /// initializer's, so each member fills in its own when listing.
     client_urls: Vec<String>,
+    /// How long one write or read barrier may take before the client gets a timeout.
+    request_timeout: Duration,
 }
 
 impl RaftReplica {
-    /// Wraps a running member.
+    /// Wraps `node`. `names` maps member ids to names; `client_urls` are this member's.
     pub fn new(
-        node: RaftNode,
+        node: Arc<RaftNode>,
         cluster_id: u64,
+        cluster_token: String,
         names: BTreeMap<u64, String>,
         client_urls: Vec<String>,
+        request_timeout: Duration,
     ) -> Self {
         RaftReplica {
             node,
             cluster_id,
+            cluster_token,
             names,
             client_urls,
+            request_timeout,
         }
     }
 
-    /// The wrapped member (to initialize, serve peers, shut down).
-    pub fn node(&self) -> &RaftNode {
+    /// The Raft member behind this replica.
+    pub fn node(&self) -> &Arc<RaftNode> {
         &self.node
     }
 
-    fn membership(&self) -> (BTreeSet<u64>, BTreeMap<u64, KeelNode>) {
-        let metrics = self.node.metrics();
-        let metrics = metrics.borrow();
-        let membership = metrics.membership_config.membership();
-        let voters = membership.voter_ids().collect();
-        let nodes = membership
-            .nodes()
-            .map(|(id, node)| (*id, node.clone()))
-            .collect();
-        (voters, nodes)
-    }
-
     fn member_list(&self) -> Vec<Member> {
-        let (voters, nodes) = self.membership();
-        nodes
-            .into_iter()
+        let metrics = self.node.metrics().borrow().clone();
+        let membership = metrics.membership_config.membership();
+        let voters: BTreeSet<u64> = membership.voter_ids().collect();
+        membership
+            .nodes()
             .map(|(id, node)| Member {
-                id,
-                name: self.names.get(&id).cloned().unwrap_or_default(),
-                peer_urls: vec![node.peer_addr],
+                id: *id,
+                name: self.names.get(id).cloned().unwrap_or_default(),
+                peer_urls: non_empty(&node.peer_addr),
                 client_urls: if !node.client_addr.is_empty() {
-                    vec![node.client_addr]
-                } else if id == self.node.id() {
+                    vec![node.client_addr.clone()]
+                } else if *id == metrics.id {
                     self.client_urls.clone()
                 } else {
                     Vec::new()
                 },
-                is_learner: !voters.contains(&id),
+                is_learner: !voters.contains(id),
             })
             .collect()
     }
+
+    fn voters(&self) -> BTreeSet<u64> {
+        self.node
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect()
+    }
+
+    async fn change(&self, change: ChangeMembers<u64, KeelNode>) -> Result<(), ReplicaError> {
+        self.require_leader()?;
+        let changed = self.node.raft().change_membership(change, false);
+        match tokio::time::timeout(self.request_timeout, changed).await {
+            Err(_) => Err(ReplicaError::Timeout),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(ReplicaError::MembershipRefused(format!(
+                "etcdserver: membership change refused: {e}"
+            ))),
+        }
+    }
+
+    /// Membership changes are made by the leader; elsewhere the client is told where it is.
+    fn require_leader(&self) -> Result<(), ReplicaError> {
+        let status = self.status();
+        if status.is_leader() {
+            return Ok(());
+        }
+        Err(self.not_leader(status.leader))
+    }
+
+    fn not_leader(&self, leader_id: Option<u64>) -> ReplicaError {
+        let Some(leader_id) = leader_id else {
+            return ReplicaError::NoLeader;
+        };
+        // Members serve the client API on their peer listener too, so the peer URL reaches
+        // the leader's API even before its client URL is known.
+        let leader_client_urls = self
+            .member_list()
+            .into_iter()
+            .find(|m| m.id == leader_id)
+            .map(|m| {
+                if m.client_urls.is_empty() {
+                    m.peer_urls
+                } else {
+                    m.client_urls
+                }
+            })
+            .unwrap_or_default();
+        ReplicaError::NotLeader {
+            leader_id: Some(leader_id),
+            leader_client_urls,
+        }
+    }
+
+    fn map_error(&self, e: keel_raft::Error) -> ReplicaError {
+        match e {
+            keel_raft::Error::ForwardToLeader { leader_id, .. } => self.not_leader(leader_id),
+            keel_raft::Error::Unavailable(_) => ReplicaError::NoLeader,
+            // etcd answers a proposal whose fate is unknown with "request timed out" too.
+            keel_raft::Error::Indeterminate(_) => ReplicaError::Timeout,
+            keel_raft::Error::Membership(message) => ReplicaError::MembershipRefused(message),
+            other => ReplicaError::Fatal(other.to_string()),
+        }
+    }
 }
 
-/// keel-raft's errors as the API layer's.
-pub fn replica_error(e: keel_raft::Error) -> ReplicaError {
-    match e {
-        keel_raft::Error::ForwardToLeader {
-            leader_id: None, ..
-        } => ReplicaError::NoLeader,
-        keel_raft::Error::ForwardToLeader { leader_id, leader } => ReplicaError::NotLeader {
-            leader_id,
-            // Members serve the client API on their peer listener as well, so the peer
-            // address reaches the leader's API even before its client URL is known.
-            leader_client_urls: leader
-                .map(|l| {
-                    if l.client_addr.is_empty() {
-                        vec![l.peer_addr]
-                    } else {
-                        vec![l.client_addr]
-                    }
-                })
-                .unwrap_or_default(),
-        },
-        // keel-raft forwards to the leader itself; what is left is "no leader / no quorum"
-        // (nothing applied) and "no answer in time" (maybe applied), etcd's two 14s.
-        keel_raft::Error::Unavailable(_) => ReplicaError::NoLeader,
-        keel_raft::Error::Indeterminate(_) => ReplicaError::Timeout,
-        keel_raft::Error::Membership(message) => ReplicaError::MembershipRefused(message),
-        other => ReplicaError::Fatal(other.to_string()),
+fn non_empty(url: &str) -> Vec<String> {
+    if url.is_empty() {
+        Vec::new()
+    } else {
+        vec![url.to_owned()]
     }
 }
 
 impl Replica for RaftReplica {
     fn write(&self, command: Command) -> BoxFuture<'_, Result<Applied, ReplicaError>> {
-        Box::pin(async move { self.node.write(command).await.map_err(replica_error) })
+        Box::pin(async move {
+            match tokio::time::timeout(self.request_timeout, self.node.write(command)).await {
+                Err(_) => Err(ReplicaError::Timeout),
+                Ok(result) => result.map_err(|e| self.map_error(e)),
+            }
+        })
     }
 
     fn read_barrier(&self) -> BoxFuture<'_, Result<(), ReplicaError>> {
         Box::pin(async move {
-            self.node
-                .linearizable_barrier()
-                .await
-                .map(|_| ())
-                .map_err(replica_error)
+            let barrier = self.node.linearizable_barrier();
+            match tokio::time::timeout(self.request_timeout, barrier).await {
+                Err(_) => Err(ReplicaError::Timeout),
+                Ok(result) => result.map(|_| ()).map_err(|e| self.map_error(e)),
+            }
         })
     }
 
@@ -126,21 +194,19 @@ impl Replica for RaftReplica {
     }
 
     fn status(&self) -> ReplicaStatus {
-        let metrics = self.node.metrics();
-        let metrics = metrics.borrow();
-        let member_id = self.node.id();
+        let metrics = self.node.metrics().borrow().clone();
         let is_learner = !metrics
             .membership_config
             .membership()
             .voter_ids()
-            .any(|id| id == member_id);
+            .any(|id| id == metrics.id);
         ReplicaStatus {
-            member_id,
+            member_id: metrics.id,
             cluster_id: self.cluster_id,
             raft_term: metrics.current_term,
             leader: metrics.current_leader,
             raft_index: metrics.last_log_index.unwrap_or(0),
-            applied_index: metrics.last_applied.map_or(0, |id| id.index),
+            applied_index: metrics.last_applied.map(|l| l.index).unwrap_or(0),
             is_learner,
         }
     }
@@ -149,48 +215,38 @@ impl Replica for RaftReplica {
         Box::pin(async move { Ok(self.member_list()) })
     }
 
-    fn leader_url(&self) -> Option<String> {
-        let leader = self.node.current_leader()?;
-        if leader == self.node.id() {
-            return None;
-        }
-        let (_, nodes) = self.membership();
-        let node = nodes.get(&leader)?;
-        // Members serve the client API on their peer listener too (see `server::serve_peers`).
-        Some(if node.client_addr.is_empty() {
-            node.peer_addr.clone()
-        } else {
-            node.client_addr.clone()
-        })
-    }
-
     fn add_member(
         &self,
         peer_urls: Vec<String>,
         is_learner: bool,
     ) -> BoxFuture<'_, Result<MemberChange, ReplicaError>> {
         Box::pin(async move {
-            let (voters, nodes) = self.membership();
-            if nodes
-                .values()
-                .any(|node| peer_urls.contains(&node.peer_addr))
+            let Some(peer_url) = peer_urls.first() else {
+                return Err(ReplicaError::Fatal("member add: no peer URL given".into()));
+            };
+            let existing = self.member_list();
+            if existing
+                .iter()
+                .flat_map(|m| &m.peer_urls)
+                .any(|u| normalize_url(u) == normalize_url(peer_url))
             {
                 return Err(ReplicaError::PeerUrlExists);
             }
-            let id = derive_id(peer_urls.iter().map(String::as_str));
-            // The client URL is learned when the member starts; etcd also lists none until then.
-            let node = KeelNode::new(peer_urls[0].clone(), "");
-            self.node
-                .add_learner(id, node)
-                .await
-                .map_err(replica_error)?;
+            self.require_leader()?;
+            let id = member_id(&self.cluster_token, peer_url);
+            let node = KeelNode::new(normalize_url(peer_url), "");
+            // Not blocking: etcd's flow is `member add` first, then start the new member, so
+            // it cannot have caught up yet.
+            let added = self.node.raft().add_learner(id, node, false);
+            match tokio::time::timeout(self.request_timeout, added).await {
+                Err(_) => return Err(ReplicaError::Timeout),
+                Ok(Err(e)) => return Err(ReplicaError::Fatal(format!("member add: {e}"))),
+                Ok(Ok(_)) => {}
+            }
             if !is_learner {
-                let mut voters = voters;
+                let mut voters = self.voters();
                 voters.insert(id);
-                self.node
-                    .change_membership(voters)
-                    .await
-                    .map_err(replica_error)?;
+                self.change(ChangeMembers::ReplaceAllVoters(voters)).await?;
             }
             let members = self.member_list();
             let member = members
@@ -204,27 +260,59 @@ impl Replica for RaftReplica {
 
     fn remove_member(&self, id: u64) -> BoxFuture<'_, Result<Vec<Member>, ReplicaError>> {
         Box::pin(async move {
-            if !self.membership().1.contains_key(&id) {
+            let members = self.member_list();
+            let Some(member) = members.iter().find(|m| m.id == id) else {
                 return Err(ReplicaError::MemberNotFound);
+            };
+            if member.is_learner {
+                self.change(ChangeMembers::RemoveNodes(BTreeSet::from([id])))
+                    .await?;
+            } else {
+                let mut voters = self.voters();
+                voters.remove(&id);
+                // Dropping the voter removes the node too (retain = false in `change`).
+                self.change(ChangeMembers::ReplaceAllVoters(voters)).await?;
             }
-            self.node.remove_node(id).await.map_err(replica_error)?;
             Ok(self.member_list())
         })
     }
 
     fn promote_member(&self, id: u64) -> BoxFuture<'_, Result<Vec<Member>, ReplicaError>> {
         Box::pin(async move {
-            let (voters, nodes) = self.membership();
-            if !nodes.contains_key(&id) {
-                return Err(ReplicaError::MemberNotFound);
+            let members = self.member_list();
+            match members.iter().find(|m| m.id == id) {
+                None => return Err(ReplicaError::MemberNotFound),
+                Some(m) if !m.is_learner => {
+                    return Err(ReplicaError::MembershipRefused(
+                        "etcdserver: can only promote a learner member".into(),
+                    ))
+                }
+                Some(_) => {}
             }
-            if voters.contains(&id) {
-                return Err(ReplicaError::MembershipRefused(
-                    "etcdserver: can only promote a learner member".into(),
-                ));
-            }
-            self.node.promote_learner(id).await.map_err(replica_error)?;
+            let mut voters = self.voters();
+            voters.insert(id);
+            self.change(ChangeMembers::ReplaceAllVoters(voters)).await?;
             Ok(self.member_list())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_do_not_depend_on_a_trailing_slash_or_the_order_of_members() {
+        assert_eq!(
+            member_id("t", "http://127.0.0.1:2380/"),
+            member_id("t", "http://127.0.0.1:2380")
+        );
+        assert_ne!(
+            member_id("t", "http://127.0.0.1:2380"),
+            member_id("u", "http://127.0.0.1:2380")
+        );
+        let a = vec!["http://a:1".to_owned(), "http://b:1/".to_owned()];
+        let b = vec!["http://b:1".to_owned(), "http://a:1".to_owned()];
+        assert_eq!(cluster_id("t", &a), cluster_id("t", &b));
     }
 }

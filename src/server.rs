@@ -115,102 +115,17 @@ pub fn local_replica(config: &Config) -> Result<LocalReplica> {
     Ok(LocalReplica::new(store, member)?)
 }
 
-/// The Raft member id of `name`: every member derives the same ids from the configuration.
-pub fn member_id(config: &Config, name: &str) -> u64 {
-    crate::replica::derive_id([config.initial_cluster_token.as_str(), name])
-}
-
-/// keel-raft's settings from keel's configuration.
-pub fn raft_config(config: &Config) -> keel_raft::RaftConfig {
-    keel_raft::RaftConfig {
-        heartbeat_interval_ms: config.heartbeat_interval,
-        election_timeout_min_ms: config.election_timeout,
-        election_timeout_max_ms: config.election_timeout * 2,
-        snapshot_logs_since_last: config.snapshot_count,
-        ..Default::default()
-    }
-}
-
-/// Opens this member of the Raft cluster described by `config` and (for a new cluster)
-/// initializes the membership. Serve its peers with [`serve_peers`] right after.
-///
-/// Every member initializes with the same membership, derived from `initial-cluster`, so the
-/// order members start in does not matter; openraft accepts identical initializations.
-pub async fn cluster_replica(config: &Config) -> Result<crate::raft_replica::RaftReplica> {
-    use crate::config::ClusterState;
-    use std::collections::BTreeMap;
-
-    let members = config.initial_members()?;
-    let id = member_id(config, &config.name);
-    let names: BTreeMap<u64, String> = members
-        .iter()
-        .map(|m| (member_id(config, &m.name), m.name.clone()))
-        .collect();
-    let cluster_id = crate::replica::derive_id(
-        std::iter::once(config.initial_cluster_token.as_str())
-            .chain(names.values().map(String::as_str)),
-    );
-    let client = keel_raft::HttpNetworkFactory::default_client()
-        .map_err(|e| crate::Error::Unsupported(format!("cannot build the peer client: {e}")))?;
-    let network = keel_raft::HttpNetworkFactory::new(id, client);
-    let store_config = keel_store::Config {
-        max_request_bytes: config.max_request_bytes,
-        ..Default::default()
-    };
-    let node = keel_raft::RaftNode::open_with_store_config(
-        id,
-        &config.data_dir,
-        raft_config(config),
-        store_config,
-        network,
-    )
-    .await
-    .map_err(|e| crate::Error::Unsupported(format!("cannot open the Raft member: {e}")))?;
-    let initialized = node
-        .is_initialized()
-        .await
-        .map_err(|e| crate::Error::Unsupported(e.to_string()))?;
-    if config.initial_cluster_state == ClusterState::New && !initialized {
-        // Client URLs are left empty: only each member knows its own, and the initial
-        // membership must be identical on every member.
-        let membership: BTreeMap<u64, keel_raft::KeelNode> = members
-            .iter()
-            .map(|m| {
-                let peer = m.peer_urls[0].as_str().trim_end_matches('/').to_owned();
-                (
-                    member_id(config, &m.name),
-                    keel_raft::KeelNode::new(peer, ""),
-                )
-            })
-            .collect();
-        match node.initialize(membership).await {
-            Ok(()) | Err(keel_raft::Error::AlreadyInitialized) => {}
-            Err(e) => {
-                return Err(crate::Error::Unsupported(format!(
-                    "cannot initialize the cluster: {e}"
-                )))
-            }
-        }
-    }
-    Ok(crate::raft_replica::RaftReplica::new(
-        node,
-        cluster_id,
-        names,
-        config.advertise_client_urls.clone(),
-    ))
-}
-
 /// Serves a member's peer endpoints on `listener` until `shutdown`, and its client API there
 /// as well: followers forward requests to the leader's peer address, which may be the only
 /// address of it they know.
 pub async fn serve_peers(
-    replica: &crate::raft_replica::RaftReplica,
+    raft: keel_raft::types::Raft,
     api: Arc<Api>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     use warp::Filter as _;
-    let routes = keel_raft::peer_routes(replica.node().raft().clone()).or(api::routes(api));
+    let routes = keel_raft::peer_routes(raft).or(api::routes(api));
     warp::serve(routes)
         .incoming(listener)
         .graceful(shutdown)

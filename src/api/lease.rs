@@ -174,7 +174,7 @@ pub async fn keep_alive(api: &Shared, id: i64) -> Result<LeaseKeepAliveResponse,
     if !api.replica.status().is_leader() {
         // Only the leader keeps deadlines: the stream forwards the keepalive there.
         let mut error = ApiError::new(Code::Unavailable, "etcdserver: not leader");
-        error.leader_url = api.replica.leader_url();
+        error.leader_url = super::leader_url(api).await;
         return Err(error);
     }
     let ttl = match api.lessor.renew(id) {

@@ -313,8 +313,8 @@ where
             let handler = handler.clone();
             async move {
                 let started = std::time::Instant::now();
-                if on_leader && forwarded.is_none() {
-                    if let Some(leader) = api.replica.leader_url() {
+                if on_leader && forwarded.is_none() && !api.replica.status().is_leader() {
+                    if let Some(leader) = leader_url(&api).await {
                         if let Some(response) = forward(&api, &leader, path, body.clone()).await {
                             let seconds = started.elapsed().as_secs_f64();
                             api.metrics.observe(method, None, seconds);
@@ -355,6 +355,24 @@ where
             }
         })
         .boxed()
+}
+
+/// Where the leader serves the client API, if another member leads: the replica's own
+/// answer, else the leader's entry in the member list (client URL, or the peer URL, where
+/// keel members serve the client API too).
+pub(crate) async fn leader_url(api: &Api) -> Option<String> {
+    if let Some(url) = api.replica.leader_url() {
+        return Some(url);
+    }
+    let status = api.replica.status();
+    let leader = status.leader.filter(|leader| *leader != status.member_id)?;
+    let members = api.replica.members().await.ok()?;
+    let member = members.into_iter().find(|m| m.id == leader)?;
+    member
+        .client_urls
+        .into_iter()
+        .chain(member.peer_urls)
+        .next()
 }
 
 /// Marks a request forwarded by a follower.

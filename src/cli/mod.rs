@@ -1,6 +1,7 @@
 //! The `keel` command line: one file per subcommand, each with its clap definition, its
 //! execution and a parsing test.
 
+pub mod dev;
 pub mod serve;
 
 use clap::{Parser, Subcommand};
@@ -9,23 +10,29 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "keel", version, about)]
 pub struct Cli {
-    /// What to do.
+    /// What to do; without a subcommand, `keel` runs `keel dev` (a local 3-member cluster).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// The subcommands.
+// Parsed once per process, so the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a member: the etcd v3 JSON API on the client URLs.
     Serve(serve::ServeArgs),
+    /// Run a local cluster (3 members by default) on 127.0.0.1 until Ctrl-C.
+    Dev(dev::DevArgs),
 }
 
 impl Cli {
     /// Runs the chosen subcommand to completion.
     pub async fn execute(self) -> anyhow::Result<()> {
         match self.command {
-            Command::Serve(args) => args.execute().await,
+            Some(Command::Serve(args)) => args.execute().await,
+            Some(Command::Dev(args)) => args.execute().await,
+            None => dev::DevArgs::default().execute().await,
         }
     }
 }

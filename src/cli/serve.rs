@@ -131,62 +131,43 @@ impl ServeArgs {
     /// Runs the member until Ctrl-C or SIGTERM.
     pub async fn execute(self) -> anyhow::Result<()> {
         let config = self.config()?;
-        let members = config.initial_members()?;
-        let mut listeners = Vec::new();
-        for addr in config.client_listen_addrs()? {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on {addr}"))?;
-            listeners.push(listener);
+        let addrs = config.client_listen_addrs()?;
+        if addrs.len() > 1 {
+            anyhow::bail!("listen-client-urls: one URL is supported for now, got {addrs:?}");
         }
-        let listener = listeners.remove(0);
-        if self.single || members.len() == 1 {
+        let client_listener = tokio::net::TcpListener::bind(addrs[0])
+            .await
+            .with_context(|| format!("cannot listen for clients on {}", addrs[0]))?;
+        if self.single {
             let replica = Arc::new(crate::server::local_replica(&config)?);
-            let api = crate::server::api(&config, replica);
-            serve_extra(&api, listeners);
-            crate::server::serve_with(&config, api, listener, shutdown_signal()).await?;
+            crate::server::run(&config, client_listener, replica, shutdown_signal()).await?;
             return Ok(());
         }
-        let peer_addr = match config.listen_peer_urls.as_slice() {
-            [url] => crate::config::Config {
-                listen_client_urls: vec![url.clone()],
-                ..Default::default()
-            }
-            .client_listen_addrs()?[0],
-            other => anyhow::bail!("listen-peer-urls: exactly one URL is supported, got {other:?}"),
-        };
-        let peer_listener = tokio::net::TcpListener::bind(peer_addr)
+        let peer_addrs = config.peer_listen_addrs()?;
+        if peer_addrs.len() != 1 {
+            anyhow::bail!(
+                "listen-peer-urls: exactly one URL is supported for now, got {peer_addrs:?}"
+            );
+        }
+        let peer_listener = tokio::net::TcpListener::bind(peer_addrs[0])
             .await
-            .with_context(|| format!("cannot listen for peers on {peer_addr}"))?;
-        let replica = Arc::new(crate::server::cluster_replica(&config).await?);
-        let api = crate::server::api(&config, replica.clone());
-        serve_extra(&api, listeners);
-        let peers = {
-            let (replica, api) = (replica.clone(), api.clone());
-            let closed = api.closed();
-            tokio::spawn(async move {
-                crate::server::serve_peers(&replica, api, peer_listener, closed).await
-            })
-        };
-        crate::server::serve_with(&config, api, listener, shutdown_signal()).await?;
-        let _ = peers.await;
-        replica.node().shutdown().await?;
+            .with_context(|| format!("cannot listen for peers on {}", peer_addrs[0]))?;
+        let member = crate::member::start(&config, client_listener, peer_listener).await?;
+        tracing::info!(
+            member_id = format!("{:x}", member.id),
+            "member {} serving clients on http://{} and peers on http://{}",
+            config.name,
+            member.client_addr,
+            member.peer_addr
+        );
+        shutdown_signal().await;
+        member.stop().await?;
         Ok(())
     }
 }
 
-/// Serves the API on the listeners after the first (etcd takes several client URLs); they
-/// stop with the main one.
-fn serve_extra(api: &Arc<crate::api::Api>, listeners: Vec<tokio::net::TcpListener>) {
-    for listener in listeners {
-        let server = warp::serve(crate::api::routes(api.clone()))
-            .incoming(listener)
-            .graceful(api.closed());
-        tokio::spawn(server.run());
-    }
-}
-
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -216,7 +197,9 @@ mod tests {
 
     fn serve_args(args: &[&str]) -> ServeArgs {
         let cli = Cli::try_parse_from(["keel", "serve"].iter().chain(args)).unwrap();
-        let Command::Serve(args) = cli.command;
+        let Some(Command::Serve(args)) = cli.command else {
+            panic!("parsed as another subcommand");
+        };
         args
     }
 

@@ -1,167 +1,388 @@
-//! Three Raft members in-process over the HTTP peer network on loopback, each with its API.
+//! A real three-member cluster in this process (the same code `keel dev` runs), spoken to
+//! over HTTP on 127.0.0.1 with ports picked by the kernel.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use keel::api::{Api, Shared};
-use keel::config::Config;
-use keel::lessor::Lessor;
-use keel::raft_replica::RaftReplica;
-use keel::replica::Replica;
-use serde_json::json;
+use base64::Engine as _;
+use keel::cli::dev::{DevArgs, DevCluster};
+use serde_json::{json, Value};
 
-use crate::{b64, must_post};
-
-struct Member {
-    replica: Arc<RaftReplica>,
-    api: Shared,
-    _dir: tempfile::TempDir,
+fn b64(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(text)
 }
 
-async fn start_cluster() -> Vec<Member> {
-    let mut listeners = Vec::new();
-    for _ in 0..3 {
-        listeners.push(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
-    }
-    let urls: Vec<String> = listeners
-        .iter()
-        .map(|l| format!("http://{}", l.local_addr().unwrap()))
-        .collect();
-    let initial_cluster = (0..3)
-        .map(|i| format!("n{i}={}", urls[i]))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut members = Vec::new();
-    for (i, listener) in listeners.into_iter().enumerate() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = Config {
-            name: format!("n{i}"),
-            data_dir: dir.path().to_owned(),
-            initial_cluster: initial_cluster.clone(),
-            initial_advertise_peer_urls: vec![urls[i].clone()],
-            listen_peer_urls: vec![urls[i].clone()],
-            heartbeat_interval: 50,
-            election_timeout: 300,
-            ..Config::default()
+fn unb64(value: &Value) -> String {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value.as_str().unwrap_or_default())
+        .expect("base64 from the server");
+    String::from_utf8(bytes).expect("utf-8 value")
+}
+
+/// A cluster and an HTTP client, with helpers that fail with the member and the answer.
+struct TestCluster {
+    cluster: DevCluster,
+    http: reqwest::Client,
+}
+
+impl TestCluster {
+    async fn start(size: usize, data_dir: Option<std::path::PathBuf>) -> TestCluster {
+        let args = DevArgs {
+            size,
+            data_dir,
+            base_port: 0,
         };
-        config.validate().unwrap();
-        let replica = Arc::new(keel::server::cluster_replica(&config).await.unwrap());
-        let api = Arc::new(Api::new(replica.clone(), Arc::new(Lessor::new(2))));
-        {
-            let (replica, api) = (replica.clone(), api.clone());
-            tokio::spawn(async move {
-                keel::server::serve_peers(&replica, api, listener, std::future::pending()).await
-            });
+        let cluster = DevCluster::start(&args).await.expect("cluster starts");
+        TestCluster {
+            cluster,
+            http: reqwest::Client::new(),
         }
-        members.push(Member {
-            replica,
-            api,
-            _dir: dir,
-        });
     }
-    members
+
+    fn url(&self, member: usize) -> String {
+        format!("http://{}", self.cluster.members[member].client_addr)
+    }
+
+    async fn post(&self, member: usize, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url(member)))
+            .timeout(Duration::from_secs(20))
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("member {member} {path}: {e}"));
+        let status = response.status().as_u16();
+        let value = response.json().await.unwrap_or(Value::Null);
+        (status, value)
+    }
+
+    async fn must_post(&self, member: usize, path: &str, body: Value) -> Value {
+        let (status, value) = self.post(member, path, body.clone()).await;
+        assert_eq!(status, 200, "member {member} POST {path} {body}: {value}");
+        value
+    }
+
+    async fn must_put(&self, member: usize, key: &str, value: &str) -> i64 {
+        let answer = self
+            .must_post(
+                member,
+                "/v3/kv/put",
+                json!({"key": b64(key), "value": b64(value)}),
+            )
+            .await;
+        revision(&answer)
+    }
+
+    /// A linearizable read of one key on `member`: `None` if absent.
+    async fn must_get(&self, member: usize, key: &str) -> Option<String> {
+        let answer = self
+            .must_post(member, "/v3/kv/range", json!({"key": b64(key)}))
+            .await;
+        answer["kvs"]
+            .as_array()
+            .and_then(|kvs| kvs.first())
+            .map(|kv| unb64(&kv["value"]))
+    }
+
+    /// Polls (no fixed sleeps) until every running member agrees on a leader.
+    async fn wait_for_leader(&self, deadline: Duration) -> usize {
+        let start = Instant::now();
+        loop {
+            let leaders: Vec<Option<u64>> = self
+                .cluster
+                .members
+                .iter()
+                .map(|m| m.replica.node().current_leader())
+                .collect();
+            if let Some(Some(leader)) = leaders.first() {
+                if leaders.iter().all(|l| *l == Some(*leader)) {
+                    if let Some(i) = self.cluster.members.iter().position(|m| m.id == *leader) {
+                        return i;
+                    }
+                }
+            }
+            assert!(start.elapsed() < deadline, "no agreed leader: {leaders:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Polls until every member reports the same hash of its keyspace at `revision`.
+    async fn assert_converged(&self, revision: i64) {
+        let start = Instant::now();
+        loop {
+            let hashes: Vec<_> = self
+                .cluster
+                .members
+                .iter()
+                .map(|m| m.replica.node().store().hash_kv(revision).ok())
+                .collect();
+            if hashes[0].is_some() && hashes.iter().all(|h| *h == hashes[0]) {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "members disagree at revision {revision}: {hashes:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
-async fn leader(members: &[Member]) -> usize {
-    for _ in 0..200 {
-        if let Some(i) = members.iter().position(|m| m.replica.status().is_leader()) {
-            return i;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("no leader within 5 s");
+fn revision(answer: &Value) -> i64 {
+    answer["header"]["revision"]
+        .as_str()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("no header.revision in {answer}"))
 }
 
-#[tokio::test]
-async fn writes_go_through_the_leader_and_reach_every_member() {
-    let members = start_cluster().await;
-    let leader = leader(&members).await;
-    let follower = (leader + 1) % 3;
-
-    let put = must_post(
-        &members[leader].api,
-        "/v3/kv/put",
-        json!({"key": b64("k"), "value": b64("v")}),
-    )
-    .await;
-    assert_eq!(put["header"]["revision"], "2");
-    assert_ne!(put["header"]["raft_term"], "0");
-
-    // A follower's write reaches the leader, as in etcd.
-    let forwarded = must_post(
-        &members[follower].api,
-        "/v3/kv/put",
-        json!({"key": b64("x"), "value": b64("y")}),
-    )
-    .await;
-    assert_eq!(forwarded["header"]["revision"], "3");
-    // keel-raft forwards the write; the answer carries the follower's own header, as etcd's.
-    assert_eq!(
-        forwarded["header"]["member_id"],
-        members[follower].replica.status().member_id.to_string()
-    );
-    let linearizable = must_post(
-        &members[follower].api,
-        "/v3/kv/range",
-        json!({"key": b64("x")}),
-    )
-    .await;
-    assert_eq!(linearizable["kvs"][0]["value"], b64("y"));
-    // Leases live on the leader's clock: a follower forwards grants and keepalives there.
-    let granted = must_post(
-        &members[follower].api,
-        "/v3/lease/grant",
-        json!({"ID": "42", "TTL": "30"}),
-    )
-    .await;
-    assert_eq!(granted["TTL"], "30");
-    let left = members[leader]
-        .api
-        .lessor
-        .remaining(42)
-        .expect("the leader keeps the deadline");
-    assert!((29..=30).contains(&left), "{left}");
-    let keepalive = warp::test::request()
-        .method("POST")
-        .path("/v3/lease/keepalive")
-        .body(r#"{"ID":"42"}"#)
-        .reply(&keel::api::routes(members[follower].api.clone()))
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_and_reads_on_every_member_agree() {
+    let cluster = TestCluster::start(3, None).await;
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let mut last = 0;
+    for member in 0..3 {
+        // Followers forward writes to the leader, as etcd members do.
+        let rev = cluster
+            .must_put(member, &format!("/k/{member}"), &format!("v{member}"))
+            .await;
+        assert!(rev > last, "revisions grow: {rev} after {last}");
+        last = rev;
+    }
+    for member in 0..3 {
+        for key in 0..3 {
+            assert_eq!(
+                cluster.must_get(member, &format!("/k/{key}")).await,
+                Some(format!("v{key}")),
+                "member {member} (leader is {leader}) key {key}"
+            );
+        }
+    }
+    let listed = cluster
+        .must_post(1, "/v3/cluster/member/list", json!({}))
         .await;
-    let line: serde_json::Value = serde_json::from_slice(keepalive.body()).unwrap();
-    assert_eq!(line["result"]["TTL"], "30", "{line}");
+    assert_eq!(
+        listed["members"].as_array().map(Vec::len),
+        Some(3),
+        "{listed}"
+    );
+    cluster.assert_converged(last).await;
+    cluster.cluster.stop().await.unwrap();
+}
 
-    // A serializable read is served from the follower's own copy once it has applied the put.
-    let mut value = serde_json::Value::Null;
-    for _ in 0..100 {
-        value = must_post(
-            &members[follower].api,
-            "/v3/kv/range",
-            json!({"key": b64("k"), "serializable": true}),
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_and_swap_races_between_clients_lose_no_increment() {
+    let cluster = TestCluster::start(3, None).await;
+    cluster.wait_for_leader(Duration::from_secs(20)).await;
+    cluster.must_put(0, "counter", "0").await;
+
+    // Four clients on different members each try to increment the counter by reading it and
+    // swapping on its mod revision; a lost race retries. Every success must be counted once.
+    let cluster = std::sync::Arc::new(cluster);
+    let mut tasks = Vec::new();
+    for client in 0..4usize {
+        let cluster = cluster.clone();
+        tasks.push(tokio::spawn(async move {
+            let member = client % 3;
+            let mut done = 0;
+            while done < 5 {
+                let read = cluster
+                    .must_post(member, "/v3/kv/range", json!({"key": b64("counter")}))
+                    .await;
+                let kv = &read["kvs"][0];
+                let n: i64 = unb64(&kv["value"]).parse().unwrap();
+                let txn = json!({
+                    "compare": [{"key": b64("counter"), "target": "MOD", "result": "EQUAL",
+                                 "mod_revision": kv["mod_revision"]}],
+                    "success": [{"request_put": {"key": b64("counter"), "value": b64(&(n + 1).to_string())}}],
+                });
+                let answer = cluster.must_post(member, "/v3/kv/txn", txn).await;
+                if answer["succeeded"] == true {
+                    done += 1;
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(cluster.must_get(2, "counter").await.as_deref(), Some("20"));
+    let cluster = std::sync::Arc::into_inner(cluster).expect("tasks are done");
+    cluster.cluster.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_the_leader_keeps_every_acknowledged_write() {
+    let mut cluster = TestCluster::start(3, None).await;
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let mut written = Vec::new();
+    for i in 0..20 {
+        cluster.must_put(leader, &format!("before/{i}"), "x").await;
+        written.push(format!("before/{i}"));
+    }
+
+    let stopped = cluster.cluster.members.remove(leader);
+    cluster.cluster.configs.remove(leader);
+    stopped.stop().await.unwrap();
+
+    // The two survivors elect a new leader; clients retry until it answers.
+    let start = Instant::now();
+    let mut i = 0;
+    while i < 20 {
+        let member = i % 2;
+        let (status, answer) = cluster
+            .post(
+                member,
+                "/v3/kv/put",
+                json!({"key": b64(&format!("after/{i}")), "value": b64("y")}),
+            )
+            .await;
+        if status == 200 {
+            written.push(format!("after/{i}"));
+            i += 1;
+        } else {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no write succeeded after losing the leader: {status} {answer}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    for key in &written {
+        for member in 0..2 {
+            assert!(
+                cluster.must_get(member, key).await.is_some(),
+                "{key} lost on member {member}"
+            );
+        }
+    }
+    cluster.cluster.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_cluster_serves_what_it_had() {
+    let cluster = TestCluster::start(3, None).await;
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let mut rev = 0;
+    for i in 0..10 {
+        rev = cluster
+            .must_put(leader, &format!("k{i}"), &format!("{i}"))
+            .await;
+    }
+    cluster.assert_converged(rev).await;
+    let before = cluster.cluster.members[0]
+        .replica
+        .node()
+        .store()
+        .hash_kv(rev)
+        .unwrap();
+    let cluster = TestCluster {
+        cluster: cluster.cluster.restart().await.unwrap(),
+        http: cluster.http,
+    };
+    cluster.wait_for_leader(Duration::from_secs(20)).await;
+    for member in 0..3 {
+        assert_eq!(cluster.must_get(member, "k9").await.as_deref(), Some("9"));
+    }
+    cluster.assert_converged(rev).await;
+    let after = cluster.cluster.members[2]
+        .replica
+        .node()
+        .store()
+        .hash_kv(rev)
+        .unwrap();
+    assert_eq!(before, after);
+    cluster.cluster.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_is_added_catches_up_is_promoted_and_removed() {
+    let mut cluster = TestCluster::start(3, None).await;
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    for i in 0..10 {
+        cluster.must_put(leader, &format!("k{i}"), "v").await;
+    }
+
+    // etcd's flow: `member add` on the cluster first, then start the new member with
+    // initial-cluster-state=existing.
+    let client = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let peer = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client_url = format!("http://{}", client.local_addr().unwrap());
+    let peer_url = format!("http://{}", peer.local_addr().unwrap());
+    let added = cluster
+        .must_post(
+            leader,
+            "/v3/cluster/member/add",
+            json!({"peerURLs": [peer_url], "isLearner": true}),
         )
         .await;
-        if value.get("kvs").is_some() {
+    assert_eq!(added["member"]["isLearner"], true, "{added}");
+    let new_id: u64 = added["member"]["ID"].as_str().unwrap().parse().unwrap();
+
+    let mut config = cluster.cluster.configs[0].clone();
+    let dir = tempfile::tempdir().unwrap();
+    config.name = "n4".into();
+    config.data_dir = dir.path().join("n4");
+    config.listen_client_urls = vec![client_url.clone()];
+    config.advertise_client_urls = vec![client_url];
+    config.listen_peer_urls = vec![peer_url.clone()];
+    config.initial_advertise_peer_urls = vec![peer_url.clone()];
+    config.initial_cluster = format!("{},n4={peer_url}", config.initial_cluster);
+    config.initial_cluster_state = keel::config::ClusterState::Existing;
+    let learner = keel::member::start(&config, client, peer).await.unwrap();
+    assert_eq!(
+        learner.id, new_id,
+        "the new member derives the id member add gave it"
+    );
+    cluster.cluster.members.push(learner);
+    cluster.cluster.configs.push(config);
+
+    // The learner catches up from the leader (serializable reads are served locally).
+    let start = Instant::now();
+    loop {
+        let (status, answer) = cluster
+            .post(
+                3,
+                "/v3/kv/range",
+                json!({"key": b64("k9"), "serializable": true}),
+            )
+            .await;
+        if status == 200 && answer["count"] == "1" {
             break;
         }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "learner never caught up: {answer}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(value["kvs"][0]["value"], b64("v"), "{value}");
 
-    let list = must_post(&members[follower].api, "/v3/cluster/member/list", json!({})).await;
-    let mut names: Vec<&str> = list["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["name"].as_str().unwrap())
-        .collect();
-    names.sort();
-    assert_eq!(names, ["n0", "n1", "n2"]);
-    let status = must_post(&members[follower].api, "/v3/maintenance/status", json!({})).await;
+    let promoted = cluster
+        .must_post(
+            leader,
+            "/v3/cluster/member/promote",
+            json!({"ID": new_id.to_string()}),
+        )
+        .await;
+    let members = promoted["members"].as_array().unwrap();
+    assert_eq!(members.len(), 4, "{promoted}");
+    assert!(members.iter().all(|m| m["isLearner"] != true), "{promoted}");
+    // A voter now: it can take writes (forwarded) like any member.
+    cluster.must_put(3, "from-n4", "x").await;
+
+    let removed = cluster
+        .must_post(
+            leader,
+            "/v3/cluster/member/remove",
+            json!({"ID": new_id.to_string()}),
+        )
+        .await;
     assert_eq!(
-        status["leader"],
-        members[leader].replica.status().member_id.to_string()
+        removed["members"].as_array().map(Vec::len),
+        Some(3),
+        "{removed}"
     );
-
-    for member in &members {
-        member.replica.node().shutdown().await.unwrap();
-    }
+    let learner = cluster.cluster.members.pop().unwrap();
+    learner.stop().await.unwrap();
+    assert_eq!(cluster.must_get(0, "from-n4").await.as_deref(), Some("x"));
+    cluster.cluster.stop().await.unwrap();
 }

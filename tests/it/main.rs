@@ -1,11 +1,13 @@
-//! keel's integration tests, one binary: route tests through `warp::test::request()` against
+//! keel's integration tests, one binary: a real in-process cluster over HTTP (`cluster`), route tests through `warp::test::request()` against
 //! a single-member replica over a temporary store, plus a real server on port 0.
 
 mod cluster;
+mod cluster_leases;
 mod compactor;
 mod kv;
 mod lease;
 mod maintenance;
+mod process;
 mod server;
 mod watch;
 
