@@ -108,6 +108,11 @@ pub trait Replica: Send + Sync + 'static {
     fn status(&self) -> ReplicaStatus;
     /// Every member.
     fn members(&self) -> BoxFuture<'_, Result<Vec<Member>, ReplicaError>>;
+    /// Where the leader serves the client API, when this member is not the leader and knows
+    /// it: requests that need the leader's own state (lease deadlines) are forwarded there.
+    fn leader_url(&self) -> Option<String> {
+        None
+    }
     /// Adds a member (as a learner, or as a voter).
     fn add_member(
         &self,
@@ -157,7 +162,7 @@ pub fn derive_id<'a>(parts: impl IntoIterator<Item = &'a str>) -> u64 {
 }
 
 /// A cluster of one: it is always the leader, its term is 1, and it applies each command
-/// directly to its store.
+/// directly to its store, flushing before it answers.
 pub struct LocalReplica {
     store: Store,
     member: Member,
@@ -213,7 +218,11 @@ impl Replica for LocalReplica {
             let index = self.applied_index.load(Ordering::SeqCst) + 1;
             let store = self.store.clone();
             let applied = tokio::task::spawn_blocking(move || {
-                store.apply(&command, Some(&index.to_be_bytes()))
+                let applied = store.apply(&command, Some(&index.to_be_bytes()))?;
+                // Flushed before the client hears back: with no peers holding a copy, an
+                // acknowledged write must survive a crash of this process (etcd fsyncs too).
+                store.flush()?;
+                Ok::<_, keel_store::Error>(applied)
             })
             .await
             .map_err(|e| ReplicaError::Fatal(format!("apply task failed: {e}")))?

@@ -17,8 +17,8 @@ use super::models::{
     LeaseLeasesResponse, LeaseStatus, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
 };
 use super::{
-    blocking, error_line, exact_path, json_messages, stream_line, streaming_reply, unary, Shared,
-    FORWARDED,
+    blocking, error_line, exact_path, json_messages, stream_line, streaming_reply, unary,
+    unary_on_leader, Shared, FORWARDED,
 };
 use crate::lessor::MAX_TTL;
 
@@ -34,10 +34,20 @@ pub fn routes(api: &Shared) -> BoxedFilter<(warp::reply::Response,)> {
                 streaming_reply(keepalive_stream(api.clone(), forwarded.is_some(), body))
             })
     };
-    unary(api, "v3/lease/grant", "LeaseGrant", grant)
-        .or(unary(api, "v3/lease/revoke", "LeaseRevoke", revoke))
+    unary_on_leader(api, "v3/lease/grant", "LeaseGrant", grant)
+        .or(unary_on_leader(
+            api,
+            "v3/lease/revoke",
+            "LeaseRevoke",
+            revoke,
+        ))
         .unify()
-        .or(unary(api, "v3/kv/lease/revoke", "LeaseRevoke", revoke))
+        .or(unary_on_leader(
+            api,
+            "v3/kv/lease/revoke",
+            "LeaseRevoke",
+            revoke,
+        ))
         .unify()
         .or(unary(
             api,
@@ -162,9 +172,10 @@ pub async fn leases(api: Shared, _request: LeaseId) -> Result<LeaseLeasesRespons
 /// Renews one lease: its TTL, or 0 if it does not exist (etcd answers so, not with an error).
 pub async fn keep_alive(api: &Shared, id: i64) -> Result<LeaseKeepAliveResponse, ApiError> {
     if !api.replica.status().is_leader() {
-        // Only the leader keeps deadlines. On a follower the barrier fails with "not leader"
-        // and the leader's address, which the stream forwards the keepalive to.
-        api.replica.read_barrier().await?;
+        // Only the leader keeps deadlines: the stream forwards the keepalive there.
+        let mut error = ApiError::new(Code::Unavailable, "etcdserver: not leader");
+        error.leader_url = super::leader_url(api).await;
+        return Err(error);
     }
     let ttl = match api.lessor.renew(id) {
         Some(ttl) => ttl,

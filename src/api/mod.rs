@@ -242,7 +242,17 @@ pub(crate) fn decode<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Ap
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::invalid_argument(e.to_string()))
+    serde_json::from_slice(body).map_err(|e| ApiError::invalid_argument(json_error(&e)))
+}
+
+/// A JSON decoding error without serde's " at line 1 column 9" suffix, which etcd's
+/// messages do not have.
+fn json_error(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    match message.rfind(" at line ") {
+        Some(end) => message[..end].to_owned(),
+        None => message,
+    }
 }
 
 /// A unary RPC: `POST path` with a JSON body, answered by `handler` with a JSON body.
@@ -251,6 +261,39 @@ pub(crate) fn unary<Req, Resp, F, Fut>(
     api: &Shared,
     path: &'static str,
     method: &'static str,
+    handler: F,
+) -> BoxedFilter<(warp::reply::Response,)>
+where
+    Req: DeserializeOwned + Default + Send + 'static,
+    Resp: Serialize + Send,
+    F: Fn(Shared, Req) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Resp, ApiError>> + Send,
+{
+    unary_where(api, path, method, false, handler)
+}
+
+/// A unary RPC that only the leader answers (it needs the leader's lease deadlines): a
+/// follower forwards it to the leader whole.
+pub(crate) fn unary_on_leader<Req, Resp, F, Fut>(
+    api: &Shared,
+    path: &'static str,
+    method: &'static str,
+    handler: F,
+) -> BoxedFilter<(warp::reply::Response,)>
+where
+    Req: DeserializeOwned + Default + Send + 'static,
+    Resp: Serialize + Send,
+    F: Fn(Shared, Req) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Resp, ApiError>> + Send,
+{
+    unary_where(api, path, method, true, handler)
+}
+
+fn unary_where<Req, Resp, F, Fut>(
+    api: &Shared,
+    path: &'static str,
+    method: &'static str,
+    on_leader: bool,
     handler: F,
 ) -> BoxedFilter<(warp::reply::Response,)>
 where
@@ -270,6 +313,15 @@ where
             let handler = handler.clone();
             async move {
                 let started = std::time::Instant::now();
+                if on_leader && forwarded.is_none() && !api.replica.status().is_leader() {
+                    if let Some(leader) = leader_url(&api).await {
+                        if let Some(response) = forward(&api, &leader, path, body.clone()).await {
+                            let seconds = started.elapsed().as_secs_f64();
+                            api.metrics.observe(method, None, seconds);
+                            return Ok(response);
+                        }
+                    }
+                }
                 let result = match decode::<Req>(&body) {
                     Ok(request) => handler(api.clone(), request).await,
                     Err(e) => Err(e),
@@ -303,6 +355,24 @@ where
             }
         })
         .boxed()
+}
+
+/// Where the leader serves the client API, if another member leads: the replica's own
+/// answer, else the leader's entry in the member list (client URL, or the peer URL, where
+/// keel members serve the client API too).
+pub(crate) async fn leader_url(api: &Api) -> Option<String> {
+    if let Some(url) = api.replica.leader_url() {
+        return Some(url);
+    }
+    let status = api.replica.status();
+    let leader = status.leader.filter(|leader| *leader != status.member_id)?;
+    let members = api.replica.members().await.ok()?;
+    let member = members.into_iter().find(|m| m.id == leader)?;
+    member
+        .client_urls
+        .into_iter()
+        .chain(member.peer_urls)
+        .next()
 }
 
 /// Marks a request forwarded by a follower.
@@ -404,7 +474,7 @@ where
                     Some(Err(e)) if e.is_eof() => {}
                     Some(Err(e)) => {
                         state.done = true;
-                        return Some((Err(ApiError::invalid_argument(e.to_string())), state));
+                        return Some((Err(ApiError::invalid_argument(json_error(&e))), state));
                     }
                     None => {}
                 }

@@ -138,7 +138,7 @@ pub mod proto {
     /// Declares a proto enum: written by name, read by name or number, the first variant
     /// being the proto default (0).
     macro_rules! proto_enum {
-        ($(#[$meta:meta])* $name:ident { $($variant:ident = $num:literal => $text:literal),+ $(,)? }) => {
+        ($(#[$meta:meta])* $name:ident as $proto:literal { $($variant:ident = $num:literal => $text:literal),+ $(,)? }) => {
             $(#[$meta])*
             #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
             #[allow(missing_docs)]
@@ -161,15 +161,15 @@ pub mod proto {
                         serde_json::Value::String(s) => match s.as_str() {
                             $($text => Ok($name::$variant),)+
                             other => Err(serde::de::Error::custom(format!(
-                                "unknown value {other:?} for enum {}", stringify!($name)))),
+                                "unknown value {other:?} for enum {}", $proto))),
                         },
                         serde_json::Value::Number(n) => match n.as_i64() {
                             $(Some($num) => Ok($name::$variant),)+
                             _ => Err(serde::de::Error::custom(format!(
-                                "unknown value {n} for enum {}", stringify!($name)))),
+                                "unknown value {n} for enum {}", $proto))),
                         },
                         other => Err(serde::de::Error::custom(format!(
-                            "invalid value {other} for enum {}", stringify!($name)))),
+                            "invalid value {other} for enum {}", $proto))),
                     }
                 }
             }
@@ -245,7 +245,7 @@ impl From<store::KeyValue> for KeyValue {
 
 proto_enum! {
     /// `mvccpb.Event.EventType`.
-    EventType { Put = 0 => "PUT", Delete = 1 => "DELETE" }
+    EventType as "mvccpb.Event_EventType" { Put = 0 => "PUT", Delete = 1 => "DELETE" }
 }
 
 /// `mvccpb.Event`.
@@ -278,12 +278,12 @@ impl From<store::Event> for Event {
 
 proto_enum! {
     /// `RangeRequest.SortOrder`.
-    SortOrder { None = 0 => "NONE", Ascend = 1 => "ASCEND", Descend = 2 => "DESCEND" }
+    SortOrder as "etcdserverpb.RangeRequest_SortOrder" { None = 0 => "NONE", Ascend = 1 => "ASCEND", Descend = 2 => "DESCEND" }
 }
 
 proto_enum! {
     /// `RangeRequest.SortTarget`.
-    SortTarget {
+    SortTarget as "etcdserverpb.RangeRequest_SortTarget" {
         Key = 0 => "KEY", Version = 1 => "VERSION", Create = 2 => "CREATE",
         Mod = 3 => "MOD", Value = 4 => "VALUE",
     }
@@ -499,12 +499,12 @@ impl DeleteRangeResponse {
 
 proto_enum! {
     /// `Compare.CompareResult`.
-    CompareResult { Equal = 0 => "EQUAL", Greater = 1 => "GREATER", Less = 2 => "LESS", NotEqual = 3 => "NOT_EQUAL" }
+    CompareResult as "etcdserverpb.Compare_CompareResult" { Equal = 0 => "EQUAL", Greater = 1 => "GREATER", Less = 2 => "LESS", NotEqual = 3 => "NOT_EQUAL" }
 }
 
 proto_enum! {
     /// `Compare.CompareTarget`.
-    CompareTarget { Version = 0 => "VERSION", Create = 1 => "CREATE", Mod = 2 => "MOD", Value = 3 => "VALUE", Lease = 4 => "LEASE" }
+    CompareTarget as "etcdserverpb.Compare_CompareTarget" { Version = 0 => "VERSION", Create = 1 => "CREATE", Mod = 2 => "MOD", Value = 3 => "VALUE", Lease = 4 => "LEASE" }
 }
 
 /// `etcdserverpb.Compare`. The compared value is a oneof in the proto; `target` says which
@@ -825,7 +825,7 @@ pub struct LeaseLeasesResponse {
 
 proto_enum! {
     /// `WatchCreateRequest.FilterType`.
-    FilterType { NoPut = 0 => "NOPUT", NoDelete = 1 => "NODELETE" }
+    FilterType as "etcdserverpb.WatchCreateRequest_FilterType" { NoPut = 0 => "NOPUT", NoDelete = 1 => "NODELETE" }
 }
 
 /// `WatchCreateRequest`.
@@ -1017,7 +1017,7 @@ pub struct SnapshotResponse {
 
 proto_enum! {
     /// `AlarmRequest.AlarmAction`.
-    AlarmAction { Get = 0 => "GET", Activate = 1 => "ACTIVATE", Deactivate = 2 => "DEACTIVATE" }
+    AlarmAction as "etcdserverpb.AlarmRequest_AlarmAction" { Get = 0 => "GET", Activate = 1 => "ACTIVATE", Deactivate = 2 => "DEACTIVATE" }
 }
 
 /// `AlarmRequest`.
@@ -1035,7 +1035,7 @@ pub struct AlarmRequest {
 
 proto_enum! {
     /// `AlarmType`.
-    AlarmType { None = 0 => "NONE", NoSpace = 1 => "NOSPACE", Corrupt = 2 => "CORRUPT" }
+    AlarmType as "etcdserverpb.AlarmType" { None = 0 => "NONE", NoSpace = 1 => "NOSPACE", Corrupt = 2 => "CORRUPT" }
 }
 
 /// `AlarmMember`: one raised alarm.

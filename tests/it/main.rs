@@ -2,6 +2,7 @@
 //! a single-member replica over a temporary store, plus a real server on port 0.
 
 mod cluster;
+mod cluster_leases;
 mod compactor;
 mod kv;
 mod lease;

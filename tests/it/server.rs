@@ -67,3 +67,29 @@ async fn serves_over_tcp_and_shuts_down_with_open_watches() {
     result.unwrap().unwrap();
     drop(requests);
 }
+
+#[tokio::test]
+async fn a_single_member_resumes_from_its_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = keel::config::Config {
+        data_dir: dir.path().to_owned(),
+        ..Default::default()
+    };
+    {
+        let replica = keel::server::local_replica(&config).unwrap();
+        let api = keel::server::api(&config, Arc::new(replica));
+        crate::put(&api, "k", "v").await;
+        crate::put(&api, "k", "w").await;
+        api.replica.store().flush().unwrap();
+    }
+    let replica = keel::server::local_replica(&config).unwrap();
+    let api = keel::server::api(&config, Arc::new(replica));
+    let status = crate::must_post(&api, "/v3/maintenance/status", json!({})).await;
+    assert_eq!(
+        status["raftIndex"], "2",
+        "the index survives a restart: {status}"
+    );
+    let range = crate::must_post(&api, "/v3/kv/range", json!({"key": b64("k")})).await;
+    assert_eq!(range["kvs"][0]["value"], b64("w"));
+    assert_eq!(range["kvs"][0]["version"], "2");
+}
