@@ -215,6 +215,19 @@ impl Replica for RaftReplica {
         Box::pin(async move { Ok(self.member_list()) })
     }
 
+    fn leader_url(&self) -> Option<String> {
+        let status = self.status();
+        if status.is_leader() {
+            return None;
+        }
+        match self.not_leader(status.leader) {
+            ReplicaError::NotLeader {
+                leader_client_urls, ..
+            } => leader_client_urls.into_iter().next(),
+            _ => None,
+        }
+    }
+
     fn add_member(
         &self,
         peer_urls: Vec<String>,
