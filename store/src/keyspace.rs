@@ -487,12 +487,62 @@ pub(crate) fn read_range(
     };
     check_readable(revision, current, compacted)?;
     let range = KeyRange::new(&request.key, &request.range_end);
+    if revision == current && counts_without_decoding(request, &range) {
+        return count_current(tree, &range, request);
+    }
     let kvs = if revision == current {
         scan_current(tree, &range)?
     } else {
         scan_at(tree, &range, revision)?
     };
     Ok(finish_range(request, kvs))
+}
+
+/// Whether a current read needs only the first `limit` values decoded: key order, no
+/// revision filters, and a limit (or count only). Paginated lists of a large prefix — what
+/// Kubernetes does all day — then cost a key scan, not a decode of every value.
+fn counts_without_decoding(request: &RangeRequest, range: &KeyRange) -> bool {
+    let key_order = matches!(
+        (request.sort_order, request.sort_target),
+        (SortOrder::None, SortTarget::Key) | (SortOrder::Ascend, SortTarget::Key)
+    );
+    let filtered = request.min_mod_revision > 0
+        || request.max_mod_revision > 0
+        || request.min_create_revision > 0
+        || request.max_create_revision > 0;
+    let single = matches!(range, KeyRange::Single(_));
+    key_order && !filtered && !single && (request.limit > 0 || request.count_only)
+}
+
+/// [`read_range`] at the current revision when [`counts_without_decoding`] holds.
+fn count_current(
+    tree: &sled::Tree,
+    range: &KeyRange,
+    request: &RangeRequest,
+) -> Result<RangeResponse> {
+    let (lo, hi) = range.tree_bounds(index::CURRENT);
+    let mut response = RangeResponse::default();
+    if lo >= hi {
+        return Ok(response);
+    }
+    let wanted = if request.count_only {
+        0
+    } else {
+        request.limit as usize
+    };
+    for entry in tree.range(lo..hi) {
+        let (_, bytes) = entry?;
+        response.count += 1;
+        if response.kvs.len() < wanted {
+            let mut kv: KeyValue = codec::decode(&bytes)?;
+            if request.keys_only {
+                kv.value = Vec::new();
+            }
+            response.kvs.push(kv);
+        }
+    }
+    response.more = !request.count_only && response.count > request.limit;
+    Ok(response)
 }
 
 /// The live keys in `range`, in key order.
