@@ -43,7 +43,34 @@ fn writes(c: &mut Criterion) {
             apply(&store, &put(format!("put/{}", i % 10_000), vec![1; 100]));
         })
     });
-    group.bench_function("txn", |b| {
+    // Kubernetes' GuaranteedUpdate: swap on the mod revision, read the key back on failure.
+    group.bench_function("txn compare-and-swap", |b| {
+        b.iter(|| {
+            i += 1;
+            let key = format!("cas/{}", i % 10_000).into_bytes();
+            let txn = TxnRequest {
+                compare: vec![Compare {
+                    result: CompareResult::Greater,
+                    target: CompareTarget::ModRevision(-1),
+                    key: key.clone(),
+                    range_end: Vec::new(),
+                }],
+                success: vec![RequestOp::Put(PutRequest {
+                    key: key.clone(),
+                    value: vec![2; 100],
+                    ..PutRequest::default()
+                })],
+                failure: vec![RequestOp::Range(RangeRequest {
+                    key,
+                    ..RangeRequest::default()
+                })],
+            };
+            apply(&store, &Command::Txn(txn));
+        })
+    });
+    // A put plus a limited read of a prefix that the put is in (the slow path: the read must
+    // merge the transaction's own write with up to 10k committed keys).
+    group.bench_function("txn put + prefix read", |b| {
         b.iter(|| {
             i += 1;
             let key = format!("txn/{}", i % 10_000);

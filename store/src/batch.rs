@@ -132,6 +132,11 @@ impl<'a> Pending<'a> {
             return read_range(self.tree, request, self.current, self.compacted);
         }
         let range = KeyRange::new(&request.key, &request.range_end);
+        if !self.overlay.keys().any(|key| range.contains(key)) {
+            // Nothing this command wrote is in the range: the committed state answers, with
+            // the plain read's shortcuts (paginated reads decode only what they return).
+            return read_range(self.tree, request, self.current, self.compacted);
+        }
         Ok(finish_range(request, self.scan(&range)?))
     }
 
