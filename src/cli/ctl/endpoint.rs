@@ -1,0 +1,154 @@
+//! `keelctl endpoint status|health|hashkv`: asks every endpoint on its own (no failover),
+//! so the answers can be compared; fails when any endpoint did not answer.
+
+use std::time::Instant;
+
+use anyhow::bail;
+use clap::Subcommand;
+
+use super::printer::{EndpointRow, Printer};
+use super::OutputFormat;
+use crate::client::Client;
+
+/// The endpoint subcommands.
+#[derive(Debug, Subcommand)]
+pub enum EndpointCommand {
+    /// Status of each endpoint (`-w table` shows the leader).
+    Status,
+    /// Health of each endpoint.
+    Health,
+    /// The KV hash of each endpoint.
+    Hashkv {
+        /// Hash up to this revision (0: the latest).
+        #[arg(long, default_value_t = 0)]
+        rev: i64,
+    },
+}
+
+impl EndpointCommand {
+    /// Runs the subcommand.
+    pub async fn execute(&self, client: &Client, printer: &Printer) -> anyhow::Result<()> {
+        let mut failures = Vec::new();
+        match self {
+            EndpointCommand::Status => {
+                let mut rows = Vec::new();
+                for endpoint in client.endpoints() {
+                    match client.for_endpoint(endpoint).status().await {
+                        Ok(answer) => rows.push(EndpointRow {
+                            endpoint: endpoint.clone(),
+                            answer,
+                        }),
+                        Err(e) => failures.push(format!("{endpoint}: {e}")),
+                    }
+                }
+                printer.endpoint_status(&rows);
+            }
+            EndpointCommand::Health => {
+                let mut rows = Vec::new();
+                for endpoint in client.endpoints() {
+                    let started = Instant::now();
+                    match client.for_endpoint(endpoint).health().await {
+                        Ok(health) if health.health == "true" => rows.push((
+                            endpoint.clone(),
+                            true,
+                            format!("took = {:?}", started.elapsed()),
+                        )),
+                        Ok(health) => {
+                            let reason = health.reason.unwrap_or_default();
+                            failures.push(format!("{endpoint} is unhealthy: {reason}"));
+                            rows.push((endpoint.clone(), false, reason));
+                        }
+                        Err(e) => {
+                            failures.push(format!("{endpoint} is unhealthy: {e}"));
+                            rows.push((endpoint.clone(), false, e.to_string()));
+                        }
+                    }
+                }
+                match printer.format {
+                    OutputFormat::Json => {
+                        let entries: Vec<_> = rows
+                            .iter()
+                            .map(|(endpoint, health, took)| serde_json::json!({"endpoint": endpoint, "health": health, "took": took}))
+                            .collect();
+                        printer.json(&entries);
+                    }
+                    OutputFormat::Table => printer.table(
+                        &["ENDPOINT", "HEALTH", "TOOK / ERROR"],
+                        rows.into_iter()
+                            .map(|(e, h, t)| vec![e, h.to_string(), t])
+                            .collect(),
+                    ),
+                    _ => {
+                        for (endpoint, health, took) in rows.into_iter().filter(|r| r.1) {
+                            debug_assert!(health);
+                            printer.line(&format!(
+                                "{endpoint} is healthy: successfully committed proposal: {took}"
+                            ));
+                        }
+                    }
+                }
+            }
+            EndpointCommand::Hashkv { rev } => {
+                let mut rows = Vec::new();
+                for endpoint in client.endpoints() {
+                    match client.for_endpoint(endpoint).hash_kv(*rev).await {
+                        Ok(answer) => rows.push((endpoint.clone(), answer)),
+                        Err(e) => failures.push(format!("{endpoint}: {e}")),
+                    }
+                }
+                match printer.format {
+                    OutputFormat::Json => {
+                        let entries: Vec<_> = rows
+                            .iter()
+                            .map(|(endpoint, hash)| serde_json::json!({"Endpoint": endpoint, "HashKV": hash}))
+                            .collect();
+                        printer.json(&entries);
+                    }
+                    OutputFormat::Table => printer.table(
+                        &["ENDPOINT", "HASH", "COMPACT REVISION"],
+                        rows.iter()
+                            .map(|(e, h)| {
+                                vec![
+                                    e.clone(),
+                                    h.hash.to_string(),
+                                    h.compact_revision.to_string(),
+                                ]
+                            })
+                            .collect(),
+                    ),
+                    _ => {
+                        for (endpoint, hash) in &rows {
+                            printer.line(&format!("{endpoint}, {}", hash.hash));
+                        }
+                    }
+                }
+            }
+        }
+        if !failures.is_empty() {
+            bail!("{}", failures.join("; "));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Command, Ctl};
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn parses_subcommands() {
+        let ctl = Ctl::try_parse_from(["keelctl", "-w", "table", "endpoint", "status"]).unwrap();
+        assert!(matches!(
+            ctl.command,
+            Command::Endpoint(EndpointCommand::Status)
+        ));
+        assert_eq!(ctl.global.write_out, OutputFormat::Table);
+        let ctl = Ctl::try_parse_from(["keelctl", "endpoint", "hashkv", "--rev", "4"]).unwrap();
+        assert!(matches!(
+            ctl.command,
+            Command::Endpoint(EndpointCommand::Hashkv { rev: 4 })
+        ));
+    }
+}

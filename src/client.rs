@@ -1,0 +1,576 @@
+//! A typed client of keel's (and etcd 3.4's) v3 JSON gateway, over reqwest.
+//!
+//! Every call is a `POST /v3/...` with a JSON body, answered with the types of
+//! [`crate::api::models`]. Endpoints are tried in order: a connection failure, a timeout, or
+//! an `Unavailable` (code 14) answer such as "not leader" moves on to the next endpoint, so a
+//! client pointed at every member reaches whichever one can answer. Any other error answer is
+//! final: it is the cluster's answer, and another member would give the same.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use crate::api::models::{
+    CompactionRequest, DeleteRangeRequest, DeleteRangeResponse, HashKvRequest, HashKvResponse,
+    HeaderOnly, LeaseGrantRequest, LeaseGrantResponse, LeaseId, LeaseKeepAliveResponse,
+    LeaseLeasesResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, MemberAddRequest,
+    MemberAddResponse, MemberId, MemberListResponse, PutRequest, PutResponse, RangeRequest,
+    RangeResponse, SnapshotResponse, StatusResponse, StreamResult, TxnRequest, TxnResponse,
+    WatchCreateRequest, WatchRequest, WatchResponse,
+};
+
+/// The gRPC code etcd answers when a member cannot serve now ("not leader", "no leader").
+pub const CODE_UNAVAILABLE: i32 = 14;
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The cluster answered with an error: etcd's gRPC code and message.
+    #[error("{message} (code {code}, from {endpoint})")]
+    Api {
+        /// The gRPC code.
+        code: i32,
+        /// etcd's message ("etcdserver: mvcc: required revision has been compacted").
+        message: String,
+        /// The endpoint that answered.
+        endpoint: String,
+    },
+    /// No endpoint could be reached or answered in time; one reason per endpoint.
+    #[error("no endpoint answered: {}", .0.join("; "))]
+    Unreachable(Vec<String>),
+    /// An answer that is not the gateway's JSON.
+    #[error("malformed answer from {endpoint}: {message}")]
+    Malformed {
+        /// The endpoint.
+        endpoint: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// Writing a snapshot out failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The client was built with nothing to talk to or a bad option.
+    #[error("{0}")]
+    Config(String),
+}
+
+impl Error {
+    /// The gRPC code of an error answer.
+    pub fn code(&self) -> Option<i32> {
+        match self {
+            Error::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+/// The client's result.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Timeouts of a [`Client`].
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Time allowed to open a connection to one endpoint.
+    pub dial_timeout: Duration,
+    /// Time allowed for a whole unary call (across every endpoint tried).
+    pub command_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        // etcdctl's defaults.
+        Options {
+            dial_timeout: Duration::from_secs(2),
+            command_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The error body of the gateway.
+#[derive(serde::Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    code: i32,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    error: String,
+}
+
+/// A client of a set of endpoints (`http://host:port`).
+#[derive(Clone, Debug)]
+pub struct Client {
+    endpoints: Vec<String>,
+    http: reqwest::Client,
+    options: Options,
+}
+
+impl Client {
+    /// A client of `endpoints`, tried in order.
+    pub fn new(endpoints: Vec<String>, options: Options) -> Result<Client> {
+        let endpoints: Vec<String> = endpoints
+            .into_iter()
+            .map(|e| e.trim().trim_end_matches('/').to_owned())
+            .filter(|e| !e.is_empty())
+            .map(|e| {
+                // etcdctl takes bare host:port too.
+                if e.contains("://") {
+                    e
+                } else {
+                    format!("http://{e}")
+                }
+            })
+            .collect();
+        if endpoints.is_empty() {
+            return Err(Error::Config("no endpoints given".into()));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(options.dial_timeout)
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Client {
+            endpoints,
+            http,
+            options,
+        })
+    }
+
+    /// The endpoints, normalized.
+    pub fn endpoints(&self) -> &[String] {
+        &self.endpoints
+    }
+
+    /// A client of one of this client's endpoints only (for per-endpoint status).
+    pub fn for_endpoint(&self, endpoint: &str) -> Client {
+        Client {
+            endpoints: vec![endpoint.to_owned()],
+            http: self.http.clone(),
+            options: self.options.clone(),
+        }
+    }
+
+    /// POSTs `body` to `path` on each endpoint in turn until one answers for good.
+    async fn send(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        timeout: Option<Duration>,
+    ) -> Result<(String, reqwest::Response)> {
+        let mut reasons = Vec::new();
+        for endpoint in &self.endpoints {
+            let mut request = self
+                .http
+                .post(format!("{endpoint}{path}"))
+                .header("content-type", "application/json")
+                .body(body.clone());
+            if let Some(timeout) = timeout {
+                request = request.timeout(timeout);
+            }
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(e) => {
+                    reasons.push(format!("{endpoint}: {}", describe(&e)));
+                    continue;
+                }
+            };
+            if response.status().is_success() {
+                return Ok((endpoint.clone(), response));
+            }
+            let error = error_of(endpoint, response).await;
+            match error {
+                // "not leader", "no leader", "stopping": another member may serve it.
+                Error::Api { code, .. } if code == CODE_UNAVAILABLE => {
+                    reasons.push(error.to_string());
+                }
+                other => return Err(other),
+            }
+        }
+        Err(Error::Unreachable(reasons))
+    }
+
+    /// A unary call.
+    pub async fn call<Q: Serialize, A: DeserializeOwned>(
+        &self,
+        path: &str,
+        request: &Q,
+    ) -> Result<A> {
+        let body = serde_json::to_vec(request).expect("request models always serialize");
+        let call = async {
+            let (endpoint, response) = self.send(path, body, None).await?;
+            let bytes = response.bytes().await.map_err(|e| Error::Malformed {
+                endpoint: endpoint.clone(),
+                message: describe(&e),
+            })?;
+            serde_json::from_slice(&bytes).map_err(|e| Error::Malformed {
+                endpoint,
+                message: e.to_string(),
+            })
+        };
+        match tokio::time::timeout(self.options.command_timeout, call).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Unreachable(vec![format!(
+                "{}: command timed out after {:?}",
+                self.endpoints.join(","),
+                self.options.command_timeout
+            )])),
+        }
+    }
+
+    /// `Range`.
+    pub async fn range(&self, request: &RangeRequest) -> Result<RangeResponse> {
+        self.call("/v3/kv/range", request).await
+    }
+
+    /// `Put`.
+    pub async fn put(&self, request: &PutRequest) -> Result<PutResponse> {
+        self.call("/v3/kv/put", request).await
+    }
+
+    /// `DeleteRange`.
+    pub async fn delete_range(&self, request: &DeleteRangeRequest) -> Result<DeleteRangeResponse> {
+        self.call("/v3/kv/deleterange", request).await
+    }
+
+    /// `Txn`.
+    pub async fn txn(&self, request: &TxnRequest) -> Result<TxnResponse> {
+        self.call("/v3/kv/txn", request).await
+    }
+
+    /// `Compact`.
+    pub async fn compact(&self, revision: i64, physical: bool) -> Result<HeaderOnly> {
+        self.call(
+            "/v3/kv/compaction",
+            &CompactionRequest { revision, physical },
+        )
+        .await
+    }
+
+    /// `LeaseGrant`; `id` 0 lets the server choose.
+    pub async fn lease_grant(&self, ttl: i64, id: i64) -> Result<LeaseGrantResponse> {
+        self.call("/v3/lease/grant", &LeaseGrantRequest { ttl, id })
+            .await
+    }
+
+    /// `LeaseRevoke`.
+    pub async fn lease_revoke(&self, id: i64) -> Result<HeaderOnly> {
+        self.call("/v3/lease/revoke", &LeaseId { id }).await
+    }
+
+    /// `LeaseTimeToLive`.
+    pub async fn lease_time_to_live(&self, id: i64, keys: bool) -> Result<LeaseTimeToLiveResponse> {
+        self.call("/v3/lease/timetolive", &LeaseTimeToLiveRequest { id, keys })
+            .await
+    }
+
+    /// `LeaseLeases`.
+    pub async fn leases(&self) -> Result<LeaseLeasesResponse> {
+        self.call("/v3/lease/leases", &serde_json::json!({})).await
+    }
+
+    /// One `LeaseKeepAlive` round: sends one request and reads the first answer.
+    pub async fn lease_keep_alive_once(&self, id: i64) -> Result<LeaseKeepAliveResponse> {
+        let body = serde_json::to_vec(&LeaseId { id }).expect("serializes");
+        let (endpoint, response) = self
+            .send(
+                "/v3/lease/keepalive",
+                body,
+                Some(self.options.command_timeout),
+            )
+            .await?;
+        let mut lines = Box::pin(result_lines::<LeaseKeepAliveResponse>(
+            endpoint.clone(),
+            response,
+        ));
+        match lines.next().await {
+            Some(answer) => answer,
+            None => Err(Error::Malformed {
+                endpoint,
+                message: "the keep-alive stream ended without an answer".into(),
+            }),
+        }
+    }
+
+    /// `MemberList`.
+    pub async fn member_list(&self) -> Result<MemberListResponse> {
+        self.call("/v3/cluster/member/list", &serde_json::json!({}))
+            .await
+    }
+
+    /// `MemberAdd`.
+    pub async fn member_add(
+        &self,
+        peer_urls: Vec<String>,
+        is_learner: bool,
+    ) -> Result<MemberAddResponse> {
+        self.call(
+            "/v3/cluster/member/add",
+            &MemberAddRequest {
+                peer_urls,
+                is_learner,
+            },
+        )
+        .await
+    }
+
+    /// `MemberRemove`.
+    pub async fn member_remove(&self, id: u64) -> Result<MemberListResponse> {
+        self.call("/v3/cluster/member/remove", &MemberId { id })
+            .await
+    }
+
+    /// `MemberPromote`.
+    pub async fn member_promote(&self, id: u64) -> Result<MemberListResponse> {
+        self.call("/v3/cluster/member/promote", &MemberId { id })
+            .await
+    }
+
+    /// `Status` of the first endpoint that answers.
+    pub async fn status(&self) -> Result<StatusResponse> {
+        self.call("/v3/maintenance/status", &serde_json::json!({}))
+            .await
+    }
+
+    /// `GET /health` of the first endpoint that answers (etcd's health check).
+    pub async fn health(&self) -> Result<crate::api::models::Health> {
+        let mut reasons = Vec::new();
+        for endpoint in &self.endpoints {
+            let answer = self
+                .http
+                .get(format!("{endpoint}/health"))
+                .timeout(self.options.command_timeout)
+                .send()
+                .await;
+            let response = match answer {
+                Ok(response) => response,
+                Err(e) => {
+                    reasons.push(format!("{endpoint}: {}", describe(&e)));
+                    continue;
+                }
+            };
+            // An unhealthy member answers 503 with the same body.
+            let bytes = response.bytes().await.unwrap_or_default();
+            return serde_json::from_slice(&bytes).map_err(|e| Error::Malformed {
+                endpoint: endpoint.clone(),
+                message: e.to_string(),
+            });
+        }
+        Err(Error::Unreachable(reasons))
+    }
+
+    /// `HashKV`.
+    pub async fn hash_kv(&self, revision: i64) -> Result<HashKvResponse> {
+        self.call("/v3/maintenance/hashkv", &HashKvRequest { revision })
+            .await
+    }
+
+    /// `Snapshot`: streams the state into `out`; returns the bytes written.
+    pub async fn snapshot<W: AsyncWrite + Unpin>(&self, out: &mut W) -> Result<u64> {
+        let (endpoint, response) = self
+            .send("/v3/maintenance/snapshot", b"{}".to_vec(), None)
+            .await?;
+        let mut chunks = Box::pin(result_lines::<SnapshotResponse>(endpoint, response));
+        let mut written = 0u64;
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk?;
+            out.write_all(&chunk.blob).await?;
+            written += chunk.blob.len() as u64;
+        }
+        out.flush().await?;
+        Ok(written)
+    }
+
+    /// Starts a watch. The request body stays open for as long as the returned [`Watch`]
+    /// lives: etcd's gateway cancels a session's watches when its body ends, and an open body
+    /// is where later requests (cancel, progress) would go.
+    pub async fn watch(&self, request: WatchCreateRequest) -> Result<Watch> {
+        let first = serde_json::to_vec(&WatchRequest::CreateRequest(request)).expect("serializes");
+        let mut reasons = Vec::new();
+        for endpoint in &self.endpoints {
+            let (sender, receiver) = mpsc::channel::<std::result::Result<Bytes, std::io::Error>>(4);
+            sender
+                .send(Ok(Bytes::from(first.clone())))
+                .await
+                .expect("the receiver is alive");
+            let body =
+                reqwest::Body::wrap_stream(tokio_stream::wrappers::ReceiverStream::new(receiver));
+            let response = self
+                .http
+                .post(format!("{endpoint}/v3/watch"))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await;
+            let response = match response {
+                Ok(response) => response,
+                Err(e) => {
+                    reasons.push(format!("{endpoint}: {}", describe(&e)));
+                    continue;
+                }
+            };
+            if !response.status().is_success() {
+                match error_of(endpoint, response).await {
+                    error @ Error::Api { code, .. } if code == CODE_UNAVAILABLE => {
+                        reasons.push(error.to_string());
+                        continue;
+                    }
+                    other => return Err(other),
+                }
+            }
+            return Ok(Watch {
+                responses: Box::pin(result_lines::<WatchResponse>(endpoint.clone(), response)),
+                _requests: sender,
+            });
+        }
+        Err(Error::Unreachable(reasons))
+    }
+}
+
+/// A running watch: a stream of [`WatchResponse`]s. Dropping it ends the session.
+pub struct Watch {
+    responses: std::pin::Pin<Box<dyn Stream<Item = Result<WatchResponse>> + Send>>,
+    // Held only to keep the request body open.
+    _requests: mpsc::Sender<std::result::Result<Bytes, std::io::Error>>,
+}
+
+impl Watch {
+    /// The next response; `None` when the server ended the stream.
+    pub async fn next(&mut self) -> Option<Result<WatchResponse>> {
+        self.responses.next().await
+    }
+}
+
+/// Parses a streamed body: one `{"result": T}` per line, or an error body ending it.
+fn result_lines<T: DeserializeOwned + Send + 'static>(
+    endpoint: String,
+    response: reqwest::Response,
+) -> impl Stream<Item = Result<T>> + Send {
+    let bytes = response.bytes_stream();
+    futures::stream::unfold(
+        (Box::pin(bytes), Vec::<u8>::new(), endpoint, false),
+        |(mut bytes, mut buffer, endpoint, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                if let Some(newline) = buffer.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = buffer.drain(..=newline).collect();
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    let item = parse_line::<T>(&endpoint, &line);
+                    let done = item.is_err();
+                    return Some((item, (bytes, buffer, endpoint, done)));
+                }
+                match bytes.next().await {
+                    Some(Ok(chunk)) => buffer.extend_from_slice(&chunk),
+                    Some(Err(e)) => {
+                        let error =
+                            Error::Unreachable(vec![format!("{endpoint}: {}", describe(&e))]);
+                        return Some((Err(error), (bytes, buffer, endpoint, true)));
+                    }
+                    None if buffer.iter().all(u8::is_ascii_whitespace) => return None,
+                    // A last line without its newline.
+                    None => {
+                        let line = std::mem::take(&mut buffer);
+                        let item = parse_line::<T>(&endpoint, &line);
+                        return Some((item, (bytes, buffer, endpoint, true)));
+                    }
+                }
+            }
+        },
+    )
+}
+
+fn parse_line<T: DeserializeOwned>(endpoint: &str, line: &[u8]) -> Result<T> {
+    if let Ok(message) = serde_json::from_slice::<StreamResult<T>>(line) {
+        return Ok(message.result);
+    }
+    match serde_json::from_slice::<ErrorBody>(line) {
+        Ok(body) if body.code != 0 => Err(api_error(endpoint, body)),
+        _ => Err(Error::Malformed {
+            endpoint: endpoint.to_owned(),
+            message: format!("unexpected line {}", String::from_utf8_lossy(line).trim()),
+        }),
+    }
+}
+
+fn api_error(endpoint: &str, body: ErrorBody) -> Error {
+    Error::Api {
+        code: body.code,
+        message: if body.message.is_empty() {
+            body.error
+        } else {
+            body.message
+        },
+        endpoint: endpoint.to_owned(),
+    }
+}
+
+async fn error_of(endpoint: &str, response: reqwest::Response) -> Error {
+    let status = response.status();
+    let bytes = response.bytes().await.unwrap_or_default();
+    match serde_json::from_slice::<ErrorBody>(&bytes) {
+        Ok(body) if body.code != 0 => api_error(endpoint, body),
+        _ => Error::Malformed {
+            endpoint: endpoint.to_owned(),
+            message: format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes).trim()),
+        },
+    }
+}
+
+/// reqwest's Display hides the cause ("error sending request"); the source names it.
+fn describe(error: &reqwest::Error) -> String {
+    let mut text = if error.is_timeout() {
+        "timed out".to_owned()
+    } else if error.is_connect() {
+        "cannot connect".to_owned()
+    } else {
+        error.to_string()
+    };
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_lines_and_error_lines_parse() {
+        let ok: WatchResponse = parse_line(
+            "e",
+            br#"{"result":{"header":{"revision":"3"},"created":true}}"#,
+        )
+        .unwrap();
+        assert!(ok.created);
+        assert_eq!(ok.header.revision, 3);
+        let err = parse_line::<WatchResponse>(
+            "e",
+            br#"{"error":"etcdserver: mvcc: required revision has been compacted","code":11,"message":"etcdserver: mvcc: required revision has been compacted"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), Some(11));
+        assert!(err.to_string().contains("compacted"));
+    }
+
+    #[test]
+    fn endpoints_are_normalized() {
+        let client = Client::new(
+            vec!["127.0.0.1:2379".into(), "http://a:1/".into(), "".into()],
+            Options::default(),
+        )
+        .unwrap();
+        assert_eq!(client.endpoints(), ["http://127.0.0.1:2379", "http://a:1"]);
+        assert!(Client::new(vec![], Options::default()).is_err());
+    }
+}
