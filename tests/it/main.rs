@@ -3,6 +3,7 @@
 
 mod cluster;
 mod compactor;
+mod keelctl;
 mod kv;
 mod lease;
 mod maintenance;
