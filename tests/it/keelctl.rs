@@ -162,6 +162,16 @@ async fn keelctl_drives_a_three_member_cluster_then_inspects_a_stopped_member() 
         "lost\n"
     );
 
+    // history walks back through the versions of the key's current life.
+    let history = must_json(e, &["history", "cas"]).await;
+    let values: Vec<String> = history["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|kv| unb64(&kv["value"]))
+        .collect();
+    assert_eq!(values, ["v1", "v2", "lost"], "{history}");
+
     // watch: from the next revision, so the event is delivered however late it starts.
     let revision = int(&must_json(e, &["get", "cas"]).await["header"]["revision"]);
     let start = (revision + 1).to_string();
@@ -266,6 +276,11 @@ async fn keelctl_drives_a_three_member_cluster_then_inspects_a_stopped_member() 
     }
     let member_dir = cluster.configs[0].data_dir.clone();
     let member_dir = member_dir.to_str().expect("utf-8 path");
+    // sled's lock keeps inspect off a running member.
+    let refused = run(e, &["inspect", member_dir, "status"], None).await;
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("in use by a running member"), "{stderr}");
     cluster.stop().await.expect("cluster stops");
 
     let offline = must(e, &["inspect", member_dir, "get", "ls/", "--prefix"], None).await;
@@ -299,4 +314,16 @@ async fn an_unreachable_endpoint_fails_with_one_line_naming_it() {
     assert!(stderr.starts_with("Error: "), "{stderr}");
     assert!(stderr.contains(&endpoint), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+
+    // etcdctl's environment variable is honoured when keelctl's own is unset.
+    let output = Command::new(env!("CARGO_BIN_EXE_keelctl"))
+        .args(["--dial-timeout", "1s", "get", "k"])
+        .env_remove("KEELCTL_ENDPOINTS")
+        .env("ETCDCTL_ENDPOINTS", &endpoint)
+        .output()
+        .await
+        .expect("keelctl runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&endpoint), "{stderr}");
 }

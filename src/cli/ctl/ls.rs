@@ -47,7 +47,7 @@ pub struct Branch {
 pub fn branches(kvs: &[KeyValue], prefix: &str, depth: usize) -> (Vec<Branch>, Branch) {
     let mut by_path: BTreeMap<String, Branch> = BTreeMap::new();
     let mut total = Branch {
-        path: format!("{prefix}*"),
+        path: format!("{prefix}* (total)"),
         ..Default::default()
     };
     for kv in kvs {

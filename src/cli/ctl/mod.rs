@@ -8,6 +8,7 @@ pub mod completion;
 pub mod del;
 pub mod endpoint;
 pub mod get;
+pub mod history;
 pub mod inspect;
 pub mod lease;
 pub mod ls;
@@ -106,6 +107,8 @@ pub enum Command {
     Snapshot(snapshot::SnapshotCommand),
     /// A tree of the keyspace split on `/`: key counts, value bytes, revisions per branch.
     Ls(ls::LsArgs),
+    /// Every retained version of a key, walked back with `get --rev`.
+    History(history::HistoryArgs),
     /// Read a stopped member's data directory offline.
     Inspect(inspect::InspectArgs),
     /// Print a shell completion script.
@@ -154,6 +157,7 @@ impl Ctl {
             Command::Compaction(args) => args.execute(&client, &printer).await,
             Command::Snapshot(command) => command.execute(&client, &printer).await,
             Command::Ls(args) => args.execute(&client, &printer).await,
+            Command::History(args) => args.execute(&client, &printer).await,
             Command::Inspect(_) | Command::Completion(_) => unreachable!("handled above"),
         }
     }

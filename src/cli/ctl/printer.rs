@@ -72,10 +72,11 @@ impl Printer {
         }
     }
 
-    /// Bytes for a table cell or a message: text when UTF-8, hex otherwise or with `--hex`.
+    /// Bytes for a table cell or a message: text when printable UTF-8, hex otherwise or
+    /// with `--hex` (raw control bytes would garble a table).
     pub fn text(&self, bytes: &[u8]) -> String {
         match std::str::from_utf8(bytes) {
-            Ok(text) if !self.hex => text.to_owned(),
+            Ok(text) if !self.hex && !text.chars().any(char::is_control) => text.to_owned(),
             _ => hex(bytes),
         }
     }

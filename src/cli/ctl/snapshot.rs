@@ -36,7 +36,7 @@ impl SnapshotCommand {
         let bytes = tokio::fs::read(file).await?;
         let crc = crc32fast::hash(&bytes);
         printer.line(&format!(
-            "Snapshot saved at {} ({}, {size} bytes, crc32 {crc:08x})",
+            "Snapshot saved at {} ({}, crc32 {crc:08x})",
             file.display(),
             human_bytes(size)
         ));
