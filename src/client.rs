@@ -563,6 +563,65 @@ mod tests {
         assert!(err.to_string().contains("compacted"));
     }
 
+    /// A server answering every POST with `status` and `body`; returns its URL.
+    async fn fixed_answer(status: u16, body: &'static str) -> String {
+        use warp::Filter as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let route = warp::post().map(move || {
+            warp::reply::with_status(body, warp::http::StatusCode::from_u16(status).unwrap())
+        });
+        tokio::spawn(warp::serve(route).incoming(listener).run());
+        url
+    }
+
+    /// A URL nothing listens on.
+    fn dead_endpoint() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    }
+
+    #[tokio::test]
+    async fn fails_over_past_dead_and_not_leader_endpoints_but_not_past_real_errors() {
+        let not_leader = fixed_answer(
+            503,
+            r#"{"error":"etcdserver: not leader","code":14,"message":"etcdserver: not leader"}"#,
+        )
+        .await;
+        let not_found = fixed_answer(
+            404,
+            r#"{"error":"etcdserver: requested lease not found","code":5,"message":"etcdserver: requested lease not found"}"#,
+        )
+        .await;
+        let good = fixed_answer(200, r#"{"header":{"revision":"7"},"count":"1"}"#).await;
+        let dead = dead_endpoint();
+        let options = Options {
+            dial_timeout: Duration::from_secs(1),
+            command_timeout: Duration::from_secs(10),
+        };
+
+        let client = Client::new(
+            vec![dead.clone(), not_leader.clone(), good.clone()],
+            options.clone(),
+        )
+        .unwrap();
+        let answer = client.range(&RangeRequest::default()).await.unwrap();
+        assert_eq!((answer.header.revision, answer.count), (7, 1));
+
+        let client = Client::new(vec![dead.clone(), not_leader.clone()], options.clone()).unwrap();
+        let error = client.range(&RangeRequest::default()).await.unwrap_err();
+        let text = error.to_string();
+        assert!(matches!(error, Error::Unreachable(_)), "{text}");
+        assert!(
+            text.contains(&dead) && text.contains("not leader"),
+            "{text}"
+        );
+
+        let client = Client::new(vec![not_found, good], options).unwrap();
+        let error = client.lease_revoke(1).await.unwrap_err();
+        assert_eq!(error.code(), Some(5), "{error}");
+    }
+
     #[test]
     fn endpoints_are_normalized() {
         let client = Client::new(

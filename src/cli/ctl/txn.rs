@@ -11,7 +11,7 @@
 //!
 //! Blank lines separate the three sections, as etcdctl's non-interactive mode reads them.
 
-use std::io::Read as _;
+use std::io::{BufRead, Read as _, Write};
 
 use anyhow::{bail, Context as _};
 use clap::Args;
@@ -26,7 +26,7 @@ use crate::client::Client;
 /// Flags of `txn`.
 #[derive(Debug, Args)]
 pub struct TxnArgs {
-    /// Interactive prompts (not supported yet: pipe the transaction into stdin).
+    /// Prompt for each section instead of reading blank-line-separated sections.
     #[arg(short, long)]
     pub interactive: bool,
 }
@@ -34,17 +34,45 @@ pub struct TxnArgs {
 impl TxnArgs {
     /// Runs `txn`.
     pub async fn execute(&self, client: &Client, printer: &Printer) -> anyhow::Result<()> {
-        if self.interactive {
-            bail!("interactive txn is not supported yet; write the transaction to stdin");
-        }
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("cannot read the transaction from stdin")?;
-        let request = parse_txn(&text)?;
+        let request = if self.interactive {
+            read_interactive(std::io::stdin().lock(), std::io::stderr())?
+        } else {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("cannot read the transaction from stdin")?;
+            parse_txn(&text)?
+        };
         printer.txn(&client.txn(&request).await?);
         Ok(())
     }
+}
+
+/// `txn -i`: prompts for each section (on stderr, so stdout stays the answer alone) and
+/// reads its lines up to a blank line or the end of input.
+pub fn read_interactive(
+    mut input: impl BufRead,
+    mut prompts: impl Write,
+) -> anyhow::Result<TxnRequest> {
+    let mut sections: [Vec<String>; 3] = Default::default();
+    let titles = [
+        "compares:",
+        "success requests (get, put, del):",
+        "failure requests (get, put, del):",
+    ];
+    for (title, section) in titles.iter().zip(sections.iter_mut()) {
+        writeln!(prompts, "{title}")?;
+        loop {
+            let mut line = String::new();
+            if input.read_line(&mut line).context("cannot read stdin")? == 0
+                || line.trim().is_empty()
+            {
+                break;
+            }
+            section.push(line.trim().to_owned());
+        }
+    }
+    parse_sections(&sections[0], &sections[1], &sections[2])
 }
 
 /// Parses the three blank-line-separated sections.
@@ -63,17 +91,26 @@ pub fn parse_txn(text: &str) -> anyhow::Result<TxnRequest> {
         }
     }
     sections.resize(3, Vec::new());
-    let compare = sections[0]
+    parse_sections(&sections[0], &sections[1], &sections[2])
+}
+
+/// Builds the request from the lines of each section.
+fn parse_sections<S: AsRef<str>>(
+    compares: &[S],
+    success: &[S],
+    failure: &[S],
+) -> anyhow::Result<TxnRequest> {
+    let compare = compares
         .iter()
-        .map(|l| parse_compare(l))
+        .map(|l| parse_compare(l.as_ref()))
         .collect::<anyhow::Result<_>>()?;
-    let success = sections[1]
+    let success = success
         .iter()
-        .map(|l| parse_op(l))
+        .map(|l| parse_op(l.as_ref()))
         .collect::<anyhow::Result<_>>()?;
-    let failure = sections[2]
+    let failure = failure
         .iter()
-        .map(|l| parse_op(l))
+        .map(|l| parse_op(l.as_ref()))
         .collect::<anyhow::Result<_>>()?;
     Ok(TxnRequest {
         compare,
@@ -245,6 +282,9 @@ mod tests {
         };
         assert_eq!(get.range_end, b"l");
         assert_eq!(t.failure.len(), 2);
+        let t = read_interactive(&b"\nput a 1\n\n"[..], std::io::sink()).unwrap();
+        assert!(t.compare.is_empty() && t.failure.is_empty());
+        assert!(matches!(&t.success[0], RequestOp::RequestPut(p) if p.key == b"a"));
         assert!(parse_txn("bogus(\"k\") = \"1\"\n").is_err());
         assert!(parse_txn("mod(\"k\") = \"x\"\n").is_err());
         assert!(matches!(
