@@ -244,6 +244,30 @@ async fn keelctl_drives_a_three_member_cluster_then_inspects_a_stopped_member() 
         "{health}"
     );
 
+    // snapshot save writes the file and says how big it is.
+    let snapshot = data.path().join("backup.db");
+    let snapshot = snapshot.to_str().expect("utf-8 path");
+    let saved = must(e, &["snapshot", "save", snapshot], None).await;
+    let size = std::fs::metadata(snapshot).expect("snapshot file").len();
+    assert!(
+        size > 0 && saved.starts_with(&format!("Snapshot saved at {snapshot}")),
+        "{saved}"
+    );
+    assert!(saved.contains("crc32"), "{saved}");
+
+    // other output forms.
+    let table = must(e, &["-w", "table", "get", "greeting"], None).await;
+    assert!(
+        table.contains("hello world") && table.contains("MOD REV"),
+        "{table}"
+    );
+    assert_eq!(
+        must(e, &["--hex", "get", "cas"], None).await,
+        "636173
+6c6f7374
+"
+    );
+
     // a compacted revision is an error naming the cause.
     must(e, &["compaction", &revision.to_string()], None).await;
     let old = (revision - 1).to_string();
@@ -274,6 +298,15 @@ async fn keelctl_drives_a_three_member_cluster_then_inspects_a_stopped_member() 
             tokio::task::yield_now().await;
         }
     }
+    // Every member holds the same history.
+    let hashes = must(e, &["endpoint", "hashkv"], None).await;
+    let values: Vec<&str> = hashes
+        .lines()
+        .filter_map(|l| l.split(", ").nth(1))
+        .collect();
+    assert_eq!(values.len(), 3, "{hashes}");
+    assert!(values.iter().all(|h| *h == values[0]), "{hashes}");
+
     let member_dir = cluster.configs[0].data_dir.clone();
     let member_dir = member_dir.to_str().expect("utf-8 path");
     // sled's lock keeps inspect off a running member.
