@@ -272,27 +272,23 @@ impl Client {
         self.call("/v3/lease/leases", &serde_json::json!({})).await
     }
 
-    /// One `LeaseKeepAlive` round: sends one request and reads the first answer.
+    /// Opens a `LeaseKeepAlive` stream on the first endpoint that serves it; each
+    /// [`KeepAlive::renew`] is one round on it.
+    pub async fn lease_keep_alive(&self, id: i64) -> Result<KeepAlive> {
+        let first = serde_json::to_vec(&LeaseId { id }).expect("request models serialize");
+        let (first_answer, responses, requests) =
+            self.open_stream("/v3/lease/keepalive", first).await?;
+        Ok(KeepAlive {
+            id,
+            first: Some(first_answer),
+            responses,
+            requests,
+        })
+    }
+
+    /// One `LeaseKeepAlive` round.
     pub async fn lease_keep_alive_once(&self, id: i64) -> Result<LeaseKeepAliveResponse> {
-        let body = serde_json::to_vec(&LeaseId { id }).expect("serializes");
-        let (endpoint, response) = self
-            .send(
-                "/v3/lease/keepalive",
-                body,
-                Some(self.options.command_timeout),
-            )
-            .await?;
-        let mut lines = Box::pin(result_lines::<LeaseKeepAliveResponse>(
-            endpoint.clone(),
-            response,
-        ));
-        match lines.next().await {
-            Some(answer) => answer,
-            None => Err(Error::Malformed {
-                endpoint,
-                message: "the keep-alive stream ended without an answer".into(),
-            }),
-        }
+        self.lease_keep_alive(id).await?.renew().await
     }
 
     /// `MemberList`.
@@ -388,7 +384,24 @@ impl Client {
     /// lives: etcd's gateway cancels a session's watches when its body ends, and an open body
     /// is where later requests (cancel, progress) would go.
     pub async fn watch(&self, request: WatchCreateRequest) -> Result<Watch> {
-        let first = serde_json::to_vec(&WatchRequest::CreateRequest(request)).expect("serializes");
+        let first = serde_json::to_vec(&WatchRequest::CreateRequest(request))
+            .expect("request models serialize");
+        let (first_answer, responses, requests) = self.open_stream("/v3/watch", first).await?;
+        Ok(Watch {
+            first: Some(first_answer),
+            responses,
+            _requests: requests,
+        })
+    }
+
+    /// Opens a bidirectional stream on the first endpoint whose first answer is not
+    /// `Unavailable`: a streamed reply is always HTTP 200, so a member that cannot serve
+    /// ("not leader") says so in the first line rather than in the status.
+    async fn open_stream<T: DeserializeOwned + Send + 'static>(
+        &self,
+        path: &str,
+        first: Vec<u8>,
+    ) -> Result<(T, Lines<T>, RequestSender)> {
         let mut reasons = Vec::new();
         for endpoint in &self.endpoints {
             let (sender, receiver) = mpsc::channel::<std::result::Result<Bytes, std::io::Error>>(4);
@@ -398,48 +411,87 @@ impl Client {
                 .expect("the receiver is alive");
             let body =
                 reqwest::Body::wrap_stream(tokio_stream::wrappers::ReceiverStream::new(receiver));
-            let response = self
+            let opened = self
                 .http
-                .post(format!("{endpoint}/v3/watch"))
+                .post(format!("{endpoint}{path}"))
                 .header("content-type", "application/json")
                 .body(body)
                 .send()
                 .await;
-            let response = match response {
-                Ok(response) => response,
-                Err(e) => {
-                    reasons.push(format!("{endpoint}: {}", describe(&e)));
-                    continue;
-                }
-            };
-            if !response.status().is_success() {
-                match error_of(endpoint, response).await {
+            let response = match opened {
+                Ok(response) if response.status().is_success() => response,
+                Ok(response) => match error_of(endpoint, response).await {
                     error @ Error::Api { code, .. } if code == CODE_UNAVAILABLE => {
                         reasons.push(error.to_string());
                         continue;
                     }
                     other => return Err(other),
+                },
+                Err(e) => {
+                    reasons.push(format!("{endpoint}: {}", describe(&e)));
+                    continue;
                 }
+            };
+            let mut lines: Lines<T> = Box::pin(result_lines::<T>(endpoint.clone(), response));
+            let answer = tokio::time::timeout(self.options.command_timeout, lines.next()).await;
+            match answer {
+                Ok(Some(Ok(answer))) => return Ok((answer, lines, sender)),
+                Ok(Some(Err(error @ Error::Api { code, .. }))) if code == CODE_UNAVAILABLE => {
+                    reasons.push(error.to_string());
+                }
+                Ok(Some(Err(other))) => return Err(other),
+                Ok(None) => reasons.push(format!("{endpoint}: the stream ended at once")),
+                Err(_) => reasons.push(format!("{endpoint}: no first answer in time")),
             }
-            return Ok(Watch {
-                responses: Box::pin(result_lines::<WatchResponse>(endpoint.clone(), response)),
-                _requests: sender,
-            });
         }
         Err(Error::Unreachable(reasons))
     }
 }
 
+type Lines<T> = std::pin::Pin<Box<dyn Stream<Item = Result<T>> + Send>>;
+type RequestSender = mpsc::Sender<std::result::Result<Bytes, std::io::Error>>;
+
+/// An open keep-alive stream of one lease.
+pub struct KeepAlive {
+    id: i64,
+    first: Option<LeaseKeepAliveResponse>,
+    responses: Lines<LeaseKeepAliveResponse>,
+    requests: RequestSender,
+}
+
+impl KeepAlive {
+    /// Renews the lease once; a TTL of 0 in the answer means it no longer exists.
+    pub async fn renew(&mut self) -> Result<LeaseKeepAliveResponse> {
+        // Opening the stream already sent the first request.
+        if let Some(first) = self.first.take() {
+            return Ok(first);
+        }
+        let request =
+            serde_json::to_vec(&LeaseId { id: self.id }).expect("request models serialize");
+        let closed = || Error::Unreachable(vec!["the keep-alive stream was closed".into()]);
+        self.requests
+            .send(Ok(Bytes::from(request)))
+            .await
+            .map_err(|_| closed())?;
+        self.responses.next().await.unwrap_or_else(|| Err(closed()))
+    }
+}
+
 /// A running watch: a stream of [`WatchResponse`]s. Dropping it ends the session.
 pub struct Watch {
-    responses: std::pin::Pin<Box<dyn Stream<Item = Result<WatchResponse>> + Send>>,
+    first: Option<WatchResponse>,
+    responses: Lines<WatchResponse>,
     // Held only to keep the request body open.
-    _requests: mpsc::Sender<std::result::Result<Bytes, std::io::Error>>,
+    _requests: RequestSender,
 }
 
 impl Watch {
-    /// The next response; `None` when the server ended the stream.
+    /// The next response (the first is the `created` answer); `None` when the server ended
+    /// the stream.
     pub async fn next(&mut self) -> Option<Result<WatchResponse>> {
+        if let Some(first) = self.first.take() {
+            return Some(Ok(first));
+        }
         self.responses.next().await
     }
 }

@@ -211,6 +211,24 @@ async fn keelctl_drives_a_three_member_cluster_then_inspects_a_stopped_member() 
     assert!(ttl.contains("granted with TTL(600s)"), "{ttl}");
     let list = must(e, &["lease", "list"], None).await;
     assert!(list.contains(&lease), "{list}");
+    assert_eq!(
+        must(e, &["lease", "keep-alive", "--once", &lease], None).await,
+        format!("lease {lease} keepalived with TTL(600)\n")
+    );
+    assert_eq!(
+        must(e, &["lease", "revoke", &lease], None).await,
+        format!("lease {lease} revoked\n")
+    );
+    assert_eq!(
+        must(e, &["get", "leased", "--count-only"], None).await,
+        "0\n"
+    );
+    let gone = run(e, &["lease", "revoke", &lease], None).await;
+    let stderr = String::from_utf8_lossy(&gone.stderr);
+    assert!(
+        !gone.status.success() && stderr.contains("lease not found"),
+        "{stderr}"
+    );
 
     // members and endpoints.
     let members = must(e, &["member", "list"], None).await;

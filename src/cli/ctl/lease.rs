@@ -59,20 +59,23 @@ impl LeaseCommand {
                 printer.lease_ttl(&client.lease_time_to_live(id, keys).await?, keys)
             }
             LeaseCommand::List => printer.leases(&client.leases().await?),
-            LeaseCommand::KeepAlive { id, once } => loop {
-                let response = client.lease_keep_alive_once(id).await?;
-                if response.ttl <= 0 {
-                    bail!("lease {} expired or revoked", super::printer::lease_hex(id));
+            LeaseCommand::KeepAlive { id, once } => {
+                let mut stream = client.lease_keep_alive(id).await?;
+                loop {
+                    let response = stream.renew().await?;
+                    if response.ttl <= 0 {
+                        bail!("lease {} expired or revoked", super::printer::lease_hex(id));
+                    }
+                    printer.keep_alive(&response);
+                    if once {
+                        break;
+                    }
+                    // Renew at a third of the TTL, as etcd's client does.
+                    let wait =
+                        std::time::Duration::from_millis((response.ttl as u64 * 1000 / 3).max(500));
+                    tokio::time::sleep(wait).await;
                 }
-                printer.keep_alive(&response);
-                if once {
-                    break;
-                }
-                // Renew at a third of the TTL, as etcd's client does.
-                let wait =
-                    std::time::Duration::from_millis((response.ttl as u64 * 1000 / 3).max(500));
-                tokio::time::sleep(wait).await;
-            },
+            }
         }
         Ok(())
     }

@@ -1,5 +1,5 @@
 //! `keelctl watch KEY [RANGE_END]`: prints each event as etcdctl does (`PUT`, key, value)
-//! until interrupted, or until the server cancels the watch.
+//! until interrupted, or until the server cancels the watch (compaction).
 
 use anyhow::bail;
 use clap::Args;
@@ -7,7 +7,7 @@ use clap::Args;
 use super::printer::Printer;
 use super::range_end;
 use crate::api::models::WatchCreateRequest;
-use crate::client::Client;
+use crate::client::{Client, Error};
 
 /// Flags of `watch`.
 #[derive(Debug, Args)]
@@ -43,26 +43,54 @@ impl WatchArgs {
         }
     }
 
-    /// Runs `watch` until the stream ends.
+    /// Runs `watch` until interrupted. When the member serving it goes away, the watch
+    /// resumes on the next endpoint from the revision after the last one seen, so no event
+    /// is lost or repeated (etcd's client does the same).
     pub async fn execute(&self, client: &Client, printer: &Printer) -> anyhow::Result<()> {
-        let mut watch = client.watch(self.request()).await?;
-        while let Some(response) = watch.next().await {
-            let response = response?;
+        let mut request = self.request();
+        let mut watch = client.watch(request.clone()).await?;
+        let mut resumes_without_news = 0;
+        loop {
+            let response = match watch.next().await {
+                Some(Ok(response)) => response,
+                Some(Err(Error::Unreachable(_))) | None => {
+                    // A member that keeps accepting and dropping the stream (shutting down)
+                    // must not turn this into a busy loop.
+                    resumes_without_news += 1;
+                    if resumes_without_news > 10 {
+                        bail!("the watch stream keeps closing; giving up");
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(
+                        100 * resumes_without_news,
+                    ))
+                    .await;
+                    // The member went away: resume elsewhere (an error here is final).
+                    watch = client.watch(request.clone()).await?;
+                    continue;
+                }
+                Some(Err(other)) => return Err(other.into()),
+            };
+            if !response.created {
+                resumes_without_news = 0;
+            }
+            if response.created && request.start_revision == 0 {
+                request.start_revision = response.header.revision + 1;
+            }
             for event in &response.events {
                 printer.event(event);
+                request.start_revision = event.kv.mod_revision + 1;
             }
             if response.canceled {
                 if response.compact_revision != 0 {
                     bail!(
-                        "watch canceled: required revision {} has been compacted (compacted up to {})",
-                        self.rev,
+                        "watch canceled: revision {} has been compacted (compacted up to {})",
+                        request.start_revision,
                         response.compact_revision
                     );
                 }
                 bail!("watch canceled by the server: {}", response.cancel_reason);
             }
         }
-        bail!("the watch stream was closed by the server")
     }
 }
 
