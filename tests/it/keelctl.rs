@@ -378,3 +378,82 @@ async fn an_unreachable_endpoint_fails_with_one_line_naming_it() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(&endpoint), "{stderr}");
 }
+
+/// Reads `count` lines from a running keelctl, failing after [`COMMAND_DEADLINE`].
+async fn read_lines(
+    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    count: usize,
+) -> Vec<String> {
+    let mut printed = Vec::new();
+    let deadline = Instant::now() + COMMAND_DEADLINE;
+    while printed.len() < count {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, lines.next_line()).await {
+            Ok(Ok(Some(line))) => printed.push(line),
+            Ok(_) => panic!("output ended after {printed:?}"),
+            Err(_) => panic!("no output within {COMMAND_DEADLINE:?}: {printed:?}"),
+        }
+    }
+    printed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_resumes_on_another_endpoint_when_its_member_stops() {
+    let mut cluster = DevCluster::start(&DevArgs {
+        size: 3,
+        data_dir: None,
+        base_port: 0,
+    })
+    .await
+    .expect("cluster starts");
+    let leader = cluster.members[0]
+        .wait_for_leader(COMMAND_DEADLINE)
+        .await
+        .expect("a leader");
+    // Stopping a follower keeps the leader, so the test is about the watch alone.
+    let follower = cluster
+        .members
+        .iter()
+        .position(|m| m.id != leader)
+        .expect("a follower");
+    let url = |m: &keel::member::RunningMember| format!("http://{}", m.client_addr);
+    let others: Vec<String> = cluster
+        .members
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != follower)
+        .map(|(_, m)| url(m))
+        .collect();
+    let others = others.join(",");
+    let watch_endpoints = format!("{},{others}", url(&cluster.members[follower]));
+
+    let revision = int(&must_json(&others, &["get", "resumed"]).await["header"]["revision"]);
+    let start = (revision + 1).to_string();
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_keelctl"))
+        .args([
+            "--endpoints",
+            &watch_endpoints,
+            "watch",
+            "resumed",
+            "--rev",
+            &start,
+        ])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("keelctl watch starts");
+    let mut lines = BufReader::new(watch.stdout.take().expect("piped")).lines();
+    must(&others, &["put", "resumed", "one"], None).await;
+    assert_eq!(read_lines(&mut lines, 3).await, ["PUT", "resumed", "one"]);
+
+    cluster
+        .members
+        .remove(follower)
+        .stop()
+        .await
+        .expect("follower stops");
+    must(&others, &["put", "resumed", "two"], None).await;
+    assert_eq!(read_lines(&mut lines, 3).await, ["PUT", "resumed", "two"]);
+    watch.kill().await.expect("kill watch");
+    cluster.stop().await.expect("cluster stops");
+}
