@@ -44,7 +44,7 @@ pub enum Error {
     #[error("no endpoint answered: {}", .0.join("; "))]
     Unreachable(Vec<String>),
     /// An answer that is not the gateway's JSON.
-    #[error("malformed answer from {endpoint}: {message}")]
+    #[error("unexpected answer from {endpoint}: {message}")]
     Malformed {
         /// The endpoint.
         endpoint: String,
@@ -145,6 +145,13 @@ impl Client {
         &self.endpoints
     }
 
+    /// The same client (timeouts, connections) for other endpoints.
+    pub fn with_endpoints(&self, endpoints: Vec<String>) -> Result<Client> {
+        let mut client = Client::new(endpoints, self.options.clone())?;
+        client.http = self.http.clone();
+        Ok(client)
+    }
+
     /// A client of one of this client's endpoints only (for per-endpoint status).
     pub fn for_endpoint(&self, endpoint: &str) -> Client {
         Client {
@@ -187,6 +194,9 @@ impl Client {
                 Error::Api { code, .. } if code == CODE_UNAVAILABLE => {
                     reasons.push(error.to_string());
                 }
+                // Not the gateway at all (a wrong port, a proxy's error page): not the
+                // cluster's answer either.
+                Error::Malformed { .. } => reasons.push(error.to_string()),
                 other => return Err(other),
             }
         }
@@ -584,11 +594,16 @@ fn describe(error: &reqwest::Error) -> String {
     } else {
         error.to_string()
     };
+    // The innermost cause is the one a person can act on ("Connection refused").
     let mut source = std::error::Error::source(error);
+    let mut innermost = None;
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        innermost = Some(cause.to_string());
         source = cause.source();
+    }
+    if let Some(cause) = innermost {
+        text.push_str(": ");
+        text.push_str(&cause);
     }
     text
 }

@@ -4,11 +4,51 @@
 use std::time::Instant;
 
 use anyhow::bail;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 
 use super::printer::{EndpointRow, Printer};
 use super::OutputFormat;
 use crate::client::Client;
+
+/// `endpoint` and its flags.
+#[derive(Debug, Args)]
+pub struct EndpointArgs {
+    /// Ask every member listed by `member list` (its client URLs) instead of --endpoints.
+    #[arg(long, global = true)]
+    pub cluster: bool,
+    /// What to ask.
+    #[command(subcommand)]
+    pub command: EndpointCommand,
+}
+
+impl EndpointArgs {
+    /// Runs the subcommand against --endpoints or, with --cluster, every member.
+    pub async fn execute(&self, client: &Client, printer: &Printer) -> anyhow::Result<()> {
+        if !self.cluster {
+            return self.command.execute(client, printer).await;
+        }
+        let members = client.member_list().await?;
+        let urls: Vec<String> = members
+            .members
+            .iter()
+            .flat_map(|m| m.client_urls.iter().cloned())
+            .collect();
+        let unknown: Vec<String> = members
+            .members
+            .iter()
+            .filter(|m| m.client_urls.is_empty())
+            .map(|m| format!("{:x}", m.id))
+            .collect();
+        if !unknown.is_empty() {
+            eprintln!(
+                "members without client URLs are left out: {}",
+                unknown.join(", ")
+            );
+        }
+        let cluster = client.with_endpoints(urls)?;
+        self.command.execute(&cluster, printer).await
+    }
+}
 
 /// The endpoint subcommands.
 #[derive(Debug, Subcommand)]
@@ -139,16 +179,24 @@ mod tests {
 
     #[test]
     fn parses_subcommands() {
-        let ctl = Ctl::try_parse_from(["keelctl", "-w", "table", "endpoint", "status"]).unwrap();
+        let ctl =
+            Ctl::try_parse_from(["keelctl", "-w", "table", "endpoint", "status", "--cluster"])
+                .unwrap();
         assert!(matches!(
             ctl.command,
-            Command::Endpoint(EndpointCommand::Status)
+            Command::Endpoint(EndpointArgs {
+                cluster: true,
+                command: EndpointCommand::Status
+            })
         ));
         assert_eq!(ctl.global.write_out, OutputFormat::Table);
         let ctl = Ctl::try_parse_from(["keelctl", "endpoint", "hashkv", "--rev", "4"]).unwrap();
         assert!(matches!(
             ctl.command,
-            Command::Endpoint(EndpointCommand::Hashkv { rev: 4 })
+            Command::Endpoint(EndpointArgs {
+                command: EndpointCommand::Hashkv { rev: 4 },
+                ..
+            })
         ));
     }
 }

@@ -1,7 +1,23 @@
 //! `keelctl`: etcdctl's commands and flags over keel's typed [`crate::client`], plus a few
-//! of its own (`ls`, `inspect`). One file per subcommand, each with its clap definition,
-//! request building, execution and a parsing test; every line of output goes through
-//! [`printer::Printer`].
+//! of its own (`ls`, `history`, `inspect`). One file per subcommand, each with its clap
+//! definition, request building, execution and a parsing test; every line of output goes
+//! through [`printer::Printer`].
+//!
+//! ```sh
+//! export KEELCTL_ENDPOINTS=http://127.0.0.1:2379,http://127.0.0.1:12379,http://127.0.0.1:22379
+//! keelctl put /app/config '{"replicas":3}'
+//! keelctl get /app --prefix -w table
+//! printf 'value("/app/config") = "x"\n\nput /app/config y\n\nget /app/config\n' | keelctl txn
+//! keelctl watch /app --prefix                 # PUT / key / value per event
+//! keelctl lease grant 60 && keelctl put k v --lease 694d77aa9e38260f
+//! keelctl -w table endpoint status            # every endpoint, with a leader column
+//! keelctl ls / --depth 2 --top 10             # where the keys and bytes are
+//! keelctl history /app/config                 # the key's versions (walks get --rev)
+//! keelctl inspect /var/lib/keel history /app/config   # offline, member stopped
+//! ```
+//!
+//! Endpoints are tried in order: one that cannot be reached, or answers "not leader", is
+//! skipped. Every failure is one `Error: …` line on stderr and exit status 1.
 
 pub mod compaction;
 pub mod completion;
@@ -98,8 +114,7 @@ pub enum Command {
     #[command(subcommand)]
     Member(member::MemberCommand),
     /// Per-endpoint commands.
-    #[command(subcommand)]
-    Endpoint(endpoint::EndpointCommand),
+    Endpoint(endpoint::EndpointArgs),
     /// Compact the history up to a revision.
     Compaction(compaction::CompactionArgs),
     /// Snapshot commands.
@@ -153,7 +168,7 @@ impl Ctl {
             Command::Watch(args) => args.execute(&client, &printer).await,
             Command::Lease(command) => command.execute(&client, &printer).await,
             Command::Member(command) => command.execute(&client, &printer).await,
-            Command::Endpoint(command) => command.execute(&client, &printer).await,
+            Command::Endpoint(args) => args.execute(&client, &printer).await,
             Command::Compaction(args) => args.execute(&client, &printer).await,
             Command::Snapshot(command) => command.execute(&client, &printer).await,
             Command::Ls(args) => args.execute(&client, &printer).await,
