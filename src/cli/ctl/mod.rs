@@ -37,7 +37,8 @@ pub mod watch;
 
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::client::{Client, Options};
 use printer::Printer;
@@ -131,16 +132,17 @@ pub enum Command {
 }
 
 impl Ctl {
-    /// Parses the command line, reading `ETCDCTL_ENDPOINTS` when `KEELCTL_ENDPOINTS` is unset
-    /// so that scripts written for etcdctl work unchanged.
+    /// Parses the command line, reading `ETCDCTL_ENDPOINTS` when neither `--endpoints` nor
+    /// `KEELCTL_ENDPOINTS` is given, so that scripts written for etcdctl work unchanged.
     pub fn parse_with_env() -> Ctl {
-        if std::env::var_os("KEELCTL_ENDPOINTS").is_none() {
-            if let Some(endpoints) = std::env::var_os("ETCDCTL_ENDPOINTS") {
-                // Safe in practice: called before any thread is started.
-                std::env::set_var("KEELCTL_ENDPOINTS", endpoints);
+        let matches = Ctl::command().get_matches();
+        let mut ctl = Ctl::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        if matches.value_source("endpoints") == Some(ValueSource::DefaultValue) {
+            if let Ok(endpoints) = std::env::var("ETCDCTL_ENDPOINTS") {
+                ctl.global.endpoints = endpoints.split(',').map(str::to_owned).collect();
             }
         }
-        Ctl::parse()
+        ctl
     }
 
     /// Runs the chosen subcommand.

@@ -5,7 +5,7 @@ use anyhow::bail;
 use clap::Args;
 
 use super::printer::Printer;
-use super::range_end;
+use super::{range_end, OutputFormat};
 use crate::api::models::WatchCreateRequest;
 use crate::client::{Client, Error};
 
@@ -76,8 +76,14 @@ impl WatchArgs {
             if response.created && request.start_revision == 0 {
                 request.start_revision = response.header.revision + 1;
             }
+            // etcdctl's json form is one whole response per line.
+            if printer.format == OutputFormat::Json && !response.events.is_empty() {
+                printer.json(&response);
+            }
             for event in &response.events {
-                printer.event(event);
+                if printer.format != OutputFormat::Json {
+                    printer.event(event);
+                }
                 request.start_revision = event.kv.mod_revision + 1;
             }
             if response.canceled {
