@@ -103,6 +103,24 @@ struct ErrorBody {
 }
 
 /// A client of a set of endpoints (`http://host:port`).
+///
+/// ```no_run
+/// # async fn demo() -> keel::client::Result<()> {
+/// use keel::api::models::{PutRequest, RangeRequest};
+/// use keel::client::{Client, Options};
+///
+/// let endpoints = vec!["http://127.0.0.1:2379".into(), "http://127.0.0.1:12379".into()];
+/// let client = Client::new(endpoints, Options::default())?;
+/// client
+///     .put(&PutRequest { key: b"foo".to_vec(), value: b"bar".to_vec(), ..Default::default() })
+///     .await?;
+/// let answer = client
+///     .range(&RangeRequest { key: b"foo".to_vec(), ..Default::default() })
+///     .await?;
+/// assert_eq!(answer.kvs[0].value, b"bar");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Client {
     endpoints: Vec<String>,
