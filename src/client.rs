@@ -51,6 +51,18 @@ pub enum Error {
         /// What was wrong.
         message: String,
     },
+    /// A write reached an endpoint but its answer did not come back: it may or may not
+    /// have been applied, so it is not retried elsewhere (a txn applied twice could report
+    /// the failure branch for a change that was made).
+    #[error(
+        "no answer from {endpoint} after sending the request (it may have been applied): {message}"
+    )]
+    Uncertain {
+        /// The endpoint.
+        endpoint: String,
+        /// What went wrong.
+        message: String,
+    },
     /// Writing a snapshot out failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -71,6 +83,17 @@ impl Error {
 
 /// The client's result.
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// Whether a request may be repeated on the next endpoint after a failure that happened
+/// once it may have been sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Retry {
+    /// Reads: repeating them changes nothing.
+    Always,
+    /// Writes: only failures before the request left (connect errors) or answers saying it
+    /// was not applied ("not leader") move on.
+    BeforeSent,
+}
 
 /// Timeouts of a [`Client`].
 #[derive(Clone, Debug)]
@@ -179,12 +202,15 @@ impl Client {
         }
     }
 
-    /// POSTs `body` to `path` on each endpoint in turn until one answers for good.
+    /// POSTs `body` to `path` on each endpoint in turn until one answers for good. A failure
+    /// after the request may have reached a member moves on only when `retry` says the
+    /// request is safe to repeat.
     async fn send(
         &self,
         path: &str,
         body: Vec<u8>,
         timeout: Option<Duration>,
+        retry: Retry,
     ) -> Result<(String, reqwest::Response)> {
         let mut reasons = Vec::new();
         for endpoint in &self.endpoints {
@@ -198,9 +224,15 @@ impl Client {
             }
             let response = match request.send().await {
                 Ok(response) => response,
-                Err(e) => {
+                Err(e) if e.is_connect() || retry == Retry::Always => {
                     reasons.push(format!("{endpoint}: {}", describe(&e)));
                     continue;
+                }
+                Err(e) => {
+                    return Err(Error::Uncertain {
+                        endpoint: endpoint.clone(),
+                        message: describe(&e),
+                    })
                 }
             };
             if response.status().is_success() {
@@ -221,15 +253,35 @@ impl Client {
         Err(Error::Unreachable(reasons))
     }
 
-    /// A unary call.
+    /// A unary call that is safe to repeat (a read): retried on the next endpoint after any
+    /// failure.
     pub async fn call<Q: Serialize, A: DeserializeOwned>(
         &self,
         path: &str,
         request: &Q,
     ) -> Result<A> {
+        self.unary(path, request, Retry::Always).await
+    }
+
+    /// A unary call that changes state: retried on the next endpoint only when it surely
+    /// did not reach the first (connection refused, "not leader").
+    pub async fn call_write<Q: Serialize, A: DeserializeOwned>(
+        &self,
+        path: &str,
+        request: &Q,
+    ) -> Result<A> {
+        self.unary(path, request, Retry::BeforeSent).await
+    }
+
+    async fn unary<Q: Serialize, A: DeserializeOwned>(
+        &self,
+        path: &str,
+        request: &Q,
+        retry: Retry,
+    ) -> Result<A> {
         let body = serde_json::to_vec(request).expect("request models always serialize");
         let call = async {
-            let (endpoint, response) = self.send(path, body, None).await?;
+            let (endpoint, response) = self.send(path, body, None, retry).await?;
             let bytes = response.bytes().await.map_err(|e| Error::Malformed {
                 endpoint: endpoint.clone(),
                 message: describe(&e),
@@ -239,12 +291,16 @@ impl Client {
                 message: e.to_string(),
             })
         };
+        let timed_out = format!("command timed out after {:?}", self.options.command_timeout);
         match tokio::time::timeout(self.options.command_timeout, call).await {
             Ok(result) => result,
+            Err(_) if retry == Retry::BeforeSent => Err(Error::Uncertain {
+                endpoint: self.endpoints.join(","),
+                message: timed_out,
+            }),
             Err(_) => Err(Error::Unreachable(vec![format!(
-                "{}: command timed out after {:?}",
-                self.endpoints.join(","),
-                self.options.command_timeout
+                "{}: {timed_out}",
+                self.endpoints.join(",")
             )])),
         }
     }
@@ -256,22 +312,22 @@ impl Client {
 
     /// `Put`.
     pub async fn put(&self, request: &PutRequest) -> Result<PutResponse> {
-        self.call("/v3/kv/put", request).await
+        self.call_write("/v3/kv/put", request).await
     }
 
     /// `DeleteRange`.
     pub async fn delete_range(&self, request: &DeleteRangeRequest) -> Result<DeleteRangeResponse> {
-        self.call("/v3/kv/deleterange", request).await
+        self.call_write("/v3/kv/deleterange", request).await
     }
 
     /// `Txn`.
     pub async fn txn(&self, request: &TxnRequest) -> Result<TxnResponse> {
-        self.call("/v3/kv/txn", request).await
+        self.call_write("/v3/kv/txn", request).await
     }
 
     /// `Compact`.
     pub async fn compact(&self, revision: i64, physical: bool) -> Result<HeaderOnly> {
-        self.call(
+        self.call_write(
             "/v3/kv/compaction",
             &CompactionRequest { revision, physical },
         )
@@ -280,13 +336,13 @@ impl Client {
 
     /// `LeaseGrant`; `id` 0 lets the server choose.
     pub async fn lease_grant(&self, ttl: i64, id: i64) -> Result<LeaseGrantResponse> {
-        self.call("/v3/lease/grant", &LeaseGrantRequest { ttl, id })
+        self.call_write("/v3/lease/grant", &LeaseGrantRequest { ttl, id })
             .await
     }
 
     /// `LeaseRevoke`.
     pub async fn lease_revoke(&self, id: i64) -> Result<HeaderOnly> {
-        self.call("/v3/lease/revoke", &LeaseId { id }).await
+        self.call_write("/v3/lease/revoke", &LeaseId { id }).await
     }
 
     /// `LeaseTimeToLive`.
@@ -331,7 +387,7 @@ impl Client {
         peer_urls: Vec<String>,
         is_learner: bool,
     ) -> Result<MemberAddResponse> {
-        self.call(
+        self.call_write(
             "/v3/cluster/member/add",
             &MemberAddRequest {
                 peer_urls,
@@ -343,13 +399,13 @@ impl Client {
 
     /// `MemberRemove`.
     pub async fn member_remove(&self, id: u64) -> Result<MemberListResponse> {
-        self.call("/v3/cluster/member/remove", &MemberId { id })
+        self.call_write("/v3/cluster/member/remove", &MemberId { id })
             .await
     }
 
     /// `MemberPromote`.
     pub async fn member_promote(&self, id: u64) -> Result<MemberListResponse> {
-        self.call("/v3/cluster/member/promote", &MemberId { id })
+        self.call_write("/v3/cluster/member/promote", &MemberId { id })
             .await
     }
 
@@ -395,7 +451,12 @@ impl Client {
     /// `Snapshot`: streams the state into `out`; returns the bytes written.
     pub async fn snapshot<W: AsyncWrite + Unpin>(&self, out: &mut W) -> Result<u64> {
         let (endpoint, response) = self
-            .send("/v3/maintenance/snapshot", b"{}".to_vec(), None)
+            .send(
+                "/v3/maintenance/snapshot",
+                b"{}".to_vec(),
+                None,
+                Retry::Always,
+            )
             .await?;
         let mut chunks = Box::pin(result_lines::<SnapshotResponse>(endpoint, response));
         let mut written = 0u64;
@@ -658,6 +719,34 @@ mod tests {
         });
         tokio::spawn(warp::serve(route).incoming(listener).run());
         url
+    }
+
+    /// A server that reads each request and hangs up without answering.
+    async fn hangs_up() -> String {
+        use tokio::io::AsyncReadExt as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buffer = [0u8; 4096];
+                let _ = socket.read(&mut buffer).await;
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_write_without_an_answer_is_not_repeated_elsewhere_but_a_read_is() {
+        let silent = hangs_up().await;
+        let good = fixed_answer(200, r#"{"header":{"revision":"7"}}"#).await;
+        let client = Client::new(vec![silent.clone(), good], Options::default()).unwrap();
+        let read = client.range(&RangeRequest::default()).await.unwrap();
+        assert_eq!(read.header.revision, 7);
+        let write = client.put(&PutRequest::default()).await.unwrap_err();
+        assert!(
+            matches!(&write, Error::Uncertain { endpoint, .. } if *endpoint == silent),
+            "{write}"
+        );
     }
 
     /// A URL nothing listens on.
