@@ -1,5 +1,5 @@
-//! The `keel` command line (and `keelctl`'s, in [`ctl`]): one file per subcommand, each with its clap definition, its
-//! execution and a parsing test.
+//! The `keel` command line (and `keelctl`'s, in [`ctl`]): one file per subcommand, each
+//! with its clap definition, its execution and a parsing test.
 
 pub mod ctl;
 pub mod dev;
