@@ -9,7 +9,8 @@
 //! get key2                   failure ops
 //! ```
 //!
-//! Blank lines separate the three sections, as etcdctl's non-interactive mode reads them.
+//! Blank lines separate the three sections, as etcdctl's non-interactive mode reads them;
+//! `-i` prompts for each section instead.
 
 use std::io::{BufRead, Read as _, Write};
 
