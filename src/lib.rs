@@ -14,11 +14,13 @@
 //! - [`api`]: the warp routes, handlers and JSON models, one file per etcd service.
 //! - [`metrics`]: Prometheus metrics served on `/metrics`.
 //! - [`server`]: wiring: `run(config, listener, replica, shutdown)`.
-//! - [`cli`]: the `keel` command line, one file per subcommand.
+//! - [`client`]: the typed client of the JSON gateway (failover across endpoints, streams).
+//! - [`cli`]: the `keel` and `keelctl` command lines, one file per subcommand.
 //! - [`error`]: the crate's error enum.
 
 pub mod api;
 pub mod cli;
+pub mod client;
 pub mod compactor;
 pub mod config;
 pub mod error;

@@ -64,6 +64,22 @@ pub mod proto {
             }
             seq.end()
         }
+
+        /// Reads a list of base64 strings (for clients of the gateway).
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<Vec<Vec<u8>>, D::Error> {
+            let texts: Option<Vec<String>> = serde::Deserialize::deserialize(deserializer)?;
+            texts
+                .unwrap_or_default()
+                .iter()
+                .map(|text| {
+                    STANDARD
+                        .decode(text.as_bytes())
+                        .map_err(|e| de::Error::custom(format!("illegal base64 data: {e}")))
+                })
+                .collect()
+        }
     }
 
     struct IntegerVisitor;
@@ -181,7 +197,8 @@ pub mod proto {
 use proto::{is_default, proto_enum};
 
 /// `etcdserverpb.ResponseHeader`, carried by every response.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ResponseHeader {
     /// The cluster's id.
     #[serde(with = "proto::uint64", skip_serializing_if = "is_default")]
@@ -208,7 +225,8 @@ impl ResponseHeader {
 }
 
 /// `mvccpb.KeyValue`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct KeyValue {
     /// The key.
     #[serde(with = "proto::bytes", skip_serializing_if = "Vec::is_empty")]
@@ -249,7 +267,8 @@ proto_enum! {
 }
 
 /// `mvccpb.Event`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Event {
     /// Put (omitted, being the default) or delete.
     #[serde(rename = "type", skip_serializing_if = "is_default")]
@@ -290,7 +309,7 @@ proto_enum! {
 }
 
 /// `etcdserverpb.RangeRequest`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct RangeRequest {
     /// First key.
@@ -364,7 +383,8 @@ impl From<RangeRequest> for store::RangeRequest {
 }
 
 /// `etcdserverpb.RangeResponse`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RangeResponse {
     /// The header.
     pub header: ResponseHeader,
@@ -392,7 +412,7 @@ impl RangeResponse {
 }
 
 /// `etcdserverpb.PutRequest`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct PutRequest {
     /// The key.
@@ -429,7 +449,8 @@ impl From<PutRequest> for store::PutRequest {
 }
 
 /// `etcdserverpb.PutResponse`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PutResponse {
     /// The header.
     pub header: ResponseHeader,
@@ -449,7 +470,7 @@ impl PutResponse {
 }
 
 /// `etcdserverpb.DeleteRangeRequest`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct DeleteRangeRequest {
     /// First key.
@@ -474,7 +495,8 @@ impl From<DeleteRangeRequest> for store::DeleteRangeRequest {
 }
 
 /// `etcdserverpb.DeleteRangeResponse`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DeleteRangeResponse {
     /// The header.
     pub header: ResponseHeader,
@@ -509,7 +531,7 @@ proto_enum! {
 
 /// `etcdserverpb.Compare`. The compared value is a oneof in the proto; `target` says which
 /// of its fields counts, and an absent one compares as its default, as in etcd.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Compare {
     /// The relation.
@@ -562,7 +584,7 @@ impl From<Compare> for store::Compare {
 }
 
 /// `etcdserverpb.RequestOp`: exactly one of its fields.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestOp {
     /// A range.
@@ -591,7 +613,7 @@ impl From<RequestOp> for store::RequestOp {
 }
 
 /// `etcdserverpb.TxnRequest`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct TxnRequest {
     /// Conditions.
@@ -613,7 +635,7 @@ impl From<TxnRequest> for store::TxnRequest {
 }
 
 /// `etcdserverpb.ResponseOp`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ResponseOp {
     /// From a range.
@@ -627,7 +649,8 @@ pub enum ResponseOp {
 }
 
 /// `etcdserverpb.TxnResponse`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TxnResponse {
     /// The header.
     pub header: ResponseHeader,
@@ -672,7 +695,7 @@ impl TxnResponse {
 }
 
 /// `etcdserverpb.CompactionRequest`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct CompactionRequest {
     /// Compact up to this revision.
@@ -683,7 +706,8 @@ pub struct CompactionRequest {
 }
 
 /// Responses that are a header and nothing else (`CompactionResponse`, `LeaseRevokeResponse`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct HeaderOnly {
     /// The header.
     pub header: ResponseHeader,
@@ -692,7 +716,7 @@ pub struct HeaderOnly {
 // ---- Lease service ----
 
 /// `LeaseGrantRequest`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct LeaseGrantRequest {
     /// Requested TTL, seconds.
@@ -704,7 +728,8 @@ pub struct LeaseGrantRequest {
 }
 
 /// `LeaseGrantResponse`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LeaseGrantResponse {
     /// The header.
     pub header: ResponseHeader,
@@ -728,7 +753,7 @@ pub struct LeaseGrantResponse {
 }
 
 /// `LeaseRevokeRequest`, `LeaseKeepAliveRequest` (and requests without fields): a lease id.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct LeaseId {
     /// The lease id.
@@ -737,7 +762,8 @@ pub struct LeaseId {
 }
 
 /// `LeaseKeepAliveResponse`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LeaseKeepAliveResponse {
     /// The header.
     pub header: ResponseHeader,
@@ -758,7 +784,7 @@ pub struct LeaseKeepAliveResponse {
 }
 
 /// `LeaseTimeToLiveRequest`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct LeaseTimeToLiveRequest {
     /// The lease id.
@@ -769,7 +795,8 @@ pub struct LeaseTimeToLiveRequest {
 }
 
 /// `LeaseTimeToLiveResponse`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LeaseTimeToLiveResponse {
     /// The header.
     pub header: ResponseHeader,
@@ -800,7 +827,8 @@ pub struct LeaseTimeToLiveResponse {
 }
 
 /// `LeaseStatus` inside `LeaseLeasesResponse`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LeaseStatus {
     /// The lease id.
     #[serde(
@@ -812,7 +840,8 @@ pub struct LeaseStatus {
 }
 
 /// `LeaseLeasesResponse`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LeaseLeasesResponse {
     /// The header.
     pub header: ResponseHeader,
@@ -829,7 +858,7 @@ proto_enum! {
 }
 
 /// `WatchCreateRequest`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct WatchCreateRequest {
     /// First key.
@@ -857,7 +886,7 @@ pub struct WatchCreateRequest {
 }
 
 /// `WatchCancelRequest`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct WatchCancelRequest {
     /// The watch to cancel.
@@ -866,11 +895,11 @@ pub struct WatchCancelRequest {
 }
 
 /// `WatchProgressRequest` (no fields).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub struct WatchProgressRequest {}
 
 /// `WatchRequest`: exactly one of its fields.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WatchRequest {
     /// Start a watch.
@@ -885,7 +914,8 @@ pub enum WatchRequest {
 }
 
 /// `WatchResponse`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct WatchResponse {
     /// The header.
     pub header: ResponseHeader,
@@ -910,7 +940,7 @@ pub struct WatchResponse {
 }
 
 /// One message of a grpc-gateway server stream: `{"result": ...}`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StreamResult<T> {
     /// The message.
     pub result: T,
@@ -919,7 +949,8 @@ pub struct StreamResult<T> {
 // ---- Maintenance service ----
 
 /// `StatusResponse`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct StatusResponse {
     /// The header.
     pub header: ResponseHeader,
@@ -973,7 +1004,8 @@ pub struct StatusResponse {
 }
 
 /// `HashResponse`; the hash is a `uint32`, so a JSON number.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct HashResponse {
     /// The header.
     pub header: ResponseHeader,
@@ -983,7 +1015,7 @@ pub struct HashResponse {
 }
 
 /// `HashKVRequest`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct HashKvRequest {
     /// Hash up to this revision; 0 = current.
@@ -992,7 +1024,8 @@ pub struct HashKvRequest {
 }
 
 /// `HashKVResponse`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct HashKvResponse {
     /// The header.
     pub header: ResponseHeader,
@@ -1005,7 +1038,8 @@ pub struct HashKvResponse {
 }
 
 /// `SnapshotResponse`, one chunk of the stream.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SnapshotResponse {
     /// Bytes still to come after this chunk.
     #[serde(with = "proto::uint64", skip_serializing_if = "is_default")]
@@ -1021,7 +1055,7 @@ proto_enum! {
 }
 
 /// `AlarmRequest`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct AlarmRequest {
     /// What to do.
@@ -1054,7 +1088,8 @@ pub struct AlarmMember {
 }
 
 /// `AlarmResponse`. etcd 3.4 answers without a header: `{}` when no alarm is raised.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AlarmResponse {
     /// The raised alarms.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -1062,13 +1097,14 @@ pub struct AlarmResponse {
 }
 
 /// `DefragmentResponse`: etcd 3.4 answers `{}`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DefragmentResponse {}
 
 // ---- Cluster service ----
 
 /// `etcdserverpb.Member`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Member {
     /// Member id.
     #[serde(
@@ -1104,7 +1140,8 @@ impl From<crate::replica::Member> for Member {
 }
 
 /// `MemberListResponse` (and the remove / update / promote responses, same shape).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MemberListResponse {
     /// The header.
     pub header: ResponseHeader,
@@ -1114,7 +1151,7 @@ pub struct MemberListResponse {
 }
 
 /// `MemberAddRequest`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct MemberAddRequest {
     /// Peer URLs of the new member.
@@ -1126,7 +1163,8 @@ pub struct MemberAddRequest {
 }
 
 /// `MemberAddResponse`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MemberAddResponse {
     /// The header.
     pub header: ResponseHeader,
@@ -1138,7 +1176,7 @@ pub struct MemberAddResponse {
 }
 
 /// `MemberRemoveRequest`, `MemberPromoteRequest`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct MemberId {
     /// Member id.
@@ -1147,7 +1185,7 @@ pub struct MemberId {
 }
 
 /// `MemberUpdateRequest`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct MemberUpdateRequest {
     /// Member id.

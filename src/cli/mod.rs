@@ -1,6 +1,7 @@
-//! The `keel` command line: one file per subcommand, each with its clap definition, its
-//! execution and a parsing test.
+//! The `keel` command line (and `keelctl`'s, in [`ctl`]): one file per subcommand, each
+//! with its clap definition, its execution and a parsing test.
 
+pub mod ctl;
 pub mod dev;
 pub mod serve;
 

@@ -4,6 +4,7 @@
 mod cluster;
 mod cluster_leases;
 mod compactor;
+mod keelctl;
 mod kv;
 mod lease;
 mod maintenance;
