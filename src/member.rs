@@ -152,6 +152,23 @@ pub async fn start(
             .await
         })
     };
+    {
+        // Members' client URLs reach the membership through the leader (see
+        // `publish_client_urls`); checking every second costs one metrics read when
+        // nothing is missing.
+        let replica = replica.clone();
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = async { drop(stopped.wait_for(|s| *s).await) } => break,
+                    _ = tick.tick() => replica.publish_client_urls(&http).await,
+                }
+            }
+        });
+    }
     Ok(RunningMember {
         id,
         replica,

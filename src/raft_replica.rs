@@ -161,6 +161,70 @@ impl RaftReplica {
     }
 }
 
+impl RaftReplica {
+    /// On the leader: learns the client URLs of members whose entry lacks them (the initial
+    /// membership holds only the initializer's; `member add` knows peer URLs only) by asking
+    /// each member's own API, served on its peer URL too, and records them in the membership,
+    /// so `member list` shows every member's client URLs as etcd does once members publish.
+    pub async fn publish_client_urls(&self, http: &reqwest::Client) {
+        if !self.status().is_leader() {
+            return;
+        }
+        let own_id = self.node.id();
+        let missing: Vec<(u64, String)> = {
+            let metrics = self.node.metrics().borrow().clone();
+            metrics
+                .membership_config
+                .membership()
+                .nodes()
+                .filter(|(_, node)| node.client_addr.is_empty())
+                .map(|(id, node)| (*id, node.peer_addr.clone()))
+                .collect()
+        };
+        let mut found = BTreeMap::new();
+        for (id, peer_url) in missing {
+            let client_url = if id == own_id {
+                self.client_urls.first().cloned()
+            } else {
+                ask_client_url(http, &peer_url, id).await
+            };
+            if let Some(client_url) = client_url {
+                found.insert(id, KeelNode::new(peer_url, client_url));
+            }
+        }
+        if found.is_empty() {
+            return;
+        }
+        if let Err(e) = self.change(ChangeMembers::SetNodes(found)).await {
+            tracing::debug!("cannot record members' client URLs yet: {e}");
+        }
+    }
+}
+
+/// The client URL member `id` reports for itself, asked at its peer URL.
+async fn ask_client_url(http: &reqwest::Client, peer_url: &str, id: u64) -> Option<String> {
+    let url = format!("{}/v3/cluster/member/list", peer_url.trim_end_matches('/'));
+    let answer: serde_json::Value = http
+        .post(url)
+        .timeout(Duration::from_secs(2))
+        .body("{}")
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    let id = id.to_string();
+    answer["members"]
+        .as_array()?
+        .iter()
+        .find(|m| m["ID"].as_str() == Some(id.as_str()))?["clientURLs"]
+        .as_array()?
+        .first()?
+        .as_str()
+        .map(str::to_owned)
+}
+
 fn non_empty(url: &str) -> Vec<String> {
     if url.is_empty() {
         Vec::new()

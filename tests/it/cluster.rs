@@ -157,14 +157,31 @@ async fn writes_and_reads_on_every_member_agree() {
             );
         }
     }
-    let listed = cluster
-        .must_post(1, "/v3/cluster/member/list", json!({}))
-        .await;
-    assert_eq!(
-        listed["members"].as_array().map(Vec::len),
-        Some(3),
-        "{listed}"
-    );
+    // Every member's client URL reaches the membership (through the leader), so any member
+    // lists all of them, as etcd does once members have published themselves.
+    let mut expected: Vec<String> = (0..3).map(|m| cluster.url(m)).collect();
+    expected.sort();
+    let start = Instant::now();
+    loop {
+        let listed = cluster
+            .must_post(1, "/v3/cluster/member/list", json!({}))
+            .await;
+        let members = listed["members"].as_array().cloned().unwrap_or_default();
+        assert_eq!(members.len(), 3, "{listed}");
+        let mut urls: Vec<String> = members
+            .iter()
+            .filter_map(|m| m["clientURLs"][0].as_str().map(str::to_owned))
+            .collect();
+        urls.sort();
+        if urls == expected {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "client URLs never all listed: {listed}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     cluster.assert_converged(last).await;
     cluster.cluster.stop().await.unwrap();
 }
