@@ -73,34 +73,32 @@ impl RaftReplica {
     }
 
     fn member_list(&self) -> Vec<Member> {
-        let metrics = self.node.metrics().borrow().clone();
-        let membership = metrics.membership_config.membership();
-        let voters: BTreeSet<u64> = membership.voter_ids().collect();
-        membership
-            .nodes()
-            .map(|(id, node)| Member {
-                id: *id,
-                name: self.names.get(id).cloned().unwrap_or_default(),
-                peer_urls: non_empty(&node.peer_addr),
-                client_urls: if !node.client_addr.is_empty() {
-                    vec![node.client_addr.clone()]
-                } else if *id == metrics.id {
+        let own_id = self.node.id();
+        self.node
+            .members()
+            .into_iter()
+            .map(|member| Member {
+                id: member.id,
+                name: self.names.get(&member.id).cloned().unwrap_or_default(),
+                peer_urls: non_empty(&member.node.peer_addr),
+                client_urls: if !member.node.client_addr.is_empty() {
+                    vec![member.node.client_addr]
+                } else if member.id == own_id {
                     self.client_urls.clone()
                 } else {
                     Vec::new()
                 },
-                is_learner: !voters.contains(id),
+                is_learner: member.is_learner,
             })
             .collect()
     }
 
     fn voters(&self) -> BTreeSet<u64> {
         self.node
-            .metrics()
-            .borrow()
-            .membership_config
-            .membership()
-            .voter_ids()
+            .members()
+            .into_iter()
+            .filter(|m| !m.is_learner)
+            .map(|m| m.id)
             .collect()
     }
 
@@ -171,16 +169,13 @@ impl RaftReplica {
             return;
         }
         let own_id = self.node.id();
-        let missing: Vec<(u64, String)> = {
-            let metrics = self.node.metrics().borrow().clone();
-            metrics
-                .membership_config
-                .membership()
-                .nodes()
-                .filter(|(_, node)| node.client_addr.is_empty())
-                .map(|(id, node)| (*id, node.peer_addr.clone()))
-                .collect()
-        };
+        let missing: Vec<(u64, String)> = self
+            .node
+            .members()
+            .into_iter()
+            .filter(|m| m.node.client_addr.is_empty())
+            .map(|m| (m.id, m.node.peer_addr))
+            .collect();
         let mut found = BTreeMap::new();
         for (id, peer_url) in missing {
             let client_url = if id == own_id {
