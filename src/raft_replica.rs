@@ -154,6 +154,7 @@ impl RaftReplica {
             // etcd answers a proposal whose fate is unknown with "request timed out" too.
             keel_raft::Error::Indeterminate(_) => ReplicaError::Timeout,
             keel_raft::Error::Membership(message) => ReplicaError::MembershipRefused(message),
+            keel_raft::Error::BadTransferee(_) => ReplicaError::BadLeaderTransferee,
             other => ReplicaError::Fatal(other.to_string()),
         }
     }
@@ -346,6 +347,15 @@ impl Replica for RaftReplica {
                 self.change(ChangeMembers::ReplaceAllVoters(voters)).await?;
             }
             Ok(self.member_list())
+        })
+    }
+
+    fn transfer_leadership(&self, target: u64) -> BoxFuture<'_, Result<(), ReplicaError>> {
+        Box::pin(async move {
+            self.node
+                .transfer_leadership(target)
+                .await
+                .map_err(|e| self.map_error(e))
         })
     }
 

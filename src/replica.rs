@@ -40,6 +40,9 @@ pub enum ReplicaError {
     /// Raft refused a membership change (another one in progress, not a learner, ...).
     #[error("{0}")]
     MembershipRefused(String),
+    /// A leadership transfer to a member that is not a voter.
+    #[error("etcdserver: bad leader transferee")]
+    BadLeaderTransferee,
     /// The replica is shutting down.
     #[error("etcdserver: server stopped")]
     Stopped,
@@ -140,6 +143,11 @@ pub trait Replica: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<Vec<Member>, ReplicaError>> {
         let _ = (id, peer_urls);
         unsupported("member update")
+    }
+    /// Hands the leadership to voter `target` (etcd's MoveLeader); on the leader only.
+    fn transfer_leadership(&self, target: u64) -> BoxFuture<'_, Result<(), ReplicaError>> {
+        let _ = target;
+        unsupported("leadership transfer")
     }
 }
 

@@ -28,6 +28,9 @@ pub enum Error {
     /// A membership change that openraft refused (e.g. another one is in progress).
     #[error("membership change refused: {0}")]
     Membership(String),
+    /// A leadership transfer to a member that is not a voter.
+    #[error("bad leader transferee {0}: not a voter")]
+    BadTransferee(u64),
     /// An invalid `[raft]` configuration.
     #[error("invalid raft config: {0}")]
     Config(String),

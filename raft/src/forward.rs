@@ -106,6 +106,15 @@ pub trait LeaderLink: Send + Sync + 'static {
         node: &KeelNode,
         timeout: Duration,
     ) -> BoxFuture<'static, Result<Result<Option<LogId>, Refusal>, LinkError>>;
+
+    /// Asks member `target` (at `node`) to start an election now, for a leadership transfer
+    /// (see [`crate::RaftNode::transfer_leadership`]), waiting at most `timeout` for its answer.
+    fn campaign(
+        &self,
+        target: u64,
+        node: &KeelNode,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Result<Result<(), Refusal>, LinkError>>;
 }
 
 /// Writes `request` through `raft`, which must be the leader: returns once a quorum has the
@@ -137,6 +146,12 @@ pub async fn leader_read_index(raft: &Raft) -> Result<Option<LogId>, Error> {
         Ok((read_log_id, _applied)) => Ok(read_log_id),
         Err(e) => Err(read_error(e)),
     }
+}
+
+/// The transferee's half of a leadership transfer: starts an election on `raft` now, without
+/// waiting for its election timeout.
+pub async fn campaign(raft: &Raft) -> Result<(), Error> {
+    raft.trigger().elect().await.map_err(Error::from)
 }
 
 pub(crate) fn read_error(e: RaftError<u64, CheckIsLeaderError<u64, KeelNode>>) -> Error {

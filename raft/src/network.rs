@@ -7,14 +7,16 @@
 //! | `/raft/install-snapshot`   | `InstallSnapshotRequest` (chunk)| `Result<InstallSnapshotResponse, RaftError<_>>` |
 //! | `/raft/forward`            | [`Request`] (a follower's write)| `Result<Written, Refusal>`                      |
 //! | `/raft/read-index`         | `()` (empty)                    | `Result<Option<LogId>, Refusal>`                |
+//! | `/raft/campaign`           | `()` (empty)                    | `Result<(), Refusal>`                           |
 //!
 //! A snapshot goes over the wire as openraft's chunked install-snapshot RPCs (openraft's
 //! default `RaftNetwork::full_snapshot`), each chunk at most
 //! [`crate::RaftConfig::snapshot_chunk_bytes`] read from the leader's snapshot file and written
 //! by the follower into its receiving file: neither side holds a whole snapshot in memory.
 //!
-//! The last two are [`crate::forward`]'s: a follower forwards a write, or asks the leader for
-//! the read index of a linearizable read.
+//! The last three are [`crate::forward`]'s: a follower forwards a write, or asks the leader for
+//! the read index of a linearizable read; a leader handing over its leadership asks the
+//! transferee to campaign.
 //!
 //! Outbound, [`HttpNetworkFactory`] posts to the target's [`KeelNode::peer_addr`] with the
 //! caller's `reqwest::Client` (its connection pool is shared by every peer; TLS is configured on
@@ -124,6 +126,34 @@ impl LeaderLink for HttpNetworkFactory {
             exchange(&client, &url, &(), timeout)
                 .await
                 .map_err(|e| e.link(leader))
+        })
+    }
+
+    fn campaign(
+        &self,
+        target: u64,
+        node: &KeelNode,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Result<Result<(), Refusal>, LinkError>> {
+        self.campaign_at(target, node, timeout)
+    }
+}
+
+impl HttpNetworkFactory {
+    fn campaign_at(
+        &self,
+        target: u64,
+        node: &KeelNode,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Result<Result<(), Refusal>, LinkError>> {
+        let (client, url) = (
+            self.client.clone(),
+            format!("{}/raft/campaign", base_url(node)),
+        );
+        Box::pin(async move {
+            exchange(&client, &url, &(), timeout)
+                .await
+                .map_err(|e| e.link(target))
         })
     }
 }
@@ -307,7 +337,7 @@ impl RaftNetwork<TypeConfig> for HttpNetwork {
 }
 
 /// The server side of the peer network: `POST /raft/{append,vote,install-snapshot}`,
-/// each handed to `raft`, and `POST /raft/{forward,read-index}`, answered by `raft` if it leads
+/// each handed to `raft`, `POST /raft/campaign`, and `POST /raft/{forward,read-index}`, answered by `raft` if it leads
 /// (see [`crate::forward`]). Mount it on the peer listener.
 pub fn peer_routes(raft: Raft) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     let with_raft = warp::any().map(move || raft.clone());
@@ -344,6 +374,12 @@ pub fn peer_routes(raft: Raft) -> impl Filter<Extract = (impl Reply,), Error = R
         })
         .await
     });
+    let campaign = route("campaign").then(|body: Bytes, raft: Raft| async move {
+        answer(&body, |()| async move {
+            forward::campaign(&raft).await.map_err(Refusal::from)
+        })
+        .await
+    });
     append
         .or(vote)
         .unify()
@@ -352,6 +388,8 @@ pub fn peer_routes(raft: Raft) -> impl Filter<Extract = (impl Reply,), Error = R
         .or(forward)
         .unify()
         .or(read_index)
+        .unify()
+        .or(campaign)
         .unify()
 }
 

@@ -355,6 +355,75 @@ impl RaftNode {
         &self.store
     }
 
+    /// Hands the leadership to voter `target` (etcd's MoveLeader); on the leader,
+    /// [`Error::ForwardToLeader`] elsewhere, [`Error::BadTransferee`] if `target` is not a voter.
+    ///
+    /// openraft 0.9 has no transfer of its own, so: wait until `target` has matched the leader's
+    /// whole log (so it can win the vote), ask it over the peer network to campaign now, and
+    /// wait until this member sees it lead. The ask is repeated while time remains, as the
+    /// first vote may be refused by members whose leader lease has not expired yet.
+    /// [`Error::Unavailable`] if `target` does not lead within two leader waits.
+    pub async fn transfer_leadership(&self, target: u64) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + 2 * self.timing.leader_wait;
+        let metrics = self.raft.metrics().borrow().clone();
+        let membership = metrics.membership_config.membership();
+        let node = match membership.get_node(&target) {
+            Some(node) if membership.voter_ids().any(|id| id == target) => node.clone(),
+            _ => return Err(Error::BadTransferee(target)),
+        };
+        if metrics.current_leader != Some(self.id) {
+            let leader = metrics
+                .current_leader
+                .and_then(|id| membership.get_node(&id).cloned());
+            return Err(Error::ForwardToLeader {
+                leader_id: metrics.current_leader,
+                leader,
+            });
+        }
+        if target == self.id {
+            return Ok(());
+        }
+        let caught_up = |m: &RaftMetrics| {
+            let matched = m
+                .replication
+                .as_ref()
+                .and_then(|r| r.get(&target).cloned().flatten())
+                .map(|log_id| log_id.index);
+            matched.is_some() && matched == m.last_log_index
+        };
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if let Err(e) = self
+            .raft
+            .wait(Some(remaining))
+            .metrics(caught_up, "the transferee to catch up")
+            .await
+        {
+            return Err(Error::Unavailable(format!(
+                "leader transferee {target} did not catch up: {e}"
+            )));
+        }
+        loop {
+            match self.link.campaign(target, &node, self.timing.request).await {
+                Ok(Ok(())) => {}
+                Ok(Err(refusal)) => tracing::debug!("{target} did not campaign: {refusal}"),
+                Err(e) => tracing::debug!("{target} was not asked to campaign: {e}"),
+            }
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let wait = self.raft.wait(Some(remaining.min(self.timing.leader_wait)));
+            match wait.current_leader(target, "the transferee to lead").await {
+                Ok(_) => return Ok(()),
+                Err(WaitError::ShuttingDown) => return Err(Error::Fatal("shutting down".into())),
+                Err(WaitError::Timeout(..)) if remaining <= self.timing.leader_wait => {
+                    return Err(Error::Unavailable(format!(
+                        "{target} did not become leader within {:?}",
+                        2 * self.timing.leader_wait
+                    )))
+                }
+                Err(WaitError::Timeout(..)) => {}
+            }
+        }
+    }
+
     /// Adds `node` as a learner and waits until it has caught up with the leader's log. On the
     /// leader; [`Error::ForwardToLeader`] elsewhere (as for every membership change).
     pub async fn add_learner(&self, id: u64, node: KeelNode) -> Result<()> {

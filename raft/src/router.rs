@@ -236,6 +236,22 @@ impl LeaderLink for RouterNetworkFactory {
                 .map_err(|_| LinkError::NoAnswer(format!("{leader} did not answer in {timeout:?}")))
         })
     }
+
+    fn campaign(
+        &self,
+        target: u64,
+        _node: &KeelNode,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Result<Result<(), Refusal>, LinkError>> {
+        let (router, source) = (self.router.clone(), self.source);
+        Box::pin(async move {
+            let raft = router.deliver(source, target).await?;
+            tokio::time::timeout(timeout, forward::campaign(&raft))
+                .await
+                .map(|answer| answer.map_err(Refusal::from))
+                .map_err(|_| LinkError::NoAnswer(format!("{target} did not answer in {timeout:?}")))
+        })
+    }
 }
 
 /// The link from one member to one peer on a [`Router`].

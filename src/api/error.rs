@@ -156,9 +156,9 @@ impl From<ReplicaError> for ApiError {
             | ReplicaError::Fatal(_) => Code::Unavailable,
             ReplicaError::Unimplemented(_) => Code::Unimplemented,
             ReplicaError::MemberNotFound => Code::NotFound,
-            ReplicaError::PeerUrlExists | ReplicaError::MembershipRefused(_) => {
-                Code::FailedPrecondition
-            }
+            ReplicaError::PeerUrlExists
+            | ReplicaError::MembershipRefused(_)
+            | ReplicaError::BadLeaderTransferee => Code::FailedPrecondition,
         };
         let mut error = ApiError::new(code, e.to_string());
         if let ReplicaError::NotLeader {

@@ -7,14 +7,18 @@ use warp::Filter;
 use super::error::{ApiError, Code};
 use super::models::{
     AlarmAction, AlarmMember, AlarmRequest, AlarmResponse, AlarmType, DefragmentResponse,
-    HashKvRequest, HashKvResponse, HashResponse, LeaseId, SnapshotResponse, StatusResponse,
+    HashKvRequest, HashKvResponse, HashResponse, LeaseId, MoveLeaderRequest, MoveLeaderResponse,
+    SnapshotResponse, StatusResponse,
 };
-use super::{blocking, exact_path, server_version, stream_line, streaming_reply, unary, Shared};
+use super::{
+    blocking, exact_path, server_version, stream_line, streaming_reply, unary, unary_on_leader,
+    Shared,
+};
 
 /// Snapshot chunk size: etcd sends 32 KiB blobs.
 const SNAPSHOT_CHUNK: usize = 32 * 1024;
 
-/// `POST /v3/maintenance/{status,hash,hashkv,snapshot,alarm,defragment}`.
+/// `POST /v3/maintenance/{status,hash,hashkv,snapshot,alarm,defragment,transfer-leadership}`.
 pub fn routes(api: &Shared) -> BoxedFilter<(warp::reply::Response,)> {
     let snapshot = {
         let api = api.clone();
@@ -34,6 +38,13 @@ pub fn routes(api: &Shared) -> BoxedFilter<(warp::reply::Response,)> {
             "v3/maintenance/defragment",
             "Defragment",
             defragment,
+        ))
+        .unify()
+        .or(unary_on_leader(
+            api,
+            "v3/maintenance/transfer-leadership",
+            "MoveLeader",
+            move_leader,
         ))
         .unify()
         .or(snapshot)
@@ -112,6 +123,17 @@ pub async fn alarm(api: Shared, request: AlarmRequest) -> Result<AlarmResponse, 
         Vec::new()
     };
     Ok(AlarmResponse { alarms })
+}
+
+/// Hands the leadership to another voter; the leader answers once the target leads.
+pub async fn move_leader(
+    api: Shared,
+    request: MoveLeaderRequest,
+) -> Result<MoveLeaderResponse, ApiError> {
+    api.replica.transfer_leadership(request.target_id).await?;
+    Ok(MoveLeaderResponse {
+        header: api.current_header(),
+    })
 }
 
 /// Defragment: sled compacts its own files, so there is nothing to do.

@@ -1196,6 +1196,22 @@ pub struct MemberUpdateRequest {
     pub peer_urls: Vec<String>,
 }
 
+/// `MoveLeaderRequest`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct MoveLeaderRequest {
+    /// The member to hand the leadership to.
+    #[serde(rename = "targetID", with = "proto::uint64")]
+    pub target_id: u64,
+}
+
+/// `MoveLeaderResponse`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct MoveLeaderResponse {
+    /// Response header.
+    pub header: ResponseHeader,
+}
+
 // ---- HTTP endpoints outside the gRPC services ----
 
 /// `GET /health`: etcd writes the boolean as a string.

@@ -403,3 +403,50 @@ async fn a_learner_is_added_catches_up_is_promoted_and_removed() {
     assert_eq!(cluster.must_get(0, "from-n4").await.as_deref(), Some("x"));
     cluster.cluster.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leadership_moves_to_the_named_voter_and_not_to_a_stranger() {
+    let cluster = TestCluster::start(3, None).await;
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    cluster.must_put(leader, "before", "1").await;
+    let follower = (leader + 1) % 3;
+    let target = (leader + 2) % 3;
+    let target_id = cluster.cluster.members[target].id;
+
+    // Sent to a follower: forwarded to the leader, which answers once the target leads.
+    let moved = cluster
+        .must_post(
+            follower,
+            "/v3/maintenance/transfer-leadership",
+            json!({"targetID": target_id.to_string()}),
+        )
+        .await;
+    assert!(moved["header"].is_object(), "{moved}");
+    assert_eq!(
+        cluster.wait_for_leader(Duration::from_secs(20)).await,
+        target,
+        "{moved}"
+    );
+    cluster.must_put(follower, "after", "2").await;
+    assert_eq!(
+        cluster.must_get(leader, "before").await.as_deref(),
+        Some("1")
+    );
+
+    let (status, refused) = cluster
+        .post(
+            target,
+            "/v3/maintenance/transfer-leadership",
+            json!({"targetID": "12345"}),
+        )
+        .await;
+    assert_ne!(status, 200, "{refused}");
+    assert_eq!(refused["code"], 9, "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("bad leader transferee")),
+        "{refused}"
+    );
+    cluster.cluster.stop().await.unwrap();
+}
