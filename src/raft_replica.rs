@@ -350,6 +350,36 @@ impl Replica for RaftReplica {
         })
     }
 
+    fn update_member(
+        &self,
+        id: u64,
+        peer_urls: Vec<String>,
+    ) -> BoxFuture<'_, Result<Vec<Member>, ReplicaError>> {
+        Box::pin(async move {
+            let Some(peer_url) = peer_urls.first() else {
+                return Err(ReplicaError::Fatal(
+                    "member update: no peer URL given".into(),
+                ));
+            };
+            let members = self.node.members();
+            let Some(member) = members.iter().find(|m| m.id == id) else {
+                return Err(ReplicaError::MemberNotFound);
+            };
+            if members
+                .iter()
+                .any(|m| m.id != id && normalize_url(&m.node.peer_addr) == normalize_url(peer_url))
+            {
+                return Err(ReplicaError::PeerUrlExists);
+            }
+            // The id stays what it was: it was derived from the first peer URL once, at
+            // `member add` or from `initial-cluster`, and names the member from then on.
+            let node = KeelNode::new(normalize_url(peer_url), member.node.client_addr.clone());
+            self.change(ChangeMembers::SetNodes(BTreeMap::from([(id, node)])))
+                .await?;
+            Ok(self.member_list())
+        })
+    }
+
     fn transfer_leadership(&self, target: u64) -> BoxFuture<'_, Result<(), ReplicaError>> {
         Box::pin(async move {
             self.node

@@ -450,3 +450,63 @@ async fn leadership_moves_to_the_named_voter_and_not_to_a_stranger() {
     );
     cluster.cluster.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_update_replaces_a_peer_url_and_refuses_one_in_use() {
+    let cluster = TestCluster::start(3, None).await;
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let follower = (leader + 1) % 3;
+    let follower_id = cluster.cluster.members[follower].id.to_string();
+    let list = cluster
+        .must_post(leader, "/v3/cluster/member/list", json!({}))
+        .await;
+    let peer_url_of = |list: &Value, id: &str| -> String {
+        list["members"]
+            .as_array()
+            .and_then(|ms| ms.iter().find(|m| m["ID"] == id))
+            .and_then(|m| m["peerURLs"][0].as_str())
+            .unwrap_or_else(|| panic!("no member {id} in {list}"))
+            .to_owned()
+    };
+    let old_url = peer_url_of(&list, &follower_id);
+    let leader_url = peer_url_of(&list, &cluster.cluster.members[leader].id.to_string());
+
+    let (status, refused) = cluster
+        .post(
+            leader,
+            "/v3/cluster/member/update",
+            json!({"ID": follower_id, "peerURLs": [leader_url]}),
+        )
+        .await;
+    assert_ne!(status, 200, "{refused}");
+    assert_eq!(refused["code"], 9, "{refused}");
+
+    // Sent to the follower itself: forwarded to the leader.
+    let updated = cluster
+        .must_post(
+            follower,
+            "/v3/cluster/member/update",
+            json!({"ID": follower_id, "peerURLs": ["http://127.0.0.1:1"]}),
+        )
+        .await;
+    assert_eq!(peer_url_of(&updated, &follower_id), "http://127.0.0.1:1");
+    let listed = cluster
+        .must_post(leader, "/v3/cluster/member/list", json!({}))
+        .await;
+    assert_eq!(peer_url_of(&listed, &follower_id), "http://127.0.0.1:1");
+
+    // Back to the real address: the follower is replicated to again.
+    cluster
+        .must_post(
+            leader,
+            "/v3/cluster/member/update",
+            json!({"ID": follower_id, "peerURLs": [old_url]}),
+        )
+        .await;
+    cluster.must_put(leader, "after-update", "x").await;
+    assert_eq!(
+        cluster.must_get(follower, "after-update").await.as_deref(),
+        Some("x")
+    );
+    cluster.cluster.stop().await.unwrap();
+}
