@@ -45,6 +45,7 @@ pub struct Metrics {
     proposals_committed: Gauge<i64, AtomicI64>,
     proposals_applied: Gauge<i64, AtomicI64>,
     proposals_failed: Counter,
+    proposals_pending: Gauge<i64, AtomicI64>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -73,6 +74,7 @@ impl Metrics {
             proposals_committed: Gauge::default(),
             proposals_applied: Gauge::default(),
             proposals_failed: Counter::default(),
+            proposals_pending: Gauge::default(),
         };
         let registry = &mut metrics.registry;
         registry.register(
@@ -125,6 +127,37 @@ impl Metrics {
             "Proposals the replica could not commit",
             metrics.proposals_failed.clone(),
         );
+        registry.register(
+            "etcd_server_proposals_pending",
+            "Entries in this member's log not applied yet",
+            metrics.proposals_pending.clone(),
+        );
+        metrics
+    }
+
+    /// [`Metrics::new`] plus the consensus's own measurements, when the member has them.
+    pub fn observing(observer: Option<keel_raft::Observer>) -> Self {
+        let mut metrics = Metrics::new();
+        let Some(observer) = observer else {
+            return metrics;
+        };
+        let registry = &mut metrics.registry;
+        registry.register(
+            "etcd_server_apply_duration_seconds",
+            "Seconds to apply one committed entry",
+            observer.apply_duration,
+        );
+        registry.register(
+            "etcd_disk_wal_fsync_duration_seconds",
+            "Seconds one fsync of the Raft log took",
+            observer.log_fsync_duration,
+        );
+        // prometheus-client appends `_total` to a counter's name.
+        registry.register(
+            "etcd_server_leader_changes_seen",
+            "Leader changes this member has seen",
+            observer.leader_changes,
+        );
         metrics
     }
 
@@ -162,6 +195,8 @@ impl Metrics {
         self.is_leader.set(i64::from(status.is_leader()));
         self.proposals_committed.set(status.raft_index as i64);
         self.proposals_applied.set(status.applied_index as i64);
+        self.proposals_pending
+            .set(status.raft_index.saturating_sub(status.applied_index) as i64);
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);

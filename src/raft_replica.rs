@@ -380,6 +380,10 @@ impl Replica for RaftReplica {
         })
     }
 
+    fn observer(&self) -> Option<keel_raft::Observer> {
+        Some(self.node.observer().clone())
+    }
+
     fn transfer_leadership(&self, target: u64) -> BoxFuture<'_, Result<(), ReplicaError>> {
         Box::pin(async move {
             self.node

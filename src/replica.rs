@@ -144,6 +144,10 @@ pub trait Replica: Send + Sync + 'static {
         let _ = (id, peer_urls);
         unsupported("member update")
     }
+    /// What the replica measures about its consensus, if it has any (for `/metrics`).
+    fn observer(&self) -> Option<keel_raft::Observer> {
+        None
+    }
     /// Hands the leadership to voter `target` (etcd's MoveLeader); on the leader only.
     fn transfer_leadership(&self, target: u64) -> BoxFuture<'_, Result<(), ReplicaError>> {
         let _ = target;

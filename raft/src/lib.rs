@@ -74,6 +74,7 @@ pub mod forward;
 pub mod log_store;
 pub mod network;
 pub mod node;
+pub mod observer;
 #[cfg(feature = "testing")]
 pub mod router;
 pub mod state_machine;
@@ -85,6 +86,7 @@ pub use forward::{LeaderLink, LinkError, Refusal, Written};
 pub use log_store::LogStore;
 pub use network::{peer_routes, HttpNetwork, HttpNetworkFactory};
 pub use node::{Member, RaftNode, Status};
+pub use observer::Observer;
 pub use openraft::ServerState;
 pub use state_machine::StateMachine;
 pub use types::{KeelNode, Request, Response, TypeConfig};

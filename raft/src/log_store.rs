@@ -12,6 +12,7 @@ use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{OptionalSend, RaftLogReader, StorageIOError, Vote};
 
 use crate::codec;
+use crate::observer::Observer;
 use crate::types::{Entry, LogId, StorageError, TypeConfig};
 
 const VOTE: &[u8] = b"vote";
@@ -24,6 +25,7 @@ pub struct LogStore {
     db: sled::Db,
     entries: sled::Tree,
     meta: sled::Tree,
+    observer: Observer,
 }
 
 impl LogStore {
@@ -32,14 +34,28 @@ impl LogStore {
         let db = sled::Config::new().path(path.as_ref()).open()?;
         let entries = db.open_tree("entries")?;
         let meta = db.open_tree("meta")?;
-        Ok(LogStore { db, entries, meta })
+        Ok(LogStore {
+            db,
+            entries,
+            meta,
+            observer: Observer::default(),
+        })
+    }
+
+    /// Times this log's fsyncs into `observer`.
+    pub fn observed_by(mut self, observer: Observer) -> LogStore {
+        self.observer = observer;
+        self
     }
 
     /// Makes every write so far durable. sled's flush is a blocking fsync, so it runs on the
     /// blocking pool and the Raft core's runtime thread keeps serving RPCs meanwhile.
     async fn flush(&self) -> Result<(), sled::Error> {
         let db = self.db.clone();
-        match tokio::task::spawn_blocking(move || db.flush()).await {
+        let started = std::time::Instant::now();
+        let flushed = tokio::task::spawn_blocking(move || db.flush()).await;
+        self.observer.log_synced(started.elapsed());
+        match flushed {
             Ok(result) => result.map(|_| ()),
             Err(join) => Err(sled::Error::Io(std::io::Error::other(join.to_string()))),
         }

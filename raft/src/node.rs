@@ -15,6 +15,7 @@ use crate::config::RaftConfig;
 use crate::error::{Error, Result, WriteError};
 use crate::forward::{self, LeaderLink, LinkError, Refusal};
 use crate::log_store::LogStore;
+use crate::observer::Observer;
 use crate::state_machine::StateMachine;
 use crate::types::{KeelNode, LogId, Raft, RaftMetrics, Request, TypeConfig};
 
@@ -32,6 +33,7 @@ pub struct RaftNode {
     log: LogStore,
     link: Arc<dyn LeaderLink>,
     timing: Timing,
+    observer: Observer,
 }
 
 /// The bounds of forwarding, from [`RaftConfig`].
@@ -118,11 +120,14 @@ impl RaftNode {
         let raft_config = config.to_openraft()?;
         let data_dir = data_dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&data_dir)?;
-        let log = LogStore::open(data_dir.join("raft"))?;
+        let observer = Observer::default();
+        let log = LogStore::open(data_dir.join("raft"))?.observed_by(observer.clone());
         let store = keel_store::Store::open(data_dir.join("kv"), store_config)?;
-        let state_machine = StateMachine::open(store.clone(), data_dir.join("snapshot"))?;
+        let state_machine = StateMachine::open(store.clone(), data_dir.join("snapshot"))?
+            .observed_by(observer.clone());
         let link: Arc<dyn LeaderLink> = Arc::new(network.clone());
         let raft = Raft::new(id, raft_config, network, log.clone(), state_machine).await?;
+        tokio::spawn(count_leader_changes(raft.metrics(), observer.clone()));
         Ok(RaftNode {
             id,
             data_dir,
@@ -131,7 +136,13 @@ impl RaftNode {
             log,
             link,
             timing: Timing::new(&config),
+            observer,
         })
+    }
+
+    /// What this member measures about its Raft (apply and fsync durations, leader changes).
+    pub fn observer(&self) -> &Observer {
+        &self.observer
     }
 
     /// This member's id.
@@ -536,6 +547,19 @@ impl RaftNode {
         })
         .await
         .map_err(|e| Error::Fatal(e.to_string()))?
+    }
+}
+
+/// Counts every change of the leader this member knows (to another leader, or to none, as
+/// etcd counts), until the Raft shuts down and its metrics channel closes.
+async fn count_leader_changes(mut metrics: watch::Receiver<RaftMetrics>, observer: Observer) {
+    let mut leader = metrics.borrow().current_leader;
+    while metrics.changed().await.is_ok() {
+        let now = metrics.borrow().current_leader;
+        if now != leader && now.is_some() {
+            observer.leader_changes.inc();
+        }
+        leader = now;
     }
 }
 

@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use crate::codec;
+use crate::observer::Observer;
 use crate::types::{
     Entry, LogId, Response, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
@@ -71,6 +72,7 @@ pub struct StateMachine {
     /// file), never held across an await.
     snapshots: Arc<std::sync::Mutex<SnapshotDir>>,
     snapshot_counter: Arc<AtomicU64>,
+    observer: Observer,
 }
 
 fn read_err(e: impl std::fmt::Display) -> StorageError {
@@ -239,7 +241,14 @@ impl StateMachine {
             state: Arc::new(Mutex::new(marker)),
             snapshots: Arc::new(std::sync::Mutex::new(snapshots)),
             snapshot_counter: Arc::new(AtomicU64::new(0)),
+            observer: Observer::default(),
         })
+    }
+
+    /// Times this state machine's applies into `observer`.
+    pub fn observed_by(mut self, observer: Observer) -> StateMachine {
+        self.observer = observer;
+        self
     }
 
     /// The keyspace this state machine applies to.
@@ -274,6 +283,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut state = self.state.lock().await;
         let mut responses = Vec::new();
         for entry in entries {
+            let started = std::time::Instant::now();
             // sled writes without a flush are memory operations plus an append to sled's
             // in-memory log buffer, so they run inline rather than on the blocking pool.
             let mut next = state.clone();
@@ -300,6 +310,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             };
             *state = next;
             responses.push(response);
+            self.observer.applied(started.elapsed());
         }
         Ok(responses)
     }

@@ -82,10 +82,11 @@ pub type Shared = Arc<Api>;
 impl Api {
     /// An API over `replica` with etcd's defaults.
     pub fn new(replica: Arc<dyn Replica>, lessor: Arc<Lessor>) -> Self {
+        let metrics = Arc::new(Metrics::observing(replica.observer()));
         Api {
             replica,
             lessor,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             max_request_bytes: keel_store::Config::default().max_request_bytes,
             progress_interval: Duration::from_secs(600),
             closing: tokio::sync::watch::channel(false).0,

@@ -510,3 +510,43 @@ async fn member_update_replaces_a_peer_url_and_refuses_one_in_use() {
     );
     cluster.cluster.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_raft_durations_and_leader_changes_after_writes() {
+    let cluster = TestCluster::start(3, None).await;
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let follower = (leader + 1) % 3;
+    for i in 0..5 {
+        cluster.must_put(leader, &format!("m{i}"), "v").await;
+    }
+    // The follower applies the writes too (a linearizable read waits for it).
+    assert_eq!(cluster.must_get(follower, "m4").await.as_deref(), Some("v"));
+    let text = cluster
+        .http
+        .get(format!("{}/metrics", cluster.url(follower)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+    };
+    assert!(
+        value("etcd_server_apply_duration_seconds_count") >= 5.0,
+        "{text}"
+    );
+    assert!(
+        value("etcd_disk_wal_fsync_duration_seconds_count") >= 5.0,
+        "{text}"
+    );
+    assert!(
+        value("etcd_server_leader_changes_seen_total") >= 1.0,
+        "{text}"
+    );
+    assert!(value("etcd_server_proposals_pending") >= 0.0, "{text}");
+    cluster.cluster.stop().await.unwrap();
+}
