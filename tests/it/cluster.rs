@@ -550,3 +550,177 @@ async fn metrics_show_raft_durations_and_leader_changes_after_writes() {
     assert!(value("etcd_server_proposals_pending") >= 0.0, "{text}");
     cluster.cluster.stop().await.unwrap();
 }
+
+/// A watch over HTTP: the response lines of `POST /v3/watch`, whose stream stays open after
+/// the one create request in the body.
+struct HttpWatch {
+    chunks: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: Vec<u8>,
+}
+
+impl HttpWatch {
+    async fn open(cluster: &TestCluster, member: usize, create: Value) -> HttpWatch {
+        let response = cluster
+            .http
+            .post(format!("{}/v3/watch", cluster.url(member)))
+            .body(json!({ "create_request": create }).to_string())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("member {member} watch: {e}"));
+        assert_eq!(response.status().as_u16(), 200, "member {member} watch");
+        HttpWatch {
+            chunks: Box::pin(response.bytes_stream()),
+            buffer: Vec::new(),
+        }
+    }
+
+    /// The next response's `result`, failing after 10 s instead of hanging.
+    async fn next(&mut self) -> Value {
+        use futures::StreamExt as _;
+        loop {
+            if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buffer.drain(..=end).collect();
+                let value: Value = serde_json::from_slice(&line).expect("a JSON line");
+                return value.get("result").cloned().unwrap_or(value);
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(10), self.chunks.next())
+                .await
+                .expect("a watch response within 10 s")
+                .expect("the watch stream is open")
+                .expect("the watch stream is readable");
+            self.buffer.extend_from_slice(&chunk);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_on_a_follower_replays_every_event_in_order() {
+    let cluster = TestCluster::start(3, None).await;
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let follower = (leader + 1) % 3;
+    let first = cluster.must_put(leader, "w/0", "0").await;
+    for i in 1..10 {
+        cluster
+            .must_put((leader + i) % 3, &format!("w/{i}"), &i.to_string())
+            .await;
+    }
+    let mut watch = HttpWatch::open(
+        &cluster,
+        follower,
+        json!({"key": b64("w/"), "range_end": b64("w0"), "start_revision": first.to_string()}),
+    )
+    .await;
+    assert_eq!(watch.next().await["created"], true);
+    // A write after the watch opened follows the replayed ones.
+    cluster.must_put(leader, "w/10", "10").await;
+    let mut events = Vec::new();
+    while events.len() < 11 {
+        let update = watch.next().await;
+        events.extend(update["events"].as_array().cloned().unwrap_or_default());
+    }
+    for (i, event) in events.iter().enumerate() {
+        assert_eq!(unb64(&event["kv"]["key"]), format!("w/{i}"), "{events:?}");
+        let mod_revision: i64 = event["kv"]["mod_revision"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(mod_revision, first + i as i64, "{events:?}");
+    }
+    cluster.cluster.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compacted_watch_on_a_follower_ends_with_the_compact_revision() {
+    let cluster = TestCluster::start(3, None).await;
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let follower = (leader + 1) % 3;
+    let first = cluster.must_put(leader, "c", "1").await;
+    cluster.must_put(leader, "c", "2").await;
+    let last = cluster.must_put(leader, "c", "3").await;
+    cluster
+        .must_post(
+            leader,
+            "/v3/kv/compaction",
+            json!({"revision": last.to_string(), "physical": true}),
+        )
+        .await;
+    cluster.assert_converged(last).await;
+    let mut watch = HttpWatch::open(
+        &cluster,
+        follower,
+        json!({"key": b64("c"), "start_revision": first.to_string()}),
+    )
+    .await;
+    let mut answer = watch.next().await;
+    if answer["created"] == true && answer["canceled"] != true {
+        answer = watch.next().await;
+    }
+    assert_eq!(answer["canceled"], true, "{answer}");
+    assert_eq!(answer["compact_revision"], last.to_string(), "{answer}");
+    cluster.cluster.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_lease_takes_its_key_from_every_member() {
+    let cluster = TestCluster::start(3, None).await;
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let follower = (leader + 1) % 3;
+    let granted = cluster
+        .must_post(follower, "/v3/lease/grant", json!({"ID": "7", "TTL": "2"}))
+        .await;
+    // The TTL may be raised to the minimum the election timeout allows, as etcd does.
+    let ttl: u64 = granted["TTL"].as_str().unwrap().parse().unwrap();
+    cluster
+        .must_post(
+            follower,
+            "/v3/kv/put",
+            json!({"key": b64("leased"), "value": b64("x"), "lease": "7"}),
+        )
+        .await;
+    for member in 0..3 {
+        assert_eq!(
+            cluster.must_get(member, "leased").await.as_deref(),
+            Some("x")
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(ttl + 15);
+    for member in 0..3 {
+        loop {
+            let (status, answer) = cluster
+                .post(
+                    member,
+                    "/v3/kv/range",
+                    json!({"key": b64("leased"), "serializable": true}),
+                )
+                .await;
+            if status == 200 && answer.get("count").is_none() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "member {member} still has the key {ttl} s after: {answer}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    cluster.cluster.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linearizable_read_on_a_follower_sees_a_write_through_another_member() {
+    let cluster = TestCluster::start(3, None).await;
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let writer = (leader + 1) % 3;
+    let reader = (leader + 2) % 3;
+    for i in 0..10 {
+        let value = i.to_string();
+        cluster.must_put(writer, "lin", &value).await;
+        assert_eq!(
+            cluster.must_get(reader, "lin").await.as_deref(),
+            Some(value.as_str()),
+            "write {i} through member {writer}, read on member {reader}"
+        );
+    }
+    cluster.cluster.stop().await.unwrap();
+}
