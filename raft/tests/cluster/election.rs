@@ -42,3 +42,30 @@ async fn three_members_elect_a_leader_and_replicate() -> anyhow::Result<()> {
 async fn five_members_elect_a_leader_and_replicate() -> anyhow::Result<()> {
     elects_and_replicates(5).await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leadership_transfers_to_a_caught_up_voter_only() -> anyhow::Result<()> {
+    let cluster = Cluster::start(3, fast_config()).await?;
+    let leader = cluster.leader().await?;
+    for i in 0..10 {
+        cluster.write(put(&format!("t{i}"), "v")).await?;
+    }
+    let follower = cluster.ids().into_iter().find(|id| *id != leader).unwrap();
+    let refused = cluster.node(follower).transfer_leadership(leader).await;
+    assert!(
+        matches!(refused, Err(keel_raft::Error::ForwardToLeader { .. })),
+        "only the leader transfers: {refused:?}"
+    );
+    let stranger = cluster.node(leader).transfer_leadership(99).await;
+    assert!(
+        matches!(stranger, Err(keel_raft::Error::BadTransferee(99))),
+        "{stranger:?}"
+    );
+
+    cluster.node(leader).transfer_leadership(follower).await?;
+    assert_eq!(cluster.node(leader).current_leader(), Some(follower));
+    assert_eq!(cluster.leader().await?, follower);
+    cluster.write(put("after", "transfer")).await?;
+    cluster.assert_converged(&cluster.ids()).await?;
+    cluster.shutdown().await
+}
