@@ -457,3 +457,63 @@ async fn a_watch_resumes_on_another_endpoint_when_its_member_stops() {
     watch.kill().await.expect("kill watch");
     cluster.stop().await.expect("cluster stops");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_runs_a_command_per_event_with_the_event_in_its_environment() {
+    let cluster = DevCluster::start(&DevArgs {
+        size: 3,
+        data_dir: None,
+        base_port: 0,
+    })
+    .await
+    .expect("cluster starts");
+    let e = &cluster.endpoints();
+    let put = must_json(e, &["put", "/w/a", "one"]).await;
+    let first = int(&put["header"]["revision"]);
+    must(e, &["del", "/w/a"], None).await;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("events");
+    let script = format!(
+        "printf '%s %s %s %s\\n' \"$ETCD_WATCH_EVENT_TYPE\" \"$ETCD_WATCH_KEY\" \
+         \"$ETCD_WATCH_VALUE\" \"$ETCD_WATCH_REVISION\" >> {}",
+        out.display()
+    );
+    let rev = first.to_string();
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_keelctl"))
+        .args(["--endpoints", e, "watch", "/w/", "--prefix", "--rev", &rev])
+        .args(["--", "sh", "-c", &script])
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("keelctl watch starts");
+    let start = Instant::now();
+    let lines = loop {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        if lines.len() >= 2 {
+            break lines;
+        }
+        assert!(
+            start.elapsed() < COMMAND_DEADLINE,
+            "the command ran for {lines:?} only"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    watch.kill().await.expect("kill keelctl watch");
+    let [put_line, del_line] = &lines[..] else {
+        panic!("expected two events: {lines:?}")
+    };
+    let fields: Vec<&str> = put_line.split(' ').collect();
+    assert_eq!(
+        &fields[..3],
+        ["\"PUT\"", "\"/w/a\"", "\"one\""],
+        "{put_line}"
+    );
+    assert!(fields[3].parse::<i64>().expect("a revision") >= first);
+    assert!(
+        del_line.starts_with("\"DELETE\" \"/w/a\" \"\" "),
+        "{del_line}"
+    );
+    cluster.stop().await.expect("cluster stops");
+}
