@@ -517,3 +517,45 @@ async fn watch_runs_a_command_per_event_with_the_event_in_its_environment() {
     );
     cluster.stop().await.expect("cluster stops");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defrag_and_alarm_list_and_disarm() {
+    use keel::api::models::{AlarmAction, AlarmRequest, AlarmType};
+    use keel::client::{Client, Options};
+
+    let cluster = DevCluster::start(&DevArgs {
+        size: 3,
+        data_dir: None,
+        base_port: 0,
+    })
+    .await
+    .expect("cluster starts");
+    let e = &cluster.endpoints();
+
+    let defragged = must(e, &["defrag"], None).await;
+    for endpoint in e.split(',') {
+        assert!(
+            defragged.contains(&format!("Finished defragmenting etcd member[{endpoint}]")),
+            "{defragged}"
+        );
+    }
+    assert_eq!(must(e, &["alarm", "list"], None).await, "");
+
+    // Raise NOSPACE on the second member, as its quota check would.
+    let second = e.split(',').nth(1).expect("a second member").to_owned();
+    let member_id = cluster.members[1].replica.node().id();
+    Client::new(vec![second], Options::default())
+        .expect("client")
+        .alarm(&AlarmRequest {
+            action: AlarmAction::Activate,
+            member_id,
+            alarm: AlarmType::NoSpace,
+        })
+        .await
+        .expect("alarm raised");
+    let line = format!("memberID:{member_id} alarm:NOSPACE \n");
+    assert_eq!(must(e, &["alarm", "list"], None).await, line);
+    assert_eq!(must(e, &["alarm", "disarm"], None).await, line);
+    assert_eq!(must(e, &["alarm", "list"], None).await, "");
+    cluster.stop().await.expect("cluster stops");
+}

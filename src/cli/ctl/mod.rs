@@ -19,8 +19,10 @@
 //! Endpoints are tried in order: one that cannot be reached, or answers "not leader", is
 //! skipped. Every failure is one `Error: …` line on stderr and exit status 1.
 
+pub mod alarm;
 pub mod compaction;
 pub mod completion;
+pub mod defrag;
 pub mod del;
 pub mod endpoint;
 pub mod get;
@@ -125,6 +127,11 @@ pub enum Command {
     Ls(ls::LsArgs),
     /// Every retained version of a key, walked back with `get --rev`.
     History(history::HistoryArgs),
+    /// Defragment every endpoint's database.
+    Defrag(defrag::DefragArgs),
+    /// Alarm commands.
+    #[command(subcommand)]
+    Alarm(alarm::AlarmCommand),
     /// Read a stopped member's data directory offline.
     Inspect(inspect::InspectArgs),
     /// Print a shell completion script.
@@ -175,6 +182,8 @@ impl Ctl {
             Command::Snapshot(command) => command.execute(&client, &printer).await,
             Command::Ls(args) => args.execute(&client, &printer).await,
             Command::History(args) => args.execute(&client, &printer).await,
+            Command::Defrag(args) => args.execute(&client, &printer).await,
+            Command::Alarm(command) => command.execute(&client, &printer).await,
             Command::Inspect(_) | Command::Completion(_) => unreachable!("handled above"),
         }
     }
