@@ -338,6 +338,21 @@ async fn keelctl_drives_a_three_member_cluster_then_inspects_a_stopped_member() 
     assert_eq!(offline, "ls/a/1\nx\nls/a/2\nyy\nls/b/1\nzzzz\n");
     let status = must_json(e, &["inspect", member_dir, "status"]).await;
     assert!(int(&status["revision"]) >= final_revision, "{status}");
+    // The Raft log's state and what the keyspace says was applied from it.
+    let raft = &status["raft"];
+    assert!(int(&raft["term"]) >= 1, "{status}");
+    assert!(raft["voted_for"].is_u64(), "{status}");
+    let (last, committed) = (int(&raft["last_index"]), int(&raft["committed_index"]));
+    let applied = int(&status["applied_index"]);
+    assert!(
+        last >= committed && committed >= applied && applied > 0,
+        "{status}"
+    );
+    let table = must(e, &["-w", "table", "inspect", member_dir, "status"], None).await;
+    assert!(
+        table.contains("RAFT TERM") && table.contains("APPLIED"),
+        "{table}"
+    );
     let tree = must_json(e, &["inspect", member_dir, "ls", "ls/"]).await;
     assert_eq!(tree["total"]["keys"], 3, "{tree}");
     let history = must_json(e, &["inspect", member_dir, "history", "cas"]).await;

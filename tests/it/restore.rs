@@ -165,6 +165,15 @@ async fn a_restored_snapshot_starts_a_new_cluster_with_the_same_keys_and_revisio
             ..Config::default()
         });
     }
+    // The restored keyspace claims no applied log entries, and there is no log yet.
+    let status = ctl_json(
+        "http://127.0.0.1:1",
+        &["inspect", configs[0].data_dir.to_str().unwrap(), "status"],
+    )
+    .await;
+    assert_eq!(int(&status["revision"]), revision, "{status}");
+    assert!(status["applied_index"].is_null(), "{status}");
+    assert!(status["raft"].is_null(), "{status}");
     // A non-empty data dir is refused.
     let again = run(
         env!("CARGO_BIN_EXE_keel"),
