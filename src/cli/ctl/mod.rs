@@ -14,6 +14,8 @@
 //! keelctl ls / --depth 2 --top 10             # where the keys and bytes are
 //! keelctl history /app/config                 # the key's versions (walks get --rev)
 //! keelctl inspect /var/lib/keel history /app/config   # offline, member stopped
+//! keelctl watch /app --prefix -- sh -c 'echo $ETCD_WATCH_KEY'   # a command per event
+//! keelctl defrag && keelctl alarm list        # every endpoint
 //! ```
 //!
 //! Endpoints are tried in order: one that cannot be reached, or answers "not leader", is
