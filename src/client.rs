@@ -16,12 +16,13 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use crate::api::models::{
-    CompactionRequest, DeleteRangeRequest, DeleteRangeResponse, HashKvRequest, HashKvResponse,
-    HeaderOnly, LeaseGrantRequest, LeaseGrantResponse, LeaseId, LeaseKeepAliveResponse,
-    LeaseLeasesResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, MemberAddRequest,
-    MemberAddResponse, MemberId, MemberListResponse, PutRequest, PutResponse, RangeRequest,
-    RangeResponse, SnapshotResponse, StatusResponse, StreamResult, TxnRequest, TxnResponse,
-    WatchCreateRequest, WatchRequest, WatchResponse,
+    AlarmRequest, AlarmResponse, CompactionRequest, DefragmentResponse, DeleteRangeRequest,
+    DeleteRangeResponse, HashKvRequest, HashKvResponse, HeaderOnly, LeaseGrantRequest,
+    LeaseGrantResponse, LeaseId, LeaseKeepAliveResponse, LeaseLeasesResponse,
+    LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, MemberAddRequest, MemberAddResponse, MemberId,
+    MemberListResponse, PutRequest, PutResponse, RangeRequest, RangeResponse, SnapshotResponse,
+    StatusResponse, StreamResult, TxnRequest, TxnResponse, WatchCreateRequest, WatchRequest,
+    WatchResponse,
 };
 
 /// The gRPC code etcd answers when a member cannot serve now ("not leader", "no leader").
@@ -413,6 +414,17 @@ impl Client {
     pub async fn status(&self) -> Result<StatusResponse> {
         self.call("/v3/maintenance/status", &serde_json::json!({}))
             .await
+    }
+
+    /// `Defragment` (etcd defragments the member answering; keel's sled needs nothing).
+    pub async fn defragment(&self) -> Result<DefragmentResponse> {
+        self.call_write("/v3/maintenance/defragment", &serde_json::json!({}))
+            .await
+    }
+
+    /// `Alarm`: lists (`Get`), raises or clears alarms of the member answering.
+    pub async fn alarm(&self, request: &AlarmRequest) -> Result<AlarmResponse> {
+        self.call_write("/v3/maintenance/alarm", request).await
     }
 
     /// `GET /health` of the first endpoint that answers (etcd's health check).

@@ -83,7 +83,7 @@ pub mod types;
 pub use config::RaftConfig;
 pub use error::{Error, Result, WriteError};
 pub use forward::{LeaderLink, LinkError, Refusal, Written};
-pub use log_store::LogStore;
+pub use log_store::{LogStore, LogSummary};
 pub use network::{peer_routes, HttpNetwork, HttpNetworkFactory};
 pub use node::{Member, RaftNode, Status};
 pub use observer::Observer;

@@ -87,6 +87,57 @@ impl LogStore {
     }
 }
 
+/// What a stopped member's log holds, for offline inspection (`keelctl inspect … status`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogSummary {
+    /// The last vote saved, if any.
+    pub vote: Option<Vote<u64>>,
+    /// The last log id (the last purged one when every entry was purged).
+    pub last_log_id: Option<LogId>,
+    /// The last log id known to be committed.
+    pub committed: Option<LogId>,
+    /// The last log id purged (compacted into a snapshot).
+    pub last_purged: Option<LogId>,
+}
+
+impl LogStore {
+    /// Reads the log's vote, last, committed and purged ids without changing anything.
+    /// The member must be stopped (sled locks its directory).
+    pub fn summary(&self) -> crate::Result<LogSummary> {
+        let meta = |key: &[u8]| -> crate::Result<Option<Vec<u8>>> {
+            Ok(self.meta.get(key)?.map(|bytes| bytes.to_vec()))
+        };
+        let decode_err = |e: codec::CodecError| {
+            crate::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("raft log: {e}"),
+            ))
+        };
+        let vote: Option<Vote<u64>> = match meta(VOTE)? {
+            Some(bytes) => Some(codec::decode(&bytes).map_err(decode_err)?),
+            None => None,
+        };
+        let committed: Option<LogId> = match meta(COMMITTED)? {
+            Some(bytes) => codec::decode::<Option<LogId>>(&bytes).map_err(decode_err)?,
+            None => None,
+        };
+        let last_purged: Option<LogId> = match meta(LAST_PURGED)? {
+            Some(bytes) => Some(codec::decode(&bytes).map_err(decode_err)?),
+            None => None,
+        };
+        let last_log_id = match self.entries.last()? {
+            Some((_, bytes)) => Some(codec::decode::<Entry>(&bytes).map_err(decode_err)?.log_id),
+            None => last_purged,
+        };
+        Ok(LogSummary {
+            vote,
+            last_log_id,
+            committed,
+            last_purged,
+        })
+    }
+}
+
 fn index_key(index: u64) -> [u8; 8] {
     index.to_be_bytes()
 }
@@ -270,5 +321,21 @@ mod tests {
             .map(|e| e.log_id.index)
             .collect();
         assert_eq!(indexes, (4..=8).collect::<Vec<_>>());
+        assert_eq!(
+            log.summary().unwrap(),
+            LogSummary {
+                vote: Some(Vote::new(2, 1)),
+                last_log_id: Some(entry(8).log_id),
+                committed: Some(entry(8).log_id),
+                last_purged: Some(entry(3).log_id),
+            }
+        );
+    }
+
+    #[test]
+    fn an_empty_log_summarizes_to_nothing() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let log = LogStore::open(dir.path()).unwrap();
+        assert_eq!(log.summary().unwrap(), LogSummary::default());
     }
 }

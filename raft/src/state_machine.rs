@@ -261,6 +261,17 @@ impl StateMachine {
     }
 }
 
+/// The last log id applied to `store`, as its Raft marker records it (`None`: nothing applied,
+/// e.g. a keyspace restored from a snapshot for a new cluster). For offline inspection.
+pub fn last_applied(store: &keel_store::Store) -> crate::Result<Option<LogId>> {
+    let Some(bytes) = store.marker()? else {
+        return Ok(None);
+    };
+    let marker: Marker = codec::decode(&bytes)
+        .map_err(|e| keel_store::Error::Corrupt(format!("raft marker in the keyspace: {e}")))?;
+    Ok(marker.last_applied)
+}
+
 fn lock(snapshots: &std::sync::Mutex<SnapshotDir>) -> std::sync::MutexGuard<'_, SnapshotDir> {
     snapshots
         .lock()

@@ -4,6 +4,7 @@
 pub mod ctl;
 pub mod dev;
 pub mod serve;
+pub mod snapshot;
 
 use clap::{Parser, Subcommand};
 
@@ -25,6 +26,9 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Run a local cluster (3 members by default) on 127.0.0.1 until Ctrl-C.
     Dev(dev::DevArgs),
+    /// Offline snapshot tools (etcdutl's): restore a snapshot file into a new data dir.
+    #[command(subcommand)]
+    Snapshot(snapshot::SnapshotCommand),
 }
 
 impl Cli {
@@ -33,6 +37,7 @@ impl Cli {
         match self.command {
             Some(Command::Serve(args)) => args.execute().await,
             Some(Command::Dev(args)) => args.execute().await,
+            Some(Command::Snapshot(command)) => command.execute().await,
             None => dev::DevArgs::default().execute().await,
         }
     }

@@ -243,6 +243,14 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets the recorded marker, so the keyspace claims nothing about what was applied to
+    /// it (a snapshot restored as the first state of a new cluster, whose log starts empty).
+    pub fn clear_marker(&self) -> Result<()> {
+        let _writer = lock(&self.inner.writer);
+        self.inner.tree().remove(index::META_MARKER)?;
+        Ok(())
+    }
+
     /// The last recorded marker.
     pub fn marker(&self) -> Result<Option<Vec<u8>>> {
         let (_view, tree) = self.inner.viewed_tree();

@@ -778,6 +778,14 @@ fn marker_is_recorded_with_the_command() {
     assert_eq!(s.marker().expect("marker").as_deref(), Some(&b"log-3"[..]));
     assert_eq!(s.current_revision(), 2);
     assert_eq!(get(&s, "a").expect("a").value, b"1");
+    s.clear_marker().expect("clear");
+    assert_eq!(s.marker().expect("marker"), None);
+    assert_eq!(
+        s.current_revision(),
+        2,
+        "clearing the marker keeps the keyspace"
+    );
+    assert_eq!(get(&s, "a").expect("a").value, b"1");
 }
 
 fn populated() -> Store {

@@ -338,6 +338,21 @@ async fn keelctl_drives_a_three_member_cluster_then_inspects_a_stopped_member() 
     assert_eq!(offline, "ls/a/1\nx\nls/a/2\nyy\nls/b/1\nzzzz\n");
     let status = must_json(e, &["inspect", member_dir, "status"]).await;
     assert!(int(&status["revision"]) >= final_revision, "{status}");
+    // The Raft log's state and what the keyspace says was applied from it.
+    let raft = &status["raft"];
+    assert!(int(&raft["term"]) >= 1, "{status}");
+    assert!(raft["voted_for"].is_u64(), "{status}");
+    let (last, committed) = (int(&raft["last_index"]), int(&raft["committed_index"]));
+    let applied = int(&status["applied_index"]);
+    assert!(
+        last >= committed && committed >= applied && applied > 0,
+        "{status}"
+    );
+    let table = must(e, &["-w", "table", "inspect", member_dir, "status"], None).await;
+    assert!(
+        table.contains("RAFT TERM") && table.contains("APPLIED"),
+        "{table}"
+    );
     let tree = must_json(e, &["inspect", member_dir, "ls", "ls/"]).await;
     assert_eq!(tree["total"]["keys"], 3, "{tree}");
     let history = must_json(e, &["inspect", member_dir, "history", "cas"]).await;
@@ -455,5 +470,107 @@ async fn a_watch_resumes_on_another_endpoint_when_its_member_stops() {
     must(&others, &["put", "resumed", "two"], None).await;
     assert_eq!(read_lines(&mut lines, 3).await, ["PUT", "resumed", "two"]);
     watch.kill().await.expect("kill watch");
+    cluster.stop().await.expect("cluster stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_runs_a_command_per_event_with_the_event_in_its_environment() {
+    let cluster = DevCluster::start(&DevArgs {
+        size: 3,
+        data_dir: None,
+        base_port: 0,
+    })
+    .await
+    .expect("cluster starts");
+    let e = &cluster.endpoints();
+    let put = must_json(e, &["put", "/w/a", "one"]).await;
+    let first = int(&put["header"]["revision"]);
+    must(e, &["del", "/w/a"], None).await;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("events");
+    let script = format!(
+        "printf '%s %s %s %s\\n' \"$ETCD_WATCH_EVENT_TYPE\" \"$ETCD_WATCH_KEY\" \
+         \"$ETCD_WATCH_VALUE\" \"$ETCD_WATCH_REVISION\" >> {}",
+        out.display()
+    );
+    let rev = first.to_string();
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_keelctl"))
+        .args(["--endpoints", e, "watch", "/w/", "--prefix", "--rev", &rev])
+        .args(["--", "sh", "-c", &script])
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("keelctl watch starts");
+    let start = Instant::now();
+    let lines = loop {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        if lines.len() >= 2 {
+            break lines;
+        }
+        assert!(
+            start.elapsed() < COMMAND_DEADLINE,
+            "the command ran for {lines:?} only"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    watch.kill().await.expect("kill keelctl watch");
+    let [put_line, del_line] = &lines[..] else {
+        panic!("expected two events: {lines:?}")
+    };
+    let fields: Vec<&str> = put_line.split(' ').collect();
+    assert_eq!(
+        &fields[..3],
+        ["\"PUT\"", "\"/w/a\"", "\"one\""],
+        "{put_line}"
+    );
+    assert!(fields[3].parse::<i64>().expect("a revision") >= first);
+    assert!(
+        del_line.starts_with("\"DELETE\" \"/w/a\" \"\" "),
+        "{del_line}"
+    );
+    cluster.stop().await.expect("cluster stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defrag_and_alarm_list_and_disarm() {
+    use keel::api::models::{AlarmAction, AlarmRequest, AlarmType};
+    use keel::client::{Client, Options};
+
+    let cluster = DevCluster::start(&DevArgs {
+        size: 3,
+        data_dir: None,
+        base_port: 0,
+    })
+    .await
+    .expect("cluster starts");
+    let e = &cluster.endpoints();
+
+    let defragged = must(e, &["defrag"], None).await;
+    for endpoint in e.split(',') {
+        assert!(
+            defragged.contains(&format!("Finished defragmenting etcd member[{endpoint}]")),
+            "{defragged}"
+        );
+    }
+    assert_eq!(must(e, &["alarm", "list"], None).await, "");
+
+    // Raise NOSPACE on the second member, as its quota check would.
+    let second = e.split(',').nth(1).expect("a second member").to_owned();
+    let member_id = cluster.members[1].replica.node().id();
+    Client::new(vec![second], Options::default())
+        .expect("client")
+        .alarm(&AlarmRequest {
+            action: AlarmAction::Activate,
+            member_id,
+            alarm: AlarmType::NoSpace,
+        })
+        .await
+        .expect("alarm raised");
+    let line = format!("memberID:{member_id} alarm:NOSPACE \n");
+    assert_eq!(must(e, &["alarm", "list"], None).await, line);
+    assert_eq!(must(e, &["alarm", "disarm"], None).await, line);
+    assert_eq!(must(e, &["alarm", "list"], None).await, "");
     cluster.stop().await.expect("cluster stops");
 }

@@ -9,6 +9,7 @@ mod kv;
 mod lease;
 mod maintenance;
 mod process;
+mod restore;
 mod server;
 mod watch;
 

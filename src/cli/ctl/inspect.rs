@@ -1,5 +1,7 @@
 //! `keelctl inspect DATA_DIR get|ls|history|status`: reads a member's keyspace offline
-//! (`DATA_DIR/kv`), straight from sled, without a running cluster.
+//! (`DATA_DIR/kv`), straight from sled, without a running cluster; `status` also shows its
+//! Raft log's state (`DATA_DIR/raft`: vote, last, committed and purged index) and the last
+//! log id applied to the keyspace.
 //!
 //! The member must be stopped: sled holds an exclusive lock on its directory, and reading
 //! a live member's files behind its back could show a state no client ever saw. This is
@@ -88,6 +90,18 @@ impl InspectArgs {
         })
     }
 
+    /// The Raft log's state (`DATA_DIR/raft`); `None` when the member has none (`--single`).
+    fn raft_summary(&self) -> anyhow::Result<Option<keel_raft::LogSummary>> {
+        let path = self.data_dir.join("raft");
+        // sled would create an empty log where none is.
+        if !path.is_dir() {
+            return Ok(None);
+        }
+        let log = keel_raft::LogStore::open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        Ok(Some(log.summary()?))
+    }
+
     /// Runs `inspect`.
     pub fn execute(&self, printer: &Printer) -> anyhow::Result<()> {
         let store = self.open()?;
@@ -161,23 +175,64 @@ impl InspectArgs {
                 let hash = store.hash_kv(0)?;
                 let leases = store.leases()?;
                 let size = store.size_on_disk()?;
+                let applied = keel_raft::state_machine::last_applied(&store)?;
+                let raft = self.raft_summary()?;
+                let index = |id: Option<keel_raft::types::LogId>| id.map(|id| id.index);
+                let vote = raft.as_ref().and_then(|r| r.vote);
+                let term = vote.map(|v| v.leader_id.term);
+                let voted_for = vote.and_then(|v| v.leader_id.voted_for());
+                let last_index = raft.as_ref().and_then(|r| index(r.last_log_id));
+                let committed = raft.as_ref().and_then(|r| index(r.committed));
+                let purged = raft.as_ref().and_then(|r| index(r.last_purged));
                 let status = serde_json::json!({
                     "revision": store.current_revision(),
                     "compact_revision": store.compact_revision(),
                     "db_size": size,
                     "leases": leases.len(),
                     "hash": hash.hash,
+                    "raft": raft.as_ref().map(|_| serde_json::json!({
+                        "term": term,
+                        "voted_for": voted_for,
+                        "last_index": last_index,
+                        "committed_index": committed,
+                        "last_purged_index": purged,
+                    })),
+                    "applied_index": index(applied),
+                    "applied_term": applied.map(|id| id.leader_id.term),
                 });
+                let show = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
                 match printer.format {
                     OutputFormat::Json => printer.json(&status),
                     _ => printer.table(
-                        &["REVISION", "COMPACT REVISION", "DB SIZE", "LEASES", "HASH"],
+                        &[
+                            "REVISION",
+                            "COMPACT REVISION",
+                            "DB SIZE",
+                            "LEASES",
+                            "HASH",
+                            "RAFT TERM",
+                            "VOTED FOR",
+                            "LAST INDEX",
+                            "COMMITTED",
+                            "PURGED",
+                            "APPLIED",
+                        ],
                         vec![vec![
                             store.current_revision().to_string(),
                             store.compact_revision().to_string(),
                             human_bytes(size),
                             leases.len().to_string(),
                             hash.hash.to_string(),
+                            show(term),
+                            voted_for
+                                .map(|id| format!("{id:x}"))
+                                .unwrap_or_else(|| "-".into()),
+                            show(last_index),
+                            show(committed),
+                            show(purged),
+                            applied
+                                .map(|id| format!("{}-{}", id.leader_id.term, id.index))
+                                .unwrap_or_else(|| "-".into()),
                         ]],
                     ),
                 }

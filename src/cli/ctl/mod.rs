@@ -14,13 +14,17 @@
 //! keelctl ls / --depth 2 --top 10             # where the keys and bytes are
 //! keelctl history /app/config                 # the key's versions (walks get --rev)
 //! keelctl inspect /var/lib/keel history /app/config   # offline, member stopped
+//! keelctl watch /app --prefix -- sh -c 'echo $ETCD_WATCH_KEY'   # a command per event
+//! keelctl defrag && keelctl alarm list        # every endpoint
 //! ```
 //!
 //! Endpoints are tried in order: one that cannot be reached, or answers "not leader", is
 //! skipped. Every failure is one `Error: …` line on stderr and exit status 1.
 
+pub mod alarm;
 pub mod compaction;
 pub mod completion;
+pub mod defrag;
 pub mod del;
 pub mod endpoint;
 pub mod get;
@@ -125,6 +129,11 @@ pub enum Command {
     Ls(ls::LsArgs),
     /// Every retained version of a key, walked back with `get --rev`.
     History(history::HistoryArgs),
+    /// Defragment every endpoint's database.
+    Defrag(defrag::DefragArgs),
+    /// Alarm commands.
+    #[command(subcommand)]
+    Alarm(alarm::AlarmCommand),
     /// Read a stopped member's data directory offline.
     Inspect(inspect::InspectArgs),
     /// Print a shell completion script.
@@ -175,6 +184,8 @@ impl Ctl {
             Command::Snapshot(command) => command.execute(&client, &printer).await,
             Command::Ls(args) => args.execute(&client, &printer).await,
             Command::History(args) => args.execute(&client, &printer).await,
+            Command::Defrag(args) => args.execute(&client, &printer).await,
+            Command::Alarm(command) => command.execute(&client, &printer).await,
             Command::Inspect(_) | Command::Completion(_) => unreachable!("handled above"),
         }
     }

@@ -11,9 +11,10 @@ use serde::Serialize;
 
 use super::OutputFormat;
 use crate::api::models::{
-    DeleteRangeResponse, Event, EventType, KeyValue, LeaseGrantResponse, LeaseKeepAliveResponse,
-    LeaseLeasesResponse, LeaseTimeToLiveResponse, Member, PutResponse, RangeResponse,
-    ResponseHeader, ResponseOp, StatusResponse, TxnResponse,
+    AlarmMember, AlarmResponse, DefragmentResponse, DeleteRangeResponse, Event, EventType,
+    KeyValue, LeaseGrantResponse, LeaseKeepAliveResponse, LeaseLeasesResponse,
+    LeaseTimeToLiveResponse, Member, PutResponse, RangeResponse, ResponseHeader, ResponseOp,
+    StatusResponse, TxnResponse,
 };
 
 /// Writes responses to stdout in the chosen format.
@@ -409,6 +410,30 @@ impl Printer {
         match self.format {
             OutputFormat::Json => self.json(response),
             _ => self.line(&format!("compacted revision {revision}")),
+        }
+    }
+
+    /// `defrag`, one endpoint.
+    pub fn defragmented(&self, endpoint: &str, response: &DefragmentResponse) {
+        match self.format {
+            OutputFormat::Json => self.json(response),
+            _ => self.line(&format!("Finished defragmenting etcd member[{endpoint}]")),
+        }
+    }
+
+    /// `alarm list` and `alarm disarm`: etcdctl's `memberID:… alarm:…` lines.
+    pub fn alarms(&self, alarms: &[AlarmMember]) {
+        match self.format {
+            OutputFormat::Json => self.json(&AlarmResponse {
+                alarms: alarms.to_vec(),
+            }),
+            _ => {
+                for alarm in alarms {
+                    let name = serde_json::to_value(alarm.alarm).unwrap_or_default();
+                    let name = name.as_str().unwrap_or("NONE").to_owned();
+                    self.line(&format!("memberID:{} alarm:{name} ", alarm.member_id));
+                }
+            }
         }
     }
 }

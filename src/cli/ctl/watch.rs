@@ -1,12 +1,17 @@
 //! `keelctl watch KEY [RANGE_END]`: prints each event as etcdctl does (`PUT`, key, value)
 //! until interrupted, or until the server cancels the watch (compaction).
+//!
+//! `keelctl watch KEY -- COMMAND ARGS…` also runs COMMAND once per event, as etcdctl does, with
+//! `ETCD_WATCH_EVENT_TYPE`, `ETCD_WATCH_KEY`, `ETCD_WATCH_VALUE` and `ETCD_WATCH_REVISION` (the
+//! response's revision) in its environment; the first three are quoted as etcdctl's Go `%q`
+//! quotes them (`"PUT"`, `"/a"`), so scripts written for etcdctl keep working.
 
-use anyhow::bail;
+use anyhow::{bail, Context as _};
 use clap::Args;
 
 use super::printer::Printer;
 use super::{range_end, OutputFormat};
-use crate::api::models::WatchCreateRequest;
+use crate::api::models::{Event, EventType, WatchCreateRequest};
 use crate::client::{Client, Error};
 
 /// Flags of `watch`.
@@ -25,6 +30,9 @@ pub struct WatchArgs {
     /// Print the previous key-value of each event.
     #[arg(long)]
     pub prev_kv: bool,
+    /// A command to run per event (after `--`), with the event in its environment.
+    #[arg(last = true)]
+    pub command: Vec<String>,
 }
 
 impl WatchArgs {
@@ -85,6 +93,9 @@ impl WatchArgs {
                     printer.event(event);
                 }
                 request.start_revision = event.kv.mod_revision + 1;
+                if !self.command.is_empty() {
+                    self.run_command(event, response.header.revision).await?;
+                }
             }
             if response.canceled {
                 if response.compact_revision != 0 {
@@ -100,9 +111,42 @@ impl WatchArgs {
     }
 }
 
+impl WatchArgs {
+    /// Runs the `--` command for `event`, its output going where keelctl's goes.
+    async fn run_command(&self, event: &Event, revision: i64) -> anyhow::Result<()> {
+        let (program, args) = self.command.split_first().expect("a command");
+        let status = tokio::process::Command::new(program)
+            .args(args)
+            .envs(command_env(event, revision))
+            .status()
+            .await
+            .with_context(|| format!("cannot run {program}"))?;
+        if !status.success() {
+            bail!("command {:?} failed ({status})", self.command);
+        }
+        Ok(())
+    }
+}
+
+/// The environment etcdctl gives the `--` command of `watch`.
+fn command_env(event: &Event, revision: i64) -> [(&'static str, String); 4] {
+    let quoted = |bytes: &[u8]| format!("{:?}", String::from_utf8_lossy(bytes));
+    let kind = match event.kind {
+        EventType::Put => "PUT",
+        EventType::Delete => "DELETE",
+    };
+    [
+        ("ETCD_WATCH_REVISION", revision.to_string()),
+        ("ETCD_WATCH_EVENT_TYPE", format!("{kind:?}")),
+        ("ETCD_WATCH_KEY", quoted(&event.kv.key)),
+        ("ETCD_WATCH_VALUE", quoted(&event.kv.value)),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{Command, Ctl};
+    use super::*;
     use clap::Parser;
 
     #[test]
@@ -126,5 +170,36 @@ mod tests {
             (&b"a"[..], &b"b"[..], 3)
         );
         assert!(r.prev_kv);
+        assert!(args.command.is_empty());
+    }
+
+    #[test]
+    fn parses_a_command_after_the_double_dash() {
+        let ctl =
+            Ctl::try_parse_from(["keelctl", "watch", "a", "--", "sh", "-c", "echo $X"]).unwrap();
+        let Command::Watch(args) = ctl.command else {
+            panic!("not watch")
+        };
+        assert_eq!(args.key, "a");
+        assert_eq!(args.range_end, None);
+        assert_eq!(args.command, ["sh", "-c", "echo $X"]);
+    }
+
+    #[test]
+    fn the_command_environment_is_quoted_as_etcdctl_quotes_it() {
+        let event = Event {
+            kind: EventType::Delete,
+            kv: crate::api::models::KeyValue {
+                key: b"/a".to_vec(),
+                value: b"x\"y".to_vec(),
+                ..Default::default()
+            },
+            prev_kv: None,
+        };
+        let env = command_env(&event, 7);
+        assert_eq!(env[0], ("ETCD_WATCH_REVISION", "7".to_owned()));
+        assert_eq!(env[1], ("ETCD_WATCH_EVENT_TYPE", "\"DELETE\"".to_owned()));
+        assert_eq!(env[2], ("ETCD_WATCH_KEY", "\"/a\"".to_owned()));
+        assert_eq!(env[3], ("ETCD_WATCH_VALUE", "\"x\\\"y\"".to_owned()));
     }
 }
