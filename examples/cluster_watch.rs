@@ -13,17 +13,12 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use futures::StreamExt;
-use keel::cli::dev::{DevArgs, DevCluster};
+use keel::cli::dev::DevCluster;
 use serde_json::{json, Value};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = DevArgs {
-        size: 3,
-        data_dir: None,
-        base_port: 0,
-    };
-    let cluster = DevCluster::start(&args).await?;
+    let cluster = DevCluster::start_on_free_ports(3).await?;
     println!("cluster up: {}", cluster.endpoints());
     let first = format!("http://{}", cluster.members[0].client_addr);
     let last = format!("http://{}", cluster.members[2].client_addr);

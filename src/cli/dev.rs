@@ -145,6 +145,17 @@ impl DevCluster {
         })
     }
 
+    /// `size` members on free ports of 127.0.0.1 with data in a temporary directory: what
+    /// tests and examples want.
+    pub async fn start_on_free_ports(size: usize) -> anyhow::Result<DevCluster> {
+        DevCluster::start(&DevArgs {
+            size,
+            data_dir: None,
+            base_port: 0,
+        })
+        .await
+    }
+
     /// Stops every member and starts them again on the same addresses and data directories,
     /// as a machine reboot would.
     pub async fn restart(self) -> anyhow::Result<DevCluster> {

@@ -3,17 +3,14 @@
 
 use std::time::Duration;
 
-use keel::cli::dev::{DevArgs, DevCluster};
+use keel::cli::dev::DevCluster;
 use serde_json::Value;
 
 #[tokio::test]
 async fn a_follower_forwards_lease_calls_to_the_leader() {
-    let args = DevArgs {
-        size: 3,
-        data_dir: None,
-        base_port: 0,
-    };
-    let cluster = DevCluster::start(&args).await.expect("cluster starts");
+    let cluster = DevCluster::start_on_free_ports(3)
+        .await
+        .expect("cluster starts");
     let mut leader = None;
     for _ in 0..250 {
         leader = cluster.members[0].replica.node().current_leader();

@@ -414,13 +414,9 @@ async fn read_lines(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watch_resumes_on_another_endpoint_when_its_member_stops() {
-    let mut cluster = DevCluster::start(&DevArgs {
-        size: 3,
-        data_dir: None,
-        base_port: 0,
-    })
-    .await
-    .expect("cluster starts");
+    let mut cluster = DevCluster::start_on_free_ports(3)
+        .await
+        .expect("cluster starts");
     let leader = cluster.members[0]
         .wait_for_leader(COMMAND_DEADLINE)
         .await
@@ -475,13 +471,9 @@ async fn a_watch_resumes_on_another_endpoint_when_its_member_stops() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_runs_a_command_per_event_with_the_event_in_its_environment() {
-    let cluster = DevCluster::start(&DevArgs {
-        size: 3,
-        data_dir: None,
-        base_port: 0,
-    })
-    .await
-    .expect("cluster starts");
+    let cluster = DevCluster::start_on_free_ports(3)
+        .await
+        .expect("cluster starts");
     let e = &cluster.endpoints();
     let put = must_json(e, &["put", "/w/a", "one"]).await;
     let first = int(&put["header"]["revision"]);
@@ -538,13 +530,9 @@ async fn defrag_and_alarm_list_and_disarm() {
     use keel::api::models::{AlarmAction, AlarmRequest, AlarmType};
     use keel::client::{Client, Options};
 
-    let cluster = DevCluster::start(&DevArgs {
-        size: 3,
-        data_dir: None,
-        base_port: 0,
-    })
-    .await
-    .expect("cluster starts");
+    let cluster = DevCluster::start_on_free_ports(3)
+        .await
+        .expect("cluster starts");
     let e = &cluster.endpoints();
 
     let defragged = must(e, &["defrag"], None).await;

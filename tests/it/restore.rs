@@ -4,7 +4,7 @@
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use keel::cli::dev::{DevArgs, DevCluster};
+use keel::cli::dev::DevCluster;
 use keel::config::Config;
 use keel::member::{self, RunningMember};
 use serde_json::Value;
@@ -75,13 +75,9 @@ async fn keys(endpoint: &str) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restored_snapshot_starts_a_new_cluster_with_the_same_keys_and_revisions() {
-    let old = DevCluster::start(&DevArgs {
-        size: 3,
-        data_dir: None,
-        base_port: 0,
-    })
-    .await
-    .expect("old cluster starts");
+    let old = DevCluster::start_on_free_ports(3)
+        .await
+        .expect("old cluster starts");
     let old_endpoints = old.endpoints();
     let ctl = env!("CARGO_BIN_EXE_keelctl");
     for i in 0..20 {
