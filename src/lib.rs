@@ -16,6 +16,7 @@
 //! - [`server`]: wiring: `run(config, listener, replica, shutdown)`.
 //! - [`client`]: the typed client of the JSON gateway (failover across endpoints, streams).
 //! - [`cli`]: the `keel` and `keelctl` command lines, one file per subcommand.
+//! - [`identity`]: who a request comes from (a verified client certificate).
 //! - [`error`]: the crate's error enum.
 
 pub mod api;
@@ -24,6 +25,7 @@ pub mod client;
 pub mod compactor;
 pub mod config;
 pub mod error;
+pub mod identity;
 pub mod lessor;
 pub mod member;
 pub mod metrics;
