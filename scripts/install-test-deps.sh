@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what the tests need beyond the Rust toolchain (scripts/test.sh runs this first), so
+# a fresh machine passes the suite with one command. Idempotent: installs only what is missing.
+set -euo pipefail
+
+# need_deb PACKAGE COMMAND: installs Debian's PACKAGE unless COMMAND is already on PATH.
+need_deb() {
+    local package=$1 command=$2
+    if command -v "$command" >/dev/null 2>&1; then
+        return
+    fi
+    if [ "$(id -u)" != 0 ]; then
+        echo "install-test-deps: $command missing; run as root or: apt-get install $package" >&2
+        exit 1
+    fi
+    if [ -z "${APT_UPDATED:-}" ]; then
+        apt-get update -qq
+        APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null
+}
+
+# Certificate checks in the PKI tests: `openssl verify` of the generated chain.
+need_deb openssl openssl
