@@ -20,9 +20,9 @@ use crate::api::models::{
     DeleteRangeResponse, HashKvRequest, HashKvResponse, HeaderOnly, LeaseGrantRequest,
     LeaseGrantResponse, LeaseId, LeaseKeepAliveResponse, LeaseLeasesResponse,
     LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, MemberAddRequest, MemberAddResponse, MemberId,
-    MemberListResponse, PutRequest, PutResponse, RangeRequest, RangeResponse, SnapshotResponse,
-    StatusResponse, StreamResult, TxnRequest, TxnResponse, WatchCreateRequest, WatchRequest,
-    WatchResponse,
+    MemberListResponse, MoveLeaderRequest, MoveLeaderResponse, PutRequest, PutResponse,
+    RangeRequest, RangeResponse, SnapshotResponse, StatusResponse, StreamResult, TxnRequest,
+    TxnResponse, WatchCreateRequest, WatchRequest, WatchResponse,
 };
 
 /// The gRPC code etcd answers when a member cannot serve now ("not leader", "no leader").
@@ -414,6 +414,16 @@ impl Client {
     pub async fn status(&self) -> Result<StatusResponse> {
         self.call("/v3/maintenance/status", &serde_json::json!({}))
             .await
+    }
+
+    /// `MoveLeader`: hands the leadership to voter `target_id`. Only the leader accepts it
+    /// (a follower answers "not leader", and the next endpoint is tried).
+    pub async fn move_leader(&self, target_id: u64) -> Result<MoveLeaderResponse> {
+        self.call_write(
+            "/v3/maintenance/transfer-leadership",
+            &MoveLeaderRequest { target_id },
+        )
+        .await
     }
 
     /// `Defragment` (etcd defragments the member answering; keel's sled needs nothing).

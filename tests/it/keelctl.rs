@@ -67,6 +67,16 @@ fn int(value: &Value) -> i64 {
     }
 }
 
+/// Member and cluster ids: u64s, which the gateway writes as strings.
+fn uint(value: &Value) -> u64 {
+    match value {
+        Value::String(s) => s.parse().expect("an unsigned integer string"),
+        Value::Number(n) => n.as_u64().expect("an unsigned integer"),
+        Value::Null => 0,
+        other => panic!("not an unsigned integer: {other}"),
+    }
+}
+
 fn unb64(value: &Value) -> String {
     use base64::Engine as _;
     let bytes = base64::engine::general_purpose::STANDARD
@@ -560,5 +570,162 @@ async fn defrag_and_alarm_list_and_disarm() {
     assert_eq!(must(e, &["alarm", "list"], None).await, line);
     assert_eq!(must(e, &["alarm", "disarm"], None).await, line);
     assert_eq!(must(e, &["alarm", "list"], None).await, "");
+    cluster.stop().await.expect("cluster stops");
+}
+
+/// `endpoint status` as JSON: (endpoint, member id, leader id) per endpoint.
+async fn statuses(endpoints: &str) -> Vec<(String, u64, u64)> {
+    let status = must_json(endpoints, &["endpoint", "status"]).await;
+    status
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|s| {
+            (
+                s["Endpoint"].as_str().expect("an endpoint").to_owned(),
+                uint(&s["Status"]["header"]["member_id"]),
+                uint(&s["Status"]["leader"]),
+            )
+        })
+        .collect()
+}
+
+/// Asserts a failed run: exit status 1 and one `Error: …` line containing `text`.
+fn assert_fails_with(output: &Output, text: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("Error: ") && stderr.contains(text),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn move_leader_and_member_add_print_what_etcdctl_prints() {
+    let cluster = DevCluster::start_on_free_ports(3)
+        .await
+        .expect("cluster starts");
+    cluster.members[0]
+        .wait_for_leader(COMMAND_DEADLINE)
+        .await
+        .expect("a leader");
+    let e = &cluster.endpoints();
+    let before = statuses(e).await;
+    let (_, leader, _) = before
+        .iter()
+        .find(|(_, id, leader)| id == leader)
+        .cloned()
+        .expect("a leader");
+    let (follower_endpoint, follower, _) = before
+        .iter()
+        .find(|(_, id, _)| *id != leader)
+        .cloned()
+        .expect("a follower");
+
+    // The leader is found among the endpoints and hands over to the follower.
+    let target = format!("{follower:x}");
+    assert_eq!(
+        must(e, &["move-leader", &target], None).await,
+        format!("Leadership transferred from {leader:x} to {follower:x}\n")
+    );
+    let deadline = Instant::now() + COMMAND_DEADLINE;
+    while !statuses(e).await.iter().all(|(_, _, now)| *now == follower) {
+        assert!(
+            Instant::now() < deadline,
+            "{follower:x} never led everywhere"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A target that is not a voter, and endpoints without the leader, in etcdctl's words.
+    let stranger = run(e, &["move-leader", "1234"], None).await;
+    assert_fails_with(&stranger, "etcdserver: bad leader transferee");
+    let others: Vec<&str> = e
+        .split(',')
+        .filter(|url| *url != follower_endpoint)
+        .collect();
+    let without_leader = run(&others.join(","), &["move-leader", &target], None).await;
+    assert_fails_with(
+        &without_leader,
+        &format!("no leader endpoint given at [{}]", others.join(" ")),
+    );
+
+    // member add: etcdctl 3.4's lines, parsed back.
+    let peer = "http://127.0.0.1:1";
+    let added = must(
+        e,
+        &["member", "add", "n4", "--learner", "--peer-urls", peer],
+        None,
+    )
+    .await;
+    let lines: Vec<&str> = added.lines().collect();
+    let [first, "", name, initial, advertise, state] = lines[..] else {
+        panic!("member add printed {added:?}")
+    };
+    let words: Vec<&str> = first.split(' ').collect();
+    let ["Member", id, "added", "to", "cluster", cluster_id] = words[..] else {
+        panic!("first line {first:?}")
+    };
+    let id = u64::from_str_radix(id, 16).expect("a hex member id");
+    let status = must_json(e, &["endpoint", "status"]).await;
+    let header = &status[0]["Status"]["header"];
+    assert_eq!(
+        u64::from_str_radix(cluster_id, 16).expect("a hex cluster id"),
+        uint(&header["cluster_id"])
+    );
+    assert_eq!(name, "ETCD_NAME=\"n4\"");
+    let members = must_json(e, &["member", "list"]).await;
+    let members = members["members"].as_array().expect("members");
+    assert_eq!(members.len(), 4, "{members:?}");
+    let mut cluster_urls = Vec::new();
+    for member in members {
+        let this = uint(&member["ID"]);
+        let name = if this == id {
+            assert_eq!(member["isLearner"], true, "{member}");
+            "n4"
+        } else {
+            member["name"].as_str().expect("a started member's name")
+        };
+        for url in member["peerURLs"].as_array().expect("peer URLs") {
+            cluster_urls.push(format!("{name}={}", url.as_str().expect("a URL")));
+        }
+    }
+    assert_eq!(
+        initial,
+        format!("ETCD_INITIAL_CLUSTER=\"{}\"", cluster_urls.join(","))
+    );
+    assert_eq!(
+        advertise,
+        format!("ETCD_INITIAL_ADVERTISE_PEER_URLS=\"{peer}\"")
+    );
+    assert_eq!(state, "ETCD_INITIAL_CLUSTER_STATE=\"existing\"");
+
+    // Mistakes fail before anything changes.
+    let again = run(e, &["member", "add", "n5", "--peer-urls", peer], None).await;
+    assert_fails_with(&again, "Peer URLs already exists");
+    let table = run(
+        e,
+        &[
+            "-w",
+            "table",
+            "member",
+            "add",
+            "n5",
+            "--peer-urls",
+            "http://127.0.0.1:2",
+        ],
+        None,
+    )
+    .await;
+    assert_fails_with(&table, "table not supported as output format");
+    let positional = run(e, &["member", "add", "n5", "http://127.0.0.1:2"], None).await;
+    assert_fails_with(
+        &positional,
+        "too many arguments, did you mean --peer-urls=http://127.0.0.1:2",
+    );
+    let no_urls = run(e, &["member", "add", "n5"], None).await;
+    assert_fails_with(&no_urls, "member peer urls not provided");
+    let members = must_json(e, &["member", "list"]).await;
+    assert_eq!(members["members"].as_array().map(Vec::len), Some(4));
     cluster.stop().await.expect("cluster stops");
 }

@@ -13,8 +13,8 @@ use super::OutputFormat;
 use crate::api::models::{
     AlarmMember, AlarmResponse, DefragmentResponse, DeleteRangeResponse, Event, EventType,
     KeyValue, LeaseGrantResponse, LeaseKeepAliveResponse, LeaseLeasesResponse,
-    LeaseTimeToLiveResponse, Member, PutResponse, RangeResponse, ResponseHeader, ResponseOp,
-    StatusResponse, TxnResponse,
+    LeaseTimeToLiveResponse, Member, MemberAddResponse, MoveLeaderResponse, PutResponse,
+    RangeResponse, ResponseHeader, ResponseOp, StatusResponse, TxnResponse,
 };
 
 /// Writes responses to stdout in the chosen format.
@@ -344,6 +344,43 @@ impl Printer {
         }
     }
 
+    /// `member add`: etcdctl 3.4's line (ids as Go's `%16x`), then the environment the new
+    /// member starts with. In `ETCD_INITIAL_CLUSTER` the new member, which has no name until
+    /// it starts, goes by the name given on the command line.
+    pub fn member_added(&self, name: &str, response: &MemberAddResponse) {
+        if self.format == OutputFormat::Json {
+            return self.json(response);
+        }
+        let added = &response.member;
+        self.line(&format!(
+            "Member {:16x} added to cluster {:16x}",
+            added.id, response.header.cluster_id
+        ));
+        let cluster: Vec<String> = response
+            .members
+            .iter()
+            .flat_map(|member| {
+                let member_name = if member.id == added.id {
+                    name
+                } else {
+                    member.name.as_str()
+                };
+                member
+                    .peer_urls
+                    .iter()
+                    .map(move |url| format!("{member_name}={url}"))
+            })
+            .collect();
+        self.line("");
+        self.line(&format!("ETCD_NAME={name:?}"));
+        self.line(&format!("ETCD_INITIAL_CLUSTER={:?}", cluster.join(",")));
+        self.line(&format!(
+            "ETCD_INITIAL_ADVERTISE_PEER_URLS={:?}",
+            added.peer_urls.join(",")
+        ));
+        self.line("ETCD_INITIAL_CLUSTER_STATE=\"existing\"");
+    }
+
     /// `endpoint status`.
     pub fn endpoint_status(&self, rows: &[EndpointRow<StatusResponse>]) {
         #[derive(Serialize)]
@@ -402,6 +439,15 @@ impl Printer {
                     self.line(&row.join(", "));
                 }
             }
+        }
+    }
+
+    /// `move-leader`: etcdctl's line, ids in hex.
+    pub fn moved_leader(&self, from: u64, to: u64, response: &MoveLeaderResponse) {
+        match self.format {
+            OutputFormat::Json => self.json(response),
+            OutputFormat::Fields => self.header_fields(&response.header),
+            _ => self.line(&format!("Leadership transferred from {from:x} to {to:x}")),
         }
     }
 
