@@ -16,6 +16,9 @@
 //! - [`server`]: wiring: `run(config, listener, replica, shutdown)`.
 //! - [`client`]: the typed client of the JSON gateway (failover across endpoints, streams).
 //! - [`cli`]: the `keel` and `keelctl` command lines, one file per subcommand.
+//! - [`pki`]: a CA, node and client certificates for TLS (`keel pki`), and reading them back.
+//! - [`transport`]: the listeners' accept loop: plain TCP or TLS, HTTP/1 and HTTP/2, graceful
+//!   shutdown, the verified client certificate handed to each request.
 //! - [`identity`]: who a request comes from (a verified client certificate).
 //! - [`error`]: the crate's error enum.
 
@@ -29,8 +32,10 @@ pub mod identity;
 pub mod lessor;
 pub mod member;
 pub mod metrics;
+pub mod pki;
 pub mod raft_replica;
 pub mod replica;
 pub mod server;
+pub mod transport;
 
 pub use error::{Error, Result};

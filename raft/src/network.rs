@@ -62,12 +62,17 @@ impl HttpNetworkFactory {
     /// A plain-HTTP client with keep-alive: idle connections to peers are kept for reuse, and
     /// TCP_NODELAY avoids Nagle's delay on small append-entries bodies.
     pub fn default_client() -> reqwest::Result<reqwest::Client> {
+        HttpNetworkFactory::client_builder().build()
+    }
+
+    /// [`HttpNetworkFactory::default_client`]'s settings, for the caller to add TLS (roots,
+    /// identity) before building.
+    pub fn client_builder() -> reqwest::ClientBuilder {
         reqwest::Client::builder()
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(8)
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(2))
-            .build()
     }
 }
 
