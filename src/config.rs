@@ -92,6 +92,9 @@ pub struct Config {
     pub initial_cluster_token: String,
     /// Applied entries between Raft snapshots.
     pub snapshot_count: u64,
+    /// Entries kept in the log before the last snapshot, so a slow follower catches up from
+    /// the log; one further behind is sent the snapshot (etcd's flag of the same name).
+    pub snapshot_catchup_entries: u64,
     /// Largest database size before the space alarm, bytes (etcd default: 2 GiB).
     pub quota_backend_bytes: u64,
     /// `periodic` or `revision`.
@@ -142,6 +145,7 @@ impl Default for Config {
             initial_cluster_state: ClusterState::New,
             initial_cluster_token: "keel-cluster".into(),
             snapshot_count: 100_000,
+            snapshot_catchup_entries: 1000,
             quota_backend_bytes: 2 * 1024 * 1024 * 1024,
             auto_compaction_mode: CompactionMode::Periodic,
             auto_compaction_retention: "0".into(),

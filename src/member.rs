@@ -38,6 +38,7 @@ pub fn raft_config(config: &Config) -> RaftConfig {
         election_timeout_min_ms: config.election_timeout,
         election_timeout_max_ms: config.election_timeout * 2,
         snapshot_logs_since_last: config.snapshot_count,
+        logs_kept_after_snapshot: config.snapshot_catchup_entries,
         ..RaftConfig::default()
     }
 }

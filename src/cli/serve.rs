@@ -47,6 +47,9 @@ pub struct ServeArgs {
     /// snapshot-count
     #[arg(long)]
     pub snapshot_count: Option<u64>,
+    /// snapshot-catchup-entries: log entries kept behind the last snapshot
+    #[arg(long)]
+    pub snapshot_catchup_entries: Option<u64>,
     /// quota-backend-bytes
     #[arg(long)]
     pub quota_backend_bytes: Option<u64>,
@@ -108,6 +111,7 @@ impl ServeArgs {
             initial_cluster_state,
             initial_cluster_token,
             snapshot_count,
+            snapshot_catchup_entries,
             quota_backend_bytes,
             auto_compaction_mode,
             auto_compaction_retention,
@@ -222,10 +226,13 @@ mod tests {
             "http://127.0.0.1:1,http://127.0.0.1:2",
             "--initial-cluster-state",
             "existing",
+            "--snapshot-catchup-entries",
+            "50",
         ]);
         let config = args.config().unwrap();
         assert_eq!(config.name, "n1");
         assert_eq!(config.snapshot_count, 7);
+        assert_eq!(config.snapshot_catchup_entries, 50);
         assert_eq!(config.max_request_bytes, 2000);
         assert_eq!(config.listen_client_urls.len(), 2);
         assert_eq!(config.initial_cluster_state, ClusterState::Existing);
