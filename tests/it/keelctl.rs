@@ -272,16 +272,34 @@ async fn keelctl_drives_a_three_member_cluster_then_inspects_a_stopped_member() 
         "{health}"
     );
 
-    // snapshot save writes the file and says how big it is.
+    // snapshot save writes the file and says so in etcdctl's words on stdout; its size and
+    // checksum go to stderr (with no progress bar: stderr is not a terminal).
     let snapshot = data.path().join("backup.db");
     let snapshot = snapshot.to_str().expect("utf-8 path");
-    let saved = must(e, &["snapshot", "save", snapshot], None).await;
-    let size = std::fs::metadata(snapshot).expect("snapshot file").len();
-    assert!(
-        size > 0 && saved.starts_with(&format!("Snapshot saved at {snapshot}")),
-        "{saved}"
+    let saved = run(e, &["snapshot", "save", snapshot], None).await;
+    assert!(saved.status.success(), "{saved:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&saved.stdout),
+        format!("Snapshot saved at {snapshot}\n")
     );
-    assert!(saved.contains("crc32"), "{saved}");
+    let written = std::fs::read(snapshot).expect("snapshot file");
+    assert!(!written.is_empty());
+    let stderr = String::from_utf8_lossy(&saved.stderr);
+    assert_eq!(
+        stderr,
+        format!(
+            "fetched snapshot: {} ({} bytes) in {}, crc32 {:08x}\n",
+            keel::cli::ctl::printer::human_bytes(written.len() as u64),
+            written.len(),
+            stderr
+                .split(" in ")
+                .nth(1)
+                .and_then(|rest| rest.split(',').next())
+                .unwrap_or("?"),
+            crc32fast::hash(&written)
+        )
+    );
+    assert!(!std::path::Path::new(&format!("{snapshot}.part")).exists());
 
     // other output forms.
     let table = must(e, &["-w", "table", "get", "greeting"], None).await;
@@ -390,6 +408,14 @@ async fn an_unreachable_endpoint_fails_with_one_line_naming_it() {
     assert!(stderr.starts_with("Error: "), "{stderr}");
     assert!(stderr.contains(&endpoint), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+
+    // A snapshot that cannot be fetched leaves nothing behind, not even FILE.part.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("never.db");
+    let file = file.to_str().expect("utf-8 path");
+    let output = run(&endpoint, &["snapshot", "save", file], None).await;
+    assert_fails_with(&output, &endpoint);
+    assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
 
     // etcdctl's environment variable is honoured when keelctl's own is unset.
     let output = Command::new(env!("CARGO_BIN_EXE_keelctl"))
