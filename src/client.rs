@@ -472,6 +472,17 @@ impl Client {
 
     /// `Snapshot`: streams the state into `out`; returns the bytes written.
     pub async fn snapshot<W: AsyncWrite + Unpin>(&self, out: &mut W) -> Result<u64> {
+        self.snapshot_with_progress(out, |_, _| {}).await
+    }
+
+    /// [`Client::snapshot`], calling `progress(written, total)` after each chunk (the total
+    /// is what the member said was still to come, plus what has arrived). Neither this nor
+    /// `snapshot` is bounded by the command timeout: a large state takes as long as it takes.
+    pub async fn snapshot_with_progress<W: AsyncWrite + Unpin>(
+        &self,
+        out: &mut W,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<u64> {
         let (endpoint, response) = self
             .send(
                 "/v3/maintenance/snapshot",
@@ -486,6 +497,7 @@ impl Client {
             let chunk = chunk?;
             out.write_all(&chunk.blob).await?;
             written += chunk.blob.len() as u64;
+            progress(written, written + chunk.remaining_bytes);
         }
         out.flush().await?;
         Ok(written)

@@ -53,7 +53,7 @@ impl MemberCommand {
         match self {
             MemberCommand::List => {
                 let response = client.member_list().await?;
-                printer.members(&response.members, &response);
+                printer.members(&response);
             }
             MemberCommand::Add {
                 name,
