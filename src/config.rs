@@ -105,6 +105,10 @@ pub struct Config {
     pub heartbeat_interval: u64,
     /// Raft election timeout, milliseconds.
     pub election_timeout: u64,
+    /// How long an auth token is accepted, seconds (etcd's `--auth-token-ttl`).
+    pub auth_token_ttl: u64,
+    /// bcrypt's cost for password hashes, 4 to 31 (etcd's `--bcrypt-cost`).
+    pub bcrypt_cost: u32,
 }
 
 impl Default for Config {
@@ -126,6 +130,8 @@ impl Default for Config {
             max_request_bytes: 1536 * 1024,
             heartbeat_interval: 100,
             election_timeout: 1000,
+            auth_token_ttl: 300,
+            bcrypt_cost: 10,
         }
     }
 }
@@ -269,6 +275,16 @@ impl Config {
             return Err(invalid("max-request-bytes", "must be positive"));
         }
         self.compaction_retention()?;
+        if self.auth_token_ttl == 0 {
+            return Err(invalid("auth-token-ttl", "must be positive"));
+        }
+        // bcrypt's own bounds (the crate refuses others, but only when a password is hashed).
+        if !(4..=31).contains(&self.bcrypt_cost) {
+            return Err(invalid(
+                "bcrypt-cost",
+                format!("{} is outside 4..=31", self.bcrypt_cost),
+            ));
+        }
         if self.heartbeat_interval == 0 {
             return Err(invalid("heartbeat-interval", "must be positive"));
         }
