@@ -130,6 +130,10 @@ pub struct Config {
     pub peer_trusted_ca_file: Option<PathBuf>,
     /// Refuse peers without a certificate signed by `peer-trusted-ca-file`.
     pub peer_client_cert_auth: bool,
+    /// How long an auth token is accepted, seconds (etcd's `--auth-token-ttl`).
+    pub auth_token_ttl: u64,
+    /// bcrypt's cost for password hashes, 4 to 31 (etcd's `--bcrypt-cost`).
+    pub bcrypt_cost: u32,
 }
 
 impl Default for Config {
@@ -160,6 +164,8 @@ impl Default for Config {
             peer_key_file: None,
             peer_trusted_ca_file: None,
             peer_client_cert_auth: false,
+            auth_token_ttl: 300,
+            bcrypt_cost: 10,
         }
     }
 }
@@ -303,6 +309,16 @@ impl Config {
             return Err(invalid("max-request-bytes", "must be positive"));
         }
         self.compaction_retention()?;
+        if self.auth_token_ttl == 0 {
+            return Err(invalid("auth-token-ttl", "must be positive"));
+        }
+        // bcrypt's own bounds (the crate refuses others, but only when a password is hashed).
+        if !(4..=31).contains(&self.bcrypt_cost) {
+            return Err(invalid(
+                "bcrypt-cost",
+                format!("{} is outside 4..=31", self.bcrypt_cost),
+            ));
+        }
         if self.heartbeat_interval == 0 {
             return Err(invalid("heartbeat-interval", "must be positive"));
         }

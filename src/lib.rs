@@ -12,6 +12,7 @@
 //! - [`lessor`]: lease deadlines kept by the leader; expiry proposed as a revoke.
 //! - [`compactor`]: automatic compaction (periodic or by revision), proposed by the leader.
 //! - [`api`]: the warp routes, handlers and JSON models, one file per etcd service.
+//! - [`auth`]: credentials, tokens and the permission check every request passes.
 //! - [`metrics`]: Prometheus metrics served on `/metrics`.
 //! - [`server`]: wiring: `run(config, listener, replica, shutdown)`.
 //! - [`client`]: the typed client of the JSON gateway (failover across endpoints, streams).
@@ -23,6 +24,7 @@
 //! - [`error`]: the crate's error enum.
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod compactor;

@@ -32,6 +32,8 @@ pub fn api_forwarding_with(
     api.http = http;
     api.max_request_bytes = config.max_request_bytes;
     api.quota_backend_bytes = config.quota_backend_bytes;
+    api.auth.token_ttl = std::time::Duration::from_secs(config.auth_token_ttl);
+    api.auth.bcrypt_cost = config.bcrypt_cost;
     Arc::new(api)
 }
 

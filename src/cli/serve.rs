@@ -68,6 +68,12 @@ pub struct ServeArgs {
     /// election-timeout, ms
     #[arg(long)]
     pub election_timeout: Option<u64>,
+    /// auth-token-ttl, seconds
+    #[arg(long)]
+    pub auth_token_ttl: Option<u64>,
+    /// bcrypt-cost (4 to 31)
+    #[arg(long)]
+    pub bcrypt_cost: Option<u32>,
 }
 
 fn parse_cluster_state(text: &str) -> Result<ClusterState, String> {
@@ -117,7 +123,9 @@ impl ServeArgs {
             auto_compaction_retention,
             max_request_bytes,
             heartbeat_interval,
-            election_timeout
+            election_timeout,
+            auth_token_ttl,
+            bcrypt_cost
         );
         // As etcd: naming a member without giving the cluster means a cluster of that member.
         if self.name.is_some() && self.initial_cluster.is_none() && self.config_file.is_none() {

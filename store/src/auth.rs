@@ -62,21 +62,45 @@ pub struct Permission {
     pub range_end: Vec<u8>,
 }
 
-impl Permission {
-    /// Whether this permission's range contains the whole of `[key, range_end)` (same
-    /// conventions). Its type is the caller's to check.
-    pub fn covers(&self, key: &[u8], range_end: &[u8]) -> bool {
-        let (own_start, own_end) = bounds(&self.key, &self.range_end);
+/// Whether `[key, range_end)` (etcd's range conventions) lies within the union of the
+/// ranges of `permissions` that allow `need` — two adjacent grants together cover a range
+/// that spans both, as in etcd's interval tree. `ReadWrite` needs both kinds.
+pub fn permits<'a>(
+    permissions: impl IntoIterator<Item = &'a Permission> + Clone,
+    key: &[u8],
+    range_end: &[u8],
+    need: PermissionType,
+) -> bool {
+    let covered = |allows: fn(PermissionType) -> bool| {
+        let mut spans: Vec<(Vec<u8>, Bound)> = permissions
+            .clone()
+            .into_iter()
+            .filter(|p| allows(p.perm_type))
+            .map(|p| bounds(&p.key, &p.range_end))
+            .collect();
+        spans.sort_by(|a, b| a.0.cmp(&b.0));
         let (start, end) = bounds(key, range_end);
-        if start < own_start {
-            return false;
+        // Walk the grants in start order, extending how far from `start` is covered.
+        let mut reached = start.clone();
+        for (own_start, own_end) in spans {
+            if own_start > reached {
+                break;
+            }
+            match own_end {
+                Bound::Unbounded => return true,
+                Bound::Before(own_end) if own_end > reached => reached = own_end,
+                Bound::Before(_) => {}
+            }
+            if let Bound::Before(end) = &end {
+                if reached >= *end {
+                    return true;
+                }
+            }
         }
-        match (own_end, end) {
-            (Bound::Unbounded, _) => true,
-            (Bound::Before(_), Bound::Unbounded) => false,
-            (Bound::Before(own), Bound::Before(end)) => end <= own,
-        }
-    }
+        false
+    };
+    (!need.reads() || covered(PermissionType::reads))
+        && (!need.writes() || covered(PermissionType::writes))
 }
 
 /// The exclusive upper end of a range.
@@ -449,30 +473,49 @@ mod tests {
         }
     }
 
+    fn covers(permission: &Permission, key: &[u8], range_end: &[u8]) -> bool {
+        permits([permission], key, range_end, PermissionType::Read)
+    }
+
     #[test]
     fn a_prefix_covers_its_keys_and_subranges_only() {
         let prefix = perm("/app/", b"/app0");
-        assert!(prefix.covers(b"/app/x", b""));
-        assert!(prefix.covers(b"/app/", b"/app0"));
-        assert!(prefix.covers(b"/app/a", b"/app/b"));
-        assert!(!prefix.covers(b"/other", b""));
-        assert!(!prefix.covers(b"/app", b""));
-        assert!(!prefix.covers(b"/app/", b"/app1"));
-        assert!(!prefix.covers(b"/app/", b"\0"), "an open end is wider");
+        assert!(covers(&prefix, b"/app/x", b""));
+        assert!(covers(&prefix, b"/app/", b"/app0"));
+        assert!(covers(&prefix, b"/app/a", b"/app/b"));
+        assert!(!covers(&prefix, b"/other", b""));
+        assert!(!covers(&prefix, b"/app", b""));
+        assert!(!covers(&prefix, b"/app/", b"/app1"));
+        assert!(!covers(&prefix, b"/app/", b"\0"), "an open end is wider");
 
         let single = perm("k", b"");
-        assert!(single.covers(b"k", b""));
-        assert!(!single.covers(b"k", b"l"), "a range past the key");
-        assert!(single.covers(b"k", b"k\0"));
-        assert!(!single.covers(b"k1", b""));
+        assert!(covers(&single, b"k", b""));
+        assert!(!covers(&single, b"k", b"l"), "a range past the key");
+        assert!(covers(&single, b"k", b"k\0"));
+        assert!(!covers(&single, b"k1", b""));
 
         let from = perm("m", b"\0");
-        assert!(from.covers(b"z", b"\0"));
-        assert!(from.covers(b"m", b""));
-        assert!(!from.covers(b"a", b""));
+        assert!(covers(&from, b"z", b"\0"));
+        assert!(covers(&from, b"m", b""));
+        assert!(!covers(&from, b"a", b""));
 
         let everything = perm("\0", b"\0");
-        assert!(everything.covers(b"\0", b"\0"));
-        assert!(everything.covers(b"anything", b""));
+        assert!(covers(&everything, b"\0", b"\0"));
+        assert!(covers(&everything, b"anything", b""));
+    }
+
+    #[test]
+    fn adjacent_grants_cover_together_and_types_count() {
+        let grants = [perm("a", b"c"), perm("c", b"e")];
+        assert!(permits(&grants, b"b", b"d", PermissionType::Read));
+        assert!(!permits(&grants, b"b", b"f", PermissionType::Read));
+        let gap = [perm("a", b"c"), perm("d", b"e")];
+        assert!(!permits(&gap, b"b", b"d", PermissionType::Read));
+        assert!(!permits(&grants, b"b", b"", PermissionType::Write));
+        let mut write = perm("a", b"z");
+        write.perm_type = PermissionType::Write;
+        let mixed = [perm("a", b"z"), write];
+        assert!(permits(&mixed, b"q", b"", PermissionType::ReadWrite));
+        assert!(!permits(&grants, b"b", b"", PermissionType::ReadWrite));
     }
 }

@@ -38,7 +38,7 @@ pub mod revision;
 mod snapshot;
 pub mod watch;
 
-pub use auth::{AuthCommand, AuthState, Permission, PermissionType, Role, User};
+pub use auth::{permits, AuthCommand, AuthState, Permission, PermissionType, Role, User};
 pub use error::{Error, Result};
 pub use keyspace::{Config, HashKv, Store};
 pub use kv::{Event, EventType, KeyValue};

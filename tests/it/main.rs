@@ -2,6 +2,7 @@
 //! a single-member replica over a temporary store, plus a real server on port 0.
 
 mod chaos;
+mod auth;
 mod cluster;
 mod cluster_leases;
 mod compactor;
