@@ -11,6 +11,7 @@ mod maintenance;
 mod process;
 mod restore;
 mod server;
+mod tls;
 mod watch;
 
 use std::sync::Arc;
