@@ -269,7 +269,12 @@ fn make_pki(dir: &std::path::Path, size: usize) -> anyhow::Result<DevTls> {
         cert: dir.join("root.crt"),
         key: dir.join("root.key"),
     };
-    if !(ca_file.exists() && client.cert.exists()) {
+    let complete = [&ca_file, &client.cert]
+        .into_iter()
+        .cloned()
+        .chain(nodes.iter().map(|n| dir.join(format!("{}.crt", n.name))))
+        .all(|file| file.exists());
+    if !complete {
         let options = crate::pki::Options {
             localhost: true,
             force: true,

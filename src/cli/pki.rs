@@ -114,8 +114,10 @@ impl PkiCommand {
                 if infos.is_empty() {
                     anyhow::bail!("no .crt files in {}", args.dir.display());
                 }
+                // Written, not print!ed: `keel pki show | head` must not panic on a closed pipe.
+                let mut out = std::io::stdout().lock();
                 for info in &infos {
-                    print!("{}", render(info));
+                    std::io::Write::write_all(&mut out, render(info).as_bytes())?;
                 }
                 Ok(())
             }

@@ -489,3 +489,109 @@ async fn keelctl_needs_the_certificate_flags_against_a_tls_cluster() {
     assert!(stderr.lines().count() == 1, "one line: {stderr}");
     cluster.stop().await.unwrap();
 }
+
+/// Kills the child on drop, so a failed assertion leaves no server behind.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keel_pki_and_keel_serve_binaries_bring_up_an_https_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki_dir = dir.path().join("pki");
+    let keel = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
+            .args(args)
+            .output()
+            .expect("keel runs")
+    };
+    let pki_arg = pki_dir.to_str().unwrap();
+    let init = keel(&["pki", "init", "--dir", pki_arg, "--nodes", "n1=127.0.0.1"]);
+    assert!(init.status.success(), "{init:?}");
+    let issued = keel(&["pki", "client", "root", "--dir", pki_arg]);
+    assert!(issued.status.success(), "{issued:?}");
+    let again = keel(&["pki", "init", "--dir", pki_arg, "--nodes", "n1=127.0.0.1"]);
+    assert!(!again.status.success());
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("ca.crt already exists"), "{stderr}");
+    let bad = keel(&[
+        "pki",
+        "init",
+        "--dir",
+        pki_arg,
+        "--nodes",
+        "n1=10.0.0.1,n2=not_a_host",
+    ]);
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && stderr.contains("n2=not_a_host"),
+        "{stderr}"
+    );
+    let show = keel(&["pki", "show", "--dir", pki_arg]);
+    let shown = String::from_utf8_lossy(&show.stdout);
+    assert!(
+        shown.contains("CN=root") && shown.contains("SANs     127.0.0.1"),
+        "{shown}"
+    );
+
+    // The kernel picks the port; it is released and handed to the child right away.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let url = format!("https://127.0.0.1:{port}");
+    let file = |name: &str| pki_dir.join(name).to_str().unwrap().to_owned();
+    let _server = Server(
+        std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
+            .args(["serve", "--single", "--name", "n1", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args([
+                "--listen-client-urls",
+                &url,
+                "--advertise-client-urls",
+                &url,
+            ])
+            .args([
+                "--cert-file",
+                &file("n1.crt"),
+                "--key-file",
+                &file("n1.key"),
+            ])
+            .args(["--trusted-ca-file", &file("ca.crt"), "--client-cert-auth"])
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("keel serve starts"),
+    );
+    let tls = Tls {
+        ca_file: Some(pki_dir.join("ca.crt")),
+        cert_file: Some(pki_dir.join("root.crt")),
+        key_file: Some(pki_dir.join("root.key")),
+        insecure_skip_verify: false,
+    };
+    let good = client(std::slice::from_ref(&url), &tls);
+    let start = Instant::now();
+    while let Err(e) = good.put(&put("over", "tls")).await {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the https member never answered: {e}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        good.range(&range("over")).await.unwrap().kvs[0].value,
+        b"tls"
+    );
+    let no_cert = Tls {
+        cert_file: None,
+        key_file: None,
+        ..tls
+    };
+    assert_refused(&client(&[url], &no_cert), "a client without a certificate").await;
+}
