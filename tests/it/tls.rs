@@ -338,16 +338,21 @@ async fn a_member_whose_peer_certificate_comes_from_another_ca_cannot_join() {
         },
     )
     .unwrap();
-    // A good fourth member (a certificate from the cluster's CA: n1's, valid for 127.0.0.1)
-    // shows the leader does replicate to members added this way; the intruder is added the
-    // same way.
+    // A good fourth member, its certificate from the cluster's CA (`keel pki node`), shows
+    // the leader does replicate to members added this way; the intruder is added the same way.
+    pki::issue_nodes(
+        &tls.dir,
+        &pki::parse_nodes("n4=127.0.0.1").unwrap(),
+        &PkiOptions::default(),
+    )
+    .unwrap();
     let mut ids = Vec::new();
     let mut data = Vec::new();
     for (name, cert, key, ca) in [
         (
             "n4",
-            tls.dir.join("n1.crt"),
-            tls.dir.join("n1.key"),
+            tls.dir.join("n4.crt"),
+            tls.dir.join("n4.key"),
             tls.ca_file.clone(),
         ),
         (
