@@ -115,6 +115,71 @@ impl Default for Options {
     }
 }
 
+/// TLS settings of a [`Client`] (etcdctl's `--cacert`, `--cert`, `--key`,
+/// `--insecure-skip-tls-verify`). The default trusts the public CAs and presents no
+/// certificate, which is all plain http endpoints need.
+#[derive(Clone, Debug, Default)]
+pub struct Tls {
+    /// Trust only the CA certificates of this PEM file.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Present this client certificate (PEM); needs `key_file`.
+    pub cert_file: Option<std::path::PathBuf>,
+    /// Its private key (PEM).
+    pub key_file: Option<std::path::PathBuf>,
+    /// Accept any server certificate (testing only: anyone on the path can read the traffic).
+    pub insecure_skip_verify: bool,
+}
+
+impl Tls {
+    /// Whether anything is set, so bare `host:port` endpoints mean https.
+    pub fn is_configured(&self) -> bool {
+        self.ca_file.is_some() || self.cert_file.is_some() || self.insecure_skip_verify
+    }
+
+    fn apply(&self, mut builder: reqwest::ClientBuilder) -> Result<reqwest::ClientBuilder> {
+        let read = |what: &str, path: &std::path::Path| {
+            std::fs::read(path).map_err(|e| {
+                Error::Config(format!("cannot read the {what} {}: {e}", path.display()))
+            })
+        };
+        builder = builder.use_rustls_tls();
+        if let Some(path) = &self.ca_file {
+            let certs = reqwest::Certificate::from_pem_bundle(&read("CA file", path)?)
+                .ok()
+                .filter(|certs| !certs.is_empty())
+                .ok_or_else(|| {
+                    Error::Config(format!("{} holds no PEM CA certificate", path.display()))
+                })?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+            builder = builder.tls_built_in_root_certs(false);
+        }
+        match (&self.cert_file, &self.key_file) {
+            (Some(cert), Some(key)) => {
+                let mut pem = read("key file", key)?;
+                pem.push(b'\n');
+                pem.extend(read("certificate file", cert)?);
+                let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                    Error::Config(format!(
+                        "{} and {} are not a certificate and its key: {e}",
+                        cert.display(),
+                        key.display()
+                    ))
+                })?;
+                builder = builder.identity(identity);
+            }
+            (None, None) => {}
+            _ => {
+                return Err(Error::Config(
+                    "a client certificate needs both its certificate and its key file".into(),
+                ))
+            }
+        }
+        Ok(builder.danger_accept_invalid_certs(self.insecure_skip_verify))
+    }
+}
+
 /// The error body of the gateway.
 #[derive(serde::Deserialize)]
 struct ErrorBody {
@@ -155,24 +220,31 @@ pub struct Client {
 impl Client {
     /// A client of `endpoints`, tried in order.
     pub fn new(endpoints: Vec<String>, options: Options) -> Result<Client> {
+        Client::with_tls(endpoints, options, &Tls::default())
+    }
+
+    /// A client of `endpoints` (http or https, by scheme) with `tls`.
+    pub fn with_tls(endpoints: Vec<String>, options: Options, tls: &Tls) -> Result<Client> {
+        // etcdctl takes bare host:port too, meaning https when TLS flags are given.
+        let scheme = if tls.is_configured() { "https" } else { "http" };
         let endpoints: Vec<String> = endpoints
             .into_iter()
             .map(|e| e.trim().trim_end_matches('/').to_owned())
             .filter(|e| !e.is_empty())
             .map(|e| {
-                // etcdctl takes bare host:port too.
                 if e.contains("://") {
                     e
                 } else {
-                    format!("http://{e}")
+                    format!("{scheme}://{e}")
                 }
             })
             .collect();
         if endpoints.is_empty() {
             return Err(Error::Config("no endpoints given".into()));
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(options.dial_timeout)
+        let builder = reqwest::Client::builder().connect_timeout(options.dial_timeout);
+        let http = tls
+            .apply(builder)?
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(Client {
@@ -189,6 +261,7 @@ impl Client {
 
     /// The same client (timeouts, connections) for other endpoints.
     pub fn with_endpoints(&self, endpoints: Vec<String>) -> Result<Client> {
+        // The connections (and so the TLS settings) carry over; bare host:port means http.
         let mut client = Client::new(endpoints, self.options.clone())?;
         client.http = self.http.clone();
         Ok(client)

@@ -273,29 +273,50 @@ pub fn init(dir: &Path, nodes: &[NodeSpec], options: &Options) -> Result<Vec<Iss
     let issuer = Issuer::new(ca, ca_key);
 
     for (node, files) in nodes.iter().zip(&files[1..]) {
-        let mut hosts = node.hosts.clone();
-        if options.localhost {
-            for extra in [
-                Host::Ip(IpAddr::from([127, 0, 0, 1])),
-                Host::Ip(IpAddr::from(std::net::Ipv6Addr::LOCALHOST)),
-                Host::Dns("localhost".into()),
-            ] {
-                if !hosts.contains(&extra) {
-                    hosts.push(extra);
-                }
-            }
-        }
-        let mut params = leaf(&node.name, options.validity);
-        params.subject_alt_names = hosts.iter().map(Host::san).collect::<Result<_>>()?;
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        let key = KeyPair::generate()?;
-        let cert = params.signed_by(&key, &issuer)?;
-        write_pair(files, &cert.pem(), &key.serialize_pem())?;
+        write_node(node, files, &issuer, options)?;
     }
     Ok(files)
+}
+
+/// Makes node certificates signed by the CA already in `dir` (a member added to a running
+/// cluster needs one from the same CA; `init` would make a new CA).
+pub fn issue_nodes(dir: &Path, nodes: &[NodeSpec], options: &Options) -> Result<Vec<Issued>> {
+    let files: Vec<Issued> = nodes.iter().map(|n| pair(dir, &n.name)).collect();
+    refuse_overwrite(&files, options.force)?;
+    let issuer = load_issuer(dir)?;
+    for (node, files) in nodes.iter().zip(&files) {
+        write_node(node, files, &issuer, options)?;
+    }
+    Ok(files)
+}
+
+fn write_node(
+    node: &NodeSpec,
+    files: &Issued,
+    issuer: &Issuer<'_, KeyPair>,
+    options: &Options,
+) -> Result<()> {
+    let mut hosts = node.hosts.clone();
+    if options.localhost {
+        for extra in [
+            Host::Ip(IpAddr::from([127, 0, 0, 1])),
+            Host::Ip(IpAddr::from(std::net::Ipv6Addr::LOCALHOST)),
+            Host::Dns("localhost".into()),
+        ] {
+            if !hosts.contains(&extra) {
+                hosts.push(extra);
+            }
+        }
+    }
+    let mut params = leaf(&node.name, options.validity);
+    params.subject_alt_names = hosts.iter().map(Host::san).collect::<Result<_>>()?;
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    let key = KeyPair::generate()?;
+    let cert = params.signed_by(&key, issuer)?;
+    write_pair(files, &cert.pem(), &key.serialize_pem())
 }
 
 /// Makes a client certificate for user `name` (its CN), signed by the CA in `dir`.
@@ -639,6 +660,17 @@ mod tests {
         };
         init(dir.path(), &nodes, &forced).unwrap();
         assert_ne!(std::fs::read(dir.path().join("ca.crt")).unwrap(), before);
+
+        // A node added later is signed by the same CA, and refused if it exists.
+        let n2 = parse_nodes("n2=10.0.0.2").unwrap();
+        issue_nodes(dir.path(), &n2, &Options::default()).unwrap();
+        let info = describe(&dir.path().join("n2.crt")).unwrap();
+        assert_eq!(
+            (info.issuer.as_str(), info.hosts.clone()),
+            ("keel CA", n2[0].hosts.clone())
+        );
+        let err = issue_nodes(dir.path(), &nodes, &Options::default()).unwrap_err();
+        assert!(err.to_string().contains("n1.crt already exists"), "{err}");
 
         issue_client(dir.path(), "alice", &Options::default()).unwrap();
         let err = issue_client(dir.path(), "alice", &Options::default()).unwrap_err();

@@ -39,6 +39,41 @@ impl Default for DevArgs {
     }
 }
 
+/// `keel dev`'s command line: where and how many ([`DevArgs`]), and whether over TLS.
+#[derive(Debug, Default, Args)]
+pub struct DevCommand {
+    /// Members, ports, data.
+    #[command(flatten)]
+    pub cluster: DevArgs,
+    /// Generate a CA and certificates into the data dir and serve https on client and peer
+    /// URLs, requiring client certificates on both (etcd's --client-cert-auth).
+    #[arg(long)]
+    pub tls: bool,
+}
+
+/// The certificates of a `keel dev --tls` cluster.
+#[derive(Clone, Debug)]
+pub struct DevTls {
+    /// The directory holding them.
+    pub dir: PathBuf,
+    /// The CA certificate clients must trust.
+    pub ca_file: PathBuf,
+    /// A client certificate (CN `root`) and its key.
+    pub client: crate::pki::Issued,
+}
+
+impl DevTls {
+    /// The typed client's TLS settings for this cluster.
+    pub fn client_tls(&self) -> crate::client::Tls {
+        crate::client::Tls {
+            ca_file: Some(self.ca_file.clone()),
+            cert_file: Some(self.client.cert.clone()),
+            key_file: Some(self.client.key.clone()),
+            insecure_skip_verify: false,
+        }
+    }
+}
+
 fn parse_size(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(n) if n % 2 == 1 && n <= 7 => Ok(n),
@@ -54,12 +89,21 @@ pub struct DevCluster {
     pub members: Vec<RunningMember>,
     /// Their configurations.
     pub configs: Vec<Config>,
+    /// The certificates, when started with TLS.
+    pub tls: Option<DevTls>,
     _temp_dir: Option<tempfile::TempDir>,
 }
 
 impl DevCluster {
     /// Binds every member's listeners, then starts them all and waits for a leader.
     pub async fn start(args: &DevArgs) -> anyhow::Result<DevCluster> {
+        DevCluster::start_with(args, false).await
+    }
+
+    /// [`DevCluster::start`], over https with client certificates required when `tls`: a
+    /// CA, a certificate per member (valid for 127.0.0.1 and localhost) and a `root` client
+    /// certificate are generated into `pki/` of the data dir.
+    pub async fn start_with(args: &DevArgs, tls: bool) -> anyhow::Result<DevCluster> {
         let (root, temp_dir) = match &args.data_dir {
             Some(dir) => (dir.clone(), None),
             None => {
@@ -86,12 +130,13 @@ impl DevCluster {
             let peer = bind(peer_port).await?;
             listeners.push((client, peer));
         }
+        let scheme = if tls { "https" } else { "http" };
         let urls: Vec<(String, String)> = listeners
             .iter()
             .map(|(client, peer)| {
                 Ok((
-                    format!("http://{}", client.local_addr()?),
-                    format!("http://{}", peer.local_addr()?),
+                    format!("{scheme}://{}", client.local_addr()?),
+                    format!("{scheme}://{}", peer.local_addr()?),
                 ))
             })
             .collect::<std::io::Result<_>>()?;
@@ -101,6 +146,11 @@ impl DevCluster {
             .map(|(i, (_, peer))| format!("n{}={peer}", i + 1))
             .collect::<Vec<_>>()
             .join(",");
+        let dev_tls = if tls {
+            Some(make_pki(&root.join("pki"), args.size)?)
+        } else {
+            None
+        };
         let configs: Vec<Config> = urls
             .iter()
             .enumerate()
@@ -114,13 +164,18 @@ impl DevCluster {
                 initial_cluster: initial_cluster.clone(),
                 ..Config::default()
             })
+            .map(|config| match &dev_tls {
+                Some(dev_tls) => with_tls(config, dev_tls),
+                None => config,
+            })
             .collect();
-        DevCluster::launch(configs, listeners, temp_dir).await
+        DevCluster::launch(configs, listeners, dev_tls, temp_dir).await
     }
 
     async fn launch(
         configs: Vec<Config>,
         listeners: Vec<(TcpListener, TcpListener)>,
+        tls: Option<DevTls>,
         temp_dir: Option<tempfile::TempDir>,
     ) -> anyhow::Result<DevCluster> {
         let mut members = Vec::new();
@@ -141,6 +196,7 @@ impl DevCluster {
         Ok(DevCluster {
             members,
             configs,
+            tls,
             _temp_dir: temp_dir,
         })
     }
@@ -167,6 +223,7 @@ impl DevCluster {
         let DevCluster {
             members,
             configs,
+            tls,
             _temp_dir: temp_dir,
         } = self;
         for member in members {
@@ -176,14 +233,15 @@ impl DevCluster {
         for (client, peer) in addrs {
             listeners.push((bind_addr(client).await?, bind_addr(peer).await?));
         }
-        DevCluster::launch(configs, listeners, temp_dir).await
+        DevCluster::launch(configs, listeners, tls, temp_dir).await
     }
 
     /// The client URLs, comma-separated (for `--endpoints` and `ETCDCTL_ENDPOINTS`).
     pub fn endpoints(&self) -> String {
-        self.members
+        self.configs
             .iter()
-            .map(|m| format!("http://{}", m.client_addr))
+            .flat_map(|c| c.advertise_client_urls.first())
+            .cloned()
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -194,6 +252,59 @@ impl DevCluster {
             member.stop().await?;
         }
         Ok(())
+    }
+}
+
+/// Certificates for `size` members named n1.. on 127.0.0.1, and a `root` client.
+fn make_pki(dir: &std::path::Path, size: usize) -> anyhow::Result<DevTls> {
+    let nodes = (1..=size)
+        .map(|i| crate::pki::NodeSpec {
+            name: format!("n{i}"),
+            hosts: vec![crate::pki::Host::Ip([127, 0, 0, 1].into())],
+        })
+        .collect::<Vec<_>>();
+    // A kept data dir is started again with the certificates it already has.
+    let ca_file = dir.join("ca.crt");
+    let client = crate::pki::Issued {
+        cert: dir.join("root.crt"),
+        key: dir.join("root.key"),
+    };
+    let complete = [&ca_file, &client.cert]
+        .into_iter()
+        .cloned()
+        .chain(nodes.iter().map(|n| dir.join(format!("{}.crt", n.name))))
+        .all(|file| file.exists());
+    if !complete {
+        let options = crate::pki::Options {
+            localhost: true,
+            force: true,
+            ..Default::default()
+        };
+        crate::pki::init(dir, &nodes, &options)?;
+        crate::pki::issue_client(dir, "root", &options)?;
+    }
+    Ok(DevTls {
+        dir: dir.to_owned(),
+        ca_file,
+        client,
+    })
+}
+
+/// `config` serving https on both listeners with `tls`'s certificates, requiring client
+/// certificates from clients and peers.
+fn with_tls(config: Config, tls: &DevTls) -> Config {
+    let cert = tls.dir.join(format!("{}.crt", config.name));
+    let key = tls.dir.join(format!("{}.key", config.name));
+    Config {
+        cert_file: Some(cert.clone()),
+        key_file: Some(key.clone()),
+        trusted_ca_file: Some(tls.ca_file.clone()),
+        client_cert_auth: true,
+        peer_cert_file: Some(cert),
+        peer_key_file: Some(key),
+        peer_trusted_ca_file: Some(tls.ca_file.clone()),
+        peer_client_cert_auth: true,
+        ..config
     }
 }
 
@@ -210,13 +321,30 @@ async fn bind(port: u16) -> anyhow::Result<TcpListener> {
 }
 
 impl DevArgs {
+    /// Runs the cluster (plain http) until Ctrl-C or SIGTERM.
+    pub async fn execute(self) -> anyhow::Result<()> {
+        DevCommand {
+            cluster: self,
+            tls: false,
+        }
+        .execute()
+        .await
+    }
+}
+
+impl DevCommand {
     /// Runs the cluster until Ctrl-C or SIGTERM.
     pub async fn execute(self) -> anyhow::Result<()> {
-        let cluster = DevCluster::start(&self).await?;
+        let cluster = DevCluster::start_with(&self.cluster, self.tls).await?;
         println!("keel dev: {} members up", cluster.members.len());
+        let scheme = if cluster.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         for (member, config) in cluster.members.iter().zip(&cluster.configs) {
             println!(
-                "  {}  id {:016x}  client http://{}  peer http://{}  data {}",
+                "  {}  id {:016x}  client {scheme}://{}  peer {scheme}://{}  data {}",
                 config.name,
                 member.id,
                 member.client_addr,
@@ -225,12 +353,35 @@ impl DevArgs {
             );
         }
         let first = cluster.members[0].client_addr;
+        let curl = match &cluster.tls {
+            Some(tls) => format!(
+                "curl --cacert {} --cert {} --key {}",
+                tls.ca_file.display(),
+                tls.client.cert.display(),
+                tls.client.key.display()
+            ),
+            None => "curl".to_owned(),
+        };
         println!();
+        if let Some(tls) = &cluster.tls {
+            println!(
+                "TLS: CA {}, client certificate (CN root) {} and key {}",
+                tls.ca_file.display(),
+                tls.client.cert.display(),
+                tls.client.key.display()
+            );
+            println!("export ETCDCTL_CACERT={}", tls.ca_file.display());
+            println!("export ETCDCTL_CERT={}", tls.client.cert.display());
+            println!("export ETCDCTL_KEY={}", tls.client.key.display());
+        }
         println!("export ETCDCTL_ENDPOINTS={}", cluster.endpoints());
         println!(
-            "try:  curl -s -X POST http://{first}/v3/kv/put -d '{{\"key\":\"Zm9v\",\"value\":\"YmFy\"}}'"
+            "try:  {curl} -s -X POST {scheme}://{first}/v3/kv/put -d '{{\"key\":\"Zm9v\",\"value\":\"YmFy\"}}'"
         );
-        println!("      curl -s -X POST http://{first}/v3/kv/range -d '{{\"key\":\"Zm9v\"}}'");
+        println!(
+            "      {curl} -s -X POST {scheme}://{first}/v3/kv/range -d '{{\"key\":\"Zm9v\"}}'"
+        );
+        println!("      keelctl get foo");
         println!("Ctrl-C stops the cluster.");
         super::serve::shutdown_signal().await;
         cluster.stop().await
@@ -239,6 +390,7 @@ impl DevArgs {
 
 #[cfg(test)]
 mod tests {
+    use super::DevCommand;
     use crate::cli::{Cli, Command};
     use clap::Parser;
 
@@ -248,7 +400,15 @@ mod tests {
         let Some(Command::Dev(args)) = cli.command else {
             panic!("parsed as another subcommand");
         };
-        assert_eq!((args.size, args.base_port), (5, 0));
+        assert_eq!(
+            (args.cluster.size, args.cluster.base_port, args.tls),
+            (5, 0, false)
+        );
+        let tls = Cli::try_parse_from(["keel", "dev", "--tls"]).unwrap();
+        assert!(matches!(
+            tls.command,
+            Some(Command::Dev(DevCommand { tls: true, .. }))
+        ));
         assert!(Cli::try_parse_from(["keel", "dev", "--size", "4"]).is_err());
         assert!(Cli::try_parse_from(["keel", "dev", "--size", "9"]).is_err());
         // No subcommand means `keel dev` with its defaults.

@@ -26,7 +26,7 @@ pub enum Command {
     /// Run a member: the etcd v3 JSON API on the client URLs.
     Serve(serve::ServeArgs),
     /// Run a local cluster (3 members by default) on 127.0.0.1 until Ctrl-C.
-    Dev(dev::DevArgs),
+    Dev(dev::DevCommand),
     /// Offline snapshot tools (etcdutl's): restore a snapshot file into a new data dir.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
@@ -43,7 +43,7 @@ impl Cli {
             Some(Command::Dev(args)) => args.execute().await,
             Some(Command::Snapshot(command)) => command.execute().await,
             Some(Command::Pki(command)) => command.execute(),
-            None => dev::DevArgs::default().execute().await,
+            None => dev::DevCommand::default().execute().await,
         }
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! ```sh
 //! keel pki init --dir pki --nodes n1=10.0.0.1,n2=10.0.0.2,n3=node3.example
+//! keel pki node --dir pki --nodes n4=10.0.0.4   # a member added later, same CA
 //! keel pki client alice --dir pki        # pki/alice.crt, CN alice (the user name)
 //! keel pki show --dir pki
 //! ```
@@ -17,6 +18,8 @@ use crate::pki::{self, CertificateInfo, Options, Validity};
 pub enum PkiCommand {
     /// Make a CA and a certificate per node (serverAuth + clientAuth, the node's SANs).
     Init(InitArgs),
+    /// Make node certificates signed by the directory's CA (for a member added later).
+    Node(InitArgs),
     /// Make a client certificate signed by the directory's CA; its CN is the user name.
     Client(ClientArgs),
     /// Print each certificate of a directory: subject, issuer, SANs, usages, validity.
@@ -96,6 +99,15 @@ impl PkiCommand {
                 }
                 Ok(())
             }
+            PkiCommand::Node(args) => {
+                let nodes = pki::parse_nodes(&args.nodes)?;
+                let issued =
+                    pki::issue_nodes(&args.issue.dir, &nodes, &args.issue.options(args.localhost))?;
+                for files in &issued {
+                    println!("wrote {} and {}", files.cert.display(), files.key.display());
+                }
+                Ok(())
+            }
             PkiCommand::Client(args) => {
                 let files =
                     pki::issue_client(&args.issue.dir, &args.name, &args.issue.options(false))?;
@@ -114,8 +126,10 @@ impl PkiCommand {
                 if infos.is_empty() {
                     anyhow::bail!("no .crt files in {}", args.dir.display());
                 }
+                // Written, not print!ed: `keel pki show | head` must not panic on a closed pipe.
+                let mut out = std::io::stdout().lock();
                 for info in &infos {
-                    print!("{}", render(info));
+                    std::io::Write::write_all(&mut out, render(info).as_bytes())?;
                 }
                 Ok(())
             }
@@ -206,6 +220,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("already exists"), "{err}");
+        pki(&["node", "--dir", dir_arg, "--nodes", "n4=10.0.0.4"])
+            .execute()
+            .unwrap();
+        assert!(dir.path().join("n4.key").exists());
         let err = pki(&["init", "--dir", dir_arg, "--nodes", "n1=1.2.3"])
             .execute()
             .unwrap_err()

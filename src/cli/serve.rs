@@ -74,6 +74,30 @@ pub struct ServeArgs {
     /// bcrypt-cost (4 to 31)
     #[arg(long)]
     pub bcrypt_cost: Option<u32>,
+    /// cert-file: the client listener's certificate (PEM), for https listen-client-urls
+    #[arg(long)]
+    pub cert_file: Option<PathBuf>,
+    /// key-file: its private key (PEM)
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
+    /// trusted-ca-file: the CA client certificates must be signed by
+    #[arg(long)]
+    pub trusted_ca_file: Option<PathBuf>,
+    /// client-cert-auth: refuse clients without a certificate from trusted-ca-file
+    #[arg(long)]
+    pub client_cert_auth: bool,
+    /// peer-cert-file: the peer listener's certificate, also presented to other members
+    #[arg(long)]
+    pub peer_cert_file: Option<PathBuf>,
+    /// peer-key-file: its private key (PEM)
+    #[arg(long)]
+    pub peer_key_file: Option<PathBuf>,
+    /// peer-trusted-ca-file: the CA other members' certificates must be signed by
+    #[arg(long)]
+    pub peer_trusted_ca_file: Option<PathBuf>,
+    /// peer-client-cert-auth: refuse peers without a certificate from peer-trusted-ca-file
+    #[arg(long)]
+    pub peer_client_cert_auth: bool,
 }
 
 fn parse_cluster_state(text: &str) -> Result<ClusterState, String> {
@@ -127,6 +151,24 @@ impl ServeArgs {
             auth_token_ttl,
             bcrypt_cost
         );
+        macro_rules! set_some {
+            ($($field:ident),+) => {$(
+                if let Some(value) = &self.$field {
+                    config.$field = Some(value.clone());
+                }
+            )+};
+        }
+        set_some!(
+            cert_file,
+            key_file,
+            trusted_ca_file,
+            peer_cert_file,
+            peer_key_file,
+            peer_trusted_ca_file
+        );
+        // A boolean flag can only turn auth on; the file's `false` is the default anyway.
+        config.client_cert_auth |= self.client_cert_auth;
+        config.peer_client_cert_auth |= self.peer_client_cert_auth;
         // As etcd: naming a member without giving the cluster means a cluster of that member.
         if self.name.is_some() && self.initial_cluster.is_none() && self.config_file.is_none() {
             config.initial_cluster = config
@@ -167,10 +209,10 @@ impl ServeArgs {
         let member = crate::member::start(&config, client_listener, peer_listener).await?;
         tracing::info!(
             member_id = format!("{:x}", member.id),
-            "member {} serving clients on http://{} and peers on http://{}",
+            "member {} serving clients on {} and peers on {}",
             config.name,
-            member.client_addr,
-            member.peer_addr
+            config.listen_client_urls.join(","),
+            config.listen_peer_urls.join(",")
         );
         shutdown_signal().await;
         member.stop().await?;
@@ -252,6 +294,38 @@ mod tests {
             .config()
             .unwrap();
         assert_eq!(config.initial_cluster, "solo=http://127.0.0.1:2380");
+    }
+
+    #[test]
+    fn tls_flags_set_the_config_and_are_checked() {
+        let config = serve_args(&[
+            "--name",
+            "n1",
+            "--listen-client-urls",
+            "https://127.0.0.1:2379",
+            "--cert-file",
+            "pki/n1.crt",
+            "--key-file",
+            "pki/n1.key",
+            "--trusted-ca-file",
+            "pki/ca.crt",
+            "--client-cert-auth",
+            "--peer-cert-file",
+            "pki/n1.crt",
+            "--peer-key-file",
+            "pki/n1.key",
+        ])
+        .config()
+        .unwrap();
+        assert_eq!(config.cert_file, Some(PathBuf::from("pki/n1.crt")));
+        assert_eq!(config.trusted_ca_file, Some(PathBuf::from("pki/ca.crt")));
+        assert!(config.client_cert_auth && !config.peer_client_cert_auth);
+        assert_eq!(config.peer_key_file, Some(PathBuf::from("pki/n1.key")));
+
+        let err = serve_args(&["--listen-client-urls", "https://127.0.0.1:2379"])
+            .config()
+            .unwrap_err();
+        assert!(err.to_string().contains("cert-file"), "{err}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod maintenance;
 mod process;
 mod restore;
 mod server;
+mod tls;
 mod watch;
 
 use std::sync::Arc;

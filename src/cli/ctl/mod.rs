@@ -85,6 +85,47 @@ pub struct GlobalArgs {
     /// Print keys and values as hex.
     #[arg(long, global = true)]
     pub hex: bool,
+    /// Verify https endpoints with this CA bundle (PEM) only.
+    #[arg(
+        long = "cacert",
+        id = "cacert_file",
+        global = true,
+        env = "ETCDCTL_CACERT"
+    )]
+    pub cacert: Option<std::path::PathBuf>,
+    /// Present this client certificate (PEM), for clusters with --client-cert-auth.
+    #[arg(
+        long = "cert",
+        id = "cert_file",
+        global = true,
+        env = "ETCDCTL_CERT",
+        requires = "key_file"
+    )]
+    pub cert: Option<std::path::PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(
+        long = "key",
+        id = "key_file",
+        global = true,
+        env = "ETCDCTL_KEY",
+        requires = "cert_file"
+    )]
+    pub key: Option<std::path::PathBuf>,
+    /// Accept any server certificate (testing only).
+    #[arg(long, global = true, env = "ETCDCTL_INSECURE_SKIP_TLS_VERIFY")]
+    pub insecure_skip_tls_verify: bool,
+}
+
+impl GlobalArgs {
+    /// The client's TLS settings from `--cacert`, `--cert`, `--key`, `--insecure-skip-tls-verify`.
+    pub fn tls(&self) -> crate::client::Tls {
+        crate::client::Tls {
+            ca_file: self.cacert.clone(),
+            cert_file: self.cert.clone(),
+            key_file: self.key.clone(),
+            insecure_skip_verify: self.insecure_skip_tls_verify,
+        }
+    }
 }
 
 /// `-w`: how responses are printed.
@@ -168,12 +209,13 @@ impl Ctl {
             Command::Completion(args) => return args.execute(),
             _ => {}
         }
-        let client = Client::new(
+        let client = Client::with_tls(
             global.endpoints.clone(),
             Options {
                 dial_timeout: global.dial_timeout,
                 command_timeout: global.command_timeout,
             },
+            &global.tls(),
         )?;
         match self.command {
             Command::Get(args) => args.execute(&client, &printer).await,
@@ -258,6 +300,25 @@ mod tests {
         assert_eq!(ctl.global.endpoints, ["http://a:1", "http://b:2"]);
         assert_eq!(ctl.global.write_out, OutputFormat::Json);
         assert_eq!(ctl.global.command_timeout, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn tls_flags_parse_beside_a_key_argument() {
+        let ctl = Ctl::try_parse_from([
+            "keelctl", "--cacert", "ca.crt", "get", "some-key", "--cert", "root.crt", "--key",
+            "root.key",
+        ])
+        .unwrap();
+        let tls = ctl.global.tls();
+        assert_eq!(tls.ca_file.as_deref(), Some(std::path::Path::new("ca.crt")));
+        assert_eq!(
+            tls.key_file.as_deref(),
+            Some(std::path::Path::new("root.key"))
+        );
+        assert!(tls.is_configured() && !tls.insecure_skip_verify);
+        // A certificate without its key is refused by the parser, naming the missing flag.
+        let err = Ctl::try_parse_from(["keelctl", "--cert", "root.crt", "get", "k"]).unwrap_err();
+        assert!(err.to_string().contains("--key"), "{err}");
     }
 
     #[test]
