@@ -22,6 +22,7 @@
 //! skipped. Every failure is one `Error: …` line on stderr and exit status 1.
 
 pub mod alarm;
+pub mod auth;
 pub mod compaction;
 pub mod completion;
 pub mod defrag;
@@ -35,8 +36,10 @@ pub mod ls;
 pub mod member;
 pub mod printer;
 pub mod put;
+pub mod role;
 pub mod snapshot;
 pub mod txn;
+pub mod user;
 pub mod watch;
 
 use std::time::Duration;
@@ -83,6 +86,12 @@ pub struct GlobalArgs {
     /// Print keys and values as hex.
     #[arg(long, global = true)]
     pub hex: bool,
+    /// Authenticate as `name[:password]` first, then send the token with every request.
+    #[arg(long, global = true)]
+    pub user: Option<String>,
+    /// The password of `--user` (instead of `name:password`, or a line of stdin).
+    #[arg(long, global = true)]
+    pub password: Option<String>,
 }
 
 /// `-w`: how responses are printed.
@@ -138,6 +147,15 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Print a shell completion script.
     Completion(completion::CompletionArgs),
+    /// User commands.
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Role commands.
+    #[command(subcommand)]
+    Role(role::RoleCommand),
+    /// Authentication commands.
+    #[command(subcommand)]
+    Auth(auth::AuthCommand),
 }
 
 impl Ctl {
@@ -171,6 +189,19 @@ impl Ctl {
                 command_timeout: global.command_timeout,
             },
         )?;
+        let client = match &global.user {
+            // Authenticate once; every request of the command then carries the token.
+            Some(user) => {
+                let (name, inline) = user::split_user(user)?;
+                let password = match (inline, &global.password) {
+                    (Some(password), _) => password,
+                    (None, Some(password)) => password.clone(),
+                    (None, None) => user::read_password(&format!("Password of {name}: "))?,
+                };
+                client.login(&name, &password).await?
+            }
+            None => client,
+        };
         match self.command {
             Command::Get(args) => args.execute(&client, &printer).await,
             Command::Put(args) => args.execute(&client, &printer).await,
@@ -186,6 +217,9 @@ impl Ctl {
             Command::History(args) => args.execute(&client, &printer).await,
             Command::Defrag(args) => args.execute(&client, &printer).await,
             Command::Alarm(command) => command.execute(&client, &printer).await,
+            Command::User(command) => command.execute(&client, &printer).await,
+            Command::Role(command) => command.execute(&client, &printer).await,
+            Command::Auth(command) => command.execute(&client, &printer).await,
             Command::Inspect(_) | Command::Completion(_) => unreachable!("handled above"),
         }
     }
