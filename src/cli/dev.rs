@@ -60,6 +60,15 @@ pub struct DevCluster {
 impl DevCluster {
     /// Binds every member's listeners, then starts them all and waits for a leader.
     pub async fn start(args: &DevArgs) -> anyhow::Result<DevCluster> {
+        DevCluster::start_with(args, |_| {}).await
+    }
+
+    /// [`DevCluster::start`] with each member's configuration changed by `tune` first
+    /// (tests lower `bcrypt-cost`, for one).
+    pub async fn start_with(
+        args: &DevArgs,
+        tune: impl Fn(&mut Config),
+    ) -> anyhow::Result<DevCluster> {
         let (root, temp_dir) = match &args.data_dir {
             Some(dir) => (dir.clone(), None),
             None => {
@@ -113,6 +122,10 @@ impl DevCluster {
                 initial_advertise_peer_urls: vec![peer.clone()],
                 initial_cluster: initial_cluster.clone(),
                 ..Config::default()
+            })
+            .map(|mut config| {
+                tune(&mut config);
+                config
             })
             .collect();
         DevCluster::launch(configs, listeners, temp_dir).await

@@ -16,7 +16,8 @@ use crate::client::Client;
 pub enum UserCommand {
     /// Add a user: `user add NAME[:PASSWORD]`.
     Add {
-        /// `name` or `name:password`.
+        /// `name` or `name:password` (its own id: the global `--user` is `user`).
+        #[arg(id = "new_user", value_name = "NAME[:PASSWORD]")]
         user: String,
         /// The password (instead of `name:password` or stdin).
         #[arg(long)]
@@ -155,6 +156,10 @@ mod tests {
     #[test]
     fn parses_subcommands_and_user_passwords() {
         let ctl = Ctl::try_parse_from(["keelctl", "user", "add", "alice:s3cret:x"]).unwrap();
+        assert_eq!(
+            ctl.global.user, None,
+            "the global --user is not the new user"
+        );
         let Command::User(UserCommand::Add { user, .. }) = ctl.command else {
             panic!("not add")
         };
