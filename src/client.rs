@@ -15,6 +15,12 @@ use serde::Serialize;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+use crate::api::auth_models::{
+    AuthStatusResponse, AuthenticateRequest, AuthenticateResponse, Empty, Name, Permission,
+    RoleGetResponse, RoleGrantPermissionRequest, RoleListResponse, RoleName,
+    RoleRevokePermissionRequest, UserAddOptions, UserAddRequest, UserChangePasswordRequest,
+    UserGetResponse, UserGrantRoleRequest, UserListResponse, UserRevokeRoleRequest,
+};
 use crate::api::models::{
     AlarmRequest, AlarmResponse, CompactionRequest, DefragmentResponse, DeleteRangeRequest,
     DeleteRangeResponse, HashKvRequest, HashKvResponse, HeaderOnly, LeaseGrantRequest,
@@ -215,6 +221,8 @@ pub struct Client {
     endpoints: Vec<String>,
     http: reqwest::Client,
     options: Options,
+    /// Sent as the `Authorization` header of every request (see [`Client::login`]).
+    token: Option<String>,
 }
 
 impl Client {
@@ -251,6 +259,7 @@ impl Client {
             endpoints,
             http,
             options,
+            token: None,
         })
     }
 
@@ -264,6 +273,7 @@ impl Client {
         // The connections (and so the TLS settings) carry over; bare host:port means http.
         let mut client = Client::new(endpoints, self.options.clone())?;
         client.http = self.http.clone();
+        client.token = self.token.clone();
         Ok(client)
     }
 
@@ -273,6 +283,28 @@ impl Client {
             endpoints: vec![endpoint.to_owned()],
             http: self.http.clone(),
             options: self.options.clone(),
+            token: self.token.clone(),
+        }
+    }
+
+    /// The same client, sending `token` (from [`Client::authenticate`]) with every request.
+    pub fn with_token(&self, token: impl Into<String>) -> Client {
+        Client {
+            token: Some(token.into()),
+            ..self.clone()
+        }
+    }
+
+    /// Authenticates as `name` and returns a client that sends the token it got.
+    pub async fn login(&self, name: &str, password: &str) -> Result<Client> {
+        let answer = self.authenticate(name, password).await?;
+        Ok(self.with_token(answer.token))
+    }
+
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(token) => request.header("authorization", token),
+            None => request,
         }
     }
 
@@ -289,8 +321,7 @@ impl Client {
         let mut reasons = Vec::new();
         for endpoint in &self.endpoints {
             let mut request = self
-                .http
-                .post(format!("{endpoint}{path}"))
+                .authorized(self.http.post(format!("{endpoint}{path}")))
                 .header("content-type", "application/json")
                 .body(body.clone());
             if let Some(timeout) = timeout {
@@ -576,6 +607,165 @@ impl Client {
         Ok(written)
     }
 
+    /// `Authenticate`: a token for `name`, valid on every member.
+    pub async fn authenticate(&self, name: &str, password: &str) -> Result<AuthenticateResponse> {
+        let request = AuthenticateRequest {
+            name: name.to_owned(),
+            password: password.to_owned(),
+        };
+        self.call("/v3/auth/authenticate", &request).await
+    }
+
+    /// `AuthEnable` (needs a `root` user with the `root` role).
+    pub async fn auth_enable(&self) -> Result<HeaderOnly> {
+        self.call_write("/v3/auth/enable", &Empty {}).await
+    }
+
+    /// `AuthDisable`.
+    pub async fn auth_disable(&self) -> Result<HeaderOnly> {
+        self.call_write("/v3/auth/disable", &Empty {}).await
+    }
+
+    /// `AuthStatus`.
+    pub async fn auth_status(&self) -> Result<AuthStatusResponse> {
+        self.call("/v3/auth/status", &Empty {}).await
+    }
+
+    /// `UserAdd`; `no_password` makes a user that only a client certificate identifies.
+    pub async fn user_add(
+        &self,
+        name: &str,
+        password: &str,
+        no_password: bool,
+    ) -> Result<HeaderOnly> {
+        let request = UserAddRequest {
+            name: name.to_owned(),
+            password: password.to_owned(),
+            options: no_password.then_some(UserAddOptions { no_password }),
+        };
+        self.call_write("/v3/auth/user/add", &request).await
+    }
+
+    /// `UserGet`: the user's roles.
+    pub async fn user_get(&self, name: &str) -> Result<UserGetResponse> {
+        self.call(
+            "/v3/auth/user/get",
+            &Name {
+                name: name.to_owned(),
+            },
+        )
+        .await
+    }
+
+    /// `UserList`.
+    pub async fn user_list(&self) -> Result<UserListResponse> {
+        self.call("/v3/auth/user/list", &Empty {}).await
+    }
+
+    /// `UserDelete`.
+    pub async fn user_delete(&self, name: &str) -> Result<HeaderOnly> {
+        self.call_write(
+            "/v3/auth/user/delete",
+            &Name {
+                name: name.to_owned(),
+            },
+        )
+        .await
+    }
+
+    /// `UserChangePassword`.
+    pub async fn user_change_password(&self, name: &str, password: &str) -> Result<HeaderOnly> {
+        let request = UserChangePasswordRequest {
+            name: name.to_owned(),
+            password: password.to_owned(),
+        };
+        self.call_write("/v3/auth/user/changepw", &request).await
+    }
+
+    /// `UserGrantRole`.
+    pub async fn user_grant_role(&self, user: &str, role: &str) -> Result<HeaderOnly> {
+        let request = UserGrantRoleRequest {
+            user: user.to_owned(),
+            role: role.to_owned(),
+        };
+        self.call_write("/v3/auth/user/grant", &request).await
+    }
+
+    /// `UserRevokeRole`.
+    pub async fn user_revoke_role(&self, user: &str, role: &str) -> Result<HeaderOnly> {
+        let request = UserRevokeRoleRequest {
+            name: user.to_owned(),
+            role: role.to_owned(),
+        };
+        self.call_write("/v3/auth/user/revoke", &request).await
+    }
+
+    /// `RoleAdd`.
+    pub async fn role_add(&self, name: &str) -> Result<HeaderOnly> {
+        self.call_write(
+            "/v3/auth/role/add",
+            &Name {
+                name: name.to_owned(),
+            },
+        )
+        .await
+    }
+
+    /// `RoleGet`: the role's permissions.
+    pub async fn role_get(&self, role: &str) -> Result<RoleGetResponse> {
+        self.call(
+            "/v3/auth/role/get",
+            &RoleName {
+                role: role.to_owned(),
+            },
+        )
+        .await
+    }
+
+    /// `RoleList`.
+    pub async fn role_list(&self) -> Result<RoleListResponse> {
+        self.call("/v3/auth/role/list", &Empty {}).await
+    }
+
+    /// `RoleDelete`.
+    pub async fn role_delete(&self, role: &str) -> Result<HeaderOnly> {
+        self.call_write(
+            "/v3/auth/role/delete",
+            &RoleName {
+                role: role.to_owned(),
+            },
+        )
+        .await
+    }
+
+    /// `RoleGrantPermission`.
+    pub async fn role_grant_permission(
+        &self,
+        role: &str,
+        permission: Permission,
+    ) -> Result<HeaderOnly> {
+        let request = RoleGrantPermissionRequest {
+            name: role.to_owned(),
+            perm: Some(permission),
+        };
+        self.call_write("/v3/auth/role/grant", &request).await
+    }
+
+    /// `RoleRevokePermission` of the permission on exactly `[key, range_end)`.
+    pub async fn role_revoke_permission(
+        &self,
+        role: &str,
+        key: &[u8],
+        range_end: &[u8],
+    ) -> Result<HeaderOnly> {
+        let request = RoleRevokePermissionRequest {
+            role: role.to_owned(),
+            key: key.to_vec(),
+            range_end: range_end.to_vec(),
+        };
+        self.call_write("/v3/auth/role/revoke", &request).await
+    }
+
     /// Starts a watch. The request body stays open for as long as the returned [`Watch`]
     /// lives: etcd's gateway cancels a session's watches when its body ends, and an open body
     /// is where later requests (cancel, progress) would go.
@@ -608,8 +798,7 @@ impl Client {
             let body =
                 reqwest::Body::wrap_stream(tokio_stream::wrappers::ReceiverStream::new(receiver));
             let opened = self
-                .http
-                .post(format!("{endpoint}{path}"))
+                .authorized(self.http.post(format!("{endpoint}{path}")))
                 .header("content-type", "application/json")
                 .body(body)
                 .send()

@@ -14,11 +14,11 @@ use super::models::{
     CompactionRequest, DeleteRangeRequest, DeleteRangeResponse, HeaderOnly, PutRequest,
     PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
 };
-use super::{blocking, guarded, unary, Shared};
+use super::{blocking, guarded, Shared};
 use crate::auth::{Access, KeyAccess};
 
-/// `POST /v3/kv/{range,put,deleterange,txn,compaction}`. Compaction is root's once auth is
-/// enabled; the others need permissions on their keys.
+/// `POST /v3/kv/{range,put,deleterange,txn,compaction}`. Once auth is enabled, compaction
+/// needs only a user (as in etcd 3.4); the others need permissions on their keys.
 pub fn routes(api: &Shared) -> BoxedFilter<(warp::reply::Response,)> {
     guarded(api, "v3/kv/range", "Range", range_access, range)
         .or(guarded(api, "v3/kv/put", "Put", put_access, put))
@@ -33,7 +33,13 @@ pub fn routes(api: &Shared) -> BoxedFilter<(warp::reply::Response,)> {
         .unify()
         .or(guarded(api, "v3/kv/txn", "Txn", txn_access, txn))
         .unify()
-        .or(unary(api, "v3/kv/compaction", "Compact", compaction))
+        .or(guarded(
+            api,
+            "v3/kv/compaction",
+            "Compact",
+            |_| Access::Authenticated,
+            compaction,
+        ))
         .unify()
         .boxed()
 }

@@ -26,7 +26,8 @@ use super::{
 };
 use crate::auth::{Access, Credentials};
 
-/// The id etcd 3.4 puts on answers to a progress request: they concern every watch.
+/// The id etcd 3.4 puts on answers to a progress request (they concern every watch), and
+/// on a refused watch (it has no id).
 const ALL_WATCHES: i64 = -1;
 
 /// `POST /v3/watch`.
@@ -191,10 +192,10 @@ async fn start(
 ) -> Result<RunningWatch, Bytes> {
     let access = Access::read(&create.key, &create.range_end);
     if let Err(e) = api.auth.authorize(credentials, &access) {
-        // etcd 3.4 words the reason as the gRPC error's text.
+        // etcd 3.4 answers with the invalid watch id -1 and the gRPC error's text.
         return Err(stream_line(WatchResponse {
             header: api.current_header(),
-            watch_id: id,
+            watch_id: ALL_WATCHES,
             created: true,
             canceled: true,
             cancel_reason: format!("rpc error: code = {:?} desc = {}", e.code, e.message),

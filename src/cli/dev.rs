@@ -104,6 +104,16 @@ impl DevCluster {
     /// CA, a certificate per member (valid for 127.0.0.1 and localhost) and a `root` client
     /// certificate are generated into `pki/` of the data dir.
     pub async fn start_with(args: &DevArgs, tls: bool) -> anyhow::Result<DevCluster> {
+        DevCluster::start_tuned(args, tls, |_| {}).await
+    }
+
+    /// [`DevCluster::start_with`] with each member's configuration changed by `tune` first
+    /// (tests lower `bcrypt-cost`, for one).
+    pub async fn start_tuned(
+        args: &DevArgs,
+        tls: bool,
+        tune: impl Fn(&mut Config),
+    ) -> anyhow::Result<DevCluster> {
         let (root, temp_dir) = match &args.data_dir {
             Some(dir) => (dir.clone(), None),
             None => {
@@ -164,9 +174,12 @@ impl DevCluster {
                 initial_cluster: initial_cluster.clone(),
                 ..Config::default()
             })
-            .map(|config| match &dev_tls {
-                Some(dev_tls) => with_tls(config, dev_tls),
-                None => config,
+            .map(|mut config| {
+                tune(&mut config);
+                match &dev_tls {
+                    Some(dev_tls) => with_tls(config, dev_tls),
+                    None => config,
+                }
             })
             .collect();
         DevCluster::launch(configs, listeners, dev_tls, temp_dir).await

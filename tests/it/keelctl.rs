@@ -14,7 +14,7 @@ use tokio::process::Command;
 const COMMAND_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Runs keelctl with `--endpoints endpoints`, `args` and `stdin`.
-async fn run(endpoints: &str, args: &[&str], stdin: Option<&str>) -> Output {
+pub(crate) async fn run(endpoints: &str, args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_keelctl"))
         .arg("--endpoints")
         .arg(endpoints)
@@ -39,7 +39,7 @@ async fn run(endpoints: &str, args: &[&str], stdin: Option<&str>) -> Output {
 }
 
 /// Runs keelctl and insists on success; returns stdout.
-async fn must(endpoints: &str, args: &[&str], stdin: Option<&str>) -> String {
+pub(crate) async fn must(endpoints: &str, args: &[&str], stdin: Option<&str>) -> String {
     let output = run(endpoints, args, stdin).await;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(

@@ -4,9 +4,11 @@
 mod chaos;
 mod auth;
 mod cluster;
+mod cluster_auth;
 mod cluster_leases;
 mod compactor;
 mod keelctl;
+mod keelctl_auth;
 mod kv;
 mod lease;
 mod maintenance;

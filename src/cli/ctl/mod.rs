@@ -23,6 +23,7 @@
 //! skipped. Every failure is one `Error: …` line on stderr and exit status 1.
 
 pub mod alarm;
+pub mod auth;
 pub mod compaction;
 pub mod completion;
 pub mod defrag;
@@ -37,8 +38,10 @@ pub mod member;
 pub mod move_leader;
 pub mod printer;
 pub mod put;
+pub mod role;
 pub mod snapshot;
 pub mod txn;
+pub mod user;
 pub mod watch;
 
 use std::time::Duration;
@@ -114,6 +117,12 @@ pub struct GlobalArgs {
     /// Accept any server certificate (testing only).
     #[arg(long, global = true, env = "ETCDCTL_INSECURE_SKIP_TLS_VERIFY")]
     pub insecure_skip_tls_verify: bool,
+    /// Authenticate as `name[:password]` first, then send the token with every request.
+    #[arg(long, global = true)]
+    pub user: Option<String>,
+    /// The password of `--user` (instead of `name:password`, or a line of stdin).
+    #[arg(long, global = true)]
+    pub password: Option<String>,
 }
 
 impl GlobalArgs {
@@ -183,6 +192,15 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Print a shell completion script.
     Completion(completion::CompletionArgs),
+    /// User commands.
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Role commands.
+    #[command(subcommand)]
+    Role(role::RoleCommand),
+    /// Authentication commands.
+    #[command(subcommand)]
+    Auth(auth::AuthCommand),
 }
 
 impl Ctl {
@@ -217,6 +235,19 @@ impl Ctl {
             },
             &global.tls(),
         )?;
+        let client = match &global.user {
+            // Authenticate once; every request of the command then carries the token.
+            Some(user) => {
+                let (name, inline) = user::split_user(user)?;
+                let password = match (inline, &global.password) {
+                    (Some(password), _) => password,
+                    (None, Some(password)) => password.clone(),
+                    (None, None) => user::read_password(&format!("Password of {name}: "))?,
+                };
+                client.login(&name, &password).await?
+            }
+            None => client,
+        };
         match self.command {
             Command::Get(args) => args.execute(&client, &printer).await,
             Command::Put(args) => args.execute(&client, &printer).await,
@@ -233,6 +264,9 @@ impl Ctl {
             Command::History(args) => args.execute(&client, &printer).await,
             Command::Defrag(args) => args.execute(&client, &printer).await,
             Command::Alarm(command) => command.execute(&client, &printer).await,
+            Command::User(command) => command.execute(&client, &printer).await,
+            Command::Role(command) => command.execute(&client, &printer).await,
+            Command::Auth(command) => command.execute(&client, &printer).await,
             Command::Inspect(_) | Command::Completion(_) => unreachable!("handled above"),
         }
     }

@@ -10,6 +10,9 @@ use comfy_table::{presets::ASCII_FULL, Table};
 use serde::Serialize;
 
 use super::OutputFormat;
+use crate::api::auth_models::{
+    AuthStatusResponse, PermissionType, RoleGetResponse, UserGetResponse,
+};
 use crate::api::models::{
     AlarmMember, AlarmResponse, DefragmentResponse, DeleteRangeResponse, Event, EventType,
     HashKvResponse, HeaderOnly, KeyValue, LeaseGrantResponse, LeaseKeepAliveResponse,
@@ -705,6 +708,92 @@ impl Printer {
                     let name = alarm_name(alarm);
                     self.line(&format!("memberID:{} alarm:{name} ", alarm.member_id));
                 }
+            }
+        }
+    }
+
+    /// A change that answers with a header: etcdctl's message (`User alice created`), or the
+    /// gateway's JSON.
+    pub fn done(&self, message: &str, response: &impl Serialize) {
+        match self.format {
+            OutputFormat::Json => self.json(response),
+            _ => self.line(message),
+        }
+    }
+
+    /// `user list`, `role list`: one name a line.
+    pub fn names(&self, names: &[String], response: &impl Serialize) {
+        match self.format {
+            OutputFormat::Json => self.json(response),
+            OutputFormat::Table => self.table(
+                &["NAME"],
+                names.iter().map(|name| vec![name.clone()]).collect(),
+            ),
+            _ => {
+                for name in names {
+                    self.line(name);
+                }
+            }
+        }
+    }
+
+    /// `user get`: etcdctl's `User:` and `Roles:` lines.
+    pub fn user(&self, name: &str, response: &UserGetResponse) {
+        match self.format {
+            OutputFormat::Json => self.json(response),
+            _ => {
+                self.line(&format!("User: {name}"));
+                let roles: String = response.roles.iter().map(|r| format!(" {r}")).collect();
+                self.line(&format!("Roles:{roles}"));
+            }
+        }
+    }
+
+    /// `role get`: etcdctl's `KV Read:` / `KV Write:` sections.
+    pub fn role(&self, name: &str, response: &RoleGetResponse) {
+        if self.format == OutputFormat::Json {
+            return self.json(response);
+        }
+        self.line(&format!("Role {name}"));
+        for (title, skipped) in [
+            ("KV Read:", PermissionType::Write),
+            ("KV Write:", PermissionType::Read),
+        ] {
+            self.line(title);
+            for perm in response.perm.iter().filter(|p| p.perm_type != skipped) {
+                self.line(&format!(
+                    "\t{}",
+                    self.permission_range(&perm.key, &perm.range_end)
+                ));
+            }
+        }
+    }
+
+    /// A permission's range as etcdctl prints it: the key, or `[key, end)` with
+    /// `(prefix key)` when the range is a prefix, or `<open ended>`.
+    pub fn permission_range(&self, key: &[u8], range_end: &[u8]) -> String {
+        let key_text = self.text(key);
+        if range_end.is_empty() {
+            return key_text;
+        }
+        if range_end == [0] {
+            return format!("[{key_text}, <open ended>)");
+        }
+        let range = format!("[{key_text}, {})", self.text(range_end));
+        if super::range_end(key, true, false) == range_end {
+            format!("{range} (prefix {key_text})")
+        } else {
+            range
+        }
+    }
+
+    /// `auth status`.
+    pub fn auth_status(&self, response: &AuthStatusResponse) {
+        match self.format {
+            OutputFormat::Json => self.json(response),
+            _ => {
+                self.line(&format!("Authentication Status: {}", response.enabled));
+                self.line(&format!("AuthRevision: {}", response.auth_revision));
             }
         }
     }
