@@ -22,3 +22,6 @@ need_deb() {
 
 # Certificate checks in the PKI tests: `openssl verify` of the generated chain.
 need_deb openssl openssl
+
+# The chaos suite pauses members with `kill -STOP` / `kill -CONT` (tests/it/chaos/cluster.rs).
+need_deb procps kill

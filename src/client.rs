@@ -345,9 +345,24 @@ impl Client {
             }
             let error = error_of(endpoint, response).await;
             match error {
-                // "not leader", "no leader", "stopping": another member may serve it.
-                Error::Api { code, .. } if code == CODE_UNAVAILABLE => {
+                // "not leader", "no leader", "stopping": another member may serve it. A write
+                // moves on only if this member surely did not propose it.
+                Error::Api {
+                    code, ref message, ..
+                } if code == CODE_UNAVAILABLE
+                    && (retry == Retry::Always || was_not_proposed(message)) =>
+                {
                     reasons.push(error.to_string());
+                }
+                // "request timed out": the write was proposed and may still be applied;
+                // repeating it elsewhere could apply it twice, and reporting it as failed
+                // would be wrong if it was applied.
+                Error::Api {
+                    code,
+                    message,
+                    endpoint,
+                } if code == CODE_UNAVAILABLE => {
+                    return Err(Error::Uncertain { endpoint, message })
                 }
                 // Not the gateway at all (a wrong port, a proxy's error page): not the
                 // cluster's answer either.
@@ -961,6 +976,13 @@ async fn error_of(endpoint: &str, response: reqwest::Response) -> Error {
 }
 
 /// reqwest's Display hides the cause ("error sending request"); the source names it.
+/// Whether an `Unavailable` answer to a write says the member refused it before proposing
+/// it (etcd's and keel's "not leader" and "no leader"), as opposed to a proposal whose fate is
+/// unknown ("request timed out") or a member failing mid-way.
+fn was_not_proposed(message: &str) -> bool {
+    message.ends_with("not leader") || message.ends_with("no leader")
+}
+
 fn describe(error: &reqwest::Error) -> String {
     let mut text = if error.is_timeout() {
         "timed out".to_owned()
@@ -1041,6 +1063,25 @@ mod tests {
         let write = client.put(&PutRequest::default()).await.unwrap_err();
         assert!(
             matches!(&write, Error::Uncertain { endpoint, .. } if *endpoint == silent),
+            "{write}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_timed_out_write_is_uncertain_and_not_repeated_but_a_timed_out_read_is() {
+        let timed_out = fixed_answer(
+            503,
+            r#"{"error":"etcdserver: request timed out","code":14,"message":"etcdserver: request timed out"}"#,
+        )
+        .await;
+        let good = fixed_answer(200, r#"{"header":{"revision":"7"}}"#).await;
+        let client = Client::new(vec![timed_out.clone(), good], Options::default()).unwrap();
+        let read = client.range(&RangeRequest::default()).await.unwrap();
+        assert_eq!(read.header.revision, 7);
+        let write = client.put(&PutRequest::default()).await.unwrap_err();
+        assert!(
+            matches!(&write, Error::Uncertain { endpoint, message }
+                if *endpoint == timed_out && message.contains("request timed out")),
             "{write}"
         );
     }

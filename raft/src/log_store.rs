@@ -26,7 +26,11 @@ pub struct LogStore {
     entries: sled::Tree,
     meta: sled::Tree,
     observer: Observer,
+    durable: Option<tokio::sync::watch::Receiver<Option<LogId>>>,
 }
+
+/// How long a purge waits for the state machine to make the snapshot it covers durable.
+const PURGE_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 impl LogStore {
     /// Opens (or creates) the log in the directory `path` (keel uses `<data_dir>/raft`).
@@ -39,12 +43,23 @@ impl LogStore {
             entries,
             meta,
             observer: Observer::default(),
+            durable: None,
         })
     }
 
     /// Times this log's fsyncs into `observer`.
     pub fn observed_by(mut self, observer: Observer) -> LogStore {
         self.observer = observer;
+        self
+    }
+
+    /// Purges only entries the state machine holds durably (`durable`, its flushed last
+    /// applied log id). openraft 0.9 purges a follower's log as soon as it hands a received
+    /// snapshot to the state machine, while the install still runs: a crash in between left
+    /// the log purged past an empty keyspace, and the member could never start again (openraft
+    /// panics on purged > committed; found by the chaos suite).
+    pub fn gated_by(mut self, durable: tokio::sync::watch::Receiver<Option<LogId>>) -> LogStore {
+        self.durable = Some(durable);
         self
     }
 
@@ -264,6 +279,21 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        if let Some(durable) = &self.durable {
+            let mut durable = durable.clone();
+            let installed = tokio::time::timeout(
+                PURGE_WAIT,
+                durable.wait_for(|applied| *applied >= Some(log_id)),
+            )
+            .await
+            .is_ok_and(|waited| waited.is_ok());
+            if !installed {
+                let e = std::io::Error::other(format!(
+                    "the state machine did not make {log_id} durable within {PURGE_WAIT:?}"
+                ));
+                return Err(StorageIOError::write_logs(&e).into());
+            }
+        }
         // Record the purge point first: entries at or below it are ignored from then on, so a
         // crash between the two steps leaves only harmless leftovers.
         self.write_meta(LAST_PURGED, &log_id)?;
@@ -330,6 +360,24 @@ mod tests {
                 last_purged: Some(entry(3).log_id),
             }
         );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_purge_waits_until_the_state_machine_holds_the_entries_durably() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let (durable, follows) = tokio::sync::watch::channel(Some(entry(2).log_id));
+        let mut log = LogStore::open(dir.path()).unwrap().gated_by(follows);
+        log.blocking_append((1..=10).map(entry)).await.unwrap();
+        let mut purging = log.clone();
+        let purge = tokio::spawn(async move { purging.purge(entry(6).log_id).await });
+        // One thread: the purge runs up to its wait here.
+        tokio::task::yield_now().await;
+        assert!(!purge.is_finished());
+        assert_eq!(log.get_log_state().await.unwrap().last_purged_log_id, None);
+        durable.send_replace(Some(entry(6).log_id));
+        purge.await.unwrap().unwrap();
+        let state = log.get_log_state().await.unwrap();
+        assert_eq!(state.last_purged_log_id, Some(entry(6).log_id));
     }
 
     #[test]

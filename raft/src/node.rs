@@ -125,6 +125,7 @@ impl RaftNode {
         let store = keel_store::Store::open(data_dir.join("kv"), store_config)?;
         let state_machine = StateMachine::open(store.clone(), data_dir.join("snapshot"))?
             .observed_by(observer.clone());
+        let log = log.gated_by(state_machine.durable_applied());
         let link: Arc<dyn LeaderLink> = Arc::new(network.clone());
         let raft = Raft::new(id, raft_config, network, log.clone(), state_machine).await?;
         tokio::spawn(count_leader_changes(raft.metrics(), observer.clone()));

@@ -73,6 +73,9 @@ pub struct StateMachine {
     snapshots: Arc<std::sync::Mutex<SnapshotDir>>,
     snapshot_counter: Arc<AtomicU64>,
     observer: Observer,
+    /// The last log id the keyspace holds durably (after a flush). The log store waits for it
+    /// before purging: see [`crate::LogStore::gated_by`].
+    durable: Arc<tokio::sync::watch::Sender<Option<LogId>>>,
 }
 
 fn read_err(e: impl std::fmt::Display) -> StorageError {
@@ -235,9 +238,12 @@ impl StateMachine {
             })?,
             None => Marker::default(),
         };
+        // What the keyspace holds on open is on disk already.
+        let (durable, _) = tokio::sync::watch::channel(marker.last_applied);
         Ok(StateMachine {
             store,
             snapshot_dir,
+            durable: Arc::new(durable),
             state: Arc::new(Mutex::new(marker)),
             snapshots: Arc::new(std::sync::Mutex::new(snapshots)),
             snapshot_counter: Arc::new(AtomicU64::new(0)),
@@ -254,6 +260,11 @@ impl StateMachine {
     /// The keyspace this state machine applies to.
     pub fn store(&self) -> &keel_store::Store {
         &self.store
+    }
+
+    /// Follows the last log id the keyspace holds durably.
+    pub fn durable_applied(&self) -> tokio::sync::watch::Receiver<Option<LogId>> {
+        self.durable.subscribe()
     }
 
     fn snapshots(&self) -> std::sync::MutexGuard<'_, SnapshotDir> {
@@ -369,6 +380,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let snapshots = self.snapshots.clone();
         let dir = self.snapshot_dir.clone();
         let meta = meta.clone();
+        let durable = self.durable.clone();
         // Waits for openraft's last buffered write to reach the file.
         let received = snapshot.into_std().await;
         tokio::task::spawn_blocking(move || -> Result<(), StorageError> {
@@ -428,6 +440,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             // keyspace name exactly this snapshot whatever the sender's store recorded.
             store.set_marker(&marker_bytes).map_err(write_err)?;
             store.flush().map_err(write_err)?;
+            durable.send_if_modified(|applied| {
+                let newer = *applied < meta.last_log_id;
+                if newer {
+                    *applied = meta.last_log_id;
+                }
+                newer
+            });
             lock(&snapshots)
                 .switch(CurrentSnapshot {
                     meta: meta.clone(),
@@ -475,12 +494,20 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             meta: meta.clone(),
             file: data_file_name(&meta.snapshot_id),
         };
+        let durable = self.durable.clone();
         let file = tokio::task::spawn_blocking(move || -> Result<File, StorageError> {
             let signature = current.meta.signature();
             let io = |e: std::io::Error| snapshot_write_err(&signature, e);
             // openraft purges the log up to the snapshot once it has it, so everything the
             // snapshot covers must be durable in the keyspace first.
             store.flush().map_err(write_err)?;
+            durable.send_if_modified(|applied| {
+                let newer = *applied < current.meta.last_log_id;
+                if newer {
+                    *applied = current.meta.last_log_id;
+                }
+                newer
+            });
             let tmp = dir.join(format!("{}.tmp", current.file));
             let mut out = BufWriter::new(File::create(&tmp).map_err(io)?);
             store.export(&mut out).map_err(read_err)?;

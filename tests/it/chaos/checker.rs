@@ -127,7 +127,39 @@ fn shortest_failing_prefix(entries: &[&Entry], budget: u64) -> (Entry, Vec<Entry
         .find(|e| e.completed == time)
         .map(|e| (*e).clone())
         .expect("a cut is some operation's completion");
-    (last, cut_at(time))
+    (
+        last.clone(),
+        without_needless_reads(cut_at(time), &last, budget),
+    )
+}
+
+/// Drops every read (and failed compare) the violation does not need. Sound one way only:
+/// an operation that does not change the state can be removed from a linearizable history
+/// and it stays linearizable, so if the history still fails without it, it was not part of
+/// the problem. Writes are kept: without one, a read it explains would fail for another
+/// reason.
+fn without_needless_reads(mut entries: Vec<Entry>, last: &Entry, budget: u64) -> Vec<Entry> {
+    let reads_only = |e: &Entry| match (&e.op, &e.outcome) {
+        (Op::Get { .. }, _) => true,
+        (Op::Cas { .. }, Outcome::Swapped { succeeded, .. }) => !succeeded,
+        _ => false,
+    };
+    let mut index = 0;
+    while index < entries.len() {
+        if entries[index].id == last.id || !reads_only(&entries[index]) {
+            index += 1;
+            continue;
+        }
+        let mut fewer = entries.clone();
+        fewer.remove(index);
+        let refs: Vec<&Entry> = fewer.iter().collect();
+        if matches!(Calls::of(&refs).search(budget), Search::Impossible(_)) {
+            entries = fewer;
+        } else {
+            index += 1;
+        }
+    }
+    entries
 }
 
 /// What one operation does to the key's state and what it must have answered.
@@ -324,8 +356,9 @@ impl Calls {
 
 /// Acknowledged writes against the committed history (every event, from revision 1, as a
 /// member reports it after the run): each acknowledged put, removing delete and successful
-/// compare-and-swap must be there at the revision it was acknowledged with, and no value may
-/// appear that no client wrote, or twice (a write applied twice).
+/// compare-and-swap must be there at the revision it was acknowledged with; no value may
+/// appear twice (a write applied twice), nor one whose write the client reported as not
+/// applied (a caller would have believed it failed).
 pub fn lost_writes(entries: &[Entry], committed: &[WatchEvent]) -> Vec<String> {
     let mut problems = Vec::new();
     let at: HashMap<(i64, &str), &WatchEvent> = committed
@@ -341,6 +374,7 @@ pub fn lost_writes(entries: &[Entry], committed: &[WatchEvent]) -> Vec<String> {
         }
     };
     let mut written: HashSet<&str> = HashSet::new();
+    let mut failed: HashMap<&str, &Entry> = HashMap::new();
     for entry in entries {
         match (&entry.op, &entry.outcome) {
             (Op::Put { value, .. }, Outcome::Written { revision, .. }) => {
@@ -362,6 +396,9 @@ pub fn lost_writes(entries: &[Entry], committed: &[WatchEvent]) -> Vec<String> {
         match &entry.op {
             Op::Put { value, .. } | Op::Cas { new: value, .. } => {
                 written.insert(value);
+                if matches!(entry.outcome, Outcome::Failed(_)) {
+                    failed.insert(value, entry);
+                }
             }
             _ => {}
         }
@@ -371,6 +408,12 @@ pub fn lost_writes(entries: &[Entry], committed: &[WatchEvent]) -> Vec<String> {
         let Some(value) = &event.value else { continue };
         if !written.contains(value.as_str()) {
             continue;
+        }
+        if let Some(entry) = failed.get(value.as_str()) {
+            problems.push(format!(
+                "reported as not applied, but applied at revision {}: {entry:?}",
+                event.revision
+            ));
         }
         if let Some(first) = applied.insert(value, event.revision) {
             problems.push(format!(
@@ -458,6 +501,25 @@ mod tests {
     }
 
     #[test]
+    fn the_report_keeps_only_the_operations_the_violation_needs() {
+        let entries = history(vec![
+            (0, put("a"), 0, 10, written(2)),
+            (1, get(), 12, 14, read(Some("a"))),
+            (2, get(), 15, 18, read(Some("a"))),
+            (0, put("b"), 20, 30, written(3)),
+            (1, get(), 40, 50, read(Some("a"))),
+            (2, get(), 60, 70, read(Some("b"))),
+        ]);
+        let problems = verdict(&entries);
+        let [Problem::NotLinearizable { last, entries, .. }] = &problems[..] else {
+            panic!("{problems:?}");
+        };
+        assert_eq!(last.id, 4);
+        let ids: Vec<usize> = entries.iter().map(|e| e.id).collect();
+        assert_eq!(ids, [0, 3, 4], "the two reads of a before b are not needed");
+    }
+
+    #[test]
     fn a_lost_write_is_caught_by_the_reads_and_by_the_committed_history() {
         let entries = history(vec![
             (0, put("a"), 0, 10, written(2)),
@@ -485,6 +547,20 @@ mod tests {
         };
         let lost = lost_writes(&entries, &[event(2), event(5)]);
         assert!(lost[0].contains("applied twice"), "{lost:?}");
+    }
+
+    #[test]
+    fn a_write_reported_failed_must_not_be_applied() {
+        let failed = Outcome::Failed("no endpoint answered".into());
+        let entries = history(vec![(0, put("a"), 0, 10, failed)]);
+        let event = WatchEvent {
+            revision: 2,
+            key: "k".into(),
+            value: Some("a".into()),
+        };
+        let lost = lost_writes(&entries, &[event]);
+        assert!(lost[0].contains("reported as not applied"), "{lost:?}");
+        assert_eq!(lost_writes(&entries, &[]), Vec::<String>::new());
     }
 
     #[test]

@@ -128,8 +128,24 @@ pub struct Cluster {
     pub endpoints: Arc<Mutex<Vec<String>>>,
     snapshot_count: u64,
     next_name: usize,
-    /// Where data dirs and logs live.
-    pub dir: tempfile::TempDir,
+    /// Where data dirs and logs live (kept if the run panics).
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // Members first: their processes hold the files.
+        self.nodes.clear();
+        self.retired.clear();
+        if std::thread::panicking() {
+            if let Some(dir) = self.dir.take() {
+                eprintln!(
+                    "chaos: the members' data and logs are kept in {}",
+                    dir.keep().display()
+                );
+            }
+        }
+    }
 }
 
 /// A free port on 127.0.0.1 for a child to bind: picked by the kernel and released, since
@@ -150,7 +166,7 @@ impl Cluster {
             endpoints: Arc::default(),
             snapshot_count,
             next_name: 1,
-            dir: tempfile::tempdir().expect("a temp dir"),
+            dir: Some(tempfile::tempdir().expect("a temp dir")),
         };
         for _ in 0..size {
             let node = cluster.new_node().await;
@@ -177,8 +193,8 @@ impl Cluster {
         let (peer_addr, client_addr) = (free_addr(), free_addr());
         let proxy = proxy::spawn(proxy_listener, id, peer_addr, self.links.clone());
         Node {
-            data_dir: self.dir.path().join(&name),
-            log: self.dir.path().join(format!("{name}.log")),
+            data_dir: self.dir().path().join(&name),
+            log: self.dir().path().join(format!("{name}.log")),
             name,
             id,
             client_url: format!("http://{client_addr}"),
@@ -199,6 +215,12 @@ impl Cluster {
             .map(|n| format!("{}={}", n.name, n.proxy_url))
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    fn dir(&self) -> &tempfile::TempDir {
+        self.dir
+            .as_ref()
+            .expect("the dir lives as long as the cluster")
     }
 
     fn publish_endpoints(&self) {
@@ -222,7 +244,8 @@ impl Cluster {
     }
 
     /// Polls the running, unpaused members until they agree on a leader among them; its index.
-    pub async fn leader(&self, deadline: Duration) -> usize {
+    /// No agreement by the deadline is a failure of the run (liveness), described.
+    pub async fn leader(&self, deadline: Duration) -> Result<usize, String> {
         let start = Instant::now();
         loop {
             let mut seen = Vec::new();
@@ -230,22 +253,23 @@ impl Cluster {
                 if !node.is_up() || node.paused {
                     continue;
                 }
-                if let Ok(status) = self.client_of(index).status().await {
-                    seen.push(status.leader);
-                }
+                let status = self.client_of(index).status().await;
+                seen.push((node.name.as_str(), status.map(|s| s.leader).ok()));
             }
-            if let Some(&leader) = seen.first() {
-                if leader != 0 && seen.iter().all(|&l| l == leader) {
+            let leaders: Vec<Option<u64>> = seen.iter().map(|(_, l)| *l).collect();
+            if let Some(&Some(leader)) = leaders.first() {
+                if leader != 0 && leaders.iter().all(|&l| l == Some(leader)) {
                     if let Some(index) = self.nodes.iter().position(|n| n.id == leader) {
-                        return index;
+                        return Ok(index);
                     }
                 }
             }
-            assert!(
-                start.elapsed() < deadline,
-                "no agreed leader within {deadline:?}: {seen:?} (logs in {})",
-                self.dir.path().display()
-            );
+            if start.elapsed() > deadline {
+                return Err(format!(
+                    "no agreed leader within {deadline:?}; each member's leader: {seen:x?} ({})",
+                    self.describe()
+                ));
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -253,8 +277,12 @@ impl Cluster {
     /// Membership change under load: removes member `index` (stopping it), then adds a fresh
     /// member with an empty data dir as a learner, starts it and promotes it once it caught
     /// up. With the leader's log purged by snapshots, the newcomer is caught up by an
-    /// install-snapshot. Returns the newcomer's id.
-    pub async fn replace_member(&mut self, index: usize, deadline: Duration) -> u64 {
+    /// install-snapshot. Returns the newcomer's id, or which step did not succeed in time.
+    pub async fn replace_member(
+        &mut self,
+        index: usize,
+        deadline: Duration,
+    ) -> Result<u64, String> {
         let start = Instant::now();
         let gone = self.nodes[index].id;
         let survivors: Vec<String> = self
@@ -264,10 +292,19 @@ impl Cluster {
             .map(|n| n.client_url.clone())
             .collect();
         let client = Client::new(survivors, options()).unwrap();
-        retry(start, deadline, "member remove", || {
-            client.member_remove(gone)
+        // Each step is retried; an answer that was lost although the change was made shows
+        // up on the retry as "already done", which is success.
+        let done_already = |result: keel::client::Result<()>, says: &str| match result {
+            Err(e) if e.to_string().contains(says) => Ok(()),
+            other => other,
+        };
+        retry(start, deadline, "member remove", || async {
+            done_already(
+                client.member_remove(gone).await.map(drop),
+                "member not found",
+            )
         })
-        .await;
+        .await?;
         let mut removed = self.nodes.remove(index);
         removed.kill();
         self.retired.push(removed);
@@ -275,24 +312,31 @@ impl Cluster {
 
         let mut newcomer = self.new_node().await;
         let peer_url = newcomer.proxy_url.clone();
-        let added = retry(start, deadline, "member add", || {
-            client.member_add(vec![peer_url.clone()], true)
+        retry(start, deadline, "member add", || async {
+            match client.member_add(vec![peer_url.clone()], true).await {
+                Ok(added) if added.member.id != newcomer.id => {
+                    panic!(
+                        "member add gave {:x}, not the id of the URL",
+                        added.member.id
+                    )
+                }
+                result => done_already(result.map(drop), "Peer URLs already exists"),
+            }
         })
-        .await;
-        assert_eq!(
-            added.member.id, newcomer.id,
-            "member add derives the id from the URL"
-        );
+        .await?;
         newcomer.initial = (self.initial_cluster(Some(&newcomer)), "existing");
         newcomer.spawn(self.snapshot_count);
         let id = newcomer.id;
         self.nodes.push(newcomer);
-        retry(start, deadline, "member promote", || {
-            client.member_promote(id)
+        retry(start, deadline, "member promote", || async {
+            done_already(
+                client.member_promote(id).await.map(drop),
+                "can only promote a learner",
+            )
         })
-        .await;
+        .await?;
         self.publish_endpoints();
-        id
+        Ok(id)
     }
 
     /// Where the members' logs are, for a failure report.
@@ -323,20 +367,24 @@ pub fn options() -> Options {
     }
 }
 
-/// Repeats `call` until it succeeds, failing the run at the deadline.
-async fn retry<T, F, Fut>(start: Instant, deadline: Duration, what: &str, mut call: F) -> T
+/// Repeats `call` until it succeeds, or says why not at the deadline.
+async fn retry<T, F, Fut>(
+    start: Instant,
+    deadline: Duration,
+    what: &str,
+    mut call: F,
+) -> Result<T, String>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = keel::client::Result<T>>,
 {
     loop {
         match call().await {
-            Ok(answer) => return answer,
-            Err(e) => assert!(
-                start.elapsed() < deadline,
-                "{what} did not succeed within {deadline:?}: {e}"
-            ),
+            Ok(answer) => return Ok(answer),
+            Err(e) if start.elapsed() > deadline => {
+                return Err(format!("{what} did not succeed within {deadline:?}: {e}"))
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

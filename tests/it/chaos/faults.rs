@@ -91,14 +91,19 @@ pub fn schedule(seed: u64, count: usize) -> Vec<(Fault, Duration, Duration)> {
         .collect()
 }
 
-/// Injects one fault, holds it for `hold`, and heals it. Returns the members hit.
-pub async fn inject(cluster: &mut Cluster, fault: Fault, hold: Duration) -> Vec<String> {
+/// Injects one fault, holds it for `hold`, and heals it. Returns the members hit, or why the
+/// cluster could not be brought to the fault (no leader).
+pub async fn inject(
+    cluster: &mut Cluster,
+    fault: Fault,
+    hold: Duration,
+) -> Result<Vec<String>, String> {
     let settle = Duration::from_secs(30);
-    let leader = cluster.leader(settle).await;
+    let leader = cluster.leader(settle).await?;
     let size = cluster.nodes.len();
     let follower = (leader + 1) % size;
     let name = |cluster: &Cluster, i: usize| cluster.nodes[i].name.clone();
-    match fault {
+    let targets = match fault {
         Fault::KillLeader | Fault::KillFollower | Fault::LagFollower => {
             let target = if fault == Fault::KillLeader {
                 leader
@@ -143,7 +148,7 @@ pub async fn inject(cluster: &mut Cluster, fault: Fault, hold: Duration) -> Vec<
         }
         Fault::ReplaceMember => {
             let gone = name(cluster, follower);
-            let id = cluster.replace_member(follower, settle).await;
+            let id = cluster.replace_member(follower, settle).await?;
             let newcomer = cluster
                 .nodes
                 .iter()
@@ -152,5 +157,6 @@ pub async fn inject(cluster: &mut Cluster, fault: Fault, hold: Duration) -> Vec<
                 .unwrap_or_default();
             vec![gone, newcomer]
         }
-    }
+    };
+    Ok(targets)
 }

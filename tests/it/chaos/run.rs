@@ -81,7 +81,9 @@ struct Report<'a> {
 pub async fn run(plan: Plan) -> Summary {
     let started = Instant::now();
     let mut cluster = Cluster::start(plan.nodes, plan.snapshot_count).await;
-    cluster.leader(Duration::from_secs(30)).await;
+    if let Err(e) = cluster.leader(Duration::from_secs(30)).await {
+        panic!("the cluster never elected a leader: {e}");
+    }
     let shared = Shared {
         recorder: Default::default(),
         endpoints: cluster.endpoints.clone(),
@@ -134,19 +136,29 @@ pub async fn run(plan: Plan) -> Summary {
         .collect();
 
     let mut injected = Vec::new();
+    let mut stuck = None;
     for (n, (fault, hold, gap)) in faults::schedule(plan.seed, 10_000).into_iter().enumerate() {
         if n >= plan.faults && shared.budget.load(Ordering::SeqCst) <= 0 {
             break;
         }
         let at_ms = started.elapsed().as_millis() as u64;
-        let targets = faults::inject(&mut cluster, fault, hold).await;
-        injected.push(Injected {
-            fault,
-            targets,
-            at_ms,
-            held_ms: hold.as_millis() as u64,
-        });
+        match faults::inject(&mut cluster, fault, hold).await {
+            Ok(targets) => injected.push(Injected {
+                fault,
+                targets,
+                at_ms,
+                held_ms: hold.as_millis() as u64,
+            }),
+            Err(e) => {
+                stuck = Some(format!("before {fault:?} at {at_ms} ms: {e}"));
+                break;
+            }
+        }
         tokio::time::sleep(gap).await;
+    }
+    if stuck.is_some() {
+        // The cluster did not recover from the last fault: stop the traffic now.
+        shared.budget.store(0, Ordering::SeqCst);
     }
     shared.faults_done.store(true, Ordering::SeqCst);
     for client in kv_clients {
@@ -159,7 +171,32 @@ pub async fn run(plan: Plan) -> Summary {
     shared.stop.store(true, Ordering::SeqCst);
 
     let mut problems = Vec::new();
-    let finish = settle(&cluster, &shared, &plan, &mut problems).await;
+    let settled = match stuck {
+        Some(e) => Err(e),
+        None => settle(&cluster, &shared, &plan, &mut problems).await,
+    };
+    let finish = match settled {
+        Ok(finish) => finish,
+        Err(e) => {
+            problems.push(format!("the cluster did not recover: {e}"));
+            let path = save_report(
+                &plan,
+                &problems,
+                &injected,
+                &shared.recorder.entries(),
+                &[],
+                &leases,
+                &[],
+                &cluster,
+            );
+            panic!(
+                "chaos run with seed {}: {}; report and history in {}",
+                plan.seed,
+                problems.join("; "),
+                path.display()
+            );
+        }
+    };
     let mut watches = Vec::new();
     let mut received = Vec::new();
     for watcher in watchers {
@@ -276,15 +313,16 @@ pub async fn run(plan: Plan) -> Summary {
 }
 
 /// After the traffic: waits for a leader and for every lease to be gone, reads every key once
-/// more, and writes the sentinels the watchers stop at. Returns the last revision.
+/// more, and writes the sentinels the watchers stop at. Returns the last revision, or why the
+/// cluster could not get there.
 async fn settle(
     cluster: &Cluster,
     shared: &Shared,
     plan: &Plan,
     problems: &mut Vec<String>,
-) -> i64 {
+) -> Result<i64, String> {
     let deadline = Instant::now() + Duration::from_secs(60);
-    cluster.leader(Duration::from_secs(30)).await;
+    cluster.leader(Duration::from_secs(30)).await?;
     let client = cluster.client();
     loop {
         match client.leases().await {
@@ -321,10 +359,12 @@ async fn settle(
                 last = revision;
                 break;
             }
-            assert!(Instant::now() < deadline, "no sentinel write succeeded");
+            if Instant::now() > deadline {
+                return Err(format!("no write succeeded within 60 s: {outcome:?}"));
+            }
         }
     }
-    last
+    Ok(last)
 }
 
 /// Every event from revision 1 to `last`, from one member.
