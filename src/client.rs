@@ -534,13 +534,22 @@ impl Client {
                 .expect("the receiver is alive");
             let body =
                 reqwest::Body::wrap_stream(tokio_stream::wrappers::ReceiverStream::new(receiver));
-            let opened = self
+            let opening = self
                 .http
                 .post(format!("{endpoint}{path}"))
                 .header("content-type", "application/json")
                 .body(body)
-                .send()
-                .await;
+                .send();
+            // Only the opening is bounded: a member that accepts the connection and never
+            // answers must not hold the stream forever, but a stream once open lives on.
+            let Ok(opened) = tokio::time::timeout(self.options.command_timeout, opening).await
+            else {
+                reasons.push(format!(
+                    "{endpoint}: no answer within the command timeout ({:?})",
+                    self.options.command_timeout
+                ));
+                continue;
+            };
             let response = match opened {
                 Ok(response) if response.status().is_success() => response,
                 Ok(response) => match error_of(endpoint, response).await {

@@ -579,6 +579,30 @@ async fn defrag_and_alarm_list_and_disarm() {
         );
     }
     assert_eq!(must(e, &["alarm", "list"], None).await, "");
+    // --cluster: one endpoint given, every member defragmented (once each member has told
+    // the cluster its client URL).
+    let first = e.split(',').next().expect("an endpoint");
+    let deadline = Instant::now() + COMMAND_DEADLINE;
+    loop {
+        let members = must_json(first, &["member", "list"]).await;
+        let members = members["members"].as_array().cloned().unwrap_or_default();
+        if members.iter().all(|m| m["clientURLs"].is_array()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "client URLs never known: {members:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let defragged = must(first, &["defrag", "--cluster"], None).await;
+    assert_eq!(defragged.lines().count(), 3, "{defragged}");
+    for endpoint in e.split(',') {
+        assert!(
+            defragged.contains(&format!("Finished defragmenting etcd member[{endpoint}]")),
+            "{defragged}"
+        );
+    }
 
     // Raise NOSPACE on the second member, as its quota check would.
     let second = e.split(',').nth(1).expect("a second member").to_owned();
@@ -920,4 +944,112 @@ async fn fields_output_parses_back_and_health_fails_when_a_member_is_down() {
     );
     assert_eq!(lines[1], "Error: unhealthy cluster");
     cluster.stop().await.expect("cluster stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_gives_up_after_the_command_timeout_on_a_member_that_never_answers() {
+    // The kernel accepts connections into the backlog, so requests are sent, but nothing
+    // ever reads them: every command must give up on its own.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}", silent.local_addr().expect("addr"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let snapshot = dir.path().join("never.db");
+    let snapshot = snapshot.to_str().expect("utf-8 path");
+    let commands: [&[&str]; 14] = [
+        &["get", "k"],
+        &["put", "k", "v"],
+        &["del", "k"],
+        &["lease", "grant", "10"],
+        &["lease", "keep-alive", "1"],
+        &["watch", "k"],
+        &["member", "list"],
+        &["endpoint", "status"],
+        &["endpoint", "hashkv"],
+        &["move-leader", "12"],
+        &["alarm", "list"],
+        &["defrag"],
+        &["compaction", "1"],
+        &["snapshot", "save", snapshot],
+    ];
+    for command in commands {
+        let mut args = vec!["--command-timeout", "300ms"];
+        args.extend_from_slice(command);
+        let output = run(&endpoint, &args, None).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{command:?}: {stderr}");
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("Error: ")
+                && (stderr.contains("timed out") || stderr.contains("command timeout")),
+            "{command:?}: {stderr}"
+        );
+    }
+    // The timed-out snapshot left nothing behind.
+    assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
+    let health = run(
+        &endpoint,
+        &["--command-timeout", "300ms", "endpoint", "health"],
+        None,
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&health.stderr);
+    assert_eq!(health.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "{endpoint} is unhealthy: failed to commit proposal: "
+        )) && stderr.contains("timed out")
+            && stderr.ends_with("Error: unhealthy cluster\n"),
+        "{stderr}"
+    );
+    drop(silent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dial_timeout_bounds_connecting_to_a_member_whose_backlog_is_full() {
+    // A listener with a backlog of one that never accepts: once its queue is full, Linux
+    // drops further SYNs, so a new connection hangs in connect, which only the dial
+    // timeout ends.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind("127.0.0.1:0".parse().unwrap()).expect("bind");
+    let listener = socket.listen(0).expect("listen");
+    let address = listener.local_addr().expect("addr");
+    let mut queued = Vec::new();
+    let full = loop {
+        match std::net::TcpStream::connect_timeout(&address, Duration::from_millis(200)) {
+            Ok(stream) => queued.push(stream),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => break true,
+            Err(e) => panic!("filling the backlog: {e}"),
+        }
+        if queued.len() > 16 {
+            break false;
+        }
+    };
+    assert!(
+        full,
+        "the backlog never filled: {} connections",
+        queued.len()
+    );
+    let endpoint = format!("http://{address}");
+    let output = run(
+        &endpoint,
+        &[
+            "--dial-timeout",
+            "300ms",
+            "--command-timeout",
+            "25s",
+            "get",
+            "k",
+        ],
+        None,
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    // Ended by the dial timeout, not by the (much longer) command timeout.
+    assert!(
+        stderr.contains(&format!("{endpoint}: ")) && !stderr.contains("command timed out"),
+        "{stderr}"
+    );
+    drop(queued);
+    drop(listener);
 }
