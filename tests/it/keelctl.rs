@@ -1053,3 +1053,96 @@ async fn the_dial_timeout_bounds_connecting_to_a_member_whose_backlog_is_full() 
     drop(queued);
     drop(listener);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inspect_on_a_stopped_member_agrees_with_what_the_live_cluster_served() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let cluster = DevCluster::start(&DevArgs {
+        size: 3,
+        data_dir: Some(data.path().to_owned()),
+        base_port: 0,
+    })
+    .await
+    .expect("cluster starts");
+    let e = &cluster.endpoints();
+    for (key, value) in [
+        ("p/a/1", "x"),
+        ("p/a/2", "yyyy"),
+        ("p/a/deep/3", "zz"),
+        ("p/b/x", "one"),
+        ("p/b/x", "two"),
+        ("p/c", "doomed"),
+        ("p/b/x", "three"),
+    ] {
+        must(e, &["put", key, value], None).await;
+    }
+    must(e, &["del", "p/c"], None).await;
+    let granted = must_json(e, &["lease", "grant", "600"]).await;
+    let lease = format!("{:x}", int(&granted["ID"]));
+    must(e, &["put", "p/leased", "held", "--lease", &lease], None).await;
+    let swap = "value(\"p/a/1\") = \"x\"\n\nput p/a/1 swapped\n\n\n";
+    assert_eq!(must(e, &["txn"], Some(swap)).await, "SUCCESS\n\nOK\n");
+
+    // What the live cluster serves.
+    let live = must_json(e, &["get", "p/", "--prefix"]).await;
+    let revision = int(&live["header"]["revision"]);
+    let live_tree = must_json(e, &["ls", "p/", "--depth", "2"]).await;
+    let live_history = must_json(e, &["history", "p/b/x"]).await;
+    let live_values: Vec<String> = live_history["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|kv| unb64(&kv["value"]))
+        .collect();
+    assert_eq!(live_values, ["one", "two", "three"]);
+
+    // The member to inspect has applied everything; its own hash is the one to match.
+    let member = cluster.configs[0].data_dir.clone();
+    let member = member.to_str().expect("utf-8 path").to_owned();
+    let endpoint = e.split(',').next().expect("an endpoint");
+    let deadline = Instant::now() + COMMAND_DEADLINE;
+    loop {
+        let local = must_json(endpoint, &["get", "p/", "--consistency", "s"]).await;
+        if int(&local["header"]["revision"]) >= revision {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{endpoint} never applied {revision}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let hashes = must_json(endpoint, &["endpoint", "hashkv"]).await;
+    let live_hash = hashes[0]["HashKV"]["hash"].as_u64().expect("a hash");
+    cluster.stop().await.expect("cluster stops");
+
+    // Keys, values, revisions, versions and leases, exactly as served.
+    let offline = must_json(e, &["inspect", &member, "get", "p/", "--prefix"]).await;
+    assert_eq!(offline["kvs"], live["kvs"], "offline {offline} live {live}");
+    assert_eq!(int(&offline["count"]), int(&live["count"]));
+    assert_eq!(offline["kvs"].as_array().map(Vec::len), Some(5));
+    let status = must_json(e, &["inspect", &member, "status"]).await;
+    assert_eq!(int(&status["revision"]), revision, "{status}");
+    assert_eq!(status["hash"].as_u64(), Some(live_hash), "{status}");
+    assert_eq!(int(&status["leases"]), 1, "{status}");
+    // The same tree, key counts and value bytes per branch.
+    let offline_tree = must_json(e, &["inspect", &member, "ls", "p/", "--depth", "2"]).await;
+    assert_eq!(offline_tree, live_tree);
+    // The key's history, with the delete that `get --rev` cannot see for p/c.
+    let history = must_json(e, &["inspect", &member, "history", "p/b/x"]).await;
+    let values: Vec<String> = history
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|event| unb64(&event["kv"]["value"]))
+        .collect();
+    assert_eq!(values, live_values);
+    let deleted = must_json(e, &["inspect", &member, "history", "p/c"]).await;
+    let kinds: Vec<&str> = deleted
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|event| event["type"].as_str().unwrap_or("PUT"))
+        .collect();
+    assert_eq!(kinds, ["PUT", "DELETE"], "{deleted}");
+}
