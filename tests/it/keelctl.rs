@@ -595,6 +595,14 @@ async fn defrag_and_alarm_list_and_disarm() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let healthy = must(first, &["endpoint", "health", "--cluster"], None).await;
+    assert_eq!(healthy.lines().count(), 3, "{healthy}");
+    for endpoint in e.split(',') {
+        assert!(
+            healthy.contains(&format!("{endpoint} is healthy")),
+            "{healthy}"
+        );
+    }
     let defragged = must(first, &["defrag", "--cluster"], None).await;
     assert_eq!(defragged.lines().count(), 3, "{defragged}");
     for endpoint in e.split(',') {
@@ -618,6 +626,20 @@ async fn defrag_and_alarm_list_and_disarm() {
         .expect("alarm raised");
     let line = format!("memberID:{member_id} alarm:NOSPACE \n");
     assert_eq!(must(e, &["alarm", "list"], None).await, line);
+    let alarms = must_fields(e, &["alarm", "list"]).await;
+    assert_eq!(field(&alarms, "MemberID"), [member_id.to_string().as_str()]);
+    assert_eq!(field(&alarms, "AlarmType"), ["NOSPACE"]);
+    // A raised alarm makes its member unhealthy, in etcdctl's words.
+    let health = run(e, &["endpoint", "health"], None).await;
+    let stderr = String::from_utf8_lossy(&health.stderr);
+    assert_eq!(health.status.code(), Some(1), "{stderr}");
+    let second = e.split(',').nth(1).expect("a second member");
+    assert!(
+        stderr.contains(&format!(
+            "{second} is unhealthy: failed to commit proposal: Active Alarm(s): NOSPACE"
+        )),
+        "{stderr}"
+    );
     assert_eq!(must(e, &["alarm", "disarm"], None).await, line);
     assert_eq!(must(e, &["alarm", "list"], None).await, "");
     cluster.stop().await.expect("cluster stops");
@@ -777,6 +799,19 @@ async fn move_leader_and_member_add_print_what_etcdctl_prints() {
     assert_fails_with(&no_urls, "member peer urls not provided");
     let members = must_json(e, &["member", "list"]).await;
     assert_eq!(members["members"].as_array().map(Vec::len), Some(4));
+
+    // member remove, refused in a form etcdctl lacks, then done in etcdctl's words.
+    let hex_id = format!("{id:x}");
+    let fields = run(e, &["-w", "fields", "member", "remove", &hex_id], None).await;
+    assert_fails_with(&fields, "fields not supported as output format");
+    assert_eq!(
+        must(e, &["member", "remove", &hex_id], None).await,
+        format!("Member {id:16x} removed from cluster {cluster_id:>16}\n")
+    );
+    let members = must_json(e, &["member", "list"]).await;
+    assert_eq!(members["members"].as_array().map(Vec::len), Some(3));
+    let gone = run(e, &["member", "remove", &hex_id], None).await;
+    assert_fails_with(&gone, "member not found");
     cluster.stop().await.expect("cluster stops");
 }
 

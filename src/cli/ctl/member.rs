@@ -62,13 +62,7 @@ impl MemberCommand {
                 learner,
             } => {
                 let name = check_add_arguments(name.as_deref(), extra, peer_urls)?;
-                // Refused before anything changes: etcdctl would add the member, then fail.
-                if matches!(printer.format, OutputFormat::Table | OutputFormat::Fields) {
-                    bail!(
-                        "{} not supported as output format",
-                        format_name(printer.format)
-                    );
-                }
+                refuse_unsupported_format(printer)?;
                 let mut response = client.member_add(peer_urls.clone(), *learner).await?;
                 // etcd answers with the members after the change; an older server may not.
                 if response.members.is_empty() {
@@ -77,21 +71,23 @@ impl MemberCommand {
                 printer.member_added(name, &response);
             }
             MemberCommand::Remove { id } => {
+                refuse_unsupported_format(printer)?;
                 let response = client.member_remove(*id).await?;
                 match printer.format {
                     OutputFormat::Json => printer.json(&response),
                     _ => printer.line(&format!(
-                        "Member {id:x} removed from cluster {:x}",
+                        "Member {id:16x} removed from cluster {:16x}",
                         response.header.cluster_id
                     )),
                 }
             }
             MemberCommand::Promote { id } => {
+                refuse_unsupported_format(printer)?;
                 let response = client.member_promote(*id).await?;
                 match printer.format {
                     OutputFormat::Json => printer.json(&response),
                     _ => printer.line(&format!(
-                        "Member {id:x} promoted in cluster {:x}",
+                        "Member {id:16x} promoted in cluster {:16x}",
                         response.header.cluster_id
                     )),
                 }
@@ -123,6 +119,18 @@ fn check_add_arguments<'a>(
         bail!("member peer urls not provided");
     }
     Ok(name)
+}
+
+/// etcdctl has no table or fields form of a membership change, and finds out only after
+/// making it; keelctl refuses before anything changes.
+fn refuse_unsupported_format(printer: &Printer) -> anyhow::Result<()> {
+    if matches!(printer.format, OutputFormat::Table | OutputFormat::Fields) {
+        bail!(
+            "{} not supported as output format",
+            format_name(printer.format)
+        );
+    }
+    Ok(())
 }
 
 /// The `-w` value as it is spelled on the command line.
