@@ -20,9 +20,9 @@ use crate::api::models::{
     DeleteRangeResponse, HashKvRequest, HashKvResponse, HeaderOnly, LeaseGrantRequest,
     LeaseGrantResponse, LeaseId, LeaseKeepAliveResponse, LeaseLeasesResponse,
     LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, MemberAddRequest, MemberAddResponse, MemberId,
-    MemberListResponse, MoveLeaderRequest, MoveLeaderResponse, PutRequest, PutResponse,
-    RangeRequest, RangeResponse, SnapshotResponse, StatusResponse, StreamResult, TxnRequest,
-    TxnResponse, WatchCreateRequest, WatchRequest, WatchResponse,
+    MemberListResponse, MemberUpdateRequest, MoveLeaderRequest, MoveLeaderResponse, PutRequest,
+    PutResponse, RangeRequest, RangeResponse, SnapshotResponse, StatusResponse, StreamResult,
+    TxnRequest, TxnResponse, WatchCreateRequest, WatchRequest, WatchResponse,
 };
 
 /// The gRPC code etcd answers when a member cannot serve now ("not leader", "no leader").
@@ -402,6 +402,19 @@ impl Client {
     pub async fn member_remove(&self, id: u64) -> Result<MemberListResponse> {
         self.call_write("/v3/cluster/member/remove", &MemberId { id })
             .await
+    }
+
+    /// `MemberUpdate`: replaces a member's peer URLs.
+    pub async fn member_update(
+        &self,
+        id: u64,
+        peer_urls: Vec<String>,
+    ) -> Result<MemberListResponse> {
+        self.call_write(
+            "/v3/cluster/member/update",
+            &MemberUpdateRequest { id, peer_urls },
+        )
+        .await
     }
 
     /// `MemberPromote`.

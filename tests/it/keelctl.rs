@@ -800,8 +800,42 @@ async fn move_leader_and_member_add_print_what_etcdctl_prints() {
     let members = must_json(e, &["member", "list"]).await;
     assert_eq!(members["members"].as_array().map(Vec::len), Some(4));
 
-    // member remove, refused in a form etcdctl lacks, then done in etcdctl's words.
+    // member update: the new peer URL replaces the old; one another member uses is refused.
     let hex_id = format!("{id:x}");
+    let moved = "http://127.0.0.1:3";
+    assert_eq!(
+        must(
+            e,
+            &["member", "update", &hex_id, "--peer-urls", moved],
+            None
+        )
+        .await,
+        format!("Member {id:16x} updated in cluster {cluster_id:>16}\n")
+    );
+    let members = must_json(e, &["member", "list"]).await;
+    let updated = members["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .find(|m| uint(&m["ID"]) == id)
+        .expect("the updated member")
+        .clone();
+    assert_eq!(updated["peerURLs"], serde_json::json!([moved]), "{members}");
+    let taken = cluster_urls
+        .iter()
+        .find(|url| !url.starts_with("n4="))
+        .and_then(|url| url.split_once('='))
+        .map(|(_, url)| url.to_owned())
+        .expect("another member's peer URL");
+    let clash = run(
+        e,
+        &["member", "update", &hex_id, "--peer-urls", &taken],
+        None,
+    )
+    .await;
+    assert_fails_with(&clash, "Peer URLs already exists");
+
+    // member remove, refused in a form etcdctl lacks, then done in etcdctl's words.
     let fields = run(e, &["-w", "fields", "member", "remove", &hex_id], None).await;
     assert_fails_with(&fields, "fields not supported as output format");
     assert_eq!(

@@ -1,4 +1,4 @@
-//! `keelctl member list|add|remove|promote`.
+//! `keelctl member list|add|remove|update|promote`.
 
 use anyhow::bail;
 use clap::Subcommand;
@@ -32,6 +32,15 @@ pub enum MemberCommand {
         /// Member id (hex).
         #[arg(value_parser = parse_member_id)]
         id: u64,
+    },
+    /// Replace a member's peer URLs.
+    Update {
+        /// Member id (hex).
+        #[arg(value_parser = parse_member_id)]
+        id: u64,
+        /// Comma-separated new peer URLs.
+        #[arg(long, value_delimiter = ',', required = true)]
+        peer_urls: Vec<String>,
     },
     /// Promote a learner to a voter.
     Promote {
@@ -77,6 +86,17 @@ impl MemberCommand {
                     OutputFormat::Json => printer.json(&response),
                     _ => printer.line(&format!(
                         "Member {id:16x} removed from cluster {:16x}",
+                        response.header.cluster_id
+                    )),
+                }
+            }
+            MemberCommand::Update { id, peer_urls } => {
+                refuse_unsupported_format(printer)?;
+                let response = client.member_update(*id, peer_urls.clone()).await?;
+                match printer.format {
+                    OutputFormat::Json => printer.json(&response),
+                    _ => printer.line(&format!(
+                        "Member {id:16x} updated in cluster {:16x}",
                         response.header.cluster_id
                     )),
                 }
@@ -171,6 +191,20 @@ mod tests {
             })
         ));
         assert!(Ctl::try_parse_from(["keelctl", "member", "promote", "zz"]).is_err());
+        let ctl = Ctl::try_parse_from([
+            "keelctl",
+            "member",
+            "update",
+            "ff",
+            "--peer-urls",
+            "http://a:1",
+        ])
+        .unwrap();
+        assert!(matches!(
+            ctl.command,
+            Command::Member(MemberCommand::Update { id: 0xff, .. })
+        ));
+        assert!(Ctl::try_parse_from(["keelctl", "member", "update", "ff"]).is_err());
         let urls = ["http://a:1".to_owned()];
         assert_eq!(check_add_arguments(Some("n4"), &[], &urls).unwrap(), "n4");
         let error = |name, extra: &[String], urls: &[String]| {
