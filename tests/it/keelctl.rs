@@ -409,6 +409,17 @@ async fn an_unreachable_endpoint_fails_with_one_line_naming_it() {
     assert!(stderr.contains(&endpoint), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
 
+    // version asks no endpoint, and prints etcdctl's two lines.
+    let version = must(&endpoint, &["version"], None).await;
+    let lines: Vec<&str> = version.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("keelctl version: {}", env!("CARGO_PKG_VERSION")).as_str(),
+            "API version: 3.4"
+        ]
+    );
+
     // A snapshot that cannot be fetched leaves nothing behind, not even FILE.part.
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("never.db");

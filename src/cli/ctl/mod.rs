@@ -39,6 +39,7 @@ pub mod printer;
 pub mod put;
 pub mod snapshot;
 pub mod txn;
+pub mod version;
 pub mod watch;
 
 use std::time::Duration;
@@ -147,6 +148,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Print a shell completion script.
     Completion(completion::CompletionArgs),
+    /// Print keelctl's version and the etcd API version it speaks.
+    Version(version::VersionArgs),
 }
 
 impl Ctl {
@@ -173,6 +176,7 @@ impl Ctl {
         match self.command {
             Command::Inspect(args) => return args.execute(&printer),
             Command::Completion(args) => return args.execute(),
+            Command::Version(args) => return args.execute(&printer),
             _ => {}
         }
         let client = Client::new(
@@ -203,7 +207,9 @@ impl Ctl {
             Command::History(args) => args.execute(&client, &printer).await,
             Command::Defrag(args) => args.execute(&client, &printer).await,
             Command::Alarm(command) => command.execute(&client, &printer).await,
-            Command::Inspect(_) | Command::Completion(_) => unreachable!("handled above"),
+            Command::Inspect(_) | Command::Completion(_) | Command::Version(_) => {
+                unreachable!("handled above")
+            }
         }
     }
 }
