@@ -33,7 +33,7 @@ impl DefragArgs {
             match client.for_endpoint(endpoint).defragment().await {
                 Ok(response) => printer.defragmented(endpoint, &response),
                 Err(e) => {
-                    eprintln!("Failed to defragment etcd member[{endpoint}]. {e}");
+                    eprintln!("Failed to defragment etcd member[{endpoint}] ({e})");
                     failures += 1;
                 }
             }
