@@ -26,9 +26,9 @@ use crate::api::models::{
     DeleteRangeResponse, HashKvRequest, HashKvResponse, HeaderOnly, LeaseGrantRequest,
     LeaseGrantResponse, LeaseId, LeaseKeepAliveResponse, LeaseLeasesResponse,
     LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, MemberAddRequest, MemberAddResponse, MemberId,
-    MemberListResponse, MoveLeaderRequest, MoveLeaderResponse, PutRequest, PutResponse,
-    RangeRequest, RangeResponse, SnapshotResponse, StatusResponse, StreamResult, TxnRequest,
-    TxnResponse, WatchCreateRequest, WatchRequest, WatchResponse,
+    MemberListResponse, MemberUpdateRequest, MoveLeaderRequest, MoveLeaderResponse, PutRequest,
+    PutResponse, RangeRequest, RangeResponse, SnapshotResponse, StatusResponse, StreamResult,
+    TxnRequest, TxnResponse, WatchCreateRequest, WatchRequest, WatchResponse,
 };
 
 /// The gRPC code etcd answers when a member cannot serve now ("not leader", "no leader").
@@ -523,6 +523,19 @@ impl Client {
             .await
     }
 
+    /// `MemberUpdate`: replaces a member's peer URLs.
+    pub async fn member_update(
+        &self,
+        id: u64,
+        peer_urls: Vec<String>,
+    ) -> Result<MemberListResponse> {
+        self.call_write(
+            "/v3/cluster/member/update",
+            &MemberUpdateRequest { id, peer_urls },
+        )
+        .await
+    }
+
     /// `MemberPromote`.
     pub async fn member_promote(&self, id: u64) -> Result<MemberListResponse> {
         self.call_write("/v3/cluster/member/promote", &MemberId { id })
@@ -812,12 +825,21 @@ impl Client {
                 .expect("the receiver is alive");
             let body =
                 reqwest::Body::wrap_stream(tokio_stream::wrappers::ReceiverStream::new(receiver));
-            let opened = self
+            let opening = self
                 .authorized(self.http.post(format!("{endpoint}{path}")))
                 .header("content-type", "application/json")
                 .body(body)
-                .send()
-                .await;
+                .send();
+            // Only the opening is bounded: a member that accepts the connection and never
+            // answers must not hold the stream forever, but a stream once open lives on.
+            let Ok(opened) = tokio::time::timeout(self.options.command_timeout, opening).await
+            else {
+                reasons.push(format!(
+                    "{endpoint}: no answer within the command timeout ({:?})",
+                    self.options.command_timeout
+                ));
+                continue;
+            };
             let response = match opened {
                 Ok(response) if response.status().is_success() => response,
                 Ok(response) => match error_of(endpoint, response).await {

@@ -1205,8 +1205,9 @@ pub struct MoveLeaderRequest {
     pub target_id: u64,
 }
 
-/// `MoveLeaderResponse`.
+/// `MoveLeaderResponse`. etcd answers `{}` (no header) when the target already leads.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default)]
 pub struct MoveLeaderResponse {
     /// Response header.
     pub header: ResponseHeader,

@@ -409,6 +409,17 @@ async fn an_unreachable_endpoint_fails_with_one_line_naming_it() {
     assert!(stderr.contains(&endpoint), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
 
+    // version asks no endpoint, and prints etcdctl's two lines.
+    let version = must(&endpoint, &["version"], None).await;
+    let lines: Vec<&str> = version.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("keelctl version: {}", env!("CARGO_PKG_VERSION")).as_str(),
+            "API version: 3.4"
+        ]
+    );
+
     // A snapshot that cannot be fetched leaves nothing behind, not even FILE.part.
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("never.db");
@@ -579,6 +590,38 @@ async fn defrag_and_alarm_list_and_disarm() {
         );
     }
     assert_eq!(must(e, &["alarm", "list"], None).await, "");
+    // --cluster: one endpoint given, every member defragmented (once each member has told
+    // the cluster its client URL).
+    let first = e.split(',').next().expect("an endpoint");
+    let deadline = Instant::now() + COMMAND_DEADLINE;
+    loop {
+        let members = must_json(first, &["member", "list"]).await;
+        let members = members["members"].as_array().cloned().unwrap_or_default();
+        if members.iter().all(|m| m["clientURLs"].is_array()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "client URLs never known: {members:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let healthy = must(first, &["endpoint", "health", "--cluster"], None).await;
+    assert_eq!(healthy.lines().count(), 3, "{healthy}");
+    for endpoint in e.split(',') {
+        assert!(
+            healthy.contains(&format!("{endpoint} is healthy")),
+            "{healthy}"
+        );
+    }
+    let defragged = must(first, &["defrag", "--cluster"], None).await;
+    assert_eq!(defragged.lines().count(), 3, "{defragged}");
+    for endpoint in e.split(',') {
+        assert!(
+            defragged.contains(&format!("Finished defragmenting etcd member[{endpoint}]")),
+            "{defragged}"
+        );
+    }
 
     // Raise NOSPACE on the second member, as its quota check would.
     let second = e.split(',').nth(1).expect("a second member").to_owned();
@@ -594,6 +637,20 @@ async fn defrag_and_alarm_list_and_disarm() {
         .expect("alarm raised");
     let line = format!("memberID:{member_id} alarm:NOSPACE \n");
     assert_eq!(must(e, &["alarm", "list"], None).await, line);
+    let alarms = must_fields(e, &["alarm", "list"]).await;
+    assert_eq!(field(&alarms, "MemberID"), [member_id.to_string().as_str()]);
+    assert_eq!(field(&alarms, "AlarmType"), ["NOSPACE"]);
+    // A raised alarm makes its member unhealthy, in etcdctl's words.
+    let health = run(e, &["endpoint", "health"], None).await;
+    let stderr = String::from_utf8_lossy(&health.stderr);
+    assert_eq!(health.status.code(), Some(1), "{stderr}");
+    let second = e.split(',').nth(1).expect("a second member");
+    assert!(
+        stderr.contains(&format!(
+            "{second} is unhealthy: failed to commit proposal: Active Alarm(s): NOSPACE"
+        )),
+        "{stderr}"
+    );
     assert_eq!(must(e, &["alarm", "disarm"], None).await, line);
     assert_eq!(must(e, &["alarm", "list"], None).await, "");
     cluster.stop().await.expect("cluster stops");
@@ -753,6 +810,53 @@ async fn move_leader_and_member_add_print_what_etcdctl_prints() {
     assert_fails_with(&no_urls, "member peer urls not provided");
     let members = must_json(e, &["member", "list"]).await;
     assert_eq!(members["members"].as_array().map(Vec::len), Some(4));
+
+    // member update: the new peer URL replaces the old; one another member uses is refused.
+    let hex_id = format!("{id:x}");
+    let moved = "http://127.0.0.1:3";
+    assert_eq!(
+        must(
+            e,
+            &["member", "update", &hex_id, "--peer-urls", moved],
+            None
+        )
+        .await,
+        format!("Member {id:16x} updated in cluster {cluster_id:>16}\n")
+    );
+    let members = must_json(e, &["member", "list"]).await;
+    let updated = members["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .find(|m| uint(&m["ID"]) == id)
+        .expect("the updated member")
+        .clone();
+    assert_eq!(updated["peerURLs"], serde_json::json!([moved]), "{members}");
+    let taken = cluster_urls
+        .iter()
+        .find(|url| !url.starts_with("n4="))
+        .and_then(|url| url.split_once('='))
+        .map(|(_, url)| url.to_owned())
+        .expect("another member's peer URL");
+    let clash = run(
+        e,
+        &["member", "update", &hex_id, "--peer-urls", &taken],
+        None,
+    )
+    .await;
+    assert_fails_with(&clash, "Peer URLs already exists");
+
+    // member remove, refused in a form etcdctl lacks, then done in etcdctl's words.
+    let fields = run(e, &["-w", "fields", "member", "remove", &hex_id], None).await;
+    assert_fails_with(&fields, "fields not supported as output format");
+    assert_eq!(
+        must(e, &["member", "remove", &hex_id], None).await,
+        format!("Member {id:16x} removed from cluster {cluster_id:>16}\n")
+    );
+    let members = must_json(e, &["member", "list"]).await;
+    assert_eq!(members["members"].as_array().map(Vec::len), Some(3));
+    let gone = run(e, &["member", "remove", &hex_id], None).await;
+    assert_fails_with(&gone, "member not found");
     cluster.stop().await.expect("cluster stops");
 }
 
@@ -920,4 +1024,211 @@ async fn fields_output_parses_back_and_health_fails_when_a_member_is_down() {
     );
     assert_eq!(lines[1], "Error: unhealthy cluster");
     cluster.stop().await.expect("cluster stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_gives_up_after_the_command_timeout_on_a_member_that_never_answers() {
+    // The kernel accepts connections into the backlog, so requests are sent, but nothing
+    // ever reads them: every command must give up on its own.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}", silent.local_addr().expect("addr"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let snapshot = dir.path().join("never.db");
+    let snapshot = snapshot.to_str().expect("utf-8 path");
+    let commands: [&[&str]; 14] = [
+        &["get", "k"],
+        &["put", "k", "v"],
+        &["del", "k"],
+        &["lease", "grant", "10"],
+        &["lease", "keep-alive", "1"],
+        &["watch", "k"],
+        &["member", "list"],
+        &["endpoint", "status"],
+        &["endpoint", "hashkv"],
+        &["move-leader", "12"],
+        &["alarm", "list"],
+        &["defrag"],
+        &["compaction", "1"],
+        &["snapshot", "save", snapshot],
+    ];
+    for command in commands {
+        let mut args = vec!["--command-timeout", "300ms"];
+        args.extend_from_slice(command);
+        let output = run(&endpoint, &args, None).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{command:?}: {stderr}");
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("Error: ")
+                && (stderr.contains("timed out") || stderr.contains("command timeout")),
+            "{command:?}: {stderr}"
+        );
+        if command == ["defrag"] {
+            assert!(
+                stderr.starts_with(&format!("Failed to defragment etcd member[{endpoint}] (")),
+                "{stderr}"
+            );
+        }
+    }
+    // The timed-out snapshot left nothing behind.
+    assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
+    let health = run(
+        &endpoint,
+        &["--command-timeout", "300ms", "endpoint", "health"],
+        None,
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&health.stderr);
+    assert_eq!(health.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "{endpoint} is unhealthy: failed to commit proposal: "
+        )) && stderr.contains("timed out")
+            && stderr.ends_with("Error: unhealthy cluster\n"),
+        "{stderr}"
+    );
+    drop(silent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dial_timeout_bounds_connecting_to_a_member_whose_backlog_is_full() {
+    // A listener with a backlog of one that never accepts: once its queue is full, Linux
+    // drops further SYNs, so a new connection hangs in connect, which only the dial
+    // timeout ends.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind("127.0.0.1:0".parse().unwrap()).expect("bind");
+    let listener = socket.listen(0).expect("listen");
+    let address = listener.local_addr().expect("addr");
+    let mut queued = Vec::new();
+    let full = loop {
+        match std::net::TcpStream::connect_timeout(&address, Duration::from_millis(200)) {
+            Ok(stream) => queued.push(stream),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => break true,
+            Err(e) => panic!("filling the backlog: {e}"),
+        }
+        if queued.len() > 16 {
+            break false;
+        }
+    };
+    assert!(
+        full,
+        "the backlog never filled: {} connections",
+        queued.len()
+    );
+    let endpoint = format!("http://{address}");
+    let output = run(
+        &endpoint,
+        &[
+            "--dial-timeout",
+            "300ms",
+            "--command-timeout",
+            "25s",
+            "get",
+            "k",
+        ],
+        None,
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    // Ended by the dial timeout, not by the (much longer) command timeout.
+    assert!(
+        stderr.contains(&format!("{endpoint}: ")) && !stderr.contains("command timed out"),
+        "{stderr}"
+    );
+    drop(queued);
+    drop(listener);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inspect_on_a_stopped_member_agrees_with_what_the_live_cluster_served() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let cluster = DevCluster::start(&DevArgs {
+        size: 3,
+        data_dir: Some(data.path().to_owned()),
+        base_port: 0,
+    })
+    .await
+    .expect("cluster starts");
+    let e = &cluster.endpoints();
+    for (key, value) in [
+        ("p/a/1", "x"),
+        ("p/a/2", "yyyy"),
+        ("p/a/deep/3", "zz"),
+        ("p/b/x", "one"),
+        ("p/b/x", "two"),
+        ("p/c", "doomed"),
+        ("p/b/x", "three"),
+    ] {
+        must(e, &["put", key, value], None).await;
+    }
+    must(e, &["del", "p/c"], None).await;
+    let granted = must_json(e, &["lease", "grant", "600"]).await;
+    let lease = format!("{:x}", int(&granted["ID"]));
+    must(e, &["put", "p/leased", "held", "--lease", &lease], None).await;
+    let swap = "value(\"p/a/1\") = \"x\"\n\nput p/a/1 swapped\n\n\n";
+    assert_eq!(must(e, &["txn"], Some(swap)).await, "SUCCESS\n\nOK\n");
+
+    // What the live cluster serves.
+    let live = must_json(e, &["get", "p/", "--prefix"]).await;
+    let revision = int(&live["header"]["revision"]);
+    let live_tree = must_json(e, &["ls", "p/", "--depth", "2"]).await;
+    let live_history = must_json(e, &["history", "p/b/x"]).await;
+    let live_values: Vec<String> = live_history["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|kv| unb64(&kv["value"]))
+        .collect();
+    assert_eq!(live_values, ["one", "two", "three"]);
+
+    // The member to inspect has applied everything; its own hash is the one to match.
+    let member = cluster.configs[0].data_dir.clone();
+    let member = member.to_str().expect("utf-8 path").to_owned();
+    let endpoint = e.split(',').next().expect("an endpoint");
+    let deadline = Instant::now() + COMMAND_DEADLINE;
+    loop {
+        let local = must_json(endpoint, &["get", "p/", "--consistency", "s"]).await;
+        if int(&local["header"]["revision"]) >= revision {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{endpoint} never applied {revision}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let hashes = must_json(endpoint, &["endpoint", "hashkv"]).await;
+    let live_hash = hashes[0]["HashKV"]["hash"].as_u64().expect("a hash");
+    cluster.stop().await.expect("cluster stops");
+
+    // Keys, values, revisions, versions and leases, exactly as served.
+    let offline = must_json(e, &["inspect", &member, "get", "p/", "--prefix"]).await;
+    assert_eq!(offline["kvs"], live["kvs"], "offline {offline} live {live}");
+    assert_eq!(int(&offline["count"]), int(&live["count"]));
+    assert_eq!(offline["kvs"].as_array().map(Vec::len), Some(5));
+    let status = must_json(e, &["inspect", &member, "status"]).await;
+    assert_eq!(int(&status["revision"]), revision, "{status}");
+    assert_eq!(status["hash"].as_u64(), Some(live_hash), "{status}");
+    assert_eq!(int(&status["leases"]), 1, "{status}");
+    // The same tree, key counts and value bytes per branch.
+    let offline_tree = must_json(e, &["inspect", &member, "ls", "p/", "--depth", "2"]).await;
+    assert_eq!(offline_tree, live_tree);
+    // The key's history, with the delete that `get --rev` cannot see for p/c.
+    let history = must_json(e, &["inspect", &member, "history", "p/b/x"]).await;
+    let values: Vec<String> = history
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|event| unb64(&event["kv"]["value"]))
+        .collect();
+    assert_eq!(values, live_values);
+    let deleted = must_json(e, &["inspect", &member, "history", "p/c"]).await;
+    let kinds: Vec<&str> = deleted
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|event| event["type"].as_str().unwrap_or("PUT"))
+        .collect();
+    assert_eq!(kinds, ["PUT", "DELETE"], "{deleted}");
 }

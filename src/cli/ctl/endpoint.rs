@@ -31,27 +31,34 @@ impl EndpointArgs {
         if !self.cluster {
             return self.command.execute(client, printer).await;
         }
-        let members = client.member_list().await?;
-        let urls: Vec<String> = members
-            .members
-            .iter()
-            .flat_map(|m| m.client_urls.iter().cloned())
-            .collect();
-        let unknown: Vec<String> = members
-            .members
-            .iter()
-            .filter(|m| m.client_urls.is_empty())
-            .map(|m| format!("{:x}", m.id))
-            .collect();
-        if !unknown.is_empty() {
-            eprintln!(
-                "members without client URLs are left out: {}",
-                unknown.join(", ")
-            );
-        }
-        let cluster = client.with_endpoints(urls)?;
+        let cluster = cluster_client(client).await?;
         self.command.execute(&cluster, printer).await
     }
+}
+
+/// `--cluster`: a client of every member's client URLs, as `member list` reports them,
+/// instead of --endpoints. Members that have not told the cluster their URLs yet are named
+/// on stderr and left out.
+pub async fn cluster_client(client: &Client) -> anyhow::Result<Client> {
+    let members = client.member_list().await?;
+    let urls: Vec<String> = members
+        .members
+        .iter()
+        .flat_map(|m| m.client_urls.iter().cloned())
+        .collect();
+    let unknown: Vec<String> = members
+        .members
+        .iter()
+        .filter(|m| m.client_urls.is_empty())
+        .map(|m| format!("{:x}", m.id))
+        .collect();
+    if !unknown.is_empty() {
+        eprintln!(
+            "members without client URLs are left out: {}",
+            unknown.join(", ")
+        );
+    }
+    Ok(client.with_endpoints(urls)?)
 }
 
 /// The endpoint subcommands.

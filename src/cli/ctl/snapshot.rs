@@ -6,7 +6,7 @@
 use std::ffi::OsString;
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Subcommand;
@@ -26,8 +26,13 @@ pub enum SnapshotCommand {
 }
 
 impl SnapshotCommand {
-    /// Runs the subcommand.
-    pub async fn execute(&self, client: &Client, printer: &Printer) -> anyhow::Result<()> {
+    /// Runs the subcommand; the download is bounded by `timeout` when there is one.
+    pub async fn execute(
+        &self,
+        client: &Client,
+        printer: &Printer,
+        timeout: Option<Duration>,
+    ) -> anyhow::Result<()> {
         let SnapshotCommand::Save { file } = self;
         let part = part_path(file);
         let started = Instant::now();
@@ -35,19 +40,24 @@ impl SnapshotCommand {
             .await
             .with_context(|| format!("cannot create {}", part.display()))?;
         let bar = download_bar();
-        let saved = client
-            .snapshot_with_progress(&mut out, |written, total| {
-                bar.set_length(total);
-                bar.set_position(written);
-            })
-            .await;
+        let download = client.snapshot_with_progress(&mut out, |written, total| {
+            bar.set_length(total);
+            bar.set_position(written);
+        });
+        let saved = match timeout {
+            None => download.await.map_err(anyhow::Error::from),
+            Some(limit) => match tokio::time::timeout(limit, download).await {
+                Ok(saved) => saved.map_err(anyhow::Error::from),
+                Err(_) => Err(anyhow::anyhow!("command timed out after {limit:?}")),
+            },
+        };
         bar.finish_and_clear();
         let size = match saved {
             Ok(size) => size,
             Err(e) => {
                 drop(out);
                 let _ = tokio::fs::remove_file(&part).await;
-                return Err(e.into());
+                return Err(e);
             }
         };
         // On disk before it is called saved.
