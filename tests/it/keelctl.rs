@@ -745,7 +745,7 @@ async fn move_leader_and_member_add_print_what_etcdctl_prints() {
     let [first, "", name, initial, advertise, state] = lines[..] else {
         panic!("member add printed {added:?}")
     };
-    let words: Vec<&str> = first.split(' ').collect();
+    let words: Vec<&str> = first.split_whitespace().collect();
     let ["Member", id, "added", "to", "cluster", cluster_id] = words[..] else {
         panic!("first line {first:?}")
     };
