@@ -600,3 +600,103 @@ async fn keel_pki_and_keel_serve_binaries_bring_up_an_https_member() {
     };
     assert_refused(&client(&[url], &no_cert), "a client without a certificate").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_forward_to_the_leader_when_clients_and_peers_have_different_cas() {
+    let dir = tempfile::tempdir().unwrap();
+    let (client_pki, peer_pki) = (dir.path().join("client-pki"), dir.path().join("peer-pki"));
+    let nodes = pki::parse_nodes("n1=127.0.0.1,n2=127.0.0.1,n3=127.0.0.1").unwrap();
+    pki::init(&client_pki, &nodes, &PkiOptions::default()).unwrap();
+    pki::init(&peer_pki, &nodes, &PkiOptions::default()).unwrap();
+    let root = pki::issue_client(&client_pki, "root", &PkiOptions::default()).unwrap();
+
+    let mut listeners = Vec::new();
+    for _ in 0..3 {
+        let client = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let peer = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listeners.push((client, peer));
+    }
+    let urls: Vec<(String, String)> = listeners
+        .iter()
+        .map(|(c, p)| {
+            (
+                format!("https://{}", c.local_addr().unwrap()),
+                format!("https://{}", p.local_addr().unwrap()),
+            )
+        })
+        .collect();
+    let initial_cluster = urls
+        .iter()
+        .enumerate()
+        .map(|(i, (_, peer))| format!("n{}={peer}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut members = Vec::new();
+    for (i, ((client_url, peer_url), (client, peer))) in urls.iter().zip(listeners).enumerate() {
+        let name = format!("n{}", i + 1);
+        let config = keel::config::Config {
+            name: name.clone(),
+            data_dir: dir.path().join(&name),
+            listen_client_urls: vec![client_url.clone()],
+            advertise_client_urls: vec![client_url.clone()],
+            listen_peer_urls: vec![peer_url.clone()],
+            initial_advertise_peer_urls: vec![peer_url.clone()],
+            initial_cluster: initial_cluster.clone(),
+            cert_file: Some(client_pki.join(format!("{name}.crt"))),
+            key_file: Some(client_pki.join(format!("{name}.key"))),
+            trusted_ca_file: Some(client_pki.join("ca.crt")),
+            client_cert_auth: true,
+            peer_cert_file: Some(peer_pki.join(format!("{name}.crt"))),
+            peer_key_file: Some(peer_pki.join(format!("{name}.key"))),
+            peer_trusted_ca_file: Some(peer_pki.join("ca.crt")),
+            peer_client_cert_auth: true,
+            ..keel::config::Config::default()
+        };
+        members.push(keel::member::start(&config, client, peer).await.unwrap());
+    }
+    for member in &members {
+        member.wait_for_leader(DEADLINE).await.expect("a leader");
+    }
+    let all: Vec<String> = urls.iter().map(|(c, _)| c.clone()).collect();
+    let tls = Tls {
+        ca_file: Some(client_pki.join("ca.crt")),
+        cert_file: Some(root.cert),
+        key_file: Some(root.key),
+        insecure_skip_verify: false,
+    };
+    let good = client(&all, &tls);
+    // Once every member's client URL is in the membership, forwarding could pick either.
+    let start = Instant::now();
+    loop {
+        let list = good.member_list().await.unwrap();
+        if list.members.len() == 3 && list.members.iter().all(|m| !m.client_urls.is_empty()) {
+            break;
+        }
+        assert!(start.elapsed() < DEADLINE, "client URLs never published");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Each member alone takes a write (forwarded over Raft), and membership changes and
+    // lease keepalives, which only the leader makes: a follower forwards those requests with
+    // its peer certificate, which only the leader's peer listener trusts.
+    for (i, endpoint) in all.iter().enumerate() {
+        let one = good.for_endpoint(endpoint);
+        one.put(&put(&format!("via-{i}"), "x"))
+            .await
+            .unwrap_or_else(|e| panic!("put on {endpoint}: {e}"));
+        let lease = one.lease_grant(60, 0).await.unwrap();
+        one.lease_keep_alive_once(lease.id)
+            .await
+            .unwrap_or_else(|e| panic!("keepalive on {endpoint}: {e}"));
+        let added = one
+            .member_add(vec![format!("https://127.0.0.1:{}", 1 + i)], true)
+            .await
+            .unwrap_or_else(|e| panic!("member add on {endpoint}: {e}"));
+        one.member_remove(added.member.id)
+            .await
+            .unwrap_or_else(|e| panic!("member remove on {endpoint}: {e}"));
+    }
+    assert_eq!(good.range(&range("via-2")).await.unwrap().count, 1);
+    for member in members {
+        member.stop().await.unwrap();
+    }
+}
