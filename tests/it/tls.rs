@@ -700,3 +700,75 @@ async fn followers_forward_to_the_leader_when_clients_and_peers_have_different_c
         member.stop().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_server_shuts_down_gracefully_with_an_open_watch() {
+    use futures::StreamExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    pki::init(
+        dir.path(),
+        &pki::parse_nodes("n1=127.0.0.1").unwrap(),
+        &PkiOptions::default(),
+    )
+    .unwrap();
+    let root = pki::issue_client(dir.path(), "root", &PkiOptions::default()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let config = keel::config::Config {
+        listen_client_urls: vec![url.clone()],
+        cert_file: Some(dir.path().join("n1.crt")),
+        key_file: Some(dir.path().join("n1.key")),
+        trusted_ca_file: Some(dir.path().join("ca.crt")),
+        client_cert_auth: true,
+        ..keel::config::Config::default()
+    };
+    config.validate().unwrap();
+    let replica = std::sync::Arc::new(keel::replica::LocalReplica::temporary().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        keel::server::run(&config, listener, replica, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+
+    let ca =
+        reqwest::Certificate::from_pem(&std::fs::read(dir.path().join("ca.crt")).unwrap()).unwrap();
+    let http = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(ca)
+        .identity(
+            keel::transport::identity("cert-file", &root.cert, "key-file", &root.key).unwrap(),
+        )
+        .build()
+        .unwrap();
+    // The request body stays open, as a real watch client's does.
+    let (requests, body) = tokio::sync::mpsc::unbounded_channel::<Result<String, std::io::Error>>();
+    let create = serde_json::json!({"create_request": {"key": "aw=="}}).to_string();
+    requests.send(Ok(create)).unwrap();
+    let body =
+        reqwest::Body::wrap_stream(tokio_stream::wrappers::UnboundedReceiverStream::new(body));
+    let response = http
+        .post(format!("{url}/v3/watch"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut lines = response.bytes_stream();
+    let created = tokio::time::timeout(DEADLINE, lines.next())
+        .await
+        .expect("the watch is created")
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&created).contains("\"created\":true"));
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(DEADLINE, server)
+        .await
+        .expect("graceful shutdown does not wait for open watches")
+        .unwrap()
+        .unwrap();
+    drop(requests);
+}
