@@ -139,7 +139,8 @@ pub async fn start(
     ));
     // One API (hence one lessor) behind both listeners: followers forward lease and
     // membership requests to the leader's peer address, which may be all they know of it.
-    // Forwarding reaches the leader's client or peer listener, TLS or not.
+    // The forwarding client presents the peer certificate: it reaches the leader's peer
+    // listener (see `RaftReplica::not_leader`), TLS or not.
     let api = crate::server::api_forwarding_with(config, replica.clone(), client.clone());
     let peer_server = {
         let mut stopped = stopped.clone();

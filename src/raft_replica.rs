@@ -127,19 +127,15 @@ impl RaftReplica {
         let Some(leader_id) = leader_id else {
             return ReplicaError::NoLeader;
         };
-        // Members serve the client API on their peer listener too, so the peer URL reaches
-        // the leader's API even before its client URL is known.
+        // Members serve the client API on their peer listener too, and forwarding is
+        // member-to-member traffic: the peer URL is always known, and with TLS it is where the
+        // forwarding member's peer certificate is trusted (the client listener may trust
+        // another CA), as etcd forwards over its peer transport. Client URLs come after.
         let leader_client_urls = self
             .member_list()
             .into_iter()
             .find(|m| m.id == leader_id)
-            .map(|m| {
-                if m.client_urls.is_empty() {
-                    m.peer_urls
-                } else {
-                    m.client_urls
-                }
-            })
+            .map(|m| m.peer_urls.into_iter().chain(m.client_urls).collect())
             .unwrap_or_default();
         ReplicaError::NotLeader {
             leader_id: Some(leader_id),

@@ -39,6 +39,7 @@ pub fn api_forwarding_with(
 
 /// Serves the client API for `replica` on `listener` until `shutdown` resolves, then stops
 /// accepting, ends open streams and waits for in-flight requests.
+///
 /// The listener is wrapped in TLS when `listen-client-urls` are https.
 pub async fn run(
     config: &Config,

@@ -600,3 +600,175 @@ async fn keel_pki_and_keel_serve_binaries_bring_up_an_https_member() {
     };
     assert_refused(&client(&[url], &no_cert), "a client without a certificate").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_forward_to_the_leader_when_clients_and_peers_have_different_cas() {
+    let dir = tempfile::tempdir().unwrap();
+    let (client_pki, peer_pki) = (dir.path().join("client-pki"), dir.path().join("peer-pki"));
+    let nodes = pki::parse_nodes("n1=127.0.0.1,n2=127.0.0.1,n3=127.0.0.1").unwrap();
+    pki::init(&client_pki, &nodes, &PkiOptions::default()).unwrap();
+    pki::init(&peer_pki, &nodes, &PkiOptions::default()).unwrap();
+    let root = pki::issue_client(&client_pki, "root", &PkiOptions::default()).unwrap();
+
+    let mut listeners = Vec::new();
+    for _ in 0..3 {
+        let client = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let peer = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listeners.push((client, peer));
+    }
+    let urls: Vec<(String, String)> = listeners
+        .iter()
+        .map(|(c, p)| {
+            (
+                format!("https://{}", c.local_addr().unwrap()),
+                format!("https://{}", p.local_addr().unwrap()),
+            )
+        })
+        .collect();
+    let initial_cluster = urls
+        .iter()
+        .enumerate()
+        .map(|(i, (_, peer))| format!("n{}={peer}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut members = Vec::new();
+    for (i, ((client_url, peer_url), (client, peer))) in urls.iter().zip(listeners).enumerate() {
+        let name = format!("n{}", i + 1);
+        let config = keel::config::Config {
+            name: name.clone(),
+            data_dir: dir.path().join(&name),
+            listen_client_urls: vec![client_url.clone()],
+            advertise_client_urls: vec![client_url.clone()],
+            listen_peer_urls: vec![peer_url.clone()],
+            initial_advertise_peer_urls: vec![peer_url.clone()],
+            initial_cluster: initial_cluster.clone(),
+            cert_file: Some(client_pki.join(format!("{name}.crt"))),
+            key_file: Some(client_pki.join(format!("{name}.key"))),
+            trusted_ca_file: Some(client_pki.join("ca.crt")),
+            client_cert_auth: true,
+            peer_cert_file: Some(peer_pki.join(format!("{name}.crt"))),
+            peer_key_file: Some(peer_pki.join(format!("{name}.key"))),
+            peer_trusted_ca_file: Some(peer_pki.join("ca.crt")),
+            peer_client_cert_auth: true,
+            ..keel::config::Config::default()
+        };
+        members.push(keel::member::start(&config, client, peer).await.unwrap());
+    }
+    for member in &members {
+        member.wait_for_leader(DEADLINE).await.expect("a leader");
+    }
+    let all: Vec<String> = urls.iter().map(|(c, _)| c.clone()).collect();
+    let tls = Tls {
+        ca_file: Some(client_pki.join("ca.crt")),
+        cert_file: Some(root.cert),
+        key_file: Some(root.key),
+        insecure_skip_verify: false,
+    };
+    let good = client(&all, &tls);
+    // Once every member's client URL is in the membership, forwarding could pick either.
+    let start = Instant::now();
+    loop {
+        let list = good.member_list().await.unwrap();
+        if list.members.len() == 3 && list.members.iter().all(|m| !m.client_urls.is_empty()) {
+            break;
+        }
+        assert!(start.elapsed() < DEADLINE, "client URLs never published");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Each member alone takes a write (forwarded over Raft), and membership changes and
+    // lease keepalives, which only the leader makes: a follower forwards those requests with
+    // its peer certificate, which only the leader's peer listener trusts.
+    for (i, endpoint) in all.iter().enumerate() {
+        let one = good.for_endpoint(endpoint);
+        one.put(&put(&format!("via-{i}"), "x"))
+            .await
+            .unwrap_or_else(|e| panic!("put on {endpoint}: {e}"));
+        let lease = one.lease_grant(60, 0).await.unwrap();
+        one.lease_keep_alive_once(lease.id)
+            .await
+            .unwrap_or_else(|e| panic!("keepalive on {endpoint}: {e}"));
+        let added = one
+            .member_add(vec![format!("https://127.0.0.1:{}", 1 + i)], true)
+            .await
+            .unwrap_or_else(|e| panic!("member add on {endpoint}: {e}"));
+        one.member_remove(added.member.id)
+            .await
+            .unwrap_or_else(|e| panic!("member remove on {endpoint}: {e}"));
+    }
+    assert_eq!(good.range(&range("via-2")).await.unwrap().count, 1);
+    for member in members {
+        member.stop().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_server_shuts_down_gracefully_with_an_open_watch() {
+    use futures::StreamExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    pki::init(
+        dir.path(),
+        &pki::parse_nodes("n1=127.0.0.1").unwrap(),
+        &PkiOptions::default(),
+    )
+    .unwrap();
+    let root = pki::issue_client(dir.path(), "root", &PkiOptions::default()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let config = keel::config::Config {
+        listen_client_urls: vec![url.clone()],
+        cert_file: Some(dir.path().join("n1.crt")),
+        key_file: Some(dir.path().join("n1.key")),
+        trusted_ca_file: Some(dir.path().join("ca.crt")),
+        client_cert_auth: true,
+        ..keel::config::Config::default()
+    };
+    config.validate().unwrap();
+    let replica = std::sync::Arc::new(keel::replica::LocalReplica::temporary().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        keel::server::run(&config, listener, replica, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+
+    let ca =
+        reqwest::Certificate::from_pem(&std::fs::read(dir.path().join("ca.crt")).unwrap()).unwrap();
+    let http = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(ca)
+        .identity(
+            keel::transport::identity("cert-file", &root.cert, "key-file", &root.key).unwrap(),
+        )
+        .build()
+        .unwrap();
+    // The request body stays open, as a real watch client's does.
+    let (requests, body) = tokio::sync::mpsc::unbounded_channel::<Result<String, std::io::Error>>();
+    let create = serde_json::json!({"create_request": {"key": "aw=="}}).to_string();
+    requests.send(Ok(create)).unwrap();
+    let body =
+        reqwest::Body::wrap_stream(tokio_stream::wrappers::UnboundedReceiverStream::new(body));
+    let response = http
+        .post(format!("{url}/v3/watch"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut lines = response.bytes_stream();
+    let created = tokio::time::timeout(DEADLINE, lines.next())
+        .await
+        .expect("the watch is created")
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&created).contains("\"created\":true"));
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(DEADLINE, server)
+        .await
+        .expect("graceful shutdown does not wait for open watches")
+        .unwrap()
+        .unwrap();
+    drop(requests);
+}
