@@ -8,7 +8,9 @@
 //!   revision, `history`). The escape keeps key order and makes a key's entries contiguous.
 //! - `c` + key → the key's current [`KeyValue`] (reads at the current revision).
 //! - `l` + lease id → [`crate::LeaseInfo`]; `a` + lease id + key → nothing: attachments.
-//! - `m` + name → meta (current and compacted revision, the caller's marker).
+//! - `u` + user name → [`crate::User`]; `r` + role name → [`crate::Role`] (see [`crate::auth`]).
+//! - `m` + name → meta (current and compacted revision, the caller's marker, `mauth`: the
+//!   auth switch, revision and token secret).
 
 use serde::{Deserialize, Serialize};
 

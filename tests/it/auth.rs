@@ -579,3 +579,97 @@ async fn disable_is_roots_and_then_everything_is_open() {
     .await;
     assert_error(&answer, 412, 9, "etcdserver: authentication is not enabled");
 }
+
+#[tokio::test]
+async fn tokens_die_with_their_ttl() {
+    let api = node_with(|api| {
+        api.auth.bcrypt_cost = 4;
+        api.auth.token_ttl = std::time::Duration::ZERO;
+    });
+    must_post(
+        &api,
+        "/v3/auth/user/add",
+        json!({"name": "root", "password": "pw"}),
+    )
+    .await;
+    must_post(
+        &api,
+        "/v3/auth/user/grant",
+        json!({"user": "root", "role": "root"}),
+    )
+    .await;
+    must_post(&api, "/v3/auth/enable", json!({})).await;
+    let expired = token(&api, "root", "pw").await;
+    let answer = post_as(
+        &api,
+        As::Token(&expired),
+        "/v3/cluster/member/list",
+        json!({}),
+    )
+    .await;
+    assert_error(&answer, 401, 16, "etcdserver: invalid auth token");
+}
+
+#[tokio::test]
+async fn keepalive_and_snapshot_streams_are_checked_too() {
+    let api = secured().await;
+    let routes = keel::api::routes(api.clone());
+    let alice = token(&api, "alice", "alicepw").await;
+    let root = token(&api, "root", "rootpw").await;
+    let granted = must_post_as(
+        &api,
+        As::Token(&root),
+        "/v3/lease/grant",
+        json!({"TTL": "60"}),
+    )
+    .await;
+    let id = granted["ID"].as_str().unwrap().to_owned();
+    let keepalive = |token: Option<&str>| {
+        let request = warp::test::request()
+            .method("POST")
+            .path("/v3/lease/keepalive")
+            .body(json!({"ID": id}).to_string());
+        match token {
+            Some(token) => request.header("authorization", token),
+            None => request,
+        }
+    };
+    let nobody = keepalive(None).reply(&routes).await;
+    let line: Value = serde_json::from_slice(nobody.body()).unwrap();
+    assert_eq!(line["message"], "etcdserver: user name is empty", "{line}");
+    let renewed = keepalive(Some(&alice)).reply(&routes).await;
+    let line: Value = serde_json::from_slice(renewed.body()).unwrap();
+    assert_eq!(line["result"]["TTL"], "60", "{line}");
+
+    let snapshot = |token: &str| {
+        warp::test::request()
+            .method("POST")
+            .path("/v3/maintenance/snapshot")
+            .header("authorization", token)
+            .body("{}")
+    };
+    let refused = snapshot(&alice).reply(&routes).await;
+    assert_eq!(refused.status(), 403);
+    let taken = snapshot(&root).reply(&routes).await;
+    assert_eq!(taken.status(), 200);
+    assert!(taken.body().len() > 100, "a snapshot's worth of lines");
+}
+
+#[tokio::test]
+async fn a_certificate_user_is_forwarded_with_a_token_for_its_name() {
+    let api = secured().await;
+    let credentials = keel::auth::Credentials::new(
+        None,
+        Some(ClientCertificate {
+            common_name: "alice".into(),
+        }),
+    );
+    // A follower cannot hand the leader the certificate, so it vouches with a token.
+    let token = api.auth.forwarding_token(&credentials).expect("a token");
+    let state = api.auth.state().unwrap();
+    let forwarded = keel::auth::Credentials::new(Some(token), None);
+    assert_eq!(api.auth.identify(&state, &forwarded).unwrap().name, "alice");
+    let own = keel::auth::Credentials::new(Some("Bearer abc".into()), None);
+    assert_eq!(api.auth.forwarding_token(&own).as_deref(), Some("abc"));
+    assert_eq!(api.auth.forwarding_token(&Default::default()), None);
+}

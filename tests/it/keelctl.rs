@@ -21,6 +21,8 @@ pub(crate) async fn run(endpoints: &str, args: &[&str], stdin: Option<&str>) -> 
         .args(args)
         .env_remove("KEELCTL_ENDPOINTS")
         .env_remove("ETCDCTL_ENDPOINTS")
+        .env_remove("ETCDCTL_USER")
+        .env_remove("ETCDCTL_PASSWORD")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -124,10 +124,10 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "ETCDCTL_INSECURE_SKIP_TLS_VERIFY")]
     pub insecure_skip_tls_verify: bool,
     /// Authenticate as `name[:password]` first, then send the token with every request.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "ETCDCTL_USER")]
     pub user: Option<String>,
     /// The password of `--user` (instead of `name:password`, or a line of stdin).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "ETCDCTL_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
 }
 
