@@ -15,11 +15,13 @@
 //! - [`metrics`]: Prometheus metrics served on `/metrics`.
 //! - [`server`]: wiring: `run(config, listener, replica, shutdown)`.
 //! - [`client`]: the typed client of the JSON gateway (failover across endpoints, streams).
+//! - [`bench`]: the load generator of `keel bench` (etcd benchmark's workloads).
 //! - [`cli`]: the `keel` and `keelctl` command lines, one file per subcommand.
 //! - [`identity`]: who a request comes from (a verified client certificate).
 //! - [`error`]: the crate's error enum.
 
 pub mod api;
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod compactor;

@@ -1,6 +1,7 @@
 //! The `keel` command line (and `keelctl`'s, in [`ctl`]): one file per subcommand, each
 //! with its clap definition, its execution and a parsing test.
 
+pub mod bench;
 pub mod ctl;
 pub mod dev;
 pub mod serve;
@@ -26,6 +27,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Run a local cluster (3 members by default) on 127.0.0.1 until Ctrl-C.
     Dev(dev::DevArgs),
+    /// Load generator in etcd benchmark's style, for keel and etcd alike.
+    Bench(bench::BenchArgs),
     /// Offline snapshot tools (etcdutl's): restore a snapshot file into a new data dir.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
@@ -38,6 +41,7 @@ impl Cli {
             Some(Command::Serve(args)) => args.execute().await,
             Some(Command::Dev(args)) => args.execute().await,
             Some(Command::Snapshot(command)) => command.execute().await,
+            Some(Command::Bench(args)) => args.execute().await,
             None => dev::DevArgs::default().execute().await,
         }
     }
