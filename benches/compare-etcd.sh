@@ -53,9 +53,14 @@ need etcd-server etcd
 need jq jq
 need curl curl
 
-echo "compare-etcd: building keel (release)" >&2
-cargo build --release --quiet --bin keel
-KEEL=$PWD/target/release/keel
+# KEEL_BIN measures an already built binary (another commit's, say) instead of this tree's.
+if [ -n "${KEEL_BIN:-}" ]; then
+    KEEL=$KEEL_BIN
+else
+    echo "compare-etcd: building keel (release)" >&2
+    cargo build --release --quiet --bin keel
+    KEEL=$PWD/target/release/keel
+fi
 
 WORK=$(mktemp -d /tmp/compare-etcd.XXXXXX)
 RESULTS=${OUT:-$WORK/results}
