@@ -16,6 +16,7 @@
 //! - [`metrics`]: Prometheus metrics served on `/metrics`.
 //! - [`server`]: wiring: `run(config, listener, replica, shutdown)`.
 //! - [`client`]: the typed client of the JSON gateway (failover across endpoints, streams).
+//! - [`bench`]: the load generator of `keel bench` (etcd benchmark's workloads).
 //! - [`cli`]: the `keel` and `keelctl` command lines, one file per subcommand.
 //! - [`pki`]: a CA, node and client certificates for TLS (`keel pki`), and reading them back.
 //! - [`transport`]: the listeners' accept loop: plain TCP or TLS, HTTP/1 and HTTP/2, graceful
@@ -25,6 +26,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod compactor;

@@ -31,6 +31,7 @@ use openraft::error::{CheckIsLeaderError, RaftError};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::read_index::ReadIndex;
 use crate::types::{KeelNode, LogId, Raft, Request};
 
 /// What the leader answers a forwarded write with.
@@ -141,8 +142,10 @@ pub async fn leader_write(raft: &Raft, request: Request) -> Result<Written, Erro
 ///
 /// Unlike `ensure_linearizable` it does not wait for the leader's own state machine: the reader
 /// waits for its own.
-pub async fn leader_read_index(raft: &Raft) -> Result<Option<LogId>, Error> {
-    match raft.get_read_log_id().await {
+///
+/// Concurrent calls on one [`ReadIndex`] share a round (see [`crate::read_index`]).
+pub async fn leader_read_index(read_index: &ReadIndex) -> Result<Option<LogId>, Error> {
+    match read_index.round().await {
         Ok((read_log_id, _applied)) => Ok(read_log_id),
         Err(e) => Err(read_error(e)),
     }

@@ -355,6 +355,8 @@ impl RaftNetwork<TypeConfig> for HttpNetwork {
 /// each handed to `raft`, `POST /raft/campaign`, and `POST /raft/{forward,read-index}`, answered by `raft` if it leads
 /// (see [`crate::forward`]). Mount it on the peer listener.
 pub fn peer_routes(raft: Raft) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    // Reads forwarded by followers share read-index rounds (see crate::read_index).
+    let read_index = crate::read_index::ReadIndex::new(raft.clone());
     let with_raft = warp::any().map(move || raft.clone());
     let route = |path: &'static str| {
         warp::post()
@@ -381,13 +383,16 @@ pub fn peer_routes(raft: Raft) -> impl Filter<Extract = (impl Reply,), Error = R
         })
         .await
     });
-    let read_index = route("read-index").then(|body: Bytes, raft: Raft| async move {
-        answer(&body, |()| async move {
-            forward::leader_read_index(&raft)
-                .await
-                .map_err(Refusal::from)
-        })
-        .await
+    let read_index = route("read-index").then(move |body: Bytes, _raft: Raft| {
+        let read_index = read_index.clone();
+        async move {
+            answer(&body, |()| async move {
+                forward::leader_read_index(&read_index)
+                    .await
+                    .map_err(Refusal::from)
+            })
+            .await
+        }
     });
     let campaign = route("campaign").then(|body: Bytes, raft: Raft| async move {
         answer(&body, |()| async move {

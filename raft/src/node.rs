@@ -16,6 +16,7 @@ use crate::error::{Error, Result, WriteError};
 use crate::forward::{self, LeaderLink, LinkError, Refusal};
 use crate::log_store::LogStore;
 use crate::observer::Observer;
+use crate::read_index::ReadIndex;
 use crate::state_machine::StateMachine;
 use crate::types::{KeelNode, LogId, Raft, RaftMetrics, Request, TypeConfig};
 
@@ -32,6 +33,8 @@ pub struct RaftNode {
     store: keel_store::Store,
     log: LogStore,
     link: Arc<dyn LeaderLink>,
+    /// This member's own linearizable reads share read-index rounds while it leads.
+    read_index: ReadIndex,
     timing: Timing,
     observer: Observer,
 }
@@ -129,6 +132,7 @@ impl RaftNode {
         let link: Arc<dyn LeaderLink> = Arc::new(network.clone());
         let raft = Raft::new(id, raft_config, network, log.clone(), state_machine).await?;
         tokio::spawn(count_leader_changes(raft.metrics(), observer.clone()));
+        let read_index = ReadIndex::new(raft.clone());
         Ok(RaftNode {
             id,
             data_dir,
@@ -136,6 +140,7 @@ impl RaftNode {
             store,
             log,
             link,
+            read_index,
             timing: Timing::new(&config),
             observer,
         })
@@ -242,6 +247,11 @@ impl RaftNode {
         )))
     }
 
+    /// The read-index rounds this member's own linearizable reads share while it leads.
+    pub fn read_index(&self) -> &ReadIndex {
+        &self.read_index
+    }
+
     /// Waits until a read from [`RaftNode::store`] afterwards is linearizable, on any member:
     /// the leader confirms with a quorum that it still leads and names its commit index (the
     /// read index), and this member waits until it has applied up to it. Returns the read
@@ -255,15 +265,18 @@ impl RaftNode {
         for _ in 0..FORWARD_ATTEMPTS {
             let (id, node) = leader;
             let answer = if id == self.id {
-                tokio::time::timeout(self.timing.request, forward::leader_read_index(&self.raft))
-                    .await
-                    .map_err(|_| {
-                        LinkError::NoAnswer(format!(
-                            "no quorum confirmed the leadership of {} within {:?}",
-                            self.id, self.timing.request
-                        ))
-                    })
-                    .map(|read| read.map_err(Refusal::from))
+                tokio::time::timeout(
+                    self.timing.request,
+                    forward::leader_read_index(&self.read_index),
+                )
+                .await
+                .map_err(|_| {
+                    LinkError::NoAnswer(format!(
+                        "no quorum confirmed the leadership of {} within {:?}",
+                        self.id, self.timing.request
+                    ))
+                })
+                .map(|read| read.map_err(Refusal::from))
             } else {
                 self.link.read_index(id, &node, self.timing.request).await
             };

@@ -230,7 +230,9 @@ impl LeaderLink for RouterNetworkFactory {
         let (router, source) = (self.router.clone(), self.source);
         Box::pin(async move {
             let raft = router.deliver(source, leader).await?;
-            tokio::time::timeout(timeout, forward::leader_read_index(&raft))
+            // Not shared between calls: the router tests forwarding, not batching.
+            let read_index = crate::read_index::ReadIndex::new(raft);
+            tokio::time::timeout(timeout, forward::leader_read_index(&read_index))
                 .await
                 .map(|answer| answer.map_err(Refusal::from))
                 .map_err(|_| LinkError::NoAnswer(format!("{leader} did not answer in {timeout:?}")))

@@ -373,6 +373,40 @@ async fn follower_serves_writes_and_linearizable_reads_over_http() -> anyhow::Re
     shutdown(members).await
 }
 
+/// Concurrent linearizable reads on the leader share read-index rounds, and each still sees
+/// every write acknowledged before it started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_linearizable_reads_share_rounds_and_see_acknowledged_writes(
+) -> anyhow::Result<()> {
+    const READS: usize = 64;
+    let dir = tempfile::TempDir::new()?;
+    let members = Arc::new(start(dir.path(), fast_config()).await?);
+    let leader = leader(&members).await?;
+    let before = members[&leader].node.read_index().rounds();
+    let mut reads = Vec::new();
+    for i in 0..READS {
+        let members = members.clone();
+        reads.push(tokio::spawn(async move {
+            let key = format!("read-{i}");
+            members[&leader].node.write(put(&key)).await?;
+            members[&leader].node.linearizable_barrier().await?;
+            let value = get(&members[&leader], &key)?;
+            anyhow::ensure!(value.as_deref() == Some(&b"v"[..]), "read {i} missed {key}");
+            anyhow::Ok(())
+        }));
+    }
+    for read in reads {
+        read.await??;
+    }
+    let rounds = members[&leader].node.read_index().rounds() - before;
+    assert!(
+        (1..READS as u64).contains(&rounds),
+        "{READS} overlapping reads took {rounds} rounds"
+    );
+    let members = Arc::try_unwrap(members).map_err(|_| anyhow::anyhow!("members still shared"))?;
+    shutdown(members).await
+}
+
 /// What a forwarding member may retry: a refused connection never reached the leader; a
 /// request that was sent and not answered may have been run.
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The `keel` command line (and `keelctl`'s, in [`ctl`]): one file per subcommand, each
 //! with its clap definition, its execution and a parsing test.
 
+pub mod bench;
 pub mod ctl;
 pub mod dev;
 pub mod pki;
@@ -27,6 +28,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Run a local cluster (3 members by default) on 127.0.0.1 until Ctrl-C.
     Dev(dev::DevCommand),
+    /// Load generator in etcd benchmark's style, for keel and etcd alike.
+    Bench(bench::BenchArgs),
     /// Offline snapshot tools (etcdutl's): restore a snapshot file into a new data dir.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
@@ -43,6 +46,7 @@ impl Cli {
             Some(Command::Dev(args)) => args.execute().await,
             Some(Command::Snapshot(command)) => command.execute().await,
             Some(Command::Pki(command)) => command.execute(),
+            Some(Command::Bench(args)) => args.execute().await,
             None => dev::DevCommand::default().execute().await,
         }
     }

@@ -1,0 +1,172 @@
+//! `keel bench` against a real in-process three-member cluster: every workload runs its
+//! operations, counts them and their errors, and `-w json` prints a report that parses. No
+//! timing is asserted: speed is what the benchmark reports, not what a test may check.
+
+use std::time::Duration;
+
+use keel::bench::{self, Options, Report, Workload};
+use keel::cli::dev::DevCluster;
+use keel::client::Client;
+
+fn options(cluster: &DevCluster, total: u64) -> Options {
+    Options {
+        endpoints: cluster.endpoints().split(',').map(str::to_owned).collect(),
+        clients: 8,
+        conns: 3,
+        total,
+        key_space_size: 50,
+        ..Options::default()
+    }
+}
+
+fn assert_clean(report: &Report, total: u64) {
+    assert_eq!(
+        (report.total, report.ok, report.errors),
+        (total, total, 0),
+        "{}",
+        report.text()
+    );
+    let bucketed: u64 = report.histogram.iter().map(|b| b.count).sum();
+    assert_eq!(bucketed, total, "{:?}", report.histogram);
+    assert!(report.latency_ms.p50 <= report.latency_ms.p99, "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_workload_runs_its_operations_on_every_member() {
+    let cluster = DevCluster::start_on_free_ports(3).await.expect("cluster");
+    let options = Options {
+        sequential_keys: true,
+        ..options(&cluster, 300)
+    };
+    let put = bench::run(&Workload::Put, &options).await.unwrap();
+    assert_clean(&put, 300);
+    // Sequential keys over a space of 50: the 300 puts wrote each key six times.
+    let client = Client::new(options.endpoints.clone(), Default::default()).unwrap();
+    let written = client
+        .range(&keel::api::models::RangeRequest {
+            key: bench::workload::key_of(0, 8),
+            range_end: bench::workload::key_of(50, 8),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(written.count, 50);
+    assert!(written.kvs.iter().all(|kv| kv.version == 6), "{written:?}");
+
+    for serializable in [false, true] {
+        let range = bench::run(&Workload::Range { serializable }, &options)
+            .await
+            .unwrap();
+        assert_clean(&range, 300);
+    }
+    let txn = bench::run(&Workload::TxnPut { ops: 3 }, &options)
+        .await
+        .unwrap();
+    assert_clean(&txn, 300);
+    let keepalive = bench::run(&Workload::LeaseKeepalive, &options)
+        .await
+        .unwrap();
+    assert_clean(&keepalive, 300);
+    assert!(
+        client.leases().await.unwrap().leases.is_empty(),
+        "leases revoked"
+    );
+
+    let watch_options = Options {
+        total: 100,
+        rate: 500,
+        ..options.clone()
+    };
+    let watch = bench::run(&Workload::Watch { watchers: 5 }, &watch_options)
+        .await
+        .unwrap();
+    let check = watch.watch.clone().expect("the watch check");
+    assert_eq!(
+        (
+            check.puts_acked,
+            check.events_delivered,
+            check.missing,
+            check.duplicates
+        ),
+        (100, 500, 0, 0),
+        "{}",
+        watch.text()
+    );
+    assert_clean(&watch, 500);
+    cluster.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_requests_and_dead_endpoints_are_counted_as_errors() {
+    let cluster = DevCluster::start_on_free_ports(1).await.expect("cluster");
+    // Larger than --max-request-bytes (1.5 MiB): every put is refused, none is applied.
+    let too_large = Options {
+        val_size: 2 * 1024 * 1024,
+        ..options(&cluster, 20)
+    };
+    let report = bench::run(&Workload::Put, &too_large).await.unwrap();
+    assert_eq!((report.total, report.ok, report.errors), (20, 0, 20));
+    let (message, count) = report.error_messages.iter().next().unwrap();
+    assert!(message.contains("request is too large"), "{message}");
+    assert_eq!(*count, 20);
+    assert!(report.histogram.is_empty());
+
+    // Half the connections go to a port nobody listens on.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let half_dead = Options {
+        endpoints: vec![cluster.endpoints(), dead_url],
+        clients: 2,
+        conns: 2,
+        total: 40,
+        ..Options::default()
+    };
+    let report = bench::run(&Workload::Put, &half_dead).await.unwrap();
+    assert_eq!(report.total, 40);
+    assert!(report.ok > 0 && report.errors > 0, "{}", report.text());
+    assert!(
+        report
+            .error_messages
+            .keys()
+            .all(|m| m.contains("cannot connect")),
+        "{:?}",
+        report.error_messages
+    );
+    cluster.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_prints_a_json_report() {
+    let cluster = DevCluster::start_on_free_ports(1).await.expect("cluster");
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args([
+            "bench",
+            "--endpoints",
+            &cluster.endpoints(),
+            "--clients",
+            "4",
+        ])
+        .args([
+            "txn-put",
+            "--total",
+            "50",
+            "--key-space-size",
+            "10",
+            "-w",
+            "json",
+        ])
+        .env_remove("ETCDCTL_ENDPOINTS")
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("keel bench finishes")
+        .expect("keel bench runs");
+    assert!(output.status.success(), "{output:?}");
+    let report: Report = serde_json::from_slice(&output.stdout).expect("one JSON report");
+    assert_eq!(report.workload, "txn-put");
+    assert_eq!((report.total, report.ok, report.errors), (50, 50, 0));
+    assert!(report.ops_per_second > 0.0);
+    cluster.stop().await.unwrap();
+}
