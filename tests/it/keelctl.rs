@@ -122,7 +122,7 @@ async fn keelctl_drives_a_three_member_cluster_then_inspects_a_stopped_member() 
     }
     assert_eq!(
         must(e, &["get", "ls/", "--prefix", "--keys-only"], None).await,
-        "ls/a/1\nls/a/2\nls/b/1\n"
+        "ls/a/1\n\nls/a/2\n\nls/b/1\n\n"
     );
     assert_eq!(
         must(
@@ -131,8 +131,15 @@ async fn keelctl_drives_a_three_member_cluster_then_inspects_a_stopped_member() 
             None
         )
         .await,
-        "ls/a/1\nls/a/2\n"
+        "ls/a/1\n\nls/a/2\n\n"
     );
+    // An empty key with --prefix is every key, as etcdctl sends it (key "\0").
+    assert_eq!(
+        must(e, &["get", "", "--prefix", "--count-only"], None).await,
+        must(e, &["get", "", "--from-key", "--count-only"], None).await
+    );
+    let every = must_json(e, &["get", "", "--prefix", "--keys-only"]).await;
+    assert!(int(&every["count"]) >= 5, "{every}");
     assert_eq!(
         must(e, &["get", "ls/", "--prefix", "--count-only"], None).await,
         "3\n"
@@ -300,6 +307,40 @@ async fn keelctl_drives_a_three_member_cluster_then_inspects_a_stopped_member() 
         )
     );
     assert!(!std::path::Path::new(&format!("{snapshot}.part")).exists());
+    // snapshot status reads it back offline: its revision and key count are what the
+    // cluster served when it was taken (nothing was written since).
+    let status = must_json(e, &["snapshot", "status", snapshot]).await;
+    let now = must_json(e, &["get", "", "--prefix", "--count-only"]).await;
+    assert_eq!(
+        int(&status["revision"]),
+        int(&now["header"]["revision"]),
+        "{status}"
+    );
+    assert_eq!(int(&status["totalKey"]), int(&now["count"]), "{status}");
+    assert_eq!(status["totalSize"].as_u64(), Some(written.len() as u64));
+    // Its hash is the serving member's (the first endpoint answered the snapshot).
+    let served_by = all.split(',').next().expect("an endpoint");
+    let hashes = must_json(served_by, &["endpoint", "hashkv"]).await;
+    assert_eq!(
+        status["hash"], hashes[0]["HashKV"]["hash"],
+        "{status} {hashes}"
+    );
+    let simple = must(e, &["snapshot", "status", snapshot], None).await;
+    assert_eq!(
+        simple,
+        format!(
+            "{:x}, {}, {}, {}\n",
+            status["hash"].as_u64().expect("a hash"),
+            int(&status["revision"]),
+            int(&status["totalKey"]),
+            keel::cli::ctl::printer::human_bytes(written.len() as u64)
+        )
+    );
+    let not_a_snapshot = data.path().join("not-a-snapshot");
+    std::fs::write(&not_a_snapshot, b"hello").expect("write");
+    let not_a_snapshot = not_a_snapshot.to_str().expect("utf-8 path");
+    let refused = run(e, &["snapshot", "status", not_a_snapshot], None).await;
+    assert_fails_with(&refused, &format!("cannot read snapshot {not_a_snapshot}"));
 
     // other output forms.
     let table = must(e, &["-w", "table", "get", "greeting"], None).await;

@@ -109,7 +109,10 @@ impl Printer {
         if !view.values_only {
             self.bytes_line(&kv.key);
         }
-        if !view.keys_only {
+        if view.keys_only {
+            // etcdctl prints the (empty) value line even then: `KEY`, then a blank line.
+            self.line("");
+        } else {
             self.bytes_line(&kv.value);
         }
     }
