@@ -17,6 +17,8 @@
 //! keelctl watch /app --prefix -- sh -c 'echo $ETCD_WATCH_KEY'   # a command per event
 //! keelctl defrag && keelctl alarm list        # every endpoint
 //! keelctl move-leader 8e9e05c52164694d        # hand the leadership over
+//! keelctl -w fields endpoint health --cluster # etcdctl's "Field" : value lines
+//! keelctl snapshot save b.snap && keelctl snapshot status b.snap
 //! ```
 //!
 //! Endpoints are tried in order: one that cannot be reached, or answers "not leader", is
