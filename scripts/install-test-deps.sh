@@ -22,3 +22,7 @@ need_deb() {
 
 # Certificate checks in the PKI tests: `openssl verify` of the generated chain.
 need_deb openssl openssl
+
+# keelctl's parity test: etcdctl 3.4 and keelctl against the same real etcd 3.4.
+need_deb etcd-server etcd
+need_deb etcd-client etcdctl

@@ -350,9 +350,7 @@ async fn keelctl_drives_a_three_member_cluster_then_inspects_a_stopped_member() 
     );
     assert_eq!(
         must(e, &["--hex", "get", "cas"], None).await,
-        "636173
-6c6f7374
-"
+        "\\x63\\x61\\x73\n\\x6c\\x6f\\x73\\x74\n"
     );
 
     // a compacted revision is an error naming the cause.
@@ -1272,4 +1270,198 @@ async fn inspect_on_a_stopped_member_agrees_with_what_the_live_cluster_served() 
         .map(|event| event["type"].as_str().unwrap_or("PUT"))
         .collect();
     assert_eq!(kinds, ["PUT", "DELETE"], "{deleted}");
+}
+
+/// Runs etcdctl (3.4, from scripts/install-test-deps.sh) with `args`; returns stdout.
+async fn etcdctl(endpoint: &str, args: &[&str]) -> String {
+    String::from_utf8(etcdctl_output(endpoint, args).await.stdout).expect("utf-8")
+}
+
+/// Runs etcdctl with `args` and insists on success.
+async fn etcdctl_output(endpoint: &str, args: &[&str]) -> Output {
+    let output = Command::new("etcdctl")
+        .arg("--endpoints")
+        .arg(endpoint)
+        .args(args)
+        .env("ETCDCTL_API", "3")
+        .env_remove("ETCDCTL_ENDPOINTS")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(COMMAND_DEADLINE, output)
+        .await
+        .unwrap_or_else(|_| panic!("etcdctl {args:?} ran past {COMMAND_DEADLINE:?}"))
+        .expect("etcdctl runs (scripts/install-test-deps.sh installs it)");
+    assert!(
+        output.status.success(),
+        "etcdctl {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// A port that was free a moment ago, for a server that cannot be handed a listener.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keelctl_prints_what_etcdctl_prints_against_a_real_etcd() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let (client_port, peer_port) = (free_port(), free_port());
+    let endpoint = format!("http://127.0.0.1:{client_port}");
+    let peer = format!("http://127.0.0.1:{peer_port}");
+    let mut etcd = Command::new("etcd")
+        .args(["--name", "parity", "--data-dir"])
+        .arg(data.path().join("etcd"))
+        .args(["--listen-client-urls", &endpoint])
+        .args(["--advertise-client-urls", &endpoint])
+        .args(["--listen-peer-urls", &peer])
+        .args(["--initial-advertise-peer-urls", &peer])
+        .args(["--initial-cluster", &format!("parity={peer}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("etcd starts (scripts/install-test-deps.sh installs it)");
+    let e = endpoint.as_str();
+    let deadline = Instant::now() + COMMAND_DEADLINE;
+    while !run(e, &["--dial-timeout", "200ms", "get", "x"], None)
+        .await
+        .status
+        .success()
+    {
+        assert!(Instant::now() < deadline, "etcd never served {e}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The same writes through both clients print the same.
+    for args in [
+        &["put", "a", "b"][..],
+        &["put", "dir/one", "1"],
+        &["put", "dir/two", "say \"2\""],
+        &["put", "a", "b", "--prev-kv"],
+        &["del", "missing"],
+    ] {
+        assert_eq!(
+            must(e, args, None).await,
+            etcdctl(e, args).await,
+            "{args:?}"
+        );
+    }
+    let lease = etcdctl(e, &["lease", "grant", "600"]).await;
+    let lease = lease
+        .split_whitespace()
+        .nth(1)
+        .expect("a lease id")
+        .to_owned();
+    etcdctl(e, &["put", "dir/leased", "v", "--lease", &lease]).await;
+    let leader = etcdctl(e, &["member", "list"]).await;
+    let leader = leader.split(',').next().expect("a member id").to_owned();
+
+    // Reads of a state nothing changes in between: the same bytes.
+    let reads: &[&[&str]] = &[
+        &["get", "a"],
+        &["get", "", "--prefix"],
+        &["get", "", "--prefix", "--keys-only"],
+        &["get", "", "--prefix", "--print-value-only"],
+        &["get", "dir/", "--prefix", "--limit", "1"],
+        &[
+            "get",
+            "",
+            "--from-key",
+            "--sort-by",
+            "MODIFY",
+            "--order",
+            "DESCEND",
+        ],
+        &["get", "a", "--rev", "2"],
+        &["--hex", "get", "dir/one"],
+        &["-w", "fields", "get", "", "--prefix"],
+        &["-w", "fields", "get", "dir/", "--prefix", "--limit", "1"],
+        &["-w", "fields", "del", "missing"],
+        &["member", "list"],
+        &["-w", "fields", "member", "list"],
+        &["-w", "fields", "endpoint", "status"],
+        // (no `endpoint hashkv`: etcd 3.4's gateway maps HashKV and Hash to one path, and
+        // serves Hash there)
+        &["alarm", "list"],
+        &["lease", "list"],
+        &["-w", "fields", "lease", "list"],
+        &["move-leader", &leader],
+        &["defrag"],
+    ];
+    for args in reads {
+        let ours = must(e, args, None).await;
+        let theirs = etcdctl(e, args).await;
+        assert_eq!(ours, theirs, "{args:?}");
+    }
+    // A write in the fields form: the same fields, the same values but for the revisions
+    // the first write moved on.
+    let put = ["-w", "fields", "put", "a", "b", "--prev-kv"];
+    let moved = ["Revision", "PrevModRevision", "PrevVersion"];
+    let without_revisions = |pairs: Vec<(String, String)>| -> Vec<(String, String)> {
+        pairs
+            .into_iter()
+            .map(|(name, value)| {
+                let value = if moved.contains(&name.as_str()) {
+                    String::new()
+                } else {
+                    value
+                };
+                (name, value)
+            })
+            .collect()
+    };
+    assert_eq!(
+        without_revisions(fields(&must(e, &put, None).await)),
+        without_revisions(fields(&etcdctl(e, &put).await))
+    );
+
+    // A txn whose compare fails leaves the state alone, so both take the same branch.
+    let txn = "value(\"a\") = \"nope\"\n\nput a changed\n\nget a\nget dir/one\n\n";
+    let theirs = {
+        let mut child = Command::new("etcdctl")
+            .args(["--endpoints", e, "txn"])
+            .env("ETCDCTL_API", "3")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("etcdctl runs");
+        let mut input = child.stdin.take().expect("stdin");
+        input.write_all(txn.as_bytes()).await.expect("stdin");
+        drop(input);
+        let output = child.wait_with_output().await.expect("etcdctl txn");
+        String::from_utf8(output.stdout).expect("utf-8")
+    };
+    assert_eq!(must(e, &["txn"], Some(txn)).await, theirs);
+    // Health differs only in how long it took, and in where it goes: etcdctl 3.4 writes
+    // healthy lines to stderr, keelctl (like etcdctl 3.5) to stdout.
+    let took = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|line| line.contains(" is healthy: "))
+            .map(|line| line.split(" took = ").next().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let theirs = etcdctl_output(e, &["endpoint", "health"]).await;
+    let theirs = took(&String::from_utf8_lossy(&theirs.stderr));
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(took(&must(e, &["endpoint", "health"], None).await), theirs);
+    // snapshot save: the same closing line, for files of the same size.
+    let (ours, theirs) = (data.path().join("ours.db"), data.path().join("theirs.db"));
+    let (ours, theirs) = (ours.to_str().unwrap(), theirs.to_str().unwrap());
+    assert_eq!(
+        must(e, &["snapshot", "save", ours], None).await,
+        format!("Snapshot saved at {ours}\n")
+    );
+    assert_eq!(
+        etcdctl(e, &["snapshot", "save", theirs]).await,
+        format!("Snapshot saved at {theirs}\n")
+    );
+    etcd.kill().await.expect("etcd stops");
 }
