@@ -1452,6 +1452,47 @@ async fn keelctl_prints_what_etcdctl_prints_against_a_real_etcd() {
     let theirs = took(&String::from_utf8_lossy(&theirs.stderr));
     assert_eq!(theirs.len(), 1);
     assert_eq!(took(&must(e, &["endpoint", "health"], None).await), theirs);
+    // Leases: the same lines, the remaining time aside (a second may pass in between).
+    let remaining = |text: String| {
+        text.split(", remaining")
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let ttl = ["lease", "timetolive", &lease, "--keys"];
+    assert_eq!(
+        remaining(must(e, &ttl, None).await),
+        remaining(etcdctl(e, &ttl).await)
+    );
+    let kept = ["lease", "keep-alive", "--once", &lease];
+    assert_eq!(must(e, &kept, None).await, etcdctl(e, &kept).await);
+    let granted = must(e, &["lease", "grant", "60"], None).await;
+    let theirs = etcdctl(e, &["lease", "grant", "60"]).await;
+    let shape = |text: &str| -> Vec<usize> { text.split(' ').map(str::len).collect() };
+    assert_eq!(shape(&granted), shape(&theirs), "{granted} {theirs}");
+
+    // A watch replaying the whole history prints the same events.
+    let revision = int(&must_json(e, &["get", "a"]).await["header"]["revision"]);
+    let events = |program: &str| {
+        let mut command = Command::new(program);
+        command
+            .args(["--endpoints", e, "watch", "", "--prefix", "--rev", "1"])
+            .env("ETCDCTL_API", "3")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        command
+    };
+    let mut printed = Vec::new();
+    for program in [env!("CARGO_BIN_EXE_keelctl"), "etcdctl"] {
+        let mut watch = events(program).spawn().expect("watch starts");
+        let mut lines = BufReader::new(watch.stdout.take().expect("piped")).lines();
+        // Three lines (PUT, key, value) per write after the first revision.
+        printed.push(read_lines(&mut lines, 3 * (revision as usize - 1)).await);
+        watch.kill().await.expect("kill watch");
+    }
+    assert_eq!(printed[0], printed[1]);
+
     // snapshot save: the same closing line, for files of the same size.
     let (ours, theirs) = (data.path().join("ours.db"), data.path().join("theirs.db"));
     let (ours, theirs) = (ours.to_str().unwrap(), theirs.to_str().unwrap());
