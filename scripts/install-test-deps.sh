@@ -25,3 +25,6 @@ need_deb openssl openssl
 
 # The chaos suite pauses members with `kill -STOP` / `kill -CONT` (tests/it/chaos/cluster.rs).
 need_deb procps kill
+# keelctl's parity test: etcdctl 3.4 and keelctl against the same real etcd 3.4.
+need_deb etcd-server etcd
+need_deb etcd-client etcdctl

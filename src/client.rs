@@ -8,12 +8,10 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
 
 use crate::api::auth_models::{
     AuthStatusResponse, AuthenticateRequest, AuthenticateResponse, Empty, Name, Permission,
@@ -476,18 +474,25 @@ impl Client {
         self.call("/v3/lease/leases", &serde_json::json!({})).await
     }
 
-    /// Opens a `LeaseKeepAlive` stream on the first endpoint that serves it; each
-    /// [`KeepAlive::renew`] is one round on it.
+    /// Renews lease `id` once, then hands back a [`KeepAlive`] whose every
+    /// [`KeepAlive::renew`] is one more `LeaseKeepAlive` round, each on a stream of its own
+    /// (see [`Client::open_stream`] for why the gateway allows no more than one request per
+    /// stream).
     pub async fn lease_keep_alive(&self, id: i64) -> Result<KeepAlive> {
-        let first = serde_json::to_vec(&LeaseId { id }).expect("request models serialize");
-        let (first_answer, responses, requests) =
-            self.open_stream("/v3/lease/keepalive", first).await?;
+        let first = self.keep_alive_round(id).await?;
         Ok(KeepAlive {
+            client: self.clone(),
             id,
-            first: Some(first_answer),
-            responses,
-            requests,
+            first: Some(first),
         })
+    }
+
+    async fn keep_alive_round(&self, id: i64) -> Result<LeaseKeepAliveResponse> {
+        let request = serde_json::to_vec(&LeaseId { id }).expect("request models serialize");
+        let (answer, _rest) = self
+            .open_stream::<LeaseKeepAliveResponse>("/v3/lease/keepalive", request)
+            .await?;
+        Ok(answer)
     }
 
     /// One `LeaseKeepAlive` round.
@@ -794,37 +799,34 @@ impl Client {
         self.call_write("/v3/auth/role/revoke", &request).await
     }
 
-    /// Starts a watch. The request body stays open for as long as the returned [`Watch`]
-    /// lives: etcd's gateway cancels a session's watches when its body ends, and an open body
-    /// is where later requests (cancel, progress) would go.
+    /// Starts a watch; its responses stream for as long as the returned [`Watch`] lives
+    /// (dropping it closes the connection, which ends the session on the server).
     pub async fn watch(&self, request: WatchCreateRequest) -> Result<Watch> {
         let first = serde_json::to_vec(&WatchRequest::CreateRequest(request))
             .expect("request models serialize");
-        let (first_answer, responses, requests) = self.open_stream("/v3/watch", first).await?;
+        let (first_answer, responses) = self.open_stream("/v3/watch", first).await?;
         Ok(Watch {
             first: Some(first_answer),
             responses,
-            _requests: requests,
         })
     }
 
-    /// Opens a bidirectional stream on the first endpoint whose first answer is not
-    /// `Unavailable`: a streamed reply is always HTTP 200, so a member that cannot serve
-    /// ("not leader") says so in the first line rather than in the status.
+    /// Opens a streamed call on the first endpoint whose first answer is not `Unavailable`:
+    /// a streamed reply is always HTTP 200, so a member that cannot serve ("not leader") says
+    /// so in the first line rather than in the status.
+    ///
+    /// The request is one message in a body that ends with it. etcd's gateway (Go's HTTP/1
+    /// server) answers a stream only once its request body has ended, and a watch session
+    /// outlives its body on both etcd and keel; so a stream carries one request, and a call
+    /// that needs more (keep-alive rounds) opens a stream per request.
     async fn open_stream<T: DeserializeOwned + Send + 'static>(
         &self,
         path: &str,
-        first: Vec<u8>,
-    ) -> Result<(T, Lines<T>, RequestSender)> {
+        request: Vec<u8>,
+    ) -> Result<(T, Lines<T>)> {
         let mut reasons = Vec::new();
         for endpoint in &self.endpoints {
-            let (sender, receiver) = mpsc::channel::<std::result::Result<Bytes, std::io::Error>>(4);
-            sender
-                .send(Ok(Bytes::from(first.clone())))
-                .await
-                .expect("the receiver is alive");
-            let body =
-                reqwest::Body::wrap_stream(tokio_stream::wrappers::ReceiverStream::new(receiver));
+            let body = reqwest::Body::from(request.clone());
             let opening = self
                 .authorized(self.http.post(format!("{endpoint}{path}")))
                 .header("content-type", "application/json")
@@ -857,7 +859,7 @@ impl Client {
             let mut lines: Lines<T> = Box::pin(result_lines::<T>(endpoint.clone(), response));
             let answer = tokio::time::timeout(self.options.command_timeout, lines.next()).await;
             match answer {
-                Ok(Some(Ok(answer))) => return Ok((answer, lines, sender)),
+                Ok(Some(Ok(answer))) => return Ok((answer, lines)),
                 Ok(Some(Err(error @ Error::Api { code, .. }))) if code == CODE_UNAVAILABLE => {
                     reasons.push(error.to_string());
                 }
@@ -871,31 +873,22 @@ impl Client {
 }
 
 type Lines<T> = std::pin::Pin<Box<dyn Stream<Item = Result<T>> + Send>>;
-type RequestSender = mpsc::Sender<std::result::Result<Bytes, std::io::Error>>;
 
-/// An open keep-alive stream of one lease.
+/// Renewals of one lease.
 pub struct KeepAlive {
+    client: Client,
     id: i64,
     first: Option<LeaseKeepAliveResponse>,
-    responses: Lines<LeaseKeepAliveResponse>,
-    requests: RequestSender,
 }
 
 impl KeepAlive {
     /// Renews the lease once; a TTL of 0 in the answer means it no longer exists.
     pub async fn renew(&mut self) -> Result<LeaseKeepAliveResponse> {
-        // Opening the stream already sent the first request.
+        // Opening already renewed it once.
         if let Some(first) = self.first.take() {
             return Ok(first);
         }
-        let request =
-            serde_json::to_vec(&LeaseId { id: self.id }).expect("request models serialize");
-        let closed = || Error::Unreachable(vec!["the keep-alive stream was closed".into()]);
-        self.requests
-            .send(Ok(Bytes::from(request)))
-            .await
-            .map_err(|_| closed())?;
-        self.responses.next().await.unwrap_or_else(|| Err(closed()))
+        self.client.keep_alive_round(self.id).await
     }
 }
 
@@ -903,8 +896,6 @@ impl KeepAlive {
 pub struct Watch {
     first: Option<WatchResponse>,
     responses: Lines<WatchResponse>,
-    // Held only to keep the request body open.
-    _requests: RequestSender,
 }
 
 impl Watch {

@@ -124,7 +124,7 @@ async fn keelctl_drives_a_three_member_cluster_then_inspects_a_stopped_member() 
     }
     assert_eq!(
         must(e, &["get", "ls/", "--prefix", "--keys-only"], None).await,
-        "ls/a/1\nls/a/2\nls/b/1\n"
+        "ls/a/1\n\nls/a/2\n\nls/b/1\n\n"
     );
     assert_eq!(
         must(
@@ -133,8 +133,15 @@ async fn keelctl_drives_a_three_member_cluster_then_inspects_a_stopped_member() 
             None
         )
         .await,
-        "ls/a/1\nls/a/2\n"
+        "ls/a/1\n\nls/a/2\n\n"
     );
+    // An empty key with --prefix is every key, as etcdctl sends it (key "\0").
+    assert_eq!(
+        must(e, &["get", "", "--prefix", "--count-only"], None).await,
+        must(e, &["get", "", "--from-key", "--count-only"], None).await
+    );
+    let every = must_json(e, &["get", "", "--prefix", "--keys-only"]).await;
+    assert!(int(&every["count"]) >= 5, "{every}");
     assert_eq!(
         must(e, &["get", "ls/", "--prefix", "--count-only"], None).await,
         "3\n"
@@ -302,6 +309,40 @@ async fn keelctl_drives_a_three_member_cluster_then_inspects_a_stopped_member() 
         )
     );
     assert!(!std::path::Path::new(&format!("{snapshot}.part")).exists());
+    // snapshot status reads it back offline: its revision and key count are what the
+    // cluster served when it was taken (nothing was written since).
+    let status = must_json(e, &["snapshot", "status", snapshot]).await;
+    let now = must_json(e, &["get", "", "--prefix", "--count-only"]).await;
+    assert_eq!(
+        int(&status["revision"]),
+        int(&now["header"]["revision"]),
+        "{status}"
+    );
+    assert_eq!(int(&status["totalKey"]), int(&now["count"]), "{status}");
+    assert_eq!(status["totalSize"].as_u64(), Some(written.len() as u64));
+    // Its hash is the serving member's (the first endpoint answered the snapshot).
+    let served_by = all.split(',').next().expect("an endpoint");
+    let hashes = must_json(served_by, &["endpoint", "hashkv"]).await;
+    assert_eq!(
+        status["hash"], hashes[0]["HashKV"]["hash"],
+        "{status} {hashes}"
+    );
+    let simple = must(e, &["snapshot", "status", snapshot], None).await;
+    assert_eq!(
+        simple,
+        format!(
+            "{:x}, {}, {}, {}\n",
+            status["hash"].as_u64().expect("a hash"),
+            int(&status["revision"]),
+            int(&status["totalKey"]),
+            keel::cli::ctl::printer::human_bytes(written.len() as u64)
+        )
+    );
+    let not_a_snapshot = data.path().join("not-a-snapshot");
+    std::fs::write(&not_a_snapshot, b"hello").expect("write");
+    let not_a_snapshot = not_a_snapshot.to_str().expect("utf-8 path");
+    let refused = run(e, &["snapshot", "status", not_a_snapshot], None).await;
+    assert_fails_with(&refused, &format!("cannot read snapshot {not_a_snapshot}"));
 
     // other output forms.
     let table = must(e, &["-w", "table", "get", "greeting"], None).await;
@@ -311,9 +352,7 @@ async fn keelctl_drives_a_three_member_cluster_then_inspects_a_stopped_member() 
     );
     assert_eq!(
         must(e, &["--hex", "get", "cas"], None).await,
-        "636173
-6c6f7374
-"
+        "\\x63\\x61\\x73\n\\x6c\\x6f\\x73\\x74\n"
     );
 
     // a compacted revision is an error naming the cause.
@@ -1233,4 +1272,239 @@ async fn inspect_on_a_stopped_member_agrees_with_what_the_live_cluster_served() 
         .map(|event| event["type"].as_str().unwrap_or("PUT"))
         .collect();
     assert_eq!(kinds, ["PUT", "DELETE"], "{deleted}");
+}
+
+/// Runs etcdctl (3.4, from scripts/install-test-deps.sh) with `args`; returns stdout.
+async fn etcdctl(endpoint: &str, args: &[&str]) -> String {
+    String::from_utf8(etcdctl_output(endpoint, args).await.stdout).expect("utf-8")
+}
+
+/// Runs etcdctl with `args` and insists on success.
+async fn etcdctl_output(endpoint: &str, args: &[&str]) -> Output {
+    let output = Command::new("etcdctl")
+        .arg("--endpoints")
+        .arg(endpoint)
+        .args(args)
+        .env("ETCDCTL_API", "3")
+        .env_remove("ETCDCTL_ENDPOINTS")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(COMMAND_DEADLINE, output)
+        .await
+        .unwrap_or_else(|_| panic!("etcdctl {args:?} ran past {COMMAND_DEADLINE:?}"))
+        .expect("etcdctl runs (scripts/install-test-deps.sh installs it)");
+    assert!(
+        output.status.success(),
+        "etcdctl {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// A port that was free a moment ago, for a server that cannot be handed a listener.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keelctl_prints_what_etcdctl_prints_against_a_real_etcd() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let (client_port, peer_port) = (free_port(), free_port());
+    let endpoint = format!("http://127.0.0.1:{client_port}");
+    let peer = format!("http://127.0.0.1:{peer_port}");
+    let mut etcd = Command::new("etcd")
+        .args(["--name", "parity", "--data-dir"])
+        .arg(data.path().join("etcd"))
+        .args(["--listen-client-urls", &endpoint])
+        .args(["--advertise-client-urls", &endpoint])
+        .args(["--listen-peer-urls", &peer])
+        .args(["--initial-advertise-peer-urls", &peer])
+        .args(["--initial-cluster", &format!("parity={peer}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("etcd starts (scripts/install-test-deps.sh installs it)");
+    let e = endpoint.as_str();
+    let deadline = Instant::now() + COMMAND_DEADLINE;
+    while !run(e, &["--dial-timeout", "200ms", "get", "x"], None)
+        .await
+        .status
+        .success()
+    {
+        assert!(Instant::now() < deadline, "etcd never served {e}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The same writes through both clients print the same.
+    for args in [
+        &["put", "a", "b"][..],
+        &["put", "dir/one", "1"],
+        &["put", "dir/two", "say \"2\""],
+        &["put", "a", "b", "--prev-kv"],
+        &["del", "missing"],
+    ] {
+        assert_eq!(
+            must(e, args, None).await,
+            etcdctl(e, args).await,
+            "{args:?}"
+        );
+    }
+    let lease = etcdctl(e, &["lease", "grant", "600"]).await;
+    let lease = lease
+        .split_whitespace()
+        .nth(1)
+        .expect("a lease id")
+        .to_owned();
+    etcdctl(e, &["put", "dir/leased", "v", "--lease", &lease]).await;
+    let leader = etcdctl(e, &["member", "list"]).await;
+    let leader = leader.split(',').next().expect("a member id").to_owned();
+
+    // Reads of a state nothing changes in between: the same bytes.
+    let reads: &[&[&str]] = &[
+        &["get", "a"],
+        &["get", "", "--prefix"],
+        &["get", "", "--prefix", "--keys-only"],
+        &["get", "", "--prefix", "--print-value-only"],
+        &["get", "dir/", "--prefix", "--limit", "1"],
+        &[
+            "get",
+            "",
+            "--from-key",
+            "--sort-by",
+            "MODIFY",
+            "--order",
+            "DESCEND",
+        ],
+        &["get", "a", "--rev", "2"],
+        &["--hex", "get", "dir/one"],
+        &["-w", "fields", "get", "", "--prefix"],
+        &["-w", "fields", "get", "dir/", "--prefix", "--limit", "1"],
+        &["-w", "fields", "del", "missing"],
+        &["member", "list"],
+        &["-w", "fields", "member", "list"],
+        &["-w", "fields", "endpoint", "status"],
+        // (no `endpoint hashkv`: etcd 3.4's gateway maps HashKV and Hash to one path, and
+        // serves Hash there)
+        &["alarm", "list"],
+        &["lease", "list"],
+        &["-w", "fields", "lease", "list"],
+        &["move-leader", &leader],
+        &["defrag"],
+    ];
+    for args in reads {
+        let ours = must(e, args, None).await;
+        let theirs = etcdctl(e, args).await;
+        assert_eq!(ours, theirs, "{args:?}");
+    }
+    // A write in the fields form: the same fields, the same values but for the revisions
+    // the first write moved on.
+    let put = ["-w", "fields", "put", "a", "b", "--prev-kv"];
+    let moved = ["Revision", "PrevModRevision", "PrevVersion"];
+    let without_revisions = |pairs: Vec<(String, String)>| -> Vec<(String, String)> {
+        pairs
+            .into_iter()
+            .map(|(name, value)| {
+                let value = if moved.contains(&name.as_str()) {
+                    String::new()
+                } else {
+                    value
+                };
+                (name, value)
+            })
+            .collect()
+    };
+    assert_eq!(
+        without_revisions(fields(&must(e, &put, None).await)),
+        without_revisions(fields(&etcdctl(e, &put).await))
+    );
+
+    // A txn whose compare fails leaves the state alone, so both take the same branch.
+    let txn = "value(\"a\") = \"nope\"\n\nput a changed\n\nget a\nget dir/one\n\n";
+    let theirs = {
+        let mut child = Command::new("etcdctl")
+            .args(["--endpoints", e, "txn"])
+            .env("ETCDCTL_API", "3")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("etcdctl runs");
+        let mut input = child.stdin.take().expect("stdin");
+        input.write_all(txn.as_bytes()).await.expect("stdin");
+        drop(input);
+        let output = child.wait_with_output().await.expect("etcdctl txn");
+        String::from_utf8(output.stdout).expect("utf-8")
+    };
+    assert_eq!(must(e, &["txn"], Some(txn)).await, theirs);
+    // Health differs only in how long it took, and in where it goes: etcdctl 3.4 writes
+    // healthy lines to stderr, keelctl (like etcdctl 3.5) to stdout.
+    let took = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|line| line.contains(" is healthy: "))
+            .map(|line| line.split(" took = ").next().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let theirs = etcdctl_output(e, &["endpoint", "health"]).await;
+    let theirs = took(&String::from_utf8_lossy(&theirs.stderr));
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(took(&must(e, &["endpoint", "health"], None).await), theirs);
+    // Leases: the same lines, the remaining time aside (a second may pass in between).
+    let remaining = |text: String| {
+        text.split(", remaining")
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let ttl = ["lease", "timetolive", &lease, "--keys"];
+    assert_eq!(
+        remaining(must(e, &ttl, None).await),
+        remaining(etcdctl(e, &ttl).await)
+    );
+    let kept = ["lease", "keep-alive", "--once", &lease];
+    assert_eq!(must(e, &kept, None).await, etcdctl(e, &kept).await);
+    let granted = must(e, &["lease", "grant", "60"], None).await;
+    let theirs = etcdctl(e, &["lease", "grant", "60"]).await;
+    let shape = |text: &str| -> Vec<usize> { text.split(' ').map(str::len).collect() };
+    assert_eq!(shape(&granted), shape(&theirs), "{granted} {theirs}");
+
+    // A watch replaying the whole history prints the same events.
+    let revision = int(&must_json(e, &["get", "a"]).await["header"]["revision"]);
+    let events = |program: &str| {
+        let mut command = Command::new(program);
+        command
+            .args(["--endpoints", e, "watch", "", "--prefix", "--rev", "1"])
+            .env("ETCDCTL_API", "3")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        command
+    };
+    let mut printed = Vec::new();
+    for program in [env!("CARGO_BIN_EXE_keelctl"), "etcdctl"] {
+        let mut watch = events(program).spawn().expect("watch starts");
+        let mut lines = BufReader::new(watch.stdout.take().expect("piped")).lines();
+        // Three lines (PUT, key, value) per write after the first revision.
+        printed.push(read_lines(&mut lines, 3 * (revision as usize - 1)).await);
+        watch.kill().await.expect("kill watch");
+    }
+    assert_eq!(printed[0], printed[1]);
+
+    // snapshot save: the same closing line, for files of the same size.
+    let (ours, theirs) = (data.path().join("ours.db"), data.path().join("theirs.db"));
+    let (ours, theirs) = (ours.to_str().unwrap(), theirs.to_str().unwrap());
+    assert_eq!(
+        must(e, &["snapshot", "save", ours], None).await,
+        format!("Snapshot saved at {ours}\n")
+    );
+    assert_eq!(
+        etcdctl(e, &["snapshot", "save", theirs]).await,
+        format!("Snapshot saved at {theirs}\n")
+    );
+    etcd.kill().await.expect("etcd stops");
 }

@@ -3,7 +3,7 @@
 use clap::Args;
 
 use super::printer::Printer;
-use super::range_end;
+use super::{range_end, range_key};
 use crate::api::models::DeleteRangeRequest;
 use crate::client::Client;
 
@@ -28,10 +28,11 @@ pub struct DelArgs {
 impl DelArgs {
     /// The delete request these flags describe.
     pub fn request(&self) -> DeleteRangeRequest {
-        let key = self.key.as_bytes().to_vec();
+        let typed = self.key.as_bytes();
+        let key = range_key(typed, self.prefix, self.from_key);
         let end = match &self.range_end {
             Some(end) => end.as_bytes().to_vec(),
-            None => range_end(&key, self.prefix, self.from_key),
+            None => range_end(typed, self.prefix, self.from_key),
         };
         DeleteRangeRequest {
             key,

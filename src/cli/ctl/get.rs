@@ -3,7 +3,7 @@
 use clap::{Args, ValueEnum};
 
 use super::printer::{Printer, RangeView};
-use super::range_end;
+use super::{range_end, range_key};
 use crate::api::models::{RangeRequest, SortOrder, SortTarget};
 use crate::client::Client;
 
@@ -70,10 +70,11 @@ pub enum Order {
 impl GetArgs {
     /// The range request these flags describe.
     pub fn request(&self) -> RangeRequest {
-        let key = self.key.as_bytes().to_vec();
+        let typed = self.key.as_bytes();
+        let key = range_key(typed, self.prefix, self.from_key);
         let end = match &self.range_end {
             Some(end) => end.as_bytes().to_vec(),
-            None => range_end(&key, self.prefix, self.from_key),
+            None => range_end(typed, self.prefix, self.from_key),
         };
         let sort_target = match self.sort_by {
             None | Some(SortBy::Key) => SortTarget::Key,

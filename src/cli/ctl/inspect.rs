@@ -16,7 +16,7 @@ use clap::{Args, Subcommand};
 
 use super::ls::{branches, print_branches};
 use super::printer::{human_bytes, lease_hex, show_value, Printer, RangeView};
-use super::{range_end, OutputFormat};
+use super::{range_end, range_key, OutputFormat};
 use crate::api::models::{KeyValue, RangeResponse};
 
 /// Flags of `inspect`.
@@ -107,11 +107,11 @@ impl InspectArgs {
         let store = self.open()?;
         match &self.what {
             InspectCommand::Get { key, prefix, rev } => {
-                let key = key.as_bytes().to_vec();
+                let typed = key.as_bytes();
                 let answer = store
                     .range(&keel_store::RangeRequest {
-                        range_end: range_end(&key, *prefix, false),
-                        key,
+                        range_end: range_end(typed, *prefix, false),
+                        key: range_key(typed, *prefix, false),
                         revision: *rev,
                         ..Default::default()
                     })

@@ -17,6 +17,8 @@
 //! keelctl watch /app --prefix -- sh -c 'echo $ETCD_WATCH_KEY'   # a command per event
 //! keelctl defrag && keelctl alarm list        # every endpoint
 //! keelctl move-leader 8e9e05c52164694d        # hand the leadership over
+//! keelctl -w fields endpoint health --cluster # etcdctl's "Field" : value lines
+//! keelctl snapshot save b.snap && keelctl snapshot status b.snap
 //! ```
 //!
 //! Endpoints are tried in order: one that cannot be reached, or answers "not leader", is
@@ -236,6 +238,9 @@ impl Ctl {
             Command::Inspect(args) => return args.execute(&printer),
             Command::Completion(args) => return args.execute(),
             Command::Version(args) => return args.execute(&printer),
+            Command::Snapshot(snapshot::SnapshotCommand::Status { file }) => {
+                return snapshot::status(&file, &printer)
+            }
             _ => {}
         }
         let client = Client::with_tls(
@@ -310,6 +315,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
+/// The key etcdctl sends: an empty key with `--prefix` or `--from-key` means every key,
+/// which etcd spells `"\0"` (the gateway refuses an empty key). Pair it with the
+/// [`range_end`] of the key as typed.
+pub fn range_key(key: &[u8], prefix: bool, from_key: bool) -> Vec<u8> {
+    if key.is_empty() && (prefix || from_key) {
+        vec![0]
+    } else {
+        key.to_vec()
+    }
+}
+
 /// The `range_end` etcdctl sends: the key after every key with this prefix for `--prefix`,
 /// `"\0"` (every key from `key` on) for `--from-key`, none for one key.
 pub fn range_end(key: &[u8], prefix: bool, from_key: bool) -> Vec<u8> {
@@ -380,6 +396,10 @@ mod tests {
         assert_eq!(range_end(b"", true, false), b"\0");
         assert_eq!(range_end(b"a", false, true), b"\0");
         assert!(range_end(b"a", false, false).is_empty());
+        assert_eq!(range_key(b"", true, false), b"\0");
+        assert_eq!(range_key(b"", false, true), b"\0");
+        assert!(range_key(b"", false, false).is_empty());
+        assert_eq!(range_key(b"a", true, false), b"a");
         assert!(parse_duration("2x").is_err());
     }
 }

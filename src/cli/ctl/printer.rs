@@ -66,10 +66,10 @@ impl Printer {
         self.write(format!("{text}\n").as_bytes());
     }
 
-    /// Bytes as a line: raw, or hex with `--hex`.
+    /// Bytes as a line: raw, or with `--hex` as etcdctl writes it (`\x61\x62`).
     fn bytes_line(&self, bytes: &[u8]) {
         if self.hex {
-            self.line(&hex(bytes));
+            self.line(&escaped_hex(bytes));
         } else {
             let mut line = bytes.to_vec();
             line.push(b'\n');
@@ -112,18 +112,17 @@ impl Printer {
         if !view.values_only {
             self.bytes_line(&kv.key);
         }
-        if !view.keys_only {
+        if view.keys_only {
+            // etcdctl prints the (empty) value line even then: `KEY`, then a blank line.
+            self.line("");
+        } else {
             self.bytes_line(&kv.value);
         }
     }
 
-    /// A string field as Go's `%q` writes it (`--hex` writes the hex digits instead).
+    /// A string field as Go's `%q` writes it (etcdctl's fields form ignores `--hex`).
     fn quoted(&self, bytes: &[u8]) -> String {
-        if self.hex {
-            go_quote(hex(bytes).as_bytes())
-        } else {
-            go_quote(bytes)
-        }
+        go_quote(bytes)
     }
 
     /// etcdctl's key-value fields; `prefix` is `Prev` for a previous value.
@@ -149,7 +148,11 @@ impl Printer {
                     kv.create_revision.to_string(),
                     kv.mod_revision.to_string(),
                     kv.version.to_string(),
-                    lease_hex(kv.lease),
+                    if kv.lease == 0 {
+                        "0".into()
+                    } else {
+                        lease_hex(kv.lease)
+                    },
                 ]
             })
             .collect();
@@ -859,9 +862,14 @@ pub fn go_quote(bytes: &[u8]) -> String {
     out
 }
 
-/// Lease ids are printed in hex, as etcdctl does.
+/// Lease ids are printed as etcdctl does: 16 hex digits (`%016x`).
 pub fn lease_hex(id: i64) -> String {
-    format!("{:x}", id)
+    format!("{:016x}", id)
+}
+
+/// `--hex` in etcdctl's simple form: `\x` before each byte's two hex digits.
+pub fn escaped_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("\\x{b:02x}")).collect()
 }
 
 /// Lowercase hex of bytes.
@@ -916,7 +924,8 @@ mod tests {
         assert_eq!(show_value(&[0, 0xff]), "00ff");
         assert_eq!(human_bytes(25_000), "25 kB");
         assert_eq!(human_bytes(12), "12 B");
-        assert_eq!(lease_hex(255), "ff");
+        assert_eq!(lease_hex(255), "00000000000000ff");
+        assert_eq!(escaped_hex(b"a/"), r"\x61\x2f");
         assert_eq!(go_quote(b"a/b c"), r#""a/b c""#);
         assert_eq!(go_quote(b"say \"hi\"\n"), r#""say \"hi\"\n""#);
         assert_eq!(go_quote(b"\x00\xff\xe2\x82\xac"), r#""\x00\xff€""#);

@@ -10,7 +10,7 @@ use anyhow::{bail, Context as _};
 use clap::Args;
 
 use super::printer::Printer;
-use super::range_end;
+use super::{range_end, range_key};
 use crate::api::models::{Event, EventType, WatchCreateRequest};
 use crate::client::{Client, Error};
 
@@ -38,11 +38,12 @@ pub struct WatchArgs {
 impl WatchArgs {
     /// The create request these flags describe.
     pub fn request(&self) -> WatchCreateRequest {
-        let key = self.key.as_bytes().to_vec();
+        let typed = self.key.as_bytes();
+        let key = range_key(typed, self.prefix, false);
         WatchCreateRequest {
             range_end: match &self.range_end {
                 Some(end) => end.as_bytes().to_vec(),
-                None => range_end(&key, self.prefix, false),
+                None => range_end(typed, self.prefix, false),
             },
             key,
             start_revision: self.rev,
