@@ -1387,6 +1387,8 @@ async fn keelctl_prints_what_etcdctl_prints_against_a_real_etcd() {
         &["-w", "fields", "del", "missing"],
         &["member", "list"],
         &["-w", "fields", "member", "list"],
+        &["-w", "table", "member", "list"],
+        &["-w", "table", "endpoint", "status"],
         &["-w", "fields", "endpoint", "status"],
         // (no `endpoint hashkv`: etcd 3.4's gateway maps HashKV and Hash to one path, and
         // serves Hash there)

@@ -6,7 +6,7 @@
 
 use std::io::Write as _;
 
-use comfy_table::{presets::ASCII_FULL, Table};
+use comfy_table::{Cell, CellAlignment, Table};
 use serde::Serialize;
 
 use super::OutputFormat;
@@ -20,6 +20,10 @@ use crate::api::models::{
     MoveLeaderResponse, PutResponse, RangeResponse, ResponseHeader, ResponseOp, StatusResponse,
     TxnResponse, WatchResponse,
 };
+
+/// comfy-table's characters for etcdctl's tables: borders, the header rule and the
+/// intersections on them, but no rules between rows.
+const ETCDCTL_TABLE: &str = "||--+-++|    ++++++";
 
 /// Writes responses to stdout in the chosen format.
 #[derive(Clone, Copy, Debug)]
@@ -91,12 +95,32 @@ impl Printer {
         self.line(&serde_json::to_string(value).expect("response models always serialize"));
     }
 
-    /// A table of strings.
+    /// A table of strings, drawn as etcdctl draws its tables (tablewriter with right-aligned
+    /// cells): a rule above and below the centered header and at the end, none between rows.
     pub fn table(&self, headers: &[&str], rows: Vec<Vec<String>>) {
+        // Centered by hand: tablewriter puts the odd space on the right, comfy-table on the
+        // left.
+        let width = |column: usize| {
+            rows.iter()
+                .filter_map(|row| row.get(column))
+                .map(|cell| cell.chars().count())
+                .chain(std::iter::once(headers[column].chars().count()))
+                .max()
+                .unwrap_or(0)
+        };
+        let centered = headers.iter().enumerate().map(|(column, header)| {
+            let gap = width(column) - header.chars().count();
+            let left = " ".repeat(gap / 2);
+            let right = " ".repeat(gap - gap / 2);
+            Cell::new(format!("{left}{header}{right}")).set_alignment(CellAlignment::Left)
+        });
         let mut table = Table::new();
-        table.load_preset(ASCII_FULL).set_header(headers.to_vec());
+        table.load_preset(ETCDCTL_TABLE).set_header(centered);
         for row in rows {
             table.add_row(row);
+        }
+        for column in table.column_iter_mut() {
+            column.set_cell_alignment(CellAlignment::Right);
         }
         self.line(&table.to_string());
     }
