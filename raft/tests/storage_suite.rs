@@ -138,3 +138,33 @@ async fn stale_snapshot_files_are_removed_on_open() -> anyhow::Result<()> {
     assert_eq!(current.meta, built.meta);
     Ok(())
 }
+
+#[tokio::test]
+async fn durable_applied_follows_built_and_installed_snapshots() -> anyhow::Result<()> {
+    let (from, to) = (TempDir::new()?, TempDir::new()?);
+    let mut source = open_state_machine(from.path())?;
+    let entries: Vec<Entry> = (1..=10u64)
+        .map(|index| Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(Request::from(keel_store::Command::Put(
+                keel_store::PutRequest {
+                    key: format!("k{index}").into_bytes(),
+                    value: b"v".to_vec(),
+                    ..Default::default()
+                },
+            ))),
+        })
+        .collect();
+    source.apply(entries).await?;
+    // Applied but not flushed: not durable yet, so the log must not be purged past it.
+    assert_eq!(*source.durable_applied().borrow(), None);
+    let built = source.get_snapshot_builder().await.build_snapshot().await?;
+    assert_eq!(*source.durable_applied().borrow(), built.meta.last_log_id);
+
+    let mut target = open_state_machine(to.path())?;
+    let durable = target.durable_applied();
+    assert_eq!(*durable.borrow(), None);
+    target.install_snapshot(&built.meta, built.snapshot).await?;
+    assert_eq!(*durable.borrow(), built.meta.last_log_id);
+    Ok(())
+}
