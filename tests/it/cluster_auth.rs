@@ -292,5 +292,30 @@ async fn auth_across_a_three_member_cluster() {
             .await;
         assert_eq!(answer["message"], "etcdserver: invalid auth token");
     }
+
+    // Auth and its signing secret are durable: after a restart of every member, auth is
+    // still on and a token issued before still works.
+    let Cluster { cluster, http } = c;
+    let c = Cluster {
+        cluster: cluster.restart().await.expect("cluster restarts"),
+        http,
+    };
+    for member in 0..3 {
+        c.eventually(
+            member,
+            Some(&root),
+            "/v3/cluster/member/list",
+            json!({}),
+            200,
+        )
+        .await;
+        let (status, _) = c
+            .post(member, None, "/v3/kv/range", json!({"key": b64("/app/x")}))
+            .await;
+        assert_eq!(
+            status, 400,
+            "member {member} serves anonymous reads after a restart"
+        );
+    }
     c.cluster.stop().await.expect("cluster stops");
 }
