@@ -197,7 +197,7 @@ step() {
             --total "$TOTAL" --val-size 256 --key-space-size $SPACE ;;
         watch) bench "$system" "$name" "$round" watch --watchers "$WATCHERS" \
             --total 500 --rate 100 --val-size 256 ;;
-        keepalive) bench "$system" "$name" "$round" --clients 64 lease-keepalive \
+        keepalive) bench "$system" "$name" "$round" --clients 64 --conns 64 lease-keepalive \
             --total "$TOTAL" ;;
     esac
 }

@@ -16,6 +16,9 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+/// How long a request may wait for its answer's head before it counts as failed.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Where a connection goes: the socket address and the `Host` header for it.
 #[derive(Clone, Debug)]
 pub struct Endpoint {
@@ -130,10 +133,13 @@ impl Connection {
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(Full::new(body))
             .map_err(|e| format!("cannot build the request: {e}"))?;
-        let sent = sender
-            .send_request(request)
-            .await
-            .map_err(|e| format!("{authority}{path}: {e}"));
+        // A request the server never answers must end as an error, not hang the run.
+        let sent = match tokio::time::timeout(REQUEST_TIMEOUT, sender.send_request(request)).await {
+            Ok(sent) => sent.map_err(|e| format!("{authority}{path}: {e}")),
+            Err(_) => Err(format!(
+                "{authority}{path}: no answer within {REQUEST_TIMEOUT:?}"
+            )),
+        };
         if sent.is_err() {
             self.sender = None;
         }
