@@ -22,3 +22,8 @@ need_deb() {
 
 # Certificate checks in the PKI tests: `openssl verify` of the generated chain.
 need_deb openssl openssl
+
+# The gRPC tests: Debian's etcdctl 3.4 drives keel as it would etcd, and the etcd-client crate
+# (a dev-dependency) runs protoc in its build script. keel's own build needs neither.
+need_deb etcd-client etcdctl
+need_deb protobuf-compiler protoc

@@ -73,11 +73,8 @@ pub async fn serve(
         // shutdown open for as long as their clients stay connected.
         closing.send_replace(true);
     };
-    warp::serve(api::routes(api.clone()))
-        .incoming(listener)
-        .graceful(shutdown)
-        .run()
-        .await;
+    // The gateway and gRPC on one port (api::grpc::dispatch).
+    api::grpc::serve(api.clone(), listener, shutdown).await;
     api.closing.send_replace(true);
     let _ = expiry.await;
     Ok(())

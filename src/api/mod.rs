@@ -11,9 +11,13 @@
 //! | [`maintenance`] | `/v3/maintenance/status`, `hash`, `hashkv`, `snapshot` (streamed), `alarm`, `defragment` |
 //! | [`cluster`] | `/v3/cluster/member/list`, `add`, `remove`, `update`, `promote` |
 //! | [`health`] | `GET /health`, `/readyz`, `/livez`, `/version`, `/metrics` |
+//!
+//! [`grpc`] serves the same services as etcd's gRPC API on the same port, through the same
+//! handlers.
 
 pub mod cluster;
 pub mod error;
+pub mod grpc;
 pub mod health;
 pub mod kv;
 pub mod lease;
