@@ -4,6 +4,7 @@
 mod cluster;
 mod cluster_leases;
 mod compactor;
+mod grpc;
 mod keelctl;
 mod kv;
 mod lease;
