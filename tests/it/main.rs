@@ -4,6 +4,7 @@
 mod cluster;
 mod cluster_leases;
 mod compactor;
+mod etcdctl;
 mod grpc;
 mod keelctl;
 mod kv;
