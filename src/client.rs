@@ -20,9 +20,9 @@ use crate::api::models::{
     DeleteRangeResponse, HashKvRequest, HashKvResponse, HeaderOnly, LeaseGrantRequest,
     LeaseGrantResponse, LeaseId, LeaseKeepAliveResponse, LeaseLeasesResponse,
     LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, MemberAddRequest, MemberAddResponse, MemberId,
-    MemberListResponse, PutRequest, PutResponse, RangeRequest, RangeResponse, SnapshotResponse,
-    StatusResponse, StreamResult, TxnRequest, TxnResponse, WatchCreateRequest, WatchRequest,
-    WatchResponse,
+    MemberListResponse, MoveLeaderRequest, MoveLeaderResponse, PutRequest, PutResponse,
+    RangeRequest, RangeResponse, SnapshotResponse, StatusResponse, StreamResult, TxnRequest,
+    TxnResponse, WatchCreateRequest, WatchRequest, WatchResponse,
 };
 
 /// The gRPC code etcd answers when a member cannot serve now ("not leader", "no leader").
@@ -416,6 +416,16 @@ impl Client {
             .await
     }
 
+    /// `MoveLeader`: hands the leadership to voter `target_id`. Only the leader accepts it
+    /// (a follower answers "not leader", and the next endpoint is tried).
+    pub async fn move_leader(&self, target_id: u64) -> Result<MoveLeaderResponse> {
+        self.call_write(
+            "/v3/maintenance/transfer-leadership",
+            &MoveLeaderRequest { target_id },
+        )
+        .await
+    }
+
     /// `Defragment` (etcd defragments the member answering; keel's sled needs nothing).
     pub async fn defragment(&self) -> Result<DefragmentResponse> {
         self.call_write("/v3/maintenance/defragment", &serde_json::json!({}))
@@ -462,6 +472,17 @@ impl Client {
 
     /// `Snapshot`: streams the state into `out`; returns the bytes written.
     pub async fn snapshot<W: AsyncWrite + Unpin>(&self, out: &mut W) -> Result<u64> {
+        self.snapshot_with_progress(out, |_, _| {}).await
+    }
+
+    /// [`Client::snapshot`], calling `progress(written, total)` after each chunk (the total
+    /// is what the member said was still to come, plus what has arrived). Neither this nor
+    /// `snapshot` is bounded by the command timeout: a large state takes as long as it takes.
+    pub async fn snapshot_with_progress<W: AsyncWrite + Unpin>(
+        &self,
+        out: &mut W,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<u64> {
         let (endpoint, response) = self
             .send(
                 "/v3/maintenance/snapshot",
@@ -476,6 +497,7 @@ impl Client {
             let chunk = chunk?;
             out.write_all(&chunk.blob).await?;
             written += chunk.blob.len() as u64;
+            progress(written, written + chunk.remaining_bytes);
         }
         out.flush().await?;
         Ok(written)

@@ -92,6 +92,9 @@ pub struct Config {
     pub initial_cluster_token: String,
     /// Applied entries between Raft snapshots.
     pub snapshot_count: u64,
+    /// Entries kept in the log before the last snapshot, so a slow follower catches up from
+    /// the log; one further behind is sent the snapshot (etcd's flag of the same name).
+    pub snapshot_catchup_entries: u64,
     /// Largest database size before the space alarm, bytes (etcd default: 2 GiB).
     pub quota_backend_bytes: u64,
     /// `periodic` or `revision`.
@@ -105,6 +108,32 @@ pub struct Config {
     pub heartbeat_interval: u64,
     /// Raft election timeout, milliseconds.
     pub election_timeout: u64,
+    /// The client listener's certificate (PEM); required by https `listen-client-urls`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// The CA that client certificates must be signed by (with `client-cert-auth`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trusted_ca_file: Option<PathBuf>,
+    /// Refuse clients without a certificate signed by `trusted-ca-file`.
+    pub client_cert_auth: bool,
+    /// The peer listener's certificate (PEM), also presented to other members as a client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_cert_file: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_key_file: Option<PathBuf>,
+    /// The CA that other members' certificates must be signed by.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_trusted_ca_file: Option<PathBuf>,
+    /// Refuse peers without a certificate signed by `peer-trusted-ca-file`.
+    pub peer_client_cert_auth: bool,
+    /// How long an auth token is accepted, seconds (etcd's `--auth-token-ttl`).
+    pub auth_token_ttl: u64,
+    /// bcrypt's cost for password hashes, 4 to 31 (etcd's `--bcrypt-cost`).
+    pub bcrypt_cost: u32,
 }
 
 impl Default for Config {
@@ -120,12 +149,23 @@ impl Default for Config {
             initial_cluster_state: ClusterState::New,
             initial_cluster_token: "keel-cluster".into(),
             snapshot_count: 100_000,
+            snapshot_catchup_entries: 1000,
             quota_backend_bytes: 2 * 1024 * 1024 * 1024,
             auto_compaction_mode: CompactionMode::Periodic,
             auto_compaction_retention: "0".into(),
             max_request_bytes: 1536 * 1024,
             heartbeat_interval: 100,
             election_timeout: 1000,
+            cert_file: None,
+            key_file: None,
+            trusted_ca_file: None,
+            client_cert_auth: false,
+            peer_cert_file: None,
+            peer_key_file: None,
+            peer_trusted_ca_file: None,
+            peer_client_cert_auth: false,
+            auth_token_ttl: 300,
+            bcrypt_cost: 10,
         }
     }
 }
@@ -269,6 +309,16 @@ impl Config {
             return Err(invalid("max-request-bytes", "must be positive"));
         }
         self.compaction_retention()?;
+        if self.auth_token_ttl == 0 {
+            return Err(invalid("auth-token-ttl", "must be positive"));
+        }
+        // bcrypt's own bounds (the crate refuses others, but only when a password is hashed).
+        if !(4..=31).contains(&self.bcrypt_cost) {
+            return Err(invalid(
+                "bcrypt-cost",
+                format!("{} is outside 4..=31", self.bcrypt_cost),
+            ));
+        }
         if self.heartbeat_interval == 0 {
             return Err(invalid("heartbeat-interval", "must be positive"));
         }
@@ -281,6 +331,56 @@ impl Config {
                     self.election_timeout,
                     5 * self.heartbeat_interval
                 ),
+            ));
+        }
+        self.validate_tls()
+    }
+
+    /// https URLs need certificate files, and certificate auth needs a CA to check against.
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        let https = |urls: &[String]| urls.iter().any(|u| u.starts_with("https://"));
+        let sides = [
+            (
+                https(&self.listen_client_urls),
+                "listen-client-urls",
+                [("cert-file", &self.cert_file), ("key-file", &self.key_file)],
+                ("client-cert-auth", self.client_cert_auth),
+                ("trusted-ca-file", &self.trusted_ca_file),
+            ),
+            (
+                https(&self.listen_peer_urls),
+                "listen-peer-urls",
+                [
+                    ("peer-cert-file", &self.peer_cert_file),
+                    ("peer-key-file", &self.peer_key_file),
+                ],
+                ("peer-client-cert-auth", self.peer_client_cert_auth),
+                ("peer-trusted-ca-file", &self.peer_trusted_ca_file),
+            ),
+        ];
+        for (is_https, urls_key, files, (auth_key, auth), (ca_key, ca)) in sides {
+            if is_https {
+                for (key, file) in files {
+                    if file.is_none() {
+                        return Err(invalid(key, format!("is required: {urls_key} uses https")));
+                    }
+                }
+            }
+            if auth && ca.is_none() {
+                return Err(invalid(ca_key, format!("is required by {auth_key}")));
+            }
+            if auth && !is_https {
+                return Err(invalid(
+                    auth_key,
+                    format!("needs https {urls_key}: plain http carries no certificate"),
+                ));
+            }
+        }
+        let peer_cert = (&self.peer_cert_file, &self.peer_key_file);
+        if peer_cert.0.is_some() != peer_cert.1.is_some() {
+            return Err(invalid(
+                "peer-key-file",
+                "peer-cert-file and peer-key-file go together",
             ));
         }
         Ok(())
@@ -358,9 +458,6 @@ fn peer_url(key: &'static str, text: &str) -> Result<Url, ConfigError> {
 
 fn socket_addr(key: &'static str, text: &str) -> Result<SocketAddr, ConfigError> {
     let url = peer_url(key, text)?;
-    if url.scheme() == "https" {
-        return Err(invalid(key, format!("{text:?}: TLS is not supported yet")));
-    }
     let host = url.host_str().unwrap_or_default();
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let port = url.port().unwrap_or_default();
@@ -437,6 +534,40 @@ mod tests {
             config.compaction_retention().unwrap(),
             Some(Retention::Period(std::time::Duration::from_secs(5400)))
         );
+    }
+
+    #[test]
+    fn https_urls_need_certificate_files() {
+        let https = Config {
+            listen_client_urls: vec!["https://127.0.0.1:2379".into()],
+            ..Config::default()
+        };
+        let err = https.validate().unwrap_err().to_string();
+        assert!(err.contains("invalid cert-file: is required"), "{err}");
+        let with_files = Config {
+            cert_file: Some("n1.crt".into()),
+            key_file: Some("n1.key".into()),
+            client_cert_auth: true,
+            ..https
+        };
+        let err = with_files.validate().unwrap_err().to_string();
+        assert!(err.contains("invalid trusted-ca-file"), "{err}");
+        Config {
+            trusted_ca_file: Some("ca.crt".into()),
+            ..with_files
+        }
+        .validate()
+        .unwrap();
+
+        let config: Config = toml::from_str(
+            "listen-peer-urls = [\"https://127.0.0.1:2380\"]\npeer-cert-file = \"n1.crt\"",
+        )
+        .unwrap();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("invalid peer-key-file"), "{err}");
+        let plain_auth: Config = toml::from_str("peer-client-cert-auth = true").unwrap();
+        let err = plain_auth.validate().unwrap_err().to_string();
+        assert!(err.contains("peer-trusted-ca-file"), "{err}");
     }
 
     #[test]

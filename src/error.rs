@@ -22,6 +22,19 @@ pub enum Error {
         /// Why it failed.
         source: std::io::Error,
     },
+    /// Certificates could not be made or read.
+    #[error(transparent)]
+    Pki(#[from] crate::pki::PkiError),
+    /// TLS could not be set up from the configured files.
+    #[error("{key} {}: {reason}", path.display())]
+    Tls {
+        /// The config key that names the file (`cert-file`, `peer-trusted-ca-file`, …).
+        key: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The configuration asks for something this build cannot do yet.
     #[error("{0}")]
     Unsupported(String),

@@ -12,14 +12,19 @@
 //! - [`lessor`]: lease deadlines kept by the leader; expiry proposed as a revoke.
 //! - [`compactor`]: automatic compaction (periodic or by revision), proposed by the leader.
 //! - [`api`]: the warp routes, handlers and JSON models, one file per etcd service.
+//! - [`auth`]: credentials, tokens and the permission check every request passes.
 //! - [`metrics`]: Prometheus metrics served on `/metrics`.
 //! - [`server`]: wiring: `run(config, listener, replica, shutdown)`.
 //! - [`client`]: the typed client of the JSON gateway (failover across endpoints, streams).
 //! - [`cli`]: the `keel` and `keelctl` command lines, one file per subcommand.
+//! - [`pki`]: a CA, node and client certificates for TLS (`keel pki`), and reading them back.
+//! - [`transport`]: the listeners' accept loop: plain TCP or TLS, HTTP/1 and HTTP/2, graceful
+//!   shutdown, the verified client certificate handed to each request.
 //! - [`identity`]: who a request comes from (a verified client certificate).
 //! - [`error`]: the crate's error enum.
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod compactor;
@@ -29,8 +34,10 @@ pub mod identity;
 pub mod lessor;
 pub mod member;
 pub mod metrics;
+pub mod pki;
 pub mod raft_replica;
 pub mod replica;
 pub mod server;
+pub mod transport;
 
 pub use error::{Error, Result};

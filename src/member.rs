@@ -38,6 +38,7 @@ pub fn raft_config(config: &Config) -> RaftConfig {
         election_timeout_min_ms: config.election_timeout,
         election_timeout_max_ms: config.election_timeout * 2,
         snapshot_logs_since_last: config.snapshot_count,
+        logs_kept_after_snapshot: config.snapshot_catchup_entries,
         ..RaftConfig::default()
     }
 }
@@ -82,14 +83,22 @@ pub async fn start(
         max_request_bytes: config.max_request_bytes,
         ..Default::default()
     };
-    let client = HttpNetworkFactory::default_client()
-        .map_err(|e| Error::Unsupported(format!("cannot build the peer HTTP client: {e}")))?;
+    // TLS files load before anything starts, so a bad file fails `start`, naming its key.
+    let client_listener = match crate::transport::client_tls(config) {
+        Some(tls) => tls.listener(client_listener)?,
+        None => client_listener.into(),
+    };
+    let peer_listener = match crate::transport::peer_tls(config) {
+        Some(tls) => tls.listener(peer_listener)?,
+        None => peer_listener.into(),
+    };
+    let client = crate::transport::outbound_client(config)?;
     let node = RaftNode::open_with_store_config(
         id,
         &config.data_dir,
         raft_config(config),
         store_config,
-        HttpNetworkFactory::new(id, client),
+        HttpNetworkFactory::new(id, client.clone()),
     )
     .await?;
     let node = Arc::new(node);
@@ -130,7 +139,8 @@ pub async fn start(
     ));
     // One API (hence one lessor) behind both listeners: followers forward lease and
     // membership requests to the leader's peer address, which may be all they know of it.
-    let api = crate::server::api(config, replica.clone());
+    // Forwarding reaches the leader's client or peer listener, TLS or not.
+    let api = crate::server::api_forwarding_with(config, replica.clone(), client.clone());
     let peer_server = {
         let mut stopped = stopped.clone();
         tokio::spawn(crate::server::serve_peers(
@@ -159,7 +169,7 @@ pub async fn start(
         let replica = replica.clone();
         let mut stopped = stopped.clone();
         tokio::spawn(async move {
-            let http = reqwest::Client::new();
+            let http = client;
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tokio::select! {
@@ -185,7 +195,7 @@ fn request_timeout(config: &Config) -> Duration {
     Duration::from_millis(5_000 + 2 * config.election_timeout)
 }
 
-fn local_addr(listener: &TcpListener) -> Result<std::net::SocketAddr> {
+fn local_addr(listener: &crate::transport::Listener) -> Result<std::net::SocketAddr> {
     listener.local_addr().map_err(|source| Error::Io {
         context: "cannot read a listener's address".into(),
         source,

@@ -12,33 +12,53 @@ use crate::api::{self, Api};
 use crate::config::Config;
 use crate::lessor::Lessor;
 use crate::replica::{LocalReplica, Member, Replica};
+use crate::transport::Listener;
 use crate::Result;
 
 /// The API state for `replica` as configured by `config`.
 pub fn api(config: &Config, replica: Arc<dyn Replica>) -> Arc<Api> {
+    api_forwarding_with(config, replica, reqwest::Client::new())
+}
+
+/// [`api`], forwarding to the leader with `http` (built with the cluster's TLS settings by
+/// [`crate::transport::outbound_client`]).
+pub fn api_forwarding_with(
+    config: &Config,
+    replica: Arc<dyn Replica>,
+    http: reqwest::Client,
+) -> Arc<Api> {
     let lessor = Arc::new(Lessor::new(config.min_lease_ttl()));
     let mut api = Api::new(replica, lessor);
+    api.http = http;
     api.max_request_bytes = config.max_request_bytes;
     api.quota_backend_bytes = config.quota_backend_bytes;
+    api.auth.token_ttl = std::time::Duration::from_secs(config.auth_token_ttl);
+    api.auth.bcrypt_cost = config.bcrypt_cost;
     Arc::new(api)
 }
 
 /// Serves the client API for `replica` on `listener` until `shutdown` resolves, then stops
 /// accepting, ends open streams and waits for in-flight requests.
+/// The listener is wrapped in TLS when `listen-client-urls` are https.
 pub async fn run(
     config: &Config,
     listener: TcpListener,
     replica: Arc<dyn Replica>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    serve_with(config, api(config, replica), listener, shutdown).await
+    let listener = match crate::transport::client_tls(config) {
+        Some(tls) => tls.listener(listener)?,
+        None => listener.into(),
+    };
+    let api = api_forwarding_with(config, replica, crate::transport::outbound_client(config)?);
+    serve_with(config, api, listener, shutdown).await
 }
 
 /// [`run`] with an already built [`Api`]: starts auto-compaction as configured, then serves.
 pub async fn serve_with(
     config: &Config,
     api: Arc<Api>,
-    listener: TcpListener,
+    listener: impl Into<Listener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     if let Some(retention) = config.compaction_retention()? {
@@ -54,11 +74,12 @@ pub async fn serve_with(
 /// [`run`] with an already built [`Api`] (tests tune it, e.g. the progress interval).
 pub async fn serve(
     api: Arc<Api>,
-    listener: TcpListener,
+    listener: impl Into<Listener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    let listener = listener.into();
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!("serving the client API on http://{addr}");
+        tracing::info!("serving the client API on {}://{addr}", listener.scheme());
     }
     let expiry = tokio::spawn(
         api.lessor
@@ -73,8 +94,10 @@ pub async fn serve(
         // shutdown open for as long as their clients stay connected.
         closing.send_replace(true);
     };
-    // The gateway and gRPC on one port (api::grpc::dispatch).
-    api::grpc::serve(api.clone(), listener, shutdown).await;
+    // The gateway and etcd's gRPC API on one port, told apart by content type.
+    let gateway = warp::service(api::routes(api.clone()));
+    let service = api::grpc::Dispatch::new(api::grpc::router(&api), gateway);
+    crate::transport::serve(listener, service, shutdown).await;
     api.closing.send_replace(true);
     let _ = expiry.await;
     Ok(())
@@ -118,14 +141,10 @@ pub fn local_replica(config: &Config) -> Result<LocalReplica> {
 pub async fn serve_peers(
     raft: keel_raft::types::Raft,
     api: Arc<Api>,
-    listener: TcpListener,
+    listener: impl Into<Listener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     use warp::Filter as _;
     let routes = keel_raft::peer_routes(raft).or(api::routes(api));
-    warp::serve(routes)
-        .incoming(listener)
-        .graceful(shutdown)
-        .run()
-        .await;
+    crate::transport::serve(listener, warp::service(routes), shutdown).await;
 }

@@ -20,7 +20,8 @@
 //!
 //! Outbound, [`HttpNetworkFactory`] posts to the target's [`KeelNode::peer_addr`] with the
 //! caller's `reqwest::Client` (its connection pool is shared by every peer; TLS is configured on
-//! it). Inbound, [`peer_routes`] is a warp filter the server mounts. A 200 answer always carries
+//! it). Every request names its sender in the [`SENDER_HEADER`] header, so something between
+//! members (the chaos tests' fault-injecting proxy) can cut or delay one link and not another. Inbound, [`peer_routes`] is a warp filter the server mounts. A 200 answer always carries
 //! a bincode body; a 400 carries a text reason (a body that did not decode).
 
 use std::future::Future;
@@ -45,6 +46,10 @@ use crate::codec;
 use crate::forward::{self, LeaderLink, LinkError, Refusal, Written};
 use crate::types::{KeelNode, LogId, Raft, Request, TypeConfig};
 
+/// The header naming the member id that sent a peer request. Informational: the receiver
+/// does not trust or need it.
+pub const SENDER_HEADER: &str = "x-keel-from";
+
 /// Creates an [`HttpNetwork`] per peer, all sharing one `reqwest::Client`.
 #[derive(Clone)]
 pub struct HttpNetworkFactory {
@@ -62,12 +67,17 @@ impl HttpNetworkFactory {
     /// A plain-HTTP client with keep-alive: idle connections to peers are kept for reuse, and
     /// TCP_NODELAY avoids Nagle's delay on small append-entries bodies.
     pub fn default_client() -> reqwest::Result<reqwest::Client> {
+        HttpNetworkFactory::client_builder().build()
+    }
+
+    /// [`HttpNetworkFactory::default_client`]'s settings, for the caller to add TLS (roots,
+    /// identity) before building.
+    pub fn client_builder() -> reqwest::ClientBuilder {
         reqwest::Client::builder()
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(8)
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(2))
-            .build()
     }
 }
 
@@ -101,12 +111,13 @@ impl LeaderLink for HttpNetworkFactory {
         request: Request,
         timeout: Duration,
     ) -> BoxFuture<'static, Result<Result<Written, Refusal>, LinkError>> {
-        let (client, url) = (
+        let (client, url, from) = (
             self.client.clone(),
             format!("{}/raft/forward", base_url(node)),
+            self.id,
         );
         Box::pin(async move {
-            exchange(&client, &url, &request, timeout)
+            exchange(&client, &url, from, &request, timeout)
                 .await
                 .map_err(|e| e.link(leader))
         })
@@ -118,12 +129,13 @@ impl LeaderLink for HttpNetworkFactory {
         node: &KeelNode,
         timeout: Duration,
     ) -> BoxFuture<'static, Result<Result<Option<LogId>, Refusal>, LinkError>> {
-        let (client, url) = (
+        let (client, url, from) = (
             self.client.clone(),
             format!("{}/raft/read-index", base_url(node)),
+            self.id,
         );
         Box::pin(async move {
-            exchange(&client, &url, &(), timeout)
+            exchange(&client, &url, from, &(), timeout)
                 .await
                 .map_err(|e| e.link(leader))
         })
@@ -146,12 +158,13 @@ impl HttpNetworkFactory {
         node: &KeelNode,
         timeout: Duration,
     ) -> BoxFuture<'static, Result<Result<(), Refusal>, LinkError>> {
-        let (client, url) = (
+        let (client, url, from) = (
             self.client.clone(),
             format!("{}/raft/campaign", base_url(node)),
+            self.id,
         );
         Box::pin(async move {
-            exchange(&client, &url, &(), timeout)
+            exchange(&client, &url, from, &(), timeout)
                 .await
                 .map_err(|e| e.link(target))
         })
@@ -189,6 +202,7 @@ impl PostError {
 async fn exchange<Req: Serialize, Resp: DeserializeOwned>(
     client: &reqwest::Client,
     url: &str,
+    from: u64,
     request: &Req,
     timeout: Duration,
 ) -> Result<Resp, PostError> {
@@ -206,6 +220,7 @@ async fn exchange<Req: Serialize, Resp: DeserializeOwned>(
     let response = client
         .post(url)
         .header("content-type", "application/octet-stream")
+        .header(SENDER_HEADER, from)
         .timeout(timeout)
         .body(body)
         .send()
@@ -266,7 +281,7 @@ impl HttpNetwork {
         action: RPCTypes,
     ) -> Result<Resp, Failure> {
         let url = format!("{}{path}", self.base);
-        exchange(&self.client, &url, request, timeout)
+        exchange(&self.client, &url, self.id, request, timeout)
             .await
             .map_err(|e| match e {
                 PostError::Timeout(_) => Failure::Timeout(Timeout {

@@ -168,6 +168,15 @@ impl From<keel_store::Error> for ApiError {
             E::LeaseExists { .. } => Code::FailedPrecondition,
             // etcd's only lease range error is "too large lease TTL", an OutOfRange.
             E::InvalidLease(_) => Code::OutOfRange,
+            E::UserEmpty | E::RoleEmpty | E::InvalidAuthManagement => Code::InvalidArgument,
+            E::UserNotFound
+            | E::UserExists
+            | E::RoleNotFound
+            | E::RoleExists
+            | E::RoleNotGranted
+            | E::PermissionNotGranted
+            | E::RootUserMissing
+            | E::RootRoleMissing => Code::FailedPrecondition,
             E::Storage(_) => Code::Internal,
             E::Corrupt(_) => Code::DataLoss,
         };

@@ -9,24 +9,72 @@ use warp::filters::BoxedFilter;
 use warp::Filter;
 
 use super::error::{ApiError, Code};
+use super::models::RequestOp;
 use super::models::{
     CompactionRequest, DeleteRangeRequest, DeleteRangeResponse, HeaderOnly, PutRequest,
     PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
 };
-use super::{blocking, unary, Shared};
+use super::{blocking, guarded, unary, Shared};
+use crate::auth::{Access, KeyAccess};
 
-/// `POST /v3/kv/{range,put,deleterange,txn,compaction}`.
+/// `POST /v3/kv/{range,put,deleterange,txn,compaction}`. Compaction is root's once auth is
+/// enabled; the others need permissions on their keys.
 pub fn routes(api: &Shared) -> BoxedFilter<(warp::reply::Response,)> {
-    unary(api, "v3/kv/range", "Range", range)
-        .or(unary(api, "v3/kv/put", "Put", put))
+    guarded(api, "v3/kv/range", "Range", range_access, range)
+        .or(guarded(api, "v3/kv/put", "Put", put_access, put))
         .unify()
-        .or(unary(api, "v3/kv/deleterange", "DeleteRange", delete_range))
+        .or(guarded(
+            api,
+            "v3/kv/deleterange",
+            "DeleteRange",
+            delete_range_access,
+            delete_range,
+        ))
         .unify()
-        .or(unary(api, "v3/kv/txn", "Txn", txn))
+        .or(guarded(api, "v3/kv/txn", "Txn", txn_access, txn))
         .unify()
         .or(unary(api, "v3/kv/compaction", "Compact", compaction))
         .unify()
         .boxed()
+}
+
+/// A range needs read on it.
+pub fn range_access(request: &RangeRequest) -> Access {
+    Access::read(&request.key, &request.range_end)
+}
+
+/// A put needs write on its key (and read, if it returns the previous value).
+pub fn put_access(request: &PutRequest) -> Access {
+    Access::Keys(vec![KeyAccess::put(&request.key, request.prev_kv)])
+}
+
+/// A delete needs write on its range (and read, if it returns what it deleted).
+pub fn delete_range_access(request: &DeleteRangeRequest) -> Access {
+    let access = KeyAccess::delete(&request.key, &request.range_end, request.prev_kv);
+    Access::Keys(vec![access])
+}
+
+/// A txn needs read for its compares and ranges and write for its puts and deletes, in both
+/// branches and every nested txn, whichever branch would run (as etcd checks).
+pub fn txn_access(request: &TxnRequest) -> Access {
+    fn walk(txn: &TxnRequest, keys: &mut Vec<KeyAccess>) {
+        for compare in &txn.compare {
+            keys.push(KeyAccess::read(&compare.key, &compare.range_end));
+        }
+        for op in txn.success.iter().chain(&txn.failure) {
+            match op {
+                RequestOp::RequestRange(r) => keys.push(KeyAccess::read(&r.key, &r.range_end)),
+                RequestOp::RequestPut(p) => keys.push(KeyAccess::put(&p.key, p.prev_kv)),
+                RequestOp::RequestDeleteRange(d) => {
+                    keys.push(KeyAccess::delete(&d.key, &d.range_end, d.prev_kv))
+                }
+                RequestOp::RequestTxn(nested) => walk(nested, keys),
+            }
+        }
+    }
+    let mut keys = Vec::new();
+    walk(request, &mut keys);
+    Access::Keys(keys)
 }
 
 /// Proposes `command`, counting a failed proposal, and unwraps the store's verdict.
@@ -63,7 +111,11 @@ fn adds_data(command: &Command) -> bool {
     match command {
         Command::Put(_) | Command::LeaseGrant { .. } => true,
         Command::Txn(txn) => txn_puts(txn),
-        Command::DeleteRange(_) | Command::Compact { .. } | Command::LeaseRevoke { .. } => false,
+        // Auth records are tiny, and etcd lets them through under the alarm too.
+        Command::DeleteRange(_)
+        | Command::Compact { .. }
+        | Command::LeaseRevoke { .. }
+        | Command::Auth(_) => false,
     }
 }
 

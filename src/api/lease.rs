@@ -18,10 +18,21 @@ use super::models::{
     StreamResult,
 };
 use super::{
-    blocking, error_line, exact_path, json_messages, stream_line, streaming_reply, unary,
-    unary_on_leader, Shared, FORWARDED,
+    blocking, credentials, error_line, exact_path, guarded, guarded_on_leader, json_messages,
+    stream_line, streaming_reply, Shared, FORWARDED,
 };
+use crate::auth::{Access, Credentials};
 use crate::lessor::MAX_TTL;
+
+/// Any user may grant, renew and look at leases (ids are not secret in etcd either).
+pub(crate) fn authenticated<T>(_: &T) -> Access {
+    Access::Authenticated
+}
+
+/// A revoke deletes the lease's keys, so it needs write on each of them.
+pub(crate) fn revoke_access(request: &LeaseId) -> Access {
+    Access::LeaseKeys(request.id)
+}
 
 /// Lease routes, with the `/v3/kv/lease/...` aliases etcd 3.4 also serves.
 pub fn routes(api: &Shared) -> BoxedFilter<(warp::reply::Response,)> {
@@ -30,43 +41,68 @@ pub fn routes(api: &Shared) -> BoxedFilter<(warp::reply::Response,)> {
         exact_path("v3/lease/keepalive")
             .and(warp::post())
             .and(warp::header::optional::<String>(FORWARDED))
+            .and(credentials())
             .and(warp::body::stream())
-            .map(move |forwarded: Option<String>, body| {
-                streaming_reply(keepalive_stream(api.clone(), forwarded.is_some(), body))
-            })
+            .map(
+                move |forwarded: Option<String>, credentials: Credentials, body| {
+                    let api = api.clone();
+                    streaming_reply(keepalive_stream_as(
+                        api,
+                        credentials,
+                        forwarded.is_some(),
+                        body,
+                    ))
+                },
+            )
     };
-    unary_on_leader(api, "v3/lease/grant", "LeaseGrant", grant)
-        .or(unary_on_leader(
+    guarded_on_leader(api, "v3/lease/grant", "LeaseGrant", authenticated, grant)
+        .or(guarded_on_leader(
             api,
             "v3/lease/revoke",
             "LeaseRevoke",
+            revoke_access,
             revoke,
         ))
         .unify()
-        .or(unary_on_leader(
+        .or(guarded_on_leader(
             api,
             "v3/kv/lease/revoke",
             "LeaseRevoke",
+            revoke_access,
             revoke,
         ))
         .unify()
-        .or(unary(
+        .or(guarded(
             api,
             "v3/lease/timetolive",
             "LeaseTimeToLive",
+            authenticated,
             time_to_live,
         ))
         .unify()
-        .or(unary(
+        .or(guarded(
             api,
             "v3/kv/lease/timetolive",
             "LeaseTimeToLive",
+            authenticated,
             time_to_live,
         ))
         .unify()
-        .or(unary(api, "v3/lease/leases", "LeaseLeases", leases))
+        .or(guarded(
+            api,
+            "v3/lease/leases",
+            "LeaseLeases",
+            authenticated,
+            leases,
+        ))
         .unify()
-        .or(unary(api, "v3/kv/lease/leases", "LeaseLeases", leases))
+        .or(guarded(
+            api,
+            "v3/kv/lease/leases",
+            "LeaseLeases",
+            authenticated,
+            leases,
+        ))
         .unify()
         .or(keepalive)
         .unify()
@@ -200,18 +236,20 @@ pub async fn keep_alive(api: &Shared, id: i64) -> Result<LeaseKeepAliveResponse,
     })
 }
 
-/// Renews `id` on the leader at `leader`: its answer, or `None` if it cannot be reached or
-/// answers something else than a keepalive response or an etcd error.
+/// Renews `id` on the leader at `leader`, as `token`'s user: its answer, or `None` if it
+/// cannot be reached or answers something else than a keepalive response or an etcd error.
 async fn forward_keepalive(
     api: &Shared,
     leader: &str,
     id: i64,
+    token: Option<&str>,
 ) -> Option<Result<LeaseKeepAliveResponse, ApiError>> {
     let url = format!("{}/v3/lease/keepalive", leader.trim_end_matches('/'));
-    let answer = api
-        .http
-        .post(&url)
-        .header(FORWARDED, "1")
+    let mut request = api.http.post(&url).header(FORWARDED, "1");
+    if let Some(token) = token {
+        request = request.header("authorization", token);
+    }
+    let answer = request
         .body(format!(r#"{{"ID":"{id}"}}"#))
         .send()
         .await
@@ -237,23 +275,45 @@ where
     B: bytes::Buf + Send + 'static,
     E: std::fmt::Display + 'static,
 {
+    keepalive_stream_as(api, Credentials::default(), forwarded, body)
+}
+
+/// [`keepalive_stream`] for the user `credentials` name: once auth is enabled, a stream
+/// from nobody it knows ends with the error at once.
+pub fn keepalive_stream_as<S, B, E>(
+    api: Shared,
+    credentials: Credentials,
+    forwarded: bool,
+    body: S,
+) -> impl Stream<Item = Bytes> + Send + Sync
+where
+    S: Stream<Item = Result<B, E>> + Send + 'static,
+    B: bytes::Buf + Send + 'static,
+    E: std::fmt::Display + 'static,
+{
     let requests = json_messages::<LeaseId, _, _, _>(body);
-    keepalive_session(api, forwarded, requests).map(|message| match message {
+    keepalive_session(api, credentials, forwarded, requests).map(|message| match message {
         Ok(response) => stream_line(response),
         Err(e) => error_line(&e),
     })
 }
 
-/// A keepalive session, whatever the wire: one answer per request, ending with the requests,
-/// after the first error, or when the server shuts down. The gateway writes the answers as
-/// JSON lines, gRPC as messages.
+/// A keepalive session for `credentials`' user, whatever the wire: one answer per request,
+/// ending with the requests, after the first error, or when the server shuts down. The
+/// gateway writes the answers as JSON lines, gRPC as messages.
 pub fn keepalive_session(
     api: Shared,
+    credentials: Credentials,
     forwarded: bool,
     requests: impl Stream<Item = Result<LeaseId, ApiError>> + Send + 'static,
 ) -> impl Stream<Item = Result<LeaseKeepAliveResponse, ApiError>> + Send + Sync {
     let (answers, rx) = tokio::sync::mpsc::channel(16);
     tokio::spawn(async move {
+        if let Err(e) = api.auth.authorize(&credentials, &Access::Authenticated) {
+            let _ = answers.send(Err(e)).await;
+            return;
+        }
+        let token = api.auth.forwarding_token(&credentials);
         let mut requests = std::pin::pin!(requests);
         let closed = api.closed();
         tokio::pin!(closed);
@@ -276,7 +336,8 @@ pub fn keepalive_session(
             }) = &result
             {
                 if !forwarded {
-                    if let Some(answer) = forward_keepalive(&api, leader, id).await {
+                    let token = token.as_deref();
+                    if let Some(answer) = forward_keepalive(&api, leader, id, token).await {
                         result = answer;
                     }
                 }

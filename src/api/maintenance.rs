@@ -11,9 +11,10 @@ use super::models::{
     SnapshotResponse, StatusResponse,
 };
 use super::{
-    blocking, exact_path, server_version, stream_line, streaming_reply, unary, unary_on_leader,
-    Shared,
+    blocking, credentials, exact_path, guarded, server_version, stream_line, streaming_reply,
+    unary, unary_on_leader, Shared,
 };
+use crate::auth::{Access, Credentials};
 
 /// Snapshot chunk size: etcd sends 32 KiB blobs.
 const SNAPSHOT_CHUNK: usize = 32 * 1024;
@@ -24,32 +25,50 @@ pub fn routes(api: &Shared) -> BoxedFilter<(warp::reply::Response,)> {
         let api = api.clone();
         exact_path("v3/maintenance/snapshot")
             .and(warp::post())
-            .and_then(move || snapshot(api.clone()))
+            .and(credentials())
+            .and_then(move |credentials: Credentials| {
+                let api = api.clone();
+                async move {
+                    // The whole keyspace is root's to copy.
+                    if let Err(e) = api.auth.authorize(&credentials, &Access::Admin) {
+                        return Err(warp::reject::custom(e));
+                    }
+                    snapshot(api).await
+                }
+            })
     };
-    unary(api, "v3/maintenance/status", "Status", status)
-        .or(unary(api, "v3/maintenance/hash", "Hash", hash))
-        .unify()
-        .or(unary(api, "v3/maintenance/hashkv", "HashKV", hash_kv))
-        .unify()
-        .or(unary(api, "v3/maintenance/alarm", "Alarm", alarm))
-        .unify()
-        .or(unary(
-            api,
-            "v3/maintenance/defragment",
-            "Defragment",
-            defragment,
-        ))
-        .unify()
-        .or(unary_on_leader(
-            api,
-            "v3/maintenance/transfer-leadership",
-            "MoveLeader",
-            move_leader,
-        ))
-        .unify()
-        .or(snapshot)
-        .unify()
-        .boxed()
+    // Status stays open, as in etcd: health checks and `endpoint status` need no user. The
+    // rest is root's once auth is enabled.
+    guarded(
+        api,
+        "v3/maintenance/status",
+        "Status",
+        |_| Access::Open,
+        status,
+    )
+    .or(unary(api, "v3/maintenance/hash", "Hash", hash))
+    .unify()
+    .or(unary(api, "v3/maintenance/hashkv", "HashKV", hash_kv))
+    .unify()
+    .or(unary(api, "v3/maintenance/alarm", "Alarm", alarm))
+    .unify()
+    .or(unary(
+        api,
+        "v3/maintenance/defragment",
+        "Defragment",
+        defragment,
+    ))
+    .unify()
+    .or(unary_on_leader(
+        api,
+        "v3/maintenance/transfer-leadership",
+        "MoveLeader",
+        move_leader,
+    ))
+    .unify()
+    .or(snapshot)
+    .unify()
+    .boxed()
 }
 
 /// This member's status.

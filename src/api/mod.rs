@@ -10,11 +10,17 @@
 //! | [`lease`] | `/v3/lease/grant`, `revoke`, `keepalive` (streaming), `timetolive`, `leases`, and the `/v3/kv/lease/...` aliases |
 //! | [`maintenance`] | `/v3/maintenance/status`, `hash`, `hashkv`, `snapshot` (streamed), `alarm`, `defragment` |
 //! | [`cluster`] | `/v3/cluster/member/list`, `add`, `remove`, `update`, `promote` |
+//! | [`auth`] | `/v3/auth/enable`, `disable`, `status`, `authenticate`, `user/*`, `role/*` |
 //! | [`health`] | `GET /health`, `/readyz`, `/livez`, `/version`, `/metrics` |
 //!
+//! Every unary route names the [`Access`] its request needs ([`guarded`]); plain [`unary`]
+//! routes need the root role once auth is enabled, so a route nobody thought about is safe.
+//!
 //! [`grpc`] serves the same services as etcd's gRPC API on the same port, through the same
-//! handlers.
+//! handlers and the same access checks.
 
+pub mod auth;
+pub mod auth_models;
 pub mod cluster;
 pub mod error;
 pub mod grpc;
@@ -37,6 +43,8 @@ use serde::Serialize;
 use warp::filters::BoxedFilter;
 use warp::{Filter, Rejection, Reply};
 
+use crate::auth::{Access, Auth, Credentials};
+use crate::identity::ClientCertificate;
 use crate::lessor::Lessor;
 use crate::metrics::Metrics;
 use crate::replica::Replica;
@@ -58,6 +66,8 @@ pub struct Api {
     pub replica: Arc<dyn Replica>,
     /// Lease deadlines.
     pub lessor: Arc<Lessor>,
+    /// Who may do what, and the tokens that say who is asking.
+    pub auth: Auth,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Largest request the store accepts (etcd's `--max-request-bytes`).
@@ -88,6 +98,7 @@ impl Api {
     pub fn new(replica: Arc<dyn Replica>, lessor: Arc<Lessor>) -> Self {
         let metrics = Arc::new(Metrics::observing(replica.observer()));
         Api {
+            auth: Auth::new(replica.store().clone()),
             replica,
             lessor,
             metrics,
@@ -179,6 +190,8 @@ pub fn routes(
         .unify()
         .or(cluster::routes(&api))
         .unify()
+        .or(auth::routes(&api))
+        .unify()
         .or(health::routes(&api))
         .unify()
         .recover(error::recover)
@@ -260,8 +273,17 @@ fn json_error(e: &serde_json::Error) -> String {
     }
 }
 
+/// Who sent the request: the `Authorization` header's token and the verified client
+/// certificate the TLS listener put into the request's extensions.
+pub fn credentials() -> BoxedFilter<(Credentials,)> {
+    warp::header::optional::<String>("authorization")
+        .and(warp::ext::optional::<ClientCertificate>())
+        .map(Credentials::new)
+        .boxed()
+}
+
 /// A unary RPC: `POST path` with a JSON body, answered by `handler` with a JSON body.
-/// Counts and times the call as `method`.
+/// Counts and times the call as `method`. Once auth is enabled, only root may call it.
 pub(crate) fn unary<Req, Resp, F, Fut>(
     api: &Shared,
     path: &'static str,
@@ -274,11 +296,29 @@ where
     F: Fn(Shared, Req) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<Resp, ApiError>> + Send,
 {
-    unary_where(api, path, method, false, handler)
+    unary_where(api, path, method, false, |_| Access::Admin, handler)
+}
+
+/// A unary RPC allowed to whoever has the [`Access`] `guard` says its request needs.
+pub(crate) fn guarded<Req, Resp, F, Fut>(
+    api: &Shared,
+    path: &'static str,
+    method: &'static str,
+    guard: fn(&Req) -> Access,
+    handler: F,
+) -> BoxedFilter<(warp::reply::Response,)>
+where
+    Req: DeserializeOwned + Default + Send + 'static,
+    Resp: Serialize + Send,
+    F: Fn(Shared, Req) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Resp, ApiError>> + Send,
+{
+    unary_where(api, path, method, false, guard, handler)
 }
 
 /// A unary RPC that only the leader answers (it needs the leader's lease deadlines): a
-/// follower forwards it to the leader whole.
+/// follower forwards it to the leader whole, with the caller's credentials. Once auth is
+/// enabled, only root may call it.
 pub(crate) fn unary_on_leader<Req, Resp, F, Fut>(
     api: &Shared,
     path: &'static str,
@@ -291,7 +331,39 @@ where
     F: Fn(Shared, Req) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<Resp, ApiError>> + Send,
 {
-    unary_where(api, path, method, true, handler)
+    unary_where(api, path, method, true, |_| Access::Admin, handler)
+}
+
+/// [`unary_on_leader`] allowed to whoever has the [`Access`] `guard` names.
+pub(crate) fn guarded_on_leader<Req, Resp, F, Fut>(
+    api: &Shared,
+    path: &'static str,
+    method: &'static str,
+    guard: fn(&Req) -> Access,
+    handler: F,
+) -> BoxedFilter<(warp::reply::Response,)>
+where
+    Req: DeserializeOwned + Default + Send + 'static,
+    Resp: Serialize + Send,
+    F: Fn(Shared, Req) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Resp, ApiError>> + Send,
+{
+    unary_where(api, path, method, true, guard, handler)
+}
+
+/// Decodes the request and checks it against the caller's credentials.
+fn admit<Req: DeserializeOwned + Default>(
+    api: &Api,
+    credentials: &Credentials,
+    guard: fn(&Req) -> Access,
+    body: &[u8],
+) -> Result<Req, ApiError> {
+    let request = decode::<Req>(body)?;
+    // The guard may walk a whole txn; skip it while nobody is checked.
+    if api.auth.enabled()? {
+        api.auth.authorize(credentials, &guard(&request))?;
+    }
+    Ok(request)
 }
 
 fn unary_where<Req, Resp, F, Fut>(
@@ -299,6 +371,7 @@ fn unary_where<Req, Resp, F, Fut>(
     path: &'static str,
     method: &'static str,
     on_leader: bool,
+    guard: fn(&Req) -> Access,
     handler: F,
 ) -> BoxedFilter<(warp::reply::Response,)>
 where
@@ -312,53 +385,60 @@ where
     exact_path(path)
         .and(warp::post())
         .and(warp::header::optional::<String>(FORWARDED))
+        .and(credentials())
         .and(limited_body(limit))
-        .and_then(move |forwarded: Option<String>, body: Bytes| {
-            let api = api.clone();
-            let handler = handler.clone();
-            async move {
-                let started = std::time::Instant::now();
-                if on_leader && forwarded.is_none() && !api.replica.status().is_leader() {
-                    if let Some(leader) = leader_url(&api).await {
-                        if let Some(response) = forward(&api, &leader, path, body.clone()).await {
-                            let seconds = started.elapsed().as_secs_f64();
+        .and_then(
+            move |forwarded: Option<String>, credentials: Credentials, body: Bytes| {
+                let api = api.clone();
+                let handler = handler.clone();
+                async move {
+                    let started = std::time::Instant::now();
+                    if on_leader && forwarded.is_none() && !api.replica.status().is_leader() {
+                        if let Some(leader) = leader_url(&api).await {
+                            let token = api.auth.forwarding_token(&credentials);
+                            if let Some(response) =
+                                forward(&api, &leader, path, body.clone(), token).await
+                            {
+                                let seconds = started.elapsed().as_secs_f64();
+                                api.metrics.observe(method, None, seconds);
+                                return Ok(response);
+                            }
+                        }
+                    }
+                    let result = match admit(&api, &credentials, guard, &body) {
+                        Ok(request) => handler(api.clone(), request).await,
+                        Err(e) => Err(e),
+                    };
+                    // A follower hands what needs the leader to the leader, as etcd does; once
+                    // only, so two members that each think the other leads cannot loop.
+                    if let Err(ApiError {
+                        leader_url: Some(leader),
+                        ..
+                    }) = &result
+                    {
+                        if forwarded.is_none() {
+                            let token = api.auth.forwarding_token(&credentials);
+                            if let Some(response) = forward(&api, leader, path, body, token).await {
+                                let seconds = started.elapsed().as_secs_f64();
+                                api.metrics.observe(method, None, seconds);
+                                return Ok(response);
+                            }
+                        }
+                    }
+                    let seconds = started.elapsed().as_secs_f64();
+                    match result {
+                        Ok(response) => {
                             api.metrics.observe(method, None, seconds);
-                            return Ok(response);
+                            Ok(warp::reply::json(&response).into_response())
+                        }
+                        Err(e) => {
+                            api.metrics.observe(method, Some(e.code as i32), seconds);
+                            Err(warp::reject::custom(e))
                         }
                     }
                 }
-                let result = match decode::<Req>(&body) {
-                    Ok(request) => handler(api.clone(), request).await,
-                    Err(e) => Err(e),
-                };
-                // A follower hands what needs the leader to the leader, as etcd does; once
-                // only, so two members that each think the other leads cannot loop.
-                if let Err(ApiError {
-                    leader_url: Some(leader),
-                    ..
-                }) = &result
-                {
-                    if forwarded.is_none() {
-                        if let Some(response) = forward(&api, leader, path, body).await {
-                            let seconds = started.elapsed().as_secs_f64();
-                            api.metrics.observe(method, None, seconds);
-                            return Ok(response);
-                        }
-                    }
-                }
-                let seconds = started.elapsed().as_secs_f64();
-                match result {
-                    Ok(response) => {
-                        api.metrics.observe(method, None, seconds);
-                        Ok(warp::reply::json(&response).into_response())
-                    }
-                    Err(e) => {
-                        api.metrics.observe(method, Some(e.code as i32), seconds);
-                        Err(warp::reject::custom(e))
-                    }
-                }
-            }
-        })
+            },
+        )
         .boxed()
 }
 
@@ -383,23 +463,26 @@ pub(crate) async fn leader_url(api: &Api) -> Option<String> {
 /// Marks a request forwarded by a follower.
 pub(crate) const FORWARDED: &str = "x-keel-forwarded";
 
-/// Sends a unary request to the leader and relays its answer; `None` if the leader could
-/// not be reached (the caller then answers with its own "not leader" error).
+/// Sends a unary request to the leader, with `token` as its credentials, and relays its
+/// answer; `None` if the leader could not be reached (the caller then answers with its own
+/// "not leader" error).
 async fn forward(
     api: &Api,
     leader: &str,
     path: &str,
     body: Bytes,
+    token: Option<String>,
 ) -> Option<warp::reply::Response> {
     let url = format!("{}/{path}", leader.trim_end_matches('/'));
-    let answer = api
+    let mut request = api
         .http
         .post(&url)
         .header(FORWARDED, "1")
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await;
+        .header("content-type", "application/json");
+    if let Some(token) = token {
+        request = request.header("authorization", token);
+    }
+    let answer = request.body(body).send().await;
     let answer = match answer {
         Ok(answer) => answer,
         Err(e) => {

@@ -21,7 +21,10 @@ use warp::Filter;
 
 use super::error::{ApiError, Code};
 use super::models::{FilterType, WatchCreateRequest, WatchRequest, WatchResponse};
-use super::{error_line, exact_path, json_messages, stream_line, streaming_reply, Shared};
+use super::{
+    credentials, error_line, exact_path, json_messages, stream_line, streaming_reply, Shared,
+};
+use crate::auth::{Access, Credentials};
 
 /// The id etcd 3.4 puts on answers to a progress request: they concern every watch.
 const ALL_WATCHES: i64 = -1;
@@ -31,8 +34,11 @@ pub fn routes(api: &Shared) -> BoxedFilter<(warp::reply::Response,)> {
     let api = api.clone();
     exact_path("v3/watch")
         .and(warp::post())
+        .and(credentials())
         .and(warp::body::stream())
-        .map(move |body| streaming_reply(watch_stream(api.clone(), body)))
+        .map(move |credentials, body| {
+            streaming_reply(watch_stream_as(api.clone(), credentials, body))
+        })
         .boxed()
 }
 
@@ -45,7 +51,23 @@ where
     B: bytes::Buf + Send + 'static,
     E: std::fmt::Display + 'static,
 {
-    watch_session(api, json_messages::<WatchRequest, _, _, _>(body)).map(|message| match message {
+    watch_stream_as(api, Credentials::default(), body)
+}
+
+/// [`watch_stream`] for the user `credentials` name: once auth is enabled, each watch needs
+/// read on its range, and one without it is refused (created and canceled at once).
+pub fn watch_stream_as<S, B, E>(
+    api: Shared,
+    credentials: Credentials,
+    body: S,
+) -> impl Stream<Item = Bytes> + Send + Sync
+where
+    S: Stream<Item = Result<B, E>> + Send + 'static,
+    B: bytes::Buf + Send + 'static,
+    E: std::fmt::Display + 'static,
+{
+    let requests = json_messages::<WatchRequest, _, _, _>(body);
+    watch_session(api, credentials, requests).map(|message| match message {
         Ok(response) => stream_line(response),
         Err(e) => error_line(&e),
     })
@@ -54,14 +76,16 @@ where
 /// One message of a watch session: a response, or the error that ends the session.
 pub type WatchMessage = Result<WatchResponse, ApiError>;
 
-/// A watch session, whatever the wire: the responses to `requests`, as long as the receiver
-/// is kept and the server runs. The gateway writes them as JSON lines, gRPC as messages.
+/// A watch session for `credentials`' user, whatever the wire: the responses to
+/// `requests`, as long as the receiver is kept and the server runs. The gateway writes them
+/// as JSON lines, gRPC as messages.
 pub fn watch_session(
     api: Shared,
+    credentials: Credentials,
     requests: impl Stream<Item = Result<WatchRequest, ApiError>> + Send + 'static,
 ) -> impl Stream<Item = WatchMessage> + Send + Sync {
     let (lines, rx) = mpsc::channel::<WatchMessage>(64);
-    tokio::spawn(session(api, requests, lines));
+    tokio::spawn(session(api, credentials, requests, lines));
     tokio_stream::wrappers::ReceiverStream::new(rx)
 }
 
@@ -79,6 +103,7 @@ impl Drop for RunningWatch {
 
 async fn session(
     api: Shared,
+    credentials: Credentials,
     requests: impl Stream<Item = Result<WatchRequest, ApiError>>,
     lines: mpsc::Sender<WatchMessage>,
 ) {
@@ -125,13 +150,15 @@ async fn session(
                         cancel_reason: "etcdserver: duplicate watch ID".into(),
                         ..Default::default()
                     }),
-                    Entry::Vacant(slot) => match start(&api, id, create, &lines).await {
-                        Ok(watch) => {
-                            slot.insert(watch);
-                            continue;
+                    Entry::Vacant(slot) => {
+                        match start(&api, &credentials, id, create, &lines).await {
+                            Ok(watch) => {
+                                slot.insert(watch);
+                                continue;
+                            }
+                            Err(line) => line,
                         }
-                        Err(line) => line,
-                    },
+                    }
                 }
             }
             Some(Ok(WatchRequest::CancelRequest(cancel))) => {
@@ -170,10 +197,23 @@ async fn session(
 /// line that tells the client the watch was refused.
 async fn start(
     api: &Shared,
+    credentials: &Credentials,
     id: i64,
     create: WatchCreateRequest,
     lines: &mpsc::Sender<WatchMessage>,
 ) -> Result<RunningWatch, WatchMessage> {
+    let access = Access::read(&create.key, &create.range_end);
+    if let Err(e) = api.auth.authorize(credentials, &access) {
+        // etcd 3.4 words the reason as the gRPC error's text.
+        return Err(Ok(WatchResponse {
+            header: api.current_header(),
+            watch_id: id,
+            created: true,
+            canceled: true,
+            cancel_reason: format!("rpc error: code = {:?} desc = {}", e.code, e.message),
+            ..Default::default()
+        }));
+    }
     let progress_notify = create.progress_notify;
     let fragment = create.fragment;
     let request = keel_store::WatchRequest {

@@ -3,6 +3,7 @@
 
 pub mod ctl;
 pub mod dev;
+pub mod pki;
 pub mod serve;
 pub mod snapshot;
 
@@ -29,6 +30,9 @@ pub enum Command {
     /// Offline snapshot tools (etcdutl's): restore a snapshot file into a new data dir.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
+    /// Certificates for TLS: a CA, node and client certificates (`init`, `client`, `show`).
+    #[command(subcommand)]
+    Pki(pki::PkiCommand),
 }
 
 impl Cli {
@@ -38,6 +42,7 @@ impl Cli {
             Some(Command::Serve(args)) => args.execute().await,
             Some(Command::Dev(args)) => args.execute().await,
             Some(Command::Snapshot(command)) => command.execute().await,
+            Some(Command::Pki(command)) => command.execute(),
             None => dev::DevArgs::default().execute().await,
         }
     }

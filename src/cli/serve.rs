@@ -47,6 +47,9 @@ pub struct ServeArgs {
     /// snapshot-count
     #[arg(long)]
     pub snapshot_count: Option<u64>,
+    /// snapshot-catchup-entries: log entries kept behind the last snapshot
+    #[arg(long)]
+    pub snapshot_catchup_entries: Option<u64>,
     /// quota-backend-bytes
     #[arg(long)]
     pub quota_backend_bytes: Option<u64>,
@@ -65,6 +68,12 @@ pub struct ServeArgs {
     /// election-timeout, ms
     #[arg(long)]
     pub election_timeout: Option<u64>,
+    /// auth-token-ttl, seconds
+    #[arg(long)]
+    pub auth_token_ttl: Option<u64>,
+    /// bcrypt-cost (4 to 31)
+    #[arg(long)]
+    pub bcrypt_cost: Option<u32>,
 }
 
 fn parse_cluster_state(text: &str) -> Result<ClusterState, String> {
@@ -108,12 +117,15 @@ impl ServeArgs {
             initial_cluster_state,
             initial_cluster_token,
             snapshot_count,
+            snapshot_catchup_entries,
             quota_backend_bytes,
             auto_compaction_mode,
             auto_compaction_retention,
             max_request_bytes,
             heartbeat_interval,
-            election_timeout
+            election_timeout,
+            auth_token_ttl,
+            bcrypt_cost
         );
         // As etcd: naming a member without giving the cluster means a cluster of that member.
         if self.name.is_some() && self.initial_cluster.is_none() && self.config_file.is_none() {
@@ -222,10 +234,13 @@ mod tests {
             "http://127.0.0.1:1,http://127.0.0.1:2",
             "--initial-cluster-state",
             "existing",
+            "--snapshot-catchup-entries",
+            "50",
         ]);
         let config = args.config().unwrap();
         assert_eq!(config.name, "n1");
         assert_eq!(config.snapshot_count, 7);
+        assert_eq!(config.snapshot_catchup_entries, 50);
         assert_eq!(config.max_request_bytes, 2000);
         assert_eq!(config.listen_client_urls.len(), 2);
         assert_eq!(config.initial_cluster_state, ClusterState::Existing);

@@ -88,6 +88,13 @@ impl<'a> Pending<'a> {
                 self.lease_revoke(*id)?;
                 Ok(CommandResponse::LeaseRevoke)
             }
+            Command::Auth(auth) => {
+                // Auth changes take no keyspace revision: etcd keeps them out of the MVCC
+                // history, so no watcher sees them.
+                let (auth_revision, writes) = crate::auth::execute(self.tree, auth)?;
+                self.raw.extend(writes);
+                Ok(CommandResponse::Auth { auth_revision })
+            }
         }
     }
 

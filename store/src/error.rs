@@ -56,6 +56,39 @@ pub enum Error {
     /// A request that is malformed in another way (named in the message).
     #[error("etcdserver: {0}")]
     InvalidRequest(String),
+    /// An auth request named no user.
+    #[error("etcdserver: user name is empty")]
+    UserEmpty,
+    /// No user of that name.
+    #[error("etcdserver: user name not found")]
+    UserNotFound,
+    /// A user of that name exists already.
+    #[error("etcdserver: user name already exists")]
+    UserExists,
+    /// An auth request named no role.
+    #[error("etcdserver: role name is empty")]
+    RoleEmpty,
+    /// No role of that name.
+    #[error("etcdserver: role name not found")]
+    RoleNotFound,
+    /// A role of that name exists already.
+    #[error("etcdserver: role name already exists")]
+    RoleExists,
+    /// Revoking a role the user does not have.
+    #[error("etcdserver: role is not granted to the user")]
+    RoleNotGranted,
+    /// Revoking a permission the role does not have.
+    #[error("etcdserver: permission is not granted to the role")]
+    PermissionNotGranted,
+    /// `auth enable` without a `root` user.
+    #[error("etcdserver: root user does not exist")]
+    RootUserMissing,
+    /// `auth enable` while the `root` user lacks the `root` role.
+    #[error("etcdserver: root user does not have root role")]
+    RootRoleMissing,
+    /// Deleting root, or taking its root role, while auth is enabled.
+    #[error("etcdserver: invalid auth management")]
+    InvalidAuthManagement,
     /// sled failed; the message is sled's.
     #[error("storage: {0}")]
     Storage(String),

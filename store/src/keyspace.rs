@@ -127,6 +127,10 @@ impl Inner {
 }
 
 impl Store {
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
     /// Opens (or creates) the keyspace in `path`.
     pub fn open(path: impl AsRef<Path>, config: Config) -> Result<Store> {
         Store::with_db(open_db(path.as_ref())?, config)
@@ -181,9 +185,10 @@ impl Store {
             Command::Put(put) => validate_put(&put.key, put),
             Command::DeleteRange(delete) => non_empty(&delete.key),
             Command::Txn(txn) => validate_txn(txn),
-            Command::Compact { .. } | Command::LeaseGrant { .. } | Command::LeaseRevoke { .. } => {
-                Ok(())
-            }
+            Command::Compact { .. }
+            | Command::LeaseGrant { .. }
+            | Command::LeaseRevoke { .. }
+            | Command::Auth(_) => Ok(()),
         }
     }
 
@@ -355,7 +360,7 @@ impl Store {
         Ok(self.inner.db.size_on_disk()?)
     }
 
-    /// Writes the whole state (keyspace, history, leases, revisions, marker) to `out`.
+    /// Writes the whole state (keyspace, history, leases, auth, revisions, marker) to `out`.
     pub fn export(&self, out: &mut dyn std::io::Write) -> Result<u64> {
         // Holding the writer lock keeps the stream one consistent state: sled iterators are
         // not snapshots, and an apply in the middle would tear it.

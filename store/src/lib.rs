@@ -11,6 +11,7 @@
 //! - [`request`]: range / put / delete / txn requests and the replicated [`Command`].
 //! - [`keyspace`]: [`Store`], applying commands and reading at a revision.
 //! - [`lease`]: the lease table; expiry arrives as a command, never from a clock.
+//! - [`auth`]: users, roles, permissions and the enabled flag, as replicated data.
 //! - [`watch`]: watchers that replay from a revision, then follow live writes.
 //! - [`error`]: the one error enum.
 //! - [`revision`]: `Revision {main, sub}` and its big-endian encoding.
@@ -24,6 +25,7 @@
 //! openraft, warp, any networking, or the wall clock. It is deterministic: the same commands
 //! in the same order give the same state and the same [`Store::hash_kv`] on every member.
 
+pub mod auth;
 mod batch;
 mod codec;
 pub mod error;
@@ -36,6 +38,7 @@ pub mod revision;
 mod snapshot;
 pub mod watch;
 
+pub use auth::{permits, AuthCommand, AuthState, Permission, PermissionType, Role, User};
 pub use error::{Error, Result};
 pub use keyspace::{Config, HashKv, Store};
 pub use kv::{Event, EventType, KeyValue};

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::AuthCommand;
 use crate::kv::KeyValue;
 use crate::lease::LeaseInfo;
 
@@ -244,6 +245,8 @@ pub enum Command {
         /// Lease id.
         id: i64,
     },
+    /// Change users, roles or the enabled flag; carries hashes, never passwords.
+    Auth(AuthCommand),
 }
 
 /// What applying a [`Command`] returned.
@@ -261,6 +264,11 @@ pub enum CommandResponse {
     LeaseGrant(LeaseInfo),
     /// From [`Command::LeaseRevoke`].
     LeaseRevoke,
+    /// From [`Command::Auth`]: the auth revision after it.
+    Auth {
+        /// Bumped by every successful auth change.
+        auth_revision: u64,
+    },
 }
 
 /// A command's response together with the keyspace revision after it was applied.

@@ -67,6 +67,16 @@ fn int(value: &Value) -> i64 {
     }
 }
 
+/// Member and cluster ids: u64s, which the gateway writes as strings.
+fn uint(value: &Value) -> u64 {
+    match value {
+        Value::String(s) => s.parse().expect("an unsigned integer string"),
+        Value::Number(n) => n.as_u64().expect("an unsigned integer"),
+        Value::Null => 0,
+        other => panic!("not an unsigned integer: {other}"),
+    }
+}
+
 fn unb64(value: &Value) -> String {
     use base64::Engine as _;
     let bytes = base64::engine::general_purpose::STANDARD
@@ -262,16 +272,34 @@ async fn keelctl_drives_a_three_member_cluster_then_inspects_a_stopped_member() 
         "{health}"
     );
 
-    // snapshot save writes the file and says how big it is.
+    // snapshot save writes the file and says so in etcdctl's words on stdout; its size and
+    // checksum go to stderr (with no progress bar: stderr is not a terminal).
     let snapshot = data.path().join("backup.db");
     let snapshot = snapshot.to_str().expect("utf-8 path");
-    let saved = must(e, &["snapshot", "save", snapshot], None).await;
-    let size = std::fs::metadata(snapshot).expect("snapshot file").len();
-    assert!(
-        size > 0 && saved.starts_with(&format!("Snapshot saved at {snapshot}")),
-        "{saved}"
+    let saved = run(e, &["snapshot", "save", snapshot], None).await;
+    assert!(saved.status.success(), "{saved:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&saved.stdout),
+        format!("Snapshot saved at {snapshot}\n")
     );
-    assert!(saved.contains("crc32"), "{saved}");
+    let written = std::fs::read(snapshot).expect("snapshot file");
+    assert!(!written.is_empty());
+    let stderr = String::from_utf8_lossy(&saved.stderr);
+    assert_eq!(
+        stderr,
+        format!(
+            "fetched snapshot: {} ({} bytes) in {}, crc32 {:08x}\n",
+            keel::cli::ctl::printer::human_bytes(written.len() as u64),
+            written.len(),
+            stderr
+                .split(" in ")
+                .nth(1)
+                .and_then(|rest| rest.split(',').next())
+                .unwrap_or("?"),
+            crc32fast::hash(&written)
+        )
+    );
+    assert!(!std::path::Path::new(&format!("{snapshot}.part")).exists());
 
     // other output forms.
     let table = must(e, &["-w", "table", "get", "greeting"], None).await;
@@ -380,6 +408,14 @@ async fn an_unreachable_endpoint_fails_with_one_line_naming_it() {
     assert!(stderr.starts_with("Error: "), "{stderr}");
     assert!(stderr.contains(&endpoint), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+
+    // A snapshot that cannot be fetched leaves nothing behind, not even FILE.part.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("never.db");
+    let file = file.to_str().expect("utf-8 path");
+    let output = run(&endpoint, &["snapshot", "save", file], None).await;
+    assert_fails_with(&output, &endpoint);
+    assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
 
     // etcdctl's environment variable is honoured when keelctl's own is unset.
     let output = Command::new(env!("CARGO_BIN_EXE_keelctl"))
@@ -560,5 +596,328 @@ async fn defrag_and_alarm_list_and_disarm() {
     assert_eq!(must(e, &["alarm", "list"], None).await, line);
     assert_eq!(must(e, &["alarm", "disarm"], None).await, line);
     assert_eq!(must(e, &["alarm", "list"], None).await, "");
+    cluster.stop().await.expect("cluster stops");
+}
+
+/// `endpoint status` as JSON: (endpoint, member id, leader id) per endpoint.
+async fn statuses(endpoints: &str) -> Vec<(String, u64, u64)> {
+    let status = must_json(endpoints, &["endpoint", "status"]).await;
+    status
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|s| {
+            (
+                s["Endpoint"].as_str().expect("an endpoint").to_owned(),
+                uint(&s["Status"]["header"]["member_id"]),
+                uint(&s["Status"]["leader"]),
+            )
+        })
+        .collect()
+}
+
+/// Asserts a failed run: exit status 1 and one `Error: …` line containing `text`.
+fn assert_fails_with(output: &Output, text: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("Error: ") && stderr.contains(text),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn move_leader_and_member_add_print_what_etcdctl_prints() {
+    let cluster = DevCluster::start_on_free_ports(3)
+        .await
+        .expect("cluster starts");
+    cluster.members[0]
+        .wait_for_leader(COMMAND_DEADLINE)
+        .await
+        .expect("a leader");
+    let e = &cluster.endpoints();
+    let before = statuses(e).await;
+    let (_, leader, _) = before
+        .iter()
+        .find(|(_, id, leader)| id == leader)
+        .cloned()
+        .expect("a leader");
+    let (follower_endpoint, follower, _) = before
+        .iter()
+        .find(|(_, id, _)| *id != leader)
+        .cloned()
+        .expect("a follower");
+
+    // The leader is found among the endpoints and hands over to the follower.
+    let target = format!("{follower:x}");
+    assert_eq!(
+        must(e, &["move-leader", &target], None).await,
+        format!("Leadership transferred from {leader:x} to {follower:x}\n")
+    );
+    let deadline = Instant::now() + COMMAND_DEADLINE;
+    while !statuses(e).await.iter().all(|(_, _, now)| *now == follower) {
+        assert!(
+            Instant::now() < deadline,
+            "{follower:x} never led everywhere"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A target that is not a voter, and endpoints without the leader, in etcdctl's words.
+    let stranger = run(e, &["move-leader", "1234"], None).await;
+    assert_fails_with(&stranger, "etcdserver: bad leader transferee");
+    let others: Vec<&str> = e
+        .split(',')
+        .filter(|url| *url != follower_endpoint)
+        .collect();
+    let without_leader = run(&others.join(","), &["move-leader", &target], None).await;
+    assert_fails_with(
+        &without_leader,
+        &format!("no leader endpoint given at [{}]", others.join(" ")),
+    );
+
+    // member add: etcdctl 3.4's lines, parsed back.
+    let peer = "http://127.0.0.1:1";
+    let added = must(
+        e,
+        &["member", "add", "n4", "--learner", "--peer-urls", peer],
+        None,
+    )
+    .await;
+    let lines: Vec<&str> = added.lines().collect();
+    let [first, "", name, initial, advertise, state] = lines[..] else {
+        panic!("member add printed {added:?}")
+    };
+    let words: Vec<&str> = first.split(' ').collect();
+    let ["Member", id, "added", "to", "cluster", cluster_id] = words[..] else {
+        panic!("first line {first:?}")
+    };
+    let id = u64::from_str_radix(id, 16).expect("a hex member id");
+    let status = must_json(e, &["endpoint", "status"]).await;
+    let header = &status[0]["Status"]["header"];
+    assert_eq!(
+        u64::from_str_radix(cluster_id, 16).expect("a hex cluster id"),
+        uint(&header["cluster_id"])
+    );
+    assert_eq!(name, "ETCD_NAME=\"n4\"");
+    let members = must_json(e, &["member", "list"]).await;
+    let members = members["members"].as_array().expect("members");
+    assert_eq!(members.len(), 4, "{members:?}");
+    let mut cluster_urls = Vec::new();
+    for member in members {
+        let this = uint(&member["ID"]);
+        let name = if this == id {
+            assert_eq!(member["isLearner"], true, "{member}");
+            "n4"
+        } else {
+            member["name"].as_str().expect("a started member's name")
+        };
+        for url in member["peerURLs"].as_array().expect("peer URLs") {
+            cluster_urls.push(format!("{name}={}", url.as_str().expect("a URL")));
+        }
+    }
+    assert_eq!(
+        initial,
+        format!("ETCD_INITIAL_CLUSTER=\"{}\"", cluster_urls.join(","))
+    );
+    assert_eq!(
+        advertise,
+        format!("ETCD_INITIAL_ADVERTISE_PEER_URLS=\"{peer}\"")
+    );
+    assert_eq!(state, "ETCD_INITIAL_CLUSTER_STATE=\"existing\"");
+
+    // Mistakes fail before anything changes.
+    let again = run(e, &["member", "add", "n5", "--peer-urls", peer], None).await;
+    assert_fails_with(&again, "Peer URLs already exists");
+    let table = run(
+        e,
+        &[
+            "-w",
+            "table",
+            "member",
+            "add",
+            "n5",
+            "--peer-urls",
+            "http://127.0.0.1:2",
+        ],
+        None,
+    )
+    .await;
+    assert_fails_with(&table, "table not supported as output format");
+    let positional = run(e, &["member", "add", "n5", "http://127.0.0.1:2"], None).await;
+    assert_fails_with(
+        &positional,
+        "too many arguments, did you mean --peer-urls=http://127.0.0.1:2",
+    );
+    let no_urls = run(e, &["member", "add", "n5"], None).await;
+    assert_fails_with(&no_urls, "member peer urls not provided");
+    let members = must_json(e, &["member", "list"]).await;
+    assert_eq!(members["members"].as_array().map(Vec::len), Some(4));
+    cluster.stop().await.expect("cluster stops");
+}
+
+/// `-w fields` output as (name, value) pairs, quoted values unquoted (Go's `%q` of ASCII is
+/// a JSON string); blank separator lines are dropped.
+fn fields(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            let (name, value) = line
+                .split_once(" : ")
+                .or_else(|| line.strip_suffix(" :").map(|name| (name, "")))
+                .unwrap_or_else(|| panic!("not a field line: {line:?} in {text}"));
+            let name: String = serde_json::from_str(name).expect("a quoted field name");
+            let value = if value.starts_with('"') {
+                serde_json::from_str(value).expect("a quoted value")
+            } else {
+                value.to_owned()
+            };
+            (name, value)
+        })
+        .collect()
+}
+
+/// Every value of the field `name`.
+fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+    pairs
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+async fn must_fields(endpoints: &str, args: &[&str]) -> Vec<(String, String)> {
+    let mut all = vec!["-w", "fields"];
+    all.extend_from_slice(args);
+    fields(&must(endpoints, &all, None).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fields_output_parses_back_and_health_fails_when_a_member_is_down() {
+    let mut cluster = DevCluster::start_on_free_ports(3)
+        .await
+        .expect("cluster starts");
+    let leader = cluster.members[0]
+        .wait_for_leader(COMMAND_DEADLINE)
+        .await
+        .expect("a leader");
+    let e = &cluster.endpoints();
+    let put = must_json(e, &["put", "f/key", "first"]).await;
+    let cluster_id = uint(&put["header"]["cluster_id"]).to_string();
+
+    let got = must_fields(e, &["get", "f/key"]).await;
+    assert_eq!(field(&got, "ClusterID"), [cluster_id.as_str()], "{got:?}");
+    assert_eq!(field(&got, "Key"), ["f/key"]);
+    assert_eq!(field(&got, "Value"), ["first"]);
+    assert_eq!(field(&got, "Version"), ["1"]);
+    assert_eq!(field(&got, "Count"), ["1"]);
+    assert_eq!(field(&got, "More"), ["false"]);
+    let put = must_fields(e, &["put", "f/key", "say \"hi\"", "--prev-kv"]).await;
+    assert_eq!(field(&put, "PrevValue"), ["first"], "{put:?}");
+    let got = must_fields(e, &["get", "f/key"]).await;
+    assert_eq!(field(&got, "Value"), ["say \"hi\""], "{got:?}");
+    let txn = must(
+        e,
+        &["-w", "fields", "txn"],
+        Some("value(\"f/key\") = \"say \\\"hi\\\"\"\n\nput f/other x\n\n\n"),
+    )
+    .await;
+    let txn = fields(&txn);
+    assert_eq!(field(&txn, "Succeeded"), ["true"], "{txn:?}");
+    let deleted = must_fields(e, &["del", "f/", "--prefix", "--prev-kv"]).await;
+    assert_eq!(field(&deleted, "Deleted"), ["2"], "{deleted:?}");
+    assert_eq!(field(&deleted, "PrevKey"), ["f/key", "f/other"]);
+
+    // Leases: ids in decimal, as etcdctl's fields form writes them.
+    let granted = must_fields(e, &["lease", "grant", "600"]).await;
+    let [id] = field(&granted, "ID")[..] else {
+        panic!("{granted:?}")
+    };
+    assert_eq!(field(&granted, "TTL"), ["600"]);
+    let hex = format!("{:x}", id.parse::<i64>().expect("a decimal lease id"));
+    must(e, &["put", "f/leased", "v", "--lease", &hex], None).await;
+    let ttl = must_fields(e, &["lease", "timetolive", &hex, "--keys"]).await;
+    assert_eq!(field(&ttl, "ID"), [id]);
+    assert_eq!(field(&ttl, "GrantedTTL"), ["600"]);
+    assert_eq!(field(&ttl, "Key"), ["f/leased"]);
+    let leases = must_fields(e, &["lease", "list"]).await;
+    assert!(field(&leases, "ID").contains(&id), "{leases:?}");
+    let kept = must_fields(e, &["lease", "keep-alive", "--once", &hex]).await;
+    assert_eq!(field(&kept, "TTL"), ["600"], "{kept:?}");
+    let revoked = must_fields(e, &["lease", "revoke", &hex]).await;
+    assert_eq!(field(&revoked, "ClusterID"), [cluster_id.as_str()]);
+
+    // Members and endpoints.
+    let members = must_fields(e, &["member", "list"]).await;
+    assert_eq!(field(&members, "ID").len(), 3, "{members:?}");
+    assert!(field(&members, "ID").contains(&leader.to_string().as_str()));
+    assert_eq!(field(&members, "IsLearner"), ["false"; 3]);
+    let status = must_fields(e, &["endpoint", "status"]).await;
+    assert_eq!(field(&status, "Endpoint"), e.split(',').collect::<Vec<_>>());
+    assert_eq!(field(&status, "Leader"), [leader.to_string().as_str(); 3]);
+    assert_eq!(field(&status, "Errors"), ["[]"; 3]);
+    let hashes = must_fields(e, &["endpoint", "hashkv"]).await;
+    assert_eq!(field(&hashes, "Hash").len(), 3, "{hashes:?}");
+    for hash in field(&hashes, "Hash") {
+        hash.parse::<u32>().expect("a u32 hash");
+    }
+    let health = must_fields(e, &["endpoint", "health"]).await;
+    assert_eq!(field(&health, "Health"), ["true"; 3], "{health:?}");
+    assert_eq!(field(&health, "Error"), [""; 3]);
+
+    // A watch prints each response's header, then its events.
+    let revision = int(&must_json(e, &["get", "f/watched"]).await["header"]["revision"]);
+    let start = (revision + 1).to_string();
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_keelctl"))
+        .args(["--endpoints", e, "-w", "fields", "watch", "f/watched"])
+        .args(["--rev", &start])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("keelctl watch starts");
+    let mut lines = BufReader::new(watch.stdout.take().expect("piped")).lines();
+    must(e, &["put", "f/watched", "seen"], None).await;
+    let event = fields(&read_lines(&mut lines, 11).await.join("\n"));
+    assert_eq!(field(&event, "Type"), ["PUT"], "{event:?}");
+    assert_eq!(field(&event, "Key"), ["f/watched"]);
+    assert_eq!(field(&event, "Value"), ["seen"]);
+    watch.kill().await.expect("kill watch");
+
+    // With a member down the cluster is unhealthy: the others say so on stdout, the stopped
+    // one on stderr, and the exit status is 1.
+    let follower = cluster
+        .members
+        .iter()
+        .position(|m| m.id != leader)
+        .expect("a follower");
+    let stopped = format!("http://{}", cluster.members[follower].client_addr);
+    cluster
+        .members
+        .remove(follower)
+        .stop()
+        .await
+        .expect("follower stops");
+    let output = run(e, &["endpoint", "health"], None).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stdout} {stderr}");
+    let healthy: Vec<&str> = stdout.lines().collect();
+    assert_eq!(healthy.len(), 2, "{stdout}");
+    for line in healthy {
+        assert!(
+            line.contains(" is healthy: successfully committed proposal: took = "),
+            "{line}"
+        );
+        assert!(!line.starts_with(&stopped), "{line}");
+    }
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "{stopped} is unhealthy: failed to commit proposal: "
+        )),
+        "{stderr}"
+    );
+    assert_eq!(lines[1], "Error: unhealthy cluster");
     cluster.stop().await.expect("cluster stops");
 }

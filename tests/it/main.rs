@@ -1,6 +1,8 @@
 //! keel's integration tests, one binary: a real in-process cluster over HTTP (`cluster`), route tests through `warp::test::request()` against
 //! a single-member replica over a temporary store, plus a real server on port 0.
 
+mod auth;
+mod chaos;
 mod cluster;
 mod cluster_leases;
 mod compactor;

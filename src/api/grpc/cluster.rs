@@ -3,7 +3,7 @@
 use tonic::{Request, Response, Status};
 
 use super::proto::etcdserverpb as pb;
-use super::unary;
+use super::{admin, unary, Rpc};
 use crate::api::{cluster, models, Shared};
 
 /// The Cluster service.
@@ -24,68 +24,79 @@ impl pb::cluster_server::Cluster for ClusterService {
         &self,
         request: Request<pb::MemberAddRequest>,
     ) -> Result<Response<pb::MemberAddResponse>, Status> {
+        let credentials = super::credentials(&request);
         let request = models::MemberAddRequest::from(request.into_inner());
         let path = "v3/cluster/member/add";
-        unary(&self.api, path, "MemberAdd", false, request, cluster::add).await
+        let rpc = Rpc {
+            path,
+            method: "MemberAdd",
+            on_leader: false,
+            access: admin,
+        };
+        unary(&self.api, rpc, credentials, request, cluster::add).await
     }
 
     async fn member_remove(
         &self,
         request: Request<pb::MemberRemoveRequest>,
     ) -> Result<Response<pb::MemberRemoveResponse>, Status> {
+        let credentials = super::credentials(&request);
         let request = models::MemberId::from(request.into_inner());
         let path = "v3/cluster/member/remove";
-        unary(
-            &self.api,
+        let rpc = Rpc {
             path,
-            "MemberRemove",
-            false,
-            request,
-            cluster::remove,
-        )
-        .await
+            method: "MemberRemove",
+            on_leader: false,
+            access: admin,
+        };
+        unary(&self.api, rpc, credentials, request, cluster::remove).await
     }
 
     async fn member_update(
         &self,
         request: Request<pb::MemberUpdateRequest>,
     ) -> Result<Response<pb::MemberUpdateResponse>, Status> {
+        let credentials = super::credentials(&request);
         let request = models::MemberUpdateRequest::from(request.into_inner());
         let path = "v3/cluster/member/update";
-        unary(
-            &self.api,
+        let rpc = Rpc {
             path,
-            "MemberUpdate",
-            false,
-            request,
-            cluster::update,
-        )
-        .await
+            method: "MemberUpdate",
+            on_leader: false,
+            access: admin,
+        };
+        unary(&self.api, rpc, credentials, request, cluster::update).await
     }
 
     async fn member_list(
         &self,
         request: Request<pb::MemberListRequest>,
     ) -> Result<Response<pb::MemberListResponse>, Status> {
+        let credentials = super::credentials(&request);
         let request = models::LeaseId::from(request.into_inner());
         let path = "v3/cluster/member/list";
-        unary(&self.api, path, "MemberList", false, request, cluster::list).await
+        let rpc = Rpc {
+            path,
+            method: "MemberList",
+            on_leader: false,
+            access: admin,
+        };
+        unary(&self.api, rpc, credentials, request, cluster::list).await
     }
 
     async fn member_promote(
         &self,
         request: Request<pb::MemberPromoteRequest>,
     ) -> Result<Response<pb::MemberPromoteResponse>, Status> {
+        let credentials = super::credentials(&request);
         let request = models::MemberId::from(request.into_inner());
         let path = "v3/cluster/member/promote";
-        unary(
-            &self.api,
+        let rpc = Rpc {
             path,
-            "MemberPromote",
-            false,
-            request,
-            cluster::promote,
-        )
-        .await
+            method: "MemberPromote",
+            on_leader: false,
+            access: admin,
+        };
+        unary(&self.api, rpc, credentials, request, cluster::promote).await
     }
 }

@@ -3,8 +3,9 @@
 use tonic::{Request, Response, Status};
 
 use super::proto::etcdserverpb as pb;
-use super::{unary, ResponseStream};
+use super::{admin, unary, ResponseStream, Rpc};
 use crate::api::{maintenance, models, Shared};
+use crate::auth::Access;
 
 /// The Maintenance service.
 pub struct MaintenanceService {
@@ -24,70 +25,92 @@ impl pb::maintenance_server::Maintenance for MaintenanceService {
         &self,
         request: Request<pb::AlarmRequest>,
     ) -> Result<Response<pb::AlarmResponse>, Status> {
+        let credentials = super::credentials(&request);
         let request = models::AlarmRequest::try_from(request.into_inner())?;
         let path = "v3/maintenance/alarm";
-        unary(&self.api, path, "Alarm", false, request, maintenance::alarm).await
+        let rpc = Rpc {
+            path,
+            method: "Alarm",
+            on_leader: false,
+            access: admin,
+        };
+        unary(&self.api, rpc, credentials, request, maintenance::alarm).await
     }
 
     async fn status(
         &self,
         request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
+        let credentials = super::credentials(&request);
         let request = models::LeaseId::from(request.into_inner());
         let path = "v3/maintenance/status";
-        unary(
-            &self.api,
+        let rpc = Rpc {
             path,
-            "Status",
-            false,
-            request,
-            maintenance::status,
-        )
-        .await
+            method: "Status",
+            on_leader: false,
+            access: |_| Access::Open,
+        };
+        unary(&self.api, rpc, credentials, request, maintenance::status).await
     }
 
     async fn defragment(
         &self,
         request: Request<pb::DefragmentRequest>,
     ) -> Result<Response<pb::DefragmentResponse>, Status> {
+        let credentials = super::credentials(&request);
         let request = models::LeaseId::from(request.into_inner());
         let path = "v3/maintenance/defragment";
         let handler = maintenance::defragment;
-        unary(&self.api, path, "Defragment", false, request, handler).await
+        let rpc = Rpc {
+            path,
+            method: "Defragment",
+            on_leader: false,
+            access: admin,
+        };
+        unary(&self.api, rpc, credentials, request, handler).await
     }
 
     async fn hash(
         &self,
         request: Request<pb::HashRequest>,
     ) -> Result<Response<pb::HashResponse>, Status> {
+        let credentials = super::credentials(&request);
         let request = models::LeaseId::from(request.into_inner());
         let path = "v3/maintenance/hash";
-        unary(&self.api, path, "Hash", false, request, maintenance::hash).await
+        let rpc = Rpc {
+            path,
+            method: "Hash",
+            on_leader: false,
+            access: admin,
+        };
+        unary(&self.api, rpc, credentials, request, maintenance::hash).await
     }
 
     async fn hash_kv(
         &self,
         request: Request<pb::HashKvRequest>,
     ) -> Result<Response<pb::HashKvResponse>, Status> {
+        let credentials = super::credentials(&request);
         let request = models::HashKvRequest::from(request.into_inner());
         let path = "v3/maintenance/hashkv";
-        unary(
-            &self.api,
+        let rpc = Rpc {
             path,
-            "HashKV",
-            false,
-            request,
-            maintenance::hash_kv,
-        )
-        .await
+            method: "HashKV",
+            on_leader: false,
+            access: admin,
+        };
+        unary(&self.api, rpc, credentials, request, maintenance::hash_kv).await
     }
 
     type SnapshotStream = ResponseStream<pb::SnapshotResponse>;
 
     async fn snapshot(
         &self,
-        _request: Request<pb::SnapshotRequest>,
+        request: Request<pb::SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
+        // The whole keyspace is root's to copy.
+        let credentials = super::credentials(&request);
+        self.api.auth.authorize(&credentials, &Access::Admin)?;
         let data = maintenance::export_snapshot(&self.api).await?;
         let (data, digest) = etcd_framed(data);
         let mut chunks = maintenance::snapshot_chunks(&data);
@@ -104,11 +127,18 @@ impl pb::maintenance_server::Maintenance for MaintenanceService {
         &self,
         request: Request<pb::MoveLeaderRequest>,
     ) -> Result<Response<pb::MoveLeaderResponse>, Status> {
+        let credentials = super::credentials(&request);
         let request = models::MoveLeaderRequest::from(request.into_inner());
         // Only the leader can hand its leadership over.
         let path = "v3/maintenance/transfer-leadership";
         let handler = maintenance::move_leader;
-        unary(&self.api, path, "MoveLeader", true, request, handler).await
+        let rpc = Rpc {
+            path,
+            method: "MoveLeader",
+            on_leader: true,
+            access: admin,
+        };
+        unary(&self.api, rpc, credentials, request, handler).await
     }
 }
 

@@ -31,6 +31,8 @@ use tonic::Status;
 
 use super::error::{ApiError, Code};
 use super::{leader_url, Shared, FORWARDED};
+use crate::auth::{Access, Credentials};
+use crate::identity::ClientCertificate;
 
 /// The code generated from `proto/` by build.rs.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
@@ -49,7 +51,7 @@ pub mod proto {
     }
 }
 
-pub use dispatch::{serve, Dispatch};
+pub use dispatch::Dispatch;
 
 /// Every gRPC service keel serves, as one router.
 pub fn router(api: &Shared) -> tonic::service::Routes {
@@ -77,15 +79,45 @@ impl From<ApiError> for Status {
     }
 }
 
-/// One unary RPC through the gateway's handler, with the gateway's leader forwarding: an RPC
-/// `on_leader` goes to the leader first; any RPC a follower answers with "not leader" (and
-/// the leader's address) is sent there once. The leader is asked through its JSON gateway
-/// (`path`), the one forwarding protocol keel members speak to each other.
+/// What the gateway's route for an RPC says about it.
+pub(crate) struct Rpc<Req> {
+    /// The gateway's path, where a follower forwards the call.
+    pub path: &'static str,
+    /// The RPC's name in metrics.
+    pub method: &'static str,
+    /// Only the leader answers (it keeps lease deadlines, hands over leadership).
+    pub on_leader: bool,
+    /// What the request needs once auth is enabled: the gateway route's guard.
+    pub access: fn(&Req) -> Access,
+}
+
+/// Root's once auth is enabled: the gateway's plain `unary` routes.
+pub(crate) fn admin<T>(_: &T) -> Access {
+    Access::Admin
+}
+
+/// The caller as the gateway sees it: the token in the `authorization` metadata (etcd's
+/// clients send it so after Authenticate) and the client certificate the TLS listener
+/// verified, which tonic keeps in the request's extensions.
+pub(crate) fn credentials<T>(request: &tonic::Request<T>) -> Credentials {
+    let token = request
+        .metadata()
+        .get("authorization")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let certificate = request.extensions().get::<ClientCertificate>().cloned();
+    Credentials::new(token, certificate)
+}
+
+/// One unary RPC through the gateway's handler, with the gateway's access check and leader
+/// forwarding: an RPC `on_leader` goes to the leader first; any RPC a follower answers with
+/// "not leader" (and the leader's address) is sent there once, with the caller's
+/// credentials. The leader is asked through its JSON gateway (`path`), the one forwarding
+/// protocol keel members speak to each other.
 pub(crate) async fn unary<Req, Resp, Out, F, Fut>(
     api: &Shared,
-    path: &'static str,
-    method: &'static str,
-    on_leader: bool,
+    rpc: Rpc<Req>,
+    credentials: Credentials,
     request: Req,
     handler: F,
 ) -> Result<tonic::Response<Out>, Status>
@@ -96,7 +128,8 @@ where
     Fut: Future<Output = Result<Resp, ApiError>>,
 {
     let started = std::time::Instant::now();
-    let result = answer(api, path, on_leader, request, handler).await;
+    let method = rpc.method;
+    let result = answer(api, rpc, &credentials, request, handler).await;
     let seconds = started.elapsed().as_secs_f64();
     match result {
         Ok(response) => {
@@ -112,8 +145,8 @@ where
 
 async fn answer<Req, Resp, F, Fut>(
     api: &Shared,
-    path: &'static str,
-    on_leader: bool,
+    rpc: Rpc<Req>,
+    credentials: &Credentials,
     request: Req,
     handler: F,
 ) -> Result<Resp, ApiError>
@@ -123,12 +156,17 @@ where
     F: FnOnce(Shared, Req) -> Fut,
     Fut: Future<Output = Result<Resp, ApiError>>,
 {
-    if on_leader && !api.replica.status().is_leader() {
+    if rpc.on_leader && !api.replica.status().is_leader() {
         if let Some(leader) = leader_url(api).await {
-            if let Some(answer) = forward(api, &leader, path, &request).await {
+            let token = api.auth.forwarding_token(credentials);
+            if let Some(answer) = forward(api, &leader, rpc.path, &request, token).await {
                 return answer;
             }
         }
+    }
+    // The access check may walk a whole txn; skip it while nobody is checked.
+    if api.auth.enabled()? {
+        api.auth.authorize(credentials, &(rpc.access)(&request))?;
     }
     let result = handler(api.clone(), request.clone()).await;
     if let Err(ApiError {
@@ -136,30 +174,30 @@ where
         ..
     }) = &result
     {
-        if let Some(answer) = forward(api, leader, path, &request).await {
+        let token = api.auth.forwarding_token(credentials);
+        if let Some(answer) = forward(api, leader, rpc.path, &request, token).await {
             return answer;
         }
     }
     result
 }
 
-/// Asks the leader's gateway; `None` if it could not be reached or answered something that
-/// is neither a response nor an etcd error (the caller then answers with its own error).
+/// Asks the leader's gateway as `token`'s user; `None` if it could not be reached or
+/// answered something that is neither a response nor an etcd error (the caller then
+/// answers with its own error).
 async fn forward<Req: Serialize, Resp: DeserializeOwned>(
     api: &Shared,
     leader: &str,
     path: &str,
     request: &Req,
+    token: Option<String>,
 ) -> Option<Result<Resp, ApiError>> {
     let url = format!("{}/{path}", leader.trim_end_matches('/'));
-    let answer = api
-        .http
-        .post(&url)
-        .header(FORWARDED, "1")
-        .json(request)
-        .send()
-        .await;
-    let answer = match answer {
+    let mut call = api.http.post(&url).header(FORWARDED, "1").json(request);
+    if let Some(token) = token {
+        call = call.header("authorization", token);
+    }
+    let answer = match call.send().await {
         Ok(answer) => answer,
         Err(e) => {
             tracing::debug!("cannot forward to the leader at {url}: {e}");

@@ -1,6 +1,6 @@
 //! `etcdserverpb.Watch`: the gateway's watch session with prost messages in and out, so any
 //! number of watches share one stream, with the same ids, cancels, progress answers,
-//! compaction cancels and fragments.
+//! compaction cancels, fragments and per-watch access checks.
 
 use futures::StreamExt as _;
 use tonic::{Request, Response, Status, Streaming};
@@ -29,8 +29,9 @@ impl pb::watch_server::Watch for WatchService {
         &self,
         request: Request<Streaming<pb::WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
+        let credentials = super::credentials(&request);
         let requests = requests::<_, models::WatchRequest>(request.into_inner());
-        let responses = watch::watch_session(self.api.clone(), requests)
+        let responses = watch::watch_session(self.api.clone(), credentials, requests)
             .map(|message| message.map(Into::into).map_err(Into::into));
         Ok(Response::new(Box::pin(responses)))
     }

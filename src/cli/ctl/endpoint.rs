@@ -1,14 +1,18 @@
 //! `keelctl endpoint status|health|hashkv`: asks every endpoint on its own (no failover),
-//! so the answers can be compared; fails when any endpoint did not answer.
+//! so the answers can be compared; fails when any endpoint did not answer (`health`: when
+//! any is unhealthy, with etcdctl's "unhealthy cluster").
 
 use std::time::Instant;
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
 
-use super::printer::{EndpointRow, Printer};
-use super::OutputFormat;
+use super::printer::{alarm_name, EndpointHealth, EndpointRow, Printer};
+use crate::api::models::{AlarmAction, AlarmRequest, AlarmType, RangeRequest};
 use crate::client::Client;
+
+/// The gRPC code of "permission denied".
+const CODE_PERMISSION_DENIED: i32 = 7;
 
 /// `endpoint` and its flags.
 #[derive(Debug, Args)]
@@ -84,84 +88,30 @@ impl EndpointCommand {
                 printer.endpoint_status(&rows);
             }
             EndpointCommand::Health => {
-                let mut rows = Vec::new();
-                for endpoint in client.endpoints() {
-                    let started = Instant::now();
-                    match client.for_endpoint(endpoint).health().await {
-                        Ok(health) if health.health == "true" => rows.push((
-                            endpoint.clone(),
-                            true,
-                            format!("took = {:?}", started.elapsed()),
-                        )),
-                        Ok(health) => {
-                            let reason = health.reason.unwrap_or_default();
-                            failures.push(format!("{endpoint} is unhealthy: {reason}"));
-                            rows.push((endpoint.clone(), false, reason));
-                        }
-                        Err(e) => {
-                            failures.push(format!("{endpoint} is unhealthy: {e}"));
-                            rows.push((endpoint.clone(), false, e.to_string()));
-                        }
-                    }
-                }
-                match printer.format {
-                    OutputFormat::Json => {
-                        let entries: Vec<_> = rows
-                            .iter()
-                            .map(|(endpoint, health, took)| serde_json::json!({"endpoint": endpoint, "health": health, "took": took}))
-                            .collect();
-                        printer.json(&entries);
-                    }
-                    OutputFormat::Table => printer.table(
-                        &["ENDPOINT", "HEALTH", "TOOK / ERROR"],
-                        rows.into_iter()
-                            .map(|(e, h, t)| vec![e, h.to_string(), t])
-                            .collect(),
-                    ),
-                    _ => {
-                        for (endpoint, health, took) in rows.into_iter().filter(|r| r.1) {
-                            debug_assert!(health);
-                            printer.line(&format!(
-                                "{endpoint} is healthy: successfully committed proposal: {took}"
-                            ));
-                        }
-                    }
+                let checks = client
+                    .endpoints()
+                    .iter()
+                    .map(|endpoint| health(client.for_endpoint(endpoint)));
+                // Together, so that a member that does not answer costs one command timeout
+                // rather than one per member.
+                let rows = futures::future::join_all(checks).await;
+                printer.endpoint_health(&rows);
+                if rows.iter().any(|row| !row.health) {
+                    bail!("unhealthy cluster");
                 }
             }
             EndpointCommand::Hashkv { rev } => {
                 let mut rows = Vec::new();
                 for endpoint in client.endpoints() {
                     match client.for_endpoint(endpoint).hash_kv(*rev).await {
-                        Ok(answer) => rows.push((endpoint.clone(), answer)),
+                        Ok(answer) => rows.push(EndpointRow {
+                            endpoint: endpoint.clone(),
+                            answer,
+                        }),
                         Err(e) => failures.push(format!("{endpoint}: {e}")),
                     }
                 }
-                match printer.format {
-                    OutputFormat::Json => {
-                        let entries: Vec<_> = rows
-                            .iter()
-                            .map(|(endpoint, hash)| serde_json::json!({"Endpoint": endpoint, "HashKV": hash}))
-                            .collect();
-                        printer.json(&entries);
-                    }
-                    OutputFormat::Table => printer.table(
-                        &["ENDPOINT", "HASH", "COMPACT REVISION"],
-                        rows.iter()
-                            .map(|(e, h)| {
-                                vec![
-                                    e.clone(),
-                                    h.hash.to_string(),
-                                    h.compact_revision.to_string(),
-                                ]
-                            })
-                            .collect(),
-                    ),
-                    _ => {
-                        for (endpoint, hash) in &rows {
-                            printer.line(&format!("{endpoint}, {}", hash.hash));
-                        }
-                    }
-                }
+                printer.endpoint_hashes(&rows);
             }
         }
         if !failures.is_empty() {
@@ -171,9 +121,47 @@ impl EndpointCommand {
     }
 }
 
+/// etcdctl's health check of one endpoint: a linearizable read of the key `health` (which
+/// needs a leader and a quorum; "permission denied" still proves both), then no raised alarm.
+async fn health(member: Client) -> EndpointHealth {
+    let endpoint = member.endpoints()[0].clone();
+    let started = Instant::now();
+    let read = member
+        .range(&RangeRequest {
+            key: b"health".to_vec(),
+            ..Default::default()
+        })
+        .await;
+    let took = format!("{:?}", started.elapsed());
+    let error = match read {
+        Err(e) if e.code() != Some(CODE_PERMISSION_DENIED) => e.to_string(),
+        _ => match member
+            .alarm(&AlarmRequest {
+                action: AlarmAction::Get,
+                member_id: 0,
+                alarm: AlarmType::None,
+            })
+            .await
+        {
+            Ok(answer) if answer.alarms.is_empty() => String::new(),
+            Ok(answer) => {
+                let names: Vec<String> = answer.alarms.iter().map(alarm_name).collect();
+                format!("Active Alarm(s): {} ", names.join(" "))
+            }
+            Err(_) => "Unable to fetch the alarm list".into(),
+        },
+    };
+    EndpointHealth {
+        endpoint,
+        health: error.is_empty(),
+        took,
+        error,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::{Command, Ctl};
+    use super::super::{Command, Ctl, OutputFormat};
     use super::*;
     use clap::Parser;
 

@@ -49,11 +49,7 @@ impl LeaseCommand {
         match *self {
             LeaseCommand::Grant { ttl } => printer.lease_grant(&client.lease_grant(ttl, 0).await?),
             LeaseCommand::Revoke { id } => {
-                let response = client.lease_revoke(id).await?;
-                match printer.format {
-                    super::OutputFormat::Json => printer.json(&response),
-                    _ => printer.line(&format!("lease {} revoked", super::printer::lease_hex(id))),
-                }
+                printer.lease_revoked(id, &client.lease_revoke(id).await?);
             }
             LeaseCommand::Timetolive { id, keys } => {
                 printer.lease_ttl(&client.lease_time_to_live(id, keys).await?, keys)

@@ -16,6 +16,7 @@
 //! keelctl inspect /var/lib/keel history /app/config   # offline, member stopped
 //! keelctl watch /app --prefix -- sh -c 'echo $ETCD_WATCH_KEY'   # a command per event
 //! keelctl defrag && keelctl alarm list        # every endpoint
+//! keelctl move-leader 8e9e05c52164694d        # hand the leadership over
 //! ```
 //!
 //! Endpoints are tried in order: one that cannot be reached, or answers "not leader", is
@@ -33,6 +34,7 @@ pub mod inspect;
 pub mod lease;
 pub mod ls;
 pub mod member;
+pub mod move_leader;
 pub mod printer;
 pub mod put;
 pub mod snapshot;
@@ -118,6 +120,8 @@ pub enum Command {
     /// Membership commands.
     #[command(subcommand)]
     Member(member::MemberCommand),
+    /// Hand the leadership to another voter (hex member id).
+    MoveLeader(move_leader::MoveLeaderArgs),
     /// Per-endpoint commands.
     Endpoint(endpoint::EndpointArgs),
     /// Compact the history up to a revision.
@@ -180,6 +184,7 @@ impl Ctl {
             Command::Lease(command) => command.execute(&client, &printer).await,
             Command::Member(command) => command.execute(&client, &printer).await,
             Command::Endpoint(args) => args.execute(&client, &printer).await,
+            Command::MoveLeader(args) => args.execute(&client, &printer).await,
             Command::Compaction(args) => args.execute(&client, &printer).await,
             Command::Snapshot(command) => command.execute(&client, &printer).await,
             Command::Ls(args) => args.execute(&client, &printer).await,

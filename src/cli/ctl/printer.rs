@@ -12,9 +12,10 @@ use serde::Serialize;
 use super::OutputFormat;
 use crate::api::models::{
     AlarmMember, AlarmResponse, DefragmentResponse, DeleteRangeResponse, Event, EventType,
-    KeyValue, LeaseGrantResponse, LeaseKeepAliveResponse, LeaseLeasesResponse,
-    LeaseTimeToLiveResponse, Member, PutResponse, RangeResponse, ResponseHeader, ResponseOp,
-    StatusResponse, TxnResponse,
+    HashKvResponse, HeaderOnly, KeyValue, LeaseGrantResponse, LeaseKeepAliveResponse,
+    LeaseLeasesResponse, LeaseTimeToLiveResponse, MemberAddResponse, MemberListResponse,
+    MoveLeaderResponse, PutResponse, RangeResponse, ResponseHeader, ResponseOp, StatusResponse,
+    TxnResponse, WatchResponse,
 };
 
 /// Writes responses to stdout in the chosen format.
@@ -113,13 +114,26 @@ impl Printer {
         }
     }
 
-    fn kv_fields(&self, kv: &KeyValue) {
-        self.line(&format!("\"Key\" : {:?}", self.text(&kv.key)));
-        self.line(&format!("\"CreateRevision\" : {}", kv.create_revision));
-        self.line(&format!("\"ModRevision\" : {}", kv.mod_revision));
-        self.line(&format!("\"Version\" : {}", kv.version));
-        self.line(&format!("\"Value\" : {:?}", self.text(&kv.value)));
-        self.line(&format!("\"Lease\" : {}", kv.lease));
+    /// A string field as Go's `%q` writes it (`--hex` writes the hex digits instead).
+    fn quoted(&self, bytes: &[u8]) -> String {
+        if self.hex {
+            go_quote(hex(bytes).as_bytes())
+        } else {
+            go_quote(bytes)
+        }
+    }
+
+    /// etcdctl's key-value fields; `prefix` is `Prev` for a previous value.
+    fn kv_fields(&self, prefix: &str, kv: &KeyValue) {
+        self.line(&format!("\"{prefix}Key\" : {}", self.quoted(&kv.key)));
+        self.line(&format!(
+            "\"{prefix}CreateRevision\" : {}",
+            kv.create_revision
+        ));
+        self.line(&format!("\"{prefix}ModRevision\" : {}", kv.mod_revision));
+        self.line(&format!("\"{prefix}Version\" : {}", kv.version));
+        self.line(&format!("\"{prefix}Value\" : {}", self.quoted(&kv.value)));
+        self.line(&format!("\"{prefix}Lease\" : {}", kv.lease));
     }
 
     fn kv_table(&self, kvs: &[KeyValue]) {
@@ -150,7 +164,7 @@ impl Printer {
             OutputFormat::Fields => {
                 self.header_fields(&response.header);
                 for kv in &response.kvs {
-                    self.kv_fields(kv);
+                    self.kv_fields("", kv);
                 }
                 self.line(&format!("\"More\" : {}", response.more));
                 self.line(&format!("\"Count\" : {}", response.count));
@@ -171,7 +185,7 @@ impl Printer {
             OutputFormat::Fields => {
                 self.header_fields(&response.header);
                 if let Some(prev) = &response.prev_kv {
-                    self.kv_fields(prev);
+                    self.kv_fields("Prev", prev);
                 }
             }
             _ => {
@@ -191,7 +205,7 @@ impl Printer {
                 self.header_fields(&response.header);
                 self.line(&format!("\"Deleted\" : {}", response.deleted));
                 for kv in &response.prev_kvs {
-                    self.kv_fields(kv);
+                    self.kv_fields("Prev", kv);
                 }
             }
             _ => {
@@ -205,8 +219,10 @@ impl Printer {
 
     /// `txn`: SUCCESS or FAILURE, a blank line, then each operation's answer.
     pub fn txn(&self, response: &TxnResponse) {
-        if self.format == OutputFormat::Json {
-            return self.json(response);
+        match self.format {
+            OutputFormat::Json => return self.json(response),
+            OutputFormat::Fields => return self.txn_fields(response),
+            OutputFormat::Simple | OutputFormat::Table => {}
         }
         self.line(if response.succeeded {
             "SUCCESS"
@@ -224,15 +240,48 @@ impl Printer {
         }
     }
 
+    /// `txn -w fields`: the header, whether it succeeded, then each operation's fields.
+    fn txn_fields(&self, response: &TxnResponse) {
+        self.header_fields(&response.header);
+        self.line(&format!("\"Succeeded\" : {}", response.succeeded));
+        for op in &response.responses {
+            match op {
+                ResponseOp::ResponseRange(r) => self.range(r, RangeView::default()),
+                ResponseOp::ResponsePut(r) => self.put(r),
+                ResponseOp::ResponseDeleteRange(r) => self.delete(r),
+                ResponseOp::ResponseTxn(t) => self.txn_fields(t),
+            }
+        }
+    }
+
+    /// One watch response with events: a JSON line, fields, or etcdctl's lines per event.
+    pub fn watch_response(&self, response: &WatchResponse) {
+        match self.format {
+            OutputFormat::Json => self.json(response),
+            OutputFormat::Fields => {
+                self.header_fields(&response.header);
+                for event in &response.events {
+                    self.line(&format!("\"Type\" : {}", event_type(event.kind)));
+                    if let Some(prev) = &event.prev_kv {
+                        self.kv_fields("Prev", prev);
+                    }
+                    self.kv_fields("", &event.kv);
+                }
+            }
+            OutputFormat::Simple | OutputFormat::Table => {
+                for event in &response.events {
+                    self.event(event);
+                }
+            }
+        }
+    }
+
     /// One watch event, as etcdctl prints it: type, (previous key and value,) key, value.
     pub fn event(&self, event: &Event) {
         if self.format == OutputFormat::Json {
             return self.json(event);
         }
-        self.line(match event.kind {
-            EventType::Put => "PUT",
-            EventType::Delete => "DELETE",
-        });
+        self.line(event_type(event.kind));
         if let Some(prev) = &event.prev_kv {
             self.kv_simple(prev, RangeView::default());
         }
@@ -243,6 +292,11 @@ impl Printer {
     pub fn lease_grant(&self, response: &LeaseGrantResponse) {
         match self.format {
             OutputFormat::Json => self.json(response),
+            OutputFormat::Fields => {
+                self.header_fields(&response.header);
+                self.line(&format!("\"ID\" : {}", response.id));
+                self.line(&format!("\"TTL\" : {}", response.ttl));
+            }
             _ => self.line(&format!(
                 "lease {} granted with TTL({}s)",
                 lease_hex(response.id),
@@ -251,10 +305,30 @@ impl Printer {
         }
     }
 
+    /// `lease revoke`.
+    pub fn lease_revoked(&self, id: i64, response: &HeaderOnly) {
+        match self.format {
+            OutputFormat::Json => self.json(response),
+            OutputFormat::Fields => self.header_fields(&response.header),
+            _ => self.line(&format!("lease {} revoked", lease_hex(id))),
+        }
+    }
+
     /// `lease timetolive`.
     pub fn lease_ttl(&self, response: &LeaseTimeToLiveResponse, with_keys: bool) {
-        if self.format == OutputFormat::Json {
-            return self.json(response);
+        match self.format {
+            OutputFormat::Json => return self.json(response),
+            OutputFormat::Fields => {
+                self.header_fields(&response.header);
+                self.line(&format!("\"ID\" : {}", response.id));
+                self.line(&format!("\"TTL\" : {}", response.ttl));
+                self.line(&format!("\"GrantedTTL\" : {}", response.granted_ttl));
+                for key in &response.keys {
+                    self.line(&format!("\"Key\" : {}", self.quoted(key)));
+                }
+                return;
+            }
+            OutputFormat::Simple | OutputFormat::Table => {}
         }
         let id = lease_hex(response.id);
         if response.ttl == -1 {
@@ -275,6 +349,12 @@ impl Printer {
     pub fn leases(&self, response: &LeaseLeasesResponse) {
         match self.format {
             OutputFormat::Json => self.json(response),
+            OutputFormat::Fields => {
+                self.header_fields(&response.header);
+                for lease in &response.leases {
+                    self.line(&format!("\"ID\" : {}", lease.id));
+                }
+            }
             OutputFormat::Table => self.table(
                 &["ID"],
                 response
@@ -296,6 +376,11 @@ impl Printer {
     pub fn keep_alive(&self, response: &LeaseKeepAliveResponse) {
         match self.format {
             OutputFormat::Json => self.json(response),
+            OutputFormat::Fields => {
+                self.header_fields(&response.header);
+                self.line(&format!("\"ID\" : {}", response.id));
+                self.line(&format!("\"TTL\" : {}", response.ttl));
+            }
             _ => self.line(&format!(
                 "lease {} keepalived with TTL({})",
                 lease_hex(response.id),
@@ -305,8 +390,12 @@ impl Printer {
     }
 
     /// `member list`.
-    pub fn members(&self, members: &[Member], json: &impl Serialize) {
-        let rows: Vec<Vec<String>> = members
+    pub fn members(&self, response: &MemberListResponse) {
+        if self.format == OutputFormat::Fields {
+            return self.member_fields(response);
+        }
+        let rows: Vec<Vec<String>> = response
+            .members
             .iter()
             .map(|m| {
                 vec![
@@ -324,7 +413,7 @@ impl Printer {
             })
             .collect();
         match self.format {
-            OutputFormat::Json => self.json(json),
+            OutputFormat::Json => self.json(response),
             OutputFormat::Table => self.table(
                 &[
                     "ID",
@@ -342,6 +431,59 @@ impl Printer {
                 }
             }
         }
+    }
+
+    fn member_fields(&self, response: &MemberListResponse) {
+        self.header_fields(&response.header);
+        for member in &response.members {
+            self.line(&format!("\"ID\" : {}", member.id));
+            self.line(&format!("\"Name\" : {}", go_quote(member.name.as_bytes())));
+            for url in &member.peer_urls {
+                self.line(&format!("\"PeerURL\" : {}", go_quote(url.as_bytes())));
+            }
+            for url in &member.client_urls {
+                self.line(&format!("\"ClientURL\" : {}", go_quote(url.as_bytes())));
+            }
+            self.line(&format!("\"IsLearner\" : {}", member.is_learner));
+            self.line("");
+        }
+    }
+
+    /// `member add`: etcdctl 3.4's line (ids as Go's `%16x`), then the environment the new
+    /// member starts with. In `ETCD_INITIAL_CLUSTER` the new member, which has no name until
+    /// it starts, goes by the name given on the command line.
+    pub fn member_added(&self, name: &str, response: &MemberAddResponse) {
+        if self.format == OutputFormat::Json {
+            return self.json(response);
+        }
+        let added = &response.member;
+        self.line(&format!(
+            "Member {:16x} added to cluster {:16x}",
+            added.id, response.header.cluster_id
+        ));
+        let cluster: Vec<String> = response
+            .members
+            .iter()
+            .flat_map(|member| {
+                let member_name = if member.id == added.id {
+                    name
+                } else {
+                    member.name.as_str()
+                };
+                member
+                    .peer_urls
+                    .iter()
+                    .map(move |url| format!("{member_name}={url}"))
+            })
+            .collect();
+        self.line("");
+        self.line(&format!("ETCD_NAME={name:?}"));
+        self.line(&format!("ETCD_INITIAL_CLUSTER={:?}", cluster.join(",")));
+        self.line(&format!(
+            "ETCD_INITIAL_ADVERTISE_PEER_URLS={:?}",
+            added.peer_urls.join(",")
+        ));
+        self.line("ETCD_INITIAL_CLUSTER_STATE=\"existing\"");
     }
 
     /// `endpoint status`.
@@ -362,6 +504,27 @@ impl Printer {
                 })
                 .collect();
             return self.json(&entries);
+        }
+        if self.format == OutputFormat::Fields {
+            for row in rows {
+                let s = &row.answer;
+                self.header_fields(&s.header);
+                self.line(&format!("\"Version\" : {}", go_quote(s.version.as_bytes())));
+                self.line(&format!("\"DBSize\" : {}", s.db_size));
+                self.line(&format!("\"Leader\" : {}", s.leader));
+                self.line(&format!("\"IsLearner\" : {}", s.is_learner));
+                self.line(&format!("\"RaftIndex\" : {}", s.raft_index));
+                self.line(&format!("\"RaftTerm\" : {}", s.raft_term));
+                self.line(&format!("\"RaftAppliedIndex\" : {}", s.raft_applied_index));
+                // Go's Println of a []string.
+                self.line(&format!("\"Errors\" : [{}]", s.errors.join(" ")));
+                self.line(&format!(
+                    "\"Endpoint\" : {}",
+                    go_quote(row.endpoint.as_bytes())
+                ));
+                self.line("");
+            }
+            return;
         }
         let cells: Vec<Vec<String>> = rows
             .iter()
@@ -405,6 +568,108 @@ impl Printer {
         }
     }
 
+    /// `move-leader`: etcdctl's line, ids in hex.
+    pub fn moved_leader(&self, from: u64, to: u64, response: &MoveLeaderResponse) {
+        match self.format {
+            OutputFormat::Json => self.json(response),
+            OutputFormat::Fields => self.header_fields(&response.header),
+            _ => self.line(&format!("Leadership transferred from {from:x} to {to:x}")),
+        }
+    }
+
+    /// `endpoint hashkv`.
+    pub fn endpoint_hashes(&self, rows: &[EndpointRow<HashKvResponse>]) {
+        match self.format {
+            OutputFormat::Json => {
+                #[derive(Serialize)]
+                struct Entry<'a> {
+                    #[serde(rename = "Endpoint")]
+                    endpoint: &'a str,
+                    #[serde(rename = "HashKV")]
+                    hash: &'a HashKvResponse,
+                }
+                let entries: Vec<Entry> = rows
+                    .iter()
+                    .map(|r| Entry {
+                        endpoint: &r.endpoint,
+                        hash: &r.answer,
+                    })
+                    .collect();
+                self.json(&entries);
+            }
+            OutputFormat::Fields => {
+                for row in rows {
+                    self.header_fields(&row.answer.header);
+                    self.line(&format!(
+                        "\"Endpoint\" : {}",
+                        go_quote(row.endpoint.as_bytes())
+                    ));
+                    self.line(&format!("\"Hash\" : {}", row.answer.hash));
+                    self.line("");
+                }
+            }
+            OutputFormat::Table => self.table(
+                &["ENDPOINT", "HASH"],
+                rows.iter()
+                    .map(|r| vec![r.endpoint.clone(), r.answer.hash.to_string()])
+                    .collect(),
+            ),
+            OutputFormat::Simple => {
+                for row in rows {
+                    self.line(&format!("{}, {}", row.endpoint, row.answer.hash));
+                }
+            }
+        }
+    }
+
+    /// `endpoint health`: healthy endpoints on stdout; in the simple form, unhealthy ones on
+    /// stderr, as etcdctl writes them.
+    pub fn endpoint_health(&self, rows: &[EndpointHealth]) {
+        match self.format {
+            OutputFormat::Json => self.json(&rows),
+            OutputFormat::Fields => {
+                for row in rows {
+                    self.line(&format!(
+                        "\"Endpoint\" : {}",
+                        go_quote(row.endpoint.as_bytes())
+                    ));
+                    self.line(&format!("\"Health\" : {}", row.health));
+                    self.line(&format!("\"Took\" : {}", row.took));
+                    self.line(&format!("\"Error\" : {}", row.error));
+                    self.line("");
+                }
+            }
+            OutputFormat::Table => self.table(
+                &["ENDPOINT", "HEALTH", "TOOK", "ERROR"],
+                rows.iter()
+                    .map(|r| {
+                        vec![
+                            r.endpoint.clone(),
+                            r.health.to_string(),
+                            r.took.clone(),
+                            r.error.clone(),
+                        ]
+                    })
+                    .collect(),
+            ),
+            OutputFormat::Simple => {
+                for row in rows {
+                    if row.health {
+                        self.line(&format!(
+                            "{} is healthy: successfully committed proposal: took = {}",
+                            row.endpoint, row.took
+                        ));
+                    } else {
+                        eprintln!(
+                            "{} is unhealthy: failed to commit proposal: {}",
+                            row.endpoint, row.error
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     /// `compaction`.
     pub fn compacted(&self, revision: i64, response: &impl Serialize) {
         match self.format {
@@ -427,15 +692,82 @@ impl Printer {
             OutputFormat::Json => self.json(&AlarmResponse {
                 alarms: alarms.to_vec(),
             }),
+            // No header: the alarms are gathered from every endpoint.
+            OutputFormat::Fields => {
+                for alarm in alarms {
+                    self.line(&format!("\"MemberID\" : {}", alarm.member_id));
+                    self.line(&format!("\"AlarmType\" : {}", alarm_name(alarm)));
+                    self.line("");
+                }
+            }
             _ => {
                 for alarm in alarms {
-                    let name = serde_json::to_value(alarm.alarm).unwrap_or_default();
-                    let name = name.as_str().unwrap_or("NONE").to_owned();
+                    let name = alarm_name(alarm);
                     self.line(&format!("memberID:{} alarm:{name} ", alarm.member_id));
                 }
             }
         }
     }
+}
+
+/// One endpoint's health, as etcdctl reports it (its JSON names).
+#[derive(Clone, Debug, Serialize)]
+pub struct EndpointHealth {
+    /// The endpoint.
+    pub endpoint: String,
+    /// Whether a linearizable read succeeded and no alarm is raised.
+    pub health: bool,
+    /// How long the check took, as Go prints a duration.
+    pub took: String,
+    /// Why it is unhealthy.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub error: String,
+}
+
+/// etcd's name of an event type.
+fn event_type(kind: EventType) -> &'static str {
+    match kind {
+        EventType::Put => "PUT",
+        EventType::Delete => "DELETE",
+    }
+}
+
+/// etcd's name of an alarm (`NOSPACE`).
+pub fn alarm_name(alarm: &AlarmMember) -> String {
+    let name = serde_json::to_value(alarm.alarm).unwrap_or_default();
+    name.as_str().unwrap_or("NONE").to_owned()
+}
+
+/// `bytes` quoted as Go's `%q` quotes a string, which is how etcdctl's fields form writes
+/// keys and values: printable characters as they are, the usual escapes, `\xNN` for bytes
+/// that are not UTF-8 and `\u` for other unprintable characters.
+pub fn go_quote(bytes: &[u8]) -> String {
+    let mut out = String::from('"');
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\u{7}' => out.push_str("\\a"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{b}' => out.push_str("\\v"),
+                c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                    out.push_str(&format!("\\x{:02x}", c as u32))
+                }
+                c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// Lease ids are printed in hex, as etcdctl does.
@@ -496,5 +828,8 @@ mod tests {
         assert_eq!(human_bytes(25_000), "25 kB");
         assert_eq!(human_bytes(12), "12 B");
         assert_eq!(lease_hex(255), "ff");
+        assert_eq!(go_quote(b"a/b c"), r#""a/b c""#);
+        assert_eq!(go_quote(b"say \"hi\"\n"), r#""say \"hi\"\n""#);
+        assert_eq!(go_quote(b"\x00\xff\xe2\x82\xac"), r#""\x00\xff€""#);
     }
 }

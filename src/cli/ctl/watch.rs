@@ -10,7 +10,7 @@ use anyhow::{bail, Context as _};
 use clap::Args;
 
 use super::printer::Printer;
-use super::{range_end, OutputFormat};
+use super::range_end;
 use crate::api::models::{Event, EventType, WatchCreateRequest};
 use crate::client::{Client, Error};
 
@@ -84,14 +84,11 @@ impl WatchArgs {
             if response.created && request.start_revision == 0 {
                 request.start_revision = response.header.revision + 1;
             }
-            // etcdctl's json form is one whole response per line.
-            if printer.format == OutputFormat::Json && !response.events.is_empty() {
-                printer.json(&response);
+            // etcdctl prints whole responses (one JSON line, or a header and its events).
+            if !response.events.is_empty() {
+                printer.watch_response(&response);
             }
             for event in &response.events {
-                if printer.format != OutputFormat::Json {
-                    printer.event(event);
-                }
                 request.start_revision = event.kv.mod_revision + 1;
                 if !self.command.is_empty() {
                     self.run_command(event, response.header.revision).await?;
