@@ -25,6 +25,10 @@ need_deb openssl openssl
 
 # The chaos suite pauses members with `kill -STOP` / `kill -CONT` (tests/it/chaos/cluster.rs).
 need_deb procps kill
-# keelctl's parity test: etcdctl 3.4 and keelctl against the same real etcd 3.4.
+# keelctl's parity test runs etcdctl 3.4 and keelctl against the same real etcd 3.4; the gRPC
+# tests drive keel with etcdctl as they would etcd.
 need_deb etcd-server etcd
 need_deb etcd-client etcdctl
+# The etcd-client crate (a dev-dependency of the gRPC tests) runs protoc in its build script.
+# keel's own build needs no protoc: its protos are compiled by protox.
+need_deb protobuf-compiler protoc

@@ -95,7 +95,10 @@ pub async fn serve(
         // shutdown open for as long as their clients stay connected.
         closing.send_replace(true);
     };
-    crate::transport::serve(listener, warp::service(api::routes(api.clone())), shutdown).await;
+    // The gateway and etcd's gRPC API on one port, told apart by content type.
+    let gateway = warp::service(api::routes(api.clone()));
+    let service = api::grpc::Dispatch::new(api::grpc::router(&api), gateway);
+    crate::transport::serve(listener, service, shutdown).await;
     api.closing.send_replace(true);
     let _ = expiry.await;
     Ok(())

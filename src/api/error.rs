@@ -35,6 +35,28 @@ pub enum Code {
 }
 
 impl Code {
+    /// The code of a gRPC status number (Unknown for a number etcd does not use).
+    pub fn from_number(number: i32) -> Code {
+        match number {
+            1 => Code::Canceled,
+            3 => Code::InvalidArgument,
+            4 => Code::DeadlineExceeded,
+            5 => Code::NotFound,
+            6 => Code::AlreadyExists,
+            7 => Code::PermissionDenied,
+            8 => Code::ResourceExhausted,
+            9 => Code::FailedPrecondition,
+            10 => Code::Aborted,
+            11 => Code::OutOfRange,
+            12 => Code::Unimplemented,
+            13 => Code::Internal,
+            14 => Code::Unavailable,
+            15 => Code::DataLoss,
+            16 => Code::Unauthenticated,
+            _ => Code::Unknown,
+        }
+    }
+
     /// The HTTP status grpc-gateway (v1, as in etcd 3.4) gives this code.
     pub fn http_status(self) -> StatusCode {
         match self {
@@ -100,6 +122,18 @@ impl ApiError {
             message: &self.message,
             code: self.code as i32,
         }
+    }
+
+    /// The error an etcd error body (`{"code": n, "message": ...}`) stands for, as another
+    /// member's gateway answers; `None` if `body` is not one.
+    pub fn from_body(body: &[u8]) -> Option<ApiError> {
+        #[derive(serde::Deserialize)]
+        struct Body {
+            code: i32,
+            message: String,
+        }
+        let body: Body = serde_json::from_slice(body).ok()?;
+        Some(ApiError::new(Code::from_number(body.code), body.message))
     }
 
     /// The full HTTP response.

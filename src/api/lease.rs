@@ -15,6 +15,7 @@ use super::kv::{propose, unexpected};
 use super::models::{
     HeaderOnly, LeaseGrantRequest, LeaseGrantResponse, LeaseId, LeaseKeepAliveResponse,
     LeaseLeasesResponse, LeaseStatus, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
+    StreamResult,
 };
 use super::{
     blocking, credentials, error_line, exact_path, guarded, guarded_on_leader, json_messages,
@@ -24,12 +25,12 @@ use crate::auth::{Access, Credentials};
 use crate::lessor::MAX_TTL;
 
 /// Any user may grant, renew and look at leases (ids are not secret in etcd either).
-fn authenticated<T>(_: &T) -> Access {
+pub(crate) fn authenticated<T>(_: &T) -> Access {
     Access::Authenticated
 }
 
 /// A revoke deletes the lease's keys, so it needs write on each of them.
-fn revoke_access(request: &LeaseId) -> Access {
+pub(crate) fn revoke_access(request: &LeaseId) -> Access {
     Access::LeaseKeys(request.id)
 }
 
@@ -235,14 +236,14 @@ pub async fn keep_alive(api: &Shared, id: i64) -> Result<LeaseKeepAliveResponse,
     })
 }
 
-/// Renews `id` on the leader at `leader`, as `token`'s user: its answer line, or `None` if
-/// it cannot be reached.
+/// Renews `id` on the leader at `leader`, as `token`'s user: its answer, or `None` if it
+/// cannot be reached or answers something else than a keepalive response or an etcd error.
 async fn forward_keepalive(
     api: &Shared,
     leader: &str,
     id: i64,
     token: Option<&str>,
-) -> Option<Bytes> {
+) -> Option<Result<LeaseKeepAliveResponse, ApiError>> {
     let url = format!("{}/v3/lease/keepalive", leader.trim_end_matches('/'));
     let mut request = api.http.post(&url).header(FORWARDED, "1");
     if let Some(token) = token {
@@ -255,9 +256,10 @@ async fn forward_keepalive(
         .ok()?;
     let body = answer.bytes().await.ok()?;
     let line = body.split(|b| *b == b'\n').next()?;
-    let mut line = line.to_vec();
-    line.push(b'\n');
-    Some(line.into())
+    match serde_json::from_slice::<StreamResult<LeaseKeepAliveResponse>>(line) {
+        Ok(message) => Some(Ok(message.result)),
+        Err(_) => ApiError::from_body(line).map(Err),
+    }
 }
 
 /// The keepalive stream: one `{"result": ...}` line per `{"ID": ...}` message in the body,
@@ -289,14 +291,29 @@ where
     B: bytes::Buf + Send + 'static,
     E: std::fmt::Display + 'static,
 {
-    let (lines, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let requests = json_messages::<LeaseId, _, _, _>(body);
+    keepalive_session(api, credentials, forwarded, requests).map(|message| match message {
+        Ok(response) => stream_line(response),
+        Err(e) => error_line(&e),
+    })
+}
+
+/// A keepalive session for `credentials`' user, whatever the wire: one answer per request,
+/// ending with the requests, after the first error, or when the server shuts down. The
+/// gateway writes the answers as JSON lines, gRPC as messages.
+pub fn keepalive_session(
+    api: Shared,
+    credentials: Credentials,
+    forwarded: bool,
+    requests: impl Stream<Item = Result<LeaseId, ApiError>> + Send + 'static,
+) -> impl Stream<Item = Result<LeaseKeepAliveResponse, ApiError>> + Send + Sync {
+    let (answers, rx) = tokio::sync::mpsc::channel(16);
     tokio::spawn(async move {
         if let Err(e) = api.auth.authorize(&credentials, &Access::Authenticated) {
-            let _ = lines.send(error_line(&e)).await;
+            let _ = answers.send(Err(e)).await;
             return;
         }
         let token = api.auth.forwarding_token(&credentials);
-        let requests = json_messages::<LeaseId, _, _, _>(body);
         let mut requests = std::pin::pin!(requests);
         let closed = api.closed();
         tokio::pin!(closed);
@@ -309,7 +326,7 @@ where
                 _ = &mut closed => break,
             };
             let started = std::time::Instant::now();
-            let (id, result) = match request {
+            let (id, mut result) = match request {
                 Ok(request) => (request.id, keep_alive(&api, request.id).await),
                 Err(e) => (0, Err(e)),
             };
@@ -319,30 +336,17 @@ where
             }) = &result
             {
                 if !forwarded {
-                    if let Some(line) = forward_keepalive(&api, leader, id, token.as_deref()).await
-                    {
-                        let seconds = started.elapsed().as_secs_f64();
-                        api.metrics.observe("LeaseKeepAlive", None, seconds);
-                        if lines.send(line).await.is_err() {
-                            break;
-                        }
-                        continue;
+                    let token = token.as_deref();
+                    if let Some(answer) = forward_keepalive(&api, leader, id, token).await {
+                        result = answer;
                     }
                 }
             }
             let seconds = started.elapsed().as_secs_f64();
-            let (line, failed) = match result {
-                Ok(response) => {
-                    api.metrics.observe("LeaseKeepAlive", None, seconds);
-                    (stream_line(response), false)
-                }
-                Err(e) => {
-                    api.metrics
-                        .observe("LeaseKeepAlive", Some(e.code as i32), seconds);
-                    (error_line(&e), true)
-                }
-            };
-            if lines.send(line).await.is_err() || failed {
+            let code = result.as_ref().err().map(|e| e.code as i32);
+            api.metrics.observe("LeaseKeepAlive", code, seconds);
+            let failed = result.is_err();
+            if answers.send(result).await.is_err() || failed {
                 break;
             }
         }

@@ -162,6 +162,16 @@ pub async fn defragment(_api: Shared, _request: LeaseId) -> Result<DefragmentRes
 
 /// The whole state as a stream of base64 blobs.
 async fn snapshot(api: Shared) -> Result<warp::reply::Response, warp::Rejection> {
+    let data = export_snapshot(&api).await.map_err(warp::reject::custom)?;
+    let lines: Vec<Bytes> = snapshot_chunks(&data)
+        .into_iter()
+        .map(stream_line)
+        .collect();
+    Ok(streaming_reply(futures::stream::iter(lines)))
+}
+
+/// The whole state as one consistent cut, counted as the `Snapshot` RPC.
+pub async fn export_snapshot(api: &Shared) -> Result<Vec<u8>, ApiError> {
     let started = std::time::Instant::now();
     let store = api.replica.store().clone();
     // Exported whole before streaming: the export must be one consistent cut, and the store
@@ -173,30 +183,31 @@ async fn snapshot(api: Shared) -> Result<warp::reply::Response, warp::Rejection>
     })
     .await;
     let seconds = started.elapsed().as_secs_f64();
-    let data = match exported {
-        Ok(data) if !data.is_empty() => data,
-        Ok(_) => {
-            let e = ApiError::new(Code::Internal, "empty snapshot");
-            return Err(warp::reject::custom(e));
+    match exported {
+        Ok(data) if !data.is_empty() => {
+            api.metrics.observe("Snapshot", None, seconds);
+            Ok(data)
         }
+        Ok(_) => Err(ApiError::new(Code::Internal, "empty snapshot")),
         Err(e) => {
             api.metrics
                 .observe("Snapshot", Some(e.code as i32), seconds);
-            return Err(warp::reject::custom(e));
+            Err(e)
         }
-    };
-    api.metrics.observe("Snapshot", None, seconds);
+    }
+}
+
+/// `data` in etcd's 32 KiB chunks, each telling how much is still to come.
+pub fn snapshot_chunks(data: &[u8]) -> Vec<SnapshotResponse> {
     let total = data.len() as u64;
     let mut sent = 0u64;
-    let lines: Vec<Bytes> = data
-        .chunks(SNAPSHOT_CHUNK)
+    data.chunks(SNAPSHOT_CHUNK)
         .map(|chunk| {
             sent += chunk.len() as u64;
-            stream_line(SnapshotResponse {
+            SnapshotResponse {
                 remaining_bytes: total - sent,
                 blob: chunk.to_vec(),
-            })
+            }
         })
-        .collect();
-    Ok(streaming_reply(futures::stream::iter(lines)))
+        .collect()
 }

@@ -15,11 +15,15 @@
 //!
 //! Every unary route names the [`Access`] its request needs ([`guarded`]); plain [`unary`]
 //! routes need the root role once auth is enabled, so a route nobody thought about is safe.
+//!
+//! [`grpc`] serves the same services as etcd's gRPC API on the same port, through the same
+//! handlers and the same access checks.
 
 pub mod auth;
 pub mod auth_models;
 pub mod cluster;
 pub mod error;
+pub mod grpc;
 pub mod health;
 pub mod kv;
 pub mod lease;

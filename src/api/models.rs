@@ -881,7 +881,7 @@ pub struct WatchCreateRequest {
     /// Client-chosen watch id; 0 lets the server choose.
     #[serde(with = "proto::int64", alias = "watchId")]
     pub watch_id: i64,
-    /// Split large responses (accepted; not needed over JSON).
+    /// Split responses larger than the request limit over several, marked `fragment`.
     pub fragment: bool,
 }
 
@@ -934,6 +934,10 @@ pub struct WatchResponse {
     /// Why the watch was canceled.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub cancel_reason: String,
+    /// More events of the same revision follow in the next response (a watch created
+    /// with `fragment`, whose events exceed the request limit).
+    #[serde(skip_serializing_if = "is_default")]
+    pub fragment: bool,
     /// The events.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<Event>,

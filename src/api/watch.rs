@@ -67,13 +67,26 @@ where
     B: bytes::Buf + Send + 'static,
     E: std::fmt::Display + 'static,
 {
-    let (lines, rx) = mpsc::channel::<Bytes>(64);
-    tokio::spawn(session(
-        api,
-        credentials,
-        json_messages::<WatchRequest, _, _, _>(body),
-        lines,
-    ));
+    let requests = json_messages::<WatchRequest, _, _, _>(body);
+    watch_session(api, credentials, requests).map(|message| match message {
+        Ok(response) => stream_line(response),
+        Err(e) => error_line(&e),
+    })
+}
+
+/// One message of a watch session: a response, or the error that ends the session.
+pub type WatchMessage = Result<WatchResponse, ApiError>;
+
+/// A watch session for `credentials`' user, whatever the wire: the responses to
+/// `requests`, as long as the receiver is kept and the server runs. The gateway writes them
+/// as JSON lines, gRPC as messages.
+pub fn watch_session(
+    api: Shared,
+    credentials: Credentials,
+    requests: impl Stream<Item = Result<WatchRequest, ApiError>> + Send + 'static,
+) -> impl Stream<Item = WatchMessage> + Send + Sync {
+    let (lines, rx) = mpsc::channel::<WatchMessage>(64);
+    tokio::spawn(session(api, credentials, requests, lines));
     tokio_stream::wrappers::ReceiverStream::new(rx)
 }
 
@@ -93,7 +106,7 @@ async fn session(
     api: Shared,
     credentials: Credentials,
     requests: impl Stream<Item = Result<WatchRequest, ApiError>>,
-    lines: mpsc::Sender<Bytes>,
+    lines: mpsc::Sender<WatchMessage>,
 ) {
     let mut requests = std::pin::pin!(requests);
     let mut watches: HashMap<i64, RunningWatch> = HashMap::new();
@@ -117,7 +130,7 @@ async fn session(
             Some(Err(e)) => {
                 // The gateway reports a broken request stream as Unknown and ends it.
                 let error = ApiError::new(Code::Unknown, e.message);
-                let _ = lines.send(error_line(&error)).await;
+                let _ = lines.send(Err(error)).await;
                 break;
             }
             Some(Ok(WatchRequest::CreateRequest(create))) => {
@@ -130,7 +143,7 @@ async fn session(
                     next_id
                 };
                 match watches.entry(id) {
-                    Entry::Occupied(_) => stream_line(WatchResponse {
+                    Entry::Occupied(_) => Ok(WatchResponse {
                         header: api.current_header(),
                         watch_id: id,
                         created: true,
@@ -154,7 +167,7 @@ async fn session(
                     continue;
                 };
                 drop(watch);
-                stream_line(WatchResponse {
+                Ok(WatchResponse {
                     header: api.current_header(),
                     watch_id: cancel.watch_id,
                     canceled: true,
@@ -168,7 +181,7 @@ async fn session(
                     .map(|w| w.progress.load(Ordering::SeqCst))
                     .min()
                     .unwrap_or(current);
-                stream_line(WatchResponse {
+                Ok(WatchResponse {
                     header: api.header(revision),
                     watch_id: ALL_WATCHES,
                     ..Default::default()
@@ -188,12 +201,12 @@ async fn start(
     credentials: &Credentials,
     id: i64,
     create: WatchCreateRequest,
-    lines: &mpsc::Sender<Bytes>,
-) -> Result<RunningWatch, Bytes> {
+    lines: &mpsc::Sender<WatchMessage>,
+) -> Result<RunningWatch, WatchMessage> {
     let access = Access::read(&create.key, &create.range_end);
     if let Err(e) = api.auth.authorize(credentials, &access) {
         // etcd 3.4 answers with the invalid watch id -1 and the gRPC error's text.
-        return Err(stream_line(WatchResponse {
+        return Err(Ok(WatchResponse {
             header: api.current_header(),
             watch_id: ALL_WATCHES,
             created: true,
@@ -203,6 +216,7 @@ async fn start(
         }));
     }
     let progress_notify = create.progress_notify;
+    let fragment = create.fragment;
     let request = keel_store::WatchRequest {
         no_put: create.filters.contains(&FilterType::NoPut),
         no_delete: create.filters.contains(&FilterType::NoDelete),
@@ -214,7 +228,7 @@ async fn start(
     let watcher = match api.replica.store().watch(request) {
         Ok(watcher) => watcher,
         Err(e) => {
-            return Err(stream_line(WatchResponse {
+            return Err(Ok(WatchResponse {
                 header: api.current_header(),
                 watch_id: id,
                 created: true,
@@ -224,7 +238,7 @@ async fn start(
             }))
         }
     };
-    let created = stream_line(WatchResponse {
+    let created = Ok(WatchResponse {
         header: api.current_header(),
         watch_id: id,
         created: true,
@@ -237,7 +251,10 @@ async fn start(
         api.clone(),
         id,
         watcher,
-        progress_notify,
+        Options {
+            progress_notify,
+            fragment,
+        },
         progress.clone(),
         lines.clone(),
     ));
@@ -253,18 +270,26 @@ impl Drop for WatcherGauge {
     }
 }
 
+/// What a create request asked of its watch beyond the keys.
+struct Options {
+    /// Periodic progress notifications.
+    progress_notify: bool,
+    /// Split responses larger than the request limit.
+    fragment: bool,
+}
+
 async fn forward(
     api: Shared,
     id: i64,
     mut watcher: Watcher,
-    progress_notify: bool,
+    options: Options,
     progress: Arc<AtomicI64>,
-    lines: mpsc::Sender<Bytes>,
+    lines: mpsc::Sender<WatchMessage>,
 ) {
     api.metrics.watchers_add(1);
     let _gauge = WatcherGauge(api.clone());
     let interval = api.progress_interval;
-    let mut ticker = progress_notify.then(|| {
+    let mut ticker = options.progress_notify.then(|| {
         let start = tokio::time::Instant::now() + interval;
         let mut ticker = tokio::time::interval_at(start, interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -279,43 +304,94 @@ async fn forward(
                 None => std::future::pending().await,
             }
         };
-        let (line, last) = tokio::select! {
+        let (responses, last) = tokio::select! {
             update = watcher.next() => match update {
                 None => return,
                 Some(WatchUpdate::Events { revision, events }) => {
                     progress.store(revision, Ordering::SeqCst);
-                    let line = stream_line(WatchResponse {
+                    let response = WatchResponse {
                         header: api.header(revision),
                         watch_id: id,
                         events: events.into_iter().map(Into::into).collect(),
                         ..Default::default()
-                    });
-                    (line, false)
+                    };
+                    let responses = if options.fragment {
+                        fragments(response, api.max_request_bytes)
+                    } else {
+                        vec![response]
+                    };
+                    (responses, false)
                 }
                 Some(WatchUpdate::Compacted { compact_revision }) => {
                     // etcd leaves the revision out of this header.
-                    let line = stream_line(WatchResponse {
+                    let response = WatchResponse {
                         header: api.header(0),
                         watch_id: id,
                         canceled: true,
                         compact_revision,
                         ..Default::default()
-                    });
-                    (line, true)
+                    };
+                    (vec![response], true)
                 }
             },
             _ = tick => {
-                let line = stream_line(WatchResponse {
+                let response = WatchResponse {
                     header: api.header(progress.load(Ordering::SeqCst)),
                     watch_id: id,
                     ..Default::default()
-                });
-                (line, false)
+                };
+                (vec![response], false)
             }
             _ = lines.closed() => return,
         };
-        if lines.send(line).await.is_err() || last {
+        for response in responses {
+            if lines.send(Ok(response)).await.is_err() {
+                return;
+            }
+        }
+        if last {
             return;
         }
     }
+}
+
+/// Splits a response whose events exceed `limit` bytes into several, each under it (or one
+/// event, if that alone exceeds it), all but the last marked `fragment`, as etcd does for a
+/// watch created with `fragment`: a client reassembles them, and no message outgrows what
+/// the client accepts.
+pub fn fragments(response: WatchResponse, limit: usize) -> Vec<WatchResponse> {
+    fn size(event: &super::models::Event) -> usize {
+        // Keys and values dominate; the rest of an event is a few varints.
+        let kv = |kv: &super::models::KeyValue| kv.key.len() + kv.value.len() + 32;
+        kv(&event.kv) + event.prev_kv.as_ref().map_or(0, kv)
+    }
+    let total: usize = response.events.iter().map(size).sum();
+    if total <= limit {
+        return vec![response];
+    }
+    let mut pieces: Vec<WatchResponse> = Vec::new();
+    let mut current = WatchResponse {
+        events: Vec::new(),
+        ..response.clone()
+    };
+    let mut current_size = 0;
+    for event in response.events {
+        let event_size = size(&event);
+        if !current.events.is_empty() && current_size + event_size > limit {
+            let next = WatchResponse {
+                events: Vec::new(),
+                ..current.clone()
+            };
+            pieces.push(std::mem::replace(&mut current, next));
+            current_size = 0;
+        }
+        current_size += event_size;
+        current.events.push(event);
+    }
+    pieces.push(current);
+    let count = pieces.len();
+    for piece in &mut pieces[..count - 1] {
+        piece.fragment = true;
+    }
+    pieces
 }

@@ -8,6 +8,8 @@ mod cluster;
 mod cluster_auth;
 mod cluster_leases;
 mod compactor;
+mod etcdctl;
+mod grpc;
 mod keelctl;
 mod keelctl_auth;
 mod kv;
