@@ -186,6 +186,8 @@ async fn a_watch_stream_carries_several_watches_cancels_and_compaction() {
 
     let latest = after.header().unwrap().revision();
     c[1].compact(latest, None).await.unwrap();
+    // A linearizable read on the watching member: it has applied the compaction too.
+    c[0].get("w/a", None).await.unwrap();
     stream
         .watch("w/a", Some(WatchOptions::new().with_start_revision(1)))
         .await
