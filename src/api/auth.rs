@@ -23,11 +23,11 @@ use super::models::HeaderOnly;
 use super::{blocking, guarded, Shared};
 use crate::auth::{new_token_secret, Access};
 
-fn admin<T>(_: &T) -> Access {
+pub(crate) fn admin<T>(_: &T) -> Access {
     Access::Admin
 }
 
-fn open<T>(_: &T) -> Access {
+pub(crate) fn open<T>(_: &T) -> Access {
     Access::Open
 }
 

@@ -186,6 +186,8 @@ async fn a_watch_stream_carries_several_watches_cancels_and_compaction() {
 
     let latest = after.header().unwrap().revision();
     c[1].compact(latest, None).await.unwrap();
+    // A linearizable read on the watching member: it has applied the compaction too.
+    c[0].get("w/a", None).await.unwrap();
     stream
         .watch("w/a", Some(WatchOptions::new().with_start_revision(1)))
         .await
@@ -421,4 +423,47 @@ async fn a_single_member_serves_grpc_and_json_on_one_port_and_shutdown_ends_watc
     let ended = within("watch end at shutdown", stream.message()).await;
     assert!(!matches!(ended, Ok(Some(_))), "{ended:?}");
     within("server shutdown", server).await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn auth_over_grpc_checks_the_token_etcd_clients_send() {
+    let cluster = DevCluster::start_on_free_ports(1).await.unwrap();
+    let addr = cluster.members[0].client_addr;
+    let mut c = client(addr).await;
+    c.user_add("root", "rootpw", None).await.unwrap();
+    c.user_grant_role("root", "root").await.unwrap();
+    c.user_add("alice", "alicepw", None).await.unwrap();
+    c.role_add("app").await.unwrap();
+    let perm = etcd_client::Permission::read_write("app/").with_prefix();
+    c.role_grant_permission("app", perm).await.unwrap();
+    c.user_grant_role("alice", "app").await.unwrap();
+    c.auth_enable().await.unwrap();
+
+    // Without a token: refused with etcd's code.
+    let anonymous = status(c.put("app/x", "1", None).await.unwrap_err());
+    assert_eq!(
+        anonymous.code(),
+        tonic::Code::InvalidArgument,
+        "{anonymous:?}"
+    );
+    // etcd-client authenticates and sends the token as `authorization` metadata.
+    let options = etcd_client::ConnectOptions::new().with_user("alice", "alicepw");
+    let mut alice = within(
+        "connect as alice",
+        Client::connect([format!("http://{addr}")], Some(options)),
+    )
+    .await
+    .unwrap();
+    alice.put("app/x", "1", None).await.unwrap();
+    let denied = status(alice.put("other", "1", None).await.unwrap_err());
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied, "{denied:?}");
+    assert_eq!(denied.message(), "etcdserver: permission denied");
+    // Root still manages users once auth is on.
+    let options = etcd_client::ConnectOptions::new().with_user("root", "rootpw");
+    let mut root = Client::connect([format!("http://{addr}")], Some(options))
+        .await
+        .unwrap();
+    let users = root.user_list().await.unwrap();
+    assert_eq!(users.users(), ["alice", "root"]);
+    cluster.stop().await.unwrap();
 }

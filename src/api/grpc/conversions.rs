@@ -593,3 +593,206 @@ impl From<m::DefragmentResponse> for pb::DefragmentResponse {
         pb::DefragmentResponse { header: None }
     }
 }
+
+// ---- Auth ----
+
+use super::proto::authpb;
+use crate::api::auth_models as a;
+
+/// Auth requests that carry one name.
+macro_rules! name_request {
+    ($model:ident { $field:ident } <= $($message:ident . $from:ident),+) => {
+        $(impl From<pb::$message> for a::$model {
+            fn from(r: pb::$message) -> Self {
+                a::$model { $field: r.$from }
+            }
+        })+
+    };
+}
+
+name_request!(
+    Name { name } <= AuthUserGetRequest.name,
+    AuthUserDeleteRequest.name,
+    AuthRoleAddRequest.name
+);
+name_request!(
+    RoleName { role } <= AuthRoleGetRequest.role,
+    AuthRoleDeleteRequest.role
+);
+
+/// Auth requests without fields.
+macro_rules! empty_auth_request {
+    ($($message:ident),+) => {
+        $(impl From<pb::$message> for a::Empty {
+            fn from(_: pb::$message) -> Self {
+                a::Empty {}
+            }
+        })+
+    };
+}
+
+empty_auth_request!(
+    AuthEnableRequest,
+    AuthDisableRequest,
+    AuthStatusRequest,
+    AuthUserListRequest,
+    AuthRoleListRequest
+);
+
+impl From<pb::AuthenticateRequest> for a::AuthenticateRequest {
+    fn from(r: pb::AuthenticateRequest) -> Self {
+        a::AuthenticateRequest {
+            name: r.name,
+            password: r.password,
+        }
+    }
+}
+
+impl From<pb::AuthUserAddRequest> for a::UserAddRequest {
+    fn from(r: pb::AuthUserAddRequest) -> Self {
+        a::UserAddRequest {
+            name: r.name,
+            password: r.password,
+            options: r.options.map(|o| a::UserAddOptions {
+                no_password: o.no_password,
+            }),
+        }
+    }
+}
+
+impl From<pb::AuthUserChangePasswordRequest> for a::UserChangePasswordRequest {
+    fn from(r: pb::AuthUserChangePasswordRequest) -> Self {
+        a::UserChangePasswordRequest {
+            name: r.name,
+            password: r.password,
+        }
+    }
+}
+
+impl From<pb::AuthUserGrantRoleRequest> for a::UserGrantRoleRequest {
+    fn from(r: pb::AuthUserGrantRoleRequest) -> Self {
+        a::UserGrantRoleRequest {
+            user: r.user,
+            role: r.role,
+        }
+    }
+}
+
+impl From<pb::AuthUserRevokeRoleRequest> for a::UserRevokeRoleRequest {
+    fn from(r: pb::AuthUserRevokeRoleRequest) -> Self {
+        a::UserRevokeRoleRequest {
+            name: r.name,
+            role: r.role,
+        }
+    }
+}
+
+impl TryFrom<authpb::Permission> for a::Permission {
+    type Error = ApiError;
+    fn try_from(p: authpb::Permission) -> Result<Self, ApiError> {
+        use authpb::permission::Type;
+        Ok(a::Permission {
+            perm_type: match known(p.perm_type, "permission type")? {
+                Type::Read => a::PermissionType::Read,
+                Type::Write => a::PermissionType::Write,
+                Type::Readwrite => a::PermissionType::ReadWrite,
+            },
+            key: p.key,
+            range_end: p.range_end,
+        })
+    }
+}
+
+impl TryFrom<pb::AuthRoleGrantPermissionRequest> for a::RoleGrantPermissionRequest {
+    type Error = ApiError;
+    fn try_from(r: pb::AuthRoleGrantPermissionRequest) -> Result<Self, ApiError> {
+        Ok(a::RoleGrantPermissionRequest {
+            name: r.name,
+            perm: r.perm.map(TryInto::try_into).transpose()?,
+        })
+    }
+}
+
+impl From<pb::AuthRoleRevokePermissionRequest> for a::RoleRevokePermissionRequest {
+    fn from(r: pb::AuthRoleRevokePermissionRequest) -> Self {
+        a::RoleRevokePermissionRequest {
+            role: r.role,
+            key: r.key,
+            range_end: r.range_end,
+        }
+    }
+}
+
+header_response!(m::HeaderOnly =>
+    AuthEnableResponse, AuthDisableResponse, AuthUserAddResponse, AuthUserDeleteResponse,
+    AuthUserChangePasswordResponse, AuthUserGrantRoleResponse, AuthUserRevokeRoleResponse,
+    AuthRoleAddResponse, AuthRoleDeleteResponse, AuthRoleGrantPermissionResponse,
+    AuthRoleRevokePermissionResponse);
+
+impl From<a::AuthStatusResponse> for pb::AuthStatusResponse {
+    fn from(r: a::AuthStatusResponse) -> Self {
+        pb::AuthStatusResponse {
+            header: header(r.header),
+            enabled: r.enabled,
+            auth_revision: r.auth_revision,
+        }
+    }
+}
+
+impl From<a::AuthenticateResponse> for pb::AuthenticateResponse {
+    fn from(r: a::AuthenticateResponse) -> Self {
+        pb::AuthenticateResponse {
+            header: header(r.header),
+            token: r.token,
+        }
+    }
+}
+
+impl From<a::UserGetResponse> for pb::AuthUserGetResponse {
+    fn from(r: a::UserGetResponse) -> Self {
+        pb::AuthUserGetResponse {
+            header: header(r.header),
+            roles: r.roles,
+        }
+    }
+}
+
+impl From<a::UserListResponse> for pb::AuthUserListResponse {
+    fn from(r: a::UserListResponse) -> Self {
+        pb::AuthUserListResponse {
+            header: header(r.header),
+            users: r.users,
+        }
+    }
+}
+
+impl From<a::RoleListResponse> for pb::AuthRoleListResponse {
+    fn from(r: a::RoleListResponse) -> Self {
+        pb::AuthRoleListResponse {
+            header: header(r.header),
+            roles: r.roles,
+        }
+    }
+}
+
+impl From<a::RoleGetResponse> for pb::AuthRoleGetResponse {
+    fn from(r: a::RoleGetResponse) -> Self {
+        let kind = |t: a::PermissionType| match t {
+            a::PermissionType::Read => authpb::permission::Type::Read,
+            a::PermissionType::Write => authpb::permission::Type::Write,
+            a::PermissionType::ReadWrite => authpb::permission::Type::Readwrite,
+        };
+        pb::AuthRoleGetResponse {
+            header: header(r.header),
+            perm: r
+                .perm
+                .into_iter()
+                .map(|p| authpb::Permission {
+                    perm_type: kind(p.perm_type) as i32,
+                    key: p.key,
+                    range_end: p.range_end,
+                })
+                .collect(),
+        }
+    }
+}

@@ -11,10 +11,14 @@
 //! | [`lease`] | `Lease`: grant, revoke, the keepalive stream, time-to-live, leases |
 //! | [`cluster`] | `Cluster`: member list, add, remove, update, promote |
 //! | [`maintenance`] | `Maintenance`: alarm, status, defragment, hash, hashKV, snapshot stream, move leader |
+//! | [`auth`] | `Auth`: enable, disable, status, authenticate, users, roles, permissions |
 //! | [`dispatch`] | one port for both: `content-type: application/grpc*` to tonic, the rest to warp |
 //!
-//! etcd's Auth service is not served yet (keel has no auth): its RPCs answer Unimplemented.
+//! Every RPC and stream passes the gateway route's access check, with the caller's token
+//! from the `token` metadata (what etcd clients send after Authenticate) or the client
+//! certificate the TLS listener verified.
 
+pub mod auth;
 pub mod cluster;
 pub mod conversions;
 pub mod dispatch;
@@ -56,8 +60,9 @@ pub use dispatch::Dispatch;
 /// Every gRPC service keel serves, as one router.
 pub fn router(api: &Shared) -> tonic::service::Routes {
     use proto::etcdserverpb::{
-        cluster_server::ClusterServer, kv_server::KvServer, lease_server::LeaseServer,
-        maintenance_server::MaintenanceServer, watch_server::WatchServer,
+        auth_server::AuthServer, cluster_server::ClusterServer, kv_server::KvServer,
+        lease_server::LeaseServer, maintenance_server::MaintenanceServer,
+        watch_server::WatchServer,
     };
     // etcd accepts requests up to --max-request-bytes plus this much gRPC overhead; tonic's
     // default decoding limit (4 MiB) would refuse a large txn etcd takes.
@@ -71,6 +76,7 @@ pub fn router(api: &Shared) -> tonic::service::Routes {
     .add_service(MaintenanceServer::new(
         maintenance::MaintenanceService::new(api),
     ))
+    .add_service(AuthServer::new(auth::AuthService::new(api)))
 }
 
 impl From<ApiError> for Status {
@@ -96,13 +102,14 @@ pub(crate) fn admin<T>(_: &T) -> Access {
     Access::Admin
 }
 
-/// The caller as the gateway sees it: the token in the `authorization` metadata (etcd's
-/// clients send it so after Authenticate) and the client certificate the TLS listener
-/// verified, which tonic keeps in the request's extensions.
+/// The caller as the gateway sees it: the token etcd's gRPC clients send after
+/// Authenticate (metadata `token`; `authorization`, the gateway's header, is taken too) and
+/// the client certificate the TLS listener verified, which tonic keeps in the extensions.
 pub(crate) fn credentials<T>(request: &tonic::Request<T>) -> Credentials {
-    let token = request
-        .metadata()
-        .get("authorization")
+    let metadata = request.metadata();
+    let token = ["token", "authorization"]
+        .iter()
+        .find_map(|key| metadata.get(*key))
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
     let certificate = request.extensions().get::<ClientCertificate>().cloned();
