@@ -20,8 +20,9 @@ TOTAL=20000       # operations per throughput run
 ROUNDS=1          # times the matrix runs; each row takes the median
 WATCHERS=100
 OUT=""
-ETCD_PORT_BASE=${ETCD_PORT_BASE:-32379}
-KEEL_PORT_BASE=${KEEL_PORT_BASE:-42379}
+# Below Linux's ephemeral range (32768+), where an outgoing connection may hold any port.
+ETCD_PORT_BASE=${ETCD_PORT_BASE:-15379}
+KEEL_PORT_BASE=${KEEL_PORT_BASE:-14379}
 
 usage() {
     sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
@@ -67,14 +68,19 @@ RESULTS=${OUT:-$WORK/results}
 mkdir -p "$RESULTS"
 declare -A PID=()
 
+KEEP_LOGS=""
 cleanup() {
     local key
     for key in "${!PID[@]}"; do
         kill -KILL "${PID[$key]}" 2>/dev/null || true
     done
     wait 2>/dev/null || true
+    if [ -n "$KEEP_LOGS" ]; then
+        echo "compare-etcd: logs kept in $WORK" >&2
+        return
+    fi
     rm -rf "$WORK/etcd" "$WORK/keel"
-    [ -n "$OUT" ] && rm -rf "$WORK"
+    if [ -n "$OUT" ]; then rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -125,8 +131,8 @@ wait_serving() {
     for endpoint in $(endpoints "$system" | tr , ' '); do
         until curl -sf -m 2 -X POST "$endpoint/v3/kv/range" -d '{"key":"AA=="}' >/dev/null; do
             if [ $SECONDS -ge $deadline ]; then
-                echo "compare-etcd: $system at $endpoint is not serving after 60 s; logs in $WORK/$system" >&2
-                trap - EXIT
+                echo "compare-etcd: $system at $endpoint is not serving after 60 s" >&2
+                KEEP_LOGS=1
                 exit 1
             fi
             sleep 0.05
