@@ -18,8 +18,8 @@ use super::models::{
     StreamResult,
 };
 use super::{
-    blocking, credentials, error_line, exact_path, guarded, guarded_on_leader, json_messages,
-    stream_line, streaming_reply, Shared, FORWARDED,
+    blocking, credentials, exact_path, gateway_lines, guarded, guarded_on_leader, json_messages,
+    streaming_reply, Shared, FORWARDED,
 };
 use crate::auth::{Access, Credentials};
 use crate::lessor::MAX_TTL;
@@ -46,7 +46,7 @@ pub fn routes(api: &Shared) -> BoxedFilter<(warp::reply::Response,)> {
             .map(
                 move |forwarded: Option<String>, credentials: Credentials, body| {
                     let api = api.clone();
-                    streaming_reply(keepalive_stream_as(
+                    streaming_reply(keepalive_stream(
                         api,
                         credentials,
                         forwarded.is_some(),
@@ -264,23 +264,9 @@ async fn forward_keepalive(
 
 /// The keepalive stream: one `{"result": ...}` line per `{"ID": ...}` message in the body,
 /// ending with the body (or with an error line). A follower forwards each keepalive to the
-/// leader, unless the stream was itself `forwarded` by a follower.
+/// leader, unless the stream was itself `forwarded` by a follower. Once auth is enabled, a
+/// stream from nobody `credentials` names ends with the error at once.
 pub fn keepalive_stream<S, B, E>(
-    api: Shared,
-    forwarded: bool,
-    body: S,
-) -> impl Stream<Item = Bytes> + Send + Sync
-where
-    S: Stream<Item = Result<B, E>> + Send + 'static,
-    B: bytes::Buf + Send + 'static,
-    E: std::fmt::Display + 'static,
-{
-    keepalive_stream_as(api, Credentials::default(), forwarded, body)
-}
-
-/// [`keepalive_stream`] for the user `credentials` name: once auth is enabled, a stream
-/// from nobody it knows ends with the error at once.
-pub fn keepalive_stream_as<S, B, E>(
     api: Shared,
     credentials: Credentials,
     forwarded: bool,
@@ -292,10 +278,7 @@ where
     E: std::fmt::Display + 'static,
 {
     let requests = json_messages::<LeaseId, _, _, _>(body);
-    keepalive_session(api, credentials, forwarded, requests).map(|message| match message {
-        Ok(response) => stream_line(response),
-        Err(e) => error_line(&e),
-    })
+    gateway_lines(keepalive_session(api, credentials, forwarded, requests))
 }
 
 /// A keepalive session for `credentials`' user, whatever the wire: one answer per request,

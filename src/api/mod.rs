@@ -512,6 +512,17 @@ pub(crate) fn error_line(error: &ApiError) -> Bytes {
     line.into()
 }
 
+/// A session's messages as the gateway's lines: a `{"result": ...}` line per answer, an error
+/// line for the error that ends it. (gRPC sends the same messages as protobuf instead.)
+pub(crate) fn gateway_lines<T: Serialize>(
+    messages: impl Stream<Item = Result<T, ApiError>> + Send + Sync,
+) -> impl Stream<Item = Bytes> + Send + Sync {
+    messages.map(|message| match message {
+        Ok(response) => stream_line(response),
+        Err(e) => error_line(&e),
+    })
+}
+
 /// A streamed reply: newline-delimited JSON, flushed per message.
 pub(crate) fn streaming_reply(
     lines: impl Stream<Item = Bytes> + Send + Sync + 'static,

@@ -21,9 +21,7 @@ use warp::Filter;
 
 use super::error::{ApiError, Code};
 use super::models::{FilterType, WatchCreateRequest, WatchRequest, WatchResponse};
-use super::{
-    credentials, error_line, exact_path, json_messages, stream_line, streaming_reply, Shared,
-};
+use super::{credentials, exact_path, gateway_lines, json_messages, streaming_reply, Shared};
 use crate::auth::{Access, Credentials};
 
 /// The id etcd 3.4 puts on answers to a progress request (they concern every watch), and
@@ -37,27 +35,15 @@ pub fn routes(api: &Shared) -> BoxedFilter<(warp::reply::Response,)> {
         .and(warp::post())
         .and(credentials())
         .and(warp::body::stream())
-        .map(move |credentials, body| {
-            streaming_reply(watch_stream_as(api.clone(), credentials, body))
-        })
+        .map(move |credentials, body| streaming_reply(watch_stream(api.clone(), credentials, body)))
         .boxed()
 }
 
 /// The response lines of a watch session fed by `body`. The stream stays open after the body
 /// ends (the watches go on) until the receiver is dropped, i.e. the client disconnects, or
-/// the server shuts down.
-pub fn watch_stream<S, B, E>(api: Shared, body: S) -> impl Stream<Item = Bytes> + Send + Sync
-where
-    S: Stream<Item = Result<B, E>> + Send + 'static,
-    B: bytes::Buf + Send + 'static,
-    E: std::fmt::Display + 'static,
-{
-    watch_stream_as(api, Credentials::default(), body)
-}
-
-/// [`watch_stream`] for the user `credentials` name: once auth is enabled, each watch needs
-/// read on its range, and one without it is refused (created and canceled at once).
-pub fn watch_stream_as<S, B, E>(
+/// the server shuts down. Once auth is enabled, each watch needs read on its range for the
+/// user `credentials` name, and one without it is refused (created and canceled at once).
+pub fn watch_stream<S, B, E>(
     api: Shared,
     credentials: Credentials,
     body: S,
@@ -68,10 +54,7 @@ where
     E: std::fmt::Display + 'static,
 {
     let requests = json_messages::<WatchRequest, _, _, _>(body);
-    watch_session(api, credentials, requests).map(|message| match message {
-        Ok(response) => stream_line(response),
-        Err(e) => error_line(&e),
-    })
+    gateway_lines(watch_session(api, credentials, requests))
 }
 
 /// One message of a watch session: a response, or the error that ends the session.

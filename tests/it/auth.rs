@@ -325,7 +325,7 @@ async fn first_watch_line(api: &Shared, token: &str, key: &str) -> Value {
     let chunks =
         futures::stream::iter([Ok::<_, std::convert::Infallible>(bytes::Bytes::from(body))]);
     let credentials = keel::auth::Credentials::new(Some(token.to_owned()), None);
-    let mut lines = Box::pin(keel::api::watch::watch_stream_as(
+    let mut lines = Box::pin(keel::api::watch::watch_stream(
         api.clone(),
         credentials,
         chunks,

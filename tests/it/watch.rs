@@ -21,7 +21,7 @@ impl Session {
     fn open(api: &keel::api::Shared) -> Session {
         let (requests, body) = mpsc::unbounded_channel();
         let body = tokio_stream::wrappers::UnboundedReceiverStream::new(body);
-        let lines = keel::api::watch::watch_stream(api.clone(), body);
+        let lines = keel::api::watch::watch_stream(api.clone(), Default::default(), body);
         Session {
             requests,
             lines: Box::pin(lines),
