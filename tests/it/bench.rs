@@ -111,7 +111,9 @@ async fn refused_requests_and_dead_endpoints_are_counted_as_errors() {
     assert_eq!(*count, 20);
     assert!(report.histogram.is_empty());
 
-    // Half the connections go to a port nobody listens on.
+    // Half the connections go to a port nobody listens on. Paced, because a refused connect
+    // returns at once: unpaced, the dead worker could take every operation before the live
+    // one is first scheduled.
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead_url = format!("http://{}", dead.local_addr().unwrap());
     drop(dead);
@@ -120,6 +122,7 @@ async fn refused_requests_and_dead_endpoints_are_counted_as_errors() {
         clients: 2,
         conns: 2,
         total: 40,
+        rate: 200,
         ..Options::default()
     };
     let report = bench::run(&Workload::Put, &half_dead).await.unwrap();

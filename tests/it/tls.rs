@@ -668,7 +668,7 @@ async fn followers_forward_to_the_leader_when_clients_and_peers_have_different_c
     // Once every member's client URL is in the membership, forwarding could pick either.
     let start = Instant::now();
     loop {
-        let list = good.member_list().await.unwrap();
+        let list = until_ok("member list", || good.member_list()).await;
         if list.members.len() == 3 && list.members.iter().all(|m| !m.client_urls.is_empty()) {
             break;
         }
@@ -678,26 +678,71 @@ async fn followers_forward_to_the_leader_when_clients_and_peers_have_different_c
     // Each member alone takes a write (forwarded over Raft), and membership changes and
     // lease keepalives, which only the leader makes: a follower forwards those requests with
     // its peer certificate, which only the leader's peer listener trusts.
+    // Each step is retried up to the deadline: on a loaded machine a re-election may leave a
+    // member a moment without a leader to forward to, while a certificate the leader refuses
+    // never stops failing.
     for (i, endpoint) in all.iter().enumerate() {
         let one = good.for_endpoint(endpoint);
-        one.put(&put(&format!("via-{i}"), "x"))
-            .await
-            .unwrap_or_else(|e| panic!("put on {endpoint}: {e}"));
-        let lease = one.lease_grant(60, 0).await.unwrap();
-        one.lease_keep_alive_once(lease.id)
-            .await
-            .unwrap_or_else(|e| panic!("keepalive on {endpoint}: {e}"));
-        let added = one
-            .member_add(vec![format!("https://127.0.0.1:{}", 1 + i)], true)
-            .await
-            .unwrap_or_else(|e| panic!("member add on {endpoint}: {e}"));
-        one.member_remove(added.member.id)
-            .await
-            .unwrap_or_else(|e| panic!("member remove on {endpoint}: {e}"));
+        let request = put(&format!("via-{i}"), "x");
+        until_ok(&format!("put on {endpoint}"), || one.put(&request)).await;
+        let lease = until_ok(&format!("lease grant on {endpoint}"), || {
+            one.lease_grant(60, 0)
+        })
+        .await;
+        until_ok(&format!("keepalive on {endpoint}"), || {
+            one.lease_keep_alive_once(lease.id)
+        })
+        .await;
+        let peer_url = format!("https://127.0.0.1:{}", 1 + i);
+        let added = until_ok(&format!("member add on {endpoint}"), || async {
+            match one.member_add(vec![peer_url.clone()], true).await {
+                Ok(added) => Ok(added.member.id),
+                // An attempt whose answer was lost may have added it.
+                Err(e) => match one.member_list().await {
+                    Ok(list) => list
+                        .members
+                        .iter()
+                        .find(|m| m.peer_urls.contains(&peer_url))
+                        .map(|m| m.id)
+                        .ok_or(e),
+                    Err(_) => Err(e),
+                },
+            }
+        })
+        .await;
+        until_ok(&format!("member remove on {endpoint}"), || async {
+            match one.member_remove(added).await {
+                Ok(_) => Ok(()),
+                Err(e) => match one.member_list().await {
+                    Ok(list) if list.members.iter().all(|m| m.id != added) => Ok(()),
+                    _ => Err(e),
+                },
+            }
+        })
+        .await;
     }
     assert_eq!(good.range(&range("via-2")).await.unwrap().count, 1);
-    for member in members {
-        member.stop().await.unwrap();
+    for (i, member) in members.into_iter().enumerate() {
+        member
+            .stop()
+            .await
+            .unwrap_or_else(|e| panic!("stopping n{}: {e}", i + 1));
+    }
+}
+
+/// `attempt` until it succeeds, failing with its last error past the deadline.
+async fn until_ok<T, F, Fut>(what: &str, mut attempt: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, keel::client::Error>>,
+{
+    let start = Instant::now();
+    loop {
+        match attempt().await {
+            Ok(value) => return value,
+            Err(e) if start.elapsed() > DEADLINE => panic!("{what}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
     }
 }
 

@@ -19,6 +19,14 @@
 //! value nobody observed, on a key no delete ever reported removing, is always left out: a
 //! linearization using it has no observer between it and the next write.
 //!
+//! Indefinite operations settled by the committed history. After a run every member serves
+//! every event from revision 1 (the run checks they agree), and that is what did happen: an
+//! indefinite write whose value is there took effect (searched as definite, answering by the
+//! end of the history at the latest), one whose value is not never did (left out, so a read
+//! of it fails the check). An indefinite delete on a key whose committed deletes are all
+//! acknowledged ones removed nothing and is left out too. etcd's robustness suite settles its
+//! histories with watch events the same way; it leaves the search almost nothing to guess.
+//!
 //! The search has a budget of configurations; running out is reported as undecided, which the
 //! run treats as a failure to decide, not as a pass.
 
@@ -54,8 +62,17 @@ pub struct Checked {
     pub problems: Vec<Problem>,
 }
 
-/// Checks every key of `entries`, each within `budget` configurations.
-pub fn check(entries: &[Entry], budget: u64) -> Checked {
+/// Checks every key of `entries`, each within `budget` configurations. With the `committed`
+/// history (every event from revision 1), indefinite operations are first settled by it.
+pub fn check(entries: &[Entry], committed: Option<&[WatchEvent]>, budget: u64) -> Checked {
+    let settled;
+    let entries = match committed {
+        Some(committed) => {
+            settled = settle(entries, committed);
+            &settled[..]
+        }
+        None => entries,
+    };
     let mut by_key: HashMap<&str, Vec<&Entry>> = HashMap::new();
     for entry in entries {
         by_key.entry(entry.op.key()).or_default().push(entry);
@@ -87,6 +104,64 @@ pub fn check(entries: &[Entry], budget: u64) -> Checked {
         }
     }
     checked
+}
+
+/// `entries` with every indefinite outcome the committed history decides replaced by what it
+/// shows (see the module doc).
+fn settle(entries: &[Entry], committed: &[WatchEvent]) -> Vec<Entry> {
+    let applied: HashMap<&str, i64> = committed
+        .iter()
+        .filter_map(|e| Some((e.value.as_deref()?, e.revision)))
+        .collect();
+    let mut deletes: HashMap<&str, usize> = HashMap::new();
+    for event in committed.iter().filter(|e| e.value.is_none()) {
+        *deletes.entry(&event.key).or_default() += 1;
+    }
+    for entry in entries {
+        if let (Op::Delete { key }, Outcome::Written { deleted: true, .. }) =
+            (&entry.op, &entry.outcome)
+        {
+            // What is left counts deletes no acknowledged one accounts for.
+            deletes.entry(key).and_modify(|n| *n = n.saturating_sub(1));
+        }
+    }
+    let end = entries.iter().map(|e| e.completed).max().unwrap_or(0) + 1;
+    let never = || Outcome::Failed("not in the committed history".into());
+    entries
+        .iter()
+        .map(|entry| {
+            let mut entry = entry.clone();
+            if !matches!(entry.outcome, Outcome::Indefinite(_)) {
+                return entry;
+            }
+            let revision = match &entry.op {
+                Op::Put { value, .. } | Op::Cas { new: value, .. } => {
+                    applied.get(value.as_str()).copied()
+                }
+                Op::Delete { key } => {
+                    if deletes.get(key.as_str()).copied().unwrap_or(0) == 0 {
+                        entry.outcome = never();
+                    }
+                    return entry;
+                }
+                Op::Get { .. } => return entry,
+            };
+            entry.outcome = match (revision, &entry.op) {
+                (None, _) => never(),
+                (Some(revision), Op::Cas { .. }) => Outcome::Swapped {
+                    succeeded: true,
+                    revision,
+                    current: None,
+                },
+                (Some(revision), _) => Outcome::Written {
+                    revision,
+                    deleted: false,
+                },
+            };
+            entry.completed = end;
+            entry
+        })
+        .collect()
 }
 
 /// The history cut at the completion of one of its operations: operations invoked later are
@@ -164,6 +239,30 @@ fn without_needless_reads(mut entries: Vec<Entry>, last: &Entry, budget: u64) ->
     entries
 }
 
+/// The revision a write was applied at, if its answer says it changed the key.
+fn applied_at(op: &Op, outcome: &Outcome) -> Option<i64> {
+    let revision = match (op, outcome) {
+        (Op::Put { .. }, Outcome::Written { revision, .. })
+        | (
+            Op::Delete { .. },
+            Outcome::Written {
+                revision,
+                deleted: true,
+            },
+        )
+        | (
+            Op::Cas { .. },
+            Outcome::Swapped {
+                succeeded: true,
+                revision,
+                ..
+            },
+        ) => *revision,
+        _ => return None,
+    };
+    (revision > 0).then_some(revision)
+}
+
 /// What one operation does to the key's state and what it must have answered.
 #[derive(Clone, Copy, Debug)]
 enum Step {
@@ -208,6 +307,8 @@ struct Call {
     /// `u64::MAX` for an indefinite operation: it never constrains what comes after it.
     returned: u64,
     step: Step,
+    /// The revision a write that took effect was applied at, when known (positive).
+    revision: Option<i64>,
 }
 
 struct Calls {
@@ -244,7 +345,8 @@ impl Calls {
         };
         let mut removal_seen = false;
         let mut calls = Vec::new();
-        let mut prunable: Vec<(usize, u32)> = Vec::new();
+        // Every write that took (or may have taken) effect: (call, value, indefinite).
+        let mut writes: Vec<(usize, u32, bool)> = Vec::new();
         for entry in entries {
             let indefinite = matches!(entry.outcome, Outcome::Indefinite(_));
             let step = match (&entry.op, &entry.outcome) {
@@ -287,13 +389,14 @@ impl Calls {
                 }
                 (op, outcome) => panic!("{op:?} cannot have answered {outcome:?}"),
             };
-            if indefinite {
-                match step {
-                    Step::Put(value) | Step::Cas { new: value, .. } => {
-                        prunable.push((calls.len(), value))
-                    }
-                    _ => {}
-                }
+            match step {
+                Step::Put(value)
+                | Step::Cas {
+                    new: value,
+                    answer: None | Some((true, _)),
+                    ..
+                } => writes.push((calls.len(), value, indefinite)),
+                _ => {}
             }
             calls.push(Call {
                 invoked: entry.invoked,
@@ -303,20 +406,23 @@ impl Calls {
                     entry.completed
                 },
                 step,
+                revision: applied_at(&entry.op, &entry.outcome),
             });
         }
-        // An indefinite write whose value was observed did take effect, before its first
-        // observer returned: it is as good as definite, with that return.
+        // A write whose value was observed took effect before its first observer returned
+        // (which bounds a write settled by the committed history, too); an indefinite one
+        // is then as good as definite, with that return.
         let mut dropped = HashSet::new();
-        for (index, value) in prunable {
+        for (index, value, indefinite) in writes {
             match observed.get(&value) {
                 Some(&first_seen) => {
                     let call = &mut calls[index];
-                    call.returned = first_seen;
+                    call.returned = call.returned.min(first_seen);
                     if let Step::Cas { answer, .. } = &mut call.step {
                         *answer = Some((true, None));
                     }
                 }
+                None if !indefinite => {}
                 None if drop_unobserved || !removal_seen => {
                     dropped.insert(index);
                 }
@@ -360,13 +466,26 @@ impl Calls {
             }
             i
         };
+        // Writes whose revision is known take effect in revision order: `rank` is a write's
+        // place in it, and only the next one may be linearized. (A history consistent with
+        // some other order only is a bug too: revisions are part of what etcd promises.)
+        let mut ordered: Vec<usize> = (0..count)
+            .filter(|&i| self.calls[i].revision.is_some())
+            .collect();
+        ordered.sort_by_key(|&i| self.calls[i].revision);
+        let mut rank = vec![None; count];
+        for (place, &i) in ordered.iter().enumerate() {
+            rank[i] = Some(place);
+        }
         let start = vec![0; words];
         let first = advance(&start, 0);
-        // (linearized set, state, definite operations linearized, first pending definite)
-        let mut stack: Vec<(Vec<u64>, Option<u32>, usize, usize)> = vec![(start, None, 0, first)];
+        // (linearized set, state, definite operations linearized, first pending definite,
+        // ordered writes linearized)
+        type Configuration = (Vec<u64>, Option<u32>, usize, usize, usize);
+        let mut stack: Vec<Configuration> = vec![(start, None, 0, first, 0)];
         let mut seen: HashSet<(Vec<u64>, Option<u32>)> = HashSet::new();
         let mut explored = 0;
-        while let Some((done, state, definite_done, first)) = stack.pop() {
+        while let Some((done, state, definite_done, first, ordered_done)) = stack.pop() {
             if definite_done == self.definite {
                 return Search::Linearizable(explored);
             }
@@ -395,6 +514,9 @@ impl Calls {
                 .filter(|&i| !is_done(&done, i));
             let mut next = Vec::new();
             for i in definite_candidates.chain(indefinite_candidates) {
+                if rank[i].is_some_and(|place| place != ordered_done) {
+                    continue;
+                }
                 let call = &self.calls[i];
                 if let Some(after) = call.step.apply(state) {
                     let mut set = done.clone();
@@ -406,7 +528,14 @@ impl Calls {
                             first
                         };
                         let definite = usize::from(!indefinite(i));
-                        next.push((set, after, definite_done + definite, first));
+                        let ordered = usize::from(rank[i].is_some());
+                        next.push((
+                            set,
+                            after,
+                            definite_done + definite,
+                            first,
+                            ordered_done + ordered,
+                        ));
                     }
                 }
             }
@@ -533,7 +662,7 @@ mod tests {
     }
 
     fn verdict(entries: &[Entry]) -> Vec<Problem> {
-        check(entries, 100_000).problems
+        check(entries, None, 100_000).problems
     }
 
     #[test]
@@ -657,6 +786,71 @@ mod tests {
     }
 
     #[test]
+    fn the_committed_history_settles_indefinite_operations() {
+        let lost = || Outcome::Indefinite("timeout".into());
+        let event = |revision, value: Option<&str>| WatchEvent {
+            revision,
+            key: "k".into(),
+            value: value.map(Into::into),
+        };
+        let with = |entries: &[Entry], committed: &[WatchEvent]| {
+            check(entries, Some(committed), 100_000).problems.len()
+        };
+        // A read of b, whose answer was lost: fine unless the cluster never committed b.
+        let read_b = history(vec![
+            (0, put("a"), 0, 10, written(2)),
+            (1, put("b"), 20, 30, lost()),
+            (2, get(), 40, 50, read(Some("b"))),
+        ]);
+        assert_eq!(verdict(&read_b).len(), 0);
+        assert_eq!(
+            with(&read_b, &[event(2, Some("a")), event(3, Some("b"))]),
+            0
+        );
+        assert_eq!(with(&read_b, &[event(2, Some("a"))]), 1);
+        // b committed before c, but invoked only after c was acknowledged: revisions out of
+        // real-time order.
+        let out_of_order = history(vec![
+            (0, put("a"), 0, 10, written(2)),
+            (0, put("c"), 20, 30, written(4)),
+            (1, put("b"), 40, 50, lost()),
+        ]);
+        assert_eq!(verdict(&out_of_order).len(), 0);
+        let committed = [
+            event(2, Some("a")),
+            event(3, Some("b")),
+            event(4, Some("c")),
+        ];
+        assert_eq!(with(&out_of_order, &committed), 1);
+        // A read of nothing after a delete whose answer was lost needs that delete committed.
+        let deleted = history(vec![
+            (0, put("a"), 0, 10, written(2)),
+            (1, Op::Delete { key: "k".into() }, 20, 30, lost()),
+            (2, get(), 40, 50, read(None)),
+        ]);
+        assert_eq!(with(&deleted, &[event(2, Some("a")), event(3, None)]), 0);
+        assert_eq!(with(&deleted, &[event(2, Some("a"))]), 1);
+    }
+
+    #[test]
+    fn writes_take_effect_in_revision_order() {
+        // Concurrent puts, and a read of the first after both: fine if a came second, which
+        // its revision denies.
+        let entries = history(vec![
+            (0, put("a"), 0, 10, written(2)),
+            (1, put("b"), 0, 10, written(3)),
+            (2, get(), 20, 30, read(Some("a"))),
+        ]);
+        assert_eq!(verdict(&entries).len(), 1);
+        let unknown = history(vec![
+            (0, put("a"), 0, 10, written(0)),
+            (1, put("b"), 0, 10, written(0)),
+            (2, get(), 20, 30, read(Some("a"))),
+        ]);
+        assert_eq!(verdict(&unknown).len(), 0);
+    }
+
+    #[test]
     fn compare_and_swap_follows_the_value() {
         let cas = |expected: Option<&str>, new: &str| Op::Cas {
             key: "k".into(),
@@ -705,12 +899,13 @@ mod tests {
 
     #[test]
     fn a_search_out_of_budget_is_undecided_not_passed() {
-        // Many concurrent writes and a read that fits none: every order is tried.
+        // Many concurrent writes (of unknown revisions) and a read that fits none: every
+        // order is tried.
         let mut ops: Vec<_> = (0..12)
-            .map(|i| (i, put(&format!("v{i}")), 0, 100, written(i as i64)))
+            .map(|i| (i, put(&format!("v{i}")), 0, 100, written(0)))
             .collect();
         ops.push((99, get(), 0, 100, read(Some("v-none"))));
-        let problems = check(&history(ops), 50).problems;
+        let problems = check(&history(ops), None, 50).problems;
         assert!(
             matches!(&problems[..], [Problem::Undecided { key, .. }] if key == "k"),
             "{problems:?}"
@@ -753,7 +948,7 @@ mod tests {
 
     #[test]
     fn a_long_history_is_decided_well_within_the_budget() {
-        let checked = check(&long_history(5000), 200_000);
+        let checked = check(&long_history(5000), None, 200_000);
         assert_eq!(checked.problems, vec![]);
         assert!(
             checked.explored < 50_000,
@@ -782,7 +977,7 @@ mod tests {
             ),
             (2, get(), 20, 30, read(Some("a"))),
         ]);
-        let checked = check(&entries, 1000);
+        let checked = check(&entries, None, 1000);
         assert_eq!((checked.keys, checked.problems.len()), (2, 0));
     }
 }

@@ -243,7 +243,8 @@ pub async fn run(plan: Plan) -> Summary {
         .cloned()
         .collect();
     let check_start = Instant::now();
-    let checked = checker::check(&kv_entries, plan.search_budget);
+    let committed_known = (!histories.is_empty()).then_some(&committed[..]);
+    let checked = checker::check(&kv_entries, committed_known, plan.search_budget);
     let check_time = check_start.elapsed();
     for problem in &checked.problems {
         problems.push(match problem {
