@@ -93,6 +93,7 @@ pub async fn start(
         None => peer_listener.into(),
     };
     let client = crate::transport::outbound_client(config)?;
+    let cluster = cluster_id_of(config, &initial_urls, own_peer_url, &client).await?;
     let node = RaftNode::open_with_store_config(
         id,
         &config.data_dir,
@@ -131,7 +132,7 @@ pub async fn start(
     let raft = node.raft().clone();
     let replica = Arc::new(RaftReplica::new(
         node,
-        cluster_id(token, &initial_urls),
+        cluster,
         token.to_owned(),
         names,
         config.advertise_client_urls.clone(),
@@ -146,6 +147,7 @@ pub async fn start(
         let mut stopped = stopped.clone();
         tokio::spawn(crate::server::serve_peers(
             raft,
+            cluster,
             api.clone(),
             peer_listener,
             async move {
@@ -189,6 +191,114 @@ pub async fn start(
         client_server,
         peer_server,
     })
+}
+
+/// Where in its data dir a member keeps the id of the cluster it belongs to (hex).
+pub const CLUSTER_ID_FILE: &str = "cluster-id";
+
+/// How long a member joining an existing cluster keeps asking its peers for the cluster id:
+/// they are up (it was just added), so only a blip is worth waiting out, as etcd gives up at
+/// once when no peer tells it the cluster's id.
+const CLUSTER_ID_DEADLINE: Duration = Duration::from_secs(5);
+
+/// The cluster id, kept as etcd keeps it: the founding members of a new cluster derive it from
+/// the token and `initial-cluster` (so they agree without talking), a member joining an
+/// existing cluster learns it from a peer (its `initial-cluster` also names itself, so deriving
+/// would give another id), and either keeps it in the data dir from then on.
+async fn cluster_id_of(
+    config: &Config,
+    initial_urls: &[String],
+    own_peer_url: &str,
+    client: &reqwest::Client,
+) -> Result<u64> {
+    let path = config.data_dir.join(CLUSTER_ID_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            return u64::from_str_radix(text.trim(), 16).map_err(|_| {
+                Error::Unsupported(format!(
+                    "{} does not hold a cluster id: {text:?}",
+                    path.display()
+                ))
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(Error::Io {
+                context: format!("cannot read {}", path.display()),
+                source,
+            })
+        }
+    }
+    let id = match config.initial_cluster_state {
+        ClusterState::New => cluster_id(&config.initial_cluster_token, initial_urls),
+        ClusterState::Existing => {
+            let own = own_peer_url.trim_end_matches('/');
+            let peers: Vec<&String> = initial_urls.iter().filter(|u| *u != own).collect();
+            learn_cluster_id(client, &peers).await?
+        }
+    };
+    write_durably(&path, format!("{id:x}\n").as_bytes())?;
+    Ok(id)
+}
+
+/// Asks each peer in turn (`GET /members/cluster-id` on its peer listener) until one answers.
+async fn learn_cluster_id(client: &reqwest::Client, peers: &[&String]) -> Result<u64> {
+    let deadline = tokio::time::Instant::now() + CLUSTER_ID_DEADLINE;
+    let mut reasons = Vec::new();
+    loop {
+        reasons.clear();
+        for peer in peers {
+            let url = format!("{peer}/members/cluster-id");
+            let answer = async {
+                let response = client
+                    .get(&url)
+                    .timeout(Duration::from_secs(2))
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if !response.status().is_success() {
+                    return Err(format!("status {}", response.status()));
+                }
+                let text = response.text().await.map_err(|e| e.to_string())?;
+                u64::from_str_radix(text.trim(), 16).map_err(|_| format!("answered {text:?}"))
+            };
+            match answer.await {
+                Ok(id) => return Ok(id),
+                Err(reason) => reasons.push(format!("{url}: {reason}")),
+            }
+        }
+        if tokio::time::Instant::now() >= deadline || peers.is_empty() {
+            return Err(Error::Unsupported(format!(
+                "joining an existing cluster, but no member of initial-cluster told its cluster id: {}",
+                if reasons.is_empty() {
+                    "initial-cluster names no other member".to_owned()
+                } else {
+                    reasons.join("; ")
+                }
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Writes `bytes` to `path` so that a crash leaves either nothing or all of it.
+fn write_durably(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    let io = |source| Error::Io {
+        context: format!("cannot write {}", path.display()),
+        source,
+    };
+    let partial = path.with_extension("part");
+    let mut file = std::fs::File::create(&partial).map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&partial, path).map_err(io)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)?;
+    }
+    Ok(())
 }
 
 /// etcd's request timeout: a few election timeouts, so a write survives one re-election.

@@ -141,11 +141,18 @@ pub fn local_replica(config: &Config) -> Result<LocalReplica> {
 /// address of it they know.
 pub async fn serve_peers(
     raft: keel_raft::types::Raft,
+    cluster_id: u64,
     api: Arc<Api>,
     listener: impl Into<Listener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     use warp::Filter as _;
-    let routes = keel_raft::peer_routes(raft).or(api::routes(api));
+    // A member joining the cluster learns the cluster id here (see `member::start`).
+    let cluster = warp::path!("members" / "cluster-id")
+        .and(warp::get())
+        .map(move || format!("{cluster_id:x}"));
+    let routes = keel_raft::peer_routes(raft)
+        .or(cluster)
+        .or(api::routes(api));
     crate::transport::serve(listener, warp::service(routes), shutdown).await;
 }

@@ -15,11 +15,15 @@
 //!
 //! A write is sent again only when the leader provably did not take it:
 //!
-//! - it answered [`Refusal::ForwardToLeader`]: openraft says so for an entry it never appended,
-//!   and for an appended entry only when that entry is truncated, which a committed entry never
-//!   is;
+//! - it answered [`Refusal::ForwardToLeader`], which [`leader_write`] answers only for a
+//!   request it never handed to openraft (it did not believe it led);
 //! - [`LinkError::NotSent`]: the request never reached the leader's handler (connection refused,
 //!   a 400/404 answer, a message the router dropped before delivery).
+//!
+//! openraft's own ForwardToLeader is not such a proof: it also answers an entry the leader
+//! appended and then truncated after losing its leadership, and a truncated entry may still be
+//! committed, by a later leader that had a copy (the chaos suite's 5-member run found a put
+//! applied twice that way). Once handed to openraft, a write that is refused is indeterminate.
 //!
 //! A request that was sent but got no answer ([`LinkError::NoAnswer`]) may still commit; the
 //! caller gets [`crate::Error::Indeterminate`], as etcd answers "request timed out".
@@ -27,7 +31,7 @@
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use openraft::error::{CheckIsLeaderError, RaftError};
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
@@ -121,10 +125,29 @@ pub trait LeaderLink: Send + Sync + 'static {
 /// Writes `request` through `raft`, which must be the leader: returns once a quorum has the
 /// entry and `raft`'s state machine has applied it. [`Error::ForwardToLeader`] otherwise.
 pub async fn leader_write(raft: &Raft, request: Request) -> Result<Written, Error> {
-    let response = raft
-        .client_write(request)
-        .await
-        .map_err(crate::node::write_error)?;
+    {
+        let metrics = raft.metrics();
+        let metrics = metrics.borrow();
+        if metrics.current_leader != Some(metrics.id) {
+            let leader = metrics.current_leader.and_then(|id| {
+                metrics
+                    .membership_config
+                    .membership()
+                    .get_node(&id)
+                    .cloned()
+            });
+            return Err(Error::ForwardToLeader {
+                leader_id: metrics.current_leader,
+                leader,
+            });
+        }
+    }
+    let response = raft.client_write(request).await.map_err(|e| match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => Error::Indeterminate(
+            "leadership changed while the write was pending; it may still be committed".into(),
+        ),
+        other => crate::node::write_error(other),
+    })?;
     let applied = response.data.0.ok_or_else(|| {
         Error::Fatal(format!(
             "entry {} carried a command but applying it returned nothing",

@@ -364,6 +364,15 @@ async fn a_learner_is_added_catches_up_is_promoted_and_removed() {
             )
             .await;
         if status == 200 && answer["count"] == "1" {
+            // It learned the cluster's id from a peer rather than deriving its own from an
+            // initial-cluster that names it too.
+            let (_, founder) = cluster
+                .post(leader, "/v3/kv/range", json!({"key": b64("k9")}))
+                .await;
+            assert_eq!(
+                answer["header"]["cluster_id"], founder["header"]["cluster_id"],
+                "{answer} {founder}"
+            );
             break;
         }
         assert!(

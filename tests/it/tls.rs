@@ -386,6 +386,32 @@ async fn a_member_whose_peer_certificate_comes_from_another_ca_cannot_join() {
         config.peer_key_file = Some(key);
         config.trusted_ca_file = Some(ca.clone());
         config.peer_trusted_ca_file = Some(ca);
+        if name == "n5" {
+            // The intruder cannot even learn the cluster's id: no member answers it.
+            let mut first = config.clone();
+            first.data_dir = dir.path().join("first-attempt");
+            let (client, peer) = (
+                tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+                tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            );
+            let refused = keel::member::start(&first, client, peer).await.err();
+            assert!(
+                refused
+                    .as_ref()
+                    .is_some_and(|e| e.to_string().contains("cluster id")),
+                "{refused:?}"
+            );
+            // Given the id some other way, it starts and asks to join; the leader must not
+            // let it.
+            let cluster_id =
+                keel::replica::Replica::status(&*cluster.members[0].replica).cluster_id;
+            std::fs::create_dir_all(&config.data_dir).unwrap();
+            std::fs::write(
+                config.data_dir.join(keel::member::CLUSTER_ID_FILE),
+                format!("{cluster_id:x}"),
+            )
+            .unwrap();
+        }
         let member = keel::member::start(&config, client_tcp, peer_tcp)
             .await
             .unwrap_or_else(|e| panic!("{name} starts: {e}"));

@@ -170,3 +170,40 @@ async fn write_forwarded_to_a_minority_leader_is_indeterminate() -> anyhow::Resu
     cluster.assert_converged(&cluster.ids()).await?;
     cluster.shutdown().await
 }
+
+/// A write the leader took, whose leadership then ends before the entry commits, is
+/// indeterminate and is not sent again: openraft answers ForwardToLeader when such an entry is
+/// truncated, but a copy of it on another member may still be committed by a later leader, so
+/// another attempt could apply it twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_pending_when_leadership_ends_is_indeterminate_not_retried() -> anyhow::Result<()> {
+    let config = RaftConfig {
+        request_timeout_ms: 20_000,
+        ..fast_config()
+    };
+    let cluster = Cluster::start(5, config).await?;
+    let (leader, follower) = follower_of(&cluster).await?;
+    let majority: Vec<u64> = cluster
+        .ids()
+        .into_iter()
+        .filter(|id| *id != leader && *id != follower)
+        .collect();
+    cluster.router.partition(&[&[leader, follower], &majority]);
+    let pending = cluster.node(follower).write(put("maybe", "v"));
+    let elsewhere = async {
+        // The majority moves on, then the old leader hears of it and truncates its entry.
+        let new_leader = cluster.leader_among(&majority).await?;
+        cluster.write_via(new_leader, put("after", "v")).await?;
+        cluster.router.heal();
+        anyhow::Ok(())
+    };
+    let (answer, moved_on) =
+        tokio::time::timeout(BOUND, async { tokio::join!(pending, elsewhere) })
+            .await
+            .map_err(|_| anyhow::anyhow!("still pending after {BOUND:?}"))?;
+    moved_on?;
+    assert!(matches!(answer, Err(Error::Indeterminate(_))), "{answer:?}");
+    cluster.leader().await?;
+    cluster.assert_converged(&cluster.ids()).await?;
+    cluster.shutdown().await
+}

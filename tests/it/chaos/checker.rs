@@ -23,9 +23,11 @@
 //! every event from revision 1 (the run checks they agree), and that is what did happen: an
 //! indefinite write whose value is there took effect (searched as definite, answering by the
 //! end of the history at the latest), one whose value is not never did (left out, so a read
-//! of it fails the check). An indefinite delete on a key whose committed deletes are all
-//! acknowledged ones removed nothing and is left out too. etcd's robustness suite settles its
-//! histories with watch events the same way; it leaves the search almost nothing to guess.
+//! of it fails the check). A committed delete no acknowledged delete accounts for was made by
+//! one of the key's indefinite deletes (attributed earliest-invoked first, which constrains
+//! the search least), and the indefinite deletes left over removed nothing or never ran, so
+//! they are left out. etcd's robustness suite settles its histories with watch events the same
+//! way; it leaves the search almost nothing to guess.
 //!
 //! The search has a budget of configurations; running out is reported as undecided, which the
 //! run treats as a failure to decide, not as a pass.
@@ -113,20 +115,51 @@ fn settle(entries: &[Entry], committed: &[WatchEvent]) -> Vec<Entry> {
         .iter()
         .filter_map(|e| Some((e.value.as_deref()?, e.revision)))
         .collect();
-    let mut deletes: HashMap<&str, usize> = HashMap::new();
+    // Per key, the committed deletes no acknowledged delete accounts for: each was made by one
+    // of the key's indefinite deletes.
+    let acknowledged: HashSet<(&str, i64)> = entries
+        .iter()
+        .filter_map(|e| match (&e.op, &e.outcome) {
+            (
+                Op::Delete { key },
+                Outcome::Written {
+                    revision,
+                    deleted: true,
+                },
+            ) => Some((key.as_str(), *revision)),
+            _ => None,
+        })
+        .collect();
+    let mut unaccounted: HashMap<&str, Vec<i64>> = HashMap::new();
     for event in committed.iter().filter(|e| e.value.is_none()) {
-        *deletes.entry(&event.key).or_default() += 1;
+        if !acknowledged.contains(&(event.key.as_str(), event.revision)) {
+            unaccounted
+                .entry(&event.key)
+                .or_default()
+                .push(event.revision);
+        }
     }
-    for entry in entries {
-        if let (Op::Delete { key }, Outcome::Written { deleted: true, .. }) =
-            (&entry.op, &entry.outcome)
-        {
-            // What is left counts deletes no acknowledged one accounts for.
-            deletes.entry(key).and_modify(|n| *n = n.saturating_sub(1));
+    // Which indefinite delete made which: the earliest invoked the lowest revision, and so on.
+    // Any other attribution only invokes some delete later, so this one leaves the search the
+    // most freedom; the indefinite deletes left over removed nothing, or never ran.
+    let mut delete_revision: HashMap<usize, i64> = HashMap::new();
+    for (key, revisions) in &mut unaccounted {
+        revisions.sort_unstable();
+        let mut indefinite: Vec<&Entry> = entries
+            .iter()
+            .filter(|e| {
+                e.op == Op::Delete {
+                    key: key.to_string(),
+                }
+            })
+            .filter(|e| matches!(e.outcome, Outcome::Indefinite(_)))
+            .collect();
+        indefinite.sort_by_key(|e| e.invoked);
+        for (entry, revision) in indefinite.iter().zip(revisions.iter()) {
+            delete_revision.insert(entry.id, *revision);
         }
     }
     let end = entries.iter().map(|e| e.completed).max().unwrap_or(0) + 1;
-    let never = || Outcome::Failed("not in the committed history".into());
     entries
         .iter()
         .map(|entry| {
@@ -138,20 +171,19 @@ fn settle(entries: &[Entry], committed: &[WatchEvent]) -> Vec<Entry> {
                 Op::Put { value, .. } | Op::Cas { new: value, .. } => {
                     applied.get(value.as_str()).copied()
                 }
-                Op::Delete { key } => {
-                    if deletes.get(key.as_str()).copied().unwrap_or(0) == 0 {
-                        entry.outcome = never();
-                    }
-                    return entry;
-                }
+                Op::Delete { .. } => delete_revision.get(&entry.id).copied(),
                 Op::Get { .. } => return entry,
             };
             entry.outcome = match (revision, &entry.op) {
-                (None, _) => never(),
+                (None, _) => Outcome::Failed("not in the committed history".into()),
                 (Some(revision), Op::Cas { .. }) => Outcome::Swapped {
                     succeeded: true,
                     revision,
                     current: None,
+                },
+                (Some(revision), Op::Delete { .. }) => Outcome::Written {
+                    revision,
+                    deleted: true,
                 },
                 (Some(revision), _) => Outcome::Written {
                     revision,

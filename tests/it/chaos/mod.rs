@@ -118,3 +118,37 @@ async fn long_run() {
     print(&plan, &summary);
     assert_eq!((summary.violations, summary.lost_writes), (0, 0));
 }
+
+/// Checks a saved run again (`CHAOS_REPORT=<the report directory a failed run named>`): its
+/// history against its committed history, with the checker as it is now.
+#[test]
+#[ignore = "needs a saved report: CHAOS_REPORT=DIR"]
+fn recheck_a_saved_run() {
+    let dir = std::path::PathBuf::from(std::env::var("CHAOS_REPORT").expect("CHAOS_REPORT=DIR"));
+    let read = |name: &str| std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let entries: Vec<history::Entry> = serde_json::from_slice(&read("history.json")).unwrap();
+    let committed: Vec<history::WatchEvent> =
+        serde_json::from_slice(&read("committed.json")).unwrap();
+    let kv: Vec<history::Entry> = entries
+        .iter()
+        .filter(|e| e.op.key().starts_with(traffic::KV_PREFIX))
+        .cloned()
+        .collect();
+    let started = std::time::Instant::now();
+    let checked = checker::check(&kv, Some(&committed), 2_000_000);
+    println!(
+        "{} operations on {} keys: {} configurations in {:?}",
+        checked.operations,
+        checked.keys,
+        checked.explored,
+        started.elapsed()
+    );
+    let lost = checker::lost_writes(&entries, &committed);
+    for problem in &checked.problems {
+        println!("{problem:?}");
+    }
+    for problem in &lost {
+        println!("{problem}");
+    }
+    assert!(checked.problems.is_empty() && lost.is_empty());
+}
