@@ -1,4 +1,5 @@
-//! keel-store micro-benchmarks: put, range (1 key, 1000 keys), txn and watch fan-out.
+//! keel-store micro-benchmarks: put, range (1 key, 1000 keys), txn, watch fan-out, and 64 puts
+//! applied one by one against the same puts as one batch (a Raft entry of 64 writes).
 //!
 //! How to run: `cargo bench --bench store -- --warm-up-time 1 --measurement-time 3`
 
@@ -168,5 +169,47 @@ fn watch_fan_out(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, writes, reads, watch_fan_out);
+/// 64 puts as the state machine applies them: 64 entries of one command each (with the Raft
+/// marker each time), against one entry of 64 commands.
+fn batch_apply(c: &mut Criterion) {
+    const BATCH: usize = 64;
+    let store = Store::temporary(Config::default()).expect("store");
+    let mut group = c.benchmark_group("apply 64 puts");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    let mut i = 0u64;
+    let mut next_puts = || -> Vec<Command> {
+        (0..BATCH)
+            .map(|_| {
+                i += 1;
+                put(format!("batch/{}", i % 10_000), vec![1; 100])
+            })
+            .collect()
+    };
+    let marker = [9u8; 48];
+    group.bench_function("one by one", |b| {
+        b.iter_batched(
+            &mut next_puts,
+            |puts| {
+                for command in &puts {
+                    let applied = store.apply(command, Some(&marker)).expect("storage");
+                    assert!(applied.result.is_ok(), "{applied:?}");
+                }
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("apply_batch", |b| {
+        b.iter_batched(
+            &mut next_puts,
+            |puts| {
+                let applied = store.apply_batch(&puts, Some(&marker)).expect("storage");
+                assert!(applied.iter().all(|a| a.result.is_ok()));
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, writes, reads, watch_fan_out, batch_apply);
 criterion_main!(benches);

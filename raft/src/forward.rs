@@ -16,7 +16,8 @@
 //! A write is sent again only when the leader provably did not take it:
 //!
 //! - it answered [`Refusal::ForwardToLeader`], which [`leader_write`] answers only for a
-//!   request it never handed to openraft (it did not believe it led);
+//!   request it never handed to openraft (it did not believe it led, see
+//!   [`crate::proposer`]);
 //! - [`LinkError::NotSent`]: the request never reached the leader's handler (connection refused,
 //!   a 400/404 answer, a message the router dropped before delivery).
 //!
@@ -31,12 +32,13 @@
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::error::{CheckIsLeaderError, RaftError};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::proposer::Proposer;
 use crate::read_index::ReadIndex;
-use crate::types::{KeelNode, LogId, Raft, Request};
+use crate::types::{KeelNode, LogId, Raft};
 
 /// What the leader answers a forwarded write with.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,13 +96,13 @@ pub enum LinkError {
 /// How a member reaches its leader's side of this module. Implemented by the network factory a
 /// member is opened with, so forwarding goes wherever openraft's RPCs go.
 pub trait LeaderLink: Send + Sync + 'static {
-    /// Sends `request` to member `leader` (at `node`) to be written through its Raft, waiting
+    /// Sends `command` to member `leader` (at `node`) to be written through its Raft, waiting
     /// at most `timeout` for the answer.
     fn forward_write(
         &self,
         leader: u64,
         node: &KeelNode,
-        request: Request,
+        command: keel_store::Command,
         timeout: Duration,
     ) -> BoxFuture<'static, Result<Result<Written, Refusal>, LinkError>>;
 
@@ -122,42 +124,14 @@ pub trait LeaderLink: Send + Sync + 'static {
     ) -> BoxFuture<'static, Result<Result<(), Refusal>, LinkError>>;
 }
 
-/// Writes `request` through `raft`, which must be the leader: returns once a quorum has the
-/// entry and `raft`'s state machine has applied it. [`Error::ForwardToLeader`] otherwise.
-pub async fn leader_write(raft: &Raft, request: Request) -> Result<Written, Error> {
-    {
-        let metrics = raft.metrics();
-        let metrics = metrics.borrow();
-        if metrics.current_leader != Some(metrics.id) {
-            let leader = metrics.current_leader.and_then(|id| {
-                metrics
-                    .membership_config
-                    .membership()
-                    .get_node(&id)
-                    .cloned()
-            });
-            return Err(Error::ForwardToLeader {
-                leader_id: metrics.current_leader,
-                leader,
-            });
-        }
-    }
-    let response = raft.client_write(request).await.map_err(|e| match e {
-        RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => Error::Indeterminate(
-            "leadership changed while the write was pending; it may still be committed".into(),
-        ),
-        other => crate::node::write_error(other),
-    })?;
-    let applied = response.data.0.ok_or_else(|| {
-        Error::Fatal(format!(
-            "entry {} carried a command but applying it returned nothing",
-            response.log_id
-        ))
-    })?;
-    Ok(Written {
-        applied,
-        log_index: response.log_id.index,
-    })
+/// Writes `command` through `proposer`'s Raft, which must be the leader: returns once a quorum
+/// has the entry holding it (with the other writes waiting then, see [`crate::proposer`]) and
+/// the leader's state machine has applied it. [`Error::ForwardToLeader`] otherwise.
+pub async fn leader_write(
+    proposer: &Proposer,
+    command: keel_store::Command,
+) -> Result<Written, Error> {
+    proposer.write(command).await
 }
 
 /// The leader's half of a linearizable read: confirms with a quorum that `raft` still leads and

@@ -20,6 +20,7 @@
 //! - [`forward`]: writes and linearizable reads on every member: the leader's side, and
 //!   [`LeaderLink`], how a follower reaches it.
 //! - [`read_index`]: concurrent linearizable reads share one leadership-confirming round.
+//! - [`proposer`]: concurrent writes on the leader share one log entry (group commit).
 //! - [`network`]: the peer network, an HTTP client (reqwest) and the server side as a warp filter;
 //!   snapshots travel in chunks of [`RaftConfig::snapshot_chunk_bytes`].
 //! - [`config`]: [`RaftConfig`], the `[raft]` section of keel's config.
@@ -76,6 +77,7 @@ pub mod log_store;
 pub mod network;
 pub mod node;
 pub mod observer;
+pub mod proposer;
 pub mod read_index;
 #[cfg(feature = "testing")]
 pub mod router;
@@ -90,6 +92,7 @@ pub use network::{peer_routes, HttpNetwork, HttpNetworkFactory};
 pub use node::{Member, RaftNode, Status};
 pub use observer::Observer;
 pub use openraft::ServerState;
+pub use proposer::Proposer;
 pub use read_index::ReadIndex;
 pub use state_machine::StateMachine;
 pub use types::{KeelNode, Request, Response, TypeConfig};

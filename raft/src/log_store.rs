@@ -1,5 +1,12 @@
 //! The Raft log in sled: entries keyed by big-endian index (so sled's byte order is log
 //! order), plus the vote, the committed log id and the last purged log id.
+//!
+//! # Entry format
+//!
+//! An entry is stored as the byte `BATCH_FORMAT` followed by its encoding, its payload a batch of
+//! commands ([`crate::Request`]). Logs written before batching hold entries of one command,
+//! without the leading byte; they are still read, as entries of a batch of one, so a data
+//! directory of that version opens and replays.
 
 // openraft's `StorageError` is large; it is the trait's error type, so helpers return it as is.
 #![allow(clippy::result_large_err)]
@@ -13,7 +20,12 @@ use openraft::{OptionalSend, RaftLogReader, StorageIOError, Vote};
 
 use crate::codec;
 use crate::observer::Observer;
-use crate::types::{Entry, LogId, StorageError, TypeConfig};
+use crate::types::{self, Entry, LegacyTypeConfig, LogId, StorageError, TypeConfig};
+
+/// The first byte of every entry written since entries carry a batch of commands. No entry
+/// written before starts with it: those start with their term as a bincode varint, and no
+/// varint of a u64 starts with 255.
+const BATCH_FORMAT: u8 = 0xFF;
 
 const VOTE: &[u8] = b"vote";
 const COMMITTED: &[u8] = b"committed";
@@ -141,7 +153,7 @@ impl LogStore {
             None => None,
         };
         let last_log_id = match self.entries.last()? {
-            Some((_, bytes)) => Some(codec::decode::<Entry>(&bytes).map_err(decode_err)?.log_id),
+            Some((_, bytes)) => Some(decode_entry_bytes(&bytes).map_err(decode_err)?.log_id),
             None => last_purged,
         };
         Ok(LogSummary {
@@ -157,8 +169,23 @@ fn index_key(index: u64) -> [u8; 8] {
     index.to_be_bytes()
 }
 
+fn encode_entry(entry: &Entry) -> Result<Vec<u8>, codec::CodecError> {
+    let encoded = codec::encode(entry)?;
+    let mut bytes = Vec::with_capacity(1 + encoded.len());
+    bytes.push(BATCH_FORMAT);
+    bytes.extend_from_slice(&encoded);
+    Ok(bytes)
+}
+
+fn decode_entry_bytes(bytes: &[u8]) -> Result<Entry, codec::CodecError> {
+    match bytes.split_first() {
+        Some((&BATCH_FORMAT, encoded)) => codec::decode(encoded),
+        _ => codec::decode::<openraft::Entry<LegacyTypeConfig>>(bytes).map(types::from_legacy),
+    }
+}
+
 fn decode_entry(bytes: &[u8]) -> Result<Entry, StorageError> {
-    Ok(codec::decode(bytes).map_err(|e| StorageIOError::read_logs(&e))?)
+    Ok(decode_entry_bytes(bytes).map_err(|e| StorageIOError::read_logs(&e))?)
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
@@ -241,7 +268,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let mut batch = sled::Batch::default();
         for entry in entries {
-            let bytes = codec::encode(&entry).map_err(|e| StorageIOError::write_logs(&e))?;
+            let bytes = encode_entry(&entry).map_err(|e| StorageIOError::write_logs(&e))?;
             batch.insert(&index_key(entry.log_id.index), bytes);
         }
         self.entries
@@ -378,6 +405,45 @@ mod tests {
         purge.await.unwrap().unwrap();
         let state = log.get_log_state().await.unwrap();
         assert_eq!(state.last_purged_log_id, Some(entry(6).log_id));
+    }
+
+    /// A log written before entries carried batches still reads: its entries come back as
+    /// batches of one, next to entries written since.
+    #[tokio::test]
+    async fn entries_of_one_command_written_before_batching_still_read() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let command = keel_store::Command::LeaseGrant { id: 5, ttl: 10 };
+        let log_id = |index| LogId::new(CommittedLeaderId::new(1, 1), index);
+        let mut log = LogStore::open(dir.path()).unwrap();
+        let legacy = openraft::Entry::<LegacyTypeConfig> {
+            log_id: log_id(1),
+            payload: EntryPayload::Normal(crate::types::LegacyRequest {
+                command: command.clone(),
+            }),
+        };
+        log.entries
+            .insert(index_key(1), codec::encode(&legacy).unwrap())
+            .unwrap();
+        let batch = Entry {
+            log_id: log_id(2),
+            payload: EntryPayload::Normal(crate::Request {
+                commands: vec![command.clone(), command.clone()],
+            }),
+        };
+        log.blocking_append([batch.clone()]).await.unwrap();
+
+        let read = log.try_get_log_entries(1..=2).await.unwrap();
+        assert_eq!(
+            read,
+            vec![
+                Entry {
+                    log_id: log_id(1),
+                    payload: EntryPayload::Normal(crate::Request::from(command)),
+                },
+                batch,
+            ]
+        );
+        assert_eq!(log.summary().unwrap().last_log_id, Some(log_id(2)));
     }
 
     #[test]

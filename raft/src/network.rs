@@ -5,7 +5,7 @@
 //! | `/raft/append`             | `AppendEntriesRequest`          | `Result<AppendEntriesResponse, RaftError>`      |
 //! | `/raft/vote`               | `VoteRequest`                   | `Result<VoteResponse, RaftError>`               |
 //! | `/raft/install-snapshot`   | `InstallSnapshotRequest` (chunk)| `Result<InstallSnapshotResponse, RaftError<_>>` |
-//! | `/raft/forward`            | [`Request`] (a follower's write)| `Result<Written, Refusal>`                      |
+//! | `/raft/forward`            | `Command` (a follower's write)  | `Result<Written, Refusal>`                      |
 //! | `/raft/read-index`         | `()` (empty)                    | `Result<Option<LogId>, Refusal>`                |
 //! | `/raft/campaign`           | `()` (empty)                    | `Result<(), Refusal>`                           |
 //!
@@ -44,7 +44,8 @@ use warp::{Filter, Rejection, Reply};
 
 use crate::codec;
 use crate::forward::{self, LeaderLink, LinkError, Refusal, Written};
-use crate::types::{KeelNode, LogId, Raft, Request, TypeConfig};
+use crate::proposer::Proposer;
+use crate::types::{KeelNode, LogId, Raft, TypeConfig};
 
 /// The header naming the member id that sent a peer request. Informational: the receiver
 /// does not trust or need it.
@@ -108,7 +109,7 @@ impl LeaderLink for HttpNetworkFactory {
         &self,
         leader: u64,
         node: &KeelNode,
-        request: Request,
+        command: keel_store::Command,
         timeout: Duration,
     ) -> BoxFuture<'static, Result<Result<Written, Refusal>, LinkError>> {
         let (client, url, from) = (
@@ -117,7 +118,7 @@ impl LeaderLink for HttpNetworkFactory {
             self.id,
         );
         Box::pin(async move {
-            exchange(&client, &url, from, &request, timeout)
+            exchange(&client, &url, from, &command, timeout)
                 .await
                 .map_err(|e| e.link(leader))
         })
@@ -355,8 +356,10 @@ impl RaftNetwork<TypeConfig> for HttpNetwork {
 /// each handed to `raft`, `POST /raft/campaign`, and `POST /raft/{forward,read-index}`, answered by `raft` if it leads
 /// (see [`crate::forward`]). Mount it on the peer listener.
 pub fn peer_routes(raft: Raft) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
-    // Reads forwarded by followers share read-index rounds (see crate::read_index).
+    // Reads forwarded by followers share read-index rounds (see crate::read_index), and their
+    // writes share entries (see crate::proposer).
     let read_index = crate::read_index::ReadIndex::new(raft.clone());
+    let proposer = Proposer::new(raft.clone());
     let with_raft = warp::any().map(move || raft.clone());
     let route = |path: &'static str| {
         warp::post()
@@ -375,13 +378,16 @@ pub fn peer_routes(raft: Raft) -> impl Filter<Extract = (impl Reply,), Error = R
     let install_snapshot = route("install-snapshot").then(|body: Bytes, raft: Raft| async move {
         answer(&body, |rpc| async move { raft.install_snapshot(rpc).await }).await
     });
-    let forward = route("forward").then(|body: Bytes, raft: Raft| async move {
-        answer(&body, |request: Request| async move {
-            forward::leader_write(&raft, request)
-                .await
-                .map_err(Refusal::from)
-        })
-        .await
+    let forward = route("forward").then(move |body: Bytes, _raft: Raft| {
+        let proposer = proposer.clone();
+        async move {
+            answer(&body, |command: keel_store::Command| async move {
+                forward::leader_write(&proposer, command)
+                    .await
+                    .map_err(Refusal::from)
+            })
+            .await
+        }
     });
     let read_index = route("read-index").then(move |body: Bytes, _raft: Raft| {
         let read_index = read_index.clone();

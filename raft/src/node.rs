@@ -16,9 +16,10 @@ use crate::error::{Error, Result, WriteError};
 use crate::forward::{self, LeaderLink, LinkError, Refusal};
 use crate::log_store::LogStore;
 use crate::observer::Observer;
+use crate::proposer::Proposer;
 use crate::read_index::ReadIndex;
 use crate::state_machine::StateMachine;
-use crate::types::{KeelNode, LogId, Raft, RaftMetrics, Request, TypeConfig};
+use crate::types::{KeelNode, LogId, Raft, RaftMetrics, TypeConfig};
 
 /// How many leaders a write or read is sent to before giving up: enough to follow a redirect
 /// or two after an election, few enough to answer promptly when the cluster is in trouble.
@@ -35,6 +36,8 @@ pub struct RaftNode {
     link: Arc<dyn LeaderLink>,
     /// This member's own linearizable reads share read-index rounds while it leads.
     read_index: ReadIndex,
+    /// This member's own writes share entries while it leads.
+    proposer: Proposer,
     timing: Timing,
     observer: Observer,
 }
@@ -133,6 +136,7 @@ impl RaftNode {
         let raft = Raft::new(id, raft_config, network, log.clone(), state_machine).await?;
         tokio::spawn(count_leader_changes(raft.metrics(), observer.clone()));
         let read_index = ReadIndex::new(raft.clone());
+        let proposer = Proposer::new(raft.clone());
         Ok(RaftNode {
             id,
             data_dir,
@@ -141,6 +145,7 @@ impl RaftNode {
             log,
             link,
             read_index,
+            proposer,
             timing: Timing::new(&config),
             observer,
         })
@@ -183,7 +188,9 @@ impl RaftNode {
 
     /// Replicates `command` and returns what applying it returned, on any member.
     ///
-    /// On the leader, returns once a quorum has the entry and the leader has applied it. On a
+    /// On the leader, returns once a quorum has the entry and the leader has applied it; the
+    /// entry may hold other writes that were waiting at the same time, each applied at its own
+    /// revision with its own outcome (see [`crate::proposer`]). On a
     /// follower or learner, forwards the command to the leader (see [`crate::forward`]) and
     /// returns the leader's answer once this member has applied the entry too, so a read from
     /// [`RaftNode::store`] right after sees the write (if this member lags by more than the
@@ -196,7 +203,6 @@ impl RaftNode {
         &self,
         command: keel_store::Command,
     ) -> Result<keel_store::Applied, WriteError> {
-        let request = Request::from(command);
         let mut leader = self.await_leader(None).await?;
         let mut last_refusal = String::new();
         for _ in 0..FORWARD_ATTEMPTS {
@@ -204,7 +210,7 @@ impl RaftNode {
             let refused = if id == self.id {
                 match tokio::time::timeout(
                     self.timing.request,
-                    forward::leader_write(&self.raft, request.clone()),
+                    forward::leader_write(&self.proposer, command.clone()),
                 )
                 .await
                 {
@@ -223,7 +229,7 @@ impl RaftNode {
             } else {
                 let answer = self
                     .link
-                    .forward_write(id, &node, request.clone(), self.timing.request)
+                    .forward_write(id, &node, command.clone(), self.timing.request)
                     .await;
                 match answer {
                     Ok(Ok(written)) => {

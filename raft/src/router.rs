@@ -27,7 +27,7 @@ use openraft::raft::{
 };
 
 use crate::forward::{self, LeaderLink, LinkError, Refusal, Written};
-use crate::types::{KeelNode, LogId, Raft, Request, TypeConfig};
+use crate::types::{KeelNode, LogId, Raft, TypeConfig};
 
 #[derive(Default)]
 struct Rules {
@@ -208,13 +208,15 @@ impl LeaderLink for RouterNetworkFactory {
         &self,
         leader: u64,
         _node: &KeelNode,
-        request: Request,
+        command: keel_store::Command,
         timeout: Duration,
     ) -> BoxFuture<'static, Result<Result<Written, Refusal>, LinkError>> {
         let (router, source) = (self.router.clone(), self.source);
         Box::pin(async move {
             let raft = router.deliver(source, leader).await?;
-            tokio::time::timeout(timeout, forward::leader_write(&raft, request))
+            // Not shared between calls: the router tests forwarding, not batching.
+            let proposer = crate::proposer::Proposer::new(raft);
+            tokio::time::timeout(timeout, forward::leader_write(&proposer, command))
                 .await
                 .map(|answer| answer.map_err(Refusal::from))
                 .map_err(|_| LinkError::NoAnswer(format!("{leader} did not answer in {timeout:?}")))

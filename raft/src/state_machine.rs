@@ -1,8 +1,11 @@
 //! The state machine: committed entries applied to a [`keel_store::Store`], and snapshots of it.
 //!
 //! Every applied entry records a marker — the last applied log id and the last membership — in
-//! the same atomic batch as its command, so the keyspace and openraft's view of what was applied
-//! never disagree, even after a crash between flushes.
+//! the same atomic batch as its (last) command, so the keyspace and openraft's view of what was
+//! applied never disagree, even after a crash between flushes. An entry carries a batch of
+//! commands; keel-store notes its progress through the batch with every command
+//! ([`keel_store::Store::apply_batch`]), so an entry replayed after a crash part-way through it
+//! applies only the commands that were not.
 //!
 //! # Snapshots on disk
 //!
@@ -316,18 +319,20 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             }
             let marker = codec::encode(&next).map_err(write_err)?;
             let response = match &entry.payload {
+                // The marker names the entry, so a batch cut short by a crash resumes after
+                // its last applied command when the log replays the entry.
                 EntryPayload::Normal(request) => {
                     let applied = self
                         .store
-                        .apply(&request.command, Some(&marker))
+                        .apply_batch(&request.commands, Some(&marker))
                         .map_err(|e| StorageError::from(StorageIOError::apply(entry.log_id, &e)))?;
-                    Response(Some(applied))
+                    Response(applied)
                 }
                 EntryPayload::Blank | EntryPayload::Membership(_) => {
                     self.store
                         .set_marker(&marker)
                         .map_err(|e| StorageError::from(StorageIOError::apply(entry.log_id, &e)))?;
-                    Response(None)
+                    Response::default()
                 }
             };
             *state = next;

@@ -41,25 +41,66 @@ impl fmt::Display for KeelNode {
     }
 }
 
-/// The payload of a normal log entry: one keyspace command.
+/// The payload of a normal log entry: keyspace commands, applied in order, each at its own
+/// revision with its own outcome, exactly as if each were an entry of its own.
+///
+/// The leader puts every write that is waiting when it proposes into one entry (see
+/// [`crate::proposer`]), so one fsync of the log and one round of replication serve them all.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
-    /// The command applied on every member once the entry is committed.
-    pub command: keel_store::Command,
+    /// The commands applied on every member once the entry is committed.
+    pub commands: Vec<keel_store::Command>,
 }
 
 impl From<keel_store::Command> for Request {
     fn from(command: keel_store::Command) -> Self {
-        Request { command }
+        Request {
+            commands: vec![command],
+        }
     }
 }
 
-/// What applying one log entry returned.
+/// What applying one log entry returned: one [`keel_store::Applied`] per command of its
+/// [`Request`], in order.
 ///
 /// openraft asks the state machine for a response for every entry, including the blank and
-/// membership entries that carry no command; those get `Response(None)`.
+/// membership entries that carry no command; those get an empty one.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Response(pub Option<keel_store::Applied>);
+pub struct Response(pub Vec<keel_store::Applied>);
+
+/// The entry payload of keel before batching: one command. Entries of this shape are still
+/// read from logs written then (see [`crate::log_store`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct LegacyRequest {
+    pub(crate) command: keel_store::Command,
+}
+
+openraft::declare_raft_types!(
+    /// [`TypeConfig`] as it was before batching, only to decode old log entries.
+    pub(crate) LegacyTypeConfig:
+        D = LegacyRequest,
+        R = Response,
+        NodeId = u64,
+        Node = KeelNode,
+        SnapshotData = tokio::fs::File,
+);
+
+/// An entry of the log before batching, as an entry of a batch of one.
+pub(crate) fn from_legacy(old: openraft::Entry<LegacyTypeConfig>) -> Entry {
+    let payload = match old.payload {
+        openraft::EntryPayload::Blank => openraft::EntryPayload::Blank,
+        openraft::EntryPayload::Normal(request) => {
+            openraft::EntryPayload::Normal(Request::from(request.command))
+        }
+        openraft::EntryPayload::Membership(membership) => {
+            openraft::EntryPayload::Membership(membership)
+        }
+    };
+    Entry {
+        log_id: old.log_id,
+        payload,
+    }
+}
 
 /// A log id of keel's cluster.
 pub type LogId = openraft::LogId<u64>;

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use keel_raft::{
     peer_routes, Error, HttpNetworkFactory, KeelNode, LeaderLink, LinkError, RaftConfig, RaftNode,
-    Request,
 };
 use keel_store::{Command, PutRequest, RangeRequest};
 use tokio::net::TcpListener;
@@ -412,13 +411,13 @@ async fn concurrent_linearizable_reads_share_rounds_and_see_acknowledged_writes(
 #[tokio::test]
 async fn forward_link_tells_not_sent_from_no_answer() -> anyhow::Result<()> {
     let network = HttpNetworkFactory::new(1, HttpNetworkFactory::default_client()?);
-    let request = Request::from(put("k"));
+    let command = put("k");
     let timeout = Duration::from_millis(300);
 
     let closed = TcpListener::bind("127.0.0.1:0").await?.local_addr()?;
     let node = KeelNode::new(format!("http://{closed}"), "");
     let refused = network
-        .forward_write(2, &node, request.clone(), timeout)
+        .forward_write(2, &node, command.clone(), timeout)
         .await;
     assert!(matches!(refused, Err(LinkError::NotSent(_))), "{refused:?}");
 
@@ -431,7 +430,7 @@ async fn forward_link_tells_not_sent_from_no_answer() -> anyhow::Result<()> {
             held.push(socket);
         }
     });
-    let unanswered = network.forward_write(2, &node, request, timeout).await;
+    let unanswered = network.forward_write(2, &node, command, timeout).await;
     assert!(
         matches!(unanswered, Err(LinkError::NoAnswer(_))),
         "{unanswered:?}"

@@ -373,8 +373,8 @@ impl<'a> Pending<'a> {
         Ok(())
     }
 
-    /// Turns the command's writes into one sled batch (plus the caller's marker).
-    pub(crate) fn to_batch(&self, marker: Option<&[u8]>) -> Result<sled::Batch> {
+    /// Turns the command's writes into one sled batch.
+    pub(crate) fn to_batch(&self) -> Result<sled::Batch> {
         let mut batch = sled::Batch::default();
         for (sub, event) in self.events.iter().enumerate() {
             let rev = Revision::new(self.main, sub as i64);
@@ -403,9 +403,6 @@ impl<'a> Pending<'a> {
         }
         if !self.events.is_empty() {
             batch.insert(index::META_REVISION, self.main.to_be_bytes().to_vec());
-        }
-        if let Some(marker) = marker {
-            batch.insert(index::META_MARKER, marker.to_vec());
         }
         Ok(batch)
     }

@@ -27,6 +27,9 @@ pub(crate) const ATTACH: u8 = b'a';
 pub(crate) const META_REVISION: &[u8] = b"mrevision";
 pub(crate) const META_COMPACTED: &[u8] = b"mcompacted";
 pub(crate) const META_MARKER: &[u8] = b"mmarker";
+/// How far into a batch of commands the keyspace is (see `Store::apply_batch`); absent
+/// between batches.
+pub(crate) const META_BATCH_PROGRESS: &[u8] = b"mbatch";
 
 /// History entry kinds (the value of an `h` entry), so compaction and old reads can tell a
 /// tombstone without decoding the event.

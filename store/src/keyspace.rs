@@ -53,6 +53,25 @@ pub struct Store {
     inner: Arc<Inner>,
 }
 
+/// A write of a meta key (`None` removes it) that goes into a command's atomic batch.
+type MetaWrite = (&'static [u8], Option<Vec<u8>>);
+
+fn add_meta(batch: &mut sled::Batch, meta: &[MetaWrite]) {
+    for (key, value) in meta {
+        match value {
+            Some(value) => batch.insert(*key, value.clone()),
+            None => batch.remove(*key),
+        }
+    }
+}
+
+/// How far into the batch named by `marker` [`Store::apply_batch`] got.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct BatchProgress {
+    marker: Vec<u8>,
+    applied: usize,
+}
+
 /// The name under which the database's default tree records which tree is live; an import
 /// fills a fresh tree and flips this name, so a crash mid-import leaves the old state.
 const ACTIVE_TREE: &[u8] = b"active-keyspace";
@@ -196,8 +215,78 @@ impl Store {
     /// log id) in the same atomic batch. Does not flush. The outer error is a storage failure
     /// (fatal); the inner result is the client-visible outcome.
     pub fn apply(&self, command: &Command, marker: Option<&[u8]>) -> Result<Applied> {
+        let _writer = lock(&self.inner.writer);
+        let meta: Vec<MetaWrite> = marker
+            .map(|marker| (index::META_MARKER, Some(marker.to_vec())))
+            .into_iter()
+            .collect();
+        self.apply_locked(command, &meta)
+    }
+
+    /// Applies `commands` in order, each exactly as [`Store::apply`] would: its own revision,
+    /// its own outcome (a client error in one leaves the others alone), its own watch events.
+    /// `marker` is recorded with the last one. Does not flush.
+    ///
+    /// Each command is its own atomic sled batch, and each records how far into this batch
+    /// the keyspace is, keyed by `marker`; so a crash part-way leaves a keyspace that is a
+    /// consistent prefix of the commands, and calling `apply_batch` again with the same
+    /// commands and marker (a Raft log replaying its entry) applies only the rest. The
+    /// commands applied before the crash are answered with an [`Error::InvalidRequest`] then:
+    /// their outcome was not kept, and nobody who asked for it survived the crash. The note of
+    /// progress travels in [`Store::export`], so a snapshot of such a keyspace resumes the
+    /// same way wherever it is installed.
+    pub fn apply_batch(&self, commands: &[Command], marker: Option<&[u8]>) -> Result<Vec<Applied>> {
+        let _writer = lock(&self.inner.writer);
+        let tree = self.inner.tree();
+        let resume_after = match (marker, tree.get(index::META_BATCH_PROGRESS)?) {
+            (Some(marker), Some(bytes)) => {
+                let progress: BatchProgress = codec::decode(&bytes)?;
+                if progress.marker == marker {
+                    progress.applied
+                } else {
+                    0
+                }
+            }
+            _ => 0,
+        };
+        let mut applied = Vec::with_capacity(commands.len());
+        for (position, command) in commands.iter().enumerate() {
+            if position < resume_after {
+                applied.push(Applied {
+                    revision: self.inner.current_revision(),
+                    result: Err(Error::InvalidRequest(
+                        "applied before a restart; its outcome was not kept".into(),
+                    )),
+                });
+                continue;
+            }
+            let meta: Vec<MetaWrite> = match marker {
+                None => Vec::new(),
+                Some(marker) if position + 1 == commands.len() => vec![
+                    (index::META_MARKER, Some(marker.to_vec())),
+                    (index::META_BATCH_PROGRESS, None),
+                ],
+                Some(marker) => {
+                    let progress = BatchProgress {
+                        marker: marker.to_vec(),
+                        applied: position + 1,
+                    };
+                    vec![(index::META_BATCH_PROGRESS, Some(codec::encode(&progress)?))]
+                }
+            };
+            applied.push(self.apply_locked(command, &meta)?);
+        }
+        if commands.is_empty() {
+            if let Some(marker) = marker {
+                tree.insert(index::META_MARKER, marker)?;
+            }
+        }
+        Ok(applied)
+    }
+
+    /// [`Store::apply`] with the writer lock held, writing `meta` in the command's batch.
+    fn apply_locked(&self, command: &Command, meta: &[MetaWrite]) -> Result<Applied> {
         let inner = &*self.inner;
-        let _writer = lock(&inner.writer);
         let tree = inner.tree();
         let current = inner.current_revision();
         let compacted = inner.compact_revision();
@@ -209,8 +298,10 @@ impl Store {
             Ok(response) => response,
             Err(fatal @ (Error::Storage(_) | Error::Corrupt(_))) => return Err(fatal),
             Err(client) => {
-                if let Some(marker) = marker {
-                    tree.insert(index::META_MARKER, marker)?;
+                if !meta.is_empty() {
+                    let mut batch = sled::Batch::default();
+                    add_meta(&mut batch, meta);
+                    tree.apply_batch(batch)?;
                 }
                 return Ok(Applied {
                     revision: current,
@@ -218,7 +309,8 @@ impl Store {
                 });
             }
         };
-        let batch = pending.to_batch(marker)?;
+        let mut batch = pending.to_batch()?;
+        add_meta(&mut batch, meta);
         let revision = pending.revision_after();
         {
             let _view = write(&inner.view);
@@ -661,4 +753,124 @@ pub(crate) fn finish_range(request: &RangeRequest, kvs: Vec<KeyValue>) -> RangeR
 
 pub(crate) fn lock_cache(inner: &Inner) -> MutexGuard<'_, WatchCache> {
     lock(&inner.cache)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::PutRequest;
+
+    fn put(key: &str, value: &str, lease: i64) -> Command {
+        Command::Put(PutRequest {
+            key: key.into(),
+            value: value.into(),
+            lease,
+            prev_kv: true,
+            ..PutRequest::default()
+        })
+    }
+
+    /// A batch that exercises revisions, a failing command in the middle, a lease granted and
+    /// used within the batch, and a compaction that sees the batch's own earlier writes.
+    fn commands() -> Vec<Command> {
+        vec![
+            put("a", "1", 0),
+            put("b", "1", 77),
+            Command::LeaseGrant { id: 77, ttl: 10 },
+            put("b", "2", 77),
+            put("a", "2", 0),
+            Command::Compact { revision: 3 },
+            Command::LeaseRevoke { id: 77 },
+        ]
+    }
+
+    fn one_by_one(commands: &[Command]) -> (Store, Vec<Applied>) {
+        let store = Store::temporary(Config::default()).unwrap();
+        let applied = commands
+            .iter()
+            .map(|c| store.apply(c, None).unwrap())
+            .collect();
+        (store, applied)
+    }
+
+    #[test]
+    fn a_batch_applies_like_its_commands_one_by_one() {
+        let commands = commands();
+        let (expected_store, expected) = one_by_one(&commands);
+        let store = Store::temporary(Config::default()).unwrap();
+        let applied = store.apply_batch(&commands, Some(b"entry-9")).unwrap();
+        assert_eq!(applied, expected);
+        assert_eq!(
+            applied.iter().map(|a| a.revision).collect::<Vec<_>>(),
+            vec![2, 2, 2, 3, 4, 4, 5],
+            "each write its own revision; the unknown lease and non-key commands take none"
+        );
+        assert_eq!(
+            applied[1].result,
+            Err(Error::LeaseNotFound { id: 77 }),
+            "the put before the grant fails alone"
+        );
+        assert_eq!(
+            store.hash_kv(0).unwrap(),
+            expected_store.hash_kv(0).unwrap()
+        );
+        assert_eq!(store.compact_revision(), 3);
+        assert_eq!(store.marker().unwrap().as_deref(), Some(&b"entry-9"[..]));
+        assert!(store
+            .inner
+            .tree()
+            .get(index::META_BATCH_PROGRESS)
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn a_batch_cut_short_by_a_crash_resumes_where_it_stopped() {
+        let commands = commands();
+        let (expected_store, expected) = one_by_one(&commands);
+        let store = Store::temporary(Config::default()).unwrap();
+        store.apply_batch(&[], Some(b"entry-8")).unwrap();
+        // What a crash after the third command's (atomic) sled batch leaves: its writes and
+        // the note of progress, with the previous entry's marker.
+        store
+            .apply_batch(&commands[..3], Some(b"not this batch"))
+            .unwrap();
+        let progress = BatchProgress {
+            marker: b"entry-9".to_vec(),
+            applied: 3,
+        };
+        let tree = store.inner.tree();
+        tree.insert(index::META_MARKER, &b"entry-8"[..]).unwrap();
+        tree.insert(
+            index::META_BATCH_PROGRESS,
+            codec::encode(&progress).unwrap(),
+        )
+        .unwrap();
+
+        let replayed = store.apply_batch(&commands, Some(b"entry-9")).unwrap();
+        assert!(replayed[..3].iter().all(|a| a.result.is_err()));
+        assert_eq!(replayed[3..], expected[3..]);
+        assert_eq!(
+            store.hash_kv(0).unwrap(),
+            expected_store.hash_kv(0).unwrap()
+        );
+        assert_eq!(store.current_revision(), expected_store.current_revision());
+        assert_eq!(store.marker().unwrap().as_deref(), Some(&b"entry-9"[..]));
+
+        // Progress noted for another batch is stale and ignored.
+        let (fresh, _) = one_by_one(&[]);
+        let stale = BatchProgress {
+            marker: b"entry-1".to_vec(),
+            applied: 5,
+        };
+        fresh
+            .inner
+            .tree()
+            .insert(index::META_BATCH_PROGRESS, codec::encode(&stale).unwrap())
+            .unwrap();
+        assert_eq!(
+            fresh.apply_batch(&commands, Some(b"entry-2")).unwrap(),
+            expected
+        );
+    }
 }

@@ -275,6 +275,104 @@ async fn losing_the_leader_keeps_every_acknowledged_write() {
     cluster.cluster.stop().await.unwrap();
 }
 
+/// Concurrent puts of one key through every member (the followers' forwarded to the leader)
+/// share Raft entries, yet each answer carries its own revision and the value it replaced;
+/// a put naming an unknown lease fails alone; and the batches replay after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_puts_share_entries_keep_their_own_answers_and_survive_a_restart() {
+    const WRITERS: usize = 48;
+    let cluster = TestCluster::start(3, None).await;
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let entries_before = cluster.cluster.members[leader]
+        .replica
+        .node()
+        .status()
+        .last_log_index;
+    let answers = futures::future::join_all((0..WRITERS).map(|i| {
+        let body = if i % 10 == 3 {
+            json!({"key": b64("shared"), "value": b64(&i.to_string()), "prev_kv": true, "lease": "999"})
+        } else {
+            json!({"key": b64("shared"), "value": b64(&i.to_string()), "prev_kv": true})
+        };
+        let cluster = &cluster;
+        async move { cluster.post(i % 3, "/v3/kv/put", body).await }
+    }))
+    .await;
+    // (revision, previous mod revision, previous value, own value) of each put that succeeded.
+    let mut chain = Vec::new();
+    for (i, (status, answer)) in answers.iter().enumerate() {
+        if i % 10 == 3 {
+            assert_ne!(*status, 200, "put {i} with an unknown lease: {answer}");
+            assert!(
+                answer.to_string().contains("lease not found"),
+                "put {i}: {answer}"
+            );
+            continue;
+        }
+        assert_eq!(*status, 200, "put {i}: {answer}");
+        let prev = &answer["prev_kv"];
+        let prev_revision = prev["mod_revision"].as_str().and_then(|r| r.parse().ok());
+        let prev_value = prev.get("value").map(unb64);
+        chain.push((revision(answer), prev_revision, prev_value, i.to_string()));
+    }
+    chain.sort();
+    for pair in chain.windows(2) {
+        let (before, after) = (&pair[0], &pair[1]);
+        assert_eq!(
+            after.0,
+            before.0 + 1,
+            "revisions are distinct and consecutive: {chain:?}"
+        );
+        assert_eq!(
+            after.1,
+            Some(before.0),
+            "the put at {} replaced the one before",
+            after.0
+        );
+        assert_eq!(
+            after.2.as_ref(),
+            Some(&before.3),
+            "the put at {} saw its predecessor's value",
+            after.0
+        );
+    }
+    let entries = cluster.cluster.members[leader]
+        .replica
+        .node()
+        .status()
+        .last_log_index
+        - entries_before;
+    assert!(
+        entries < WRITERS as u64,
+        "{WRITERS} concurrent puts took {entries} entries"
+    );
+    let last = chain.last().expect("some puts succeeded").0;
+    cluster.assert_converged(last).await;
+    let history = cluster.cluster.members[0]
+        .replica
+        .node()
+        .store()
+        .history(b"shared")
+        .unwrap();
+    assert_eq!(history.len(), chain.len());
+
+    let cluster = TestCluster {
+        cluster: cluster.cluster.restart().await.unwrap(),
+        http: cluster.http,
+    };
+    cluster.wait_for_leader(Duration::from_secs(20)).await;
+    cluster.assert_converged(last).await;
+    for member in &cluster.cluster.members {
+        assert_eq!(
+            member.replica.node().store().history(b"shared").unwrap(),
+            history
+        );
+    }
+    let latest = &chain.last().expect("some puts succeeded").3;
+    assert_eq!(cluster.must_get(1, "shared").await.as_ref(), Some(latest));
+    cluster.cluster.stop().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_cluster_serves_what_it_had() {
     let cluster = TestCluster::start(3, None).await;

@@ -3,6 +3,7 @@
 
 mod fixture;
 
+mod batch;
 mod crash;
 mod election;
 mod forward;

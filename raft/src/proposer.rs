@@ -1,0 +1,199 @@
+//! Group commit on the leader: writes that wait at the same time share one Raft entry.
+//!
+//! openraft 0.9 makes every `client_write` an entry of its own and appends it alone
+//! (`RaftCore::write_entry` hands the log store `vec![entry]`), so each write cost one `append`
+//! and one fsync of the log, one after the other on the Raft core: writes were bounded by the
+//! disk's fsyncs per second. etcd puts every proposal that is waiting when its Raft loop
+//! comes round into one WAL write; a [`Proposer`] does the same for keel.
+//!
+//! Writes are queued, and one task takes them: everything queued, up to
+//! [`MAX_BATCH_COMMANDS`] commands and [`MAX_BATCH_BYTES`] bytes, becomes one entry (a
+//! [`Request`] of several commands), as long as fewer than [`MAX_IN_FLIGHT`] of its entries
+//! are still waiting to be committed. It never waits for more writes to arrive: a write that
+//! finds the queue empty and an entry slot free is proposed at once, so a lone write gains no
+//! latency. Under load, the writes that arrive while the entries in flight commit make up the
+//! next entry, so the batch grows with the load.
+//!
+//! Each caller gets its own command's outcome: the state machine applies the commands in
+//! order, each at its own revision with its own result ([`keel_store::Store::apply_batch`]),
+//! so a command that fails (a put with an unknown lease) fails alone. What befalls the entry
+//! as a whole (this member does not lead, its Raft stopped) befalls every caller in it.
+//! [`Error::ForwardToLeader`] is answered only for an entry never handed to openraft (this
+//! member did not believe it led), so every caller may send its write again; once handed
+//! over, openraft's own ForwardToLeader is indeterminate, since an entry truncated here may
+//! still be committed by a later leader holding a copy (see [`crate::forward`]).
+
+use std::sync::Arc;
+
+use openraft::error::{ClientWriteError, RaftError};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use crate::codec;
+use crate::error::Error;
+use crate::forward::Written;
+use crate::types::{KeelNode, Raft, Request};
+
+/// Most commands in one entry: enough that a few hundred concurrent clients share a handful of
+/// fsyncs, few enough that one entry stays quick to apply and to replicate.
+pub const MAX_BATCH_COMMANDS: usize = 256;
+
+/// Most encoded bytes of commands in one entry (a single larger command still goes, alone):
+/// keeps an entry, and the append RPC carrying it, well inside a request timeout.
+pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
+
+/// Entries proposed and not yet committed, at most. Two keep the log busy: the next entry is
+/// appended and fsynced on the leader while the previous one is replicated and fsynced on
+/// the followers. More would split the waiting writes into more, smaller entries, each with
+/// its own fsync, which is what batching is there to avoid.
+pub const MAX_IN_FLIGHT: usize = 2;
+
+/// A write waiting to be proposed.
+struct Proposal {
+    command: keel_store::Command,
+    size: usize,
+    answer: oneshot::Sender<Result<Written, Error>>,
+}
+
+/// The queue of writes to propose through one Raft. Cheap to clone; clones share the queue.
+/// Its task stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct Proposer {
+    queue: mpsc::UnboundedSender<Proposal>,
+}
+
+impl Proposer {
+    /// Starts proposing through `raft`, which need not lead yet (a write to a member that does
+    /// not lead gets [`Error::ForwardToLeader`]). Must be called within a tokio runtime.
+    pub fn new(raft: Raft) -> Proposer {
+        let (queue, proposals) = mpsc::unbounded_channel();
+        tokio::spawn(propose_batches(raft, proposals));
+        Proposer { queue }
+    }
+
+    /// Writes `command` through the Raft, in an entry with whatever other writes are waiting:
+    /// returns once a quorum has the entry and this member has applied it, with what applying
+    /// `command` returned. [`Error::ForwardToLeader`] if this member does not lead.
+    pub async fn write(&self, command: keel_store::Command) -> Result<Written, Error> {
+        // A command whose size cannot be computed will not encode either; it goes alone and
+        // fails there, with openraft's error.
+        let size = codec::encoded_len(&command).unwrap_or(MAX_BATCH_BYTES);
+        let (answer, answered) = oneshot::channel();
+        self.queue
+            .send(Proposal {
+                command,
+                size,
+                answer,
+            })
+            .map_err(|_| Error::Fatal("the proposer stopped".into()))?;
+        answered
+            .await
+            .map_err(|_| Error::Fatal("the proposer stopped before answering".into()))?
+    }
+}
+
+/// The proposer task: takes what is queued into entries until every [`Proposer`] is dropped.
+async fn propose_batches(raft: Raft, mut proposals: mpsc::UnboundedReceiver<Proposal>) {
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut carried: Option<Proposal> = None;
+    loop {
+        let first = match carried.take() {
+            Some(proposal) => proposal,
+            None => match proposals.recv().await {
+                Some(proposal) => proposal,
+                None => return,
+            },
+        };
+        // While the entries in flight commit, more writes queue up behind `first`.
+        let Ok(slot) = in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        let mut bytes = first.size;
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH_COMMANDS {
+            match proposals.try_recv() {
+                Ok(next) if bytes + next.size > MAX_BATCH_BYTES => {
+                    carried = Some(next);
+                    break;
+                }
+                Ok(next) => {
+                    bytes += next.size;
+                    batch.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        let raft = raft.clone();
+        tokio::spawn(async move {
+            commit(&raft, batch).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Proposes `batch` as one entry and answers each of its writers.
+async fn commit(raft: &Raft, batch: Vec<Proposal>) {
+    let count = batch.len();
+    let (commands, answers): (Vec<_>, Vec<_>) = batch
+        .into_iter()
+        .map(|proposal| (proposal.command, proposal.answer))
+        .unzip();
+    if let Some((leader_id, leader)) = not_leading(raft) {
+        for answer in answers {
+            let _ = answer.send(Err(Error::ForwardToLeader {
+                leader_id,
+                leader: leader.clone(),
+            }));
+        }
+        return;
+    }
+    match raft.client_write(Request { commands }).await {
+        Ok(response) => {
+            let log_index = response.log_id.index;
+            let returned = response.data.0.len();
+            let mut applied = response.data.0.into_iter();
+            for answer in answers {
+                let written = applied
+                    .next()
+                    .map(|applied| Written { applied, log_index })
+                    .ok_or_else(|| {
+                        Error::Fatal(format!(
+                            "entry {} carried {count} commands but applying it returned {returned} results",
+                            response.log_id
+                        ))
+                    });
+                // A writer that stopped waiting (its request timed out) needs no answer.
+                let _ = answer.send(written);
+            }
+        }
+        Err(e) => {
+            let error = || match &e {
+                RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => Error::Indeterminate(
+                    "leadership changed while the write was pending; it may still be committed"
+                        .into(),
+                ),
+                other => crate::node::write_error(other.clone()),
+            };
+            for answer in answers {
+                let _ = answer.send(Err(error()));
+            }
+        }
+    }
+}
+
+/// The leader (id and addresses, as far as known) if `raft` does not believe it leads: the
+/// entry is then never proposed, which is what makes that refusal safe to retry elsewhere.
+fn not_leading(raft: &Raft) -> Option<(Option<u64>, Option<KeelNode>)> {
+    let metrics = raft.metrics();
+    let metrics = metrics.borrow();
+    if metrics.current_leader == Some(metrics.id) {
+        return None;
+    }
+    let leader = metrics.current_leader.and_then(|id| {
+        metrics
+            .membership_config
+            .membership()
+            .get_node(&id)
+            .cloned()
+    });
+    Some((metrics.current_leader, leader))
+}
