@@ -243,6 +243,17 @@ impl Cluster {
         Client::new(self.endpoints.lock().unwrap().clone(), options()).unwrap()
     }
 
+    /// A client of every member that waits `command_timeout` for an answer: for the checks
+    /// after the run, which may take long (a physical compaction of half the history) and have
+    /// no traffic to keep moving.
+    pub fn patient_client(&self, command_timeout: Duration) -> Client {
+        let options = Options {
+            command_timeout,
+            ..options()
+        };
+        Client::new(self.endpoints.lock().unwrap().clone(), options).unwrap()
+    }
+
     /// Polls the running, unpaused members until they agree on a leader among them; its index.
     /// No agreement by the deadline is a failure of the run (liveness), described.
     pub async fn leader(&self, deadline: Duration) -> Result<usize, String> {

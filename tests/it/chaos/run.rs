@@ -474,7 +474,7 @@ fn check_leases(
 /// one from above it is served, and matches the committed history.
 async fn check_compaction(cluster: &Cluster, last: i64, committed: &[WatchEvent]) -> Vec<String> {
     let at = (last / 2).max(2);
-    let client = cluster.client();
+    let client = cluster.patient_client(Duration::from_secs(30));
     if let Err(e) = client.compact(at, true).await {
         return vec![format!("compaction at {at} failed: {e}")];
     }
