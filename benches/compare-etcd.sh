@@ -9,6 +9,7 @@
 #   benches/compare-etcd.sh                     # the default matrix, a few minutes
 #   benches/compare-etcd.sh --keys 1000000      # issue 8's 1M keys for RSS and restart
 #   benches/compare-etcd.sh --total 50000 --rounds 3 --out /tmp/results
+#   benches/compare-etcd.sh --protocol grpc     # the same matrix over etcd's gRPC API
 #
 # Durability is equivalent: etcd fsyncs its WAL before acknowledging (always), keel fsyncs
 # its Raft log before acknowledging (always). Both run with their default snapshot counts.
@@ -19,13 +20,14 @@ KEYS=100000       # keys loaded for the RSS and restart-to-serving rows
 TOTAL=20000       # operations per throughput run
 ROUNDS=1          # times the matrix runs; each row takes the median
 WATCHERS=100
+PROTOCOL=gateway  # what keel bench speaks to both: gateway (JSON over HTTP/1.1) or grpc
 OUT=""
 # Below Linux's ephemeral range (32768+), where an outgoing connection may hold any port.
 ETCD_PORT_BASE=${ETCD_PORT_BASE:-15379}
 KEEL_PORT_BASE=${KEEL_PORT_BASE:-14379}
 
 usage() {
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 }
 while [ $# -gt 0 ]; do
@@ -35,6 +37,9 @@ while [ $# -gt 0 ]; do
         --rounds) ROUNDS=$2; shift 2 ;;
         --watchers) WATCHERS=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
+        --protocol)
+            case $2 in gateway|grpc) PROTOCOL=$2 ;; *) echo "compare-etcd: --protocol is gateway or grpc, not $2" >&2; exit 2 ;; esac
+            shift 2 ;;
         -h|--help) usage ;;
         *) echo "compare-etcd: unknown flag $1" >&2; usage ;;
     esac
@@ -178,7 +183,7 @@ bench() {
     local system=$1 name=$2 round=$3; shift 3
     local before after file=$RESULTS/$system-$name-$round.json
     before=$(cpu_seconds "$system")
-    "$KEEL" bench --endpoints "$(endpoints "$system")" "$@" -w json >"$file.tmp"
+    "$KEEL" bench --protocol "$PROTOCOL" --endpoints "$(endpoints "$system")" "$@" -w json >"$file.tmp"
     after=$(cpu_seconds "$system")
     jq --argjson cpu "$(awk -v a="$after" -v b="$before" 'BEGIN {print a - b}')" \
         '. + {server_cpu_seconds: $cpu}' "$file.tmp" >"$file"
@@ -260,7 +265,7 @@ row() {
 
 errors=$(jq -s 'map(.errors) | add' "$RESULTS"/*.json)
 echo
-echo "keel $("$KEEL" --version | awk '{print $2}') vs $(etcd --version | head -1), 3 members each on 127.0.0.1, $(nproc) cores; $ROUNDS round(s), --total $TOTAL, median per row; errors in all runs: $errors"
+echo "keel $("$KEEL" --version | awk '{print $2}') vs $(etcd --version | head -1), 3 members each on 127.0.0.1, $(nproc) cores, keel bench over $PROTOCOL; $ROUNDS round(s), --total $TOTAL, median per row; errors in all runs: $errors"
 echo
 echo "| metric | target (keel/etcd) | keel | etcd | keel/etcd | met |"
 echo "| --- | --- | --- | --- | --- | --- |"

@@ -106,7 +106,8 @@ pub async fn hash(api: Shared, _request: LeaseId) -> Result<HashResponse, ApiErr
     })
 }
 
-/// A checksum of the history up to a revision, comparable across members.
+/// A checksum of the history up to a revision (0: the current one), comparable across
+/// members; the header carries the current revision, `hash_revision` the one hashed.
 pub async fn hash_kv(api: Shared, request: HashKvRequest) -> Result<HashKvResponse, ApiError> {
     let store = api.replica.store().clone();
     let (hash, revision) =
@@ -115,6 +116,7 @@ pub async fn hash_kv(api: Shared, request: HashKvRequest) -> Result<HashKvRespon
         header: api.header(revision),
         hash: hash.hash,
         compact_revision: hash.compact_revision,
+        hash_revision: hash.revision,
     })
 }
 

@@ -1039,6 +1039,10 @@ pub struct HashKvResponse {
     /// The compacted revision when hashing.
     #[serde(with = "proto::int64", skip_serializing_if = "is_default")]
     pub compact_revision: i64,
+    /// The revision hashed: the one asked for, or the current one for 0 (etcd 3.5's field;
+    /// 3.4 clients ignore it).
+    #[serde(with = "proto::int64", skip_serializing_if = "is_default")]
+    pub hash_revision: i64,
 }
 
 /// `SnapshotResponse`, one chunk of the stream.

@@ -17,7 +17,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 /// How long a request may wait for its answer's head before it counts as failed.
-const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+pub(super) const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Where a connection goes: the socket address and the `Host` header for it.
 #[derive(Clone, Debug)]
@@ -53,6 +53,13 @@ impl Endpoint {
             address,
             authority: format!("{host}:{port}"),
         })
+    }
+}
+
+impl Endpoint {
+    /// The resolved socket address.
+    pub fn address(&self) -> SocketAddr {
+        self.address
     }
 }
 

@@ -1,10 +1,11 @@
 //! The load generator behind `keel bench`, in the style of etcd's `benchmark` tool.
 //!
-//! It speaks the v3 JSON gateway, which etcd 3.4 serves at `/v3/...` too, so the same
-//! generator drives keel and etcd and their numbers can be compared side by side
-//! (`benches/compare-etcd.sh`). Unary workloads (`put`, `range`, `txn-put`) run `--clients`
-//! workers over `--conns` keep-alive connections of [`connection`]; `watch` and
-//! `lease-keepalive` use the typed [`crate::client`]'s streams, one per watcher or lease.
+//! It speaks the v3 JSON gateway, which etcd 3.4 serves at `/v3/...` too, or etcd's gRPC API
+//! (`--protocol grpc`, [`grpc`]), so the same generator drives keel and etcd and their numbers
+//! can be compared side by side (`benches/compare-etcd.sh`). Over the gateway, unary workloads
+//! (`put`, `range`, `txn-put`, `lease-keepalive`) run `--clients` workers over `--conns`
+//! keep-alive connections of [`connection`] and `watch` opens one connection per watcher; over
+//! gRPC every workload shares `--conns` HTTP/2 connections, as etcd's benchmark does.
 //!
 //! Errors are `anyhow`'s: a load generator's failures are reported to the person running
 //! it, and no caller matches on them.
@@ -12,10 +13,12 @@
 //! # Layout
 //!
 //! - [`connection`]: HTTP/1.1 keep-alive connections shared by the workers.
+//! - [`grpc`]: the workloads over etcd's gRPC API.
 //! - [`workload`]: what each workload sends, and the watch workload's delivery check.
 //! - [`report`]: latency histogram, percentiles, etcd's text summary and JSON.
 
 pub mod connection;
+pub mod grpc;
 pub mod report;
 pub mod workload;
 
@@ -42,6 +45,18 @@ pub struct Options {
     pub sequential_keys: bool,
     /// Operations per second across all workers; 0 is as fast as they go.
     pub rate: u64,
+    /// The API the operations go through.
+    pub protocol: Protocol,
+}
+
+/// Which of etcd's two client APIs a run speaks (`keel bench --protocol`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Protocol {
+    /// The v3 JSON gateway (`POST /v3/...`), over HTTP/1.1.
+    #[default]
+    Gateway,
+    /// etcd's gRPC API, over HTTP/2.
+    Grpc,
 }
 
 impl Default for Options {
@@ -57,6 +72,7 @@ impl Default for Options {
             key_space_size: 1,
             sequential_keys: false,
             rate: 0,
+            protocol: Protocol::Gateway,
         }
     }
 }
@@ -111,6 +127,9 @@ pub async fn run(workload: &Workload, options: &Options) -> anyhow::Result<Repor
         options.key_space_size > 0,
         "--key-space-size must be at least 1"
     );
+    if options.protocol == Protocol::Grpc {
+        return grpc::run(workload, options).await;
+    }
     match workload {
         Workload::Put => workload::put(options).await,
         Workload::Range { serializable } => workload::range(options, *serializable).await,

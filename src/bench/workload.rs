@@ -7,6 +7,7 @@
 //! measurement.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -74,6 +75,54 @@ fn any_answer(_: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// Runs `--total` operations over `--clients` workers at `--rate`. `operation(worker, key
+/// number)` makes one; what it does before its future is first polled (building the request)
+/// happens before the clock starts, and its `Err` is the failure to count.
+pub(super) async fn closed_loop<F, Fut>(
+    options: &Options,
+    name: &str,
+    operation: F,
+) -> anyhow::Result<Report>
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
+    let next_op = Arc::new(AtomicU64::new(0));
+    let operation = Arc::new(operation);
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for worker in 0..options.clients {
+        let (next_op, operation) = (next_op.clone(), operation.clone());
+        let mut keys = KeyChooser::new(options);
+        let (total, rate) = (options.total, options.rate);
+        workers.push(tokio::spawn(async move {
+            let mut recorder = Recorder::default();
+            loop {
+                let op = next_op.fetch_add(1, Ordering::Relaxed);
+                if op >= total {
+                    break;
+                }
+                if let Some(at) = scheduled(started, op, rate) {
+                    tokio::time::sleep_until(at).await;
+                }
+                let call = operation(worker, keys.key_number(op));
+                // The wait for a shared connection is part of what a caller would see.
+                let sent = Instant::now();
+                match call.await {
+                    Ok(()) => recorder.success(sent.elapsed()),
+                    Err(message) => recorder.failure(message),
+                }
+            }
+            recorder
+        }));
+    }
+    let mut all = Recorder::default();
+    for worker in workers {
+        all.merge(worker.await.context("a worker panicked")?);
+    }
+    Ok(all.report(name, started.elapsed()))
+}
+
 /// Runs `total` unary POSTs to `path` over the shared connections; `body` makes the request
 /// of a worker for a key number, and `check` judges each answer.
 async fn unary<F>(
@@ -95,44 +144,16 @@ where
             .map(|i| Mutex::new(Connection::new(endpoints[i % endpoints.len()].clone())))
             .collect(),
     );
-    let next_op = Arc::new(AtomicU64::new(0));
-    let body = Arc::new(body);
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    for worker in 0..options.clients {
-        let (connections, next_op, body) = (connections.clone(), next_op.clone(), body.clone());
-        let mut keys = KeyChooser::new(options);
-        let (total, rate) = (options.total, options.rate);
-        workers.push(tokio::spawn(async move {
-            let mut recorder = Recorder::default();
-            loop {
-                let op = next_op.fetch_add(1, Ordering::Relaxed);
-                if op >= total {
-                    break;
-                }
-                if let Some(at) = scheduled(started, op, rate) {
-                    tokio::time::sleep_until(at).await;
-                }
-                let request = body(worker, keys.key_number(op));
-                // The wait for a shared connection is part of what a caller would see.
-                let sent = Instant::now();
-                let mut connection = connections[worker % connections.len()].lock().await;
-                match connection.post(path, request).await {
-                    Ok(answer) => match check(&answer) {
-                        Ok(()) => recorder.success(sent.elapsed()),
-                        Err(message) => recorder.failure(message),
-                    },
-                    Err(message) => recorder.failure(message),
-                }
-            }
-            recorder
-        }));
-    }
-    let mut all = Recorder::default();
-    for worker in workers {
-        all.merge(worker.await.context("a worker panicked")?);
-    }
-    Ok(all.report(name, started.elapsed()))
+    let operation = move |worker: usize, n| {
+        let request = body(worker, n);
+        let connections = connections.clone();
+        async move {
+            let mut connection = connections[worker % connections.len()].lock().await;
+            let answer = connection.post(path, request).await?;
+            check(&answer)
+        }
+    };
+    closed_loop(options, name, operation).await
 }
 
 fn json_string(bytes: &[u8]) -> String {
@@ -173,11 +194,7 @@ pub async fn range(options: &Options, serializable: bool) -> anyhow::Result<Repo
 /// `txn-put`: a txn without compares putting `ops` consecutive keys (distinct, since a txn
 /// may not put one key twice).
 pub async fn txn_put(options: &Options, ops: usize) -> anyhow::Result<Report> {
-    anyhow::ensure!(ops > 0, "--txn-ops must be at least 1");
-    anyhow::ensure!(
-        ops as u64 <= options.key_space_size,
-        "--txn-ops {ops} needs a --key-space-size of at least {ops} (a txn may not put one key twice)"
-    );
+    check_txn_ops(options, ops)?;
     let (key_size, space, value) = (options.key_size, options.key_space_size, value_of(options));
     let body = move |_, n: u64| {
         let puts: Vec<String> = (0..ops as u64)
@@ -191,6 +208,16 @@ pub async fn txn_put(options: &Options, ops: usize) -> anyhow::Result<Report> {
     unary(options, "txn-put", "/v3/kv/txn", body, any_answer).await
 }
 
+/// Refuses a txn size the key space cannot fill with distinct keys.
+pub(super) fn check_txn_ops(options: &Options, ops: usize) -> anyhow::Result<()> {
+    anyhow::ensure!(ops > 0, "--txn-ops must be at least 1");
+    anyhow::ensure!(
+        ops as u64 <= options.key_space_size,
+        "--txn-ops {ops} needs a --key-space-size of at least {ops} (a txn may not put one key twice)"
+    );
+    Ok(())
+}
+
 fn typed_client(options: &Options) -> anyhow::Result<Client> {
     Ok(Client::new(
         options.endpoints.clone(),
@@ -202,7 +229,7 @@ fn typed_client(options: &Options) -> anyhow::Result<Client> {
 }
 
 /// The end of the range of keys starting with `prefix`.
-fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+pub(super) fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     let mut end = prefix.to_vec();
     while let Some(last) = end.pop() {
         if last < 0xff {
@@ -261,24 +288,37 @@ struct Delivered {
     error: Option<String>,
 }
 
+/// One created watch: the mod revisions of each response's events, as they arrive.
+pub(super) type EventStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<Vec<i64>, String>> + Send>>;
+
+/// The writer of a watch run: puts a key and value, answers the put's revision.
+pub(super) type Writer = Box<
+    dyn FnMut(Vec<u8>, Vec<u8>) -> futures::future::BoxFuture<'static, Result<i64, String>> + Send,
+>;
+
+/// A prefix per run, so another run's leftovers or concurrent writers never show up.
+pub(super) fn watch_prefix() -> Vec<u8> {
+    format!(
+        "keel-bench-watch/{}-{}/",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+    .into_bytes()
+}
+
 /// `watch`: `watchers` watchers on a prefix of their own, one writer putting `--total` keys
 /// under it at `--rate`; every watcher must see every acknowledged put once, in order.
 pub async fn watch(options: &Options, watchers: usize) -> anyhow::Result<Report> {
     anyhow::ensure!(watchers > 0, "--watchers must be at least 1");
     let client = typed_client(options)?;
-    // A prefix per run, so another run's leftovers or concurrent writers never show up.
-    let prefix = format!(
-        "keel-bench-watch/{}-{}/",
-        std::process::id(),
-        rand::random::<u32>()
-    )
-    .into_bytes();
+    let prefix = watch_prefix();
     let create = Bytes::from(format!(
         r#"{{"create_request":{{"key":"{}","range_end":"{}"}}}}"#,
         json_string(&prefix),
         json_string(&prefix_end(&prefix))
     ));
-    let mut streams = Vec::new();
+    let mut streams: Vec<EventStream> = Vec::new();
     for w in 0..watchers {
         let url = &options.endpoints[w % options.endpoints.len()];
         let mut connection = Connection::new(Endpoint::resolve(url).await?);
@@ -296,28 +336,60 @@ pub async fn watch(options: &Options, watchers: usize) -> anyhow::Result<Report>
             other => anyhow::bail!("watcher {w} on {url} was not created: {other:?}"),
         }
         // The connection must outlive the stream it carries.
-        streams.push((connection, lines));
+        let events =
+            futures::stream::unfold((connection, lines), |(connection, mut lines)| async move {
+                let answer = lines.next::<WatchResponse>().await?;
+                let revisions =
+                    answer.map(|a| a.events.iter().map(|e| e.kv.mod_revision).collect());
+                Some((revisions, (connection, lines)))
+            });
+        streams.push(Box::pin(events));
     }
+    let writer: Writer = Box::new(move |key, value| {
+        let client = client.clone();
+        Box::pin(async move {
+            let request = PutRequest {
+                key,
+                value,
+                ..PutRequest::default()
+            };
+            client
+                .put(&request)
+                .await
+                .map(|answer| answer.header.revision)
+                .map_err(|e| e.to_string())
+        })
+    });
+    watch_with(options, prefix, streams, writer).await
+}
 
+/// The watch run over created `streams` on `prefix`: the writer's puts, each watcher's
+/// deliveries, and the check that every acknowledged put reached every watcher once, in order.
+pub(super) async fn watch_with(
+    options: &Options,
+    prefix: Vec<u8>,
+    streams: Vec<EventStream>,
+    mut writer: Writer,
+) -> anyhow::Result<Report> {
+    use futures::StreamExt as _;
+    let watchers = streams.len();
     let (writer_done, done) = tokio::sync::watch::channel(None::<Instant>);
     let expected = options.total as usize;
     let mut readers = Vec::new();
-    for (connection, mut lines) in streams {
+    for mut events in streams {
         let done = done.clone();
         readers.push(tokio::spawn(async move {
-            let _connection = connection;
             let mut delivered = Delivered {
                 events: Vec::with_capacity(expected),
                 error: None,
             };
             while delivered.events.len() < expected {
-                let next = lines.next::<WatchResponse>();
-                match tokio::time::timeout(Duration::from_millis(200), next).await {
-                    Ok(Some(Ok(answer))) => {
+                match tokio::time::timeout(Duration::from_millis(200), events.next()).await {
+                    Ok(Some(Ok(revisions))) => {
                         let at = Instant::now();
                         delivered
                             .events
-                            .extend(answer.events.iter().map(|e| (e.kv.mod_revision, at)));
+                            .extend(revisions.into_iter().map(|revision| (revision, at)));
                     }
                     Ok(Some(Err(e))) => {
                         delivered.error = Some(format!("watch stream failed: {e}"));
@@ -351,14 +423,9 @@ pub async fn watch(options: &Options, watchers: usize) -> anyhow::Result<Report>
         }
         let mut key = prefix.clone();
         key.extend(key_of(keys.key_number(op), options.key_size));
-        let request = PutRequest {
-            key,
-            value: value.clone(),
-            ..PutRequest::default()
-        };
-        match client.put(&request).await {
-            Ok(answer) => {
-                acked.insert(answer.header.revision, Instant::now());
+        match writer(key, value.clone()).await {
+            Ok(revision) => {
+                acked.insert(revision, Instant::now());
             }
             Err(e) => put_failures.push(format!("put: {e}")),
         }

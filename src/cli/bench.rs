@@ -4,16 +4,17 @@
 //! keel bench --endpoints http://127.0.0.1:2379 --clients 64 --conns 64 put --total 20000 --val-size 256
 //! keel bench range --consistency s --key-space-size 1000 -w json
 //! keel bench watch --watchers 100 --total 1000 --rate 200
+//! keel bench --protocol grpc --clients 64 --conns 8 put --total 20000
 //! ```
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use crate::bench::{self, Options, Workload};
+use crate::bench::{self, Options, Protocol, Workload};
 
 /// Flags of `keel bench`; they may come before or after the workload.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Gateway URLs (comma-separated); connections are spread over them in turn.
+    /// Client URLs (comma-separated); connections are spread over them in turn.
     #[arg(
         long,
         global = true,
@@ -25,7 +26,8 @@ pub struct BenchArgs {
     /// Concurrent workers (watch: ignored; lease-keepalive: one lease each).
     #[arg(long, global = true, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub clients: u64,
-    /// HTTP/1.1 keep-alive connections the workers share; worker i uses connection i % conns.
+    /// Connections the workers share (gateway: HTTP/1.1 keep-alive, one request at a time;
+    /// grpc: HTTP/2, calls multiplexed); worker i uses connection i % conns.
     #[arg(long, global = true, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub conns: u64,
     /// Operations in all (watch: puts by the writer).
@@ -46,6 +48,9 @@ pub struct BenchArgs {
     /// Operations per second in all; 0 means as fast as the workers go.
     #[arg(long, global = true, default_value_t = 0)]
     pub rate: u64,
+    /// The API to drive: etcd's v3 JSON gateway or its gRPC API.
+    #[arg(long, global = true, value_enum, default_value_t = Protocol::Gateway)]
+    pub protocol: Protocol,
     /// Output: etcd's text summary or one JSON object.
     #[arg(short = 'w', long = "write-out", global = true, value_enum, default_value_t = Format::Simple)]
     pub write_out: Format,
@@ -125,6 +130,7 @@ impl BenchArgs {
             key_space_size: self.key_space_size,
             sequential_keys: self.sequential_keys,
             rate: self.rate,
+            protocol: self.protocol,
         };
         (workload, options)
     }
@@ -145,7 +151,7 @@ impl BenchArgs {
 mod tests {
     use clap::Parser;
 
-    use crate::bench::Workload;
+    use crate::bench::{Protocol, Workload};
     use crate::cli::{Cli, Command};
 
     fn parse(args: &[&str]) -> super::BenchArgs {
@@ -185,6 +191,10 @@ mod tests {
         assert!(options.sequential_keys);
         assert_eq!(options.key_space_size, 100);
         assert_eq!(args.write_out, super::Format::Json);
+        assert_eq!(options.protocol, Protocol::Gateway, "the default");
+        let grpc = parse(&["keel", "bench", "lease-keepalive", "--protocol", "grpc"]);
+        assert_eq!(grpc.plan().1.protocol, Protocol::Grpc);
+        assert!(Cli::try_parse_from(["keel", "bench", "--protocol", "http3", "put"]).is_err());
 
         let range = parse(&["keel", "bench", "range", "--consistency", "s"]);
         assert_eq!(range.plan().0, Workload::Range { serializable: true });

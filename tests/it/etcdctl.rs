@@ -1,11 +1,13 @@
 //! Debian's etcdctl 3.4 (`/usr/bin/etcdctl`, ETCDCTL_API=3, installed by
 //! scripts/install-test-deps.sh) against a real in-process three-member cluster, exactly as
 //! it would drive etcd: its gRPC requests land on keel's client port next to the gateway.
+//! Every scenario runs twice: over plain HTTP/2, and over TLS with client certificates
+//! required (etcdctl's `--cacert --cert --key`, `keel dev --tls`'s certificates).
 
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use keel::cli::dev::DevCluster;
+use keel::cli::dev::{DevArgs, DevCluster, DevTls};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
@@ -14,72 +16,121 @@ const ETCDCTL: &str = "/usr/bin/etcdctl";
 /// Any one command taking longer than this is a failure, not something to wait out.
 const DEADLINE: Duration = Duration::from_secs(30);
 
-fn etcdctl(endpoints: &str, args: &[&str]) -> Command {
-    assert!(
-        std::path::Path::new(ETCDCTL).exists(),
-        "{ETCDCTL} is missing: run scripts/install-test-deps.sh (apt-get install etcd-client)"
-    );
-    let mut command = Command::new(ETCDCTL);
-    command
-        .env("ETCDCTL_API", "3")
-        .env_remove("ETCDCTL_ENDPOINTS")
-        .arg("--endpoints")
-        .arg(endpoints)
-        .arg("--command-timeout=20s")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    command
+/// A three-member cluster as etcdctl sees it: its endpoints and, over TLS, the certificate
+/// flags every command carries.
+struct Etcdctl {
+    cluster: DevCluster,
+    tls: Option<DevTls>,
 }
 
-async fn run(endpoints: &str, args: &[&str], stdin: &str) -> Output {
-    let mut child = etcdctl(endpoints, args).spawn().expect("etcdctl starts");
-    let mut input = child.stdin.take().expect("piped stdin");
-    input.write_all(stdin.as_bytes()).await.expect("stdin");
-    drop(input);
-    tokio::time::timeout(DEADLINE, child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("etcdctl {args:?} ran past {DEADLINE:?}"))
-        .expect("etcdctl runs")
-}
+impl Etcdctl {
+    async fn start(tls: bool) -> Etcdctl {
+        let args = DevArgs {
+            size: 3,
+            data_dir: None,
+            base_port: 0,
+        };
+        let cluster = DevCluster::start_with(&args, tls)
+            .await
+            .expect("cluster starts");
+        let tls = cluster.tls.clone();
+        Etcdctl { cluster, tls }
+    }
 
-/// Runs etcdctl, insists on success, returns stdout.
-async fn must(endpoints: &str, args: &[&str], stdin: &str) -> String {
-    let output = run(endpoints, args, stdin).await;
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "etcdctl {args:?} failed ({}): stdout {stdout:?} stderr {:?}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-}
+    /// One member's endpoint, `http://127.0.0.1:PORT` (`https://` over TLS).
+    fn endpoint(&self, member: usize) -> String {
+        self.cluster.configs[member].advertise_client_urls[0].clone()
+    }
 
-/// One member's endpoint, `http://127.0.0.1:PORT`.
-fn endpoint(cluster: &DevCluster, member: usize) -> String {
-    format!("http://{}", cluster.members[member].client_addr)
+    /// Every member's endpoint, comma-separated.
+    fn endpoints(&self) -> String {
+        self.cluster.endpoints()
+    }
+
+    fn command(&self, endpoints: &str, args: &[&str]) -> Command {
+        assert!(
+            std::path::Path::new(ETCDCTL).exists(),
+            "{ETCDCTL} is missing: run scripts/install-test-deps.sh (apt-get install etcd-client)"
+        );
+        let mut command = Command::new(ETCDCTL);
+        command
+            .env("ETCDCTL_API", "3")
+            .env_remove("ETCDCTL_ENDPOINTS")
+            .arg("--endpoints")
+            .arg(endpoints)
+            .arg("--command-timeout=20s");
+        if let Some(tls) = &self.tls {
+            command
+                .arg("--cacert")
+                .arg(&tls.ca_file)
+                .arg("--cert")
+                .arg(&tls.client.cert)
+                .arg("--key")
+                .arg(&tls.client.key);
+        }
+        command
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        command
+    }
+
+    async fn run(&self, endpoints: &str, args: &[&str], stdin: &str) -> Output {
+        let mut child = self
+            .command(endpoints, args)
+            .spawn()
+            .expect("etcdctl starts");
+        let mut input = child.stdin.take().expect("piped stdin");
+        input.write_all(stdin.as_bytes()).await.expect("stdin");
+        drop(input);
+        tokio::time::timeout(DEADLINE, child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("etcdctl {args:?} ran past {DEADLINE:?}"))
+            .expect("etcdctl runs")
+    }
+
+    /// Runs etcdctl, insists on success, returns stdout.
+    async fn must(&self, endpoints: &str, args: &[&str], stdin: &str) -> String {
+        let output = self.run(endpoints, args, stdin).await;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "etcdctl {args:?} failed ({}): stdout {stdout:?} stderr {:?}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    }
+
+    async fn stop(self) {
+        self.cluster.stop().await.unwrap();
+    }
 }
 
 #[tokio::test]
 async fn etcdctl_put_get_del_and_txn_on_every_member() {
-    let cluster = DevCluster::start_on_free_ports(3).await.unwrap();
+    put_get_del_and_txn_on_every_member(false).await;
+}
+
+#[tokio::test]
+async fn etcdctl_put_get_del_and_txn_on_every_member_over_tls() {
+    put_get_del_and_txn_on_every_member(true).await;
+}
+
+async fn put_get_del_and_txn_on_every_member(tls: bool) {
+    let c = Etcdctl::start(tls).await;
     // Each command asks one member, so followers must serve (and forward) it.
-    let (one, two, three) = (
-        endpoint(&cluster, 0),
-        endpoint(&cluster, 1),
-        endpoint(&cluster, 2),
-    );
-    assert_eq!(must(&one, &["put", "/app/name", "web"], "").await, "OK\n");
+    let (one, two, three) = (c.endpoint(0), c.endpoint(1), c.endpoint(2));
+    assert_eq!(c.must(&one, &["put", "/app/name", "web"], "").await, "OK\n");
     assert_eq!(
-        must(&two, &["get", "/app/name"], "").await,
+        c.must(&two, &["get", "/app/name"], "").await,
         "/app/name\nweb\n"
     );
-    must(&three, &["put", "/app/replicas", "3"], "").await;
+    c.must(&three, &["put", "/app/replicas", "3"], "").await;
     assert_eq!(
-        must(
+        c.must(
             &one,
             &["get", "/app/", "--prefix", "--print-value-only"],
             ""
@@ -90,38 +141,51 @@ async fn etcdctl_put_get_del_and_txn_on_every_member() {
 
     // etcdctl's interactive txn: compares, blank line, success ops, blank line, failure ops.
     let swap = "value(\"/app/name\") = \"web\"\n\nput /app/name web2\n\nget /app/name\n\n";
-    let answer = must(&two, &["txn", "-i"], swap).await;
+    let answer = c.must(&two, &["txn", "-i"], swap).await;
     assert!(answer.contains("SUCCESS"), "{answer:?}");
-    let again = must(&three, &["txn", "-i"], swap).await;
+    let again = c.must(&three, &["txn", "-i"], swap).await;
     assert!(again.contains("FAILURE"), "{again:?}");
     assert!(again.ends_with("/app/name\nweb2\n"), "{again:?}");
 
-    assert_eq!(must(&three, &["del", "/app/", "--prefix"], "").await, "2\n");
-    assert_eq!(must(&one, &["get", "/app/", "--prefix"], "").await, "");
+    assert_eq!(
+        c.must(&three, &["del", "/app/", "--prefix"], "").await,
+        "2\n"
+    );
+    assert_eq!(c.must(&one, &["get", "/app/", "--prefix"], "").await, "");
 
     // Errors come back with etcd's text, which etcdctl prints.
     let revision = {
-        let out = must(&one, &["put", "k", "v", "-w", "json"], "").await;
+        let out = c.must(&one, &["put", "k", "v", "-w", "json"], "").await;
         let json: serde_json::Value = serde_json::from_str(&out).unwrap();
         json["header"]["revision"].as_i64().unwrap()
     };
-    must(&two, &["compact", &revision.to_string()], "").await;
-    let old = run(&three, &["get", "k", "--rev", "1"], "").await;
+    c.must(&two, &["compact", &revision.to_string()], "").await;
+    let old = c.run(&three, &["get", "k", "--rev", "1"], "").await;
     assert!(!old.status.success());
     let stderr = String::from_utf8_lossy(&old.stderr);
     assert!(
         stderr.contains("etcdserver: mvcc: required revision has been compacted"),
         "{stderr}"
     );
-    cluster.stop().await.unwrap();
+    c.stop().await;
 }
 
 #[tokio::test]
 async fn etcdctl_watch_prints_each_event_as_it_happens() {
-    let cluster = DevCluster::start_on_free_ports(3).await.unwrap();
-    let watcher = endpoint(&cluster, 0);
-    let writer = endpoint(&cluster, 1);
-    let mut child = etcdctl(&watcher, &["watch", "/jobs/", "--prefix"])
+    watch_prints_each_event_as_it_happens(false).await;
+}
+
+#[tokio::test]
+async fn etcdctl_watch_prints_each_event_as_it_happens_over_tls() {
+    watch_prints_each_event_as_it_happens(true).await;
+}
+
+async fn watch_prints_each_event_as_it_happens(tls: bool) {
+    let c = Etcdctl::start(tls).await;
+    let watcher = c.endpoint(0);
+    let writer = c.endpoint(1);
+    let mut child = c
+        .command(&watcher, &["watch", "/jobs/", "--prefix"])
         .spawn()
         .expect("etcdctl watch starts");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -140,7 +204,8 @@ async fn etcdctl_watch_prints_each_event_as_it_happens() {
     while first.is_none() {
         assert!(tokio::time::Instant::now() < deadline, "no event seen");
         attempt += 1;
-        must(&writer, &["put", "/jobs/warmup", &attempt.to_string()], "").await;
+        c.must(&writer, &["put", "/jobs/warmup", &attempt.to_string()], "")
+            .await;
         let line = tokio::time::timeout(Duration::from_millis(500), next_line()).await;
         first = line.ok();
     }
@@ -149,8 +214,8 @@ async fn etcdctl_watch_prints_each_event_as_it_happens() {
     next_line().await;
     // Drain the warm-up puts that raced the watch's creation.
     let mut drained = Vec::new();
-    must(&writer, &["put", "/jobs/1", "build"], "").await;
-    must(&writer, &["del", "/jobs/1"], "").await;
+    c.must(&writer, &["put", "/jobs/1", "build"], "").await;
+    c.must(&writer, &["del", "/jobs/1"], "").await;
     loop {
         let line = next_line().await;
         if line == "/jobs/1" {
@@ -167,14 +232,23 @@ async fn etcdctl_watch_prints_each_event_as_it_happens() {
     assert_eq!(next_line().await, "DELETE");
     assert_eq!(next_line().await, "/jobs/1");
     child.kill().await.unwrap();
-    cluster.stop().await.unwrap();
+    c.stop().await;
 }
 
 #[tokio::test]
 async fn etcdctl_lease_grant_attach_keep_alive_once_and_revoke() {
-    let cluster = DevCluster::start_on_free_ports(3).await.unwrap();
-    let (one, two) = (endpoint(&cluster, 0), endpoint(&cluster, 1));
-    let granted = must(&one, &["lease", "grant", "60"], "").await;
+    lease_grant_attach_keep_alive_once_and_revoke(false).await;
+}
+
+#[tokio::test]
+async fn etcdctl_lease_grant_attach_keep_alive_once_and_revoke_over_tls() {
+    lease_grant_attach_keep_alive_once_and_revoke(true).await;
+}
+
+async fn lease_grant_attach_keep_alive_once_and_revoke(tls: bool) {
+    let c = Etcdctl::start(tls).await;
+    let (one, two) = (c.endpoint(0), c.endpoint(1));
+    let granted = c.must(&one, &["lease", "grant", "60"], "").await;
     // "lease 694d7d5c7b0a1234 granted with TTL(60s)"
     let id = granted
         .split_whitespace()
@@ -182,54 +256,74 @@ async fn etcdctl_lease_grant_attach_keep_alive_once_and_revoke() {
         .unwrap_or_else(|| panic!("{granted:?}"))
         .to_owned();
     assert!(granted.ends_with("granted with TTL(60s)\n"), "{granted:?}");
-    must(&two, &["put", "--lease", &id, "/lock", "me"], "").await;
-    let kept = must(&two, &["lease", "keep-alive", "--once", &id], "").await;
+    c.must(&two, &["put", "--lease", &id, "/lock", "me"], "")
+        .await;
+    let kept = c
+        .must(&two, &["lease", "keep-alive", "--once", &id], "")
+        .await;
     assert_eq!(kept, format!("lease {id} keepalived with TTL(60)\n"));
-    let ttl = must(&one, &["lease", "timetolive", &id, "--keys"], "").await;
+    let ttl = c
+        .must(&one, &["lease", "timetolive", &id, "--keys"], "")
+        .await;
     assert!(
         ttl.contains("granted with TTL(60s)") && ttl.contains("/lock"),
         "{ttl:?}"
     );
-    let list = must(&two, &["lease", "list"], "").await;
+    let list = c.must(&two, &["lease", "list"], "").await;
     assert!(list.contains(&id), "{list:?}");
-    must(&two, &["lease", "revoke", &id], "").await;
-    assert_eq!(must(&one, &["get", "/lock"], "").await, "");
-    cluster.stop().await.unwrap();
+    c.must(&two, &["lease", "revoke", &id], "").await;
+    assert_eq!(c.must(&one, &["get", "/lock"], "").await, "");
+    c.stop().await;
 }
 
 #[tokio::test]
 async fn etcdctl_member_list_endpoint_status_and_snapshot_save() {
-    let cluster = DevCluster::start_on_free_ports(3).await.unwrap();
-    let members = must(&cluster.endpoints(), &["member", "list"], "").await;
+    member_list_endpoint_status_and_snapshot_save(false).await;
+}
+
+#[tokio::test]
+async fn etcdctl_member_list_endpoint_status_and_snapshot_save_over_tls() {
+    member_list_endpoint_status_and_snapshot_save(true).await;
+}
+
+async fn member_list_endpoint_status_and_snapshot_save(tls: bool) {
+    let c = Etcdctl::start(tls).await;
+    let members = c.must(&c.endpoints(), &["member", "list"], "").await;
     assert_eq!(members.lines().count(), 3, "{members:?}");
-    for member in &cluster.members {
+    for member in &c.cluster.members {
         let id = format!("{:x}, started, ", member.id);
         assert!(members.contains(&id), "{members:?} lacks {id}");
     }
 
     // Endpoints without a scheme here: etcdctl 3.4's endpoint status sends the endpoint as
     // given as the HTTP/2 :authority, and `http://...` is no authority hyper accepts.
-    let bare: Vec<String> = cluster
+    let bare: Vec<String> = c
+        .cluster
         .members
         .iter()
         .map(|m| m.client_addr.to_string())
         .collect();
-    let status = must(&bare.join(","), &["endpoint", "status", "-w", "json"], "").await;
+    let status = c
+        .must(&bare.join(","), &["endpoint", "status", "-w", "json"], "")
+        .await;
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
     let status = status.as_array().expect("one entry per endpoint");
     assert_eq!(status.len(), 3);
     let leaders: Vec<_> = status.iter().map(|s| &s["Status"]["leader"]).collect();
     assert!(leaders.iter().all(|l| *l == leaders[0]), "{leaders:?}");
-    assert!(cluster
+    assert!(c
+        .cluster
         .members
         .iter()
         .any(|m| serde_json::json!(m.id) == *leaders[0]));
 
-    must(&endpoint(&cluster, 2), &["put", "saved", "yes"], "").await;
+    c.must(&c.endpoint(2), &["put", "saved", "yes"], "").await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("backup.db");
     let path = path.to_str().unwrap();
-    let saved = must(&endpoint(&cluster, 1), &["snapshot", "save", path], "").await;
+    let saved = c
+        .must(&c.endpoint(1), &["snapshot", "save", path], "")
+        .await;
     assert!(saved.contains("Snapshot saved at"), "{saved:?}");
     // etcdctl checked the digest; the file also restores into keel.
     let file = std::fs::read(path).unwrap();
@@ -242,5 +336,5 @@ async fn etcdctl_member_list_endpoint_status_and_snapshot_save() {
         })
         .unwrap();
     assert_eq!(range.kvs[0].value, b"yes");
-    cluster.stop().await.unwrap();
+    c.stop().await;
 }

@@ -467,3 +467,50 @@ async fn auth_over_grpc_checks_the_token_etcd_clients_send() {
     assert_eq!(users.users(), ["alice", "root"]);
     cluster.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn hash_kv_at_a_past_revision_hashes_that_revision() {
+    let cluster = DevCluster::start_on_free_ports(1).await.unwrap();
+    let mut c = client(cluster.members[0].client_addr).await;
+    c.put("h", "1", None).await.unwrap();
+    let past = c
+        .put("h", "2", None)
+        .await
+        .unwrap()
+        .header()
+        .unwrap()
+        .revision();
+    let then = c.hash_kv(0).await.unwrap();
+    assert_eq!(then.hash_revision(), past, "0 hashes the current revision");
+    c.put("h", "3", None).await.unwrap();
+    let current = c
+        .put("h", "4", None)
+        .await
+        .unwrap()
+        .header()
+        .unwrap()
+        .revision();
+
+    // etcd: the revision hashed is the one asked for; the header is the current one.
+    let again = c.hash_kv(past).await.unwrap();
+    assert_eq!(again.hash_revision(), past);
+    assert_eq!(again.header().unwrap().revision(), current);
+    assert_eq!(
+        again.hash(),
+        then.hash(),
+        "later writes leave a past hash alone"
+    );
+    let now = c.hash_kv(0).await.unwrap();
+    assert_eq!(now.hash_revision(), current);
+    assert_ne!(now.hash(), then.hash());
+
+    c.compact(past, None).await.unwrap();
+    let compacted = c.hash_kv(current).await.unwrap();
+    assert_eq!(compacted.compact_version(), past);
+    assert_eq!(compacted.hash_revision(), current);
+    let gone = status(c.hash_kv(past - 1).await.unwrap_err());
+    assert_eq!(gone.code(), tonic::Code::OutOfRange, "{gone:?}");
+    let future = status(c.hash_kv(current + 1).await.unwrap_err());
+    assert_eq!(future.code(), tonic::Code::OutOfRange, "{future:?}");
+    cluster.stop().await.unwrap();
+}

@@ -547,12 +547,11 @@ impl From<m::HashResponse> for pb::HashResponse {
 
 impl From<m::HashKvResponse> for pb::HashKvResponse {
     fn from(r: m::HashKvResponse) -> Self {
-        let revision = r.header.revision;
         pb::HashKvResponse {
             header: header(r.header),
             hash: r.hash,
             compact_revision: r.compact_revision,
-            hash_revision: revision,
+            hash_revision: r.hash_revision,
         }
     }
 }
