@@ -402,14 +402,8 @@ impl RaftNode {
             Some(node) if membership.voter_ids().any(|id| id == target) => node.clone(),
             _ => return Err(Error::BadTransferee(target)),
         };
-        if metrics.current_leader != Some(self.id) {
-            let leader = metrics
-                .current_leader
-                .and_then(|id| membership.get_node(&id).cloned());
-            return Err(Error::ForwardToLeader {
-                leader_id: metrics.current_leader,
-                leader,
-            });
+        if let Some((leader_id, leader)) = led_elsewhere(&metrics) {
+            return Err(Error::ForwardToLeader { leader_id, leader });
         }
         if target == self.id {
             return Ok(());
@@ -594,6 +588,22 @@ fn members(metrics: &RaftMetrics) -> Vec<Member> {
             is_learner: !voters.contains(id),
         })
         .collect()
+}
+
+/// The leader (its id and addresses, as far as `metrics` know them) unless this member
+/// believes it leads itself: what a [`Error::ForwardToLeader`] refusal names.
+pub(crate) fn led_elsewhere(metrics: &RaftMetrics) -> Option<(Option<u64>, Option<KeelNode>)> {
+    if metrics.current_leader == Some(metrics.id) {
+        return None;
+    }
+    let leader = metrics.current_leader.and_then(|id| {
+        metrics
+            .membership_config
+            .membership()
+            .get_node(&id)
+            .cloned()
+    });
+    Some((metrics.current_leader, leader))
 }
 
 pub(crate) fn write_error(e: RaftError<u64, ClientWriteError<u64, KeelNode>>) -> Error {

@@ -31,7 +31,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use crate::codec;
 use crate::error::Error;
 use crate::forward::Written;
-use crate::types::{KeelNode, Raft, Request};
+use crate::types::{Raft, Request};
 
 /// Most commands in one entry: enough that a few hundred concurrent clients share a handful of
 /// fsyncs, few enough that one entry stays quick to apply and to replicate.
@@ -137,7 +137,10 @@ async fn commit(raft: &Raft, batch: Vec<Proposal>) {
         .into_iter()
         .map(|proposal| (proposal.command, proposal.answer))
         .unzip();
-    if let Some((leader_id, leader)) = not_leading(raft) {
+    // Never proposed while this member does not believe it leads, which is what makes that
+    // refusal safe to send elsewhere.
+    let elsewhere = crate::node::led_elsewhere(&raft.metrics().borrow());
+    if let Some((leader_id, leader)) = elsewhere {
         for answer in answers {
             let _ = answer.send(Err(Error::ForwardToLeader {
                 leader_id,
@@ -178,22 +181,4 @@ async fn commit(raft: &Raft, batch: Vec<Proposal>) {
             }
         }
     }
-}
-
-/// The leader (id and addresses, as far as known) if `raft` does not believe it leads: the
-/// entry is then never proposed, which is what makes that refusal safe to retry elsewhere.
-fn not_leading(raft: &Raft) -> Option<(Option<u64>, Option<KeelNode>)> {
-    let metrics = raft.metrics();
-    let metrics = metrics.borrow();
-    if metrics.current_leader == Some(metrics.id) {
-        return None;
-    }
-    let leader = metrics.current_leader.and_then(|id| {
-        metrics
-            .membership_config
-            .membership()
-            .get_node(&id)
-            .cloned()
-    });
-    Some((metrics.current_leader, leader))
 }

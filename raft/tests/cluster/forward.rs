@@ -137,13 +137,13 @@ async fn follower_write_without_a_leader_fails_promptly_then_succeeds() -> anyho
     cluster.shutdown().await
 }
 
-/// The follower reaches its leader, but the leader is on the minority side: the forwarded write
-/// is taken and never answered, which is indeterminate, not a failure the caller may retry
-/// blindly. A linearizable read there is unavailable.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn write_forwarded_to_a_minority_leader_is_indeterminate() -> anyhow::Result<()> {
+/// Five members, `request_timeout_ms` as given, partitioned into the leader with one follower
+/// and the other three: the cluster, that follower and the majority.
+async fn minority_with_the_leader(
+    request_timeout_ms: u64,
+) -> anyhow::Result<(Cluster, u64, Vec<u64>)> {
     let config = RaftConfig {
-        request_timeout_ms: 1000,
+        request_timeout_ms,
         ..fast_config()
     };
     let cluster = Cluster::start(5, config).await?;
@@ -154,6 +154,15 @@ async fn write_forwarded_to_a_minority_leader_is_indeterminate() -> anyhow::Resu
         .filter(|id| *id != leader && *id != follower)
         .collect();
     cluster.router.partition(&[&[leader, follower], &majority]);
+    Ok((cluster, follower, majority))
+}
+
+/// The follower reaches its leader, but the leader is on the minority side: the forwarded write
+/// is taken and never answered, which is indeterminate, not a failure the caller may retry
+/// blindly. A linearizable read there is unavailable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_forwarded_to_a_minority_leader_is_indeterminate() -> anyhow::Result<()> {
+    let (cluster, follower, _) = minority_with_the_leader(1000).await?;
     let answer = tokio::time::timeout(BOUND, cluster.node(follower).write(put("maybe", "v")))
         .await
         .map_err(|_| anyhow::anyhow!("forwarded write still pending after {BOUND:?}"))?;
@@ -177,18 +186,7 @@ async fn write_forwarded_to_a_minority_leader_is_indeterminate() -> anyhow::Resu
 /// another attempt could apply it twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_pending_when_leadership_ends_is_indeterminate_not_retried() -> anyhow::Result<()> {
-    let config = RaftConfig {
-        request_timeout_ms: 20_000,
-        ..fast_config()
-    };
-    let cluster = Cluster::start(5, config).await?;
-    let (leader, follower) = follower_of(&cluster).await?;
-    let majority: Vec<u64> = cluster
-        .ids()
-        .into_iter()
-        .filter(|id| *id != leader && *id != follower)
-        .collect();
-    cluster.router.partition(&[&[leader, follower], &majority]);
+    let (cluster, follower, majority) = minority_with_the_leader(20_000).await?;
     let pending = cluster.node(follower).write(put("maybe", "v"));
     let elsewhere = async {
         // The majority moves on, then the old leader hears of it and truncates its entry.
