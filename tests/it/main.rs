@@ -31,6 +31,34 @@ use keel::replica::{Member, Replica, ReplicaError, ReplicaStatus};
 use keel_store::{Applied, Command, Store};
 use serde_json::Value;
 
+/// Opens a gateway watch of `key` at `url` whose request body stays open, as a real watch
+/// client's does; returns the body's sender (drop it to end the request) and the 200 answer.
+pub async fn open_watch(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+) -> (
+    tokio::sync::mpsc::UnboundedSender<Result<String, std::io::Error>>,
+    reqwest::Response,
+) {
+    let (requests, body) = tokio::sync::mpsc::unbounded_channel::<Result<String, std::io::Error>>();
+    requests
+        .send(Ok(
+            serde_json::json!({"create_request": {"key": b64(key)}}).to_string()
+        ))
+        .unwrap();
+    let body =
+        reqwest::Body::wrap_stream(tokio_stream::wrappers::UnboundedReceiverStream::new(body));
+    let response = client
+        .post(format!("{url}/v3/watch"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    (requests, response)
+}
+
 /// A fresh single-member API with etcd's defaults (minimum lease TTL 2 s).
 pub fn node() -> Shared {
     node_with(|_| {})

@@ -34,20 +34,7 @@ async fn serves_over_tcp_and_shuts_down_with_open_watches() {
         .unwrap();
     assert_eq!(put["header"]["revision"], "2");
 
-    // The request body stays open, as a real watch client's does.
-    let (requests, body) = tokio::sync::mpsc::unbounded_channel::<Result<String, std::io::Error>>();
-    requests
-        .send(Ok(json!({"create_request": {"key": b64("k")}}).to_string()))
-        .unwrap();
-    let body =
-        reqwest::Body::wrap_stream(tokio_stream::wrappers::UnboundedReceiverStream::new(body));
-    let response = client
-        .post(format!("{url}/v3/watch"))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let (requests, response) = crate::open_watch(&client, &url, "k").await;
     let mut lines = response.bytes_stream();
     let created = tokio::time::timeout(Duration::from_secs(5), lines.next())
         .await

@@ -814,19 +814,7 @@ async fn an_https_server_shuts_down_gracefully_with_an_open_watch() {
         )
         .build()
         .unwrap();
-    // The request body stays open, as a real watch client's does.
-    let (requests, body) = tokio::sync::mpsc::unbounded_channel::<Result<String, std::io::Error>>();
-    let create = serde_json::json!({"create_request": {"key": "aw=="}}).to_string();
-    requests.send(Ok(create)).unwrap();
-    let body =
-        reqwest::Body::wrap_stream(tokio_stream::wrappers::UnboundedReceiverStream::new(body));
-    let response = http
-        .post(format!("{url}/v3/watch"))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let (requests, response) = crate::open_watch(&http, &url, "k").await;
     let mut lines = response.bytes_stream();
     let created = tokio::time::timeout(DEADLINE, lines.next())
         .await
