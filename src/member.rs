@@ -325,6 +325,12 @@ impl RunningMember {
         found
     }
 
+    /// Resolves if the member's Raft core stops by itself (see [`keel_raft::RaftNode::stopped`]),
+    /// saying why.
+    pub async fn raft_stopped(&self) -> String {
+        self.replica.node().stopped().await
+    }
+
     /// Stops serving clients and peers, then stops Raft and flushes everything to disk.
     pub async fn stop(self) -> Result<()> {
         self.stop.send_replace(true);

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
 use openraft::metrics::WaitError;
+use openraft::storage::RaftLogStorage as _;
 use openraft::{ChangeMembers, RaftNetworkFactory, ServerState};
 use tokio::sync::watch;
 
@@ -129,9 +130,16 @@ impl RaftNode {
         let observer = Observer::default();
         let log = LogStore::open(data_dir.join("raft"))?.observed_by(observer.clone());
         let store = keel_store::Store::open(data_dir.join("kv"), store_config)?;
-        let state_machine = StateMachine::open(store.clone(), data_dir.join("snapshot"))?
+        let mut state_machine = StateMachine::open(store.clone(), data_dir.join("snapshot"))?
             .observed_by(observer.clone());
-        let log = log.gated_by(state_machine.durable_applied());
+        let mut log = log.gated_by(state_machine.durable_applied());
+        let storage =
+            |e: crate::types::StorageError| Error::Fatal(format!("opening the data dir: {e}"));
+        let last_log_id = log.get_log_state().await.map_err(storage)?.last_log_id;
+        state_machine
+            .recover_interrupted_install(last_log_id)
+            .await
+            .map_err(storage)?;
         let link: Arc<dyn LeaderLink> = Arc::new(network.clone());
         let raft = Raft::new(id, raft_config, network, log.clone(), state_machine).await?;
         tokio::spawn(count_leader_changes(raft.metrics(), observer.clone()));
@@ -544,6 +552,24 @@ impl RaftNode {
     /// waiting on metrics, triggering snapshots).
     pub fn raft(&self) -> &Raft {
         &self.raft
+    }
+
+    /// Resolves when the Raft core has stopped, saying why: a fatal storage error, a panic
+    /// (openraft's checks of the state it loads), or [`RaftNode::shutdown`]. A member whose
+    /// core stopped can still answer from its last metrics, but never again replicates, votes
+    /// or applies: the server exits on this, as etcd does on a fatal error, for its supervisor
+    /// to restart it.
+    pub async fn stopped(&self) -> String {
+        let mut metrics = self.raft.metrics();
+        loop {
+            if let Err(fatal) = &metrics.borrow_and_update().running_state {
+                return fatal.to_string();
+            }
+            if metrics.changed().await.is_err() {
+                return "the Raft core ended without reporting why (it panicked; see the log)"
+                    .into();
+            }
+        }
     }
 
     /// Stops Raft and makes the keyspace and the log durable. The member must not be used after.

@@ -76,8 +76,10 @@ pub struct StateMachine {
     snapshots: Arc<std::sync::Mutex<SnapshotDir>>,
     snapshot_counter: Arc<AtomicU64>,
     observer: Observer,
-    /// The last log id the keyspace holds durably (after a flush). The log store waits for it
-    /// before purging: see [`crate::LogStore::gated_by`].
+    /// How far the log may be purged: a log id the keyspace holds durably and, once the member
+    /// built or installed a snapshot, the durable current snapshot covers too (on open, what
+    /// the keyspace holds; openraft purges only what its snapshot covers). The log store
+    /// waits for it before purging: see [`crate::LogStore::gated_by`].
     durable: Arc<tokio::sync::watch::Sender<Option<LogId>>>,
 }
 
@@ -265,9 +267,39 @@ impl StateMachine {
         &self.store
     }
 
-    /// Follows the last log id the keyspace holds durably.
+    /// Follows how far the log may be purged (see the `durable` field).
     pub fn durable_applied(&self) -> tokio::sync::watch::Receiver<Option<LogId>> {
         self.durable.subscribe()
+    }
+
+    /// Repairs what a crash part-way through [`RaftStateMachine::install_snapshot`] can leave:
+    /// the keyspace holds the received snapshot (imported and flushed) while the sidecar still
+    /// names the previous one. If the log (`last_log_id`) also ends before the keyspace, as it
+    /// does for a member that needed a snapshot, openraft closes that hole at startup by
+    /// purging the log up to the keyspace, past the snapshot the sidecar names, and then
+    /// refuses the state it made (it panics; found by the chaos suite). A snapshot of the
+    /// keyspace built first covers what it purges. Returns whether one was built; call it
+    /// before handing the state machine to openraft.
+    pub async fn recover_interrupted_install(
+        &mut self,
+        last_log_id: Option<LogId>,
+    ) -> Result<bool, StorageError> {
+        let applied = self.state.lock().await.last_applied;
+        let snapshot = self
+            .snapshots()
+            .current
+            .as_ref()
+            .and_then(|c| c.meta.last_log_id);
+        if last_log_id >= applied || snapshot >= applied {
+            return Ok(false);
+        }
+        tracing::warn!(
+            "the keyspace ({applied:?}) is ahead of the log ({last_log_id:?}) and of the snapshot \
+             ({snapshot:?}), as an install of a snapshot interrupted by a crash leaves it: \
+             snapshotting the keyspace"
+        );
+        self.build_snapshot().await?;
+        Ok(true)
     }
 
     fn snapshots(&self) -> std::sync::MutexGuard<'_, SnapshotDir> {
@@ -284,6 +316,17 @@ pub fn last_applied(store: &keel_store::Store) -> crate::Result<Option<LogId>> {
     let marker: Marker = codec::decode(&bytes)
         .map_err(|e| keel_store::Error::Corrupt(format!("raft marker in the keyspace: {e}")))?;
     Ok(marker.last_applied)
+}
+
+/// Raises the purge gate to `log_id` (never lowers it).
+fn advance(durable: &tokio::sync::watch::Sender<Option<LogId>>, log_id: Option<LogId>) {
+    durable.send_if_modified(|covered| {
+        let newer = *covered < log_id;
+        if newer {
+            *covered = log_id;
+        }
+        newer
+    });
 }
 
 fn lock(snapshots: &std::sync::Mutex<SnapshotDir>) -> std::sync::MutexGuard<'_, SnapshotDir> {
@@ -445,19 +488,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             // keyspace name exactly this snapshot whatever the sender's store recorded.
             store.set_marker(&marker_bytes).map_err(write_err)?;
             store.flush().map_err(write_err)?;
-            durable.send_if_modified(|applied| {
-                let newer = *applied < meta.last_log_id;
-                if newer {
-                    *applied = meta.last_log_id;
-                }
-                newer
-            });
             lock(&snapshots)
                 .switch(CurrentSnapshot {
                     meta: meta.clone(),
                     file: file_name,
                 })
                 .map_err(io)?;
+            // Only now may the log be purged up to the snapshot (openraft purges while this
+            // install runs): a crash after a purge past a sidecar still naming the previous
+            // snapshot left a log purged beyond the snapshot, and openraft panics at startup
+            // on that (found by the chaos suite).
+            advance(&durable, meta.last_log_id);
             Ok(())
         })
         .await
@@ -503,16 +544,9 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         let file = tokio::task::spawn_blocking(move || -> Result<File, StorageError> {
             let signature = current.meta.signature();
             let io = |e: std::io::Error| snapshot_write_err(&signature, e);
-            // openraft purges the log up to the snapshot once it has it, so everything the
-            // snapshot covers must be durable in the keyspace first.
+            // The keyspace holds what the snapshot covers durably before the snapshot names
+            // it, so the keyspace is never behind the current snapshot.
             store.flush().map_err(write_err)?;
-            durable.send_if_modified(|applied| {
-                let newer = *applied < current.meta.last_log_id;
-                if newer {
-                    *applied = current.meta.last_log_id;
-                }
-                newer
-            });
             let tmp = dir.join(format!("{}.tmp", current.file));
             let mut out = BufWriter::new(File::create(&tmp).map_err(io)?);
             store.export(&mut out).map_err(read_err)?;
@@ -526,11 +560,15 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             sync_dir(&dir).map_err(io)?;
             let file = File::open(&path).map_err(io)?;
             let file_name = current.file.clone();
+            let last_log_id = current.meta.last_log_id;
             if !lock(&snapshots).switch(current).map_err(io)? {
                 // A newer snapshot was installed meanwhile; this one is still returned, read
                 // through the open handle.
                 let _ = std::fs::remove_file(dir.join(file_name));
             }
+            // Both the keyspace and a durable snapshot cover `last_log_id` now: the log may
+            // be purged up to it.
+            advance(&durable, last_log_id);
             Ok(file)
         })
         .await

@@ -168,3 +168,43 @@ async fn durable_applied_follows_built_and_installed_snapshots() -> anyhow::Resu
     assert_eq!(*durable.borrow(), built.meta.last_log_id);
     Ok(())
 }
+
+/// The purge gate rises only once the snapshot is the durable current one: openraft purges a
+/// follower's log while the install runs, and a purge past the snapshot the sidecar names left
+/// a member that openraft refuses to start (purged beyond the snapshot; found by the chaos
+/// suite). Here the sidecar cannot be written (a directory stands where its temp file goes),
+/// so the build and the install fail, and neither raises the gate.
+#[tokio::test]
+async fn the_purge_gate_waits_for_the_sidecar_of_a_built_or_installed_snapshot(
+) -> anyhow::Result<()> {
+    let block_sidecar =
+        |dir: &std::path::Path| std::fs::create_dir_all(dir.join("snapshot/current.meta.tmp"));
+    let (from, to) = (TempDir::new()?, TempDir::new()?);
+    let mut source = open_state_machine(from.path())?;
+    let entries: Vec<Entry> = (1..=3u64)
+        .map(|index| Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Blank,
+        })
+        .collect();
+    source.apply(entries).await?;
+    block_sidecar(from.path())?;
+    assert!(source
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .is_err());
+    assert_eq!(*source.durable_applied().borrow(), None);
+
+    std::fs::remove_dir(from.path().join("snapshot/current.meta.tmp"))?;
+    let built = source.get_snapshot_builder().await.build_snapshot().await?;
+    let mut target = open_state_machine(to.path())?;
+    block_sidecar(to.path())?;
+    assert!(target
+        .install_snapshot(&built.meta, built.snapshot)
+        .await
+        .is_err());
+    assert_eq!(*target.durable_applied().borrow(), None);
+    Ok(())
+}

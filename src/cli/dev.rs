@@ -396,7 +396,19 @@ impl DevCommand {
         );
         println!("      keelctl get foo");
         println!("Ctrl-C stops the cluster.");
-        super::serve::shutdown_signal().await;
+        let any_raft_stopped =
+            futures::future::select_all(cluster.members.iter().zip(&cluster.configs).map(
+                |(member, config)| {
+                    Box::pin(async move { (config.name.clone(), member.raft_stopped().await) })
+                },
+            ));
+        tokio::select! {
+            _ = super::serve::shutdown_signal() => {}
+            ((name, reason), _, _) = any_raft_stopped => {
+                // As `keel serve` does: a member that cannot replicate must not look alive.
+                anyhow::bail!("member {name}: Raft stopped: {reason}");
+            }
+        }
         cluster.stop().await
     }
 }

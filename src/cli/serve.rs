@@ -214,7 +214,13 @@ impl ServeArgs {
             config.listen_client_urls.join(","),
             config.listen_peer_urls.join(",")
         );
-        shutdown_signal().await;
+        tokio::select! {
+            _ = shutdown_signal() => {}
+            reason = member.raft_stopped() => {
+                // Serving on would answer from stale state and never replicate again.
+                anyhow::bail!("member {}: Raft stopped: {reason}", config.name);
+            }
+        }
         member.stop().await?;
         Ok(())
     }

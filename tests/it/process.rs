@@ -237,3 +237,71 @@ async fn sigkill_of_the_leader_loses_no_acknowledged_write() {
         }
     }
 }
+
+/// A member whose Raft core stops (here a storage failure: the snapshot sidecar cannot be
+/// written, so the first snapshot build fails) exits non-zero, naming why, rather than serving
+/// on from its last state without replicating, voting or applying again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_whose_raft_stops_exits_naming_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let (client, peer) = (free_port(), free_port());
+    let client_url = format!("http://127.0.0.1:{client}");
+    let peer_url = format!("http://127.0.0.1:{peer}");
+    let stderr = std::fs::File::create(dir.path().join("stderr")).unwrap();
+    let mut member = Member {
+        name: "n1".into(),
+        client_url: client_url.clone(),
+        args: Vec::new(),
+        child: None,
+    };
+    member.child = Some(
+        Command::new(env!("CARGO_BIN_EXE_keel"))
+            .args(["serve", "--name", "n1", "--data-dir"])
+            .arg(dir.path().join("n1"))
+            .args(["--listen-client-urls", &client_url])
+            .args(["--advertise-client-urls", &client_url])
+            .args(["--listen-peer-urls", &peer_url])
+            .args(["--initial-advertise-peer-urls", &peer_url])
+            .args(["--initial-cluster", &format!("n1={peer_url}")])
+            .args(["--snapshot-count", "5"])
+            .env("RUST_LOG", "error")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("keel serve starts"),
+    );
+    let http = reqwest::Client::new();
+    let put = |i: usize| {
+        http.post(format!("{client_url}/v3/kv/put"))
+            .json(&json!({"key": b64(&format!("k{i}")), "value": b64("v")}))
+            .timeout(Duration::from_secs(2))
+            .send()
+    };
+    let start = Instant::now();
+    while !put(0).await.is_ok_and(|r| r.status().is_success()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the member never served a put"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A directory where the sidecar's temp file goes: the next snapshot cannot be recorded.
+    std::fs::create_dir_all(dir.path().join("n1/snapshot/current.meta.tmp")).unwrap();
+    let mut i = 1;
+    let status = loop {
+        if let Some(status) = member.child.as_mut().unwrap().try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the member still runs with its Raft stopped"
+        );
+        let _ = put(i).await;
+        i += 1;
+    };
+    let said = std::fs::read_to_string(dir.path().join("stderr")).unwrap();
+    assert!(!status.success(), "exited with {status}: {said}");
+    assert!(said.contains("Raft stopped"), "stderr: {said}");
+    member.child = None;
+}

@@ -47,3 +47,66 @@ async fn lagging_follower_catches_up_by_snapshot() -> anyhow::Result<()> {
     assert_eq!(cluster.get(lagging, "k099")?.as_deref(), Some(&b"v99"[..]));
     cluster.shutdown().await
 }
+
+/// A member that crashed part-way through installing a received snapshot (the keyspace holds
+/// the new snapshot, the sidecar still names the previous one, the log ends before both)
+/// starts again, with a snapshot that covers its keyspace. openraft closes the hole between
+/// the log and the keyspace by purging the log up to the keyspace, and panicked at startup on
+/// a log purged past its snapshot (found by the chaos suite).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_restarts_after_a_crash_in_the_middle_of_a_snapshot_install() -> anyhow::Result<()>
+{
+    use keel_raft::types::{Entry, LogId};
+    use keel_raft::{Request, StateMachine};
+    use openraft::storage::RaftStateMachine as _;
+    use openraft::{CommittedLeaderId, EntryPayload, RaftSnapshotBuilder as _};
+
+    let open = |dir: &std::path::Path| -> anyhow::Result<StateMachine> {
+        let store = keel_store::Store::open(dir.join("kv"), keel_store::Config::default())?;
+        Ok(StateMachine::open(store, dir.join("snapshot"))?)
+    };
+    let puts = |indexes: std::ops::RangeInclusive<u64>| -> Vec<Entry> {
+        indexes
+            .map(|index| Entry {
+                log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+                payload: EntryPayload::Normal(Request::from(put(&format!("k{index}"), "v"))),
+            })
+            .collect()
+    };
+    // The leader's side: a snapshot at 5, then one at 10.
+    let leader_dir = tempfile::TempDir::new()?;
+    let mut leader = open(leader_dir.path())?;
+    leader.apply(puts(1..=5)).await?;
+    let first = leader.get_snapshot_builder().await.build_snapshot().await?;
+    leader.apply(puts(6..=10)).await?;
+    let second = leader.get_snapshot_builder().await.build_snapshot().await?;
+
+    // Member 2 installed the first, then crashed installing the second after the import, before
+    // its sidecar named it (a sidecar that cannot be written stops the install at that point).
+    let dir = tempfile::TempDir::new()?;
+    let member_dir = dir.path().join("node-2");
+    {
+        let mut member = open(&member_dir)?;
+        member.install_snapshot(&first.meta, first.snapshot).await?;
+        let blocker = member_dir.join("snapshot/current.meta.tmp");
+        std::fs::create_dir_all(&blocker)?;
+        assert!(member
+            .install_snapshot(&second.meta, second.snapshot)
+            .await
+            .is_err());
+        std::fs::remove_dir(&blocker)?;
+    }
+
+    let cluster = Cluster::reopen_in(dir.path(), &[2], fast_config()).await?;
+    let node = cluster.node(2);
+    let covered = second.meta.last_log_id;
+    node.raft()
+        .wait(Some(crate::fixture::DEADLINE))
+        .metrics(
+            |m| m.running_state.is_ok() && m.last_applied == covered && m.snapshot == covered,
+            "member 2 running, with a snapshot covering its keyspace",
+        )
+        .await?;
+    assert_eq!(cluster.get(2, "k10")?, Some(b"v".to_vec()));
+    cluster.shutdown().await
+}

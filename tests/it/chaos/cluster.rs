@@ -48,6 +48,36 @@ impl Node {
         self.child.is_some()
     }
 
+    /// How the process ended, if it ended by itself (no member should: keel exits only when
+    /// its consensus died, and that is a bug the run must report).
+    fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut()?.try_wait().ok().flatten()
+    }
+
+    /// The last `lines` lines of the member's log, headed by its name, without the frames of
+    /// backtraces (a panic's message is what tells).
+    fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let is_frame = |line: &str| {
+            let line = line.trim_start();
+            line.starts_with("at ")
+                || line
+                    .split(':')
+                    .next()
+                    .is_some_and(|n| n.parse::<u32>().is_ok())
+        };
+        let all: Vec<&str> = text.lines().filter(|l| !is_frame(l)).collect();
+        let mut out = format!(
+            "--- {} ({:x}), last {lines} lines of its log:\n",
+            self.name, self.id
+        );
+        for line in &all[all.len().saturating_sub(lines)..] {
+            out.push_str(line);
+            out.push('\n');
+        }
+        out
+    }
+
     fn spawn(&mut self, snapshot_count: u64) {
         assert!(self.child.is_none(), "{} already runs", self.name);
         let (initial_cluster, state) = (&self.initial.0, self.initial.1);
@@ -255,10 +285,20 @@ impl Cluster {
     }
 
     /// Polls the running, unpaused members until they agree on a leader among them; its index.
-    /// No agreement by the deadline is a failure of the run (liveness), described.
-    pub async fn leader(&self, deadline: Duration) -> Result<usize, String> {
+    /// No agreement by the deadline is a failure of the run (liveness), described, and so is
+    /// a member that exited by itself.
+    pub async fn leader(&mut self, deadline: Duration) -> Result<usize, String> {
         let start = Instant::now();
         loop {
+            for node in &mut self.nodes {
+                if let Some(status) = node.exited() {
+                    return Err(format!(
+                        "{} exited by itself ({status})\n{}",
+                        node.name,
+                        node.log_tail(40)
+                    ));
+                }
+            }
             let mut seen = Vec::new();
             for (index, node) in self.nodes.iter().enumerate() {
                 if !node.is_up() || node.paused {
@@ -356,6 +396,16 @@ impl Cluster {
             .iter()
             .chain(&self.retired)
             .map(|n| n.log.clone())
+            .collect()
+    }
+
+    /// The last `lines` lines of each member's log, headed by its name: what a failure prints,
+    /// since CI keeps a failed test's output and not the report directory.
+    pub fn log_tails(&self, lines: usize) -> String {
+        self.nodes
+            .iter()
+            .chain(&self.retired)
+            .map(|node| node.log_tail(lines))
             .collect()
     }
 

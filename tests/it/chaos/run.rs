@@ -173,12 +173,13 @@ pub async fn run(plan: Plan) -> Summary {
     let mut problems = Vec::new();
     let settled = match stuck {
         Some(e) => Err(e),
-        None => settle(&cluster, &shared, &plan, &mut problems).await,
+        None => settle(&mut cluster, &shared, &plan, &mut problems).await,
     };
     let finish = match settled {
         Ok(finish) => finish,
         Err(e) => {
             problems.push(format!("the cluster did not recover: {e}"));
+            println!("faults injected: {injected:?}\n{}", cluster.log_tails(25));
             let path = save_report(
                 &plan,
                 &problems,
@@ -317,7 +318,7 @@ pub async fn run(plan: Plan) -> Summary {
 /// more, and writes the sentinels the watchers stop at. Returns the last revision, or why the
 /// cluster could not get there.
 async fn settle(
-    cluster: &Cluster,
+    cluster: &mut Cluster,
     shared: &Shared,
     plan: &Plan,
     problems: &mut Vec<String>,
