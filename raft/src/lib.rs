@@ -33,8 +33,9 @@
 //! A log entry is acknowledged (to openraft, hence to the leader) only after sled has flushed it.
 //! The keyspace is not flushed per entry: each applied entry records its log id in the same
 //! atomic batch as its command, so after a crash the keyspace is a consistent prefix of the log
-//! and openraft re-applies the rest from the log. The keyspace is flushed before a snapshot is
-//! handed to openraft, because openraft purges the log up to it.
+//! and openraft re-applies the rest from the log. The log is purged only up to what both the
+//! flushed keyspace and the durable current snapshot cover, because openraft needs a snapshot
+//! for what is no longer in the log (see [`LogStore::gated_by`]).
 //!
 //! # Example
 //!
