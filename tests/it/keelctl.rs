@@ -1302,18 +1302,10 @@ async fn etcdctl_output(endpoint: &str, args: &[&str]) -> Output {
     output
 }
 
-/// A port that was free a moment ago, for a server that cannot be handed a listener.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keelctl_prints_what_etcdctl_prints_against_a_real_etcd() {
     let data = tempfile::tempdir().expect("temp dir");
-    let (client_port, peer_port) = (free_port(), free_port());
+    let (client_port, peer_port) = (crate::free_port(), crate::free_port());
     let endpoint = format!("http://127.0.0.1:{client_port}");
     let peer = format!("http://127.0.0.1:{peer_port}");
     let mut etcd = Command::new("etcd")

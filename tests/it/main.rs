@@ -72,6 +72,23 @@ pub fn node_with(tune: impl FnOnce(&mut Api)) -> Shared {
     Arc::new(api)
 }
 
+/// A port on 127.0.0.1 that was free a moment ago, for a child process that must be told its
+/// port before it starts (peers name each other in `initial-cluster`). Drawn at random below
+/// Linux's ephemeral range (32768+), where the kernel picks the ports of this process's own
+/// port-0 listeners: one of those could otherwise take the port between the check and the
+/// child's bind, and the child would fail with "address in use".
+pub fn free_port() -> u16 {
+    use rand::Rng as _;
+    let mut rng = rand::thread_rng();
+    for _ in 0..1000 {
+        let port = rng.gen_range(20_000..32_000);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on 127.0.0.1 between 20000 and 32000")
+}
+
 /// Base64 of a string, as the gateway wants bytes.
 pub fn b64(text: &str) -> String {
     use base64::Engine as _;

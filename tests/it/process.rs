@@ -12,14 +12,7 @@ fn b64(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text)
 }
 
-/// A free port on 127.0.0.1. Peers must know each other's URLs before any of them starts,
-/// so the port is picked by the kernel, released, and handed to the child right away.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
-}
+use crate::free_port;
 
 struct Member {
     name: String,

@@ -178,12 +178,10 @@ impl Drop for Cluster {
     }
 }
 
-/// A free port on 127.0.0.1 for a child to bind: picked by the kernel and released, since
-/// peers must know each other's URLs before any of them starts.
+/// A free port on 127.0.0.1 for a child to bind (see [`crate::free_port`]): peers must know
+/// each other's URLs before any of them starts.
 fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port on 127.0.0.1")
+    SocketAddr::from(([127, 0, 0, 1], crate::free_port()))
 }
 
 impl Cluster {
