@@ -401,9 +401,13 @@ impl RaftNode {
     /// whole log (so it can win the vote), ask it over the peer network to campaign now, and
     /// wait until this member sees it lead. The ask is repeated while time remains, as the
     /// first vote may be refused by members whose leader lease has not expired yet.
-    /// [`Error::Unavailable`] if `target` does not lead within two leader waits.
+    /// [`Error::Unavailable`] if `target` does not lead within two leader waits, or the request
+    /// timeout if that is longer (etcd gives MoveLeader its request timeout): a refused first
+    /// vote costs the old leader's step-down and a new election, which on a busy machine can
+    /// take longer than two leader waits of short election timeouts.
     pub async fn transfer_leadership(&self, target: u64) -> Result<()> {
-        let deadline = tokio::time::Instant::now() + 2 * self.timing.leader_wait;
+        let allowed = (2 * self.timing.leader_wait).max(self.timing.request);
+        let deadline = tokio::time::Instant::now() + allowed;
         let metrics = self.raft.metrics().borrow().clone();
         let membership = metrics.membership_config.membership();
         let node = match membership.get_node(&target) {
@@ -448,8 +452,7 @@ impl RaftNode {
                 Err(WaitError::ShuttingDown) => return Err(Error::Fatal("shutting down".into())),
                 Err(WaitError::Timeout(..)) if remaining <= self.timing.leader_wait => {
                     return Err(Error::Unavailable(format!(
-                        "{target} did not become leader within {:?}",
-                        2 * self.timing.leader_wait
+                        "{target} did not become leader within {allowed:?}"
                     )))
                 }
                 Err(WaitError::Timeout(..)) => {}
