@@ -27,21 +27,6 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     Ok(value)
 }
 
-/// The size [`encode`] would produce for `value`, without building the encoding.
-pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> Result<usize, CodecError> {
-    struct Counter(usize);
-    impl bincode::enc::write::Writer for Counter {
-        fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
-            self.0 += bytes.len();
-            Ok(())
-        }
-    }
-    let mut counter = Counter(0);
-    bincode::serde::encode_into_writer(value, &mut counter, bincode::config::standard())
-        .map_err(|e| CodecError(e.to_string()))?;
-    Ok(counter.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,6 +39,5 @@ mod tests {
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(decode::<openraft::Vote<u64>>(&longer).is_err());
-        assert_eq!(encoded_len(&vote).unwrap(), bytes.len());
     }
 }

@@ -28,7 +28,6 @@ use std::sync::Arc;
 use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use crate::codec;
 use crate::error::Error;
 use crate::forward::Written;
 use crate::types::{Raft, Request};
@@ -76,7 +75,7 @@ impl Proposer {
     pub async fn write(&self, command: keel_store::Command) -> Result<Written, Error> {
         // A command whose size cannot be computed will not encode either; it goes alone and
         // fails there, with openraft's error.
-        let size = codec::encoded_len(&command).unwrap_or(MAX_BATCH_BYTES);
+        let size = command.encoded_len().unwrap_or(MAX_BATCH_BYTES);
         let (answer, answered) = oneshot::channel();
         self.queue
             .send(Proposal {

@@ -195,7 +195,7 @@ impl Store {
     /// the encoded size. `apply` runs the same checks; the server may call this to reject a
     /// request before proposing it.
     pub fn validate(&self, command: &Command) -> Result<()> {
-        let size = codec::encoded_len(command)?;
+        let size = command.encoded_len()?;
         let limit = self.inner.config.max_request_bytes;
         if size > limit {
             return Err(Error::RequestTooLarge { size, limit });

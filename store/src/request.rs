@@ -249,6 +249,14 @@ pub enum Command {
     Auth(AuthCommand),
 }
 
+impl Command {
+    /// Its encoded size, bytes: what `--max-request-bytes` limits, and what a command adds
+    /// to a Raft entry (keel-raft encodes entries the same way).
+    pub fn encoded_len(&self) -> crate::Result<usize> {
+        crate::codec::encoded_len(self)
+    }
+}
+
 /// What applying a [`Command`] returned.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CommandResponse {
