@@ -94,6 +94,17 @@ pub struct DevCluster {
     _temp_dir: Option<tempfile::TempDir>,
 }
 
+impl DevArgs {
+    /// `size` members on free ports of 127.0.0.1 with data in a temporary directory.
+    pub fn on_free_ports(size: usize) -> DevArgs {
+        DevArgs {
+            size,
+            data_dir: None,
+            base_port: 0,
+        }
+    }
+}
+
 impl DevCluster {
     /// Binds every member's listeners, then starts them all and waits for a leader.
     pub async fn start(args: &DevArgs) -> anyhow::Result<DevCluster> {
@@ -217,12 +228,7 @@ impl DevCluster {
     /// `size` members on free ports of 127.0.0.1 with data in a temporary directory: what
     /// tests and examples want.
     pub async fn start_on_free_ports(size: usize) -> anyhow::Result<DevCluster> {
-        DevCluster::start(&DevArgs {
-            size,
-            data_dir: None,
-            base_port: 0,
-        })
-        .await
+        DevCluster::start(&DevArgs::on_free_ports(size)).await
     }
 
     /// Stops every member and starts them again on the same addresses and data directories,

@@ -20,11 +20,7 @@ struct Cluster {
 
 impl Cluster {
     async fn start() -> Cluster {
-        let args = DevArgs {
-            size: 3,
-            data_dir: None,
-            base_port: 0,
-        };
+        let args = DevArgs::on_free_ports(3);
         // bcrypt's lowest cost: a debug build hashes at the default cost for seconds.
         let cluster = DevCluster::start_tuned(&args, false, |config| config.bcrypt_cost = 4)
             .await

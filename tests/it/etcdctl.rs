@@ -25,11 +25,7 @@ struct Etcdctl {
 
 impl Etcdctl {
     async fn start(tls: bool) -> Etcdctl {
-        let args = DevArgs {
-            size: 3,
-            data_dir: None,
-            base_port: 0,
-        };
+        let args = DevArgs::on_free_ports(3);
         let cluster = DevCluster::start_with(&args, tls)
             .await
             .expect("cluster starts");

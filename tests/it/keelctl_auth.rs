@@ -19,11 +19,7 @@ async fn must_fail(endpoints: &str, args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keelctl_manages_users_roles_and_auth() {
-    let args = DevArgs {
-        size: 3,
-        data_dir: None,
-        base_port: 0,
-    };
+    let args = DevArgs::on_free_ports(3);
     let cluster = DevCluster::start_tuned(&args, false, |config| config.bcrypt_cost = 4)
         .await
         .expect("cluster starts");

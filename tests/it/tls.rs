@@ -13,11 +13,7 @@ use keel::pki::{self, Host, Options as PkiOptions, Validity};
 const DEADLINE: Duration = Duration::from_secs(20);
 
 async fn tls_cluster() -> (DevCluster, DevTls) {
-    let args = DevArgs {
-        size: 3,
-        data_dir: None,
-        base_port: 0,
-    };
+    let args = DevArgs::on_free_ports(3);
     let cluster = DevCluster::start_with(&args, true)
         .await
         .expect("TLS cluster starts");
