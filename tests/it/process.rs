@@ -21,14 +21,54 @@ struct Member {
     child: Option<Child>,
 }
 
+/// `keel serve`'s flags for member `name` of `initial_cluster`, data under `dir`, with Raft
+/// timings a few times shorter than the defaults.
+fn serve_args(
+    dir: &std::path::Path,
+    name: &str,
+    client_url: &str,
+    peer_url: &str,
+    initial_cluster: &str,
+) -> Vec<String> {
+    let data_dir = dir.join(name).display().to_string();
+    [
+        "serve",
+        "--name",
+        name,
+        "--data-dir",
+        &data_dir,
+        "--listen-client-urls",
+        client_url,
+        "--advertise-client-urls",
+        client_url,
+        "--listen-peer-urls",
+        peer_url,
+        "--initial-advertise-peer-urls",
+        peer_url,
+        "--initial-cluster",
+        initial_cluster,
+        "--heartbeat-interval",
+        "50",
+        "--election-timeout",
+        "500",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 impl Member {
     fn spawn(&mut self) {
+        self.spawn_logging_to(Stdio::null());
+    }
+
+    /// Starts the member with its stderr (its log and any fatal error) going to `stderr`.
+    fn spawn_logging_to(&mut self, stderr: Stdio) {
         let child = Command::new(env!("CARGO_BIN_EXE_keel"))
             .args(&self.args)
             .env("RUST_LOG", "error")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("keel serve starts");
         self.child = Some(child);
@@ -72,27 +112,7 @@ impl ProcessCluster {
                 let name = format!("n{}", i + 1);
                 let client_url = format!("http://127.0.0.1:{client}");
                 let peer_url = format!("http://127.0.0.1:{peer}");
-                let args = vec![
-                    "serve".into(),
-                    "--name".into(),
-                    name.clone(),
-                    "--data-dir".into(),
-                    dir.path().join(&name).display().to_string(),
-                    "--listen-client-urls".into(),
-                    client_url.clone(),
-                    "--advertise-client-urls".into(),
-                    client_url.clone(),
-                    "--listen-peer-urls".into(),
-                    peer_url.clone(),
-                    "--initial-advertise-peer-urls".into(),
-                    peer_url,
-                    "--initial-cluster".into(),
-                    initial_cluster.clone(),
-                    "--heartbeat-interval".into(),
-                    "50".into(),
-                    "--election-timeout".into(),
-                    "500".into(),
-                ];
+                let args = serve_args(dir.path(), &name, &client_url, &peer_url, &initial_cluster);
                 let mut member = Member {
                     name,
                     client_url,
@@ -241,29 +261,21 @@ async fn a_member_whose_raft_stops_exits_naming_why() {
     let client_url = format!("http://127.0.0.1:{client}");
     let peer_url = format!("http://127.0.0.1:{peer}");
     let stderr = std::fs::File::create(dir.path().join("stderr")).unwrap();
+    let mut args = serve_args(
+        dir.path(),
+        "n1",
+        &client_url,
+        &peer_url,
+        &format!("n1={peer_url}"),
+    );
+    args.extend(["--snapshot-count".into(), "5".into()]);
     let mut member = Member {
         name: "n1".into(),
         client_url: client_url.clone(),
-        args: Vec::new(),
+        args,
         child: None,
     };
-    member.child = Some(
-        Command::new(env!("CARGO_BIN_EXE_keel"))
-            .args(["serve", "--name", "n1", "--data-dir"])
-            .arg(dir.path().join("n1"))
-            .args(["--listen-client-urls", &client_url])
-            .args(["--advertise-client-urls", &client_url])
-            .args(["--listen-peer-urls", &peer_url])
-            .args(["--initial-advertise-peer-urls", &peer_url])
-            .args(["--initial-cluster", &format!("n1={peer_url}")])
-            .args(["--snapshot-count", "5"])
-            .env("RUST_LOG", "error")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("keel serve starts"),
-    );
+    member.spawn_logging_to(stderr.into());
     let http = reqwest::Client::new();
     let put = |i: usize| {
         http.post(format!("{client_url}/v3/kv/put"))
