@@ -19,9 +19,16 @@ use crate::request::{
 };
 use crate::revision::Revision;
 
+/// The current values of keys that earlier commands of a group wrote (`None`: deleted), for
+/// commands applied together in one sled batch (see `Store::apply_batch`).
+pub(crate) type Written = BTreeMap<Vec<u8>, Option<KeyValue>>;
+
 /// The writes of one command, not yet applied.
 pub(crate) struct Pending<'a> {
     tree: &'a sled::Tree,
+    /// What earlier commands of the same group left, not yet in `tree`: reads see it between
+    /// `tree` and this command's own `overlay`.
+    earlier: &'a Written,
     current: i64,
     compacted: i64,
     /// The revision this command's writes take (current + 1); only used if it writes a key.
@@ -43,9 +50,17 @@ struct TxnPath {
 }
 
 impl<'a> Pending<'a> {
-    pub(crate) fn new(tree: &'a sled::Tree, current: i64, compacted: i64) -> Pending<'a> {
+    /// A command over `tree` as `earlier` commands of its group have left it, at revision
+    /// `current`.
+    pub(crate) fn new(
+        tree: &'a sled::Tree,
+        earlier: &'a Written,
+        current: i64,
+        compacted: i64,
+    ) -> Pending<'a> {
         Pending {
             tree,
+            earlier,
             current,
             compacted,
             main: current + 1,
@@ -99,7 +114,7 @@ impl<'a> Pending<'a> {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<KeyValue>> {
-        if let Some(value) = self.overlay.get(key) {
+        if let Some(value) = self.overlay.get(key).or_else(|| self.earlier.get(key)) {
             return Ok(value.clone());
         }
         match self.tree.get(index::current_key(key))? {
@@ -117,7 +132,7 @@ impl<'a> Pending<'a> {
             .into_iter()
             .map(|kv| (kv.key.clone(), kv))
             .collect();
-        for (key, value) in &self.overlay {
+        for (key, value) in self.earlier.iter().chain(&self.overlay) {
             if !range.contains(key) {
                 continue;
             }
@@ -139,8 +154,9 @@ impl<'a> Pending<'a> {
             return read_range(self.tree, request, self.current, self.compacted);
         }
         let range = KeyRange::new(&request.key, &request.range_end);
-        if !self.overlay.keys().any(|key| range.contains(key)) {
-            // Nothing this command wrote is in the range: the committed state answers, with
+        let written = self.earlier.keys().chain(self.overlay.keys());
+        if !written.into_iter().any(|key| range.contains(key)) {
+            // Nothing this command or its group wrote is in the range: the tree answers, with
             // the plain read's shortcuts (paginated reads decode only what they return).
             return read_range(self.tree, request, self.current, self.compacted);
         }
@@ -373,9 +389,9 @@ impl<'a> Pending<'a> {
         Ok(())
     }
 
-    /// Turns the command's writes into one sled batch.
-    pub(crate) fn to_batch(&self) -> Result<sled::Batch> {
-        let mut batch = sled::Batch::default();
+    /// Adds the command's writes to `batch`: the event log, history, current values, lease
+    /// attachments, its other writes and the revision.
+    pub(crate) fn write_into(&self, batch: &mut sled::Batch) -> Result<()> {
         for (sub, event) in self.events.iter().enumerate() {
             let rev = Revision::new(self.main, sub as i64);
             let record = Record::from_event(event);
@@ -404,7 +420,12 @@ impl<'a> Pending<'a> {
         if !self.events.is_empty() {
             batch.insert(index::META_REVISION, self.main.to_be_bytes().to_vec());
         }
-        Ok(batch)
+        Ok(())
+    }
+
+    /// The keys' current values as this command left them, and its watch events.
+    pub(crate) fn into_writes(self) -> (Written, Vec<Event>) {
+        (self.overlay, self.events)
     }
 }
 

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::batch::Pending;
+use crate::batch::{Pending, Written};
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::index::{self, KeyRange, Record, KIND_PUT};
@@ -70,6 +70,61 @@ fn add_meta(batch: &mut sled::Batch, meta: &[MetaWrite]) {
 struct BatchProgress {
     marker: Vec<u8>,
     applied: usize,
+}
+
+/// The meta writes that go with the write ending at the `applied`th of `total` commands of
+/// the batch named by `marker`: the marker itself after the last, a note of progress before.
+fn batch_meta(marker: Option<&[u8]>, applied: usize, total: usize) -> Result<Vec<MetaWrite>> {
+    Ok(match marker {
+        None => Vec::new(),
+        Some(marker) if applied == total => vec![
+            (index::META_MARKER, Some(marker.to_vec())),
+            (index::META_BATCH_PROGRESS, None),
+        ],
+        Some(marker) => {
+            let progress = BatchProgress {
+                marker: marker.to_vec(),
+                applied,
+            };
+            vec![(index::META_BATCH_PROGRESS, Some(codec::encode(&progress)?))]
+        }
+    })
+}
+
+/// Whether `command` may share a sled batch with the commands around it: it reads only the
+/// keys' current values, which a run keeps for its later commands ([`Written`]), and writes
+/// no lease, compaction or auth record. A transaction reading at an explicit revision reads
+/// the history, which the run does not keep, so it goes alone.
+fn runs_with_others(command: &Command) -> bool {
+    fn reads_only_current(txn: &TxnRequest) -> bool {
+        txn.success.iter().chain(&txn.failure).all(|op| match op {
+            RequestOp::Range(range) => range.revision <= 0,
+            RequestOp::Txn(nested) => reads_only_current(nested),
+            RequestOp::Put(_) | RequestOp::DeleteRange(_) => true,
+        })
+    }
+    match command {
+        Command::Put(_) | Command::DeleteRange(_) => true,
+        Command::Txn(txn) => reads_only_current(txn),
+        Command::Compact { .. }
+        | Command::LeaseGrant { .. }
+        | Command::LeaseRevoke { .. }
+        | Command::Auth(_) => false,
+    }
+}
+
+/// Commands of one [`Store::apply_batch`] executed and not yet written to the tree.
+#[derive(Default)]
+struct Run {
+    /// How many commands ran, failed ones included.
+    commands: usize,
+    batch: sled::Batch,
+    /// The keys' current values as the run left them.
+    written: Written,
+    /// Each revision the run wrote, with its events, in order.
+    events: Vec<(i64, Vec<Event>)>,
+    /// The revision after the run's last write.
+    revision: i64,
 }
 
 /// The name under which the database's default tree records which tree is live; an import
@@ -227,14 +282,21 @@ impl Store {
     /// its own outcome (a client error in one leaves the others alone), its own watch events.
     /// `marker` is recorded with the last one. Does not flush.
     ///
-    /// Each command is its own atomic sled batch, and each records how far into this batch
-    /// the keyspace is, keyed by `marker`; so a crash part-way leaves a keyspace that is a
-    /// consistent prefix of the commands, and calling `apply_batch` again with the same
-    /// commands and marker (a Raft log replaying its entry) applies only the rest. The
-    /// commands applied before the crash are answered with an [`Error::InvalidRequest`] then:
-    /// their outcome was not kept, and nobody who asked for it survived the crash. The note of
-    /// progress travels in [`Store::export`], so a snapshot of such a keyspace resumes the
-    /// same way wherever it is installed.
+    /// Runs of puts, deletes and transactions are written together, as one atomic sled batch:
+    /// each such command reads what the earlier ones of its run wrote, and the run costs one
+    /// sled batch instead of one per command. (sled seals and writes out its IO buffer for
+    /// every batch, on a thread of its pool that every such write wakes with all its idle
+    /// siblings: per command, that was most of a put's CPU.) Compactions, leases and auth
+    /// changes, which read the keyspace more widely, are written alone, after the run before
+    /// them.
+    ///
+    /// Each write also records how far into this batch the keyspace is, keyed by `marker`;
+    /// so a crash part-way leaves a keyspace that is a consistent prefix of the commands, and
+    /// calling `apply_batch` again with the same commands and marker (a Raft log replaying its
+    /// entry) applies only the rest. The commands applied before the crash are answered with
+    /// an [`Error::InvalidRequest`] then: their outcome was not kept, and nobody who asked for
+    /// it survived the crash. The note of progress travels in [`Store::export`], so a snapshot
+    /// of such a keyspace resumes the same way wherever it is installed.
     pub fn apply_batch(&self, commands: &[Command], marker: Option<&[u8]>) -> Result<Vec<Applied>> {
         let _writer = lock(&self.inner.writer);
         let tree = self.inner.tree();
@@ -249,7 +311,9 @@ impl Store {
             }
             _ => 0,
         };
+        let progress = |applied: usize| batch_meta(marker, applied, commands.len());
         let mut applied = Vec::with_capacity(commands.len());
+        let mut run = Run::default();
         for (position, command) in commands.iter().enumerate() {
             if position < resume_after {
                 applied.push(Applied {
@@ -260,22 +324,14 @@ impl Store {
                 });
                 continue;
             }
-            let meta: Vec<MetaWrite> = match marker {
-                None => Vec::new(),
-                Some(marker) if position + 1 == commands.len() => vec![
-                    (index::META_MARKER, Some(marker.to_vec())),
-                    (index::META_BATCH_PROGRESS, None),
-                ],
-                Some(marker) => {
-                    let progress = BatchProgress {
-                        marker: marker.to_vec(),
-                        applied: position + 1,
-                    };
-                    vec![(index::META_BATCH_PROGRESS, Some(codec::encode(&progress)?))]
-                }
-            };
-            applied.push(self.apply_locked(command, &meta)?);
+            if runs_with_others(command) {
+                applied.push(self.execute_in_run(&tree, &mut run, command)?);
+                continue;
+            }
+            self.write_run(&tree, &mut run, &progress(position)?)?;
+            applied.push(self.apply_locked(command, &progress(position + 1)?)?);
         }
+        self.write_run(&tree, &mut run, &progress(commands.len())?)?;
         if commands.is_empty() {
             if let Some(marker) = marker {
                 tree.insert(index::META_MARKER, marker)?;
@@ -284,13 +340,85 @@ impl Store {
         Ok(applied)
     }
 
+    /// Executes `command` after the earlier commands of `run`, adding its writes to the run's
+    /// batch: nothing reaches the tree until [`Store::write_run`].
+    fn execute_in_run(
+        &self,
+        tree: &sled::Tree,
+        run: &mut Run,
+        command: &Command,
+    ) -> Result<Applied> {
+        if run.commands == 0 {
+            run.revision = self.inner.current_revision();
+        }
+        run.commands += 1;
+        let compacted = self.inner.compact_revision();
+        let mut pending = Pending::new(tree, &run.written, run.revision, compacted);
+        let response = match self
+            .validate(command)
+            .and_then(|()| pending.execute(command))
+        {
+            Ok(response) => response,
+            Err(fatal @ (Error::Storage(_) | Error::Corrupt(_))) => return Err(fatal),
+            Err(client) => {
+                return Ok(Applied {
+                    revision: run.revision,
+                    result: Err(client),
+                })
+            }
+        };
+        let revision = pending.revision_after();
+        pending.write_into(&mut run.batch)?;
+        let (written, events) = pending.into_writes();
+        run.written.extend(written);
+        if revision != run.revision {
+            run.events.push((revision, events));
+            run.revision = revision;
+        }
+        Ok(Applied {
+            revision,
+            result: Ok(response),
+        })
+    }
+
+    /// Writes `run`'s commands with `meta` as one atomic batch, then publishes their
+    /// revisions to readers and watchers, as [`Store::apply_locked`] does for one command.
+    fn write_run(&self, tree: &sled::Tree, run: &mut Run, meta: &[MetaWrite]) -> Result<()> {
+        if run.commands == 0 {
+            return Ok(());
+        }
+        let Run {
+            mut batch,
+            events,
+            revision,
+            ..
+        } = std::mem::take(run);
+        add_meta(&mut batch, meta);
+        let inner = &*self.inner;
+        {
+            let _view = write(&inner.view);
+            tree.apply_batch(batch)?;
+            inner.current.store(revision, Ordering::Release);
+        }
+        if !events.is_empty() {
+            let mut cache = lock(&inner.cache);
+            for (revision, events) in events {
+                cache.push(revision, events);
+            }
+            drop(cache);
+            inner.published.send_replace(revision);
+        }
+        Ok(())
+    }
+
     /// [`Store::apply`] with the writer lock held, writing `meta` in the command's batch.
     fn apply_locked(&self, command: &Command, meta: &[MetaWrite]) -> Result<Applied> {
         let inner = &*self.inner;
         let tree = inner.tree();
         let current = inner.current_revision();
         let compacted = inner.compact_revision();
-        let mut pending = Pending::new(&tree, current, compacted);
+        let nothing_earlier = Written::new();
+        let mut pending = Pending::new(&tree, &nothing_earlier, current, compacted);
         let outcome = self
             .validate(command)
             .and_then(|()| pending.execute(command));
@@ -309,7 +437,8 @@ impl Store {
                 });
             }
         };
-        let mut batch = pending.to_batch()?;
+        let mut batch = sled::Batch::default();
+        pending.write_into(&mut batch)?;
         add_meta(&mut batch, meta);
         let revision = pending.revision_after();
         {
@@ -320,11 +449,12 @@ impl Store {
                 inner.compacted.store(compact_to, Ordering::Release);
             }
         }
+        let compacted_now = pending.compact_to.is_some();
         if revision != current {
-            let events = std::mem::take(&mut pending.events);
+            let (_, events) = pending.into_writes();
             lock(&inner.cache).push(revision, events);
         }
-        if revision != current || pending.compact_to.is_some() {
+        if revision != current || compacted_now {
             inner.published.send_replace(revision);
         }
         Ok(Applied {

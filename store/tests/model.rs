@@ -478,8 +478,78 @@ fn run(ops: Vec<Op>, picks: Vec<u64>) {
     assert_eq!(seen, model.events, "watched events");
 }
 
+/// The same commands applied one by one and as batches (as Raft entries carry them, where
+/// runs of puts, deletes and txns share one sled batch) give the same outcomes and revisions,
+/// the same state at every retained revision, and the same watch events.
+fn batches_apply_like_one_by_one(ops: Vec<Op>, sizes: Vec<usize>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let config = Config {
+        watch_cache_revisions: 16,
+        ..Config::default()
+    };
+    let one_by_one = Store::temporary(config.clone()).expect("store");
+    let batched = Store::temporary(config).expect("store");
+    let mut watchers = [watch_from(&one_by_one, 1), watch_from(&batched, 1)];
+    let mut seen = [Vec::new(), Vec::new()];
+    let mut model = Model::new();
+    let mut ops = ops
+        .iter()
+        .filter(|op| !matches!(op, Op::Restart))
+        .peekable();
+    for (entry, size) in sizes.iter().cycle().enumerate() {
+        let mut commands = Vec::new();
+        // A compaction starts an entry: the watchers, drained after each entry, would find
+        // the events of the entry's earlier writes compacted away before they read them.
+        while let Some(op) = ops.next_if(|op| {
+            commands.len() < *size && (commands.is_empty() || !matches!(op, Op::Compact { .. }))
+        }) {
+            commands.extend(command(op, &model));
+            let _ = model.apply(op);
+        }
+        if commands.is_empty() {
+            break;
+        }
+        let expected: Vec<Applied> = commands
+            .iter()
+            .map(|c| one_by_one.apply(c, None).expect("storage"))
+            .collect();
+        let marker = format!("entry-{entry}");
+        let applied = batched
+            .apply_batch(&commands, Some(marker.as_bytes()))
+            .expect("storage");
+        assert_eq!(applied, expected, "entry {entry}: {commands:?}");
+        assert_eq!(batched.current_revision(), model.current());
+        assert_eq!(batched.compact_revision(), model.compacted);
+        assert_eq!(batched.marker().expect("marker"), Some(marker.into_bytes()));
+        for (watcher, seen) in watchers.iter_mut().zip(&mut seen) {
+            drain(&runtime, watcher, model.events.len(), seen);
+        }
+    }
+    for revision in model.compacted.max(1)..=model.current() {
+        assert_eq!(
+            all_at(&batched, revision),
+            all_at(&one_by_one, revision),
+            "revision {revision}"
+        );
+    }
+    assert_eq!(batched.hash_kv(0).unwrap(), one_by_one.hash_kv(0).unwrap());
+    assert_eq!(seen[1], seen[0], "watched events");
+    assert_eq!(seen[0], model.events, "watched events");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_batch_applies_like_its_commands_one_by_one(
+        ops in prop::collection::vec(op(), 1..200),
+        sizes in prop::collection::vec(1..12usize, 1..8),
+    ) {
+        batches_apply_like_one_by_one(ops, sizes);
+    }
 
     #[test]
     fn keyspace_matches_model(
