@@ -266,14 +266,24 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut batch = sled::Batch::default();
+        let mut encoded = Vec::new();
         for entry in entries {
             let bytes = encode_entry(&entry).map_err(|e| StorageIOError::write_logs(&e))?;
-            batch.insert(&index_key(entry.log_id.index), bytes);
+            encoded.push((index_key(entry.log_id.index), bytes));
         }
-        self.entries
-            .apply_batch(batch)
-            .map_err(|e| StorageIOError::write_logs(&e))?;
+        // One entry (what a leader appends) is a plain insert: a sled batch would seal and
+        // write out sled's IO buffer on its own, on top of the flush below, and one insert is
+        // atomic by itself.
+        let written = if let [(index, bytes)] = encoded.as_slice() {
+            self.entries.insert(index, bytes.as_slice()).map(|_| ())
+        } else {
+            let mut batch = sled::Batch::default();
+            for (index, bytes) in encoded {
+                batch.insert(&index, bytes);
+            }
+            self.entries.apply_batch(batch)
+        };
+        written.map_err(|e| StorageIOError::write_logs(&e))?;
         // The callback tells openraft the entries are durable (a follower then acks them to the
         // leader, which counts them toward commit), so it must come after the fsync.
         let flushed = self.flush().await;

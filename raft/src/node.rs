@@ -39,6 +39,8 @@ pub struct RaftNode {
     read_index: ReadIndex,
     /// This member's own writes share entries while it leads.
     proposer: Proposer,
+    /// The index of the last entry the state machine applied.
+    applied: tokio::sync::watch::Receiver<Option<u64>>,
     timing: Timing,
     observer: Observer,
 }
@@ -140,6 +142,7 @@ impl RaftNode {
             .recover_interrupted_install(last_log_id)
             .await
             .map_err(storage)?;
+        let applied = state_machine.applied_index();
         let link: Arc<dyn LeaderLink> = Arc::new(network.clone());
         let raft = Raft::new(id, raft_config, network, log.clone(), state_machine).await?;
         tokio::spawn(count_leader_changes(raft.metrics(), observer.clone()));
@@ -154,6 +157,7 @@ impl RaftNode {
             link,
             read_index,
             proposer,
+            applied,
             timing: Timing::new(&config),
             observer,
         })
@@ -297,13 +301,8 @@ impl RaftNode {
             let refused = match answer {
                 Ok(Ok(read_log_id)) => {
                     let index = read_log_id.map(|l| l.index);
-                    return match self
-                        .raft
-                        .wait(Some(self.timing.request))
-                        .applied_index_at_least(index, "the read index")
-                        .await
-                    {
-                        Ok(_) => Ok(read_log_id),
+                    return match self.wait_applied(index).await {
+                        Ok(()) => Ok(read_log_id),
                         Err(WaitError::ShuttingDown) => Err(Error::Fatal("shutting down".into())),
                         Err(WaitError::Timeout(..)) => Err(Error::Unavailable(format!(
                             "member {} did not apply up to the read index {index:?} within {:?}",
@@ -375,13 +374,26 @@ impl RaftNode {
         }
     }
 
+    /// Waits, for at most the request timeout, until this member has applied `index`.
+    async fn wait_applied(&self, index: Option<u64>) -> std::result::Result<(), WaitError> {
+        let mut applied = self.applied.clone();
+        let waited = tokio::time::timeout(self.timing.request, applied.wait_for(|a| *a >= index))
+            .await
+            .map(|reached| reached.map(|_| ()));
+        match waited {
+            Ok(Ok(())) => Ok(()),
+            // The state machine, and the Raft with it, is gone.
+            Ok(Err(_)) => Err(WaitError::ShuttingDown),
+            Err(_) => Err(WaitError::Timeout(
+                self.timing.request,
+                format!("applied index at least {index:?}"),
+            )),
+        }
+    }
+
     /// Waits (bounded) until this member has applied `index`, for read-your-writes.
     async fn await_applied(&self, index: u64) {
-        let wait = self.raft.wait(Some(self.timing.request));
-        if let Err(e) = wait
-            .applied_index_at_least(Some(index), "the forwarded write")
-            .await
-        {
+        if let Err(e) = self.wait_applied(Some(index)).await {
             tracing::warn!(
                 "member {} has not applied its forwarded write at {index}: {e}",
                 self.id

@@ -81,6 +81,11 @@ pub struct StateMachine {
     /// the keyspace holds; openraft purges only what its snapshot covers). The log store
     /// waits for it before purging: see [`crate::LogStore::gated_by`].
     durable: Arc<tokio::sync::watch::Sender<Option<LogId>>>,
+    /// The index of the last entry applied (installed snapshots included), published once the
+    /// keyspace holds it. Members wait on it to read their own writes and to serve a read at
+    /// a read index: openraft's metrics would wake every such waiter on each change of any
+    /// metric (append, flush, commit, replication) with a copy of all of them.
+    applied: Arc<tokio::sync::watch::Sender<Option<u64>>>,
 }
 
 fn read_err(e: impl std::fmt::Display) -> StorageError {
@@ -245,10 +250,12 @@ impl StateMachine {
         };
         // What the keyspace holds on open is on disk already.
         let (durable, _) = tokio::sync::watch::channel(marker.last_applied);
+        let (applied, _) = tokio::sync::watch::channel(marker.last_applied.map(|l| l.index));
         Ok(StateMachine {
             store,
             snapshot_dir,
             durable: Arc::new(durable),
+            applied: Arc::new(applied),
             state: Arc::new(Mutex::new(marker)),
             snapshots: Arc::new(std::sync::Mutex::new(snapshots)),
             snapshot_counter: Arc::new(AtomicU64::new(0)),
@@ -265,6 +272,11 @@ impl StateMachine {
     /// The keyspace this state machine applies to.
     pub fn store(&self) -> &keel_store::Store {
         &self.store
+    }
+
+    /// Follows the index of the last applied entry (see the `applied` field).
+    pub fn applied_index(&self) -> tokio::sync::watch::Receiver<Option<u64>> {
+        self.applied.subscribe()
     }
 
     /// Follows how far the log may be purged (see the `durable` field).
@@ -382,6 +394,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             responses.push(response);
             self.observer.applied(started.elapsed());
         }
+        self.applied
+            .send_replace(state.last_applied.map(|l| l.index));
         Ok(responses)
     }
 
@@ -504,6 +518,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         .await
         .map_err(write_err)??;
         *state = marker;
+        self.applied
+            .send_replace(state.last_applied.map(|l| l.index));
         Ok(())
     }
 
