@@ -18,7 +18,7 @@ use crate::forward::{self, LeaderLink, LinkError, Refusal};
 use crate::log_store::LogStore;
 use crate::observer::Observer;
 use crate::proposer::Proposer;
-use crate::read_index::ReadIndex;
+use crate::read_index::{ReadIndex, SharedRounds};
 use crate::state_machine::StateMachine;
 use crate::types::{KeelNode, LogId, Raft, RaftMetrics, TypeConfig};
 
@@ -37,6 +37,9 @@ pub struct RaftNode {
     link: Arc<dyn LeaderLink>,
     /// This member's own linearizable reads share read-index rounds while it leads.
     read_index: ReadIndex,
+    /// While another member leads, this member's linearizable reads share requests for the
+    /// read index to it, as the leader's reads share rounds.
+    forwarded_reads: SharedRounds<(u64, KeelNode), ForwardedRead>,
     /// This member's own writes share entries while it leads.
     proposer: Proposer,
     /// The index of the last entry the state machine applied.
@@ -44,6 +47,9 @@ pub struct RaftNode {
     timing: Timing,
     observer: Observer,
 }
+
+/// The leader's answer to a forwarded read-index request.
+type ForwardedRead = std::result::Result<std::result::Result<Option<LogId>, Refusal>, LinkError>;
 
 /// The bounds of forwarding, from [`RaftConfig`].
 struct Timing {
@@ -147,6 +153,12 @@ impl RaftNode {
         let raft = Raft::new(id, raft_config, network, log.clone(), state_machine).await?;
         tokio::spawn(count_leader_changes(raft.metrics(), observer.clone()));
         let read_index = ReadIndex::new(raft.clone());
+        let forwarded_reads = {
+            let (link, timeout) = (link.clone(), Timing::new(&config).request);
+            SharedRounds::new(move |(leader, node): (u64, KeelNode)| {
+                link.read_index(leader, &node, timeout)
+            })
+        };
         let proposer = Proposer::new(raft.clone());
         Ok(RaftNode {
             id,
@@ -156,6 +168,7 @@ impl RaftNode {
             log,
             link,
             read_index,
+            forwarded_reads,
             proposer,
             applied,
             timing: Timing::new(&config),
@@ -270,6 +283,12 @@ impl RaftNode {
         &self.read_index
     }
 
+    /// How many read-index requests this member's linearizable reads sent to another member
+    /// that led: fewer than the reads when reads overlap.
+    pub fn forwarded_read_rounds(&self) -> u64 {
+        self.forwarded_reads.rounds()
+    }
+
     /// Waits until a read from [`RaftNode::store`] afterwards is linearizable, on any member:
     /// the leader confirms with a quorum that it still leads and names its commit index (the
     /// read index), and this member waits until it has applied up to it. Returns the read
@@ -296,7 +315,7 @@ impl RaftNode {
                 })
                 .map(|read| read.map_err(Refusal::from))
             } else {
-                self.link.read_index(id, &node, self.timing.request).await
+                self.forwarded_reads.round((id, node)).await
             };
             let refused = match answer {
                 Ok(Ok(read_log_id)) => {

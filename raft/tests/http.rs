@@ -406,6 +406,45 @@ async fn concurrent_linearizable_reads_share_rounds_and_see_acknowledged_writes(
     shutdown(members).await
 }
 
+/// Concurrent linearizable reads on a follower share their read-index requests to the
+/// leader, and each still sees every write acknowledged (anywhere) before it started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_linearizable_reads_on_a_follower_share_requests_to_the_leader(
+) -> anyhow::Result<()> {
+    const READS: usize = 64;
+    let dir = tempfile::TempDir::new()?;
+    let members = Arc::new(start(dir.path(), fast_config()).await?);
+    let leader = leader(&members).await?;
+    let follower = *members
+        .keys()
+        .find(|id| **id != leader)
+        .expect("a follower");
+    let before = members[&follower].node.forwarded_read_rounds();
+    let mut reads = Vec::new();
+    for i in 0..READS {
+        let members = members.clone();
+        reads.push(tokio::spawn(async move {
+            let key = format!("read-{i}");
+            // Acknowledged by the leader: the follower has not necessarily applied it yet.
+            members[&leader].node.write(put(&key)).await?;
+            members[&follower].node.linearizable_barrier().await?;
+            let value = get(&members[&follower], &key)?;
+            anyhow::ensure!(value.as_deref() == Some(&b"v"[..]), "read {i} missed {key}");
+            anyhow::Ok(())
+        }));
+    }
+    for read in reads {
+        read.await??;
+    }
+    let rounds = members[&follower].node.forwarded_read_rounds() - before;
+    assert!(
+        (1..READS as u64).contains(&rounds),
+        "{READS} overlapping reads sent {rounds} requests to the leader"
+    );
+    let members = Arc::try_unwrap(members).map_err(|_| anyhow::anyhow!("members still shared"))?;
+    shutdown(members).await
+}
+
 /// What a forwarding member may retry: a refused connection never reached the leader; a
 /// request that was sent and not answered may have been run.
 #[tokio::test]
