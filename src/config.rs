@@ -104,6 +104,9 @@ pub struct Config {
     pub auto_compaction_retention: String,
     /// Largest client request, bytes (etcd default: 1.5 MiB).
     pub max_request_bytes: usize,
+    /// The most memory the keyspace's page cache holds, bytes; the rest is read from disk
+    /// when used (keel's own key: etcd leaves its cache to the operating system).
+    pub backend_cache_bytes: u64,
     /// Raft heartbeat interval, milliseconds.
     pub heartbeat_interval: u64,
     /// Raft election timeout, milliseconds.
@@ -154,6 +157,7 @@ impl Default for Config {
             auto_compaction_mode: CompactionMode::Periodic,
             auto_compaction_retention: "0".into(),
             max_request_bytes: 1536 * 1024,
+            backend_cache_bytes: keel_store::DEFAULT_CACHE_CAPACITY_BYTES,
             heartbeat_interval: 100,
             election_timeout: 1000,
             cert_file: None,
@@ -307,6 +311,9 @@ impl Config {
         }
         if self.max_request_bytes == 0 {
             return Err(invalid("max-request-bytes", "must be positive"));
+        }
+        if self.backend_cache_bytes == 0 {
+            return Err(invalid("backend-cache-bytes", "must be positive"));
         }
         self.compaction_retention()?;
         if self.auth_token_ttl == 0 {
@@ -526,6 +533,9 @@ mod tests {
         let config: Config = toml::from_str("election-timeout = 200").unwrap();
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("election-timeout"), "{err}");
+        let config: Config = toml::from_str("backend-cache-bytes = 0").unwrap();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("backend-cache-bytes"), "{err}");
         let config: Config = toml::from_str(
             "auto-compaction-mode = \"periodic\"\nauto-compaction-retention = \"1h30m\"",
         )

@@ -81,6 +81,7 @@ pub async fn start(
     })?;
     let store_config = keel_store::Config {
         max_request_bytes: config.max_request_bytes,
+        cache_capacity_bytes: config.backend_cache_bytes,
         ..Default::default()
     };
     // TLS files load before anything starts, so a bad file fails `start`, naming its key.

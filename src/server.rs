@@ -113,6 +113,7 @@ pub fn local_replica(config: &Config) -> Result<LocalReplica> {
     })?;
     let store_config = keel_store::Config {
         max_request_bytes: config.max_request_bytes,
+        cache_capacity_bytes: config.backend_cache_bytes,
         ..Default::default()
     };
     let store = keel_store::Store::open(config.data_dir.join("kv"), store_config)?;

@@ -19,7 +19,8 @@
 //!   as files streamed to and from keel-store's export (`<data_dir>/snapshot`).
 //! - [`forward`]: writes and linearizable reads on every member: the leader's side, and
 //!   [`LeaderLink`], how a follower reaches it.
-//! - [`read_index`]: concurrent linearizable reads share one leadership-confirming round.
+//! - [`read_index`]: concurrent linearizable reads share one leadership-confirming round on the
+//!   leader, and one request for the read index on a follower.
 //! - [`proposer`]: concurrent writes on the leader share one log entry (group commit).
 //! - [`network`]: the peer network, an HTTP client (reqwest) and the server side as a warp filter;
 //!   snapshots travel in chunks of [`RaftConfig::snapshot_chunk_bytes`].

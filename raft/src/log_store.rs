@@ -41,13 +41,21 @@ pub struct LogStore {
     durable: Option<tokio::sync::watch::Receiver<Option<LogId>>>,
 }
 
+/// The most memory sled's page cache holds for the log, bytes (sled's default is 1 GiB).
+/// Replication and apply read the newest entries, which were written last and stay cached;
+/// a follower far behind is sent a snapshot rather than old entries.
+const CACHE_CAPACITY_BYTES: u64 = 32 << 20;
+
 /// How long a purge waits for the state machine to make the snapshot it covers durable.
 const PURGE_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 impl LogStore {
     /// Opens (or creates) the log in the directory `path` (keel uses `<data_dir>/raft`).
     pub fn open(path: impl AsRef<Path>) -> crate::Result<LogStore> {
-        let db = sled::Config::new().path(path.as_ref()).open()?;
+        let db = sled::Config::new()
+            .path(path.as_ref())
+            .cache_capacity(CACHE_CAPACITY_BYTES)
+            .open()?;
         let entries = db.open_tree("entries")?;
         let meta = db.open_tree("meta")?;
         Ok(LogStore {

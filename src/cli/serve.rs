@@ -62,6 +62,9 @@ pub struct ServeArgs {
     /// max-request-bytes
     #[arg(long)]
     pub max_request_bytes: Option<usize>,
+    /// backend-cache-bytes: the keyspace's page cache
+    #[arg(long)]
+    pub backend_cache_bytes: Option<u64>,
     /// heartbeat-interval, ms
     #[arg(long)]
     pub heartbeat_interval: Option<u64>,
@@ -146,6 +149,7 @@ impl ServeArgs {
             auto_compaction_mode,
             auto_compaction_retention,
             max_request_bytes,
+            backend_cache_bytes,
             heartbeat_interval,
             election_timeout,
             auth_token_ttl,
@@ -284,12 +288,15 @@ mod tests {
             "existing",
             "--snapshot-catchup-entries",
             "50",
+            "--backend-cache-bytes",
+            "1048576",
         ]);
         let config = args.config().unwrap();
         assert_eq!(config.name, "n1");
         assert_eq!(config.snapshot_count, 7);
         assert_eq!(config.snapshot_catchup_entries, 50);
         assert_eq!(config.max_request_bytes, 2000);
+        assert_eq!(config.backend_cache_bytes, 1 << 20);
         assert_eq!(config.listen_client_urls.len(), 2);
         assert_eq!(config.initial_cluster_state, ClusterState::Existing);
     }

@@ -25,13 +25,21 @@ pub struct Config {
     /// How many recent revisions' events are kept in memory for live watchers; older
     /// revisions are replayed from disk.
     pub watch_cache_revisions: usize,
+    /// The most memory sled's page cache may hold, bytes. sled's own default (1 GiB) keeps a
+    /// keyspace of a million keys wholly in memory; pages beyond the cache are read back
+    /// from the file (and the operating system's cache) when used.
+    pub cache_capacity_bytes: u64,
 }
+
+/// [`Config::cache_capacity_bytes`] by default: 128 MiB.
+pub const DEFAULT_CACHE_CAPACITY_BYTES: u64 = 128 << 20;
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             max_request_bytes: 1536 * 1024,
             watch_cache_revisions: 4096,
+            cache_capacity_bytes: DEFAULT_CACHE_CAPACITY_BYTES,
         }
     }
 }
@@ -207,12 +215,16 @@ impl Store {
 
     /// Opens (or creates) the keyspace in `path`.
     pub fn open(path: impl AsRef<Path>, config: Config) -> Result<Store> {
-        Store::with_db(open_db(path.as_ref())?, config)
+        Store::with_db(open_db(path.as_ref(), config.cache_capacity_bytes)?, config)
     }
 
     /// A keyspace in a temporary directory, removed on drop (tests, benches).
     pub fn temporary(config: Config) -> Result<Store> {
-        Store::with_db(sled::Config::new().temporary(true).open()?, config)
+        let db = sled::Config::new()
+            .temporary(true)
+            .cache_capacity(config.cache_capacity_bytes)
+            .open()?;
+        Store::with_db(db, config)
     }
 
     fn with_db(db: sled::Db, config: Config) -> Result<Store> {
@@ -630,11 +642,15 @@ impl Store {
 
 /// Opens the database, waiting briefly for the file lock when this process has just dropped
 /// a store on the same path: sled's IO threads release it a moment after the last handle.
-fn open_db(path: &Path) -> Result<sled::Db> {
+fn open_db(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db> {
     const ATTEMPTS: u32 = 200;
     let mut attempt = 0;
     loop {
-        match sled::open(path) {
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_capacity_bytes)
+            .open()
+        {
             Err(sled::Error::Io(e))
                 if attempt < ATTEMPTS && e.to_string().contains("could not acquire lock") =>
             {
