@@ -46,6 +46,9 @@ pub struct LogStore {
 /// a follower far behind is sent a snapshot rather than old entries.
 const CACHE_CAPACITY_BYTES: u64 = 32 << 20;
 
+/// Most entries a purge removes in one sled batch.
+const PURGE_BATCH: usize = 1024;
+
 /// How long a purge waits for the state machine to make the snapshot it covers durable.
 const PURGE_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
@@ -342,14 +345,29 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // Record the purge point first: entries at or below it are ignored from then on, so a
         // crash between the two steps leaves only harmless leftovers.
         self.write_meta(LAST_PURGED, &log_id)?;
-        let mut batch = sled::Batch::default();
-        for item in self.entries.range(..=index_key(log_id.index)) {
-            let (key, _) = item.map_err(|e| StorageIOError::write_logs(&e))?;
-            batch.remove(key);
+        // In batches of a bounded size: sled holds one epoch guard across a whole batch, so
+        // nothing it replaces meanwhile can be freed. One batch of every entry a snapshot
+        // covers (100,000 by default) grew each member by 2 GB, never returned.
+        let mut doomed = Vec::with_capacity(PURGE_BATCH);
+        loop {
+            for item in self.entries.range(..=index_key(log_id.index)) {
+                let (key, _) = item.map_err(|e| StorageIOError::write_logs(&e))?;
+                doomed.push(key);
+                if doomed.len() == PURGE_BATCH {
+                    break;
+                }
+            }
+            if doomed.is_empty() {
+                break;
+            }
+            let mut batch = sled::Batch::default();
+            for key in doomed.drain(..) {
+                batch.remove(key);
+            }
+            self.entries
+                .apply_batch(batch)
+                .map_err(|e| StorageIOError::write_logs(&e))?;
         }
-        self.entries
-            .apply_batch(batch)
-            .map_err(|e| StorageIOError::write_logs(&e))?;
         self.flush()
             .await
             .map_err(|e| StorageIOError::write_logs(&e))?;
@@ -405,6 +423,28 @@ mod tests {
                 last_purged: Some(entry(3).log_id),
             }
         );
+    }
+
+    /// A purge larger than one removal batch removes every entry it covers, and no other.
+    #[tokio::test]
+    async fn a_purge_of_many_entries_removes_exactly_those_it_covers() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let mut log = LogStore::open(dir.path()).unwrap();
+        let last = 3 * PURGE_BATCH as u64 + 10;
+        log.blocking_append((1..=last).map(entry)).await.unwrap();
+        let upto = 2 * PURGE_BATCH as u64 + 7;
+        log.purge(entry(upto).log_id).await.unwrap();
+        let state = log.get_log_state().await.unwrap();
+        assert_eq!(state.last_purged_log_id, Some(entry(upto).log_id));
+        assert_eq!(state.last_log_id, Some(entry(last).log_id));
+        let indexes: Vec<u64> = log
+            .try_get_log_entries(0..=last)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.log_id.index)
+            .collect();
+        assert_eq!(indexes, (upto + 1..=last).collect::<Vec<_>>());
     }
 
     #[tokio::test(flavor = "current_thread")]
