@@ -372,24 +372,25 @@ async fn follower_serves_writes_and_linearizable_reads_over_http() -> anyhow::Re
     shutdown(members).await
 }
 
-/// Concurrent linearizable reads on the leader share read-index rounds, and each still sees
-/// every write acknowledged before it started.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_linearizable_reads_share_rounds_and_see_acknowledged_writes(
-) -> anyhow::Result<()> {
-    const READS: usize = 64;
-    let dir = tempfile::TempDir::new()?;
-    let members = Arc::new(start(dir.path(), fast_config()).await?);
-    let leader = leader(&members).await?;
-    let before = members[&leader].node.read_index().rounds();
+/// Runs 64 overlapping linearizable reads on `reader`, each after a write acknowledged by the
+/// leader, and checks that each saw its write; returns how far `rounds` (a counter of
+/// `reader`'s) moved meanwhile.
+async fn overlapping_reads(
+    members: &Arc<BTreeMap<u64, Member>>,
+    leader: u64,
+    reader: u64,
+    rounds: fn(&Member) -> u64,
+) -> anyhow::Result<u64> {
+    let before = rounds(&members[&reader]);
     let mut reads = Vec::new();
-    for i in 0..READS {
+    for i in 0..OVERLAPPING_READS {
         let members = members.clone();
         reads.push(tokio::spawn(async move {
             let key = format!("read-{i}");
+            // Acknowledged by the leader: a follower has not necessarily applied it yet.
             members[&leader].node.write(put(&key)).await?;
-            members[&leader].node.linearizable_barrier().await?;
-            let value = get(&members[&leader], &key)?;
+            members[&reader].node.linearizable_barrier().await?;
+            let value = get(&members[&reader], &key)?;
             anyhow::ensure!(value.as_deref() == Some(&b"v"[..]), "read {i} missed {key}");
             anyhow::Ok(())
         }));
@@ -397,10 +398,26 @@ async fn concurrent_linearizable_reads_share_rounds_and_see_acknowledged_writes(
     for read in reads {
         read.await??;
     }
-    let rounds = members[&leader].node.read_index().rounds() - before;
+    Ok(rounds(&members[&reader]) - before)
+}
+
+const OVERLAPPING_READS: u64 = 64;
+
+/// Concurrent linearizable reads on the leader share read-index rounds, and each still sees
+/// every write acknowledged before it started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_linearizable_reads_share_rounds_and_see_acknowledged_writes(
+) -> anyhow::Result<()> {
+    let dir = tempfile::TempDir::new()?;
+    let members = Arc::new(start(dir.path(), fast_config()).await?);
+    let leader = leader(&members).await?;
+    let rounds = overlapping_reads(&members, leader, leader, |member| {
+        member.node.read_index().rounds()
+    })
+    .await?;
     assert!(
-        (1..READS as u64).contains(&rounds),
-        "{READS} overlapping reads took {rounds} rounds"
+        (1..OVERLAPPING_READS).contains(&rounds),
+        "{OVERLAPPING_READS} overlapping reads took {rounds} rounds"
     );
     let members = Arc::try_unwrap(members).map_err(|_| anyhow::anyhow!("members still shared"))?;
     shutdown(members).await
@@ -411,7 +428,6 @@ async fn concurrent_linearizable_reads_share_rounds_and_see_acknowledged_writes(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_linearizable_reads_on_a_follower_share_requests_to_the_leader(
 ) -> anyhow::Result<()> {
-    const READS: usize = 64;
     let dir = tempfile::TempDir::new()?;
     let members = Arc::new(start(dir.path(), fast_config()).await?);
     let leader = leader(&members).await?;
@@ -419,27 +435,13 @@ async fn concurrent_linearizable_reads_on_a_follower_share_requests_to_the_leade
         .keys()
         .find(|id| **id != leader)
         .expect("a follower");
-    let before = members[&follower].node.forwarded_read_rounds();
-    let mut reads = Vec::new();
-    for i in 0..READS {
-        let members = members.clone();
-        reads.push(tokio::spawn(async move {
-            let key = format!("read-{i}");
-            // Acknowledged by the leader: the follower has not necessarily applied it yet.
-            members[&leader].node.write(put(&key)).await?;
-            members[&follower].node.linearizable_barrier().await?;
-            let value = get(&members[&follower], &key)?;
-            anyhow::ensure!(value.as_deref() == Some(&b"v"[..]), "read {i} missed {key}");
-            anyhow::Ok(())
-        }));
-    }
-    for read in reads {
-        read.await??;
-    }
-    let rounds = members[&follower].node.forwarded_read_rounds() - before;
+    let rounds = overlapping_reads(&members, leader, follower, |member| {
+        member.node.forwarded_read_rounds()
+    })
+    .await?;
     assert!(
-        (1..READS as u64).contains(&rounds),
-        "{READS} overlapping reads sent {rounds} requests to the leader"
+        (1..OVERLAPPING_READS).contains(&rounds),
+        "{OVERLAPPING_READS} overlapping reads sent {rounds} requests to the leader"
     );
     let members = Arc::try_unwrap(members).map_err(|_| anyhow::anyhow!("members still shared"))?;
     shutdown(members).await
