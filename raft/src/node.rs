@@ -567,7 +567,9 @@ impl RaftNode {
             leader: metrics.current_leader,
             term: metrics.current_term,
             last_log_index: metrics.last_log_index.unwrap_or(0),
-            applied_index: metrics.last_applied.map_or(0, |l| l.index),
+            // The state machine's own count, which the keyspace already holds and reads wait
+            // on; openraft's metrics learn of an apply a moment later.
+            applied_index: self.applied.borrow().unwrap_or(0),
             members: members(&metrics),
         }
     }
