@@ -348,21 +348,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // In batches of a bounded size: sled holds one epoch guard across a whole batch, so
         // nothing it replaces meanwhile can be freed. One batch of every entry a snapshot
         // covers (100,000 by default) grew each member by 2 GB, never returned.
-        let mut doomed = Vec::with_capacity(PURGE_BATCH);
-        loop {
-            for item in self.entries.range(..=index_key(log_id.index)) {
-                let (key, _) = item.map_err(|e| StorageIOError::write_logs(&e))?;
-                doomed.push(key);
-                if doomed.len() == PURGE_BATCH {
-                    break;
-                }
-            }
-            if doomed.is_empty() {
-                break;
-            }
+        let doomed = self
+            .entries
+            .range(..=index_key(log_id.index))
+            .keys()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StorageIOError::write_logs(&e))?;
+        for keys in doomed.chunks(PURGE_BATCH) {
             let mut batch = sled::Batch::default();
-            for key in doomed.drain(..) {
-                batch.remove(key);
+            for key in keys {
+                batch.remove(key.clone());
             }
             self.entries
                 .apply_batch(batch)

@@ -153,8 +153,9 @@ impl RaftNode {
         let raft = Raft::new(id, raft_config, network, log.clone(), state_machine).await?;
         tokio::spawn(count_leader_changes(raft.metrics(), observer.clone()));
         let read_index = ReadIndex::new(raft.clone());
+        let timing = Timing::new(&config);
         let forwarded_reads = {
-            let (link, timeout) = (link.clone(), Timing::new(&config).request);
+            let (link, timeout) = (link.clone(), timing.request);
             SharedRounds::new(move |(leader, node): (u64, KeelNode)| {
                 link.read_index(leader, &node, timeout)
             })
@@ -171,7 +172,7 @@ impl RaftNode {
             forwarded_reads,
             proposer,
             applied,
-            timing: Timing::new(&config),
+            timing,
             observer,
         })
     }

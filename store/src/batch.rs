@@ -154,8 +154,8 @@ impl<'a> Pending<'a> {
             return read_range(self.tree, request, self.current, self.compacted);
         }
         let range = KeyRange::new(&request.key, &request.range_end);
-        let written = self.earlier.keys().chain(self.overlay.keys());
-        if !written.into_iter().any(|key| range.contains(key)) {
+        let mut written = self.earlier.keys().chain(self.overlay.keys());
+        if !written.any(|key| range.contains(key)) {
             // Nothing this command or its group wrote is in the range: the tree answers, with
             // the plain read's shortcuts (paginated reads decode only what they return).
             return read_range(self.tree, request, self.current, self.compacted);

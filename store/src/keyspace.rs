@@ -461,12 +461,11 @@ impl Store {
                 inner.compacted.store(compact_to, Ordering::Release);
             }
         }
-        let compacted_now = pending.compact_to.is_some();
         if revision != current {
-            let (_, events) = pending.into_writes();
+            let events = std::mem::take(&mut pending.events);
             lock(&inner.cache).push(revision, events);
         }
-        if revision != current || compacted_now {
+        if revision != current || pending.compact_to.is_some() {
             inner.published.send_replace(revision);
         }
         Ok(Applied {
