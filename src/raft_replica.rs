@@ -104,13 +104,14 @@ impl RaftReplica {
 
     async fn change(&self, change: ChangeMembers<u64, KeelNode>) -> Result<(), ReplicaError> {
         self.require_leader()?;
-        let changed = self.node.raft().change_membership(change, false);
+        let changed = self.node.change_members(change);
         match tokio::time::timeout(self.request_timeout, changed).await {
             Err(_) => Err(ReplicaError::Timeout),
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(ReplicaError::MembershipRefused(format!(
-                "etcdserver: membership change refused: {e}"
-            ))),
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(keel_raft::Error::Membership(e))) => Err(ReplicaError::MembershipRefused(
+                format!("etcdserver: membership change refused: {e}"),
+            )),
+            Ok(Err(e)) => Err(self.map_error(e)),
         }
     }
 

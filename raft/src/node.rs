@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::error::{ChangeMembershipError, ClientWriteError, InitializeError, RaftError};
 use openraft::metrics::WaitError;
 use openraft::storage::RaftLogStorage as _;
 use openraft::{ChangeMembers, RaftNetworkFactory, ServerState};
@@ -478,11 +478,13 @@ impl RaftNode {
                 Err(e) => tracing::debug!("{target} was not asked to campaign: {e}"),
             }
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let wait = self.raft.wait(Some(remaining.min(self.timing.leader_wait)));
+            let wait = self
+                .raft
+                .wait(Some(remaining.min(self.timing.retry_backoff)));
             match wait.current_leader(target, "the transferee to lead").await {
                 Ok(_) => return Ok(()),
                 Err(WaitError::ShuttingDown) => return Err(Error::Fatal("shutting down".into())),
-                Err(WaitError::Timeout(..)) if remaining <= self.timing.leader_wait => {
+                Err(WaitError::Timeout(..)) if remaining <= self.timing.retry_backoff => {
                     return Err(Error::Unavailable(format!(
                         "{target} did not become leader within {allowed:?}"
                     )))
@@ -505,8 +507,35 @@ impl RaftNode {
     /// Makes `voters` the voting members (each must already be a voter or a learner); members
     /// that are left out are removed from the cluster, not kept as learners.
     pub async fn change_membership(&self, voters: BTreeSet<u64>) -> Result<()> {
+        self.change_members(ChangeMembers::ReplaceAllVoters(voters))
+            .await
+    }
+
+    /// Makes one membership change on the leader, members left out of the voters removed
+    /// (`retain = false`). [`Error::ForwardToLeader`] elsewhere.
+    ///
+    /// openraft refuses a change while the last one is not known to be committed. A leader
+    /// elected just after a change learns that it is only when an entry of its own term
+    /// commits, so a refusal for that waits for such a commit (a read index) and tries once
+    /// more: a change that is really still under way is refused again.
+    pub async fn change_members(&self, change: ChangeMembers<u64, KeelNode>) -> Result<()> {
+        match self.raft.change_membership(change.clone(), false).await {
+            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
+                ChangeMembershipError::InProgress(in_progress),
+            ))) => {
+                tracing::debug!("membership change waits for the last one: {in_progress}");
+                self.raft
+                    .ensure_linearizable()
+                    .await
+                    .map_err(forward::read_error)?;
+            }
+            done => {
+                done.map_err(write_error)?;
+                return Ok(());
+            }
+        }
         self.raft
-            .change_membership(voters, false)
+            .change_membership(change, false)
             .await
             .map_err(write_error)?;
         Ok(())
@@ -519,11 +548,8 @@ impl RaftNode {
         if !self.members().iter().any(|m| m.id == id && m.is_learner) {
             return Err(Error::Membership(format!("{id} is not a learner")));
         }
-        self.raft
-            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+        self.change_members(ChangeMembers::AddVoterIds(BTreeSet::from([id])))
             .await
-            .map_err(write_error)?;
-        Ok(())
     }
 
     /// Removes member `id`, voter or learner, from the cluster entirely. On the leader;
@@ -546,11 +572,7 @@ impl RaftNode {
         } else {
             ChangeMembers::RemoveNodes(ids)
         };
-        self.raft
-            .change_membership(change, false)
-            .await
-            .map_err(write_error)?;
-        Ok(())
+        self.change_members(change).await
     }
 
     /// The membership this member knows, in id order.

@@ -1,3 +1,7 @@
+use std::time::{Duration, Instant};
+
+use keel_raft::RaftConfig;
+
 use crate::fixture::{fast_config, put, Cluster};
 
 async fn elects_and_replicates(size: u64) -> anyhow::Result<()> {
@@ -66,6 +70,31 @@ async fn leadership_transfers_to_a_caught_up_voter_only() -> anyhow::Result<()> 
     assert_eq!(cluster.node(leader).current_leader(), Some(follower));
     assert_eq!(cluster.leader().await?, follower);
     cluster.write(put("after", "transfer")).await?;
+    cluster.assert_converged(&cluster.ids()).await?;
+    cluster.shutdown().await
+}
+
+/// etcd hands leadership over at once (the transferee campaigns past the leader lease); a
+/// transfer here must not sit out election timeouts either, even right after another one,
+/// while every voter's lease on the last leader is fresh, or `move-leader` outlasts etcdctl's
+/// 5 s command timeout. Default timings: elections take 1–2 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn back_to_back_transfers_each_finish_within_an_election_timeout() -> anyhow::Result<()> {
+    let config = RaftConfig::default();
+    let election_timeout = Duration::from_millis(config.election_timeout_min_ms);
+    let cluster = Cluster::start(3, config).await?;
+    for _ in 0..4 {
+        let leader = cluster.leader().await?;
+        let follower = cluster.ids().into_iter().find(|id| *id != leader).unwrap();
+        let start = Instant::now();
+        cluster.node(leader).transfer_leadership(follower).await?;
+        let took = start.elapsed();
+        assert!(
+            took < election_timeout,
+            "{leader} -> {follower} took {took:?}, more than an election timeout"
+        );
+    }
+    cluster.write(put("after", "transfers")).await?;
     cluster.assert_converged(&cluster.ids()).await?;
     cluster.shutdown().await
 }
