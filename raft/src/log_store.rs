@@ -55,10 +55,7 @@ const PURGE_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 impl LogStore {
     /// Opens (or creates) the log in the directory `path` (keel uses `<data_dir>/raft`).
     pub fn open(path: impl AsRef<Path>) -> crate::Result<LogStore> {
-        let db = sled::Config::new()
-            .path(path.as_ref())
-            .cache_capacity(CACHE_CAPACITY_BYTES)
-            .open()?;
+        let db = keel_store::open_db(path.as_ref(), CACHE_CAPACITY_BYTES)?;
         let entries = db.open_tree("entries")?;
         let meta = db.open_tree("meta")?;
         Ok(LogStore {

@@ -71,6 +71,10 @@ pub struct StateMachine {
     /// be the export of exactly the state its marker names. A tokio mutex because the guard is
     /// held across the blocking-pool hop of the export.
     state: Arc<Mutex<Marker>>,
+    /// Held by a snapshot build while the keyspace is exported. Applying goes on meanwhile,
+    /// except entries with a command that waits for exports (compactions, leases, auth): they
+    /// wait here, asynchronously, rather than on keel-store's lock on a runtime thread.
+    exporting: Arc<Mutex<()>>,
     /// A std mutex: it is only taken in synchronous code (on the blocking pool, or to open a
     /// file), never held across an await.
     snapshots: Arc<std::sync::Mutex<SnapshotDir>>,
@@ -257,6 +261,7 @@ impl StateMachine {
             durable: Arc::new(durable),
             applied: Arc::new(applied),
             state: Arc::new(Mutex::new(marker)),
+            exporting: Arc::new(Mutex::new(())),
             snapshots: Arc::new(std::sync::Mutex::new(snapshots)),
             snapshot_counter: Arc::new(AtomicU64::new(0)),
             observer: Observer::default(),
@@ -377,6 +382,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 // The marker names the entry, so a batch cut short by a crash resumes after
                 // its last applied command when the log replays the entry.
                 EntryPayload::Normal(request) => {
+                    let _export_done = if request.commands.iter().any(keel_store::waits_for_exports)
+                    {
+                        Some(self.exporting.lock().await)
+                    } else {
+                        None
+                    };
                     let applied = self
                         .store
                         .apply_batch(&request.commands, Some(&marker))
@@ -533,9 +544,11 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     /// it to `<id>.snap`, switches the sidecar to it, and hands openraft the file opened for
     /// reading.
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        // Held until the export is done, so no entry is applied between reading the marker and
-        // exporting the state it describes.
+        // Held until the export's point is fixed, so no entry is applied between reading the
+        // marker and fixing the state it describes; the export itself goes on beside applying.
+        // `state` before `exporting`, as `apply` takes them.
         let state = self.state.clone().lock_owned().await;
+        let exporting = self.exporting.clone().lock_owned().await;
         let store = self.store.clone();
         let snapshots = self.snapshots.clone();
         let dir = self.snapshot_dir.clone();
@@ -565,10 +578,12 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             store.flush().map_err(write_err)?;
             let tmp = dir.join(format!("{}.tmp", current.file));
             let mut out = BufWriter::new(File::create(&tmp).map_err(io)?);
-            store.export(&mut out).map_err(read_err)?;
-            let written = out.into_inner().map_err(|e| io(e.into_error()))?;
-            // The export is the state the marker names; applying may resume while it syncs.
+            // The point is the state the marker names; applying resumes while it is written.
+            let point = store.export_point().map_err(read_err)?;
             drop(state);
+            point.write(&mut out).map_err(read_err)?;
+            drop(exporting);
+            let written = out.into_inner().map_err(|e| io(e.into_error()))?;
             written.sync_all().map_err(io)?;
             drop(written);
             let path = dir.join(&current.file);

@@ -23,6 +23,7 @@ pub(crate) const HISTORY: u8 = b'h';
 pub(crate) const CURRENT: u8 = b'c';
 pub(crate) const LEASE: u8 = b'l';
 pub(crate) const ATTACH: u8 = b'a';
+pub(crate) const META: u8 = b'm';
 
 pub(crate) const META_REVISION: &[u8] = b"mrevision";
 pub(crate) const META_COMPACTED: &[u8] = b"mcompacted";

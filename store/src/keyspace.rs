@@ -123,6 +123,12 @@ fn runs_with_others(command: &Command) -> bool {
     }
 }
 
+/// Whether applying `command` waits for an export in progress ([`Store::export_point`]):
+/// compactions, leases and auth changes do; puts, deletes and transactions do not.
+pub fn waits_for_exports(command: &Command) -> bool {
+    !runs_with_others(command)
+}
+
 /// Commands of one [`Store::apply_batch`] executed and not yet written to the tree.
 #[derive(Default)]
 struct Run {
@@ -152,6 +158,11 @@ pub(crate) struct Inner {
     /// speak of, and a std mutex keeps `apply` callable from sync code; it is never held
     /// across an await.
     writer: Mutex<()>,
+    /// Held by an export for its whole length, and by every write an export could not see
+    /// past (compactions, leases, auth, imports), which take it before `writer`. Puts,
+    /// deletes and transactions do not take it: an export reads the keyspace as of its
+    /// revision, which they cannot change (see [`Store::export`]).
+    exclusive: Mutex<()>,
     /// Readers hold it shared so a multi-key read never sees half of a command; `apply`
     /// takes it exclusively only around the batch write and the revision bump.
     view: RwLock<()>,
@@ -253,6 +264,7 @@ impl Store {
                 current: AtomicI64::new(current),
                 compacted: AtomicI64::new(compacted),
                 writer: Mutex::new(()),
+                exclusive: Mutex::new(()),
                 view: RwLock::new(()),
                 cache: Mutex::new(cache),
                 published,
@@ -284,6 +296,7 @@ impl Store {
     /// log id) in the same atomic batch. Does not flush. The outer error is a storage failure
     /// (fatal); the inner result is the client-visible outcome.
     pub fn apply(&self, command: &Command, marker: Option<&[u8]>) -> Result<Applied> {
+        let _exclusive = (!runs_with_others(command)).then(|| lock(&self.inner.exclusive));
         let _writer = lock(&self.inner.writer);
         let meta: Vec<MetaWrite> = marker
             .map(|marker| (index::META_MARKER, Some(marker.to_vec())))
@@ -312,6 +325,8 @@ impl Store {
     /// it survived the crash. The note of progress travels in [`Store::export`], so a snapshot
     /// of such a keyspace resumes the same way wherever it is installed.
     pub fn apply_batch(&self, commands: &[Command], marker: Option<&[u8]>) -> Result<Vec<Applied>> {
+        let alone = commands.iter().any(|command| !runs_with_others(command));
+        let _exclusive = alone.then(|| lock(&self.inner.exclusive));
         let _writer = lock(&self.inner.writer);
         let tree = self.inner.tree();
         let resume_after = match (marker, tree.get(index::META_BATCH_PROGRESS)?) {
@@ -597,16 +612,38 @@ impl Store {
 
     /// Writes the whole state (keyspace, history, leases, auth, revisions, marker) to `out`.
     pub fn export(&self, out: &mut dyn std::io::Write) -> Result<u64> {
-        // Holding the writer lock keeps the stream one consistent state: sled iterators are
-        // not snapshots, and an apply in the middle would tear it.
+        self.export_point()?.write(out)
+    }
+
+    /// Fixes the state [`ExportPoint::write`] writes: the keyspace as it is now. Applies go on
+    /// meanwhile, except those an export could not see past (compactions, leases, auth,
+    /// imports), which wait until the point is written or dropped.
+    ///
+    /// sled's iterators are not snapshots, so the export reads the keyspace as of the point's
+    /// revision instead, which later puts, deletes and transactions do not change: events and
+    /// history entries up to it, each key's value and lease attachment at it (from the
+    /// history), and the meta entries (revision, marker, batch progress) as they are now.
+    pub fn export_point(&self) -> Result<ExportPoint<'_>> {
+        let exclusive = lock(&self.inner.exclusive);
         let _writer = lock(&self.inner.writer);
-        snapshot::export(&self.inner.tree(), out)
+        let tree = self.inner.tree();
+        let meta = tree
+            .scan_prefix([index::META])
+            .map(|entry| entry.map(|(key, value)| (key.to_vec(), value.to_vec())))
+            .collect::<std::result::Result<_, _>>()?;
+        Ok(ExportPoint {
+            _exclusive: exclusive,
+            tree,
+            revision: self.inner.current_revision(),
+            meta,
+        })
     }
 
     /// Replaces the whole state with a stream written by [`Store::export`]; watchers are
     /// carried over (replaying from the new state, or told Compacted).
     pub fn import(&self, input: &mut dyn std::io::Read) -> Result<()> {
         let inner = &*self.inner;
+        let _exclusive = lock(&inner.exclusive);
         let old_name = read(&inner.tree).name();
         let generation = old_name
             .strip_prefix(TREE_PREFIX.as_bytes())
@@ -641,9 +678,31 @@ impl Store {
     }
 }
 
-/// Opens the database, waiting briefly for the file lock when this process has just dropped
-/// a store on the same path: sled's IO threads release it a moment after the last handle.
-fn open_db(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db> {
+/// A state of the keyspace to export, fixed by [`Store::export_point`].
+pub struct ExportPoint<'a> {
+    _exclusive: MutexGuard<'a, ()>,
+    tree: sled::Tree,
+    revision: i64,
+    meta: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl ExportPoint<'_> {
+    /// The revision the export holds the keyspace at.
+    pub fn revision(&self) -> i64 {
+        self.revision
+    }
+
+    /// Writes the keyspace as of this point in [`Store::import`]'s format; returns the bytes
+    /// written.
+    pub fn write(self, out: &mut dyn std::io::Write) -> Result<u64> {
+        snapshot::export_at(&self.tree, self.revision, &self.meta, out)
+    }
+}
+
+/// Opens the sled database in `path`, waiting briefly for the file lock when this process has
+/// just dropped a database on the same path: sled's IO threads release it a moment after the
+/// last handle. (Raft's log opens its own database this way too.)
+pub fn open_db(path: &Path, cache_capacity_bytes: u64) -> sled::Result<sled::Db> {
     const ATTEMPTS: u32 = 200;
     let mut attempt = 0;
     loop {
@@ -658,7 +717,7 @@ fn open_db(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db> {
                 attempt += 1;
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
-            other => return Ok(other?),
+            other => return other,
         }
     }
 }

@@ -40,7 +40,9 @@ pub mod watch;
 
 pub use auth::{permits, AuthCommand, AuthState, Permission, PermissionType, Role, User};
 pub use error::{Error, Result};
-pub use keyspace::{Config, HashKv, Store, DEFAULT_CACHE_CAPACITY_BYTES};
+pub use keyspace::{
+    open_db, waits_for_exports, Config, ExportPoint, HashKv, Store, DEFAULT_CACHE_CAPACITY_BYTES,
+};
 pub use kv::{Event, EventType, KeyValue};
 pub use lease::{LeaseInfo, LeaseKeys};
 pub use request::*;

@@ -7,7 +7,10 @@
 
 use std::io::{Read, Write};
 
+use crate::codec;
 use crate::error::{Error, Result};
+use crate::index::{self, Record, ATTACH, CURRENT, EVENT, HISTORY, KIND_PUT, META};
+use crate::revision::Revision;
 
 const MAGIC: &[u8; 8] = b"KEELSNAP";
 const FORMAT_VERSION: u32 = 1;
@@ -36,9 +39,26 @@ impl HashingWriter<'_> {
             })?;
         self.put(&len.to_be_bytes())
     }
+
+    fn entry(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.put_len(key.len())?;
+        self.put(key)?;
+        self.put_len(value.len())?;
+        self.put(value)
+    }
 }
 
-pub(crate) fn export(tree: &sled::Tree, out: &mut dyn Write) -> Result<u64> {
+/// Writes the keyspace in `tree` as it was at `revision`, while later commands may be
+/// writing to it (see `Store::export_point`): events and history entries up to `revision`;
+/// each key's current value and lease attachment as of `revision`, rebuilt from its newest
+/// history entry at or below it; `meta` in place of the tree's meta entries; every other
+/// entry (leases, auth) as it is, since the caller keeps their writers out.
+pub(crate) fn export_at(
+    tree: &sled::Tree,
+    revision: i64,
+    meta: &[(Vec<u8>, Vec<u8>)],
+    out: &mut dyn Write,
+) -> Result<u64> {
     let mut writer = HashingWriter {
         out,
         hasher: crc32fast::Hasher::new(),
@@ -46,18 +66,59 @@ pub(crate) fn export(tree: &sled::Tree, out: &mut dyn Write) -> Result<u64> {
     };
     writer.put(MAGIC)?;
     writer.put(&FORMAT_VERSION.to_be_bytes())?;
+    // The key whose history is being read, with its newest entry at or below `revision`.
+    let mut newest: Option<(Vec<u8>, Revision, bool)> = None;
     for entry in tree.iter() {
         let (key, value) = entry?;
-        writer.put_len(key.len())?;
-        writer.put(&key)?;
-        writer.put_len(value.len())?;
-        writer.put(&value)?;
+        match key.first().copied() {
+            Some(ATTACH | CURRENT | META) => continue,
+            Some(EVENT) if index::event_revision(&key)?.main > revision => continue,
+            Some(HISTORY) => {
+                let (user_key, rev) = index::parse_history_key(&key)?;
+                if rev.main > revision {
+                    continue;
+                }
+                if newest.as_ref().is_some_and(|(k, _, _)| *k != user_key) {
+                    write_current(tree, &mut writer, newest.take())?;
+                }
+                newest = Some((user_key, rev, value.first() == Some(&KIND_PUT)));
+            }
+            _ => {}
+        }
+        writer.entry(&key, &value)?;
+    }
+    write_current(tree, &mut writer, newest)?;
+    for (key, value) in meta {
+        writer.entry(key, value)?;
     }
     writer.put(&END.to_be_bytes())?;
     let crc = writer.hasher.clone().finalize();
     writer.out.write_all(&crc.to_be_bytes())?;
     writer.out.flush()?;
     Ok(writer.written + 4)
+}
+
+/// The `c` entry (and `a` entry if leased) of a key whose newest history entry at the
+/// export's revision is `newest`: nothing if that entry is a tombstone.
+fn write_current(
+    tree: &sled::Tree,
+    writer: &mut HashingWriter<'_>,
+    newest: Option<(Vec<u8>, Revision, bool)>,
+) -> Result<()> {
+    let Some((_, revision, true)) = newest else {
+        return Ok(());
+    };
+    let Record::Put(kv) = crate::keyspace::read_record(tree, revision)? else {
+        return Err(Error::Corrupt(format!(
+            "history holds a put at {}.{} but the event log a tombstone",
+            revision.main, revision.sub
+        )));
+    };
+    writer.entry(&index::current_key(&kv.key), &codec::encode(&kv)?)?;
+    if kv.lease != 0 {
+        writer.entry(&index::attach_key(kv.lease, &kv.key), &[])?;
+    }
+    Ok(())
 }
 
 struct HashingReader<'a> {

@@ -540,8 +540,79 @@ fn batches_apply_like_one_by_one(ops: Vec<Op>, sizes: Vec<usize>) {
     assert_eq!(seen[0], model.events, "watched events");
 }
 
+/// An export fixed at a point is the keyspace at that point, however many puts, deletes and
+/// transactions land while it is written: restored elsewhere, it equals a keyspace that
+/// applied only the commands before the point.
+fn export_at_a_point_ignores_later_writes(ops: Vec<Op>, split: prop::sample::Index) {
+    let ops: Vec<Op> = ops
+        .into_iter()
+        .filter(|op| !matches!(op, Op::Restart))
+        .collect();
+    let split = split.index(ops.len() + 1);
+    let source = Store::temporary(Config::default()).expect("store");
+    let reference = Store::temporary(Config::default()).expect("store");
+    let mut model = Model::new();
+    for op in &ops[..split] {
+        if let Some(command) = command(op, &model) {
+            let applied = source.apply(&command, Some(b"before")).expect("storage");
+            assert_eq!(
+                reference.apply(&command, Some(b"before")).expect("storage"),
+                applied
+            );
+        }
+        let _ = model.apply(op);
+    }
+    let point = source.export_point().expect("export point");
+    assert_eq!(point.revision(), reference.current_revision());
+    // What may land while an export is written: compactions, leases and auth wait for it.
+    for op in &ops[split..] {
+        if let Some(command @ (Command::Put(_) | Command::DeleteRange(_) | Command::Txn(_))) =
+            command(op, &model)
+        {
+            source
+                .apply_batch(std::slice::from_ref(&command), Some(b"after"))
+                .expect("storage");
+            let _ = model.apply(op);
+        }
+    }
+    let mut stream = Vec::new();
+    point.write(&mut stream).expect("export");
+    let restored = Store::temporary(Config::default()).expect("store");
+    restored.import(&mut stream.as_slice()).expect("import");
+
+    let export = |store: &Store| {
+        let mut out = Vec::new();
+        store.export(&mut out).expect("export");
+        out
+    };
+    assert!(export(&restored) == export(&reference), "exports differ");
+    assert_eq!(restored.marker().unwrap(), reference.marker().unwrap());
+    assert_eq!(restored.current_revision(), reference.current_revision());
+    assert_eq!(restored.compact_revision(), reference.compact_revision());
+    assert_eq!(restored.hash_kv(0).unwrap(), reference.hash_kv(0).unwrap());
+    assert_eq!(restored.leases().unwrap(), reference.leases().unwrap());
+    for revision in reference.compact_revision().max(1)..=reference.current_revision() {
+        assert_eq!(
+            all_at(&restored, revision),
+            all_at(&reference, revision),
+            "revision {revision}"
+        );
+    }
+    for id in 1..=LEASES {
+        assert_eq!(restored.lease(id).unwrap(), reference.lease(id).unwrap());
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn an_export_is_the_keyspace_at_its_point(
+        ops in prop::collection::vec(op(), 1..150),
+        split in any::<prop::sample::Index>(),
+    ) {
+        export_at_a_point_ignores_later_writes(ops, split);
+    }
 
     #[test]
     fn a_batch_applies_like_its_commands_one_by_one(
