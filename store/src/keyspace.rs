@@ -296,7 +296,7 @@ impl Store {
     /// log id) in the same atomic batch. Does not flush. The outer error is a storage failure
     /// (fatal); the inner result is the client-visible outcome.
     pub fn apply(&self, command: &Command, marker: Option<&[u8]>) -> Result<Applied> {
-        let _exclusive = (!runs_with_others(command)).then(|| lock(&self.inner.exclusive));
+        let _exclusive = waits_for_exports(command).then(|| lock(&self.inner.exclusive));
         let _writer = lock(&self.inner.writer);
         let meta: Vec<MetaWrite> = marker
             .map(|marker| (index::META_MARKER, Some(marker.to_vec())))
@@ -325,8 +325,8 @@ impl Store {
     /// it survived the crash. The note of progress travels in [`Store::export`], so a snapshot
     /// of such a keyspace resumes the same way wherever it is installed.
     pub fn apply_batch(&self, commands: &[Command], marker: Option<&[u8]>) -> Result<Vec<Applied>> {
-        let alone = commands.iter().any(|command| !runs_with_others(command));
-        let _exclusive = alone.then(|| lock(&self.inner.exclusive));
+        let waits = commands.iter().any(waits_for_exports);
+        let _exclusive = waits.then(|| lock(&self.inner.exclusive));
         let _writer = lock(&self.inner.writer);
         let tree = self.inner.tree();
         let resume_after = match (marker, tree.get(index::META_BATCH_PROGRESS)?) {
