@@ -1,6 +1,6 @@
-//! keel-raft: keel's replication layer, openraft 0.9 over sled.
+//! keel-raft: keel's replication layer, openraft 0.9 over a write-ahead log and keel-store.
 //!
-//! A [`RaftNode`] owns one member's share of the cluster: a Raft log in sled, a state machine
+//! A [`RaftNode`] owns one member's share of the cluster: a Raft log (a write-ahead log of segment files), a state machine
 //! that applies committed [`keel_store::Command`]s to a [`keel_store::Store`], and a network
 //! client to its peers. The server talks to the cluster only through [`RaftNode`].
 //!
@@ -14,7 +14,8 @@
 //!
 //! - [`types`]: the openraft type configuration ([`TypeConfig`], [`KeelNode`], [`Request`], [`Response`]).
 //! - [`codec`]: the one wire and disk format (bincode 2); nothing else calls bincode.
-//! - [`log_store`]: the Raft log, vote and committed id in sled (`<data_dir>/raft`).
+//! - [`log_store`]: the Raft log, vote and committed id (`<data_dir>/raft`), kept in the
+//!   segment files of `wal` (crate-private): one `write` and one `fdatasync` per append.
 //! - [`state_machine`]: applies entries to keel-store (`<data_dir>/kv`), builds and installs snapshots
 //!   as files streamed to and from keel-store's export (`<data_dir>/snapshot`).
 //! - [`forward`]: writes and linearizable reads on every member: the leader's side, and
@@ -31,7 +32,8 @@
 //!
 //! # Durability
 //!
-//! A log entry is acknowledged (to openraft, hence to the leader) only after sled has flushed it.
+//! A log entry is acknowledged (to openraft, hence to the leader) only after its
+//! `fdatasync` returned.
 //! The keyspace is not flushed per entry: each applied entry records its log id in the same
 //! atomic batch as its command, so after a crash the keyspace is a consistent prefix of the log
 //! and openraft re-applies the rest from the log. The log is purged only up to what both the
@@ -85,6 +87,7 @@ pub mod read_index;
 pub mod router;
 pub mod state_machine;
 pub mod types;
+mod wal;
 
 pub use config::RaftConfig;
 pub use error::{Error, Result, WriteError};

@@ -93,13 +93,8 @@ impl InspectArgs {
     /// The Raft log's state (`DATA_DIR/raft`); `None` when the member has none (`--single`).
     fn raft_summary(&self) -> anyhow::Result<Option<keel_raft::LogSummary>> {
         let path = self.data_dir.join("raft");
-        // sled would create an empty log where none is.
-        if !path.is_dir() {
-            return Ok(None);
-        }
-        let log = keel_raft::LogStore::open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
-        Ok(Some(log.summary()?))
+        keel_raft::LogStore::inspect(&path)
+            .with_context(|| format!("cannot read {}", path.display()))
     }
 
     /// Runs `inspect`.
