@@ -130,7 +130,7 @@ pub async fn start(
         }
     }
 
-    let raft = node.raft().clone();
+    let peers = node.peer_endpoints();
     let replica = Arc::new(RaftReplica::new(
         node,
         cluster,
@@ -147,7 +147,7 @@ pub async fn start(
     let peer_server = {
         let mut stopped = stopped.clone();
         tokio::spawn(crate::server::serve_peers(
-            raft,
+            peers,
             cluster,
             api.clone(),
             peer_listener,

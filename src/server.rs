@@ -141,7 +141,7 @@ pub fn local_replica(config: &Config) -> Result<LocalReplica> {
 /// as well: followers forward requests to the leader's peer address, which may be the only
 /// address of it they know.
 pub async fn serve_peers(
-    raft: keel_raft::types::Raft,
+    peers: keel_raft::PeerEndpoints,
     cluster_id: u64,
     api: Arc<Api>,
     listener: impl Into<Listener>,
@@ -152,7 +152,7 @@ pub async fn serve_peers(
     let cluster = warp::path!("members" / "cluster-id")
         .and(warp::get())
         .map(move || format!("{cluster_id:x}"));
-    let routes = keel_raft::peer_routes(raft)
+    let routes = keel_raft::peer_routes(peers)
         .or(cluster)
         .or(api::routes(api));
     crate::transport::serve(listener, warp::service(routes), shutdown).await;

@@ -52,7 +52,7 @@
 //! let network = HttpNetworkFactory::new(1, HttpNetworkFactory::default_client()?);
 //! let node = RaftNode::open(1, "/var/lib/keel", RaftConfig::default(), network).await?;
 //! let listener = tokio::net::TcpListener::bind("0.0.0.0:2380").await?;
-//! tokio::spawn(warp::serve(peer_routes(node.raft().clone())).incoming(listener).run());
+//! tokio::spawn(warp::serve(peer_routes(node.peer_endpoints())).incoming(listener).run());
 //!
 //! let members: BTreeMap<u64, KeelNode> = (1..=3)
 //!     .map(|id| (id, KeelNode::new(format!("http://10.0.0.{id}:2380"), format!("http://10.0.0.{id}:2379"))))
@@ -93,7 +93,7 @@ pub use config::RaftConfig;
 pub use error::{Error, Result, WriteError};
 pub use forward::{LeaderLink, LinkError, Refusal, Written};
 pub use log_store::{LogStore, LogSummary};
-pub use network::{peer_routes, HttpNetwork, HttpNetworkFactory};
+pub use network::{peer_routes, HttpNetwork, HttpNetworkFactory, PeerEndpoints};
 pub use node::{Member, RaftNode, Status};
 pub use observer::Observer;
 pub use openraft::ServerState;

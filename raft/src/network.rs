@@ -352,14 +352,29 @@ impl RaftNetwork<TypeConfig> for HttpNetwork {
     }
 }
 
+/// What a member's peer routes answer with: its Raft, and the proposer and read-index rounds
+/// its own writes and reads use, so forwarded ones share entries and rounds with them.
+#[derive(Clone)]
+pub struct PeerEndpoints {
+    pub(crate) raft: Raft,
+    pub(crate) proposer: Proposer,
+    pub(crate) read_index: crate::read_index::ReadIndex,
+}
+
 /// The server side of the peer network: `POST /raft/{append,vote,install-snapshot}`,
 /// each handed to `raft`, `POST /raft/campaign`, and `POST /raft/{forward,read-index}`, answered by `raft` if it leads
 /// (see [`crate::forward`]). Mount it on the peer listener.
-pub fn peer_routes(raft: Raft) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
-    // Reads forwarded by followers share read-index rounds (see crate::read_index), and their
-    // writes share entries (see crate::proposer).
-    let read_index = crate::read_index::ReadIndex::new(raft.clone());
-    let proposer = Proposer::new(raft.clone());
+pub fn peer_routes(
+    endpoints: PeerEndpoints,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    // Writes forwarded by followers go into the entries of the member's own writes, and its
+    // reads share read-index rounds (see crate::proposer, crate::read_index): one proposer per
+    // member, so the entries in flight are bounded per member, not per route.
+    let PeerEndpoints {
+        raft,
+        proposer,
+        read_index,
+    } = endpoints;
     let with_raft = warp::any().map(move || raft.clone());
     let route = |path: &'static str| {
         warp::post()

@@ -607,6 +607,15 @@ impl RaftNode {
         self.raft.metrics().borrow().current_leader
     }
 
+    /// What [`crate::peer_routes`] serves: this member's Raft, proposer and read-index rounds.
+    pub fn peer_endpoints(&self) -> crate::network::PeerEndpoints {
+        crate::network::PeerEndpoints {
+            raft: self.raft.clone(),
+            proposer: self.proposer.clone(),
+            read_index: self.read_index.clone(),
+        }
+    }
+
     /// The openraft handle, for what the facade does not cover (serving [`crate::peer_routes`],
     /// waiting on metrics, triggering snapshots).
     pub fn raft(&self) -> &Raft {

@@ -39,7 +39,7 @@ fn serve_counting_chunks(
             chunks.fetch_add(1, Ordering::Relaxed);
         }
     });
-    let server = warp::serve(peer_routes(node.raft().clone()).with(counted))
+    let server = warp::serve(peer_routes(node.peer_endpoints()).with(counted))
         .incoming(listener)
         .graceful(async move {
             let _ = stopped.await;
@@ -487,7 +487,7 @@ async fn garbage_body_is_a_bad_request() -> anyhow::Result<()> {
     let dir = tempfile::TempDir::new()?;
     let network = HttpNetworkFactory::new(1, HttpNetworkFactory::default_client()?);
     let node = RaftNode::open(1, dir.path(), RaftConfig::default(), network).await?;
-    let routes = peer_routes(node.raft().clone());
+    let routes = peer_routes(node.peer_endpoints());
     for path in [
         "/raft/append",
         "/raft/vote",
