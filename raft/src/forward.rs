@@ -3,10 +3,12 @@
 //!
 //! This module holds both ends of that exchange:
 //!
-//! - the leader's: [`leader_write`] and [`leader_read_index`], which the peer routes
-//!   (`/raft/forward`, `/raft/read-index`, see [`crate::network`]) and the test router call;
+//! - the leader's: [`leader_write`], [`leader_writes`] and [`leader_read_index`], which the
+//!   peer routes (`/raft/forward`, `/raft/forward-batch`, `/raft/read-index`, see
+//!   [`crate::network`]) and the test router call;
 //! - the link a member reaches its leader through: [`LeaderLink`], implemented by
-//!   [`crate::HttpNetworkFactory`] and by the router of feature `testing`.
+//!   [`crate::HttpNetworkFactory`] and by the router of feature `testing`; a member's
+//!   concurrent forwarded writes share requests ([`crate::forwarder`]).
 //!
 //! The retry rules live in [`crate::RaftNode::write`] and
 //! [`crate::RaftNode::linearizable_barrier`].
@@ -96,15 +98,15 @@ pub enum LinkError {
 /// How a member reaches its leader's side of this module. Implemented by the network factory a
 /// member is opened with, so forwarding goes wherever openraft's RPCs go.
 pub trait LeaderLink: Send + Sync + 'static {
-    /// Sends `command` to member `leader` (at `node`) to be written through its Raft, waiting
-    /// at most `timeout` for the answer.
-    fn forward_write(
+    /// Sends `commands` to member `leader` (at `node`) to be written through its Raft, in
+    /// order, waiting at most `timeout` for the answer: one outcome per command, in order.
+    fn forward_writes(
         &self,
         leader: u64,
         node: &KeelNode,
-        command: keel_store::Command,
+        commands: Vec<keel_store::Command>,
         timeout: Duration,
-    ) -> BoxFuture<'static, Result<Result<Written, Refusal>, LinkError>>;
+    ) -> BoxFuture<'static, Result<Vec<Result<Written, Refusal>>, LinkError>>;
 
     /// Asks member `leader` (at `node`) for its read index, waiting at most `timeout`.
     fn read_index(
@@ -132,6 +134,22 @@ pub async fn leader_write(
     command: keel_store::Command,
 ) -> Result<Written, Error> {
     proposer.write(command).await
+}
+
+/// [`leader_write`] for each of `commands`, a follower's forwarded request: they are queued
+/// for the proposer in order, so they share an entry unless it fills, and each gets its own
+/// outcome.
+pub async fn leader_writes(
+    proposer: &Proposer,
+    commands: Vec<keel_store::Command>,
+) -> Vec<Result<Written, Refusal>> {
+    // join_all polls the writes in order, and each queues its command on its first poll.
+    futures::future::join_all(
+        commands
+            .into_iter()
+            .map(|command| async move { proposer.write(command).await.map_err(Refusal::from) }),
+    )
+    .await
 }
 
 /// The leader's half of a linearizable read: confirms with a quorum that `raft` still leads and

@@ -23,6 +23,7 @@
 //! - [`read_index`]: concurrent linearizable reads share one leadership-confirming round on the
 //!   leader, and one request for the read index on a follower.
 //! - [`proposer`]: concurrent writes on the leader share one log entry (group commit).
+//! - [`forwarder`]: concurrent writes a follower forwards to the leader share one request.
 //! - [`network`]: the peer network, an HTTP client (reqwest) and the server side as a warp filter;
 //!   snapshots travel in chunks of [`RaftConfig::snapshot_chunk_bytes`].
 //! - [`config`]: [`RaftConfig`], the `[raft]` section of keel's config.
@@ -77,6 +78,7 @@ pub mod codec;
 pub mod config;
 pub mod error;
 pub mod forward;
+pub mod forwarder;
 pub mod log_store;
 pub mod network;
 pub mod node;

@@ -6,6 +6,7 @@
 //! | `/raft/vote`               | `VoteRequest`                   | `Result<VoteResponse, RaftError>`               |
 //! | `/raft/install-snapshot`   | `InstallSnapshotRequest` (chunk)| `Result<InstallSnapshotResponse, RaftError<_>>` |
 //! | `/raft/forward`            | `Command` (a follower's write)  | `Result<Written, Refusal>`                      |
+//! | `/raft/forward-batch`      | `Vec<Command>` (its writes)     | `Vec<Result<Written, Refusal>>`, one per command |
 //! | `/raft/read-index`         | `()` (empty)                    | `Result<Option<LogId>, Refusal>`                |
 //! | `/raft/campaign`           | `()` (empty)                    | `Result<(), Refusal>`                           |
 //!
@@ -14,7 +15,8 @@
 //! [`crate::RaftConfig::snapshot_chunk_bytes`] read from the leader's snapshot file and written
 //! by the follower into its receiving file: neither side holds a whole snapshot in memory.
 //!
-//! The last three are [`crate::forward`]'s: a follower forwards a write, or asks the leader for
+//! The last four are [`crate::forward`]'s: a follower forwards writes (one, as keel did before
+//! it batched them, or several, see [`crate::forwarder`]), or asks the leader for
 //! the read index of a linearizable read; a leader handing over its leadership asks the
 //! transferee to campaign.
 //!
@@ -105,22 +107,37 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetworkFactory {
 }
 
 impl LeaderLink for HttpNetworkFactory {
-    fn forward_write(
+    fn forward_writes(
         &self,
         leader: u64,
         node: &KeelNode,
-        command: keel_store::Command,
+        commands: Vec<keel_store::Command>,
         timeout: Duration,
-    ) -> BoxFuture<'static, Result<Result<Written, Refusal>, LinkError>> {
-        let (client, url, from) = (
-            self.client.clone(),
-            format!("{}/raft/forward", base_url(node)),
-            self.id,
-        );
+    ) -> BoxFuture<'static, Result<Vec<Result<Written, Refusal>>, LinkError>> {
+        let (client, base, from) = (self.client.clone(), base_url(node), self.id);
         Box::pin(async move {
-            exchange(&client, &url, from, &command, timeout)
-                .await
-                .map_err(|e| e.link(leader))
+            let url = format!("{base}/raft/forward-batch");
+            match exchange(&client, &url, from, &commands, timeout).await {
+                // A leader of a keel from before batched forwarding: one request per write.
+                Err(PostError::NoRoute(_)) => {
+                    let url = format!("{base}/raft/forward");
+                    let answers = commands.iter().map(|command| {
+                        let (client, url) = (&client, &url);
+                        async move {
+                            exchange::<_, Result<Written, Refusal>>(
+                                client, url, from, command, timeout,
+                            )
+                            .await
+                        }
+                    });
+                    futures::future::join_all(answers)
+                        .await
+                        .into_iter()
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| e.link(leader))
+                }
+                answer => answer.map_err(|e| e.link(leader)),
+            }
         })
     }
 
@@ -181,8 +198,10 @@ enum PostError {
     Timeout(reqwest::Error),
     /// Sent; the connection failed or the body did not decode.
     Broken(String),
-    /// The peer answered without running the handler (400: undecodable body, 404: no route).
+    /// The peer answered without running the handler (400: undecodable body).
     Rejected(String),
+    /// The peer has no such route (404): a member of an older keel.
+    NoRoute(String),
 }
 
 impl PostError {
@@ -192,7 +211,7 @@ impl PostError {
         match self {
             PostError::Encode(e) => LinkError::NotSent(e.to_string()),
             PostError::Connect(e) => LinkError::NotSent(format!("connecting to {leader}: {e}")),
-            PostError::Rejected(reason) => LinkError::NotSent(reason),
+            PostError::Rejected(reason) | PostError::NoRoute(reason) => LinkError::NotSent(reason),
             PostError::Timeout(e) => LinkError::NoAnswer(format!("from {leader}: {e}")),
             PostError::Broken(reason) => LinkError::NoAnswer(format!("from {leader}: {reason}")),
         }
@@ -235,7 +254,9 @@ async fn exchange<Req: Serialize, Resp: DeserializeOwned>(
             String::from_utf8_lossy(&bytes)
         );
         // 500 is sent after the handler ran (its answer did not encode).
-        return Err(if status.is_client_error() {
+        return Err(if status == StatusCode::NOT_FOUND.as_u16() {
+            PostError::NoRoute(reason)
+        } else if status.is_client_error() {
             PostError::Rejected(reason)
         } else {
             PostError::Broken(reason)
@@ -294,7 +315,9 @@ impl HttpNetwork {
                 // openraft backs off from an unreachable peer instead of retrying at once.
                 PostError::Connect(e) => Failure::Unreachable(Unreachable::new(&e)),
                 PostError::Encode(e) => Failure::Network(NetworkError::new(&e)),
-                PostError::Broken(reason) | PostError::Rejected(reason) => {
+                PostError::Broken(reason)
+                | PostError::Rejected(reason)
+                | PostError::NoRoute(reason) => {
                     Failure::Network(NetworkError::new(&Message(reason)))
                 }
             })
@@ -362,7 +385,7 @@ pub struct PeerEndpoints {
 }
 
 /// The server side of the peer network: `POST /raft/{append,vote,install-snapshot}`,
-/// each handed to `raft`, `POST /raft/campaign`, and `POST /raft/{forward,read-index}`, answered by `raft` if it leads
+/// each handed to `raft`, `POST /raft/campaign`, and `POST /raft/{forward,forward-batch,read-index}`, answered by `raft` if it leads
 /// (see [`crate::forward`]). Mount it on the peer listener.
 pub fn peer_routes(
     endpoints: PeerEndpoints,
@@ -393,15 +416,29 @@ pub fn peer_routes(
     let install_snapshot = route("install-snapshot").then(|body: Bytes, raft: Raft| async move {
         answer(&body, |rpc| async move { raft.install_snapshot(rpc).await }).await
     });
-    let forward = route("forward").then(move |body: Bytes, _raft: Raft| {
+    let forward = route("forward").then({
         let proposer = proposer.clone();
-        async move {
-            answer(&body, |command: keel_store::Command| async move {
-                forward::leader_write(&proposer, command)
-                    .await
-                    .map_err(Refusal::from)
-            })
-            .await
+        move |body: Bytes, _raft: Raft| {
+            let proposer = proposer.clone();
+            async move {
+                answer(&body, |command: keel_store::Command| async move {
+                    forward::leader_write(&proposer, command)
+                        .await
+                        .map_err(Refusal::from)
+                })
+                .await
+            }
+        }
+    });
+    let forward_batch = route("forward-batch").then({
+        move |body: Bytes, _raft: Raft| {
+            let proposer = proposer.clone();
+            async move {
+                answer(&body, |commands: Vec<keel_store::Command>| async move {
+                    forward::leader_writes(&proposer, commands).await
+                })
+                .await
+            }
         }
     });
     let read_index = route("read-index").then(move |body: Bytes, _raft: Raft| {
@@ -427,6 +464,8 @@ pub fn peer_routes(
         .or(install_snapshot)
         .unify()
         .or(forward)
+        .unify()
+        .or(forward_batch)
         .unify()
         .or(read_index)
         .unify()

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use crate::config::RaftConfig;
 use crate::error::{Error, Result, WriteError};
 use crate::forward::{self, LeaderLink, LinkError, Refusal};
+use crate::forwarder::Forwarder;
 use crate::log_store::LogStore;
 use crate::observer::Observer;
 use crate::proposer::Proposer;
@@ -42,6 +43,8 @@ pub struct RaftNode {
     forwarded_reads: SharedRounds<(u64, KeelNode), ForwardedRead>,
     /// This member's own writes share entries while it leads.
     proposer: Proposer,
+    /// While another member leads, the writes this member forwards to it share requests.
+    forwarder: Forwarder,
     /// The index of the last entry the state machine applied.
     applied: tokio::sync::watch::Receiver<Option<u64>>,
     timing: Timing,
@@ -161,6 +164,7 @@ impl RaftNode {
             })
         };
         let proposer = Proposer::new(raft.clone());
+        let forwarder = Forwarder::new(link.clone(), timing.request);
         Ok(RaftNode {
             id,
             data_dir,
@@ -171,6 +175,7 @@ impl RaftNode {
             read_index,
             forwarded_reads,
             proposer,
+            forwarder,
             applied,
             timing,
             observer,
@@ -253,10 +258,7 @@ impl RaftNode {
                     }
                 }
             } else {
-                let answer = self
-                    .link
-                    .forward_write(id, &node, command.clone(), self.timing.request)
-                    .await;
+                let answer = self.forwarder.forward(id, &node, command.clone()).await;
                 match answer {
                     Ok(Ok(written)) => {
                         self.await_applied(written.log_index).await;

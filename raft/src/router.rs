@@ -204,21 +204,20 @@ impl RaftNetworkFactory<TypeConfig> for RouterNetworkFactory {
 }
 
 impl LeaderLink for RouterNetworkFactory {
-    fn forward_write(
+    fn forward_writes(
         &self,
         leader: u64,
         _node: &KeelNode,
-        command: keel_store::Command,
+        commands: Vec<keel_store::Command>,
         timeout: Duration,
-    ) -> BoxFuture<'static, Result<Result<Written, Refusal>, LinkError>> {
+    ) -> BoxFuture<'static, Result<Vec<Result<Written, Refusal>>, LinkError>> {
         let (router, source) = (self.router.clone(), self.source);
         Box::pin(async move {
             let raft = router.deliver(source, leader).await?;
             // Not shared between calls: the router tests forwarding, not batching.
             let proposer = crate::proposer::Proposer::new(raft);
-            tokio::time::timeout(timeout, forward::leader_write(&proposer, command))
+            tokio::time::timeout(timeout, forward::leader_writes(&proposer, commands))
                 .await
-                .map(|answer| answer.map_err(Refusal::from))
                 .map_err(|_| LinkError::NoAnswer(format!("{leader} did not answer in {timeout:?}")))
         })
     }

@@ -458,7 +458,7 @@ async fn forward_link_tells_not_sent_from_no_answer() -> anyhow::Result<()> {
     let closed = TcpListener::bind("127.0.0.1:0").await?.local_addr()?;
     let node = KeelNode::new(format!("http://{closed}"), "");
     let refused = network
-        .forward_write(2, &node, command.clone(), timeout)
+        .forward_writes(2, &node, vec![command.clone()], timeout)
         .await;
     assert!(matches!(refused, Err(LinkError::NotSent(_))), "{refused:?}");
 
@@ -471,7 +471,9 @@ async fn forward_link_tells_not_sent_from_no_answer() -> anyhow::Result<()> {
             held.push(socket);
         }
     });
-    let unanswered = network.forward_write(2, &node, command, timeout).await;
+    let unanswered = network
+        .forward_writes(2, &node, vec![command], timeout)
+        .await;
     assert!(
         matches!(unanswered, Err(LinkError::NoAnswer(_))),
         "{unanswered:?}"
@@ -479,6 +481,65 @@ async fn forward_link_tells_not_sent_from_no_answer() -> anyhow::Result<()> {
     let read = network.read_index(2, &node, timeout).await;
     assert!(matches!(read, Err(LinkError::NoAnswer(_))), "{read:?}");
     holder.abort();
+    Ok(())
+}
+
+/// A leader of a keel from before batched forwarding has no `/raft/forward-batch`: a
+/// follower's batch reaches it one write per request, and each write gets its own answer.
+#[tokio::test]
+async fn forwarded_writes_reach_a_leader_without_the_batch_route() -> anyhow::Result<()> {
+    let dir = tempfile::TempDir::new()?;
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let node_addr = KeelNode::new(format!("http://{}", listener.local_addr()?), "");
+    let network = HttpNetworkFactory::new(1, HttpNetworkFactory::default_client()?);
+    let node = RaftNode::open(1, dir.path(), fast_config(), network).await?;
+    let no_batch_route = warp::path!("raft" / "forward-batch")
+        .map(|| warp::reply::with_status("", warp::http::StatusCode::NOT_FOUND));
+    let singles = Arc::new(AtomicUsize::new(0));
+    let counted = {
+        let singles = singles.clone();
+        warp::log::custom(move |info| {
+            if info.path() == "/raft/forward" {
+                singles.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let routes = no_batch_route
+        .or(peer_routes(node.peer_endpoints()))
+        .with(counted);
+    let server = warp::serve(routes).incoming(listener).graceful(async move {
+        let _ = stopped.await;
+    });
+    tokio::spawn(server.run());
+    node.initialize(BTreeMap::from([(1, node_addr.clone())]))
+        .await?;
+    let start = Instant::now();
+    while node.current_leader() != Some(1) {
+        anyhow::ensure!(start.elapsed() < DEADLINE, "no leader in {DEADLINE:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let follower = HttpNetworkFactory::new(2, HttpNetworkFactory::default_client()?);
+    let answers = follower
+        .forward_writes(1, &node_addr, vec![put("a"), put("b")], DEADLINE)
+        .await?;
+    let revisions = answers
+        .into_iter()
+        .map(|answer| {
+            let written = answer?;
+            written
+                .applied
+                .result
+                .map(|_| written.applied.revision)
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    assert_eq!(revisions, vec![2, 3]);
+    assert_eq!(singles.load(Ordering::Relaxed), 2);
+
+    node.shutdown().await?;
+    let _ = stop.send(());
     Ok(())
 }
 
@@ -493,6 +554,7 @@ async fn garbage_body_is_a_bad_request() -> anyhow::Result<()> {
         "/raft/vote",
         "/raft/install-snapshot",
         "/raft/forward",
+        "/raft/forward-batch",
         "/raft/read-index",
     ] {
         let response = warp::test::request()
