@@ -7,9 +7,9 @@
 //! messages batched on one stream; a [`Forwarder`] does the like for keel.
 //!
 //! Writes are queued with the leader they go to, and one task takes them: everything queued
-//! for the same leader, up to [`MAX_BATCH_COMMANDS`] commands and [`MAX_BATCH_BYTES`] bytes,
-//! becomes one request, as long as fewer than [`MAX_IN_FLIGHT`] requests await their answers.
-//! It never waits for more writes to arrive, so a lone write is sent at once. The leader hands
+//! for the same leader, up to [`MAX_BATCH_COMMANDS`](crate::proposer::MAX_BATCH_COMMANDS)
+//! commands and [`MAX_BATCH_BYTES`] bytes, becomes one request, as long as fewer than
+//! [`MAX_IN_FLIGHT`] requests await their answers. It never waits for more writes to arrive, so a lone write is sent at once. The leader hands
 //! the commands to its proposer in order ([`crate::network::peer_routes`]), where they usually
 //! share an entry, and answers each command with its own outcome.
 //!
@@ -20,10 +20,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::forward::{LeaderLink, LinkError, Refusal, Written};
-use crate::proposer::{MAX_BATCH_BYTES, MAX_BATCH_COMMANDS};
+use crate::proposer::{run_batches, MAX_BATCH_BYTES};
 use crate::types::KeelNode;
 
 /// Requests awaiting the leader's answer, at most. Two: the next request reaches the leader's
@@ -99,48 +99,26 @@ impl Forwarder {
 async fn forward_batches(
     link: Arc<dyn LeaderLink>,
     timeout: Duration,
-    mut queue: mpsc::UnboundedReceiver<Pending>,
+    queue: mpsc::UnboundedReceiver<Pending>,
 ) {
-    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    let mut carried: Option<Pending> = None;
-    loop {
-        let first = match carried.take() {
-            Some(pending) => pending,
-            None => match queue.recv().await {
-                Some(pending) => pending,
-                None => return,
-            },
-        };
-        // While the requests in flight are answered, more writes queue up behind `first`.
-        let Ok(slot) = in_flight.clone().acquire_owned().await else {
-            return;
-        };
-        if first.answer.is_closed() {
-            continue;
-        }
-        let (leader, node) = (first.leader, first.node.clone());
-        let mut bytes = first.size;
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH_COMMANDS {
-            match queue.try_recv() {
-                Ok(next) if next.answer.is_closed() => {}
-                Ok(next) if next.leader != leader || bytes + next.size > MAX_BATCH_BYTES => {
-                    carried = Some(next);
-                    break;
+    run_batches(
+        queue,
+        MAX_IN_FLIGHT,
+        |pending| pending.size,
+        |first, next| first.leader == next.leader,
+        move |mut batch: Vec<Pending>| {
+            let link = link.clone();
+            async move {
+                // Writers that stopped waiting before their request was made up.
+                batch.retain(|pending| !pending.answer.is_closed());
+                if let Some(first) = batch.first() {
+                    let (leader, node) = (first.leader, first.node.clone());
+                    send(&*link, leader, &node, batch, timeout).await;
                 }
-                Ok(next) => {
-                    bytes += next.size;
-                    batch.push(next);
-                }
-                Err(_) => break,
             }
-        }
-        let link = link.clone();
-        tokio::spawn(async move {
-            send(&*link, leader, &node, batch, timeout).await;
-            drop(slot);
-        });
-    }
+        },
+    )
+    .await
 }
 
 /// Sends `batch` as one request and answers each of its writers.

@@ -95,39 +95,69 @@ impl Proposer {
 }
 
 /// The proposer task: takes what is queued into entries until every [`Proposer`] is dropped.
-async fn propose_batches(raft: Raft, mut proposals: mpsc::UnboundedReceiver<Proposal>) {
-    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    let mut carried: Option<Proposal> = None;
+async fn propose_batches(raft: Raft, proposals: mpsc::UnboundedReceiver<Proposal>) {
+    run_batches(
+        proposals,
+        MAX_IN_FLIGHT,
+        |proposal| proposal.size,
+        |_, _| true,
+        move |batch| {
+            let raft = raft.clone();
+            async move { commit(&raft, batch).await }
+        },
+    )
+    .await
+}
+
+/// Runs batches of what is queued until the queue closes, with at most `in_flight` running:
+/// takes the first waiting item, waits for a slot (while more queue up behind it), then takes
+/// whatever waits behind it, up to [`MAX_BATCH_COMMANDS`] items and [`MAX_BATCH_BYTES`] bytes
+/// by `size` (a single larger item goes alone), and hands them to `run` on a task of its own.
+/// An item that does not `join` the first ends the batch and starts the next. Never waits for
+/// more items to arrive. Shared by the proposer and the [`crate::forwarder`].
+pub(crate) async fn run_batches<T, Run, Done>(
+    mut queue: mpsc::UnboundedReceiver<T>,
+    in_flight: usize,
+    size: impl Fn(&T) -> usize,
+    joins: impl Fn(&T, &T) -> bool,
+    run: Run,
+) where
+    T: Send + 'static,
+    Run: Fn(Vec<T>) -> Done,
+    Done: std::future::Future<Output = ()> + Send + 'static,
+{
+    let in_flight = Arc::new(Semaphore::new(in_flight));
+    let mut carried: Option<T> = None;
     loop {
         let first = match carried.take() {
-            Some(proposal) => proposal,
-            None => match proposals.recv().await {
-                Some(proposal) => proposal,
+            Some(item) => item,
+            None => match queue.recv().await {
+                Some(item) => item,
                 None => return,
             },
         };
-        // While the entries in flight commit, more writes queue up behind `first`.
+        // While the batches in flight run, more items queue up behind `first`.
         let Ok(slot) = in_flight.clone().acquire_owned().await else {
             return;
         };
-        let mut bytes = first.size;
+        let mut bytes = size(&first);
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH_COMMANDS {
-            match proposals.try_recv() {
-                Ok(next) if bytes + next.size > MAX_BATCH_BYTES => {
+            match queue.try_recv() {
+                Ok(next) if !joins(&batch[0], &next) || bytes + size(&next) > MAX_BATCH_BYTES => {
                     carried = Some(next);
                     break;
                 }
                 Ok(next) => {
-                    bytes += next.size;
+                    bytes += size(&next);
                     batch.push(next);
                 }
                 Err(_) => break,
             }
         }
-        let raft = raft.clone();
+        let done = run(batch);
         tokio::spawn(async move {
-            commit(&raft, batch).await;
+            done.await;
             drop(slot);
         });
     }
