@@ -124,13 +124,7 @@ pub struct LogSummary {
 impl LogStore {
     /// What this log holds.
     pub fn summary(&self) -> LogSummary {
-        let wal = self.wal();
-        LogSummary {
-            vote: wal.vote(),
-            last_log_id: wal.last_log_id(),
-            committed: wal.committed(),
-            last_purged: wal.last_purged(),
-        }
+        summarize(&self.wal())
     }
 
     /// What the log in `path` holds, read without changing any file (a torn tail is not cut
@@ -140,18 +134,21 @@ impl LogStore {
         let path = path.as_ref();
         let wal_dir = path.join(WAL_DIR);
         if wal_dir.is_dir() {
-            let wal = Wal::open(&wal_dir, false)?;
-            return Ok(Some(LogSummary {
-                vote: wal.vote(),
-                last_log_id: wal.last_log_id(),
-                committed: wal.committed(),
-                last_purged: wal.last_purged(),
-            }));
+            return Ok(Some(summarize(&Wal::open(&wal_dir, false)?)));
         }
         if sled_log::is_in(path) {
             return sled_log::SledLog::open(path)?.summary().map(Some);
         }
         Ok(None)
+    }
+}
+
+fn summarize(wal: &Wal) -> LogSummary {
+    LogSummary {
+        vote: wal.vote(),
+        last_log_id: wal.last_log_id(),
+        committed: wal.committed(),
+        last_purged: wal.last_purged(),
     }
 }
 

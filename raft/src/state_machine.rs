@@ -36,6 +36,7 @@ use crate::observer::Observer;
 use crate::types::{
     Entry, LogId, Response, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
+use crate::wal::sync_dir;
 
 /// The sidecar naming the current snapshot.
 const META_FILE: &str = "current.meta";
@@ -129,11 +130,6 @@ fn data_file_name(snapshot_id: &str) -> String {
         })
         .collect();
     format!("{safe}.snap")
-}
-
-/// Makes a rename (or removal) in `dir` durable.
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 /// Whether `file` is the file at `path` (same device and inode). Elsewhere than on unix, never:

@@ -66,7 +66,7 @@ fn corrupt(message: String) -> std::io::Error {
 /// Where an entry's bytes are: a segment file (kept open, so reads go on after the segment is
 /// deleted by a purge) and the range of the encoded entry in it.
 #[derive(Clone)]
-struct Slot {
+pub(crate) struct Slot {
     log_id: LogId,
     file: Arc<File>,
     offset: u64,
@@ -198,20 +198,16 @@ fn encode_value<T: serde::Serialize>(value: &T) -> std::io::Result<Vec<u8>> {
     codec::encode(value).map_err(std::io::Error::other)
 }
 
-/// One record read back: its kind, its body, and the offset of the body in the segment.
-struct Record {
-    kind: u8,
-    body: Vec<u8>,
-    body_offset: u64,
-}
-
-/// Reads a segment's records up to its end or its first bad record. Returns them and the
-/// length of the good prefix; `Err` only for a failure to read the file.
-fn read_segment(path: &Path) -> std::io::Result<(Vec<Record>, u64, u64)> {
-    let file = File::open(path)?;
+/// Reads a segment's records in order up to its end or its first bad record, handing each to
+/// `replay` (its kind, its body, and the offset of the body in the file). Returns the length of
+/// the good prefix and of the file; `Err` for a failure to read or to replay.
+fn read_segment(
+    file: &File,
+    mut replay: impl FnMut(u8, &[u8], u64) -> std::io::Result<()>,
+) -> std::io::Result<(u64, u64)> {
     let file_len = file.metadata()?.len();
     let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut records = Vec::new();
+    let mut payload = Vec::new();
     let mut good: u64 = 0;
     loop {
         let mut header = [0u8; HEADER_LEN];
@@ -223,20 +219,14 @@ fn read_segment(path: &Path) -> std::io::Result<(Vec<Record>, u64, u64)> {
         if len == 0 || len > MAX_RECORD_LEN || good + (HEADER_LEN + len) as u64 > file_len {
             break;
         }
-        let mut payload = vec![0u8; len];
+        payload.resize(len, 0);
         if !read_full(&mut reader, &mut payload)? || crc32fast::hash(&payload) != crc {
             break;
         }
-        let kind = payload[0];
-        payload.remove(0);
-        records.push(Record {
-            kind,
-            body: payload,
-            body_offset: good + HEADER_LEN as u64 + 1,
-        });
+        replay(payload[0], &payload[1..], good + HEADER_LEN as u64 + 1)?;
         good += (HEADER_LEN + len) as u64;
     }
-    Ok((records, good, file_len))
+    Ok((good, file_len))
 }
 
 /// Fills `buf`; `false` if the file ended first.
@@ -275,41 +265,40 @@ impl Wal {
         };
         for (i, &seq) in seqs.iter().enumerate() {
             let path = dir.join(segment_name(seq));
-            let (records, good, file_len) = read_segment(&path)?;
-            let last = i + 1 == seqs.len();
+            let file = if repair {
+                OpenOptions::new().read(true).write(true).open(&path)?
+            } else {
+                File::open(&path)?
+            };
+            let mut segment = Segment {
+                seq,
+                path,
+                file: Arc::new(file),
+                len: 0,
+                max_index: None,
+            };
+            let file = segment.file.clone();
+            let (good, file_len) = read_segment(&file, |kind, body, offset| {
+                wal.replay(kind, body, offset, &mut segment)
+            })?;
             if good < file_len {
-                if !last {
+                if i + 1 < seqs.len() {
                     return Err(corrupt(format!(
                         "{}: bad record at byte {good} of {file_len}, and later segments follow",
-                        path.display()
+                        segment.path.display()
                     )));
                 }
                 tracing::warn!(
                     "{}: cutting off {} bytes of a record torn by a crash",
-                    path.display(),
+                    segment.path.display(),
                     file_len - good
                 );
-            }
-            let file = Arc::new(if repair {
-                let file = OpenOptions::new().read(true).write(true).open(&path)?;
-                if good < file_len {
+                if repair {
                     file.set_len(good)?;
                     file.sync_all()?;
                 }
-                file
-            } else {
-                File::open(&path)?
-            });
-            let mut segment = Segment {
-                seq,
-                path,
-                file: file.clone(),
-                len: good,
-                max_index: None,
-            };
-            for record in records {
-                wal.replay(record, &file, &mut segment)?;
             }
+            segment.len = good;
             wal.segments.push_back(segment);
         }
         wal.drop_purged_entries();
@@ -321,68 +310,69 @@ impl Wal {
 
     fn replay(
         &mut self,
-        record: Record,
-        file: &Arc<File>,
+        kind: u8,
+        body: &[u8],
+        body_offset: u64,
         segment: &mut Segment,
     ) -> std::io::Result<()> {
         let bad = |what: &str| {
             corrupt(format!(
-                "{}: bad {what} record at byte {}",
+                "{}: bad {what} record at byte {body_offset}",
                 segment.path.display(),
-                record.body_offset
             ))
         };
-        match record.kind {
+        match kind {
             ENTRY => {
-                if record.body.len() < LOG_ID_LEN {
+                if body.len() < LOG_ID_LEN {
                     return Err(bad("entry"));
                 }
-                let log_id = decode_log_id(&record.body);
+                let log_id = decode_log_id(body);
                 let index = log_id.index;
-                if let Some(last) = self.last_index() {
-                    if index <= last {
-                        self.cut_from(index);
-                    } else if index != last + 1 {
-                        return Err(corrupt(format!(
-                            "{}: entry {index} follows entry {last}",
-                            segment.path.display()
-                        )));
-                    }
+                if let Some(last) = self.last_index().filter(|last| index > last + 1) {
+                    return Err(corrupt(format!(
+                        "{}: entry {index} follows entry {last}",
+                        segment.path.display()
+                    )));
                 }
                 segment.max_index = segment.max_index.max(Some(index));
-                self.entries.push_back(Slot {
+                self.place(Slot {
                     log_id,
-                    file: file.clone(),
-                    offset: record.body_offset + LOG_ID_LEN as u64,
-                    len: (record.body.len() - LOG_ID_LEN) as u32,
+                    file: segment.file.clone(),
+                    offset: body_offset + LOG_ID_LEN as u64,
+                    len: (body.len() - LOG_ID_LEN) as u32,
                 });
             }
             TRUNCATE => {
-                let bytes: [u8; 8] = record
-                    .body
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| bad("truncate"))?;
+                let bytes: [u8; 8] = body.try_into().map_err(|_| bad("truncate"))?;
                 self.cut_from(u64::from_be_bytes(bytes));
             }
             PURGE => {
-                let log_id: LogId = codec::decode(&record.body).map_err(|_| bad("purge"))?;
+                let log_id: LogId = codec::decode(body).map_err(|_| bad("purge"))?;
                 self.last_purged = self.last_purged.max(Some(log_id));
                 self.drop_purged_entries();
             }
-            VOTE => self.vote = Some(codec::decode(&record.body).map_err(|_| bad("vote"))?),
-            COMMITTED => {
-                self.committed = codec::decode(&record.body).map_err(|_| bad("committed"))?
-            }
+            VOTE => self.vote = Some(codec::decode(body).map_err(|_| bad("vote"))?),
+            COMMITTED => self.committed = codec::decode(body).map_err(|_| bad("committed"))?,
             other => {
                 return Err(corrupt(format!(
-                    "{}: unknown record kind {other} at byte {}",
+                    "{}: unknown record kind {other} at byte {body_offset}",
                     segment.path.display(),
-                    record.body_offset
                 )))
             }
         }
         Ok(())
+    }
+
+    /// Adds an entry after the last one; one at or below the last replaces it and every
+    /// entry after it.
+    fn place(&mut self, slot: Slot) {
+        if self
+            .last_index()
+            .is_some_and(|last| slot.log_id.index <= last)
+        {
+            self.cut_from(slot.log_id.index);
+        }
+        self.entries.push_back(slot);
     }
 
     fn last_index(&self) -> Option<u64> {
@@ -459,6 +449,13 @@ impl Wal {
         Ok(segment.file.clone())
     }
 
+    /// [`Wal::write`] of one record.
+    fn write_record(&mut self, kind: u8, body: &[u8]) -> std::io::Result<Arc<File>> {
+        let mut record = Vec::new();
+        put_record(&mut record, kind, &[body]);
+        self.write(&record)
+    }
+
     /// Appends entries, given as log id and encoded entry, with the committed id if it changed.
     /// Returns the file to sync.
     pub(crate) fn append(&mut self, entries: &[(LogId, Vec<u8>)]) -> std::io::Result<Arc<File>> {
@@ -495,14 +492,9 @@ impl Wal {
         self.committed_unwritten = false;
         let base = self.active().len - records.len() as u64;
         for ((log_id, bytes), position) in entries.iter().zip(positions) {
-            if let Some(last) = self.last_index() {
-                if log_id.index <= last {
-                    self.cut_from(log_id.index);
-                }
-            }
             let segment = self.active();
             segment.max_index = segment.max_index.max(Some(log_id.index));
-            self.entries.push_back(Slot {
+            self.place(Slot {
                 log_id: *log_id,
                 file: file.clone(),
                 offset: base + position as u64,
@@ -514,9 +506,7 @@ impl Wal {
 
     /// Removes the entries from `index` on. Returns the file to sync.
     pub(crate) fn truncate(&mut self, index: u64) -> std::io::Result<Arc<File>> {
-        let mut record = Vec::new();
-        put_record(&mut record, TRUNCATE, &[&index.to_be_bytes()]);
-        let file = self.write(&record)?;
+        let file = self.write_record(TRUNCATE, &index.to_be_bytes())?;
         self.cut_from(index);
         Ok(file)
     }
@@ -524,9 +514,7 @@ impl Wal {
     /// Records the purge point and forgets the entries up to it. Returns the file to sync;
     /// once it is synced, [`Wal::remove_purged_segments`] may delete the files.
     pub(crate) fn purge(&mut self, log_id: LogId) -> std::io::Result<Arc<File>> {
-        let mut record = Vec::new();
-        put_record(&mut record, PURGE, &[&encode_value(&log_id)?]);
-        let file = self.write(&record)?;
+        let file = self.write_record(PURGE, &encode_value(&log_id)?)?;
         self.last_purged = self.last_purged.max(Some(log_id));
         self.drop_purged_entries();
         Ok(file)
@@ -555,9 +543,7 @@ impl Wal {
 
     /// Records the vote. Returns the file to sync.
     pub(crate) fn save_vote(&mut self, vote: &Vote<u64>) -> std::io::Result<Arc<File>> {
-        let mut record = Vec::new();
-        put_record(&mut record, VOTE, &[&encode_value(vote)?]);
-        let file = self.write(&record)?;
+        let file = self.write_record(VOTE, &encode_value(vote)?)?;
         self.vote = Some(*vote);
         Ok(file)
     }
@@ -573,9 +559,7 @@ impl Wal {
     /// Writes the committed id if it changed. Returns the file to sync.
     pub(crate) fn write_committed(&mut self) -> std::io::Result<Arc<File>> {
         if self.committed_unwritten {
-            let mut record = Vec::new();
-            put_record(&mut record, COMMITTED, &[&encode_value(&self.committed)?]);
-            self.write(&record)?;
+            self.write_record(COMMITTED, &encode_value(&self.committed)?)?;
             self.committed_unwritten = false;
         }
         Ok(self.active().file.clone())
@@ -601,9 +585,9 @@ impl Wal {
             .or(self.last_purged)
     }
 
-    /// Where the entries with indexes in `range` are, to read with [`read_entry`] outside the
+    /// Where the entries with indexes in `range` are, to read with [`Slot::read`] outside the
     /// lock.
-    pub(crate) fn locate(&self, range: impl std::ops::RangeBounds<u64>) -> Vec<Located> {
+    pub(crate) fn locate(&self, range: impl std::ops::RangeBounds<u64>) -> Vec<Slot> {
         let Some(first) = self.entries.front().map(|slot| slot.log_id.index) else {
             return Vec::new();
         };
@@ -623,10 +607,7 @@ impl Wal {
         if from >= to {
             return Vec::new();
         }
-        self.entries
-            .range(from..to)
-            .map(|slot| Located(slot.clone()))
-            .collect()
+        self.entries.range(from..to).cloned().collect()
     }
 
     /// Segments on disk, for tests.
@@ -636,14 +617,11 @@ impl Wal {
     }
 }
 
-/// An entry's place in the files; see [`Wal::locate`].
-pub(crate) struct Located(Slot);
-
-impl Located {
+impl Slot {
     /// Reads the encoded entry.
     pub(crate) fn read(&self) -> std::io::Result<Vec<u8>> {
-        let mut bytes = vec![0; self.0.len as usize];
-        read_at(&self.0.file, &mut bytes, self.0.offset)?;
+        let mut bytes = vec![0; self.len as usize];
+        read_at(&self.file, &mut bytes, self.offset)?;
         Ok(bytes)
     }
 }
@@ -659,7 +637,7 @@ mod tests {
     fn contents(wal: &Wal) -> Vec<(u64, Vec<u8>)> {
         wal.locate(..)
             .iter()
-            .map(|located| (located.0.log_id.index, located.read().unwrap()))
+            .map(|slot| (slot.log_id.index, slot.read().unwrap()))
             .collect()
     }
 
