@@ -146,12 +146,24 @@ impl RaftNode {
         let mut log = log.gated_by(state_machine.durable_applied());
         let storage =
             |e: crate::types::StorageError| Error::Fatal(format!("opening the data dir: {e}"));
-        let last_log_id = log.get_log_state().await.map_err(storage)?.last_log_id;
+        let log_state = log.get_log_state().await.map_err(storage)?;
         state_machine
-            .recover_interrupted_install(last_log_id)
+            .recover_interrupted_install(log_state.last_log_id)
             .await
             .map_err(storage)?;
         let applied = state_machine.applied_index();
+        let applied_index = *applied.borrow();
+        if let Some(purged) = log_state.last_purged_log_id {
+            // Only a keyspace rebuilt after a crash, with its snapshot gone, can be behind the
+            // log's start: the entries in between are lost to this member.
+            if applied_index.is_none_or(|index| index < purged.index) {
+                return Err(Error::Fatal(format!(
+                    "the keyspace holds entries up to {applied_index:?} but the Raft log starts \
+                     after {}: remove this member's data directory and add it again",
+                    purged.index
+                )));
+            }
+        }
         let link: Arc<dyn LeaderLink> = Arc::new(network.clone());
         let raft = Raft::new(id, raft_config, network, log.clone(), state_machine).await?;
         tokio::spawn(count_leader_changes(raft.metrics(), observer.clone()));

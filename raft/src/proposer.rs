@@ -43,9 +43,8 @@ pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// Entries proposed and not yet committed, at most. One: the writes that arrive while an
 /// entry commits make up the next, so under load every entry carries everything that waited.
 /// A second entry in flight overlapped the leader's fsync with the followers', but split the
-/// waiting writes into twice the entries, each costing an fsync on every member, a sled batch
-/// in every keyspace (two IO-buffer writes, see `keel_store::Store::apply_batch`) and its
-/// replication round trips. Measured side by side (3 members on one 2-core machine, 64
+/// waiting writes into twice the entries, each costing an fsync on every member, a write into
+/// every keyspace and its replication round trips. Measured side by side (3 members on one 2-core machine, 64
 /// clients): one entry in flight, 4458 and 4151 puts/s at 11.5 CPU-seconds per 30k puts; two,
 /// 3774 and 3934 puts/s at 13.8 and 13.1.
 pub const MAX_IN_FLIGHT: usize = 1;

@@ -242,6 +242,9 @@ impl StateMachine {
     ) -> crate::Result<StateMachine> {
         let snapshot_dir = snapshot_dir.as_ref().to_path_buf();
         let snapshots = SnapshotDir::open(snapshot_dir.clone())?;
+        if store.torn()? {
+            rebuild_torn(&store, &snapshots)?;
+        }
         let marker = match store.marker()? {
             Some(bytes) => codec::decode(&bytes).map_err(|e| {
                 keel_store::Error::Corrupt(format!("raft marker in the keyspace: {e}"))
@@ -340,6 +343,42 @@ fn advance(durable: &tokio::sync::watch::Sender<Option<LogId>>, log_id: Option<L
         }
         newer
     });
+}
+
+/// Rebuilds a keyspace that a crash left part-way through an entry ([`keel_store::Store::torn`])
+/// from the current snapshot, or empties it if there is none; openraft then applies the log
+/// after that again. The log holds every entry after the current snapshot: it is purged only
+/// up to a snapshot's last log id, and only once that snapshot is durable. (Without a
+/// snapshot, a log purged all the same is refused when the node starts.)
+fn rebuild_torn(store: &keel_store::Store, snapshots: &SnapshotDir) -> crate::Result<()> {
+    match &snapshots.current {
+        Some(current) => {
+            tracing::warn!(
+                snapshot = %current.file,
+                "the keyspace was cut short by a crash part-way through an entry; \
+                 rebuilding it from the current snapshot and the log after it"
+            );
+            let file = File::open(snapshots.dir.join(&current.file))?;
+            store.import(&mut BufReader::new(file))?;
+            let marker = Marker {
+                last_applied: current.meta.last_log_id,
+                last_membership: current.meta.last_membership.clone(),
+            };
+            let bytes = codec::encode(&marker).map_err(|e| {
+                keel_store::Error::Storage(format!("encoding the raft marker: {e}"))
+            })?;
+            store.set_marker(&bytes)?;
+        }
+        None => {
+            tracing::warn!(
+                "the keyspace was cut short by a crash part-way through an entry; \
+                 rebuilding it from the log"
+            );
+            store.clear()?;
+        }
+    }
+    store.flush()?;
+    Ok(())
 }
 
 fn lock(snapshots: &std::sync::Mutex<SnapshotDir>) -> std::sync::MutexGuard<'_, SnapshotDir> {

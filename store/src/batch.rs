@@ -1,8 +1,9 @@
 //! Executing one command into an in-memory write batch.
 //!
 //! Nothing touches the tree until the whole command has succeeded: writes go to an overlay
-//! that later reads of the same transaction see, and the overlay becomes one sled batch at the
-//! end. A client error anywhere simply drops the overlay, so nothing is written.
+//! that later reads of the same transaction see, and the overlay becomes the step's
+//! [`WriteSet`] at the end. A client error anywhere simply drops the overlay, so nothing is
+//! written.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,9 +19,10 @@ use crate::request::{
     ResponseOp, TxnRequest, TxnResponse,
 };
 use crate::revision::Revision;
+use crate::write_set::WriteSet;
 
 /// The current values of keys that earlier commands of a group wrote (`None`: deleted), for
-/// commands applied together in one sled batch (see `Store::apply_batch`).
+/// commands applied together in one step (see `Store::apply_batch`).
 pub(crate) type Written = BTreeMap<Vec<u8>, Option<KeyValue>>;
 
 /// The writes of one command, not yet applied.
@@ -391,7 +393,7 @@ impl<'a> Pending<'a> {
 
     /// Adds the command's writes to `batch`: the event log, history, current values, lease
     /// attachments, its other writes and the revision.
-    pub(crate) fn write_into(&self, batch: &mut sled::Batch) -> Result<()> {
+    pub(crate) fn write_into(&self, batch: &mut WriteSet) -> Result<()> {
         for (sub, event) in self.events.iter().enumerate() {
             let rev = Revision::new(self.main, sub as i64);
             let record = Record::from_event(event);

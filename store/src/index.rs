@@ -1,6 +1,7 @@
 //! The layout of the one sled tree that holds a keyspace, and key ranges over it.
 //!
-//! Everything lives in one tree so that each command is one atomic `apply_batch`:
+//! Everything lives in one tree, so that a command's writes are one atomic sled batch or one
+//! bracketed run of single writes (see `write_set`):
 //!
 //! - `e` + revision → [`Record`]: the event log, in revision order (watch replay, `hash_kv`,
 //!   compaction).
@@ -31,6 +32,9 @@ pub(crate) const META_MARKER: &[u8] = b"mmarker";
 /// How far into a batch of commands the keyspace is (see `Store::apply_batch`); absent
 /// between batches.
 pub(crate) const META_BATCH_PROGRESS: &[u8] = b"mbatch";
+/// Present while the writes of one step go into the tree key by key (see `write_set`): found
+/// on open, it means a crash cut that step short.
+pub(crate) const META_OPEN: &[u8] = b"mopen";
 
 /// History entry kinds (the value of an `h` entry), so compaction and old reads can tell a
 /// tombstone without decoding the event.

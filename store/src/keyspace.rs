@@ -16,6 +16,7 @@ use crate::request::{
 use crate::revision::Revision;
 use crate::snapshot;
 use crate::watch::{WatchCache, WatchRequest, Watcher};
+use crate::write_set::WriteSet;
 
 /// Limits and tuning of a store.
 #[derive(Clone, Debug)]
@@ -66,7 +67,7 @@ pub struct Store {
 /// A write of a meta key (`None` removes it) that goes into a command's atomic batch.
 type MetaWrite = (&'static [u8], Option<Vec<u8>>);
 
-fn add_meta(batch: &mut sled::Batch, meta: &[MetaWrite]) {
+fn add_meta(batch: &mut WriteSet, meta: &[MetaWrite]) {
     for (key, value) in meta {
         match value {
             Some(value) => batch.insert(*key, value.clone()),
@@ -101,7 +102,7 @@ fn batch_meta(marker: Option<&[u8]>, applied: usize, total: usize) -> Result<Vec
     })
 }
 
-/// Whether `command` may share a sled batch with the commands around it: it reads only the
+/// Whether `command` may be written in one run with the commands around it: it reads only the
 /// keys' current values, which a run keeps for its later commands ([`Written`]), and writes
 /// no lease, compaction or auth record. A transaction reading at an explicit revision reads
 /// the history, which the run does not keep, so it goes alone.
@@ -134,7 +135,7 @@ pub fn waits_for_exports(command: &Command) -> bool {
 struct Run {
     /// How many commands ran, failed ones included.
     commands: usize,
-    batch: sled::Batch,
+    batch: WriteSet,
     /// The keys' current values as the run left them.
     written: Written,
     /// Each revision the run wrote, with its events, in order.
@@ -309,18 +310,18 @@ impl Store {
     /// its own outcome (a client error in one leaves the others alone), its own watch events.
     /// `marker` is recorded with the last one. Does not flush.
     ///
-    /// Runs of puts, deletes and transactions are written together, as one atomic sled batch:
-    /// each such command reads what the earlier ones of its run wrote, and the run costs one
-    /// sled batch instead of one per command. (sled seals and writes out its IO buffer for
-    /// every batch, on a thread of its pool that every such write wakes with all its idle
-    /// siblings: per command, that was most of a put's CPU.) Compactions, leases and auth
-    /// changes, which read the keyspace more widely, are written alone, after the run before
-    /// them.
+    /// Runs of puts, deletes and transactions are written together: each such command reads
+    /// what the earlier ones of its run wrote, and the run's writes go into the tree key by
+    /// key between an open mark and its removal, not as a sled batch, which costs sled two
+    /// IO-buffer writes on its thread pool (see `write_set`). A crash part-way through a run
+    /// leaves the mark, and [`Store::torn`] says so on the next open. Compactions, leases and
+    /// auth changes, which read the keyspace more widely and are rare, are written alone, as
+    /// atomic sled batches, after the run before them.
     ///
     /// Each write also records how far into this batch the keyspace is, keyed by `marker`;
-    /// so a crash part-way leaves a keyspace that is a consistent prefix of the commands, and
-    /// calling `apply_batch` again with the same commands and marker (a Raft log replaying its
-    /// entry) applies only the rest. The commands applied before the crash are answered with
+    /// so a crash between two writes leaves a keyspace that is a consistent prefix of the
+    /// commands, and calling `apply_batch` again with the same commands and marker (a Raft log
+    /// replaying its entry) applies only the rest. The commands applied before the crash are answered with
     /// an [`Error::InvalidRequest`] then: their outcome was not kept, and nobody who asked for
     /// it survived the crash. The note of progress travels in [`Store::export`], so a snapshot
     /// of such a keyspace resumes the same way wherever it is installed.
@@ -426,7 +427,7 @@ impl Store {
         let inner = &*self.inner;
         {
             let _view = write(&inner.view);
-            tree.apply_batch(batch)?;
+            batch.write_bracketed(tree)?;
             inner.current.store(revision, Ordering::Release);
         }
         if !events.is_empty() {
@@ -456,9 +457,9 @@ impl Store {
             Err(fatal @ (Error::Storage(_) | Error::Corrupt(_))) => return Err(fatal),
             Err(client) => {
                 if !meta.is_empty() {
-                    let mut batch = sled::Batch::default();
+                    let mut batch = WriteSet::default();
                     add_meta(&mut batch, meta);
-                    tree.apply_batch(batch)?;
+                    batch.write_atomically(&tree)?;
                 }
                 return Ok(Applied {
                     revision: current,
@@ -466,13 +467,13 @@ impl Store {
                 });
             }
         };
-        let mut batch = sled::Batch::default();
+        let mut batch = WriteSet::default();
         pending.write_into(&mut batch)?;
         add_meta(&mut batch, meta);
         let revision = pending.revision_after();
         {
             let _view = write(&inner.view);
-            tree.apply_batch(batch)?;
+            batch.write_atomically(&tree)?;
             inner.current.store(revision, Ordering::Release);
             if let Some(compact_to) = pending.compact_to {
                 inner.compacted.store(compact_to, Ordering::Release);
@@ -642,6 +643,36 @@ impl Store {
     /// Replaces the whole state with a stream written by [`Store::export`]; watchers are
     /// carried over (replaying from the new state, or told Compacted).
     pub fn import(&self, input: &mut dyn std::io::Read) -> Result<()> {
+        self.replace_with(|staging| snapshot::import(staging, input))
+    }
+
+    /// Replaces the whole state with an empty keyspace, as [`Store::import`] would.
+    pub fn clear(&self) -> Result<()> {
+        self.replace_with(|_| Ok(()))
+    }
+
+    /// Whether a crash cut the last write short, leaving part of a step's writes in the
+    /// keyspace (see [`Store::apply_batch`]). Such a keyspace must not be read or applied to:
+    /// its owner rebuilds it ([`Store::import`] of a snapshot it was built from, or
+    /// [`Store::clear`]) and applies again what came after.
+    pub fn torn(&self) -> Result<bool> {
+        Ok(self.inner.tree().contains_key(index::META_OPEN)?)
+    }
+
+    /// Leaves the keyspace as a crash part-way through a step would: the step's open mark
+    /// and `key` set to `value` (not an encoded value). For crash tests of the owner.
+    #[doc(hidden)]
+    pub fn cut_short_for_tests(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        let _writer = lock(&self.inner.writer);
+        let tree = self.inner.tree();
+        tree.insert(index::META_OPEN, &[][..])?;
+        tree.insert(index::current_key(key), value)?;
+        self.inner.db.flush()?;
+        Ok(())
+    }
+
+    /// Fills a fresh tree with `fill` and switches the keyspace to it, durably.
+    fn replace_with(&self, fill: impl FnOnce(&sled::Tree) -> Result<()>) -> Result<()> {
         let inner = &*self.inner;
         let _exclusive = lock(&inner.exclusive);
         let old_name = read(&inner.tree).name();
@@ -653,7 +684,7 @@ impl Store {
         let staging_name = format!("{TREE_PREFIX}{}", generation + 1);
         inner.db.drop_tree(staging_name.as_bytes())?;
         let staging = inner.db.open_tree(staging_name.as_bytes())?;
-        if let Err(e) = snapshot::import(&staging, input) {
+        if let Err(e) = fill(&staging) {
             drop(staging);
             inner.db.drop_tree(staging_name.as_bytes())?;
             return Err(e);

@@ -16,7 +16,9 @@
 //! - [`error`]: the one error enum.
 //! - [`revision`]: `Revision {main, sub}` and its big-endian encoding.
 //! - `index`: the layout of the one sled tree (event log, per-key history, current keys, leases).
-//! - `batch`: executing a command into an in-memory overlay that becomes one atomic sled batch.
+//! - `batch`: executing a command into an in-memory overlay that becomes one step's writes.
+//! - `write_set`: a step's writes, and how they reach the tree (a sled batch, or key by key
+//!   between open and close marks: [`Store::torn`] after a crash part-way).
 //! - `snapshot`: the framed export / import stream.
 //! - `codec`: the only place bincode is called.
 //!
@@ -37,6 +39,7 @@ pub mod request;
 pub mod revision;
 mod snapshot;
 pub mod watch;
+mod write_set;
 
 pub use auth::{permits, AuthCommand, AuthState, Permission, PermissionType, Role, User};
 pub use error::{Error, Result};

@@ -788,6 +788,37 @@ fn marker_is_recorded_with_the_command() {
     assert_eq!(get(&s, "a").expect("a").value, b"1");
 }
 
+/// A run of puts goes into sled key by key between an open mark and its removal: a keyspace
+/// closed between runs is whole; one cut short inside a run says so (`torn`), and `clear`
+/// starts it again from nothing.
+#[test]
+fn a_keyspace_cut_short_inside_a_run_is_reported_torn() {
+    let dir = tempfile::tempdir().expect("dir");
+    let commands: Vec<Command> = (0..5)
+        .map(|i| Command::Put(put_req(&format!("k{i}"), "v")))
+        .collect();
+    {
+        let s = Store::open(dir.path(), Config::default()).expect("open");
+        let applied = s.apply_batch(&commands, Some(b"log-1")).expect("apply");
+        assert!(applied.iter().all(|a| a.result.is_ok()));
+        assert!(!s.torn().expect("torn"));
+    }
+    {
+        let s = Store::open(dir.path(), Config::default()).expect("reopen");
+        assert!(!s.torn().expect("torn"), "a whole run reopens whole");
+        assert_eq!(s.current_revision(), 6);
+        assert_eq!(get(&s, "k4").expect("k4").value, b"v");
+        s.cut_short_for_tests(b"k9", b"half").expect("cut short");
+    }
+    let s = Store::open(dir.path(), Config::default()).expect("reopen");
+    assert!(s.torn().expect("torn"));
+    s.clear().expect("clear");
+    assert!(!s.torn().expect("torn"));
+    assert_eq!(s.current_revision(), 1);
+    assert_eq!(s.marker().expect("marker"), None);
+    assert_eq!(get(&s, "k4"), None);
+}
+
 fn populated() -> Store {
     let s = store();
     ok(&s, Command::LeaseGrant { id: 3, ttl: 9 });

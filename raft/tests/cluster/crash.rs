@@ -72,22 +72,37 @@ async fn acknowledged_writes_survive_a_crashed_leader() -> anyhow::Result<()> {
 const CHILD_DIR: &str = "KEEL_RAFT_CRASH_CHILD_DIR";
 
 /// The child half of `acknowledged_writes_survive_kill_9`: a 3-member cluster in the directory
-/// named by the environment, writing until it is killed, printing `ACK <key>` after each
-/// acknowledged write. Does nothing when run on its own.
+/// named by the environment, written to by 16 concurrent writers until it is killed, printing
+/// `ACK <key>` after each acknowledged write. Does nothing when run on its own.
+///
+/// Concurrent writers fill entries with many puts, so the keyspaces spend much of their time
+/// inside a run of single writes, and a kill often leaves one of them torn (rebuilt on open).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "run by acknowledged_writes_survive_kill_9 in a child process"]
 async fn child_writes_until_killed() -> anyhow::Result<()> {
     use std::io::Write;
+    const WRITERS: usize = 16;
     let Some(dir) = std::env::var_os(CHILD_DIR) else {
         return Ok(());
     };
-    let cluster = Cluster::start_in(std::path::Path::new(&dir), 3, fast_config()).await?;
-    let mut stdout = std::io::stdout();
-    for i in 0.. {
-        let key = format!("k{i:06}");
-        cluster.write(put(&key, "v")).await?;
-        writeln!(stdout, "ACK {key}")?;
-        stdout.flush()?;
+    let cluster = Arc::new(Cluster::start_in(std::path::Path::new(&dir), 3, fast_config()).await?);
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            let cluster = cluster.clone();
+            tokio::spawn(async move {
+                for i in 0.. {
+                    let key = format!("k{writer:02}-{i:06}");
+                    cluster.write(put(&key, "v")).await?;
+                    let mut stdout = std::io::stdout().lock();
+                    writeln!(stdout, "ACK {key}")?;
+                    stdout.flush()?;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await??;
     }
     Ok(())
 }
@@ -116,14 +131,14 @@ async fn acknowledged_writes_survive_kill_9() -> anyhow::Result<()> {
         .stderr(std::process::Stdio::null())
         .spawn()?;
     let stdout = child.stdout.take().expect("piped stdout");
-    // Read acknowledgements on a thread (the pipe is blocking); kill after 300 of them.
+    // Read acknowledgements on a thread (the pipe is blocking); kill after 2000 of them.
     let reader = std::thread::spawn(move || {
         let mut acked = Vec::new();
         for line in std::io::BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             if let Some(key) = line.strip_prefix("ACK ") {
                 acked.push(key.to_string());
-                if acked.len() == 300 {
+                if acked.len() == 2000 {
                     // SIGKILL: no destructor runs, nothing is flushed.
                     let _ = std::process::Command::new("kill")
                         .args(["-9", &child.id().to_string()])
@@ -136,7 +151,7 @@ async fn acknowledged_writes_survive_kill_9() -> anyhow::Result<()> {
     });
     let acked = tokio::task::spawn_blocking(move || reader.join().expect("reader thread")).await?;
     anyhow::ensure!(
-        acked.len() >= 300,
+        acked.len() >= 2000,
         "child stopped after {} writes",
         acked.len()
     );
@@ -155,4 +170,88 @@ async fn acknowledged_writes_survive_kill_9() -> anyhow::Result<()> {
         }
     }
     cluster.shutdown().await
+}
+
+/// A keyspace that a crash left part-way through an entry (its writes go into sled one key at
+/// a time) is rebuilt when its state machine opens: from the current snapshot if there is one,
+/// else from nothing. openraft then applies the log after it again, and the member ends where
+/// one that never crashed does.
+#[tokio::test]
+async fn a_keyspace_cut_short_mid_entry_is_rebuilt_from_the_snapshot_and_the_log(
+) -> anyhow::Result<()> {
+    use keel_raft::types::{Entry, LogId};
+    use keel_raft::{Request, StateMachine};
+    use openraft::storage::RaftStateMachine as _;
+    use openraft::{CommittedLeaderId, EntryPayload, RaftSnapshotBuilder as _};
+
+    let open = |dir: &std::path::Path| -> anyhow::Result<StateMachine> {
+        let store = keel_store::Store::open(dir.join("kv"), keel_store::Config::default())?;
+        Ok(StateMachine::open(store, dir.join("snapshot"))?)
+    };
+    let puts = |indexes: std::ops::RangeInclusive<u64>| -> Vec<Entry> {
+        indexes
+            .map(|index| Entry {
+                log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+                payload: EntryPayload::Normal(Request::from(put(
+                    &format!("k{index}"),
+                    &format!("v{index}"),
+                ))),
+            })
+            .collect()
+    };
+    let value = |machine: &StateMachine, key: &str| -> anyhow::Result<Option<Vec<u8>>> {
+        let response = machine.store().range(&keel_store::RangeRequest {
+            key: key.into(),
+            ..Default::default()
+        })?;
+        Ok(response.kvs.into_iter().next().map(|kv| kv.value))
+    };
+    let cut_short = |dir: &std::path::Path| -> anyhow::Result<()> {
+        let store = keel_store::Store::open(dir.join("kv"), keel_store::Config::default())?;
+        store.cut_short_for_tests(b"k3", b"half-written")?;
+        anyhow::ensure!(store.torn()?, "the keyspace is not torn");
+        Ok(())
+    };
+    let reference = tempfile::TempDir::new()?;
+    let mut uninterrupted = open(reference.path())?;
+    uninterrupted.apply(puts(1..=8)).await?;
+    let expected = uninterrupted.store().hash_kv(0)?;
+
+    // With a snapshot at 5: rebuilt to it, then 6..=8 applied again.
+    let dir = tempfile::TempDir::new()?;
+    {
+        let mut machine = open(dir.path())?;
+        machine.apply(puts(1..=5)).await?;
+        machine
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await?;
+        machine.apply(puts(6..=8)).await?;
+    }
+    cut_short(dir.path())?;
+    let mut machine = open(dir.path())?;
+    assert!(!machine.store().torn()?);
+    let (applied, _) = machine.applied_state().await?;
+    assert_eq!(applied.map(|id| id.index), Some(5));
+    assert_eq!(value(&machine, "k3")?, Some(b"v3".to_vec()));
+    assert_eq!(value(&machine, "k6")?, None);
+    machine.apply(puts(6..=8)).await?;
+    assert_eq!(machine.store().hash_kv(0)?, expected);
+    drop(machine);
+
+    // Without a snapshot: emptied, then everything applied again.
+    let dir = tempfile::TempDir::new()?;
+    {
+        let mut machine = open(dir.path())?;
+        machine.apply(puts(1..=8)).await?;
+    }
+    cut_short(dir.path())?;
+    let mut machine = open(dir.path())?;
+    assert!(!machine.store().torn()?);
+    assert_eq!(machine.applied_state().await?.0, None);
+    assert_eq!(value(&machine, "k3")?, None);
+    machine.apply(puts(1..=8)).await?;
+    assert_eq!(machine.store().hash_kv(0)?, expected);
+    Ok(())
 }

@@ -74,7 +74,7 @@ impl InspectArgs {
                 self.data_dir.display()
             );
         }
-        keel_store::Store::open(&path, keel_store::Config::default()).map_err(|e| {
+        let store = keel_store::Store::open(&path, keel_store::Config::default()).map_err(|e| {
             let text = e.to_string();
             if text.contains("lock")
                 || text.contains("WouldBlock")
@@ -87,7 +87,16 @@ impl InspectArgs {
             } else {
                 anyhow::anyhow!("cannot open {}: {text}", path.display())
             }
-        })
+        })?;
+        if store.torn()? {
+            eprintln!(
+                "warning: {} was cut short by a crash part-way through a Raft entry, and may \
+                 hold part of it; the member rebuilds it from its last snapshot and log when it \
+                 starts",
+                path.display()
+            );
+        }
+        Ok(store)
     }
 
     /// The Raft log's state (`DATA_DIR/raft`); `None` when the member has none (`--single`).
@@ -194,6 +203,7 @@ impl InspectArgs {
                     })),
                     "applied_index": index(applied),
                     "applied_term": applied.map(|id| id.leader_id.term),
+                    "torn": store.torn()?,
                 });
                 let show = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
                 match printer.format {
