@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{ChangeMembershipError, ClientWriteError, InitializeError, RaftError};
-use openraft::metrics::WaitError;
+use openraft::metrics::{RaftServerMetrics, WaitError};
 use openraft::storage::RaftLogStorage as _;
 use openraft::{ChangeMembers, RaftNetworkFactory, ServerState};
 use tokio::sync::watch;
@@ -166,7 +166,10 @@ impl RaftNode {
         }
         let link: Arc<dyn LeaderLink> = Arc::new(network.clone());
         let raft = Raft::new(id, raft_config, network, log.clone(), state_machine).await?;
-        tokio::spawn(count_leader_changes(raft.metrics(), observer.clone()));
+        tokio::spawn(count_leader_changes(
+            raft.server_metrics(),
+            observer.clone(),
+        ));
         let read_index = ReadIndex::new(raft.clone());
         let timing = Timing::new(&config);
         let forwarded_reads = {
@@ -641,13 +644,21 @@ impl RaftNode {
     /// core stopped can still answer from its last metrics, but never again replicates, votes
     /// or applies: the server exits on this, as etcd does on a fatal error, for its supervisor
     /// to restart it.
+    ///
+    /// It follows the server metrics, which change on a vote, role, leader or membership
+    /// change only: the full metrics change with every append, commit and apply, and a task
+    /// woken for each was a few percent of a member's CPU under load. The core's last full
+    /// metrics say why it stopped; its channels close when it ends, whichever way.
     pub async fn stopped(&self) -> String {
-        let mut metrics = self.raft.metrics();
+        let mut server = self.raft.server_metrics();
         loop {
-            if let Err(fatal) = &metrics.borrow_and_update().running_state {
+            if let Err(fatal) = &self.raft.metrics().borrow().running_state {
                 return fatal.to_string();
             }
-            if metrics.changed().await.is_err() {
+            if server.changed().await.is_err() {
+                if let Err(fatal) = &self.raft.metrics().borrow().running_state {
+                    return fatal.to_string();
+                }
                 return "the Raft core ended without reporting why (it panicked; see the log)"
                     .into();
             }
@@ -674,7 +685,12 @@ impl RaftNode {
 
 /// Counts every change of the leader this member knows (to another leader, or to none, as
 /// etcd counts), until the Raft shuts down and its metrics channel closes.
-async fn count_leader_changes(mut metrics: watch::Receiver<RaftMetrics>, observer: Observer) {
+/// Counts leader changes from the server metrics (see [`RaftNode::stopped`] for why not the
+/// full metrics).
+async fn count_leader_changes(
+    mut metrics: watch::Receiver<RaftServerMetrics<u64, KeelNode>>,
+    observer: Observer,
+) {
     let mut leader = metrics.borrow().current_leader;
     while metrics.changed().await.is_ok() {
         let now = metrics.borrow().current_leader;

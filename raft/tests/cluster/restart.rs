@@ -64,3 +64,23 @@ async fn every_member_restarts_with_its_state() -> anyhow::Result<()> {
     }
     cluster.shutdown().await
 }
+
+/// `stopped` stays pending while the core runs and writes go through (it follows the server
+/// metrics, which writes do not change), and resolves with the reason once the core stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopped_resolves_when_the_core_stops() -> anyhow::Result<()> {
+    use futures::FutureExt as _;
+    let cluster = Cluster::start(1, fast_config()).await?;
+    cluster.leader().await?;
+    let node = cluster.node(1);
+    let mut stopped = Box::pin(node.stopped());
+    assert!((&mut stopped).now_or_never().is_none());
+    for i in 0..10 {
+        cluster.write(put(&format!("k{i}"), "v")).await?;
+    }
+    assert!((&mut stopped).now_or_never().is_none());
+    node.raft().shutdown().await?;
+    let reason = tokio::time::timeout(crate::fixture::DEADLINE, stopped).await?;
+    assert!(reason.contains("raft stopped"), "{reason}");
+    Ok(())
+}
