@@ -179,26 +179,11 @@ async fn acknowledged_writes_survive_kill_9() -> anyhow::Result<()> {
 #[tokio::test]
 async fn a_keyspace_cut_short_mid_entry_is_rebuilt_from_the_snapshot_and_the_log(
 ) -> anyhow::Result<()> {
-    use keel_raft::types::{Entry, LogId};
-    use keel_raft::{Request, StateMachine};
+    use crate::fixture::{open_state_machine as open, put_entries as puts};
+    use keel_raft::StateMachine;
     use openraft::storage::RaftStateMachine as _;
-    use openraft::{CommittedLeaderId, EntryPayload, RaftSnapshotBuilder as _};
+    use openraft::RaftSnapshotBuilder as _;
 
-    let open = |dir: &std::path::Path| -> anyhow::Result<StateMachine> {
-        let store = keel_store::Store::open(dir.join("kv"), keel_store::Config::default())?;
-        Ok(StateMachine::open(store, dir.join("snapshot"))?)
-    };
-    let puts = |indexes: std::ops::RangeInclusive<u64>| -> Vec<Entry> {
-        indexes
-            .map(|index| Entry {
-                log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
-                payload: EntryPayload::Normal(Request::from(put(
-                    &format!("k{index}"),
-                    &format!("v{index}"),
-                ))),
-            })
-            .collect()
-    };
     let value = |machine: &StateMachine, key: &str| -> anyhow::Result<Option<Vec<u8>>> {
         let response = machine.store().range(&keel_store::RangeRequest {
             key: key.into(),

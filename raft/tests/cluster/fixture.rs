@@ -35,6 +35,27 @@ pub fn node_addr(id: u64) -> KeelNode {
     )
 }
 
+/// A state machine over a keyspace and snapshot directory in `dir`, without a Raft around it.
+pub fn open_state_machine(dir: &Path) -> anyhow::Result<keel_raft::StateMachine> {
+    let store = keel_store::Store::open(dir.join("kv"), keel_store::Config::default())?;
+    Ok(keel_raft::StateMachine::open(store, dir.join("snapshot"))?)
+}
+
+/// Log entries at `indexes` (term 1, leader 1), each putting `k<index>` = `v<index>`.
+pub fn put_entries(indexes: std::ops::RangeInclusive<u64>) -> Vec<keel_raft::types::Entry> {
+    use keel_raft::types::{Entry, LogId};
+    use openraft::{CommittedLeaderId, EntryPayload};
+    indexes
+        .map(|index| Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(keel_raft::Request::from(put(
+                &format!("k{index}"),
+                &format!("v{index}"),
+            ))),
+        })
+        .collect()
+}
+
 /// A put command.
 pub fn put(key: &str, value: &str) -> Command {
     Command::Put(PutRequest {

@@ -56,23 +56,10 @@ async fn lagging_follower_catches_up_by_snapshot() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_restarts_after_a_crash_in_the_middle_of_a_snapshot_install() -> anyhow::Result<()>
 {
-    use keel_raft::types::{Entry, LogId};
-    use keel_raft::{Request, StateMachine};
+    use crate::fixture::{open_state_machine as open, put_entries as puts};
     use openraft::storage::RaftStateMachine as _;
-    use openraft::{CommittedLeaderId, EntryPayload, RaftSnapshotBuilder as _};
+    use openraft::RaftSnapshotBuilder as _;
 
-    let open = |dir: &std::path::Path| -> anyhow::Result<StateMachine> {
-        let store = keel_store::Store::open(dir.join("kv"), keel_store::Config::default())?;
-        Ok(StateMachine::open(store, dir.join("snapshot"))?)
-    };
-    let puts = |indexes: std::ops::RangeInclusive<u64>| -> Vec<Entry> {
-        indexes
-            .map(|index| Entry {
-                log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
-                payload: EntryPayload::Normal(Request::from(put(&format!("k{index}"), "v"))),
-            })
-            .collect()
-    };
     // The leader's side: a snapshot at 5, then one at 10.
     let leader_dir = tempfile::TempDir::new()?;
     let mut leader = open(leader_dir.path())?;
@@ -107,6 +94,6 @@ async fn a_member_restarts_after_a_crash_in_the_middle_of_a_snapshot_install() -
             "member 2 running, with a snapshot covering its keyspace",
         )
         .await?;
-    assert_eq!(cluster.get(2, "k10")?, Some(b"v".to_vec()));
+    assert_eq!(cluster.get(2, "k10")?, Some(b"v10".to_vec()));
     cluster.shutdown().await
 }
