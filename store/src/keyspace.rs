@@ -321,10 +321,10 @@ impl Store {
     /// Each write also records how far into this batch the keyspace is, keyed by `marker`;
     /// so a crash between two writes leaves a keyspace that is a consistent prefix of the
     /// commands, and calling `apply_batch` again with the same commands and marker (a Raft log
-    /// replaying its entry) applies only the rest. The commands applied before the crash are answered with
-    /// an [`Error::InvalidRequest`] then: their outcome was not kept, and nobody who asked for
-    /// it survived the crash. The note of progress travels in [`Store::export`], so a snapshot
-    /// of such a keyspace resumes the same way wherever it is installed.
+    /// replaying its entry) applies only the rest. The commands applied before the crash are
+    /// answered with an [`Error::InvalidRequest`] then: their outcome was not kept, and nobody
+    /// who asked for it survived the crash. The note of progress travels in [`Store::export`],
+    /// so a snapshot of such a keyspace resumes the same way wherever it is installed.
     pub fn apply_batch(&self, commands: &[Command], marker: Option<&[u8]>) -> Result<Vec<Applied>> {
         let waits = commands.iter().any(waits_for_exports);
         let _exclusive = waits.then(|| lock(&self.inner.exclusive));
