@@ -651,17 +651,10 @@ impl RaftNode {
     /// metrics say why it stopped; its channels close when it ends, whichever way.
     pub async fn stopped(&self) -> String {
         let mut server = self.raft.server_metrics();
-        loop {
-            if let Err(fatal) = &self.raft.metrics().borrow().running_state {
-                return fatal.to_string();
-            }
-            if server.changed().await.is_err() {
-                if let Err(fatal) = &self.raft.metrics().borrow().running_state {
-                    return fatal.to_string();
-                }
-                return "the Raft core ended without reporting why (it panicked; see the log)"
-                    .into();
-            }
+        while server.changed().await.is_ok() {}
+        match &self.raft.metrics().borrow().running_state {
+            Err(fatal) => fatal.to_string(),
+            Ok(()) => "the Raft core ended without reporting why (it panicked; see the log)".into(),
         }
     }
 
@@ -684,9 +677,8 @@ impl RaftNode {
 }
 
 /// Counts every change of the leader this member knows (to another leader, or to none, as
-/// etcd counts), until the Raft shuts down and its metrics channel closes.
-/// Counts leader changes from the server metrics (see [`RaftNode::stopped`] for why not the
-/// full metrics).
+/// etcd counts), until the Raft shuts down and its metrics channel closes. It follows the
+/// server metrics, not the full ones (see [`RaftNode::stopped`] for why).
 async fn count_leader_changes(
     mut metrics: watch::Receiver<RaftServerMetrics<u64, KeelNode>>,
     observer: Observer,

@@ -44,9 +44,11 @@ pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// entry commits make up the next, so under load every entry carries everything that waited.
 /// A second entry in flight overlapped the leader's fsync with the followers', but split the
 /// waiting writes into twice the entries, each costing an fsync on every member, a write into
-/// every keyspace and its replication round trips. Measured side by side (3 members on one 2-core machine, 64
-/// clients): one entry in flight, 4458 and 4151 puts/s at 11.5 CPU-seconds per 30k puts; two,
-/// 3774 and 3934 puts/s at 13.8 and 13.1.
+/// every keyspace and its replication round trips. Measured side by side (3 members on one
+/// 2-core machine, 64 clients): one entry in flight, 4458 and 4151 puts/s at 11.5 CPU-seconds
+/// per 30k puts; two, 3774 and 3934 puts/s at 13.8 and 13.1. Again once the keyspace took a
+/// run's writes key by key: one, 5154 to 5905 puts/s at 7.6 to 8.8; two, 4875 to 5294 at 9.0
+/// to 9.6.
 pub const MAX_IN_FLIGHT: usize = 1;
 
 /// A write waiting to be proposed.

@@ -48,6 +48,16 @@ struct Marker {
     last_membership: StoredMembership,
 }
 
+impl Marker {
+    /// What a keyspace holding exactly the snapshot `meta` describes records.
+    fn of_snapshot(meta: &SnapshotMeta) -> Marker {
+        Marker {
+            last_applied: meta.last_log_id,
+            last_membership: meta.last_membership.clone(),
+        }
+    }
+}
+
 /// The content of [`META_FILE`]: what the current snapshot covers and which file holds it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct CurrentSnapshot {
@@ -360,11 +370,7 @@ fn rebuild_torn(store: &keel_store::Store, snapshots: &SnapshotDir) -> crate::Re
             );
             let file = File::open(snapshots.dir.join(&current.file))?;
             store.import(&mut BufReader::new(file))?;
-            let marker = Marker {
-                last_applied: current.meta.last_log_id,
-                last_membership: current.meta.last_membership.clone(),
-            };
-            let bytes = codec::encode(&marker).map_err(|e| {
+            let bytes = codec::encode(&Marker::of_snapshot(&current.meta)).map_err(|e| {
                 keel_store::Error::Storage(format!("encoding the raft marker: {e}"))
             })?;
             store.set_marker(&bytes)?;
@@ -479,10 +485,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         snapshot: Box<tokio::fs::File>,
     ) -> Result<(), StorageError> {
         let mut state = self.state.lock().await;
-        let marker = Marker {
-            last_applied: meta.last_log_id,
-            last_membership: meta.last_membership.clone(),
-        };
+        let marker = Marker::of_snapshot(meta);
         let marker_bytes = codec::encode(&marker).map_err(write_err)?;
         let store = self.store.clone();
         let snapshots = self.snapshots.clone();
