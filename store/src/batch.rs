@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::codec;
 use crate::error::{Error, Result};
+use crate::event_log;
 use crate::index::{self, KeyRange, Record, KIND_DELETE, KIND_PUT};
 use crate::keyspace::{finish_range, read_range, scan_current};
 use crate::kv::{Event, EventType, KeyValue};
@@ -314,17 +315,20 @@ impl<'a> Pending<'a> {
         }
         // Per key, entries arrive oldest first; everything at or below `revision` goes except
         // the newest such entry when it is a put (reads at `revision` still need it).
+        let mut removed = BTreeSet::new();
         let mut group: Vec<(Vec<u8>, Revision, u8)> = Vec::new();
         let mut group_key: Option<Vec<u8>> = None;
-        let flush = |group: &mut Vec<(Vec<u8>, Revision, u8)>, raw: &mut Vec<_>| {
+        let flush = |group: &mut Vec<(Vec<u8>, Revision, u8)>,
+                     raw: &mut Vec<_>,
+                     removed: &mut BTreeSet<Revision>| {
             if let Some((last, rest)) = group.split_last() {
                 for (tree_key, rev, _) in rest {
                     raw.push((tree_key.clone(), None));
-                    raw.push((index::event_key(*rev), None));
+                    removed.insert(*rev);
                 }
                 if last.2 == KIND_DELETE {
                     raw.push((last.0.clone(), None));
-                    raw.push((index::event_key(last.1), None));
+                    removed.insert(last.1);
                 }
             }
             group.clear();
@@ -333,7 +337,7 @@ impl<'a> Pending<'a> {
             let (tree_key, kind) = entry?;
             let (key, rev) = index::parse_history_key(&tree_key)?;
             if group_key.as_deref() != Some(key.as_slice()) {
-                flush(&mut group, &mut self.raw);
+                flush(&mut group, &mut self.raw, &mut removed);
                 group_key = Some(key);
             }
             if rev.main <= revision {
@@ -341,7 +345,16 @@ impl<'a> Pending<'a> {
                 group.push((tree_key.to_vec(), rev, kind));
             }
         }
-        flush(&mut group, &mut self.raw);
+        flush(&mut group, &mut self.raw, &mut removed);
+        // The event log loses the same records; an entry that keeps some is rewritten.
+        let end = index::event_key(Revision::new(revision + 1, 0));
+        for entry in self.tree.range(vec![index::EVENT]..end) {
+            let (tree_key, value) = entry?;
+            if let Some(rest) = event_log::retain(&tree_key, &value, |rev| !removed.contains(&rev))?
+            {
+                self.raw.push((tree_key.to_vec(), rest));
+            }
+        }
         self.raw.push((
             index::META_COMPACTED.to_vec(),
             Some(revision.to_be_bytes().to_vec()),
@@ -398,7 +411,7 @@ impl<'a> Pending<'a> {
             let rev = Revision::new(self.main, sub as i64);
             let record = Record::from_event(event);
             batch.insert(index::history_key(record.key(), rev), vec![record.kind()]);
-            batch.insert(index::event_key(rev), codec::encode(&record)?);
+            batch.push_event(rev, &record)?;
         }
         for (key, value) in &self.overlay {
             match value {

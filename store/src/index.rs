@@ -3,8 +3,8 @@
 //! Everything lives in one tree, so that a command's writes are one atomic sled batch or one
 //! bracketed run of single writes (see `write_set`):
 //!
-//! - `e` + revision → [`Record`]: the event log, in revision order (watch replay, `hash_kv`,
-//!   compaction).
+//! - `e` + revision → a group of [`Record`]s from that revision on: the event log, in revision
+//!   order (watch replay, `hash_kv`, compaction; see `event_log`).
 //! - `h` + escaped key + revision → one kind byte: each key's history (reads at an old
 //!   revision, `history`). The escape keeps key order and makes a key's entries contiguous.
 //! - `c` + key → the key's current [`KeyValue`] (reads at the current revision).
@@ -44,7 +44,7 @@ pub(crate) const KIND_DELETE: u8 = b'd';
 /// Escaped key terminator: sorts below every escaped byte, so a key sorts before its extensions.
 const TERMINATOR: [u8; 2] = [0x00, 0x01];
 
-/// One entry of the event log.
+/// One record of the event log: what one write left.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Record {
     /// The key after a put.

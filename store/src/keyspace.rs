@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 use crate::batch::{Pending, Written};
 use crate::codec;
 use crate::error::{Error, Result};
+use crate::event_log::{self, read_record};
 use crate::index::{self, KeyRange, Record, KIND_PUT};
 use crate::kv::{Event, KeyValue};
 use crate::lease::{LeaseInfo, LeaseKeys};
@@ -411,7 +412,7 @@ impl Store {
         })
     }
 
-    /// Writes `run`'s commands with `meta` as one atomic batch, then publishes their
+    /// Writes `run`'s commands with `meta` as one bracketed step, then publishes their
     /// revisions to readers and watchers, as [`Store::apply_locked`] does for one command.
     fn write_run(&self, tree: &sled::Tree, run: &mut Run, meta: &[MetaWrite]) -> Result<()> {
         if run.commands == 0 {
@@ -593,11 +594,18 @@ impl Store {
         let revision = if revision <= 0 { current } else { revision };
         check_readable(revision, current, compacted)?;
         let mut hasher = crc32fast::Hasher::new();
+        // Record by record, each under its own revision: members group records by how
+        // their applies were batched, which differs between members.
         let end = index::event_key(Revision::new(revision + 1, 0));
         for entry in inner.tree().range(vec![index::EVENT]..end) {
             let (key, value) = entry?;
-            hasher.update(&key);
-            hasher.update(&value);
+            for (rev, record) in event_log::records(&key, &value)? {
+                if rev.main > revision {
+                    break;
+                }
+                hasher.update(&index::event_key(rev));
+                hasher.update(record);
+            }
         }
         Ok(HashKv {
             hash: hasher.finalize(),
@@ -803,16 +811,6 @@ pub(crate) fn check_readable(revision: i64, current: i64, compacted: i64) -> Res
         });
     }
     Ok(())
-}
-
-pub(crate) fn read_record(tree: &sled::Tree, revision: Revision) -> Result<Record> {
-    match tree.get(index::event_key(revision))? {
-        Some(bytes) => codec::decode(&bytes),
-        None => Err(Error::Corrupt(format!(
-            "history names revision {}.{} but the event log does not hold it",
-            revision.main, revision.sub
-        ))),
-    }
 }
 
 /// A range at the current or an older revision, with every option applied.
@@ -1109,5 +1107,68 @@ mod tests {
             fresh.apply_batch(&commands, Some(b"entry-2")).unwrap(),
             expected
         );
+    }
+
+    /// Rewrites the event log as keel wrote it before groups: one record per entry.
+    fn to_ungrouped_event_log(store: &Store) {
+        let tree = store.inner.tree();
+        let entries: Vec<_> = tree
+            .scan_prefix([index::EVENT])
+            .collect::<sled::Result<_>>()
+            .unwrap();
+        for (key, value) in entries {
+            tree.remove(&key).unwrap();
+            for (rev, record) in event_log::records(&key, &value).unwrap() {
+                tree.insert(index::event_key(rev), record).unwrap();
+            }
+        }
+    }
+
+    fn everything_at(store: &Store, revision: i64) -> Vec<KeyValue> {
+        let request = RangeRequest {
+            key: vec![0],
+            range_end: vec![0],
+            revision,
+            ..RangeRequest::default()
+        };
+        store.range(&request).unwrap().kvs
+    }
+
+    #[test]
+    fn an_event_log_from_before_groups_reads_and_compacts_alike() {
+        let commands = commands();
+        let (grouped, _) = one_by_one(&commands[..5]);
+        let (ungrouped, _) = one_by_one(&commands[..5]);
+        grouped
+            .apply_batch(&[put("c", "1", 0), put("a", "3", 0)], None)
+            .unwrap();
+        ungrouped
+            .apply_batch(&[put("c", "1", 0), put("a", "3", 0)], None)
+            .unwrap();
+        to_ungrouped_event_log(&ungrouped);
+        assert_eq!(ungrouped.hash_kv(0).unwrap(), grouped.hash_kv(0).unwrap());
+        for revision in 1..=grouped.current_revision() {
+            assert_eq!(
+                everything_at(&ungrouped, revision),
+                everything_at(&grouped, revision)
+            );
+        }
+        assert_eq!(
+            ungrouped.history(b"a").unwrap(),
+            grouped.history(b"a").unwrap()
+        );
+        for store in [&grouped, &ungrouped] {
+            let compacted = store
+                .apply(&Command::Compact { revision: 5 }, None)
+                .unwrap();
+            assert!(compacted.result.is_ok());
+        }
+        assert_eq!(ungrouped.hash_kv(0).unwrap(), grouped.hash_kv(0).unwrap());
+        assert_eq!(everything_at(&ungrouped, 5), everything_at(&grouped, 5));
+        let mut exported = Vec::new();
+        ungrouped.export(&mut exported).unwrap();
+        let restored = Store::temporary(Config::default()).unwrap();
+        restored.import(&mut exported.as_slice()).unwrap();
+        assert_eq!(restored.hash_kv(0).unwrap(), grouped.hash_kv(0).unwrap());
     }
 }

@@ -16,6 +16,7 @@
 //! - [`error`]: the one error enum.
 //! - [`revision`]: `Revision {main, sub}` and its big-endian encoding.
 //! - `index`: the layout of the one sled tree (event log, per-key history, current keys, leases).
+//! - `event_log`: the event log's entries, each a group of one step's records.
 //! - `batch`: executing a command into an in-memory overlay that becomes one step's writes.
 //! - `write_set`: a step's writes, and how they reach the tree (a sled batch, or key by key
 //!   between open and close marks: [`Store::torn`] after a crash part-way).
@@ -31,6 +32,7 @@ pub mod auth;
 mod batch;
 mod codec;
 pub mod error;
+mod event_log;
 mod index;
 pub mod keyspace;
 pub mod kv;

@@ -9,11 +9,16 @@ use std::io::{Read, Write};
 
 use crate::codec;
 use crate::error::{Error, Result};
+use crate::event_log;
 use crate::index::{self, Record, ATTACH, CURRENT, EVENT, HISTORY, KIND_PUT, META};
+use crate::kv::KeyValue;
 use crate::revision::Revision;
 
 const MAGIC: &[u8; 8] = b"KEELSNAP";
-const FORMAT_VERSION: u32 = 1;
+/// Version 2 writes the event log in groups (see `event_log`); version 1, one record per
+/// entry, still imports, since the event log reads both.
+const FORMAT_VERSION: u32 = 2;
+const OLDEST_READABLE_VERSION: u32 = 1;
 const END: u32 = u32::MAX;
 
 struct HashingWriter<'a> {
@@ -72,7 +77,19 @@ pub(crate) fn export_at(
         let (key, value) = entry?;
         match key.first().copied() {
             Some(ATTACH | CURRENT | META) => continue,
-            Some(EVENT) if index::event_revision(&key)?.main > revision => continue,
+            Some(EVENT) => {
+                if index::event_revision(&key)?.main > revision {
+                    continue;
+                }
+                // A group started at or below `revision` was written whole before the export
+                // point, so this keeps it as it is; the check only guards that.
+                match event_log::retain(&key, &value, |rev| rev.main <= revision)? {
+                    None => writer.entry(&key, &value)?,
+                    Some(Some(kept)) => writer.entry(&key, &kept)?,
+                    Some(None) => {}
+                }
+                continue;
+            }
             Some(HISTORY) => {
                 let (user_key, rev) = index::parse_history_key(&key)?;
                 if rev.main > revision {
@@ -105,20 +122,38 @@ fn write_current(
     writer: &mut HashingWriter<'_>,
     newest: Option<(Vec<u8>, Revision, bool)>,
 ) -> Result<()> {
-    let Some((_, revision, true)) = newest else {
+    let Some((key, revision, true)) = newest else {
         return Ok(());
     };
-    let Record::Put(kv) = crate::keyspace::read_record(tree, revision)? else {
-        return Err(Error::Corrupt(format!(
-            "history holds a put at {}.{} but the event log a tombstone",
-            revision.main, revision.sub
-        )));
+    // The current value is that put unless a write after the export point replaced it.
+    let current = match tree.get(index::current_key(&key))? {
+        Some(bytes) => Some((codec::decode::<KeyValue>(&bytes)?, bytes)),
+        None => None,
     };
-    writer.entry(&index::current_key(&kv.key), &codec::encode(&kv)?)?;
+    let (kv, encoded) = match current {
+        Some((kv, bytes)) if kv.mod_revision == revision.main => (kv, bytes.to_vec()),
+        _ => {
+            let kv = put_at(tree, revision)?;
+            let encoded = codec::encode(&kv)?;
+            (kv, encoded)
+        }
+    };
+    writer.entry(&index::current_key(&kv.key), &encoded)?;
     if kv.lease != 0 {
         writer.entry(&index::attach_key(kv.lease, &kv.key), &[])?;
     }
     Ok(())
+}
+
+/// The put at `revision`, from the event log.
+fn put_at(tree: &sled::Tree, revision: Revision) -> Result<KeyValue> {
+    match event_log::read_record(tree, revision)? {
+        Record::Put(kv) => Ok(kv),
+        Record::Delete(_) => Err(Error::Corrupt(format!(
+            "history holds a put at {}.{} but the event log a tombstone",
+            revision.main, revision.sub
+        ))),
+    }
 }
 
 struct HashingReader<'a> {
@@ -171,9 +206,9 @@ pub(crate) fn import(staging: &sled::Tree, input: &mut dyn Read) -> Result<()> {
         return Err(Error::Corrupt("not a keel snapshot".into()));
     }
     let version = reader.u32()?;
-    if version != FORMAT_VERSION {
+    if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(Error::Corrupt(format!(
-            "snapshot format {version}, expected {FORMAT_VERSION}"
+            "snapshot format {version}, expected {OLDEST_READABLE_VERSION} to {FORMAT_VERSION}"
         )));
     }
     loop {

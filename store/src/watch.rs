@@ -14,8 +14,9 @@ use std::sync::{Arc, Weak};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::event_log::{self, read_record};
 use crate::index::{self, KeyRange, Record, KIND_PUT};
-use crate::keyspace::{read_record, Inner};
+use crate::keyspace::Inner;
 use crate::kv::{Event, EventType, KeyValue};
 use crate::revision::Revision;
 
@@ -258,29 +259,38 @@ impl Watcher {
     /// [`MAX_EVENTS_PER_UPDATE`] events; returns the wanted ones and the last revision covered.
     fn read_log(&self, inner: &Inner, current: i64) -> Result<(Vec<Event>, i64)> {
         let (_view, tree) = inner.viewed_tree();
-        let lo = index::event_key(Revision::new(self.next_revision, 0));
+        let lo = event_log::scan_start(&tree, Revision::new(self.next_revision, 0))?;
         let hi = index::event_key(Revision::new(current + 1, 0));
         let mut events = Vec::new();
         let mut covered = current;
         let mut last_main = 0;
-        for (read, entry) in tree.range(lo..hi).enumerate() {
+        let mut read = 0;
+        'entries: for entry in tree.range(lo..hi) {
             let (tree_key, bytes) = entry?;
-            let rev = index::event_revision(&tree_key)?;
-            // Stop only between revisions: one revision's events stay in one update.
-            if read >= MAX_EVENTS_PER_UPDATE && rev.main != last_main {
-                covered = rev.main - 1;
-                break;
+            for (rev, record) in event_log::records(&tree_key, &bytes)? {
+                if rev.main < self.next_revision {
+                    continue;
+                }
+                if rev.main > current {
+                    break 'entries;
+                }
+                // Stop only between revisions: one revision's events stay in one update.
+                if read >= MAX_EVENTS_PER_UPDATE && rev.main != last_main {
+                    covered = rev.main - 1;
+                    break 'entries;
+                }
+                read += 1;
+                last_main = rev.main;
+                let record: Record = crate::codec::decode(record)?;
+                let mut event = record.into_event(rev);
+                if !self.wanted(&event) {
+                    continue;
+                }
+                if self.request.prev_kv {
+                    event.prev_kv = previous(&tree, &event.kv.key, rev)?;
+                }
+                events.push(event);
             }
-            last_main = rev.main;
-            let record: Record = crate::codec::decode(&bytes)?;
-            let mut event = record.into_event(rev);
-            if !self.wanted(&event) {
-                continue;
-            }
-            if self.request.prev_kv {
-                event.prev_kv = previous(&tree, &event.kv.key, rev)?;
-            }
-            events.push(event);
         }
         Ok((events, covered))
     }

@@ -17,15 +17,24 @@
 use std::collections::BTreeMap;
 
 use crate::error::Result;
-use crate::index;
+use crate::event_log::Groups;
+use crate::index::{self, Record};
+use crate::revision::Revision;
 
 /// Writes to the keyspace tree, in key order; the last write of a key wins (`None` removes it).
+/// The step's event-log records are kept apart until written, to go in as groups.
 #[derive(Default)]
 pub(crate) struct WriteSet {
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    events: Groups,
 }
 
 impl WriteSet {
+    /// Adds the event-log record at `revision`, which follows every record added before.
+    pub(crate) fn push_event(&mut self, revision: Revision, record: &Record) -> Result<()> {
+        self.events.push(revision, record)
+    }
+
     pub(crate) fn insert(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
         self.writes.insert(key.into(), Some(value.into()));
     }
@@ -37,7 +46,7 @@ impl WriteSet {
     /// Writes everything as one sled batch: atomic across a crash, at sled's price per batch.
     pub(crate) fn write_atomically(self, tree: &sled::Tree) -> Result<()> {
         let mut batch = sled::Batch::default();
-        for (key, value) in self.writes {
+        for (key, value) in self.into_writes() {
             match value {
                 Some(value) => batch.insert(key, value),
                 None => batch.remove(key),
@@ -50,7 +59,7 @@ impl WriteSet {
     /// Writes key by key between the open mark and its removal (see the module's docs).
     pub(crate) fn write_bracketed(self, tree: &sled::Tree) -> Result<()> {
         tree.insert(index::META_OPEN, &[][..])?;
-        for (key, value) in self.writes {
+        for (key, value) in self.into_writes() {
             match value {
                 Some(value) => tree.insert(key, value)?,
                 None => tree.remove(key)?,
@@ -58,5 +67,15 @@ impl WriteSet {
         }
         tree.remove(index::META_OPEN)?;
         Ok(())
+    }
+
+    /// Every write, the event-log groups among them, in key order.
+    fn into_writes(self) -> BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+        let mut writes = self.writes;
+        for group in self.events.into_groups() {
+            let (key, value) = group.into_entry();
+            writes.insert(key, Some(value));
+        }
+        writes
     }
 }

@@ -317,3 +317,70 @@ async fn import_wakes_watchers() {
         })
     );
 }
+
+/// Puts of 300-byte values, applied as one batch, fill several event-log entries; a reopened
+/// store replays them from disk from any revision, with the value each put replaced, before
+/// and after a compaction in the middle of an entry.
+#[tokio::test]
+async fn replay_from_disk_starts_anywhere_in_a_batch() {
+    let dir = tempfile::tempdir().expect("dir");
+    let value = |i: usize| format!("{i:0>300}");
+    let commands: Vec<Command> = (0..40)
+        .map(|i| Command::Put(put_req(&format!("k{}", i % 7), &value(i))))
+        .collect();
+    {
+        let store = Store::open(dir.path(), Config::default()).expect("open");
+        let applied = store.apply_batch(&commands, None).expect("storage");
+        assert!(applied.iter().all(|a| a.result.is_ok()));
+        assert_eq!(store.current_revision(), 41);
+    }
+    // Put i (from 0) is at revision i + 2 and replaced put i - 7, which a compaction at or
+    // above revision i + 2 removes.
+    let expected_prev = |revision: i64, compacted: i64| {
+        let i = (revision - 2) as usize;
+        (i >= 7 && revision > compacted).then(|| value(i - 7).into_bytes())
+    };
+    let check = |store: Store, start: i64, compacted: i64| async move {
+        let mut watcher = store
+            .watch(WatchRequest {
+                prev_kv: true,
+                ..all_keys(start)
+            })
+            .expect("watch");
+        let events = collect(&mut watcher, 41).await;
+        assert_eq!(revisions(&events), (start..=41).collect::<Vec<_>>());
+        for event in &events {
+            let revision = event.kv.mod_revision;
+            assert_eq!(event.kv.value, value((revision - 2) as usize).into_bytes());
+            assert_eq!(
+                event.prev_kv.as_ref().map(|kv| kv.value.clone()),
+                expected_prev(revision, compacted),
+                "prev_kv at {revision}"
+            );
+        }
+    };
+    let store = Store::open(dir.path(), Config::default()).expect("reopen");
+    for start in [2, 3, 17, 30, 41] {
+        check(store.clone(), start, 0).await;
+    }
+    let compacted = store
+        .apply(&Command::Compact { revision: 24 }, None)
+        .expect("storage");
+    assert!(compacted.result.is_ok(), "{compacted:?}");
+    drop(store);
+    let store = Store::open(dir.path(), Config::default()).expect("reopen");
+    for start in [24, 25, 33] {
+        check(store.clone(), start, 24).await;
+    }
+    let at_24 = store
+        .range(&RangeRequest {
+            key: b"k".to_vec(),
+            range_end: b"l".to_vec(),
+            revision: 24,
+            ..RangeRequest::default()
+        })
+        .expect("range at the compacted revision");
+    // Key k0 .. k6's last put at or below 24: puts 21, 22, then 16 to 20.
+    let revisions_at_24: Vec<_> = at_24.kvs.iter().map(|kv| kv.mod_revision).collect();
+    assert_eq!(revisions_at_24, [23, 24, 18, 19, 20, 21, 22]);
+}
