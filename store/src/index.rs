@@ -50,7 +50,7 @@ pub(crate) enum Record {
     /// The key after a put.
     Put(KeyValue),
     /// A tombstone for the key.
-    Delete(Vec<u8>),
+    Delete(#[serde(with = "crate::byte_string")] Vec<u8>),
 }
 
 impl Record {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyValue {
     /// The key, arbitrary bytes, never empty.
+    #[serde(with = "crate::byte_string")]
     pub key: Vec<u8>,
     /// Main revision of the write that created this key (since its last deletion).
     pub create_revision: i64,
@@ -14,6 +15,7 @@ pub struct KeyValue {
     /// Number of writes since creation; 1 on create, reset by deletion.
     pub version: i64,
     /// The value, arbitrary bytes.
+    #[serde(with = "crate::byte_string")]
     pub value: Vec<u8>,
     /// The lease the key is attached to, 0 for none.
     pub lease: i64,

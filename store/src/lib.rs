@@ -21,7 +21,7 @@
 //! - `write_set`: a step's writes, and how they reach the tree (a sled batch, or key by key
 //!   between open and close marks: [`Store::torn`] after a crash part-way).
 //! - `snapshot`: the framed export / import stream.
-//! - `codec`: the only place bincode is called.
+//! - `codec`: the only place bincode is called; `byte_string`: byte strings as bytes for serde.
 //!
 //! # What this crate must not depend on
 //!
@@ -30,6 +30,7 @@
 
 pub mod auth;
 mod batch;
+mod byte_string;
 mod codec;
 pub mod error;
 mod event_log;

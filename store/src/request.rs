@@ -44,8 +44,10 @@ pub enum SortTarget {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RangeRequest {
     /// First key of the range.
+    #[serde(with = "crate::byte_string")]
     pub key: Vec<u8>,
     /// End of the range, exclusive (see the type doc for the special values).
+    #[serde(with = "crate::byte_string")]
     pub range_end: Vec<u8>,
     /// At most this many keys are returned; 0 means no limit.
     pub limit: i64,
@@ -86,8 +88,10 @@ pub struct RangeResponse {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PutRequest {
     /// The key, never empty.
+    #[serde(with = "crate::byte_string")]
     pub key: Vec<u8>,
     /// The value.
+    #[serde(with = "crate::byte_string")]
     pub value: Vec<u8>,
     /// Attach to this lease (0 = none); the lease must exist.
     pub lease: i64,
@@ -110,8 +114,10 @@ pub struct PutResponse {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeleteRangeRequest {
     /// First key of the range.
+    #[serde(with = "crate::byte_string")]
     pub key: Vec<u8>,
     /// End of the range, exclusive.
+    #[serde(with = "crate::byte_string")]
     pub range_end: Vec<u8>,
     /// Return the deleted key-values.
     pub prev_kv: bool,
@@ -152,7 +158,7 @@ pub enum CompareTarget {
     /// The key's mod revision.
     ModRevision(i64),
     /// The key's value.
-    Value(Vec<u8>),
+    Value(#[serde(with = "crate::byte_string")] Vec<u8>),
     /// The key's lease.
     Lease(i64),
 }
@@ -165,8 +171,10 @@ pub struct Compare {
     /// The field and value.
     pub target: CompareTarget,
     /// The key.
+    #[serde(with = "crate::byte_string")]
     pub key: Vec<u8>,
     /// If non-empty, compare every key in `[key, range_end)`.
+    #[serde(with = "crate::byte_string")]
     pub range_end: Vec<u8>,
 }
 
