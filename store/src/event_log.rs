@@ -118,7 +118,8 @@ fn truncated(tree_key: &[u8]) -> Error {
 }
 
 /// The key to start a forward scan at so that it sees the record at `revision` and every
-/// later one: the entry holding `revision` if any holds it, else where `revision` would be.
+/// later one: the last entry keyed at or below `revision` (which holds it, if any does), else
+/// `revision`'s own key.
 pub(crate) fn scan_start(tree: &sled::Tree, revision: Revision) -> Result<Vec<u8>> {
     let at = index::event_key(revision);
     match tree.range(vec![EVENT]..=at.clone()).next_back() {
