@@ -33,6 +33,20 @@ fn store_with_keys(count: usize) -> Store {
     store
 }
 
+/// The same keys written as a Raft member applies them: 64 puts to an entry, so the event log
+/// holds them in groups.
+fn store_with_keys_in_entries(count: usize) -> Store {
+    let store = Store::temporary(Config::default()).expect("store");
+    let puts: Vec<Command> = (0..count)
+        .map(|i| put(format!("bench/{i:06}"), vec![7; 100]))
+        .collect();
+    for entry in puts.chunks(64) {
+        let applied = store.apply_batch(entry, None).expect("storage");
+        assert!(applied.iter().all(|a| a.result.is_ok()));
+    }
+    store
+}
+
 fn writes(c: &mut Criterion) {
     let store = Store::temporary(Config::default()).expect("store");
     let mut group = c.benchmark_group("write");
@@ -129,6 +143,11 @@ fn reads(c: &mut Criterion) {
     group.bench_function("1000 keys at an old revision", |b| {
         b.iter(|| store.range(&old).expect("range"))
     });
+    let in_entries = store_with_keys_in_entries(10_000);
+    group.bench_function(
+        "1000 keys at an old revision, written 64 to an entry",
+        |b| b.iter(|| in_entries.range(&old).expect("range")),
+    );
     group.finish();
 }
 

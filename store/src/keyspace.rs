@@ -902,6 +902,26 @@ pub(crate) fn scan_current(tree: &sled::Tree, range: &KeyRange) -> Result<Vec<Ke
         .collect()
 }
 
+/// The put of `key` at `revision`, which its history names as a put. Most keys in a read at
+/// a recent revision (or an export) have not changed since, and their current entry is one
+/// lookup; the event log's entry holding the revision is a range lookup and a walk through
+/// its group.
+pub(crate) fn put_at(tree: &sled::Tree, key: &[u8], revision: Revision) -> Result<KeyValue> {
+    if let Some(bytes) = tree.get(index::current_key(key))? {
+        let kv: KeyValue = codec::decode(&bytes)?;
+        if kv.mod_revision == revision.main {
+            return Ok(kv);
+        }
+    }
+    match read_record(tree, revision)? {
+        Record::Put(kv) => Ok(kv),
+        Record::Delete(_) => Err(Error::Corrupt(format!(
+            "history holds a put at {}.{} but the event log a tombstone",
+            revision.main, revision.sub
+        ))),
+    }
+}
+
 /// The keys in `range` as they were at `revision`, in key order.
 fn scan_at(tree: &sled::Tree, range: &KeyRange, revision: i64) -> Result<Vec<KeyValue>> {
     let (lo, hi) = range.history_bounds();
@@ -912,10 +932,8 @@ fn scan_at(tree: &sled::Tree, range: &KeyRange, revision: i64) -> Result<Vec<Key
     // Per key, the newest entry at or below `revision`; entries come oldest first.
     let mut candidate: Option<(Vec<u8>, Revision, bool)> = None;
     let mut take = |candidate: Option<(Vec<u8>, Revision, bool)>| -> Result<()> {
-        if let Some((_, rev, true)) = candidate {
-            if let Record::Put(kv) = read_record(tree, rev)? {
-                kvs.push(kv);
-            }
+        if let Some((key, rev, true)) = candidate {
+            kvs.push(put_at(tree, &key, rev)?);
         }
         Ok(())
     };

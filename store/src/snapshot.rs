@@ -10,8 +10,7 @@ use std::io::{Read, Write};
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::event_log;
-use crate::index::{self, Record, ATTACH, CURRENT, EVENT, HISTORY, KIND_PUT, META};
-use crate::kv::KeyValue;
+use crate::index::{self, ATTACH, CURRENT, EVENT, HISTORY, KIND_PUT, META};
 use crate::revision::Revision;
 
 const MAGIC: &[u8; 8] = b"KEELSNAP";
@@ -125,35 +124,13 @@ fn write_current(
     let Some((key, revision, true)) = newest else {
         return Ok(());
     };
-    // The current value is that put unless a write after the export point replaced it.
-    let current = match tree.get(index::current_key(&key))? {
-        Some(bytes) => Some((codec::decode::<KeyValue>(&bytes)?, bytes)),
-        None => None,
-    };
-    let (kv, encoded) = match current {
-        Some((kv, bytes)) if kv.mod_revision == revision.main => (kv, bytes.to_vec()),
-        _ => {
-            let kv = put_at(tree, revision)?;
-            let encoded = codec::encode(&kv)?;
-            (kv, encoded)
-        }
-    };
+    let kv = crate::keyspace::put_at(tree, &key, revision)?;
+    let encoded = codec::encode(&kv)?;
     writer.entry(&index::current_key(&kv.key), &encoded)?;
     if kv.lease != 0 {
         writer.entry(&index::attach_key(kv.lease, &kv.key), &[])?;
     }
     Ok(())
-}
-
-/// The put at `revision`, from the event log.
-fn put_at(tree: &sled::Tree, revision: Revision) -> Result<KeyValue> {
-    match event_log::read_record(tree, revision)? {
-        Record::Put(kv) => Ok(kv),
-        Record::Delete(_) => Err(Error::Corrupt(format!(
-            "history holds a put at {}.{} but the event log a tombstone",
-            revision.main, revision.sub
-        ))),
-    }
 }
 
 struct HashingReader<'a> {
