@@ -26,13 +26,13 @@ use crate::revision::{Revision, REVISION_LEN};
 const GROUP_TAG: u8 = 0xFF;
 
 /// A group is closed once adding the next record would take it past this many bytes.
-pub(crate) const MAX_GROUP_BYTES: usize = 4096;
+const MAX_GROUP_BYTES: usize = 4096;
 
 /// Bytes before each record's encoding in a group: its revision and length.
 const RECORD_HEADER_LEN: usize = REVISION_LEN + 4;
 
 /// One group being built: the tree entry it will become.
-pub(crate) struct Group {
+struct Group {
     first: Revision,
     value: Vec<u8>,
 }
@@ -53,7 +53,7 @@ impl Group {
     }
 
     /// The tree entry: key and value.
-    pub(crate) fn into_entry(self) -> (Vec<u8>, Vec<u8>) {
+    fn into_entry(self) -> (Vec<u8>, Vec<u8>) {
         (index::event_key(self.first), self.value)
     }
 }
@@ -79,8 +79,9 @@ impl Groups {
         Ok(())
     }
 
-    pub(crate) fn into_groups(self) -> Vec<Group> {
-        self.groups
+    /// The groups' tree entries: key and value.
+    pub(crate) fn into_entries(self) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> {
+        self.groups.into_iter().map(Group::into_entry)
     }
 }
 
@@ -121,11 +122,20 @@ fn truncated(tree_key: &[u8]) -> Error {
 /// later one: the last entry keyed at or below `revision` (which holds it, if any does), else
 /// `revision`'s own key.
 pub(crate) fn scan_start(tree: &sled::Tree, revision: Revision) -> Result<Vec<u8>> {
-    let at = index::event_key(revision);
-    match tree.range(vec![EVENT]..=at.clone()).next_back() {
-        Some(entry) => Ok(entry?.0.to_vec()),
-        None => Ok(at),
+    match entry_at_or_below(tree, revision)? {
+        Some((tree_key, _)) => Ok(tree_key.to_vec()),
+        None => Ok(index::event_key(revision)),
     }
+}
+
+/// The last event-log entry keyed at or below `revision`: the one holding `revision`, if any
+/// holds it, since entries never overlap.
+fn entry_at_or_below(
+    tree: &sled::Tree,
+    revision: Revision,
+) -> Result<Option<(sled::IVec, sled::IVec)>> {
+    let at = index::event_key(revision);
+    Ok(tree.range(vec![EVENT]..=at).next_back().transpose()?)
 }
 
 /// The record at `revision`.
@@ -136,11 +146,7 @@ pub(crate) fn read_record(tree: &sled::Tree, revision: Revision) -> Result<Recor
             revision.main, revision.sub
         ))
     };
-    let at = index::event_key(revision);
-    let (tree_key, value) = tree
-        .range(vec![EVENT]..=at)
-        .next_back()
-        .ok_or_else(missing)??;
+    let (tree_key, value) = entry_at_or_below(tree, revision)?.ok_or_else(missing)?;
     let (_, record) = records(&tree_key, &value)?
         .into_iter()
         .find(|(rev, _)| *rev == revision)
@@ -192,14 +198,13 @@ mod tests {
         for (i, rev) in revisions.iter().enumerate() {
             groups.push(*rev, &put(&format!("k{i}"), 300)).unwrap();
         }
-        let groups = groups.into_groups();
+        let entries: Vec<_> = groups.into_entries().collect();
         assert!(
-            groups.len() > 1,
+            entries.len() > 1,
             "40 records of 300 bytes fit no single group"
         );
         let mut read = Vec::new();
-        for group in groups {
-            let (key, value) = group.into_entry();
+        for (key, value) in entries {
             assert!(value.len() <= MAX_GROUP_BYTES);
             let records = records(&key, &value).unwrap();
             assert_eq!(records[0].0, index::event_revision(&key).unwrap());
@@ -216,7 +221,10 @@ mod tests {
             .push(Revision::new(2, 0), &put("b", MAX_GROUP_BYTES))
             .unwrap();
         groups.push(Revision::new(3, 0), &put("c", 10)).unwrap();
-        let firsts: Vec<_> = groups.into_groups().iter().map(|g| g.first.main).collect();
+        let firsts: Vec<_> = groups
+            .into_entries()
+            .map(|(key, _)| index::event_revision(&key).unwrap().main)
+            .collect();
         assert_eq!(firsts, [1, 2, 3]);
     }
 
@@ -234,7 +242,7 @@ mod tests {
     fn a_truncated_group_is_corruption() {
         let mut groups = Groups::default();
         groups.push(Revision::new(5, 0), &put("a", 20)).unwrap();
-        let (key, value) = groups.into_groups().remove(0).into_entry();
+        let (key, value) = groups.into_entries().next().unwrap();
         let err = records(&key, &value[..value.len() - 1]).unwrap_err();
         assert!(
             matches!(err, Error::Corrupt(ref m) if m.contains("5.0")),
@@ -248,7 +256,7 @@ mod tests {
         for main in 1..=3 {
             groups.push(Revision::new(main, 0), &put("a", 1)).unwrap();
         }
-        let (key, value) = groups.into_groups().remove(0).into_entry();
+        let (key, value) = groups.into_entries().next().unwrap();
         assert_eq!(retain(&key, &value, |_| true).unwrap(), None);
         let first_two = BTreeSet::from([Revision::new(1, 0), Revision::new(2, 0)]);
         let rest = retain(&key, &value, |rev| !first_two.contains(&rev));

@@ -72,8 +72,7 @@ impl WriteSet {
     /// Every write, the event-log groups among them, in key order.
     fn into_writes(self) -> BTreeMap<Vec<u8>, Option<Vec<u8>>> {
         let mut writes = self.writes;
-        for group in self.events.into_groups() {
-            let (key, value) = group.into_entry();
+        for (key, value) in self.events.into_entries() {
             writes.insert(key, Some(value));
         }
         writes
