@@ -243,6 +243,13 @@ impl Store {
     }
 
     fn with_db(db: sled::Db, config: Config) -> Result<Store> {
+        // A new database's file stays empty until sled's first write of its IO buffer: runs
+        // of single writes (see `write_set`) leave that to its background flush, up to half a
+        // second later, so a new member reported a size on disk of 0 (`endpoint status`'s
+        // dbSize) after its first writes. Writing the new database out once ends that.
+        if db.size_on_disk()? == 0 {
+            db.flush()?;
+        }
         let active = match db.get(ACTIVE_TREE)? {
             Some(name) => name.to_vec(),
             None => format!("{TREE_PREFIX}0").into_bytes(),

@@ -920,3 +920,17 @@ fn paginated_reads_agree_with_the_general_path() {
         assert_eq!(a.count, 40);
     }
 }
+
+/// etcd's dbSize is never 0; neither is a new keyspace's size on disk, before or right after
+/// its first write (whose run sled writes out only in its background flush).
+#[test]
+fn a_new_keyspace_has_a_size_on_disk_at_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Store::open(dir.path(), Config::default()).expect("open");
+    assert!(store.size_on_disk().unwrap() > 0, "just opened");
+    let applied = store
+        .apply_batch(&[Command::Put(put_req("m", "v"))], Some(b"entry-1"))
+        .expect("storage");
+    assert!(applied[0].result.is_ok());
+    assert!(store.size_on_disk().unwrap() > 0, "after the first write");
+}
