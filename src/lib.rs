@@ -9,8 +9,11 @@
 //! - [`replica`]: the `Replica` trait the API is written against, and `LocalReplica` (one member).
 //! - [`raft_replica`]: `RaftReplica`, the `Replica` of a cluster member over keel-raft.
 //! - [`member`]: a running member: Raft node, peer server and client API, from bound listeners.
+//! - [`control_plane`]: a member's Kubernetes API server (keel-apiserver) over its replica.
+//! - [`kubeconfig`]: kubeconfig files for kubectl and client libraries.
 //! - [`lessor`]: lease deadlines kept by the leader; expiry proposed as a revoke.
 //! - [`compactor`]: automatic compaction (periodic or by revision), proposed by the leader.
+//! - [`api_storage`]: keel-apiserver's `Storage` over a `Replica`, in-process.
 //! - [`api`]: the warp routes, handlers and JSON models, one file per etcd service.
 //! - [`auth`]: credentials, tokens and the permission check every request passes.
 //! - [`metrics`]: Prometheus metrics served on `/metrics`.
@@ -25,14 +28,17 @@
 //! - [`error`]: the crate's error enum.
 
 pub mod api;
+pub mod api_storage;
 pub mod auth;
 pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod compactor;
 pub mod config;
+pub mod control_plane;
 pub mod error;
 pub mod identity;
+pub mod kubeconfig;
 pub mod lessor;
 pub mod member;
 pub mod metrics;

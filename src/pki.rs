@@ -321,20 +321,37 @@ fn write_node(
 
 /// Makes a client certificate for user `name` (its CN), signed by the CA in `dir`.
 pub fn issue_client(dir: &Path, name: &str, options: &Options) -> Result<Issued> {
-    check_file_name(name).map_err(|reason| PkiError::BadNode {
-        entry: name.to_owned(),
+    issue_user(dir, name, name, &[], options)
+}
+
+/// Makes a client certificate in `dir/FILE.crt` for user `user` (its CN) in `groups` (its O
+/// entries, which the Kubernetes API reads as groups), signed by the CA in `dir`.
+pub fn issue_user(
+    dir: &Path,
+    file: &str,
+    user: &str,
+    groups: &[&str],
+    options: &Options,
+) -> Result<Issued> {
+    check_file_name(file).map_err(|reason| PkiError::BadNode {
+        entry: file.to_owned(),
         reason,
     })?;
-    if name == "ca" {
+    if file == "ca" {
         return Err(PkiError::BadNode {
-            entry: name.to_owned(),
+            entry: file.to_owned(),
             reason: "\"ca\" names the CA's own files".into(),
         });
     }
-    let files = pair(dir, name);
+    let files = pair(dir, file);
     refuse_overwrite(std::slice::from_ref(&files), options.force)?;
     let issuer = load_issuer(dir)?;
-    let mut params = leaf(name, options.validity);
+    let mut params = leaf(user, options.validity);
+    for group in groups {
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, *group);
+    }
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     let key = KeyPair::generate()?;
     let cert = params.signed_by(&key, &issuer)?;

@@ -10,7 +10,11 @@ use anyhow::Context as _;
 use clap::Args;
 use tokio::net::TcpListener;
 
+use std::sync::Arc;
+
 use crate::config::Config;
+use crate::control_plane::{start_apiserver, ApiServerTls, RunningApiServer};
+use crate::kubeconfig::Kubeconfig;
 use crate::member::{self, RunningMember};
 
 /// Flags of `keel dev`.
@@ -27,6 +31,10 @@ pub struct DevArgs {
     /// clients and the port after it for peers (2379/2380, 12379/12380, …). 0 picks free ports.
     #[arg(long, default_value_t = 2379)]
     pub base_port: u16,
+    /// HTTPS port of the first member's Kubernetes API server; member i serves it on
+    /// `apiserver-port + 10000 * i` (free ports when `--base-port 0`).
+    #[arg(long, default_value_t = 6443)]
+    pub apiserver_port: u16,
 }
 
 impl Default for DevArgs {
@@ -35,6 +43,7 @@ impl Default for DevArgs {
             size: 3,
             data_dir: None,
             base_port: 2379,
+            apiserver_port: 6443,
         }
     }
 }
@@ -91,6 +100,10 @@ pub struct DevCluster {
     pub configs: Vec<Config>,
     /// The certificates, when started with TLS.
     pub tls: Option<DevTls>,
+    /// The members' Kubernetes API servers, once [`DevCluster::start_control_plane`] ran.
+    pub apiservers: Vec<RunningApiServer>,
+    /// The admin kubeconfig it wrote.
+    pub kubeconfig: Option<PathBuf>,
     _temp_dir: Option<tempfile::TempDir>,
 }
 
@@ -101,6 +114,7 @@ impl DevArgs {
             size,
             data_dir: None,
             base_port: 0,
+            apiserver_port: 0,
         }
     }
 }
@@ -221,6 +235,8 @@ impl DevCluster {
             members,
             configs,
             tls,
+            apiservers: Vec::new(),
+            kubeconfig: None,
             _temp_dir: temp_dir,
         })
     }
@@ -243,8 +259,13 @@ impl DevCluster {
             members,
             configs,
             tls,
+            apiservers,
             _temp_dir: temp_dir,
+            ..
         } = self;
+        for apiserver in apiservers {
+            apiserver.stop().await;
+        }
         for member in members {
             member.stop().await?;
         }
@@ -265,8 +286,85 @@ impl DevCluster {
             .join(",")
     }
 
-    /// Stops every member.
+    /// Starts a Kubernetes API server in every member (HTTPS, certificates from the cluster's
+    /// CA, made now if the cluster has none) and writes `admin.kubeconfig` (user
+    /// `kubernetes-admin` in `system:masters`) beside the members' data. Returns its path.
+    pub async fn start_control_plane(&mut self, apiserver_port: u16) -> anyhow::Result<PathBuf> {
+        let root = self.configs[0]
+            .data_dir
+            .parent()
+            .context("a member's data dir has no parent")?
+            .to_owned();
+        let pki = match &self.tls {
+            Some(tls) => tls.clone(),
+            None => make_pki(&root.join("pki"), self.members.len())?,
+        };
+        let admin = crate::pki::Issued {
+            cert: pki.dir.join("admin.crt"),
+            key: pki.dir.join("admin.key"),
+        };
+        if !admin.cert.exists() || !admin.key.exists() {
+            let options = crate::pki::Options {
+                force: true,
+                ..Default::default()
+            };
+            crate::pki::issue_user(
+                &pki.dir,
+                "admin",
+                "kubernetes-admin",
+                &["system:masters"],
+                &options,
+            )?;
+        }
+        for (i, (member, config)) in self.members.iter().zip(&self.configs).enumerate() {
+            let port = match apiserver_port {
+                0 => 0,
+                base => u16::try_from(u32::from(base) + 10_000 * i as u32)
+                    .ok()
+                    .filter(|p| *p < u16::MAX)
+                    .with_context(|| {
+                        format!(
+                            "--apiserver-port {base} is too high for {} members",
+                            self.members.len()
+                        )
+                    })?,
+            };
+            let listener = bind(port).await?;
+            let tls = ApiServerTls {
+                cert_file: pki.dir.join(format!("{}.crt", config.name)),
+                key_file: pki.dir.join(format!("{}.key", config.name)),
+                client_ca_file: pki.ca_file.clone(),
+            };
+            let replica: Arc<dyn crate::replica::Replica> = member.replica.clone();
+            let apiserver =
+                start_apiserver(replica, listener, &tls, keel_apiserver::Tokens::default())
+                    .await
+                    .with_context(|| format!("cannot start the API server of {}", config.name))?;
+            self.apiservers.push(apiserver);
+        }
+        let path = root.join("admin.kubeconfig");
+        let server = format!("https://{}", self.apiservers[0].addr);
+        let read = |p: &std::path::Path| {
+            std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
+        };
+        Kubeconfig {
+            name: "keel",
+            server: &server,
+            ca_pem: &read(&pki.ca_file)?,
+            cert_pem: &read(&admin.cert)?,
+            key_pem: &read(&admin.key)?,
+        }
+        .write(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+        self.kubeconfig = Some(path.clone());
+        Ok(path)
+    }
+
+    /// Stops every member (and API server).
     pub async fn stop(self) -> anyhow::Result<()> {
+        for apiserver in self.apiservers {
+            apiserver.stop().await;
+        }
         for member in self.members {
             member.stop().await?;
         }
@@ -354,7 +452,12 @@ impl DevArgs {
 impl DevCommand {
     /// Runs the cluster until Ctrl-C or SIGTERM.
     pub async fn execute(self) -> anyhow::Result<()> {
-        let cluster = DevCluster::start_with(&self.cluster, self.tls).await?;
+        let mut cluster = DevCluster::start_with(&self.cluster, self.tls).await?;
+        let apiserver_port = match self.cluster.base_port {
+            0 => 0,
+            _ => self.cluster.apiserver_port,
+        };
+        let kubeconfig = cluster.start_control_plane(apiserver_port).await?;
         println!("keel dev: {} members up", cluster.members.len());
         let scheme = if cluster.tls.is_some() {
             "https"
@@ -401,6 +504,15 @@ impl DevCommand {
             "      {curl} -s -X POST {scheme}://{first}/v3/kv/range -d '{{\"key\":\"Zm9v\"}}'"
         );
         println!("      keelctl get foo");
+        println!();
+        let apiservers: Vec<String> = cluster
+            .apiservers
+            .iter()
+            .map(|a| format!("https://{}", a.addr))
+            .collect();
+        println!("Kubernetes API: {}", apiservers.join(" "));
+        println!("export KUBECONFIG={}", kubeconfig.display());
+        println!("try:  kubectl get namespaces");
         println!("Ctrl-C stops the cluster.");
         let any_raft_stopped =
             futures::future::select_all(cluster.members.iter().zip(&cluster.configs).map(

@@ -197,14 +197,16 @@ async fn the_binary_prints_a_json_report() {
 
 /// A single-member etcd 3.4 (`/usr/bin/etcd`, installed by scripts/install-test-deps.sh) in a
 /// temporary directory, killed when dropped.
-struct Etcd {
-    endpoint: String,
+pub struct Etcd {
+    /// Its client URL.
+    pub endpoint: String,
     _process: tokio::process::Child,
     _dir: tempfile::TempDir,
 }
 
 impl Etcd {
-    async fn start() -> Etcd {
+    /// Starts it and waits until it serves.
+    pub async fn start() -> Etcd {
         const ETCD: &str = "/usr/bin/etcd";
         assert!(
             std::path::Path::new(ETCD).exists(),

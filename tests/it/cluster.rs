@@ -29,7 +29,7 @@ impl TestCluster {
         let args = DevArgs {
             size,
             data_dir,
-            base_port: 0,
+            ..DevArgs::on_free_ports(size)
         };
         let cluster = DevCluster::start(&args).await.expect("cluster starts");
         TestCluster {

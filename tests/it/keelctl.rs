@@ -93,7 +93,7 @@ async fn keelctl_drives_a_three_member_cluster_then_inspects_a_stopped_member() 
     let cluster = DevCluster::start(&DevArgs {
         size: 3,
         data_dir: Some(data.path().to_owned()),
-        base_port: 0,
+        ..DevArgs::on_free_ports(3)
     })
     .await
     .expect("cluster starts");
@@ -1187,7 +1187,7 @@ async fn inspect_on_a_stopped_member_agrees_with_what_the_live_cluster_served() 
     let cluster = DevCluster::start(&DevArgs {
         size: 3,
         data_dir: Some(data.path().to_owned()),
-        base_port: 0,
+        ..DevArgs::on_free_ports(3)
     })
     .await
     .expect("cluster starts");

@@ -12,6 +12,7 @@ mod etcdctl;
 mod grpc;
 mod keelctl;
 mod keelctl_auth;
+mod kube_api;
 mod kv;
 mod lease;
 mod maintenance;

@@ -1,0 +1,548 @@
+//! The verbs on a collection: list (from the watch cache or the store, paged), watch (from
+//! the watch cache) and deletecollection.
+//!
+//! Which source a list reads, as kube-apiserver decides it: `resourceVersion=0` is any recent
+//! state, so the cache; unset is the latest state, so a linearizable store read (paged with
+//! `limit`/`continue`, the token holding the list's revision so every page reads the same
+//! snapshot); `N` with `resourceVersionMatch=Exact` is the store at N; `N` otherwise
+//! (NotOlderThan) is the cache once it has reached N.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use crate::error::{ApiError, Result};
+use crate::registry::Resource;
+use crate::request::Query;
+use crate::rest::{Api, Call, Reply};
+use crate::selector::{self, FieldSelector, LabelSelector};
+use crate::storage::prefix_end;
+use crate::table::{self, IncludeObject};
+use crate::watch_cache::{decode, CacheEvent, EventType, Next, Shard};
+
+/// How long a list at resourceVersion N waits for the cache to reach N before reading the
+/// store instead.
+const CACHE_WAIT: Duration = Duration::from_secs(3);
+
+/// Events a watcher takes from its shard at a time.
+const WATCH_BATCH: usize = 500;
+
+/// How often a watch that asked for bookmarks gets one.
+const BOOKMARK_EVERY: Duration = Duration::from_secs(10);
+
+/// The selectors of a list or watch.
+pub struct Filter {
+    kind: &'static str,
+    labels: LabelSelector,
+    fields: FieldSelector,
+}
+
+impl Filter {
+    /// From `labelSelector` and `fieldSelector`; 400 for a malformed one or an unsupported field.
+    pub fn from_query(resource: &Resource, query: &Query) -> Result<Filter> {
+        let labels = LabelSelector::parse(query.get("labelSelector").unwrap_or(""))
+            .map_err(ApiError::bad_request)?;
+        let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))
+            .map_err(ApiError::bad_request)?;
+        let supported = selector::supported_fields_for(&resource.api_version(), resource.kind);
+        for field in fields.fields() {
+            if !supported.contains(&field) {
+                return Err(ApiError::bad_request(
+                    selector::unsupported_field_message_for(resource.kind, field),
+                ));
+            }
+        }
+        Ok(Filter {
+            kind: resource.kind,
+            labels,
+            fields,
+        })
+    }
+
+    /// Whether `object` passes.
+    pub fn matches(&self, object: &Value) -> bool {
+        self.labels
+            .matches(object["metadata"]["labels"].as_object())
+            && self
+                .fields
+                .matches(|f| selector::field_value(self.kind, object, f))
+    }
+
+    fn is_everything(&self) -> bool {
+        self.labels.is_empty() && self.fields.is_empty()
+    }
+}
+
+/// A continue token: the list's revision and the key to resume after, as kube encodes it.
+fn encode_continue(revision: i64, start: &str) -> String {
+    let token = json!({"v": "meta.k8s.io/v1", "rv": revision, "start": start});
+    base64::engine::general_purpose::URL_SAFE.encode(token.to_string())
+}
+
+fn decode_continue(token: &str) -> Result<(i64, String)> {
+    let bad = || {
+        ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE
+        .decode(token)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token))
+        .map_err(|_| bad())?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    let revision = value["rv"].as_i64().filter(|r| *r > 0).ok_or_else(bad)?;
+    let start = value["start"].as_str().ok_or_else(bad)?.to_owned();
+    if start.contains("..") || start.starts_with('/') {
+        return Err(bad());
+    }
+    Ok((revision, start))
+}
+
+/// Whether the client asked for a Table.
+pub fn wants_table(accept: &str) -> bool {
+    accept
+        .split(',')
+        .next()
+        .is_some_and(|first| first.contains("as=Table"))
+}
+
+fn parse_resource_version(query: &Query) -> Result<Option<i64>> {
+    match query.non_empty("resourceVersion") {
+        None => Ok(None),
+        Some(text) => text.parse::<i64>().map(Some).map_err(|_| {
+            ApiError::bad_request(format!(
+                "invalid resource version: {text:?} is not a valid resource version"
+            ))
+        }),
+    }
+}
+
+impl Api {
+    fn shard(&self, resource: &Resource) -> Result<Arc<Shard>> {
+        self.cache
+            .shard(&resource.prefix())
+            .ok_or_else(|| ApiError::internal("resource has no watch cache"))
+    }
+
+    /// LIST of a collection.
+    pub async fn list(&self, call: &Call<'_>, accept: &str) -> Result<Reply> {
+        let resource = call.resource;
+        let query = call.query;
+        let filter = Filter::from_query(resource, query)?;
+        let limit = query
+            .integer("limit")
+            .map_err(ApiError::bad_request)?
+            .unwrap_or(0)
+            .max(0);
+        let rv = parse_resource_version(query)?;
+        let exact = query.get("resourceVersionMatch") == Some("Exact");
+        let prefix = resource.namespace_prefix(call.namespace);
+        let (items, revision, next) = if let Some(token) = query.non_empty("continue") {
+            let (revision, start) = decode_continue(token)?;
+            self.list_store(
+                &prefix,
+                &format!("{}{start}", resource.prefix()),
+                revision,
+                limit,
+                &filter,
+                resource,
+            )
+            .await?
+        } else {
+            match rv {
+                Some(n) if !exact => match self.list_cache(resource, &prefix, n, &filter).await? {
+                    Some(listed) => listed,
+                    None => {
+                        self.list_store(&prefix, &prefix, n, limit, &filter, resource)
+                            .await?
+                    }
+                },
+                Some(n) => {
+                    self.list_store(&prefix, &prefix, n, limit, &filter, resource)
+                        .await?
+                }
+                None => {
+                    self.list_store(&prefix, &prefix, 0, limit, &filter, resource)
+                        .await?
+                }
+            }
+        };
+        let revision = revision.to_string();
+        if wants_table(accept) {
+            let include =
+                IncludeObject::parse(query.get("includeObject")).map_err(ApiError::bad_request)?;
+            let table = table::to_table(
+                resource.kind,
+                &resource.api_version(),
+                &items,
+                include,
+                now_unix(),
+                &revision,
+                next.as_deref(),
+                true,
+            );
+            return Ok(Reply::Object(200, table));
+        }
+        let mut metadata = json!({"resourceVersion": revision});
+        if let Some(next) = next {
+            metadata["continue"] = json!(next);
+        }
+        Ok(Reply::Object(
+            200,
+            json!({
+                "kind": format!("{}List", resource.kind),
+                "apiVersion": resource.api_version(),
+                "metadata": metadata,
+                "items": items,
+            }),
+        ))
+    }
+
+    /// A list from the cache once it has reached `revision`; `None` when it does not in time.
+    async fn list_cache(
+        &self,
+        resource: &Resource,
+        prefix: &str,
+        revision: i64,
+        filter: &Filter,
+    ) -> Result<Option<(Vec<Value>, i64, Option<String>)>> {
+        if !self.cache.wait_for(revision, CACHE_WAIT).await {
+            return Ok(None);
+        }
+        let (objects, at) = self.shard(resource)?.list(prefix);
+        let items = objects
+            .iter()
+            .filter(|o| filter.matches(o))
+            .map(|o| (**o).clone())
+            .collect();
+        Ok(Some((items, at, None)))
+    }
+
+    /// A page from the store: up to `limit` matching objects from `start`, read at `revision`
+    /// (0: now, linearizably), with a continue token when more remain.
+    async fn list_store(
+        &self,
+        prefix: &str,
+        start: &str,
+        revision: i64,
+        limit: i64,
+        filter: &Filter,
+        resource: &Resource,
+    ) -> Result<(Vec<Value>, i64, Option<String>)> {
+        let end = prefix_end(prefix.as_bytes());
+        let mut from = start.as_bytes().to_vec();
+        let mut at = revision;
+        let mut items = Vec::new();
+        loop {
+            let want = if limit > 0 {
+                // Fetch a little more than needed when filtering, so a selective filter does
+                // not turn into one round trip per object.
+                let missing = limit - items.len() as i64;
+                if filter.is_everything() {
+                    missing
+                } else {
+                    missing.max(64)
+                }
+            } else {
+                0
+            };
+            let page = self
+                .storage
+                .range(from.clone(), end.clone(), at, want)
+                .await?;
+            at = page.revision;
+            let mut last_key = None;
+            for (index, stored) in page.items.iter().enumerate() {
+                last_key = Some(stored.key.clone());
+                let Some(object) = decode(stored).filter(|o| filter.matches(o)) else {
+                    continue;
+                };
+                items.push(object);
+                if limit > 0 && items.len() as i64 == limit {
+                    let more = page.more || index + 1 < page.items.len();
+                    let next = more.then(|| {
+                        let key = String::from_utf8_lossy(&stored.key).into_owned();
+                        let rest = key.strip_prefix(&resource.prefix()).unwrap_or(&key);
+                        encode_continue(at, &format!("{rest}\u{0}"))
+                    });
+                    return Ok((items, at, next));
+                }
+            }
+            match (page.more, last_key) {
+                (true, Some(mut key)) => {
+                    key.push(0);
+                    from = key;
+                }
+                _ => return Ok((items, at, None)),
+            }
+        }
+    }
+
+    /// WATCH of a collection: a stream of newline-delimited events.
+    pub async fn watch(&self, call: &Call<'_>, accept: &str) -> Result<Reply> {
+        let resource = call.resource.clone();
+        let query = call.query;
+        let filter = Filter::from_query(&resource, query)?;
+        let rv = parse_resource_version(query)?;
+        let bookmarks = query.flag("allowWatchBookmarks");
+        let initial_events_end = query.flag("sendInitialEvents");
+        let timeout = match query
+            .integer("timeoutSeconds")
+            .map_err(ApiError::bad_request)?
+        {
+            Some(seconds) if seconds > 0 => Duration::from_secs(seconds as u64),
+            // kube-apiserver ends a watch after its minimum request timeout, 30 to 60 minutes.
+            _ => Duration::from_secs(1800 + rand::random::<u64>() % 1800),
+        };
+        let table = wants_table(accept).then(|| IncludeObject::parse(query.get("includeObject")));
+        let table = match table {
+            Some(Err(e)) => return Err(ApiError::bad_request(e)),
+            Some(Ok(include)) => Some(include),
+            None => None,
+        };
+        if !self.cache.wait_for(0, CACHE_WAIT).await {
+            return Err(ApiError::timeout("the watch cache is not ready yet"));
+        }
+        let shard = self.shard(&resource)?;
+        let prefix = resource.namespace_prefix(call.namespace);
+        // A watch from "" or "0" starts with the current state as ADDED events.
+        let (initial, position) = match rv {
+            None | Some(0) => {
+                let (objects, at) = shard.list(&prefix);
+                let objects: Vec<Value> = objects
+                    .iter()
+                    .filter(|o| filter.matches(o))
+                    .map(|o| (**o).clone())
+                    .collect();
+                (objects, at)
+            }
+            Some(n) => (Vec::new(), n),
+        };
+        let (sender, receiver) = mpsc::channel::<Bytes>(64);
+        let watcher = Watcher {
+            resource,
+            filter,
+            prefix,
+            table,
+            shard,
+            published: self.cache.subscribe(),
+            sender,
+            position,
+            first_row: true,
+            bookmarks,
+        };
+        tokio::spawn(watcher.run(initial, initial_events_end, timeout));
+        let content_type = if table.is_some() {
+            "application/json;as=Table;v=v1;g=meta.k8s.io"
+        } else {
+            "application/json"
+        };
+        Ok(Reply::Stream(receiver, content_type))
+    }
+
+    /// DELETE of a collection: every object matching the selectors, each as a delete would.
+    pub async fn delete_collection(&self, call: &Call<'_>) -> Result<Reply> {
+        let resource = call.resource;
+        let filter = Filter::from_query(resource, call.query)?;
+        let prefix = resource.namespace_prefix(call.namespace);
+        let (items, _, _) = self
+            .list_store(&prefix, &prefix, 0, 0, &filter, resource)
+            .await?;
+        let mut deleted = Vec::new();
+        let no_query = Query::default();
+        for item in items {
+            let name = item["metadata"]["name"].as_str().unwrap_or("").to_owned();
+            let namespace = item["metadata"]["namespace"].as_str().map(str::to_owned);
+            let one = Call {
+                resource,
+                namespace: namespace.as_deref(),
+                name: &name,
+                query: if call.query.get("dryRun").is_some() {
+                    call.query
+                } else {
+                    &no_query
+                },
+                body: call.body,
+                content_type: call.content_type,
+            };
+            match self.delete(&one).await {
+                Ok(_) => deleted.push(item),
+                Err(e) if e.code == 404 => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Reply::Object(
+            200,
+            json!({"kind": format!("{}List", resource.kind), "apiVersion": resource.api_version(),
+                "metadata": {}, "items": deleted}),
+        ))
+    }
+}
+
+fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// One watch stream's state: its position in its shard and how it writes events.
+struct Watcher {
+    resource: Resource,
+    filter: Filter,
+    prefix: String,
+    table: Option<IncludeObject>,
+    shard: Arc<Shard>,
+    published: tokio::sync::watch::Receiver<i64>,
+    sender: mpsc::Sender<Bytes>,
+    position: i64,
+    first_row: bool,
+    bookmarks: bool,
+}
+
+impl Watcher {
+    async fn run(mut self, initial: Vec<Value>, initial_events_end: bool, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        for object in initial {
+            if !self.send("ADDED", object).await {
+                return;
+            }
+        }
+        if initial_events_end {
+            let mut bookmark = self.bookmark();
+            bookmark["metadata"]["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+            if !self.send("BOOKMARK", bookmark).await {
+                return;
+            }
+        }
+        let mut bookmark_timer = tokio::time::interval(BOOKMARK_EVERY);
+        bookmark_timer.tick().await;
+        loop {
+            match self.shard.events_after(self.position, WATCH_BATCH) {
+                Next::TooOld { oldest } => {
+                    let status = ApiError::expired(format!(
+                        "too old resource version: {} ({oldest})",
+                        self.position
+                    ))
+                    .status();
+                    let _ = self.send_raw("ERROR", status).await;
+                    return;
+                }
+                Next::Events(events, reached) => {
+                    let caught_up = events.len() < WATCH_BATCH;
+                    for event in events {
+                        if !self.deliver(&event).await {
+                            return;
+                        }
+                    }
+                    self.position = reached;
+                    if !caught_up {
+                        continue;
+                    }
+                }
+            }
+            tokio::select! {
+                changed = self.published.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+                _ = bookmark_timer.tick(), if self.bookmarks => {
+                    let bookmark = self.bookmark();
+                    if !self.send_raw("BOOKMARK", bookmark).await {
+                        return;
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => return,
+                _ = self.sender.closed() => return,
+            }
+        }
+    }
+
+    fn bookmark(&self) -> Value {
+        json!({"kind": self.resource.kind, "apiVersion": self.resource.api_version(),
+            "metadata": {"resourceVersion": self.position.to_string()}})
+    }
+
+    /// Sends one cache event as the filter sees it: an object that starts matching is ADDED,
+    /// one that stops matching is DELETED.
+    async fn deliver(&mut self, event: &CacheEvent) -> bool {
+        let key_matches = |object: &Value| {
+            let ns = object["metadata"]["namespace"].as_str().unwrap_or("");
+            let name = object["metadata"]["name"].as_str().unwrap_or("");
+            let key = if self.resource.namespaced {
+                format!("{}{ns}/{name}", self.resource.prefix())
+            } else {
+                format!("{}{name}", self.resource.prefix())
+            };
+            key.starts_with(&self.prefix)
+        };
+        if !key_matches(&event.object) {
+            return true;
+        }
+        let now = self.filter.matches(&event.object);
+        let before = event
+            .previous
+            .as_ref()
+            .is_some_and(|p| self.filter.matches(p));
+        let kind = match (event.kind, before, now) {
+            (EventType::Added, _, true) => "ADDED",
+            (EventType::Modified, true, true) => "MODIFIED",
+            (EventType::Modified, false, true) => "ADDED",
+            (EventType::Modified, true, false) => "DELETED",
+            (EventType::Deleted, true, _) => "DELETED",
+            _ => return true,
+        };
+        self.send(kind, (*event.object).clone()).await
+    }
+
+    async fn send(&mut self, kind: &str, object: Value) -> bool {
+        let object = match self.table {
+            Some(include) => {
+                let with_definitions = std::mem::take(&mut self.first_row);
+                table::to_table(
+                    self.resource.kind,
+                    &self.resource.api_version(),
+                    &[object],
+                    include,
+                    now_unix(),
+                    "",
+                    None,
+                    with_definitions,
+                )
+            }
+            None => object,
+        };
+        self.send_raw(kind, object).await
+    }
+
+    async fn send_raw(&self, kind: &str, object: Value) -> bool {
+        let mut line = json!({"type": kind, "object": object}).to_string();
+        line.push('\n');
+        self.sender.send(Bytes::from(line)).await.is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continue_tokens_round_trip_and_reject_junk() {
+        let token = encode_continue(42, "default/web\u{0}");
+        assert_eq!(
+            decode_continue(&token).unwrap(),
+            (42, "default/web\u{0}".into())
+        );
+        assert_eq!(decode_continue("not base64!").unwrap_err().code, 400);
+        let escape = encode_continue(42, "../secrets/x");
+        assert_eq!(decode_continue(&escape).unwrap_err().code, 400);
+    }
+
+    #[test]
+    fn tables_are_asked_for_first() {
+        assert!(wants_table(
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+        ));
+        assert!(!wants_table("application/json"));
+    }
+}

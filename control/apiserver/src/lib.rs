@@ -1,0 +1,69 @@
+//! keel-apiserver: the Kubernetes API served from keel.
+//!
+//! Objects live under `/registry/<resource>/<namespace>/<name>` as JSON; an object's
+//! resourceVersion is the revision of its last write, a list's the revision it was read at.
+//! Every write is a compare-and-swap on the object's revision through [`storage::Storage`],
+//! the only way this crate reaches the keyspace, so it depends on no keel crate: keel
+//! implements the trait in-process over the local member.
+//!
+//! # Layout
+//!
+//! - [`storage`]: the `Storage` trait (range at a revision, compare-and-swap writes, watch).
+//! - [`registry`]: the served resources, one table row each.
+//! - [`request`]: what a path, method and query ask for.
+//! - [`server`]: TLS, HTTP, authentication, the in-flight limit and dispatch.
+//! - [`auth`]: identities from client certificates and bearer tokens; authorization.
+//! - [`rest`]: the verbs on one object and its subresources.
+//! - [`collection`]: list (cache or store, paged) and watch (from the cache).
+//! - [`object`]: metadata rules (uid, generation, spec/status split, finalizers).
+//! - [`watch_cache`]: every registry object, fed by one store watch, with recent events.
+//! - [`admission`]: defaults and validation per kind.
+//! - [`patch`]: JSON patch, merge patch and strategic merge patch.
+//! - [`selector`]: label and field selectors.
+//! - [`table`]: server-side Tables, the columns kubectl prints.
+//! - [`discovery`]: aggregated and legacy discovery documents.
+//! - [`bootstrap`]: the namespaces every cluster starts with.
+//! - [`error`]: `Status` errors.
+
+pub mod admission;
+pub mod auth;
+pub mod bootstrap;
+pub mod collection;
+pub mod discovery;
+pub mod error;
+pub mod object;
+pub mod patch;
+pub mod registry;
+pub mod request;
+pub mod rest;
+pub mod selector;
+pub mod server;
+pub mod storage;
+pub mod table;
+pub mod watch_cache;
+
+use std::sync::Arc;
+
+pub use auth::{Identity, Tokens};
+pub use error::ApiError;
+pub use rest::Api;
+pub use server::{tls_config, Front, Server};
+pub use storage::Storage;
+
+impl Api {
+    /// An API over `storage` serving the built-in resources. Its watch cache starts loading in
+    /// a task that lives as long as the returned handle is not aborted.
+    pub fn start(storage: Arc<dyn Storage>) -> (Arc<Api>, tokio::task::JoinHandle<()>) {
+        let registry = registry::Registry::default();
+        let cache = watch_cache::WatchCache::new(registry.resources().iter().map(|r| r.prefix()));
+        let task = tokio::spawn(Arc::clone(&cache).run(Arc::clone(&storage)));
+        (
+            Arc::new(Api {
+                storage,
+                registry,
+                cache,
+            }),
+            task,
+        )
+    }
+}

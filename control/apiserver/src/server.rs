@@ -1,0 +1,388 @@
+//! The HTTPS front: TLS with optional client certificates, HTTP/1.1 and HTTP/2, the
+//! in-flight limit, authentication and authorization, then the route's handler.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http_body_util::{combinators::BoxBody, BodyExt, Full, Limited, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+
+use crate::auth::{self, Identity, Tokens};
+use crate::collection;
+use crate::discovery;
+use crate::error::ApiError;
+use crate::request::{self, Query, Route, Verb};
+use crate::rest::{Api, Call, Reply, MAX_BODY_BYTES};
+
+/// The body every response has.
+pub type Body = BoxBody<Bytes, Infallible>;
+
+/// The Kubernetes version the server reports (`/version`): the API it serves follows it.
+pub const KUBERNETES_VERSION: &str = "v1.33.0";
+
+/// How the front behaves.
+pub struct Front {
+    /// Bearer tokens.
+    pub tokens: Tokens,
+    /// Requests handled at once (watches excluded); past it, 429.
+    pub max_in_flight: usize,
+    /// `host:port` clients reach this server at (legacy `/api`'s serverAddress).
+    pub advertise_address: String,
+}
+
+/// A server: the API and its front.
+pub struct Server {
+    api: Arc<Api>,
+    front: Front,
+    in_flight: Semaphore,
+}
+
+impl Server {
+    /// A server of `api`.
+    pub fn new(api: Arc<Api>, front: Front) -> Arc<Server> {
+        let in_flight = Semaphore::new(front.max_in_flight);
+        Arc::new(Server {
+            api,
+            front,
+            in_flight,
+        })
+    }
+
+    /// Serves TLS connections on `listener` until `shutdown` resolves.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        tls: Arc<rustls::ServerConfig>,
+        shutdown: impl Future<Output = ()> + Send,
+    ) {
+        let acceptor = TlsAcceptor::from(tls);
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        tracing::warn!("apiserver: accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => return,
+            };
+            let _ = stream.set_nodelay(true);
+            let server = Arc::clone(&self);
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let stream =
+                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            tracing::debug!("apiserver: TLS handshake with {peer} failed: {e}");
+                            return;
+                        }
+                        Err(_) => return,
+                    };
+                let identity = stream
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|chain| chain.first())
+                    .and_then(|leaf| Identity::from_certificate(leaf));
+                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                    let server = Arc::clone(&server);
+                    let identity = identity.clone();
+                    async move { Ok::<_, Infallible>(server.handle(request, identity).await) }
+                });
+                let builder = auto::Builder::new(TokioExecutor::new());
+                if let Err(e) = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                {
+                    tracing::debug!("apiserver: connection from {peer} ended: {e}");
+                }
+            });
+        }
+    }
+
+    /// Answers one request from `identity` (the verified client certificate's, if any).
+    pub async fn handle<B>(&self, request: Request<B>, identity: Option<Identity>) -> Response<Body>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        match self.respond(request, identity).await {
+            Ok(response) => response,
+            Err(error) => error_response(&error),
+        }
+    }
+
+    async fn respond<B>(
+        &self,
+        request: Request<B>,
+        identity: Option<Identity>,
+    ) -> Result<Response<Body>, ApiError>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, body) = request.into_parts();
+        let query = Query::parse(parts.uri.query());
+        let route = request::route(parts.method.as_str(), parts.uri.path(), &query);
+        if route == Route::Health {
+            return Ok(text_response(200, "ok"));
+        }
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let identity = match (identity, header("authorization")) {
+            (_, Some(authorization)) => self.front.tokens.authenticate(&authorization)?,
+            (Some(identity), None) => identity,
+            (None, None) => return Err(ApiError::unauthorized()),
+        };
+        let resource_request = match &route {
+            Route::Resource(r) => Some(r),
+            _ => None,
+        };
+        auth::authorize(&identity, resource_request)?;
+        let accept = header("accept").unwrap_or_default();
+        let content_type = header("content-type");
+        let reply = match route {
+            Route::Resource(request) => {
+                let watching = request.verb == Verb::Watch;
+                let _permit = if watching {
+                    None
+                } else {
+                    Some(
+                        self.in_flight
+                            .try_acquire()
+                            .map_err(|_| ApiError::too_many_requests())?,
+                    )
+                };
+                let body = Limited::new(body, MAX_BODY_BYTES)
+                    .collect()
+                    .await
+                    .map_err(|e| {
+                        if e.is::<http_body_util::LengthLimitError>() {
+                            ApiError::too_large(MAX_BODY_BYTES)
+                        } else {
+                            ApiError::bad_request(format!("cannot read the request body: {e}"))
+                        }
+                    })?
+                    .to_bytes();
+                self.resource(&request, &query, &body, content_type.as_deref(), &accept)
+                    .await?
+            }
+            Route::CoreVersions => {
+                discovery::core_versions(&self.api.registry, &accept, &self.front.advertise_address)
+            }
+            Route::Groups => discovery::groups(&self.api.registry, &accept),
+            Route::Group(group) => {
+                discovery::group(&self.api.registry, &group).ok_or_else(ApiError::no_route)?
+            }
+            Route::GroupVersion { group, version } => {
+                discovery::resource_list(&self.api.registry, &group, &version)
+                    .ok_or_else(ApiError::no_route)?
+            }
+            Route::Version => Reply::Object(200, version()),
+            Route::Health => unreachable!("answered before authentication"),
+            Route::OpenApi | Route::Unknown => return Err(ApiError::no_route()),
+        };
+        Ok(reply_response(reply))
+    }
+
+    async fn resource(
+        &self,
+        request: &request::ResourceRequest,
+        query: &Query,
+        body: &[u8],
+        content_type: Option<&str>,
+        accept: &str,
+    ) -> Result<Reply, ApiError> {
+        let api = &self.api;
+        let resource = api
+            .registry
+            .find(&request.group, &request.version, &request.resource)
+            .ok_or_else(ApiError::no_route)?;
+        if resource.namespaced && request.namespace.is_none() && request.name.is_some() {
+            return Err(ApiError::no_route());
+        }
+        let call = Call {
+            resource,
+            namespace: request.namespace.as_deref(),
+            name: request.name.as_deref().unwrap_or(""),
+            query,
+            body,
+            content_type,
+        };
+        let reply = match request.verb {
+            Verb::List => api.list(&call, accept).await?,
+            Verb::Watch => api.watch(&call, accept).await?,
+            Verb::Create if request.name.is_none() => api.create(&call).await?,
+            Verb::DeleteCollection => api.delete_collection(&call).await?,
+            Verb::Update | Verb::Patch if request.name.is_none() => {
+                return Err(ApiError::method_not_allowed(
+                    request.verb.as_str(),
+                    resource.plural,
+                ))
+            }
+            verb => {
+                api.object_call(&call, verb, request.subresource.as_deref())
+                    .await?
+            }
+        };
+        // A single object asked for as a Table is a one-row Table.
+        match reply {
+            Reply::Object(code, object)
+                if request.verb == Verb::Get
+                    && request.subresource.is_none()
+                    && collection::wants_table(accept) =>
+            {
+                let include = crate::table::IncludeObject::parse(query.get("includeObject"))
+                    .map_err(ApiError::bad_request)?;
+                let rv = object["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned();
+                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                Ok(Reply::Object(
+                    code,
+                    crate::table::to_table(
+                        resource.kind,
+                        &resource.api_version(),
+                        &[object],
+                        include,
+                        now,
+                        &rv,
+                        None,
+                        true,
+                    ),
+                ))
+            }
+            reply => Ok(reply),
+        }
+    }
+}
+
+fn version() -> Value {
+    json!({
+        "major": "1",
+        "minor": KUBERNETES_VERSION.split('.').nth(1).unwrap_or("33"),
+        "gitVersion": format!("{KUBERNETES_VERSION}+keel"),
+        "gitCommit": "",
+        "gitTreeState": "clean",
+        "buildDate": "1970-01-01T00:00:00Z",
+        "goVersion": "none (keel is written in Rust)",
+        "compiler": "rustc",
+        "platform": format!("{}/{}", std::env::consts::OS, match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            other => other,
+        }),
+    })
+}
+
+fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed()
+}
+
+fn text_response(code: u16, text: &'static str) -> Response<Body> {
+    Response::builder()
+        .status(code)
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(full(text))
+        .expect("a valid response")
+}
+
+fn json_response(code: u16, value: &Value, content_type: &str) -> Response<Body> {
+    Response::builder()
+        .status(code)
+        .header("content-type", content_type)
+        .header("cache-control", "no-cache, private")
+        .body(full(value.to_string()))
+        .expect("a valid response")
+}
+
+/// The response of an error: its Status, and Retry-After when it has one.
+pub fn error_response(error: &ApiError) -> Response<Body> {
+    let mut response = json_response(error.code, &error.status(), "application/json");
+    if let Some(seconds) = error.retry_after {
+        response.headers_mut().insert("retry-after", seconds.into());
+    }
+    response
+}
+
+fn reply_response(reply: Reply) -> Response<Body> {
+    match reply {
+        Reply::Object(code, value) => json_response(code, &value, "application/json"),
+        Reply::Typed(code, value, content_type) => json_response(code, &value, content_type),
+        Reply::Stream(receiver, content_type) => {
+            let stream =
+                tokio_stream_of(receiver).map(|line| Ok::<_, Infallible>(Frame::data(line)));
+            Response::builder()
+                .status(200)
+                .header("content-type", content_type)
+                .header("cache-control", "no-cache, private")
+                .body(BodyExt::boxed(StreamBody::new(stream)))
+                .expect("a valid response")
+        }
+    }
+}
+
+fn tokio_stream_of(
+    mut receiver: tokio::sync::mpsc::Receiver<Bytes>,
+) -> impl futures::Stream<Item = Bytes> + Send {
+    futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
+}
+
+/// A TLS server configuration from PEM: the serving certificate chain and key, and the CA
+/// whose client certificates identify users (a client without one may still use a token).
+pub fn tls_config(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    client_ca_pem: &[u8],
+) -> Result<Arc<rustls::ServerConfig>, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("serving certificate: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("serving key: {e}"))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_slice_iter(client_ca_pem) {
+        let ca = ca.map_err(|e| format!("client CA: {e}"))?;
+        roots.add(ca).map_err(|e| format!("client CA: {e}"))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .allow_unauthenticated()
+    .build()
+    .map_err(|e| format!("client CA: {e}"))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("serving key does not fit the certificate: {e}"))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}

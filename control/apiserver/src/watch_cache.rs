@@ -1,0 +1,405 @@
+//! The watch cache: every object under `/registry/`, kept current by ONE store watch, with a
+//! window of recent events per resource.
+//!
+//! kube-apiserver keeps a cacher per resource so that N watchers cost one etcd watch and a
+//! filter each, and lists at resourceVersion 0 never touch etcd. Here one dispatcher watches
+//! the whole registry prefix and splits changes into per-resource shards; each store batch
+//! advances every shard's revision, so a shard's revision is the store's revision as far as
+//! registry writes go, and a list from the cache is as fresh as its revision says.
+//!
+//! A watcher keeps a position (the last revision it delivered) and reads the shard's events
+//! after it whenever the published revision moves. A watcher that falls behind the shard's
+//! window (or starts before it) gets 410 Expired and relists, as clients of kube do.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::storage::{prefix_end, Change, Storage, StoredValue, WatchBatch};
+
+/// Events kept per resource for watchers that resume from a resourceVersion.
+pub const EVENTS_PER_RESOURCE: usize = 10_000;
+
+/// ADDED, MODIFIED or DELETED.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    /// A new object.
+    Added,
+    /// A changed object.
+    Modified,
+    /// A deleted object (its last state, at the deleting revision).
+    Deleted,
+}
+
+impl EventType {
+    /// As the watch stream spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change to one object.
+#[derive(Clone, Debug)]
+pub struct CacheEvent {
+    /// What happened.
+    pub kind: EventType,
+    /// The object after the change (for a delete: its last state, resourceVersion = the delete).
+    pub object: Arc<Value>,
+    /// The object before the change, if there was one.
+    pub previous: Option<Arc<Value>>,
+    /// The revision of the change.
+    pub revision: i64,
+}
+
+#[derive(Default)]
+struct ShardState {
+    /// Current objects by key.
+    objects: BTreeMap<String, Arc<Value>>,
+    /// Recent events, in revision order.
+    events: VecDeque<Arc<CacheEvent>>,
+    /// Every event after this revision is in `events`.
+    oldest: i64,
+    /// The store revision `objects` reflect.
+    revision: i64,
+}
+
+/// What a watcher reads next.
+pub enum Next {
+    /// Events after its position (possibly none), and the revision they bring it to.
+    Events(Vec<Arc<CacheEvent>>, i64),
+    /// Its position fell out of the window.
+    TooOld {
+        /// The oldest position still served.
+        oldest: i64,
+    },
+}
+
+/// The cached objects of one resource.
+#[derive(Default)]
+pub struct Shard {
+    state: RwLock<ShardState>,
+}
+
+impl Shard {
+    /// The objects under `prefix` (a namespace, or the whole resource), and the revision they
+    /// are current at.
+    pub fn list(&self, prefix: &str) -> (Vec<Arc<Value>>, i64) {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        let end = String::from_utf8_lossy(&prefix_end(prefix.as_bytes())).into_owned();
+        let objects = state
+            .objects
+            .range(prefix.to_owned()..end)
+            .map(|(_, v)| Arc::clone(v))
+            .collect();
+        (objects, state.revision)
+    }
+
+    /// The revision this shard is current at.
+    pub fn revision(&self) -> i64 {
+        self.state
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .revision
+    }
+
+    /// The events after `position`, at most `max` of them.
+    pub fn events_after(&self, position: i64, max: usize) -> Next {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        if position < state.oldest {
+            return Next::TooOld {
+                oldest: state.oldest,
+            };
+        }
+        let start = state.events.partition_point(|e| e.revision <= position);
+        let events: Vec<Arc<CacheEvent>> =
+            state.events.iter().skip(start).take(max).cloned().collect();
+        let reached = if start + events.len() < state.events.len() {
+            events.last().map_or(position, |e| e.revision)
+        } else {
+            state.revision.max(position)
+        };
+        Next::Events(events, reached)
+    }
+
+    fn reset(&self, objects: BTreeMap<String, Arc<Value>>, revision: i64) {
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        *state = ShardState {
+            objects,
+            events: VecDeque::new(),
+            oldest: revision,
+            revision,
+        };
+    }
+
+    fn apply(&self, key: String, object: Option<Arc<Value>>, revision: i64) {
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        let previous = match &object {
+            Some(object) => state.objects.insert(key, Arc::clone(object)),
+            None => state.objects.remove(&key),
+        };
+        let event = match (object, previous) {
+            (Some(object), None) => CacheEvent {
+                kind: EventType::Added,
+                object,
+                previous: None,
+                revision,
+            },
+            (Some(object), Some(previous)) => CacheEvent {
+                kind: EventType::Modified,
+                object,
+                previous: Some(previous),
+                revision,
+            },
+            (None, Some(previous)) => {
+                let mut last = (*previous).clone();
+                set_resource_version(&mut last, revision);
+                CacheEvent {
+                    kind: EventType::Deleted,
+                    object: Arc::new(last),
+                    previous: Some(previous),
+                    revision,
+                }
+            }
+            (None, None) => return,
+        };
+        if state.events.len() >= EVENTS_PER_RESOURCE {
+            if let Some(dropped) = state.events.pop_front() {
+                state.oldest = dropped.revision;
+            }
+        }
+        state.events.push_back(Arc::new(event));
+    }
+
+    fn advance(&self, revision: i64) {
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        state.revision = state.revision.max(revision);
+    }
+}
+
+/// Decodes a stored object, with `metadata.resourceVersion` set from its revision.
+pub fn decode(stored: &StoredValue) -> Option<Value> {
+    let mut object: Value = serde_json::from_slice(&stored.value).ok()?;
+    if !object.is_object() {
+        return None;
+    }
+    set_resource_version(&mut object, stored.mod_revision);
+    Some(object)
+}
+
+/// Sets `metadata.resourceVersion`.
+pub fn set_resource_version(object: &mut Value, revision: i64) {
+    if let Some(map) = object.as_object_mut() {
+        let metadata = map
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(metadata) = metadata.as_object_mut() {
+            metadata.insert(
+                "resourceVersion".into(),
+                Value::String(revision.to_string()),
+            );
+        }
+    }
+}
+
+/// The cache of the whole registry: a shard per resource prefix, fed by one store watch.
+pub struct WatchCache {
+    /// Shards by their key prefix (`/registry/pods/`).
+    shards: HashMap<String, Arc<Shard>>,
+    /// The revision every shard has reached; watchers wake on its changes.
+    published: watch::Sender<i64>,
+}
+
+impl WatchCache {
+    /// A cache with one shard per prefix. Nothing is loaded until [`WatchCache::run`].
+    pub fn new(prefixes: impl IntoIterator<Item = String>) -> Arc<WatchCache> {
+        let shards = prefixes
+            .into_iter()
+            .map(|p| (p, Arc::new(Shard::default())))
+            .collect();
+        Arc::new(WatchCache {
+            shards,
+            published: watch::channel(0).0,
+        })
+    }
+
+    /// The shard of a resource prefix.
+    pub fn shard(&self, prefix: &str) -> Option<Arc<Shard>> {
+        self.shards.get(prefix).cloned()
+    }
+
+    /// A receiver that changes whenever the cache moves on.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.published.subscribe()
+    }
+
+    /// Waits until the cache has loaded and reached `revision` (0: merely loaded), or until
+    /// `timeout`. Returns whether it did.
+    pub async fn wait_for(&self, revision: i64, timeout: Duration) -> bool {
+        let mut published = self.subscribe();
+        let target = revision.max(1);
+        tokio::time::timeout(timeout, published.wait_for(|r| *r >= target))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    fn shard_of(&self, key: &str) -> Option<(&Arc<Shard>, &str)> {
+        // Resource prefixes never nest (the registry test checks), so the first
+        // `/registry/<name>/` that matches is the one; names may themselves hold a '/'.
+        self.shards
+            .iter()
+            .find(|(prefix, _)| key.starts_with(prefix.as_str()))
+            .map(|(prefix, shard)| (shard, prefix.as_str()))
+    }
+
+    /// Loads the registry and follows it, forever: the server aborts this task when it stops.
+    /// Relists when the watch ends or is compacted; watchers from before a relist get 410.
+    pub async fn run(self: Arc<Self>, storage: Arc<dyn Storage>) {
+        let start = b"/registry/".to_vec();
+        let end = prefix_end(&start);
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.load_and_follow(&*storage, &start, &end).await {
+                Ok(()) => backoff = Duration::from_millis(100),
+                Err(why) => {
+                    tracing::warn!(%why, "watch cache: reloading");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn load_and_follow(
+        &self,
+        storage: &dyn Storage,
+        start: &[u8],
+        end: &[u8],
+    ) -> Result<(), String> {
+        let page = storage
+            .range(start.to_vec(), end.to_vec(), 0, 0)
+            .await
+            .map_err(|e| e.to_string())?;
+        let revision = page.revision;
+        let mut loaded: HashMap<&str, BTreeMap<String, Arc<Value>>> = HashMap::new();
+        for stored in &page.items {
+            let key = String::from_utf8_lossy(&stored.key).into_owned();
+            if let (Some((_, prefix)), Some(object)) = (self.shard_of(&key), decode(stored)) {
+                loaded
+                    .entry(prefix)
+                    .or_default()
+                    .insert(key, Arc::new(object));
+            }
+        }
+        for (prefix, shard) in &self.shards {
+            shard.reset(loaded.remove(prefix.as_str()).unwrap_or_default(), revision);
+        }
+        self.published.send_replace(revision);
+        let mut changes = storage
+            .watch(start.to_vec(), end.to_vec(), revision + 1)
+            .await
+            .map_err(|e| e.to_string())?;
+        while let Some(batch) = changes.next().await {
+            match batch {
+                WatchBatch::Changes { revision, changes } => {
+                    for change in changes {
+                        self.apply(change);
+                    }
+                    for shard in self.shards.values() {
+                        shard.advance(revision);
+                    }
+                    self.published.send_replace(revision);
+                }
+                WatchBatch::Compacted { compact_revision } => {
+                    return Err(format!("watch compacted at {compact_revision}"));
+                }
+            }
+        }
+        Err("store watch ended".into())
+    }
+
+    fn apply(&self, change: Change) {
+        let revision = change.revision();
+        let (key, object) = match change {
+            Change::Put { value, .. } => {
+                let key = String::from_utf8_lossy(&value.key).into_owned();
+                match decode(&value) {
+                    Some(object) => (key, Some(Arc::new(object))),
+                    None => {
+                        tracing::warn!(%key, "watch cache: not a JSON object; treated as absent");
+                        (key, None)
+                    }
+                }
+            }
+            Change::Delete { key, .. } => (String::from_utf8_lossy(&key).into_owned(), None),
+        };
+        if let Some((shard, _)) = self.shard_of(&key) {
+            shard.apply(key, object, revision);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(name: &str, rv: i64) -> Arc<Value> {
+        let mut v = json!({"metadata": {"name": name}});
+        set_resource_version(&mut v, rv);
+        Arc::new(v)
+    }
+
+    #[test]
+    fn a_shard_turns_writes_into_events() {
+        let shard = Shard::default();
+        shard.reset(BTreeMap::new(), 10);
+        shard.apply("/registry/pods/a/x".into(), Some(object("x", 11)), 11);
+        shard.apply("/registry/pods/a/x".into(), Some(object("x", 12)), 12);
+        shard.apply("/registry/pods/a/x".into(), None, 13);
+        shard.advance(14);
+        let Next::Events(events, reached) = shard.events_after(10, 100) else {
+            panic!("too old")
+        };
+        let kinds: Vec<_> = events.iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [EventType::Added, EventType::Modified, EventType::Deleted]
+        );
+        assert_eq!(events[2].object["metadata"]["resourceVersion"], "13");
+        assert_eq!(reached, 14);
+        let Next::Events(events, _) = shard.events_after(12, 100) else {
+            panic!("too old")
+        };
+        assert_eq!(events.len(), 1);
+        assert!(matches!(
+            shard.events_after(9, 100),
+            Next::TooOld { oldest: 10 }
+        ));
+    }
+
+    #[test]
+    fn the_window_forgets_the_oldest_events() {
+        let shard = Shard::default();
+        shard.reset(BTreeMap::new(), 0);
+        for rv in 1..=(EVENTS_PER_RESOURCE as i64 + 5) {
+            shard.apply(format!("/registry/pods/a/{rv}"), Some(object("x", rv)), rv);
+        }
+        assert!(matches!(
+            shard.events_after(2, 10),
+            Next::TooOld { oldest: 5 }
+        ));
+        let Next::Events(events, reached) = shard.events_after(5, 10) else {
+            panic!("too old")
+        };
+        assert_eq!(events.len(), 10);
+        assert_eq!(reached, 15);
+    }
+}

@@ -1,0 +1,104 @@
+//! A member's control plane: the Kubernetes API server (keel-apiserver) over the member's own
+//! replica, in-process (no HTTP hop between the API server and the store), on its own HTTPS
+//! listener.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use keel_apiserver::{Api, Front, Server, Tokens};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api_storage::ReplicaStorage;
+use crate::replica::Replica;
+
+/// Requests an API server handles at once before answering 429 (kube-apiserver's
+/// --max-requests-inflight plus --max-mutating-requests-inflight defaults).
+pub const MAX_IN_FLIGHT: usize = 600;
+
+/// The files an API server serves TLS with.
+#[derive(Clone, Debug)]
+pub struct ApiServerTls {
+    /// Serving certificate (PEM; SANs for every address clients use).
+    pub cert_file: PathBuf,
+    /// Its key.
+    pub key_file: PathBuf,
+    /// The CA whose client certificates identify users.
+    pub client_ca_file: PathBuf,
+}
+
+/// A running API server; [`RunningApiServer::stop`] ends it.
+pub struct RunningApiServer {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    cache: JoinHandle<()>,
+    bootstrap: JoinHandle<()>,
+}
+
+impl RunningApiServer {
+    /// Stops accepting and ends the watch cache.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+        self.cache.abort();
+        self.bootstrap.abort();
+    }
+}
+
+fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Starts an API server over `replica` on `listener`.
+pub async fn start_apiserver(
+    replica: Arc<dyn Replica>,
+    listener: TcpListener,
+    tls: &ApiServerTls,
+    tokens: Tokens,
+) -> anyhow::Result<RunningApiServer> {
+    let tls_config = keel_apiserver::tls_config(
+        &read(&tls.cert_file)?,
+        &read(&tls.key_file)?,
+        &read(&tls.client_ca_file)?,
+    )
+    .map_err(|e| anyhow::anyhow!("apiserver TLS: {e}"))?;
+    let addr = listener.local_addr()?;
+    let storage = Arc::new(ReplicaStorage::new(replica));
+    let (api, cache) = Api::start(storage);
+    // Every member makes sure the system namespaces exist; whichever is first creates them.
+    let bootstrap = tokio::spawn({
+        let api = Arc::clone(&api);
+        async move {
+            let mut wait = Duration::from_millis(100);
+            while let Err(e) = api.bootstrap().await {
+                tracing::warn!("apiserver bootstrap: {}", e.message);
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        }
+    });
+    let server = Server::new(
+        api,
+        Front {
+            tokens,
+            max_in_flight: MAX_IN_FLIGHT,
+            advertise_address: addr.to_string(),
+        },
+    );
+    let (stop, mut stopped) = watch::channel(false);
+    let server = tokio::spawn(server.serve(listener, tls_config, async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    }));
+    Ok(RunningApiServer {
+        addr,
+        stop,
+        server,
+        cache,
+        bootstrap,
+    })
+}

@@ -1,0 +1,80 @@
+//! The Kubernetes API served by keel, driven by real clients: the `kube` crate (typed and
+//! dynamic API, watcher), kubectl v1.32 and the Python `kubernetes` client, against members of
+//! an in-process cluster. The storage contract runs against keel and against a real etcd 3.4.
+
+mod client;
+mod kubectl;
+mod python;
+mod storage_contract;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use keel::cli::dev::DevCluster;
+
+/// A cluster with its control plane, and a kube client of its admin kubeconfig.
+pub struct ControlPlane {
+    /// The cluster.
+    pub cluster: DevCluster,
+    /// The admin kubeconfig.
+    pub kubeconfig: PathBuf,
+    /// A client of the first member's API server.
+    pub client: kube::Client,
+}
+
+impl ControlPlane {
+    /// `size` members on free ports, each with its API server, once the system namespaces exist.
+    pub async fn start(size: usize) -> ControlPlane {
+        let mut cluster = DevCluster::start_on_free_ports(size)
+            .await
+            .expect("cluster");
+        let kubeconfig = cluster.start_control_plane(0).await.expect("control plane");
+        let client = client_of(&kubeconfig, None).await;
+        let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+            kube::Api::all(client.clone());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(_)) = namespaces.get_opt("kube-node-lease").await {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the system namespaces did not appear"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        ControlPlane {
+            cluster,
+            kubeconfig,
+            client,
+        }
+    }
+
+    /// The URL of member `i`'s API server.
+    pub fn server(&self, i: usize) -> String {
+        format!("https://{}", self.cluster.apiservers[i].addr)
+    }
+
+    /// A client of member `i`'s API server.
+    pub async fn client_of_member(&self, i: usize) -> kube::Client {
+        client_of(&self.kubeconfig, Some(self.server(i))).await
+    }
+
+    /// Stops everything.
+    pub async fn stop(self) {
+        self.cluster.stop().await.expect("stop");
+    }
+}
+
+/// A client of `kubeconfig`, optionally pointed at another server of the same cluster.
+pub async fn client_of(kubeconfig: &std::path::Path, server: Option<String>) -> kube::Client {
+    let file = kube::config::Kubeconfig::read_from(kubeconfig).expect("kubeconfig");
+    let mut config =
+        kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default())
+            .await
+            .expect("config");
+    if let Some(server) = server {
+        config.cluster_url = server.parse().expect("url");
+    }
+    kube::Client::try_from(config).expect("client")
+}
