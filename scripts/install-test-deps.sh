@@ -29,6 +29,20 @@ need_deb procps kill
 # tests drive keel with etcdctl as they would etcd.
 need_deb etcd-server etcd
 need_deb etcd-client etcdctl
-# The etcd-client crate (a dev-dependency of the gRPC tests) runs protoc in its build script.
-# keel's own build needs no protoc: its protos are compiled by protox.
+# The etcd-client crate (a dev-dependency of the gRPC tests) runs protoc in its build script,
+# which also needs protobuf's well-known .proto includes (libprotobuf-dev). keel's own build
+# needs neither: its protos are compiled by protox.
 need_deb protobuf-compiler protoc
+if [ ! -f /usr/include/google/protobuf/timestamp.proto ]; then
+    need_deb libprotobuf-dev /nonexistent-so-it-installs
+fi
+
+# The Kubernetes API tests drive keel with real clients: kubectl v1.32 (on this machine kind
+# by default) and the Python `kubernetes` client from PyPI.
+if ! command -v kubectl >/dev/null 2>&1; then
+    echo "install-test-deps: kubectl (v1.32) is missing; the Kubernetes API tests run it" >&2
+    exit 1
+fi
+if ! python3 -c 'import kubernetes' >/dev/null 2>&1; then
+    python3 -m pip install --quiet --disable-pip-version-check 'kubernetes==37.0.2'
+fi

@@ -137,6 +137,24 @@ pub struct Config {
     pub auth_token_ttl: u64,
     /// bcrypt's cost for password hashes, 4 to 31 (etcd's `--bcrypt-cost`).
     pub bcrypt_cost: u32,
+    /// Serve the Kubernetes API (keel-apiserver) on this member too.
+    pub control_plane: bool,
+    /// The API server's HTTPS port, on the host of the first `listen-client-urls`.
+    pub apiserver_port: u16,
+    /// The API server's certificate (PEM; SANs for every address clients use); defaults to
+    /// `cert-file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apiserver_cert_file: Option<PathBuf>,
+    /// Its key; defaults to `key-file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apiserver_key_file: Option<PathBuf>,
+    /// The CA whose client certificates identify API users (CN user, O groups); defaults to
+    /// `trusted-ca-file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apiserver_client_ca_file: Option<PathBuf>,
+    /// kube's static token file (`token,user,uid,"group1,group2"` per line) for bearer tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apiserver_token_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -170,6 +188,12 @@ impl Default for Config {
             peer_client_cert_auth: false,
             auth_token_ttl: 300,
             bcrypt_cost: 10,
+            control_plane: false,
+            apiserver_port: 6443,
+            apiserver_cert_file: None,
+            apiserver_key_file: None,
+            apiserver_client_ca_file: None,
+            apiserver_token_file: None,
         }
     }
 }
@@ -344,7 +368,40 @@ impl Config {
     }
 
     /// https URLs need certificate files, and certificate auth needs a CA to check against.
+    /// The API server's certificate, key and client CA, each falling back to the client
+    /// listener's; an error names the first one missing.
+    pub fn apiserver_tls(&self) -> Result<[PathBuf; 3], ConfigError> {
+        let pick = |key: &'static str, own: &Option<PathBuf>, fallback: &Option<PathBuf>| {
+            own.clone().or_else(|| fallback.clone()).ok_or_else(|| {
+                invalid(
+                    key,
+                    "is required by control-plane (the Kubernetes API is served over https only)",
+                )
+            })
+        };
+        Ok([
+            pick(
+                "apiserver-cert-file",
+                &self.apiserver_cert_file,
+                &self.cert_file,
+            )?,
+            pick(
+                "apiserver-key-file",
+                &self.apiserver_key_file,
+                &self.key_file,
+            )?,
+            pick(
+                "apiserver-client-ca-file",
+                &self.apiserver_client_ca_file,
+                &self.trusted_ca_file,
+            )?,
+        ])
+    }
+
     fn validate_tls(&self) -> Result<(), ConfigError> {
+        if self.control_plane {
+            self.apiserver_tls()?;
+        }
         let https = |urls: &[String]| urls.iter().any(|u| u.starts_with("https://"));
         let sides = [
             (

@@ -5,6 +5,7 @@
 //! keel pki node --dir pki --nodes n4=10.0.0.4   # a member added later, same CA
 //! keel pki client alice --dir pki        # pki/alice.crt, CN alice (the user name)
 //! keel pki show --dir pki
+//! keel pki kubeconfig --dir pki --server https://10.0.0.1:6443   # admin.kubeconfig
 //! ```
 
 use std::path::PathBuf;
@@ -24,6 +25,32 @@ pub enum PkiCommand {
     Client(ClientArgs),
     /// Print each certificate of a directory: subject, issuer, SANs, usages, validity.
     Show(ShowArgs),
+    /// Make a Kubernetes user's client certificate (CN the user, O its groups) and a
+    /// kubeconfig for the cluster's API server; by default the admin (system:masters).
+    Kubeconfig(KubeconfigArgs),
+}
+
+/// Flags of `keel pki kubeconfig`.
+#[derive(Debug, Args)]
+pub struct KubeconfigArgs {
+    /// The API server's URL, e.g. https://10.0.0.1:6443 (or a load balancer in front).
+    #[arg(long)]
+    pub server: String,
+    /// The user (the certificate's CN).
+    #[arg(long, default_value = "kubernetes-admin")]
+    pub user: String,
+    /// The user's groups (O entries), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "system:masters")]
+    pub groups: Vec<String>,
+    /// The certificate's file name in the directory (FILE.crt, FILE.key).
+    #[arg(long, default_value = "admin")]
+    pub file: String,
+    /// Where to write the kubeconfig.
+    #[arg(long, default_value = "admin.kubeconfig")]
+    pub out: PathBuf,
+    /// Shared flags.
+    #[command(flatten)]
+    pub issue: IssueArgs,
 }
 
 /// Flags every certificate-making subcommand shares.
@@ -112,6 +139,52 @@ impl PkiCommand {
                 let files =
                     pki::issue_client(&args.issue.dir, &args.name, &args.issue.options(false))?;
                 println!("wrote {} and {}", files.cert.display(), files.key.display());
+                Ok(())
+            }
+            PkiCommand::Kubeconfig(args) => {
+                if !args.server.starts_with("https://") {
+                    anyhow::bail!(
+                        "--server {}: the Kubernetes API is served over https only",
+                        args.server
+                    );
+                }
+                if args.out.exists() && !args.issue.force {
+                    anyhow::bail!("{} exists (--force overwrites it)", args.out.display());
+                }
+                let groups: Vec<&str> = args
+                    .groups
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|g| !g.is_empty())
+                    .collect();
+                let dir = &args.issue.dir;
+                let files = pki::issue_user(
+                    dir,
+                    &args.file,
+                    &args.user,
+                    &groups,
+                    &args.issue.options(false),
+                )?;
+                let read = |p: &std::path::Path| {
+                    std::fs::read(p)
+                        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))
+                };
+                crate::kubeconfig::Kubeconfig {
+                    name: "keel",
+                    server: &args.server,
+                    ca_pem: &read(&dir.join("ca.crt"))?,
+                    cert_pem: &read(&files.cert)?,
+                    key_pem: &read(&files.key)?,
+                }
+                .write(&args.out)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", args.out.display()))?;
+                println!(
+                    "wrote {}, {} and {}",
+                    files.cert.display(),
+                    files.key.display(),
+                    args.out.display()
+                );
+                println!("export KUBECONFIG={}", args.out.display());
                 Ok(())
             }
             PkiCommand::Show(args) => {

@@ -101,6 +101,24 @@ pub struct ServeArgs {
     /// peer-client-cert-auth: refuse peers without a certificate from peer-trusted-ca-file
     #[arg(long)]
     pub peer_client_cert_auth: bool,
+    /// control-plane: serve the Kubernetes API on this member too
+    #[arg(long)]
+    pub control_plane: bool,
+    /// apiserver-port: the Kubernetes API's HTTPS port
+    #[arg(long)]
+    pub apiserver_port: Option<u16>,
+    /// apiserver-cert-file (default: cert-file)
+    #[arg(long)]
+    pub apiserver_cert_file: Option<PathBuf>,
+    /// apiserver-key-file (default: key-file)
+    #[arg(long)]
+    pub apiserver_key_file: Option<PathBuf>,
+    /// apiserver-client-ca-file (default: trusted-ca-file)
+    #[arg(long)]
+    pub apiserver_client_ca_file: Option<PathBuf>,
+    /// apiserver-token-file: kube's static token file
+    #[arg(long)]
+    pub apiserver_token_file: Option<PathBuf>,
 }
 
 fn parse_cluster_state(text: &str) -> Result<ClusterState, String> {
@@ -153,7 +171,8 @@ impl ServeArgs {
             heartbeat_interval,
             election_timeout,
             auth_token_ttl,
-            bcrypt_cost
+            bcrypt_cost,
+            apiserver_port
         );
         macro_rules! set_some {
             ($($field:ident),+) => {$(
@@ -168,11 +187,16 @@ impl ServeArgs {
             trusted_ca_file,
             peer_cert_file,
             peer_key_file,
-            peer_trusted_ca_file
+            peer_trusted_ca_file,
+            apiserver_cert_file,
+            apiserver_key_file,
+            apiserver_client_ca_file,
+            apiserver_token_file
         );
         // A boolean flag can only turn auth on; the file's `false` is the default anyway.
         config.client_cert_auth |= self.client_cert_auth;
         config.peer_client_cert_auth |= self.peer_client_cert_auth;
+        config.control_plane |= self.control_plane;
         // As etcd: naming a member without giving the cluster means a cluster of that member.
         if self.name.is_some() && self.initial_cluster.is_none() && self.config_file.is_none() {
             config.initial_cluster = config
@@ -197,6 +221,9 @@ impl ServeArgs {
             .await
             .with_context(|| format!("cannot listen for clients on {}", addrs[0]))?;
         if self.single {
+            if config.control_plane {
+                anyhow::bail!("control-plane runs on a Raft member: drop --single");
+            }
             let replica = Arc::new(crate::server::local_replica(&config)?);
             crate::server::run(&config, client_listener, replica, shutdown_signal()).await?;
             return Ok(());
@@ -218,6 +245,10 @@ impl ServeArgs {
             config.listen_client_urls.join(","),
             config.listen_peer_urls.join(",")
         );
+        let apiserver = match config.control_plane {
+            true => Some(start_control_plane(&config, &member, addrs[0]).await?),
+            false => None,
+        };
         tokio::select! {
             _ = shutdown_signal() => {}
             reason = member.raft_stopped() => {
@@ -225,9 +256,42 @@ impl ServeArgs {
                 anyhow::bail!("member {}: Raft stopped: {reason}", config.name);
             }
         }
+        if let Some(apiserver) = apiserver {
+            apiserver.stop().await;
+        }
         member.stop().await?;
         Ok(())
     }
+}
+
+/// Starts the member's Kubernetes API server on `apiserver-port` of the client listener's host.
+async fn start_control_plane(
+    config: &Config,
+    member: &crate::member::RunningMember,
+    client_addr: std::net::SocketAddr,
+) -> anyhow::Result<crate::control_plane::RunningApiServer> {
+    let [cert_file, key_file, client_ca_file] = config.apiserver_tls()?;
+    let tokens = match &config.apiserver_token_file {
+        Some(path) => keel_apiserver::Tokens::from_file(path).map_err(anyhow::Error::msg)?,
+        None => keel_apiserver::Tokens::default(),
+    };
+    let addr = std::net::SocketAddr::new(client_addr.ip(), config.apiserver_port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for the Kubernetes API on {addr}"))?;
+    let tls = crate::control_plane::ApiServerTls {
+        cert_file,
+        key_file,
+        client_ca_file,
+    };
+    let replica: Arc<dyn crate::replica::Replica> = member.replica.clone();
+    let apiserver = crate::control_plane::start_apiserver(replica, listener, &tls, tokens).await?;
+    tracing::info!(
+        "member {} serving the Kubernetes API on https://{}",
+        config.name,
+        apiserver.addr
+    );
+    Ok(apiserver)
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -247,6 +247,8 @@ pub enum Part {
     Main,
     /// The status subresource: status only.
     Status,
+    /// A pod's binding: the server sets `spec.nodeName`, which a user's update may not.
+    Binding,
 }
 
 /// The object a write of `new` over `old` stores: server-owned metadata kept, the other part
@@ -275,6 +277,9 @@ pub fn prepare_for_update(resource: &Resource, part: Part, mut new: Value, old: 
             None => metadata.remove(field),
         };
     }
+    if resource.kind == "Service" {
+        keep_allocations(&mut new, old);
+    }
     if resource.has_status() {
         match old.get("status") {
             Some(status) => new["status"] = status.clone(),
@@ -293,6 +298,35 @@ pub fn prepare_for_update(resource: &Resource, part: Part, mut new: Value, old: 
     };
     metadata_mut(&mut new).insert("generation".into(), json!(generation));
     new
+}
+
+/// A Service update that leaves out its cluster IPs or node ports keeps the allocated ones,
+/// as kube-apiserver's service REST does before validating.
+fn keep_allocations(new: &mut Value, old: &Value) {
+    for field in ["clusterIP", "clusterIPs"] {
+        if new["spec"].get(field).is_none_or(Value::is_null) {
+            if let Some(value) = old["spec"].get(field).filter(|v| !v.is_null()) {
+                new["spec"][field] = value.clone();
+            }
+        }
+    }
+    let old_ports = old["spec"]["ports"].as_array().cloned().unwrap_or_default();
+    if let Some(ports) = new["spec"]["ports"].as_array_mut() {
+        for port in ports {
+            if port.get("nodePort").is_some_and(|p| !p.is_null()) {
+                continue;
+            }
+            let same = old_ports
+                .iter()
+                .find(|o| o["port"] == port["port"] && o["protocol"] == port["protocol"]);
+            if let Some(node_port) = same
+                .and_then(|o| o.get("nodePort"))
+                .filter(|p| !p.is_null())
+            {
+                port["nodePort"] = node_port.clone();
+            }
+        }
+    }
 }
 
 /// Checks a create or update against the kind's rules, answering 422 with every cause.

@@ -154,13 +154,14 @@ impl Api {
             self.check_namespace_open(call).await?;
         }
         object::prepare_for_create(resource, &mut object);
-        admission::apply_defaults(resource.kind, &mut object);
         for attempt in 0..WRITE_RETRIES {
             let mut candidate = object.clone();
             if name.is_empty() {
                 let generated = format!("{generate}{}", object::name_suffix());
                 metadata_mut(&mut candidate).insert("name".into(), json!(generated));
             }
+            // After the name: some defaults derive from it (a Job's job-name label).
+            admission::apply_defaults(resource.kind, &mut candidate);
             let candidate_name = meta_str(&candidate, "name").unwrap_or("").to_owned();
             object::validate(resource, &candidate, None)?;
             if call.dry_run() {
@@ -239,7 +240,9 @@ impl Api {
             object::check_type(resource, &mut new, resource.kind)?;
             let mut new = object::prepare_for_update(resource, part, new, &current.object);
             admission::apply_defaults(resource.kind, &mut new);
-            object::validate(resource, &new, Some(&current.object))?;
+            if part != Part::Binding {
+                object::validate(resource, &new, Some(&current.object))?;
+            }
             if new == current.object {
                 return Ok((200, current.object));
             }
@@ -398,7 +401,7 @@ impl Api {
             ));
         }
         let target = call.target();
-        self.write_over(call, Part::Main, None, |current| {
+        self.write_over(call, Part::Binding, None, |current| {
             let assigned = current.object["spec"]["nodeName"].as_str().unwrap_or("");
             if !assigned.is_empty() {
                 return Err(ApiError::conflict(

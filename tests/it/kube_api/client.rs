@@ -288,7 +288,8 @@ async fn generation_patches_and_scale() {
         .iter()
         .map(|e| e.name.as_str())
         .collect();
-    assert_eq!(env, ["A", "B"]);
+    // Without `$setElementOrder`, kube puts items new to a merged list first.
+    assert_eq!(env, ["B", "A"]);
     assert_eq!(patched.metadata.generation, Some(2));
 
     // Labels are metadata: no new generation.

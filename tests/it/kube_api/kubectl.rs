@@ -240,3 +240,94 @@ fn watch_and_delete(kubectl: &Kubectl) {
     let _ = watch.kill();
     let _ = watch.wait();
 }
+
+/// `keel serve --control-plane` as a production member runs it: certificates from `keel pki`,
+/// a kubeconfig from `keel pki kubeconfig`, kubectl against the process.
+#[tokio::test]
+async fn keel_serve_control_plane_serves_kubectl() {
+    let dir = tempfile::tempdir().unwrap();
+    let keel = env!("CARGO_BIN_EXE_keel");
+    let pki = dir.path().join("pki");
+    let (client, peer, api) = (crate::free_port(), crate::free_port(), crate::free_port());
+    let run = |args: &[&str]| {
+        let out = Command::new(keel).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "keel {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let pki_dir = pki.to_str().unwrap();
+    run(&["pki", "init", "--dir", pki_dir, "--nodes", "n1=127.0.0.1"]);
+    let kubeconfig = dir.path().join("admin.kubeconfig");
+    let server = format!("https://127.0.0.1:{api}");
+    run(&[
+        "pki",
+        "kubeconfig",
+        "--dir",
+        pki_dir,
+        "--server",
+        &server,
+        "--out",
+        kubeconfig.to_str().unwrap(),
+    ]);
+    let client_url = format!("http://127.0.0.1:{client}");
+    let peer_url = format!("http://127.0.0.1:{peer}");
+    let mut member = tokio::process::Command::new(keel)
+        .args(["serve", "--name", "n1", "--control-plane"])
+        .arg("--data-dir")
+        .arg(dir.path().join("n1"))
+        .args([
+            "--listen-client-urls",
+            &client_url,
+            "--advertise-client-urls",
+            &client_url,
+        ])
+        .args([
+            "--listen-peer-urls",
+            &peer_url,
+            "--initial-advertise-peer-urls",
+            &peer_url,
+        ])
+        .args(["--apiserver-port", &api.to_string()])
+        .arg("--apiserver-cert-file")
+        .arg(pki.join("n1.crt"))
+        .arg("--apiserver-key-file")
+        .arg(pki.join("n1.key"))
+        .arg("--apiserver-client-ca-file")
+        .arg(pki.join("ca.crt"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("keel serve");
+    let cache = tempfile::tempdir().unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = Command::new("kubectl")
+                .env("KUBECONFIG", &kubeconfig)
+                .arg("--cache-dir")
+                .arg(cache.path())
+                .args(["get", "namespace", "kube-system", "-o", "name"])
+                .output()
+                .unwrap();
+            if out.status.success() || std::time::Instant::now() > deadline {
+                return out;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "namespace/kube-system"
+    );
+    member.kill().await.unwrap();
+}

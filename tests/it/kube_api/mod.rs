@@ -3,6 +3,7 @@
 //! an in-process cluster. The storage contract runs against keel and against a real etcd 3.4.
 
 mod client;
+mod errors;
 mod kubectl;
 mod python;
 mod storage_contract;

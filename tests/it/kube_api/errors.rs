@@ -1,0 +1,211 @@
+//! Bad input gets kube-apiserver's Status, code and reason, and nothing is stored.
+
+use serde_json::{json, Value};
+
+use super::ControlPlane;
+
+/// An HTTPS client of the cluster: with the admin certificate, or anonymous.
+fn https(cp: &ControlPlane, admin: bool) -> reqwest::Client {
+    let pki = cp.kubeconfig.parent().unwrap().join("pki");
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(pki.join("ca.crt")).unwrap()).unwrap();
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(ca);
+    if admin {
+        let mut pem = std::fs::read(pki.join("admin.key")).unwrap();
+        pem.extend(std::fs::read(pki.join("admin.crt")).unwrap());
+        builder = builder.identity(reqwest::Identity::from_pem(&pem).unwrap());
+    }
+    builder.build().unwrap()
+}
+
+async fn status(response: reqwest::Response) -> (u16, Value) {
+    let code = response.status().as_u16();
+    (code, response.json().await.expect("a Status body"))
+}
+
+#[tokio::test]
+async fn bad_requests_get_kube_statuses_and_store_nothing() {
+    let cp = ControlPlane::start(1).await;
+    let client = https(&cp, true);
+    let base = cp.server(0);
+    let maps = format!("{base}/api/v1/namespaces/default/configmaps");
+    let post = |body: &'static str, content_type: &'static str| {
+        client
+            .post(&maps)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+
+    let (code, body) = status(post("{not json", "application/json").await.unwrap()).await;
+    assert_eq!((code, body["reason"].as_str()), (400, Some("BadRequest")));
+    assert_eq!(body["kind"], "Status");
+
+    let wrong_kind = r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"x"}}"#;
+    let (code, body) = status(post(wrong_kind, "application/json").await.unwrap()).await;
+    assert_eq!(code, 400);
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .contains("does not match the expected kind"));
+
+    let other_ns = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x","namespace":"kube-system"}}"#;
+    let (code, body) = status(post(other_ns, "application/json").await.unwrap()).await;
+    assert_eq!(code, 400);
+    assert_eq!(
+        body["message"],
+        "the namespace of the provided object does not match the namespace sent on the request"
+    );
+
+    let bad_name = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"Not_A_Name"}}"#;
+    let (code, body) = status(post(bad_name, "application/json").await.unwrap()).await;
+    assert_eq!((code, body["reason"].as_str()), (422, Some("Invalid")));
+    assert_eq!(body["details"]["causes"][0]["field"], "metadata.name");
+
+    let (code, body) = status(
+        post("k8s\0junk", "application/vnd.kubernetes.protobuf")
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (code, body["reason"].as_str()),
+        (415, Some("UnsupportedMediaType"))
+    );
+
+    let huge = format!(
+        r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"big"}},"data":{{"a":"{}"}}}}"#,
+        "x".repeat(4 * 1024 * 1024)
+    );
+    let response = client.post(&maps).body(huge).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+
+    let (code, _) = status(
+        client
+            .get(format!("{base}/api/v1/gadgets"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 404);
+    let (code, body) = status(
+        client
+            .get(format!(
+                "{base}/apis/apps/v1/namespaces/default/deployments/nope"
+            ))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (code, body["message"].as_str()),
+        (404, Some("deployments.apps \"nope\" not found"))
+    );
+
+    // Nothing above was stored.
+    let list: Value = client
+        .get(&maps)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"], json!([]));
+    assert_eq!(list["kind"], "ConfigMapList");
+
+    // No credentials: 401; health checks stay open.
+    let anonymous = https(&cp, false);
+    let (code, body) = status(anonymous.get(&maps).send().await.unwrap()).await;
+    assert_eq!((code, body["reason"].as_str()), (401, Some("Unauthorized")));
+    let health = anonymous
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    let version: Value = client
+        .get(format!("{base}/version"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(version["gitVersion"].as_str().unwrap().starts_with("v1."));
+    cp.stop().await;
+}
+
+#[tokio::test]
+async fn a_continue_token_past_compaction_expires() {
+    let cp = ControlPlane::start(1).await;
+    let client = https(&cp, true);
+    let maps = format!("{}/api/v1/namespaces/default/configmaps", cp.server(0));
+    for name in ["a", "b", "c"] {
+        let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}});
+        assert_eq!(
+            client
+                .post(&maps)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+            201
+        );
+    }
+    let page: Value = client
+        .get(format!("{maps}?limit=1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = page["metadata"]["continue"]
+        .as_str()
+        .expect("a continue token")
+        .to_owned();
+    // Compact the store past the token's revision through keel's etcd API.
+    let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "d"}});
+    let created: Value = client
+        .post(&maps)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let revision: i64 = created["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let etcd = format!(
+        "http://{}/v3/kv/compaction",
+        cp.cluster.members[0].client_addr
+    );
+    let compacted = reqwest::Client::new()
+        .post(etcd)
+        .json(&json!({"revision": revision}))
+        .send()
+        .await
+        .unwrap();
+    assert!(compacted.status().is_success());
+    let (code, body) = status(
+        client
+            .get(format!("{maps}?limit=1&continue={token}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((code, body["reason"].as_str()), (410, Some("Expired")));
+    cp.stop().await;
+}
