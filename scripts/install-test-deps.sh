@@ -9,8 +9,14 @@ need_deb() {
     if command -v "$command" >/dev/null 2>&1; then
         return
     fi
+    install_deb "$package" "$command"
+}
+
+# install_deb PACKAGE WHAT: installs Debian's PACKAGE, which provides WHAT.
+install_deb() {
+    local package=$1 what=$2
     if [ "$(id -u)" != 0 ]; then
-        echo "install-test-deps: $command missing; run as root or: apt-get install $package" >&2
+        echo "install-test-deps: $what missing; run as root or: apt-get install $package" >&2
         exit 1
     fi
     if [ -z "${APT_UPDATED:-}" ]; then
@@ -34,7 +40,7 @@ need_deb etcd-client etcdctl
 # needs neither: its protos are compiled by protox.
 need_deb protobuf-compiler protoc
 if [ ! -f /usr/include/google/protobuf/timestamp.proto ]; then
-    need_deb libprotobuf-dev /nonexistent-so-it-installs
+    install_deb libprotobuf-dev "protobuf's well-known .proto files"
 fi
 
 # The Kubernetes API tests drive keel with real clients: kubectl v1.32 (on this machine kind
