@@ -155,6 +155,10 @@ pub struct Config {
     /// kube's static token file (`token,user,uid,"group1,group2"` per line) for bearer tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub apiserver_token_file: Option<PathBuf>,
+    /// The ECDSA P-256 key (PKCS#8 PEM) service account tokens are signed and checked with;
+    /// the same file on every member. Unset: no service account tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apiserver_service_account_key_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -194,6 +198,7 @@ impl Default for Config {
             apiserver_key_file: None,
             apiserver_client_ca_file: None,
             apiserver_token_file: None,
+            apiserver_service_account_key_file: None,
         }
     }
 }

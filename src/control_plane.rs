@@ -28,6 +28,9 @@ pub struct ApiServerTls {
     pub key_file: PathBuf,
     /// The CA whose client certificates identify users.
     pub client_ca_file: PathBuf,
+    /// The ECDSA P-256 key (PKCS#8 PEM) service account tokens are signed with; every member
+    /// needs the same one. None: no service account tokens.
+    pub service_account_key_file: Option<PathBuf>,
 }
 
 /// A running API server; [`RunningApiServer::stop`] ends it.
@@ -69,7 +72,14 @@ pub async fn start_apiserver(
     .map_err(|e| anyhow::anyhow!("apiserver TLS: {e}"))?;
     let addr = listener.local_addr()?;
     let storage = Arc::new(ReplicaStorage::new(replica));
-    let (api, cache) = Api::start(storage);
+    let service_accounts = match &tls.service_account_key_file {
+        Some(path) => Some(
+            keel_apiserver::service_account::ServiceAccountKeys::from_pem(&read(path)?)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    let (api, cache) = Api::start(storage, service_accounts);
     // Every member makes sure the system namespaces exist; whichever is first creates them.
     let bootstrap = tokio::spawn({
         let api = Arc::clone(&api);
@@ -101,4 +111,23 @@ pub async fn start_apiserver(
         cache,
         bootstrap,
     })
+}
+
+/// Writes a new service account signing key (ECDSA P-256, PKCS#8 PEM, mode 0600) to `path`
+/// unless one is there.
+pub fn ensure_service_account_key(path: &Path) -> anyhow::Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let key = rcgen::KeyPair::generate().context("cannot make a service account key")?;
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    let mut file = open
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    std::io::Write::write_all(&mut file, key.serialize_pem().as_bytes())?;
+    file.sync_all()?;
+    Ok(())
 }

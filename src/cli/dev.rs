@@ -316,6 +316,8 @@ impl DevCluster {
                 &options,
             )?;
         }
+        let service_account_key = pki.dir.join("sa.key");
+        crate::control_plane::ensure_service_account_key(&service_account_key)?;
         for (i, (member, config)) in self.members.iter().zip(&self.configs).enumerate() {
             let port = match apiserver_port {
                 0 => 0,
@@ -334,6 +336,7 @@ impl DevCluster {
                 cert_file: pki.dir.join(format!("{}.crt", config.name)),
                 key_file: pki.dir.join(format!("{}.key", config.name)),
                 client_ca_file: pki.ca_file.clone(),
+                service_account_key_file: Some(service_account_key.clone()),
             };
             let replica: Arc<dyn crate::replica::Replica> = member.replica.clone();
             let apiserver =

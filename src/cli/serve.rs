@@ -119,6 +119,9 @@ pub struct ServeArgs {
     /// apiserver-token-file: kube's static token file
     #[arg(long)]
     pub apiserver_token_file: Option<PathBuf>,
+    /// apiserver-service-account-key-file: ECDSA P-256 key (PKCS#8 PEM) for service account tokens
+    #[arg(long)]
+    pub apiserver_service_account_key_file: Option<PathBuf>,
 }
 
 fn parse_cluster_state(text: &str) -> Result<ClusterState, String> {
@@ -191,7 +194,8 @@ impl ServeArgs {
             apiserver_cert_file,
             apiserver_key_file,
             apiserver_client_ca_file,
-            apiserver_token_file
+            apiserver_token_file,
+            apiserver_service_account_key_file
         );
         // A boolean flag can only turn auth on; the file's `false` is the default anyway.
         config.client_cert_auth |= self.client_cert_auth;
@@ -283,6 +287,7 @@ async fn start_control_plane(
         cert_file,
         key_file,
         client_ca_file,
+        service_account_key_file: config.apiserver_service_account_key_file.clone(),
     };
     let replica: Arc<dyn crate::replica::Replica> = member.replica.clone();
     let apiserver = crate::control_plane::start_apiserver(replica, listener, &tls, tokens).await?;

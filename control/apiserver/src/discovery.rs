@@ -54,13 +54,14 @@ fn subresource_kind(
         Subresource::Scale => ("autoscaling", "v1", "Scale"),
         Subresource::Binding => ("", "v1", "Binding"),
         Subresource::Eviction => ("policy", "v1", "Eviction"),
+        Subresource::Token => ("authentication.k8s.io", "v1", "TokenRequest"),
     }
 }
 
 fn subresource_verbs(sub: Subresource) -> &'static [&'static str] {
     match sub {
         Subresource::Status | Subresource::Scale => &["get", "patch", "update"],
-        Subresource::Binding | Subresource::Eviction => &["create"],
+        Subresource::Binding | Subresource::Eviction | Subresource::Token => &["create"],
     }
 }
 

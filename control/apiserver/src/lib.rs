@@ -13,6 +13,7 @@
 //! - [`request`]: what a path, method and query ask for.
 //! - [`server`]: TLS, HTTP, authentication, the in-flight limit and dispatch.
 //! - [`auth`]: identities from client certificates and bearer tokens; authorization.
+//! - [`service_account`]: service account tokens (ES256 JWTs): signing and checking.
 //! - [`rest`]: the verbs on one object and its subresources.
 //! - [`collection`]: list (cache or store, paged) and watch (from the cache).
 //! - [`object`]: metadata rules (uid, generation, spec/status split, finalizers).
@@ -38,6 +39,7 @@ pub mod request;
 pub mod rest;
 pub mod selector;
 pub mod server;
+pub mod service_account;
 pub mod storage;
 pub mod table;
 pub mod watch_cache;
@@ -51,9 +53,13 @@ pub use server::{tls_config, Front, Server};
 pub use storage::Storage;
 
 impl Api {
-    /// An API over `storage` serving the built-in resources. Its watch cache starts loading in
-    /// a task that lives as long as the returned handle is not aborted.
-    pub fn start(storage: Arc<dyn Storage>) -> (Arc<Api>, tokio::task::JoinHandle<()>) {
+    /// An API over `storage` serving the built-in resources, signing service account tokens
+    /// with `service_accounts` when given. Its watch cache starts loading in a task that lives
+    /// as long as the returned handle is not aborted.
+    pub fn start(
+        storage: Arc<dyn Storage>,
+        service_accounts: Option<service_account::ServiceAccountKeys>,
+    ) -> (Arc<Api>, tokio::task::JoinHandle<()>) {
         let registry = registry::Registry::default();
         let cache = watch_cache::WatchCache::new(registry.resources().iter().map(|r| r.prefix()));
         let task = tokio::spawn(Arc::clone(&cache).run(Arc::clone(&storage)));
@@ -62,6 +68,7 @@ impl Api {
                 storage,
                 registry,
                 cache,
+                service_accounts: service_accounts.map(Arc::new),
             }),
             task,
         )

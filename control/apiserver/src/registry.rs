@@ -13,6 +13,8 @@ pub enum Subresource {
     Binding,
     /// `pods/eviction`: a delete that `kubectl drain` asks for.
     Eviction,
+    /// `serviceaccounts/token`: a TokenRequest for the account.
+    Token,
 }
 
 impl Subresource {
@@ -23,6 +25,7 @@ impl Subresource {
             Subresource::Scale => "scale",
             Subresource::Binding => "binding",
             Subresource::Eviction => "eviction",
+            Subresource::Token => "token",
         }
     }
 }
@@ -130,240 +133,31 @@ macro_rules! resource {
     };
 }
 
-/// Every built-in resource, in discovery order.
+/// Every built-in resource, in discovery order: group, version, plural, singular, kind, short
+/// names, namespaced, categories, subresources (and a storage name where two groups share a plural).
+#[rustfmt::skip]
 pub static BUILT_IN: &[Resource] = &[
-    resource!(
-        "",
-        "v1",
-        "namespaces",
-        "namespace",
-        "Namespace",
-        &["ns"],
-        false,
-        NO_NAMES,
-        &[Status]
-    ),
-    resource!(
-        "",
-        "v1",
-        "nodes",
-        "node",
-        "Node",
-        &["no"],
-        false,
-        NO_NAMES,
-        &[Status]
-    ),
-    resource!(
-        "",
-        "v1",
-        "pods",
-        "pod",
-        "Pod",
-        &["po"],
-        true,
-        ALL,
-        &[Status, Binding, Eviction]
-    ),
-    resource!(
-        "",
-        "v1",
-        "services",
-        "service",
-        "Service",
-        &["svc"],
-        true,
-        ALL,
-        &[Status]
-    ),
-    resource!(
-        "",
-        "v1",
-        "endpoints",
-        "endpoints",
-        "Endpoints",
-        &["ep"],
-        true,
-        NO_NAMES,
-        &[]
-    ),
-    resource!(
-        "",
-        "v1",
-        "configmaps",
-        "configmap",
-        "ConfigMap",
-        &["cm"],
-        true,
-        NO_NAMES,
-        &[]
-    ),
-    resource!(
-        "",
-        "v1",
-        "secrets",
-        "secret",
-        "Secret",
-        NO_NAMES,
-        true,
-        NO_NAMES,
-        &[]
-    ),
-    resource!(
-        "",
-        "v1",
-        "serviceaccounts",
-        "serviceaccount",
-        "ServiceAccount",
-        &["sa"],
-        true,
-        NO_NAMES,
-        &[]
-    ),
-    resource!(
-        "",
-        "v1",
-        "events",
-        "event",
-        "Event",
-        &["ev"],
-        true,
-        NO_NAMES,
-        &[]
-    ),
-    resource!(
-        "apps",
-        "v1",
-        "deployments",
-        "deployment",
-        "Deployment",
-        &["deploy"],
-        true,
-        ALL,
-        &[Status, Scale]
-    ),
-    resource!(
-        "apps",
-        "v1",
-        "replicasets",
-        "replicaset",
-        "ReplicaSet",
-        &["rs"],
-        true,
-        ALL,
-        &[Status, Scale]
-    ),
-    resource!(
-        "apps",
-        "v1",
-        "daemonsets",
-        "daemonset",
-        "DaemonSet",
-        &["ds"],
-        true,
-        ALL,
-        &[Status]
-    ),
-    resource!(
-        "apps",
-        "v1",
-        "statefulsets",
-        "statefulset",
-        "StatefulSet",
-        &["sts"],
-        true,
-        ALL,
-        &[Status, Scale]
-    ),
-    resource!(
-        "apps",
-        "v1",
-        "controllerrevisions",
-        "controllerrevision",
-        "ControllerRevision",
-        NO_NAMES,
-        true,
-        NO_NAMES,
-        &[]
-    ),
-    resource!(
-        "batch",
-        "v1",
-        "jobs",
-        "job",
-        "Job",
-        NO_NAMES,
-        true,
-        ALL,
-        &[Status]
-    ),
-    resource!(
-        "batch",
-        "v1",
-        "cronjobs",
-        "cronjob",
-        "CronJob",
-        &["cj"],
-        true,
-        ALL,
-        &[Status]
-    ),
-    resource!(
-        "coordination.k8s.io",
-        "v1",
-        "leases",
-        "lease",
-        "Lease",
-        NO_NAMES,
-        true,
-        NO_NAMES,
-        &[]
-    ),
-    resource!(
-        "discovery.k8s.io",
-        "v1",
-        "endpointslices",
-        "endpointslice",
-        "EndpointSlice",
-        NO_NAMES,
-        true,
-        NO_NAMES,
-        &[]
-    ),
-    resource!(
-        "events.k8s.io",
-        "v1",
-        "events",
-        "event",
-        "Event",
-        &["ev"],
-        true,
-        NO_NAMES,
-        &[],
-        "events.k8s.io/events"
-    ),
-    resource!(
-        "node.k8s.io",
-        "v1",
-        "runtimeclasses",
-        "runtimeclass",
-        "RuntimeClass",
-        NO_NAMES,
-        false,
-        NO_NAMES,
-        &[]
-    ),
-    resource!(
-        "policy",
-        "v1",
-        "poddisruptionbudgets",
-        "poddisruptionbudget",
-        "PodDisruptionBudget",
-        &["pdb"],
-        true,
-        NO_NAMES,
-        &[Status]
-    ),
+    resource!("", "v1", "namespaces", "namespace", "Namespace", &["ns"], false, NO_NAMES, &[Status]),
+    resource!("", "v1", "nodes", "node", "Node", &["no"], false, NO_NAMES, &[Status]),
+    resource!("", "v1", "pods", "pod", "Pod", &["po"], true, ALL, &[Status, Binding, Eviction]),
+    resource!("", "v1", "services", "service", "Service", &["svc"], true, ALL, &[Status]),
+    resource!("", "v1", "endpoints", "endpoints", "Endpoints", &["ep"], true, NO_NAMES, &[]),
+    resource!("", "v1", "configmaps", "configmap", "ConfigMap", &["cm"], true, NO_NAMES, &[]),
+    resource!("", "v1", "secrets", "secret", "Secret", NO_NAMES, true, NO_NAMES, &[]),
+    resource!("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", &["sa"], true, NO_NAMES, &[Token]),
+    resource!("", "v1", "events", "event", "Event", &["ev"], true, NO_NAMES, &[]),
+    resource!("apps", "v1", "deployments", "deployment", "Deployment", &["deploy"], true, ALL, &[Status, Scale]),
+    resource!("apps", "v1", "replicasets", "replicaset", "ReplicaSet", &["rs"], true, ALL, &[Status, Scale]),
+    resource!("apps", "v1", "daemonsets", "daemonset", "DaemonSet", &["ds"], true, ALL, &[Status]),
+    resource!("apps", "v1", "statefulsets", "statefulset", "StatefulSet", &["sts"], true, ALL, &[Status, Scale]),
+    resource!("apps", "v1", "controllerrevisions", "controllerrevision", "ControllerRevision", NO_NAMES, true, NO_NAMES, &[]),
+    resource!("batch", "v1", "jobs", "job", "Job", NO_NAMES, true, ALL, &[Status]),
+    resource!("batch", "v1", "cronjobs", "cronjob", "CronJob", &["cj"], true, ALL, &[Status]),
+    resource!("coordination.k8s.io", "v1", "leases", "lease", "Lease", NO_NAMES, true, NO_NAMES, &[]),
+    resource!("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", NO_NAMES, true, NO_NAMES, &[]),
+    resource!("events.k8s.io", "v1", "events", "event", "Event", &["ev"], true, NO_NAMES, &[], "events.k8s.io/events"),
+    resource!("node.k8s.io", "v1", "runtimeclasses", "runtimeclass", "RuntimeClass", NO_NAMES, false, NO_NAMES, &[]),
+    resource!("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", &["pdb"], true, NO_NAMES, &[Status]),
 ];
 
 /// The served resources, looked up by group, version and plural.

@@ -35,6 +35,8 @@ pub struct Api {
     pub registry: crate::registry::Registry,
     /// The watch cache of the whole registry.
     pub cache: Arc<WatchCache>,
+    /// The key service account tokens are signed with (none: no TokenRequest, no such tokens).
+    pub service_accounts: Option<Arc<crate::service_account::ServiceAccountKeys>>,
 }
 
 /// One request on one resource.
@@ -483,6 +485,7 @@ impl Api {
             (Some(Subresource::Scale), _) => self.scale(call, verb).await,
             (Some(Subresource::Binding), Verb::Create) => self.bind(call).await,
             (Some(Subresource::Eviction), Verb::Create) => self.evict(call).await,
+            (Some(Subresource::Token), Verb::Create) => self.token(call).await,
             (_, verb) => Err(ApiError::method_not_allowed(
                 verb.as_str(),
                 &match subresource {

@@ -152,7 +152,7 @@ impl Server {
                 .map(str::to_owned)
         };
         let identity = match (identity, header("authorization")) {
-            (_, Some(authorization)) => self.front.tokens.authenticate(&authorization)?,
+            (_, Some(authorization)) => self.authenticate_token(&authorization).await?,
             (Some(identity), None) => identity,
             (None, None) => return Err(ApiError::unauthorized()),
         };
@@ -205,6 +205,23 @@ impl Server {
             Route::OpenApi | Route::Unknown => return Err(ApiError::no_route()),
         };
         Ok(reply_response(reply))
+    }
+
+    /// The identity of `Authorization: Bearer TOKEN`: a static token, or a service account's.
+    async fn authenticate_token(&self, authorization: &str) -> Result<Identity, ApiError> {
+        match self.front.tokens.authenticate(authorization) {
+            Ok(identity) => Ok(identity),
+            Err(unknown) => {
+                let token = authorization.strip_prefix("Bearer ").unwrap_or("").trim();
+                if !crate::service_account::looks_like_jwt(token) {
+                    return Err(unknown);
+                }
+                self.api
+                    .authenticate_service_account(token)
+                    .await
+                    .ok_or(unknown)
+            }
+        }
     }
 
     async fn resource(

@@ -209,3 +209,101 @@ async fn a_continue_token_past_compaction_expires() {
     assert_eq!((code, body["reason"].as_str()), (410, Some("Expired")));
     cp.stop().await;
 }
+
+#[tokio::test]
+async fn service_account_tokens_authenticate_until_the_account_goes() {
+    let cp = ControlPlane::start(1).await;
+    let admin = https(&cp, true);
+    let base = cp.server(0);
+    let accounts = format!("{base}/api/v1/namespaces/default/serviceaccounts");
+    let account =
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "builder"}});
+    assert_eq!(
+        admin
+            .post(&accounts)
+            .json(&account)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        201
+    );
+    let short = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+        "spec": {"expirationSeconds": 60}});
+    let (code, _) = status(
+        admin
+            .post(format!("{accounts}/builder/token"))
+            .json(&short)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 422, "kube's minimum is ten minutes");
+    let request =
+        json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}});
+    let (code, issued) = status(
+        admin
+            .post(format!("{accounts}/builder/token"))
+            .json(&request)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 201);
+    assert_eq!(issued["kind"], "TokenRequest");
+    let token = issued["status"]["token"].as_str().unwrap().to_owned();
+
+    // The token authenticates (403 from authorization, naming the account, not 401).
+    let anonymous = https(&cp, false);
+    let pods = format!("{base}/api/v1/namespaces/default/pods");
+    let (code, body) = status(
+        anonymous
+            .get(&pods)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 403);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("User \"system:serviceaccount:default:builder\""),
+        "{body}"
+    );
+    let (code, _) = status(
+        anonymous
+            .get(&pods)
+            .bearer_auth(format!("{token}x"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 401, "a tampered token");
+
+    // Deleting the account revokes its tokens.
+    assert!(admin
+        .delete(format!("{accounts}/builder"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    let (code, _) = status(
+        anonymous
+            .get(&pods)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 401);
+    cp.stop().await;
+}
