@@ -403,3 +403,115 @@ pub fn tls_config(
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{Page, StorageError, StorageResult, WatchBatch, Written};
+    use futures::future::BoxFuture;
+    use futures::stream::BoxStream;
+
+    /// Storage that is never reached: the front answers before any handler runs.
+    struct Unreachable;
+
+    impl crate::Storage for Unreachable {
+        fn range(
+            &self,
+            _: Vec<u8>,
+            _: Vec<u8>,
+            _: i64,
+            _: i64,
+        ) -> BoxFuture<'_, StorageResult<Page>> {
+            Box::pin(async { Err(StorageError::Unavailable("unreachable".into())) })
+        }
+        fn create(&self, _: Vec<u8>, _: Vec<u8>) -> BoxFuture<'_, StorageResult<Written>> {
+            Box::pin(async { Err(StorageError::Unavailable("unreachable".into())) })
+        }
+        fn update(&self, _: Vec<u8>, _: Vec<u8>, _: i64) -> BoxFuture<'_, StorageResult<Written>> {
+            Box::pin(async { Err(StorageError::Unavailable("unreachable".into())) })
+        }
+        fn delete(&self, _: Vec<u8>, _: i64) -> BoxFuture<'_, StorageResult<Written>> {
+            Box::pin(async { Err(StorageError::Unavailable("unreachable".into())) })
+        }
+        fn watch(
+            &self,
+            _: Vec<u8>,
+            _: Vec<u8>,
+            _: i64,
+        ) -> BoxFuture<'_, StorageResult<BoxStream<'static, WatchBatch>>> {
+            Box::pin(async { Err(StorageError::Unavailable("unreachable".into())) })
+        }
+    }
+
+    fn server(max_in_flight: usize) -> (Arc<Server>, tokio::task::JoinHandle<()>) {
+        let (api, cache) = Api::start(Arc::new(Unreachable), None);
+        let mut tokens = Tokens::default();
+        tokens.insert("admin-token", "admin", &[crate::auth::MASTERS]);
+        let front = Front {
+            tokens,
+            max_in_flight,
+            advertise_address: "127.0.0.1:6443".into(),
+        };
+        (Server::new(api, front), cache)
+    }
+
+    async fn call(
+        server: &Server,
+        path: &str,
+        token: Option<&str>,
+    ) -> (u16, Value, Option<String>) {
+        let mut request = Request::get(path);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let request = request.body(http_body_util::Empty::<Bytes>::new()).unwrap();
+        let response = server.handle(request, None).await;
+        let code = response.status().as_u16();
+        let retry = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            code,
+            serde_json::from_slice(&body).unwrap_or(Value::Null),
+            retry,
+        )
+    }
+
+    #[tokio::test]
+    async fn past_the_in_flight_limit_requests_get_429_with_retry_after() {
+        let (server, cache) = server(0);
+        let (code, status, retry) = call(&server, "/api/v1/pods", Some("admin-token")).await;
+        assert_eq!(
+            (code, status["reason"].as_str()),
+            (429, Some("TooManyRequests"))
+        );
+        assert_eq!(retry.as_deref(), Some("1"));
+        // Discovery is not a resource request and is not limited.
+        let (code, body, _) = call(&server, "/api", Some("admin-token")).await;
+        assert_eq!((code, body["kind"].as_str()), (200, Some("APIVersions")));
+        cache.abort();
+    }
+
+    #[tokio::test]
+    async fn tokens_are_checked_and_health_is_open() {
+        let (server, cache) = server(10);
+        assert_eq!(call(&server, "/api", None).await.0, 401);
+        assert_eq!(call(&server, "/api", Some("wrong")).await.0, 401);
+        assert_eq!(call(&server, "/api", Some("a.b.c")).await.0, 401);
+        let (code, body, _) = call(&server, "/version", Some("admin-token")).await;
+        assert_eq!(code, 200);
+        assert!(body["gitVersion"].as_str().unwrap().starts_with("v1."));
+        let response = server
+            .handle(
+                Request::get("/livez")
+                    .body(http_body_util::Empty::<Bytes>::new())
+                    .unwrap(),
+                None,
+            )
+            .await;
+        assert_eq!(response.status().as_u16(), 200);
+        cache.abort();
+    }
+}
