@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use keel_apiserver::{Api, Front, Server, Tokens};
+use keel_apiserver::{Api, Front, Identity, Server, Tokens};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -37,6 +37,7 @@ pub struct ApiServerTls {
 pub struct RunningApiServer {
     /// Where it listens.
     pub addr: std::net::SocketAddr,
+    front: Arc<Server>,
     stop: watch::Sender<bool>,
     server: JoinHandle<()>,
     cache: JoinHandle<()>,
@@ -44,6 +45,30 @@ pub struct RunningApiServer {
 }
 
 impl RunningApiServer {
+    /// A kube client of this API server for an in-process component acting as `user` in
+    /// `groups`: requests go straight to the server's handler, with no socket and no TLS (the
+    /// identity is the component's own, so authentication has nothing to check), as
+    /// CONTROL_PLANE.md has in-process components speak the API.
+    pub fn client(&self, user: &str, groups: &[&str]) -> kube::Client {
+        let server = Arc::clone(&self.front);
+        let identity = Identity {
+            user: user.to_owned(),
+            groups: groups
+                .iter()
+                .map(|g| (*g).to_owned())
+                .chain(std::iter::once("system:authenticated".to_owned()))
+                .collect(),
+        };
+        let service = tower::service_fn(move |request: hyper::Request<kube::client::Body>| {
+            let server = Arc::clone(&server);
+            let identity = identity.clone();
+            async move {
+                Ok::<_, std::convert::Infallible>(server.handle(request, Some(identity)).await)
+            }
+        });
+        kube::Client::new(service, "default")
+    }
+
     /// Stops accepting and ends the watch cache.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
@@ -101,11 +126,13 @@ pub async fn start_apiserver(
         },
     );
     let (stop, mut stopped) = watch::channel(false);
+    let front = Arc::clone(&server);
     let server = tokio::spawn(server.serve(listener, tls_config, async move {
         let _ = stopped.wait_for(|s| *s).await;
     }));
     Ok(RunningApiServer {
         addr,
+        front,
         stop,
         server,
         cache,

@@ -5,6 +5,7 @@
 mod client;
 mod errors;
 mod kubectl;
+mod leader;
 mod python;
 mod storage_contract;
 
