@@ -50,7 +50,9 @@ fn subresource_kind(
     sub: Subresource,
 ) -> (&'static str, &'static str, &'static str) {
     match sub {
-        Subresource::Status => (resource.group, resource.version, resource.kind),
+        Subresource::Status | Subresource::Finalize => {
+            (resource.group, resource.version, resource.kind)
+        }
         Subresource::Scale => ("autoscaling", "v1", "Scale"),
         Subresource::Binding => ("", "v1", "Binding"),
         Subresource::Eviction => ("policy", "v1", "Eviction"),
@@ -61,6 +63,7 @@ fn subresource_kind(
 fn subresource_verbs(sub: Subresource) -> &'static [&'static str] {
     match sub {
         Subresource::Status | Subresource::Scale => &["get", "patch", "update"],
+        Subresource::Finalize => &["update"],
         Subresource::Binding | Subresource::Eviction | Subresource::Token => &["create"],
     }
 }

@@ -249,11 +249,21 @@ pub enum Part {
     Status,
     /// A pod's binding: the server sets `spec.nodeName`, which a user's update may not.
     Binding,
+    /// A namespace's finalize subresource: `spec.finalizers` only.
+    Finalize,
 }
 
 /// The object a write of `new` over `old` stores: server-owned metadata kept, the other part
 /// left as it was, generation bumped when the desired state changed.
 pub fn prepare_for_update(resource: &Resource, part: Part, mut new: Value, old: &Value) -> Value {
+    if part == Part::Finalize {
+        let mut merged = old.clone();
+        merged["spec"]["finalizers"] = new["spec"]
+            .get("finalizers")
+            .cloned()
+            .unwrap_or_else(|| json!([]));
+        return merged;
+    }
     if part == Part::Status {
         let mut merged = old.clone();
         merged["status"] = new.get("status").cloned().unwrap_or(Value::Null);

@@ -15,6 +15,8 @@ pub enum Subresource {
     Eviction,
     /// `serviceaccounts/token`: a TokenRequest for the account.
     Token,
+    /// `namespaces/finalize`: writes only `spec.finalizers` (the namespace controller's).
+    Finalize,
 }
 
 impl Subresource {
@@ -26,6 +28,7 @@ impl Subresource {
             Subresource::Binding => "binding",
             Subresource::Eviction => "eviction",
             Subresource::Token => "token",
+            Subresource::Finalize => "finalize",
         }
     }
 }
@@ -137,7 +140,7 @@ macro_rules! resource {
 /// names, namespaced, categories, subresources (and a storage name where two groups share a plural).
 #[rustfmt::skip]
 pub static BUILT_IN: &[Resource] = &[
-    resource!("", "v1", "namespaces", "namespace", "Namespace", &["ns"], false, NO_NAMES, &[Status]),
+    resource!("", "v1", "namespaces", "namespace", "Namespace", &["ns"], false, NO_NAMES, &[Status, Finalize]),
     resource!("", "v1", "nodes", "node", "Node", &["no"], false, NO_NAMES, &[Status]),
     resource!("", "v1", "pods", "pod", "Pod", &["po"], true, ALL, &[Status, Binding, Eviction]),
     resource!("", "v1", "services", "service", "Service", &["svc"], true, ALL, &[Status]),

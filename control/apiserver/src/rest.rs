@@ -486,6 +486,7 @@ impl Api {
             (Some(Subresource::Binding), Verb::Create) => self.bind(call).await,
             (Some(Subresource::Eviction), Verb::Create) => self.evict(call).await,
             (Some(Subresource::Token), Verb::Create) => self.token(call).await,
+            (Some(Subresource::Finalize), Verb::Update) => self.update(call, Part::Finalize).await,
             (_, verb) => Err(ApiError::method_not_allowed(
                 verb.as_str(),
                 &match subresource {

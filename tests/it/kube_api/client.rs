@@ -132,6 +132,15 @@ async fn namespaces_gate_creates() {
     );
     assert_eq!((refused.code, refused.reason.as_str()), (403, "Forbidden"));
     assert!(refused.message.contains("because it is being terminated"));
+
+    // The namespace controller's last step: finalize with no finalizers left deletes it.
+    let mut finalized = namespaces.get("closing").await.unwrap();
+    finalized.spec.as_mut().unwrap().finalizers = Some(vec![]);
+    namespaces
+        .replace_subresource("finalize", "closing", &PostParams::default(), &finalized)
+        .await
+        .expect("finalize");
+    assert!(namespaces.get_opt("closing").await.unwrap().is_none());
     cp.stop().await;
 }
 
