@@ -34,6 +34,7 @@ pub fn routes(api: &Shared) -> BoxedFilter<(warp::reply::Response,)> {
         warp::reply::json(&Version {
             etcdserver: server_version(),
             etcdcluster: CLUSTER_VERSION.into(),
+            keel: super::KEEL_VERSION.into(),
         })
         .into_response()
     });

@@ -51,11 +51,16 @@ use crate::replica::Replica;
 use error::{ApiError, Code};
 use models::ResponseHeader;
 
-/// The server version reported by `/version` and `status`: the etcd API version it speaks,
-/// tagged with keel's own.
+/// The server version reported by `/version` and `status`: the etcd API version keel speaks,
+/// as plain `MAJOR.MINOR.PATCH`, because gateway clients (etcd3gw) split it on dots and parse
+/// integers to pick the API path; keel's own version is [`KEEL_VERSION`], beside it in
+/// `/version`.
 pub fn server_version() -> String {
-    format!("3.4.0-keel.{}", env!("CARGO_PKG_VERSION"))
+    "3.4.0".to_owned()
 }
+
+/// keel's own version, reported by `/version` as `keel`.
+pub const KEEL_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The cluster version reported by `/version`.
 pub const CLUSTER_VERSION: &str = "3.4.0";

@@ -1240,6 +1240,9 @@ pub struct Version {
     pub etcdserver: String,
     /// Cluster version.
     pub etcdcluster: String,
+    /// keel's own version (etcd has no such field; clients ignore it).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub keel: String,
 }
 
 #[cfg(test)]
