@@ -14,7 +14,8 @@ use serde_json::{json, Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::selector::{go_quote, LabelSelector};
+use crate::go_format::go_quote;
+use crate::selector::LabelSelector;
 
 /// What each row carries in `object` (the `includeObject` query parameter).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
