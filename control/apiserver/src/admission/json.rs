@@ -92,7 +92,7 @@ pub(super) fn scalar_text(v: &Value) -> String {
     }
 }
 
-pub(super) fn is_zero(v: Option<&Value>) -> bool {
+fn is_zero(v: Option<&Value>) -> bool {
     match v {
         None | Some(Value::Null) => true,
         Some(Value::String(s)) => s.is_empty(),
