@@ -25,6 +25,7 @@
 //! - [`discovery`]: aggregated and legacy discovery documents.
 //! - [`bootstrap`]: the namespaces every cluster starts with.
 //! - [`error`]: `Status` errors.
+//! - `go_format`: Go's `%q` quoting, shared by admission, selectors and Tables.
 
 pub mod admission;
 pub mod auth;
@@ -32,6 +33,7 @@ pub mod bootstrap;
 pub mod collection;
 pub mod discovery;
 pub mod error;
+mod go_format;
 pub mod object;
 pub mod patch;
 pub mod registry;

@@ -15,6 +15,8 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+use crate::go_format::go_quote;
+
 // ---------------------------------------------------------------------------
 // Label selectors
 // ---------------------------------------------------------------------------
@@ -781,32 +783,6 @@ fn label_value_errors(value: &str) -> Vec<String> {
         ));
     }
     errors
-}
-
-/// Go's `%q` of a string, which kube uses for bad values in messages.
-pub(crate) fn go_quote(text: &str) -> String {
-    let mut quoted = String::with_capacity(text.len() + 2);
-    quoted.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => quoted.push_str("\\\""),
-            '\\' => quoted.push_str("\\\\"),
-            '\n' => quoted.push_str("\\n"),
-            '\r' => quoted.push_str("\\r"),
-            '\t' => quoted.push_str("\\t"),
-            '\u{7}' => quoted.push_str("\\a"),
-            '\u{8}' => quoted.push_str("\\b"),
-            '\u{c}' => quoted.push_str("\\f"),
-            '\u{b}' => quoted.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                quoted.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c if c.is_control() => quoted.push_str(&format!("\\u{:04x}", c as u32)),
-            c => quoted.push(c),
-        }
-    }
-    quoted.push('"');
-    quoted
 }
 
 /// Go's `%#v` of a `[]string`.
