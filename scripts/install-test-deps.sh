@@ -52,3 +52,7 @@ fi
 if ! python3 -c 'import kubernetes' >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check 'kubernetes==37.0.2'
 fi
+# openstack's etcd3gw, a client of etcd's JSON gateway (tests/it/etcd3gw.rs).
+if ! python3 -c 'import etcd3gw' >/dev/null 2>&1; then
+    python3 -m pip install --quiet --disable-pip-version-check 'etcd3gw==2.7.0'
+fi
