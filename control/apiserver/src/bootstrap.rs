@@ -5,6 +5,7 @@
 use crate::error::Result;
 use crate::request::Query;
 use crate::rest::{Api, Call};
+use crate::warning::Warnings;
 
 /// The namespaces a cluster always has.
 pub const SYSTEM_NAMESPACES: &[&str] =
@@ -18,6 +19,7 @@ impl Api {
             .find("", "v1", "namespaces")
             .expect("namespaces are built in");
         let query = Query::default();
+        let warnings = Warnings::default();
         for name in SYSTEM_NAMESPACES {
             let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
             let body = body.to_string();
@@ -28,6 +30,7 @@ impl Api {
                 query: &query,
                 body: body.as_bytes(),
                 content_type: None,
+                warnings: &warnings,
             };
             match self.create(&call).await {
                 Ok(_) => tracing::info!(namespace = name, "created"),

@@ -371,6 +371,7 @@ impl Api {
                 },
                 body: call.body,
                 content_type: call.content_type,
+                warnings: call.warnings,
             };
             match self.delete(&one).await {
                 Ok(_) => deleted.push(item),

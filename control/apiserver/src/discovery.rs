@@ -44,20 +44,13 @@ fn aggregated(accept: &str) -> Option<(&'static str, &'static str)> {
     None
 }
 
-/// The kind, group and version a subresource answers with.
+/// The kind, group and version a subresource answers with (the schemas' table).
 fn subresource_kind(
     resource: &Resource,
     sub: Subresource,
 ) -> (&'static str, &'static str, &'static str) {
-    match sub {
-        Subresource::Status | Subresource::Finalize => {
-            (resource.group, resource.version, resource.kind)
-        }
-        Subresource::Scale => ("autoscaling", "v1", "Scale"),
-        Subresource::Binding => ("", "v1", "Binding"),
-        Subresource::Eviction => ("policy", "v1", "Eviction"),
-        Subresource::Token => ("authentication.k8s.io", "v1", "TokenRequest"),
-    }
+    let gvk = crate::schema::subresource_kind(sub, crate::schema::Gvk::of(resource));
+    (gvk.group, gvk.version, gvk.kind)
 }
 
 fn subresource_verbs(sub: Subresource) -> &'static [&'static str] {

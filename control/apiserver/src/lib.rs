@@ -23,6 +23,10 @@
 //! - [`selector`]: label and field selectors.
 //! - [`table`]: server-side Tables, the columns kubectl prints.
 //! - [`discovery`]: aggregated and legacy discovery documents.
+//! - [`schema`]: the kinds' OpenAPI schemas, from k8s-openapi.
+//! - [`openapi`]: the OpenAPI v3 documents kubectl validates and explains with.
+//! - [`field_validation`]: `fieldValidation` (unknown and duplicate fields) on writes.
+//! - [`warning`]: `Warning` headers.
 //! - [`bootstrap`]: the namespaces every cluster starts with.
 //! - [`error`]: `Status` errors.
 //! - `go_format`: Go's `%q` quoting, shared by admission, selectors and Tables.
@@ -33,17 +37,21 @@ pub mod bootstrap;
 pub mod collection;
 pub mod discovery;
 pub mod error;
+pub mod field_validation;
 mod go_format;
 pub mod object;
+pub mod openapi;
 pub mod patch;
 pub mod registry;
 pub mod request;
 pub mod rest;
+pub mod schema;
 pub mod selector;
 pub mod server;
 pub mod service_account;
 pub mod storage;
 pub mod table;
+pub mod warning;
 pub mod watch_cache;
 
 use std::sync::Arc;
@@ -68,6 +76,7 @@ impl Api {
         (
             Arc::new(Api {
                 storage,
+                openapi: openapi::OpenApi::new(registry.clone()),
                 registry,
                 cache,
                 service_accounts: service_accounts.map(Arc::new),

@@ -81,8 +81,8 @@ pub enum Route {
     Version,
     /// `/healthz`, `/livez`, `/readyz` (and their `/...` checks).
     Health,
-    /// `/openapi/...`: not served yet.
-    OpenApi,
+    /// `/openapi/<rest>`: the OpenAPI documents.
+    OpenApi(String),
     /// Anything else.
     Unknown,
 }
@@ -113,7 +113,7 @@ pub fn route(method: &str, path: &str, query: &Query) -> Route {
         ["apis", group, version, rest @ ..] => (*group, *version, rest),
         ["version"] => return Route::Version,
         ["healthz" | "livez" | "readyz", ..] => return Route::Health,
-        ["openapi", ..] => return Route::OpenApi,
+        ["openapi", rest @ ..] => return Route::OpenApi(rest.join("/")),
         _ => return Route::Unknown,
     };
     let (namespace, rest) = match rest {

@@ -6,11 +6,14 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use crate::error::{success_status, ApiError, Result, Target};
+use crate::field_validation::FieldValidation;
 use crate::object::{self, meta_str, metadata_mut, Current, Part, WRITE_RETRIES};
 use crate::patch::{self, PatchType};
 use crate::registry::{Resource, Subresource};
 use crate::request::Query;
+use crate::schema::{self, Gvk};
 use crate::storage::Storage;
+use crate::warning::Warnings;
 use crate::watch_cache::WatchCache;
 use crate::{admission, selector};
 
@@ -37,6 +40,8 @@ pub struct Api {
     pub cache: Arc<WatchCache>,
     /// The key service account tokens are signed with (none: no TokenRequest, no such tokens).
     pub service_accounts: Option<Arc<crate::service_account::ServiceAccountKeys>>,
+    /// The OpenAPI documents and the kinds' schemas.
+    pub openapi: crate::openapi::OpenApi,
 }
 
 /// One request on one resource.
@@ -53,6 +58,8 @@ pub struct Call<'a> {
     pub body: &'a [u8],
     /// The request's Content-Type.
     pub content_type: Option<&'a str>,
+    /// The warnings the response carries.
+    pub warnings: &'a Warnings,
 }
 
 impl Call<'_> {
@@ -135,7 +142,7 @@ impl Api {
     /// POST of a new object.
     pub async fn create(&self, call: &Call<'_>) -> Result<Reply> {
         let resource = call.resource;
-        let mut object = call.json_body()?;
+        let mut object = self.typed_body(call, "CreateOptions", Gvk::of(resource))?;
         object::check_type(resource, &mut object, resource.kind)?;
         object::check_namespace(resource, &mut object, call.namespace)?;
         let name = meta_str(&object, "name").unwrap_or("").to_owned();
@@ -187,7 +194,7 @@ impl Api {
     /// PUT of an object (or of its status).
     pub async fn update(&self, call: &Call<'_>, part: Part) -> Result<Reply> {
         let resource = call.resource;
-        let mut new = call.json_body()?;
+        let mut new = self.typed_body(call, "UpdateOptions", Gvk::of(resource))?;
         object::check_type(resource, &mut new, resource.kind)?;
         object::check_namespace(resource, &mut new, call.namespace)?;
         match meta_str(&new, "name") {
@@ -276,13 +283,15 @@ impl Api {
         if call.body.len() > MAX_BODY_BYTES {
             return Err(ApiError::too_large(MAX_BODY_BYTES));
         }
-        let kind = call.resource.kind;
+        let validation = FieldValidation::from_query(call.query, "PatchOptions")?;
+        let problems = self.patch_problems(validation, patch_type, call.body);
+        let gvk = Gvk::of(call.resource);
         let (code, object) = self
             .write_over(call, part, patch_precondition(call.body), |current| {
-                let mut patched = patch::apply(kind, &current.object, patch_type, call.body)
+                let mut patched = patch::apply(gvk.kind, &current.object, patch_type, call.body)
                     .map_err(|e| patch_error(&call.target(), e))?;
                 metadata_mut(&mut patched).insert("name".into(), json!(call.name));
-                Ok(patched)
+                self.checked_patch(call, validation, patch_type, &problems, gvk, patched)
             })
             .await?;
         Ok(Reply::Object(code, object))
@@ -343,10 +352,11 @@ impl Api {
         use crate::request::Verb;
         let current = object::must_read(&*self.storage, &call.key(), &call.target()).await?;
         let scale = to_scale(&current.object);
+        let scale_kind = schema::subresource_kind(Subresource::Scale, Gvk::of(call.resource));
         let (new_scale, precondition) = match verb {
             Verb::Get => return Ok(Reply::Object(200, scale)),
             Verb::Update => {
-                let body = call.json_body()?;
+                let body = self.typed_body(call, "UpdateOptions", scale_kind)?;
                 let rv = meta_str(&body, "resourceVersion")
                     .filter(|r| !r.is_empty())
                     .map(str::to_owned);
@@ -354,8 +364,12 @@ impl Api {
             }
             Verb::Patch => {
                 let patch_type = self.patch_type(call)?;
+                let validation = FieldValidation::from_query(call.query, "PatchOptions")?;
+                let problems = self.patch_problems(validation, patch_type, call.body);
                 let patched = patch::apply("Scale", &scale, patch_type, call.body)
                     .map_err(|e| patch_error(&call.target(), e))?;
+                let patched = self
+                    .checked_patch(call, validation, patch_type, &problems, scale_kind, patched)?;
                 let rv = patch_precondition(call.body);
                 (patched, rv)
             }

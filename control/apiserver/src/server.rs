@@ -10,6 +10,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use http_body_util::{combinators::BoxBody, BodyExt, Full, Limited, StreamBody};
 use hyper::body::{Frame, Incoming};
+use hyper::header::HeaderValue;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -19,11 +20,11 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 use crate::auth::{self, Identity, Tokens};
-use crate::collection;
-use crate::discovery;
 use crate::error::ApiError;
 use crate::request::{self, Query, Route, Verb};
 use crate::rest::{Api, Call, Reply, MAX_BODY_BYTES};
+use crate::warning::{self, Warnings};
+use crate::{collection, discovery, openapi};
 
 /// The body every response has.
 pub type Body = BoxBody<Bytes, Infallible>;
@@ -123,16 +124,24 @@ impl Server {
         B: hyper::body::Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        match self.respond(request, identity).await {
+        let warnings = Warnings::default();
+        let mut response = match self.respond(request, identity, &warnings).await {
             Ok(response) => response,
             Err(error) => error_response(&error),
+        };
+        for text in warnings.texts() {
+            if let Ok(value) = HeaderValue::from_bytes(warning::header_value(&text).as_bytes()) {
+                response.headers_mut().append("warning", value);
+            }
         }
+        response
     }
 
     async fn respond<B>(
         &self,
         request: Request<B>,
         identity: Option<Identity>,
+        warnings: &Warnings,
     ) -> Result<Response<Body>, ApiError>
     where
         B: hyper::body::Body<Data = Bytes> + Send,
@@ -186,7 +195,8 @@ impl Server {
                         }
                     })?
                     .to_bytes();
-                self.resource(&request, &query, &body, content_type.as_deref(), &accept)
+                let content_type = content_type.as_deref();
+                self.resource(&request, &query, &body, content_type, &accept, warnings)
                     .await?
             }
             Route::CoreVersions => {
@@ -201,8 +211,17 @@ impl Server {
                     .ok_or_else(ApiError::no_route)?
             }
             Route::Version => Reply::Object(200, version()),
+            Route::OpenApi(rest) => {
+                let if_none_match = header("if-none-match");
+                return self
+                    .api
+                    .openapi
+                    .serve(&rest, query.get("hash"), if_none_match.as_deref())
+                    .map(openapi_response)
+                    .ok_or_else(ApiError::no_route);
+            }
             Route::Health => unreachable!("answered before authentication"),
-            Route::OpenApi | Route::Unknown => return Err(ApiError::no_route()),
+            Route::Unknown => return Err(ApiError::no_route()),
         };
         Ok(reply_response(reply))
     }
@@ -231,6 +250,7 @@ impl Server {
         body: &[u8],
         content_type: Option<&str>,
         accept: &str,
+        warnings: &Warnings,
     ) -> Result<Reply, ApiError> {
         let api = &self.api;
         let resource = api
@@ -247,6 +267,7 @@ impl Server {
             query,
             body,
             content_type,
+            warnings,
         };
         let reply = match request.verb {
             Verb::List => api.list(&call, accept).await?,
@@ -295,6 +316,21 @@ impl Server {
             reply => Ok(reply),
         }
     }
+}
+
+fn openapi_response(served: openapi::Served) -> Response<Body> {
+    let mut builder = Response::builder()
+        .status(served.status)
+        .header("etag", served.etag)
+        .header("cache-control", served.cache_control)
+        .header("vary", "Accept");
+    if served.status == 200 {
+        builder = builder.header("content-type", "application/json");
+    }
+    if let Some(location) = served.location {
+        builder = builder.header("location", location);
+    }
+    builder.body(full(served.body)).expect("a valid response")
 }
 
 fn version() -> Value {

@@ -2,23 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::ControlPlane;
-
-/// An HTTPS client of the cluster: with the admin certificate, or anonymous.
-fn https(cp: &ControlPlane, admin: bool) -> reqwest::Client {
-    let pki = cp.kubeconfig.parent().unwrap().join("pki");
-    let ca = reqwest::Certificate::from_pem(&std::fs::read(pki.join("ca.crt")).unwrap()).unwrap();
-    let mut builder = reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(ca);
-    if admin {
-        let mut pem = std::fs::read(pki.join("admin.key")).unwrap();
-        pem.extend(std::fs::read(pki.join("admin.crt")).unwrap());
-        builder = builder.identity(reqwest::Identity::from_pem(&pem).unwrap());
-    }
-    builder.build().unwrap()
-}
+use super::{https, ControlPlane};
 
 async fn status(response: reqwest::Response) -> (u16, Value) {
     let code = response.status().as_u16();

@@ -110,10 +110,10 @@ async fn kubectl_gets_creates_replaces_scales_and_deletes() {
             "{namespaces}"
         );
 
-        // OpenAPI is not served yet (its own issue), so validation is off for -f.
-        let created = kubectl.ok_with(&["create", "--validate=false", "-f", "-"], Some(DEPLOYMENT));
+        // kubectl validates -f through the server: OpenAPI v3 and fieldValidation=Strict.
+        let created = kubectl.ok_with(&["create", "-f", "-"], Some(DEPLOYMENT));
         assert_eq!(created.trim(), "deployment.apps/web created");
-        let again = kubectl.fails(&["create", "--validate=false", "-f", "-"], Some(DEPLOYMENT));
+        let again = kubectl.fails(&["create", "-f", "-"], Some(DEPLOYMENT));
         assert!(
             again.contains("Error from server (AlreadyExists)"),
             "{again}"
@@ -145,7 +145,7 @@ async fn kubectl_gets_creates_replaces_scales_and_deletes() {
         let replaced = DEPLOYMENT.replace("busybox:1.36", "busybox:1.37");
         assert_eq!(
             kubectl
-                .ok_with(&["replace", "--validate=false", "-f", "-"], Some(&replaced))
+                .ok_with(&["replace", "-f", "-"], Some(&replaced))
                 .trim(),
             "deployment.apps/web replaced"
         );
@@ -186,6 +186,118 @@ async fn kubectl_gets_creates_replaces_scales_and_deletes() {
 }
 
 #[tokio::test]
+async fn kubectl_apply_validates_against_the_servers_openapi() {
+    let cp = ControlPlane::start(1).await;
+    let kubectl = Kubectl::new(&cp);
+    tokio::task::spawn_blocking(move || {
+        let applied = kubectl.ok_with(&["apply", "-f", "-"], Some(DEPLOYMENT));
+        assert_eq!(applied.trim(), "deployment.apps/web created");
+        let last_applied = kubectl.ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.metadata.annotations.kubectl\\.kubernetes\\.io/last-applied-configuration}",
+        ]);
+        assert!(last_applied.contains("\"replicas\":2"), "{last_applied}");
+
+        // The second apply is a strategic merge patch computed from the last-applied annotation.
+        let changed = DEPLOYMENT
+            .replace("replicas: 2", "replicas: 3")
+            .replace("busybox:1.36", "busybox:1.37");
+        let applied = kubectl.ok_with(&["apply", "-f", "-"], Some(&changed));
+        assert_eq!(applied.trim(), "deployment.apps/web configured");
+        let state = kubectl.ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].image}",
+        ]);
+        assert_eq!(state, "3 busybox:1.37");
+        let unchanged = kubectl.ok_with(&["apply", "-f", "-"], Some(&changed));
+        assert_eq!(unchanged.trim(), "deployment.apps/web unchanged");
+
+        // An unknown field: the server refuses it with kube's message and stores nothing.
+        let typo = DEPLOYMENT
+            .replace("name: web", "name: typo")
+            .replace("  replicas: 2", "  replicas: 2\n  replica: 2");
+        let refused = kubectl.fails(&["apply", "-f", "-"], Some(&typo));
+        assert!(
+            refused.contains(
+                "Error from server (BadRequest): error when creating \"STDIN\": Deployment in \
+                 version \"v1\" cannot be handled as a Deployment: strict decoding error: \
+                 unknown field \"spec.replica\""
+            ),
+            "{refused}"
+        );
+        let missing = kubectl.fails(&["get", "deploy", "typo"], None);
+        assert!(missing.contains("NotFound"), "{missing}");
+        let refused = kubectl.fails(&["create", "-f", "-"], Some(&typo));
+        assert!(
+            refused.contains("unknown field \"spec.replica\""),
+            "{refused}"
+        );
+
+        // The same field on an existing object: the patch is refused.
+        let typo_on_web = changed.replace("  replicas: 3", "  replicas: 3\n  replica: 2");
+        let refused = kubectl.fails(&["apply", "-f", "-"], Some(&typo_on_web));
+        assert!(
+            refused.contains("strict decoding error: unknown field \"spec.replica\""),
+            "{refused}"
+        );
+
+        // --validate=warn: stored without the field, and kubectl prints the server's warning.
+        let out = kubectl.run(&["apply", "--validate=warn", "-f", "-"], Some(&typo));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("Warning: unknown field \"spec.replica\""),
+            "{stderr}"
+        );
+        let spec = kubectl.ok(&["get", "deploy", "typo", "-o", "jsonpath={.spec}"]);
+        assert!(!spec.contains("\"replica\""), "{spec}");
+        // --validate=false sends Ignore: nothing is said.
+        let ignored = kubectl.run(&["replace", "--validate=false", "-f", "-"], Some(&typo));
+        assert!(ignored.status.success());
+        assert!(!String::from_utf8_lossy(&ignored.stderr).contains("Warning"));
+    })
+    .await
+    .unwrap();
+    cp.stop().await;
+}
+
+#[tokio::test]
+async fn kubectl_explain_reads_the_servers_schemas() {
+    let cp = ControlPlane::start(1).await;
+    let kubectl = Kubectl::new(&cp);
+    tokio::task::spawn_blocking(move || {
+        let replicas = kubectl.ok(&["explain", "deployment.spec.replicas"]);
+        assert!(replicas.contains("GROUP:      apps"), "{replicas}");
+        assert!(replicas.contains("KIND:       Deployment"), "{replicas}");
+        assert!(replicas.contains("FIELD: replicas <integer>"), "{replicas}");
+        assert!(replicas.contains("Number of desired pods."), "{replicas}");
+        let template = kubectl.ok(&["explain", "deployment.spec.template"]);
+        assert!(
+            template.contains("FIELD: template <PodTemplateSpec>"),
+            "{template}"
+        );
+        assert!(template.contains("spec\t<PodSpec>"), "{template}");
+        let pod = kubectl.ok(&["explain", "pods"]);
+        assert!(pod.contains("KIND:       Pod"), "{pod}");
+        assert!(pod.contains("metadata\t<ObjectMeta>"), "{pod}");
+        let missing = kubectl.fails(&["explain", "deployment.spec.nope"], None);
+        assert!(
+            missing.contains("field \"nope\" does not exist"),
+            "{missing}"
+        );
+    })
+    .await
+    .unwrap();
+    cp.stop().await;
+}
+
+#[tokio::test]
 async fn kubectl_get_watch_prints_changes() {
     let cp = ControlPlane::start(1).await;
     let kubectl = Kubectl::new(&cp);
@@ -200,7 +312,7 @@ async fn kubectl_get_watch_prints_changes() {
 fn watch_and_delete(kubectl: &Kubectl) {
     let cm =
         r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"watched"},"data":{"a":"b"}}"#;
-    kubectl.ok_with(&["create", "--validate=false", "-f", "-"], Some(cm));
+    kubectl.ok_with(&["create", "-f", "-"], Some(cm));
     let mut watch = kubectl
         .command(&["get", "configmaps", "-w", "--output-watch-events"])
         .stdout(Stdio::piped())

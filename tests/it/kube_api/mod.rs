@@ -6,6 +6,7 @@ mod client;
 mod errors;
 mod kubectl;
 mod leader;
+mod openapi;
 mod python;
 mod storage_contract;
 
@@ -79,4 +80,20 @@ pub async fn client_of(kubeconfig: &std::path::Path, server: Option<String>) -> 
         config.cluster_url = server.parse().expect("url");
     }
     kube::Client::try_from(config).expect("client")
+}
+
+/// An HTTPS client of the cluster: with the admin certificate, or anonymous.
+pub fn https(cp: &ControlPlane, admin: bool) -> reqwest::Client {
+    let pki = cp.kubeconfig.parent().unwrap().join("pki");
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(pki.join("ca.crt")).unwrap()).unwrap();
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(ca);
+    if admin {
+        let mut pem = std::fs::read(pki.join("admin.key")).unwrap();
+        pem.extend(std::fs::read(pki.join("admin.crt")).unwrap());
+        builder = builder.identity(reqwest::Identity::from_pem(&pem).unwrap());
+    }
+    builder.build().unwrap()
 }

@@ -53,6 +53,8 @@ mod messages;
 mod strategic;
 mod strategy;
 
+pub use strategy::patch_tags;
+
 use serde_json::Value;
 use std::fmt;
 

@@ -145,6 +145,45 @@ pub(super) fn merge_strategy(kind: &str, path: &[&str]) -> Strategy {
     }
 }
 
+/// The struct tags of the field at `path` in `kind` as kube's OpenAPI publishes them:
+/// `x-kubernetes-patch-strategy` (`merge`, `replace`, `retainKeys`, `merge,retainKeys`) and
+/// `x-kubernetes-patch-merge-key`. kubectl computes the strategic merge patches of `apply`
+/// from them, so they must say what this server applies. `None` for an untagged field.
+pub fn patch_tags(kind: &str, path: &[&str]) -> Option<(&'static str, Option<&'static str>)> {
+    let retain_keys = retains_keys(kind, path);
+    match merge_strategy(kind, path) {
+        Strategy::MergeKey(key) if retain_keys => Some(("merge,retainKeys", Some(key))),
+        Strategy::MergeKey(key) => Some(("merge", Some(key))),
+        Strategy::MergeSet => Some(("merge", None)),
+        Strategy::Replace => Some(("replace", None)),
+        Strategy::Untagged if retain_keys => Some(("retainKeys", None)),
+        Strategy::Untagged => None,
+    }
+}
+
+/// The fields tagged `patchStrategy:"retainKeys"`: Deployment `spec.strategy`, and a pod
+/// spec's `volumes` and `resourceClaims` wherever one is. The merge itself needs no table for
+/// them (the `$retainKeys` directive says it all); clients need it to send the directive.
+fn retains_keys(kind: &str, path: &[&str]) -> bool {
+    let pod_spec: &[&str] = match (kind, path) {
+        ("Deployment", ["spec", "strategy"]) => return true,
+        ("Pod", ["spec", rest @ ..]) => rest,
+        ("PodTemplate", ["template", "spec", rest @ ..]) => rest,
+        (
+            "Deployment"
+            | "ReplicaSet"
+            | "DaemonSet"
+            | "StatefulSet"
+            | "Job"
+            | "ReplicationController",
+            ["spec", "template", "spec", rest @ ..],
+        ) => rest,
+        ("CronJob", ["spec", "jobTemplate", "spec", "template", "spec", rest @ ..]) => rest,
+        _ => return false,
+    };
+    matches!(pod_spec, ["volumes" | "resourceClaims"])
+}
+
 /// `ObjectMeta`, wherever an object or template carries one.
 fn object_meta_strategy(path: &[&str]) -> Strategy {
     match path {
