@@ -195,7 +195,17 @@ impl Target {
 struct Row {
     label: String,
     report: Report,
-    ratio: Option<String>,
+    /// Against the raw row below it, when it has one.
+    ratio: String,
+    /// CPU seconds of the whole process during the run.
+    cpu: f64,
+}
+
+/// `work`'s report and the CPU seconds the whole process spent while it ran.
+async fn with_cpu(work: impl Future<Output = Report>) -> (Report, f64) {
+    let before = cpu_seconds();
+    let report = work.await;
+    (report, cpu_seconds() - before)
 }
 
 async fn run(flags: &Flags, sizes: &Sizes) -> anyhow::Result<bool> {
@@ -229,35 +239,53 @@ async fn run(flags: &Flags, sizes: &Sizes) -> anyhow::Result<bool> {
     let _ = pod_creates(&target, sizes.clients, 0, warm, NS_WARMUP).await;
     let _ = raw_puts(&target, sizes.clients, warm, "/bench-warmup/").await;
 
-    let mut rows = Vec::new();
-    let creates = pod_creates(&target, sizes.clients, 0, sizes.ops, NS_PODS).await;
-    let puts = raw_puts(&target, sizes.clients, sizes.ops, "/bench-raw/").await;
-    let create_ratio = ratio(&creates, &puts, 0.5);
-    rows.push(Row {
-        label: "pod create (POST, API server)".into(),
-        report: creates,
-        ratio: Some(create_ratio),
-    });
-    rows.push(Row {
-        label: "raw put (/v3/kv/put, gateway)".into(),
-        report: puts,
-        ratio: None,
-    });
-    let gets = pod_gets(&target, sizes.clients, sizes.ops).await;
-    let ranges = raw_ranges(&target, sizes.clients, sizes.ops, "/bench-raw/").await;
-    let get_ratio = ratio(&gets, &ranges, 0.0);
-    rows.push(Row {
-        label: "pod get (linearizable, API server)".into(),
-        report: gets,
-        ratio: Some(get_ratio),
-    });
-    rows.push(Row {
-        label: "raw range (linearizable, gateway)".into(),
-        report: ranges,
-        ratio: None,
-    });
+    let rss_start = proc_status_kib("VmRSS");
+    let (creates, creates_cpu) =
+        with_cpu(pod_creates(&target, sizes.clients, 0, sizes.ops, NS_PODS)).await;
+    let (puts, puts_cpu) =
+        with_cpu(raw_puts(&target, sizes.clients, sizes.ops, "/bench-raw/")).await;
+    let (create_calls, create_calls_cpu) =
+        with_cpu(raw_create_calls(&target, sizes.clients, sizes.ops)).await;
+    let (gets, gets_cpu) = with_cpu(pod_gets(&target, sizes.clients, sizes.ops)).await;
+    let (ranges, ranges_cpu) =
+        with_cpu(raw_ranges(&target, sizes.clients, sizes.ops, "/bench-raw/")).await;
+    let create_vs_calls = format!("pod create / this: {}", ratio(&creates, &create_calls, 0.0));
+    let rows = vec![
+        Row {
+            label: "pod create (POST, API server)".into(),
+            ratio: ratio(&creates, &puts, 0.5),
+            report: creates,
+            cpu: creates_cpu,
+        },
+        Row {
+            label: "raw put (/v3/kv/put, gateway)".into(),
+            ratio: String::new(),
+            report: puts,
+            cpu: puts_cpu,
+        },
+        Row {
+            label: "raw range + txn create: a pod create's storage calls (gateway)".into(),
+            ratio: create_vs_calls,
+            report: create_calls,
+            cpu: create_calls_cpu,
+        },
+        Row {
+            label: "pod get (linearizable, API server)".into(),
+            ratio: ratio(&gets, &ranges, 0.0),
+            report: gets,
+            cpu: gets_cpu,
+        },
+        Row {
+            label: "raw range (linearizable, gateway)".into(),
+            ratio: String::new(),
+            report: ranges,
+            cpu: ranges_cpu,
+        },
+    ];
+    let rss_unary = proc_status_kib("VmRSS");
 
     let watch = watch_run(&target, sizes).await?;
+    let rss_watch = proc_status_kib("VmRSS");
     let lists = list_run(&target, sizes).await?;
     let elapsed = started.elapsed();
     cluster.stop().await?;
@@ -266,6 +294,17 @@ async fn run(flags: &Flags, sizes: &Sizes) -> anyhow::Result<bool> {
     print_unary(&rows, sizes, &mut clean);
     print_watch(&watch, sizes, &mut clean);
     print_lists(&lists, &mut clean);
+    println!(
+        "\nVmRSS of the whole process by phase, MiB: {:.0} after start and warm-up, {:.0} after \
+         the unary runs, {:.0} after the watch run, {:.0} before the fill, {:.0} after it: {:.1} \
+         KiB per pod it created, over the 3 members (stores, watch caches) and the client.",
+        kib_to_mib(rss_start),
+        kib_to_mib(rss_unary),
+        kib_to_mib(rss_watch),
+        kib_to_mib(lists.rss_before_fill),
+        kib_to_mib(lists.rss_before),
+        (lists.rss_before as f64 - lists.rss_before_fill as f64) / lists.fill.ok.max(1) as f64,
+    );
     println!("\nWhole run: {:.1} s.", elapsed.as_secs_f64());
     Ok(clean)
 }
@@ -498,6 +537,44 @@ async fn raw_ranges(target: &Arc<Target>, clients: usize, count: u64, prefix: &s
     .await
 }
 
+/// What keel-apiserver asks of the store for a pod create, sent to the gateway: a
+/// linearizable range (the namespace's existence) and a txn putting the key if it has no
+/// create revision yet.
+async fn raw_create_calls(target: &Arc<Target>, clients: usize, count: u64) -> Report {
+    let target = Arc::clone(target);
+    let value = BASE64.encode(pod_json("pod-0", NS_PODS, None));
+    let namespace = BASE64.encode(format!("/registry/namespaces/{NS_PODS}"));
+    closed_loop("raw-create-calls", clients, count, move |worker, op| {
+        let gateway = target.gateway(worker);
+        let key = BASE64.encode(format!("/bench-raw-txn/pod-{op}"));
+        let range = target
+            .http
+            .post(format!("{gateway}/v3/kv/range"))
+            .header("content-type", "application/json")
+            .body(format!(r#"{{"key":"{namespace}"}}"#));
+        let txn = target
+            .http
+            .post(format!("{gateway}/v3/kv/txn"))
+            .header("content-type", "application/json")
+            .body(format!(
+                r#"{{"compare":[{{"key":"{key}","target":"CREATE","result":"EQUAL","create_revision":"0"}}],"success":[{{"request_put":{{"key":"{key}","value":"{value}"}}}}],"failure":[{{"request_range":{{"key":"{key}"}}}}]}}"#
+            ));
+        async move {
+            let namespace = send(range, StatusCode::OK).await?;
+            if !has_kvs(&namespace) {
+                return Err("the namespace's key is missing".to_owned());
+            }
+            let answer = send(txn, StatusCode::OK).await?;
+            if answer.windows(16).any(|w| w == b"\"succeeded\":true") {
+                Ok(())
+            } else {
+                Err("the txn found the key".to_owned())
+            }
+        }
+    })
+    .await
+}
+
 fn has_kvs(answer: &[u8]) -> bool {
     answer.windows(6).any(|w| w == b"\"kvs\":")
 }
@@ -534,6 +611,10 @@ struct WatchRun {
     watch_setup: Duration,
     /// From the first write to the last acknowledgement.
     writing: Duration,
+    /// CPU seconds of the whole process while the watched updates ran, and while the same
+    /// updates ran before anyone watched.
+    cpu_watched: f64,
+    cpu_unwatched: f64,
 }
 
 /// An acknowledged update, by the revision it answered.
@@ -627,6 +708,12 @@ async fn watch_run(target: &Arc<Target>, sizes: &Sizes) -> anyhow::Result<WatchR
     );
     let pods_setup = setup.elapsed();
 
+    // The same updates with nobody watching: what the watchers add is the difference.
+    let unwatched = update_pods(target, sizes, 0).await?;
+    for failure in &unwatched.failures {
+        events.failure(format!("unwatched {failure}"));
+    }
+
     // Each watcher lists its node's pods (resourceVersion=0, as a reflector's first list) and
     // watches from the list's resourceVersion.
     let setup = Instant::now();
@@ -653,60 +740,10 @@ async fn watch_run(target: &Arc<Target>, sizes: &Sizes) -> anyhow::Result<WatchR
     }
     let watch_setup = setup.elapsed();
 
-    // Open loop at the rate: each update is sent at its time whatever the others are doing.
-    let acked: Arc<Mutex<HashMap<i64, Ack>>> = Arc::default();
-    let write_failures: Arc<Mutex<Vec<String>>> = Arc::default();
-    let writing = Instant::now();
-    let mut writes = Vec::new();
-    for k in 0..sizes.watch_writes {
-        let at = writing + Duration::from_secs_f64(k as f64 / sizes.watch_rate as f64);
-        tokio::time::sleep_until(at.into()).await;
-        let node = (k % watchers as u64) as usize;
-        let request = target
-            .http
-            .patch(format!(
-                "{}/api/v1/namespaces/{NS_WATCH}/pods/w-{node}",
-                target.apiserver(k as usize)
-            ))
-            .header("content-type", "application/merge-patch+json")
-            .body(format!(
-                r#"{{"metadata":{{"annotations":{{"bench.keel.dev/write":"{k}"}}}}}}"#
-            ));
-        let (acked, write_failures) = (Arc::clone(&acked), Arc::clone(&write_failures));
-        writes.push(tokio::spawn(async move {
-            let sent = Instant::now();
-            let outcome = send(request, StatusCode::OK).await.and_then(|body| {
-                let object: ObjectHead =
-                    serde_json::from_slice(&body).map_err(|e| e.to_string())?;
-                object
-                    .metadata
-                    .resource_version
-                    .parse::<i64>()
-                    .map_err(|_| "an update answered no resourceVersion".to_owned())
-            });
-            let now = Instant::now();
-            match outcome {
-                Ok(revision) => {
-                    lock(&acked).insert(
-                        revision,
-                        Ack {
-                            node,
-                            sent,
-                            at: now,
-                        },
-                    );
-                }
-                Err(e) => lock(&write_failures).push(format!("update: {e}")),
-            }
-        }));
-    }
-    for write in writes {
-        write.await.context("a writer panicked")?;
-    }
-    let writing = writing.elapsed();
+    let updates = update_pods(target, sizes, 1).await?;
+    let (acked, writing) = (updates.acked, updates.took);
 
     // Wait for every watcher to have as many events as its node had acknowledged writes.
-    let acked = std::mem::take(&mut *lock(&acked));
     let mut expected = vec![0usize; watchers];
     for ack in acked.values() {
         expected[ack.node] += 1;
@@ -722,9 +759,8 @@ async fn watch_run(target: &Arc<Target>, sizes: &Sizes) -> anyhow::Result<WatchR
     }
     let _ = stop.send(true);
 
-    let write_failures = std::mem::take(&mut *lock(&write_failures));
-    let write_errors = write_failures.len() as u64;
-    for failure in write_failures {
+    let write_errors = updates.failures.len() as u64;
+    for failure in updates.failures {
         events.failure(failure);
     }
     let mut check = WatchCheck {
@@ -788,6 +824,79 @@ async fn watch_run(target: &Arc<Target>, sizes: &Sizes) -> anyhow::Result<WatchR
         pods_setup,
         watch_setup,
         writing,
+        cpu_watched: updates.cpu,
+        cpu_unwatched: unwatched.cpu,
+    })
+}
+
+/// What a round of updates did.
+struct Updates {
+    /// Acknowledged updates by the revision they answered.
+    acked: HashMap<i64, Ack>,
+    failures: Vec<String>,
+    /// From the first update to the last answer.
+    took: Duration,
+    /// CPU seconds the process spent meanwhile.
+    cpu: f64,
+}
+
+/// `--watch-writes` merge patches of the watched pods (update `k` to node `k % watchers`'s,
+/// through API server `k % 3`), open loop at `--watch-rate`: each is sent at its time
+/// whatever the others are doing. `round` makes every round's annotation new, so no patch is
+/// a no-op.
+async fn update_pods(target: &Arc<Target>, sizes: &Sizes, round: u64) -> anyhow::Result<Updates> {
+    let acked: Arc<Mutex<HashMap<i64, Ack>>> = Arc::default();
+    let failures: Arc<Mutex<Vec<String>>> = Arc::default();
+    let cpu = cpu_seconds();
+    let started = Instant::now();
+    let mut writes = Vec::new();
+    for k in 0..sizes.watch_writes {
+        let at = started + Duration::from_secs_f64(k as f64 / sizes.watch_rate as f64);
+        tokio::time::sleep_until(at.into()).await;
+        let node = (k % sizes.watchers as u64) as usize;
+        let request = target
+            .http
+            .patch(format!(
+                "{}/api/v1/namespaces/{NS_WATCH}/pods/w-{node}",
+                target.apiserver(k as usize)
+            ))
+            .header("content-type", "application/merge-patch+json")
+            .body(format!(
+                r#"{{"metadata":{{"annotations":{{"bench.keel.dev/write":"{round}-{k}"}}}}}}"#
+            ));
+        let (acked, failures) = (Arc::clone(&acked), Arc::clone(&failures));
+        writes.push(tokio::spawn(async move {
+            let sent = Instant::now();
+            let outcome = send(request, StatusCode::OK).await.and_then(|body| {
+                let object: ObjectHead =
+                    serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+                object
+                    .metadata
+                    .resource_version
+                    .parse::<i64>()
+                    .map_err(|_| "an update answered no resourceVersion".to_owned())
+            });
+            let at = Instant::now();
+            match outcome {
+                Ok(revision) => {
+                    lock(&acked).insert(revision, Ack { node, sent, at });
+                }
+                Err(e) => lock(&failures).push(format!("update: {e}")),
+            }
+        }));
+    }
+    for write in writes {
+        write.await.context("a writer panicked")?;
+    }
+    let took = started.elapsed();
+    let cpu = cpu_seconds() - cpu;
+    let acked = std::mem::take(&mut *lock(&acked));
+    let failures = std::mem::take(&mut *lock(&failures));
+    Ok(Updates {
+        acked,
+        failures,
+        took,
+        cpu,
     })
 }
 
@@ -916,6 +1025,10 @@ struct ListRow {
 struct ListRun {
     pods: u64,
     fill: Report,
+    /// A stored pod's JSON size and its size as a `serde_json::Value`, in bytes.
+    footprint: Option<(usize, f64)>,
+    /// VmRSS before the fill and after it (before the lists), in KiB.
+    rss_before_fill: u64,
     rss_before: u64,
     rss_after: u64,
     /// VmHWM at the end: the peak during the lists when `peak_reset`, else over the run.
@@ -926,6 +1039,7 @@ struct ListRun {
 
 async fn list_run(target: &Arc<Target>, sizes: &Sizes) -> anyhow::Result<ListRun> {
     // The creates made pods 0..ops; the fill makes the rest.
+    let rss_before_fill = proc_status_kib("VmRSS");
     let fill = pod_creates(
         target,
         sizes.clients,
@@ -986,15 +1100,40 @@ async fn list_run(target: &Arc<Target>, sizes: &Sizes) -> anyhow::Result<ListRun
             }
         }
     }
+    let (rss_after, rss_peak) = (proc_status_kib("VmRSS"), proc_status_kib("VmHWM"));
+    // Last: its copies would count in the RSS above.
+    let footprint = value_footprint(target).await;
     Ok(ListRun {
         pods,
+        footprint,
+        rss_before_fill,
         fill,
         rss_before,
-        rss_after: proc_status_kib("VmRSS"),
-        rss_peak: proc_status_kib("VmHWM"),
+        rss_after,
+        rss_peak,
         peak_reset,
         rows,
     })
+}
+
+/// How big a pod is as the JSON keel stores and as the `serde_json::Value` keel-apiserver's
+/// watch cache holds for every object: `VALUE_COPIES` parsed copies of one pod as served,
+/// measured by the RSS they add.
+async fn value_footprint(target: &Target) -> Option<(usize, f64)> {
+    const VALUE_COPIES: usize = 5000;
+    let url = format!(
+        "{}/api/v1/namespaces/{NS_PODS}/pods/pod-0",
+        target.apiserver(0)
+    );
+    let json = send(target.http.get(url), StatusCode::OK).await.ok()?;
+    let before = proc_status_kib("VmRSS");
+    let copies: Vec<serde_json::Value> = (0..VALUE_COPIES)
+        .map(|_| serde_json::from_slice(&json))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let grown = proc_status_kib("VmRSS").saturating_sub(before);
+    drop(copies);
+    Some((json.len(), grown as f64 * 1024.0 / VALUE_COPIES as f64))
 }
 
 /// Lists `url` (every page when `paged`): the time spent waiting for answers, the items, the
@@ -1039,6 +1178,27 @@ fn proc_status_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU seconds (user and system) the whole process has used, from `/proc/self/stat` (0 when
+/// unreadable). Its clock ticks are USER_HZ, 100 on every Linux architecture keel runs on.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces), from field 3 (state) on.
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |field: usize| -> u64 {
+        fields
+            .get(field - 3)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (ticks(14) + ticks(15)) as f64 / 100.0
+}
+
+fn kib_to_mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
 fn ms(value: f64) -> String {
     format!("{value:.2}")
 }
@@ -1057,6 +1217,7 @@ fn print_unary(rows: &[Row], sizes: &Sizes, clean: &mut bool) {
         "p50 ms",
         "p99 ms",
         "max ms",
+        "CPU µs/op",
         "API / raw",
     ]);
     for row in rows {
@@ -1070,10 +1231,15 @@ fn print_unary(rows: &[Row], sizes: &Sizes, clean: &mut bool) {
             ms(r.latency_ms.p50),
             ms(r.latency_ms.p99),
             ms(r.latency_ms.slowest),
-            row.ratio.clone().unwrap_or_default(),
+            format!("{:.0}", row.cpu * 1e6 / r.ok.max(1) as f64),
+            row.ratio.clone(),
         ]);
     }
     println!("{table}");
+    println!(
+        "\nCPU µs/op is the whole process's CPU time (servers and client) over the run's \
+         successful operations: steadier than ops/s on a shared machine."
+    );
     print_errors(rows.iter().map(|r| &r.report));
 }
 
@@ -1140,6 +1306,13 @@ fn print_watch(run: &WatchRun, sizes: &Sizes, clean: &mut bool) {
         run.writing.as_secs_f64(),
         c.puts_acked as f64 / run.writing.as_secs_f64().max(1e-9),
     );
+    println!(
+        "CPU of the whole process per update: {:.2} ms with {} watchers, {:.2} ms for the same \
+         updates before anyone watched.",
+        run.cpu_watched * 1000.0 / sizes.watch_writes.max(1) as f64,
+        sizes.watchers,
+        run.cpu_unwatched * 1000.0 / sizes.watch_writes.max(1) as f64,
+    );
     *clean &= r.errors == 0;
     print_errors([r]);
 }
@@ -1190,6 +1363,14 @@ fn print_lists(run: &ListRun, clean: &mut bool) {
         run.fill.ok,
         run.fill.ops_per_second
     );
+    if let Some((json, value)) = run.footprint {
+        println!(
+            "One pod as served is {json} B of JSON and about {:.1} KiB as a serde_json::Value \
+             ({:.0}x), the form the watch cache keeps every object in.",
+            value / 1024.0,
+            value / json as f64
+        );
+    }
     *clean &= run.fill.errors == 0;
     print_errors([&run.fill]);
     for row in &run.rows {
