@@ -615,6 +615,8 @@ struct WatchRun {
     /// updates ran before anyone watched.
     cpu_watched: f64,
     cpu_unwatched: f64,
+    /// Latency of the updates (sent to answered) before anyone watched, and while they did.
+    update_latency: [Report; 2],
 }
 
 /// An acknowledged update, by the revision it answered.
@@ -742,6 +744,7 @@ async fn watch_run(target: &Arc<Target>, sizes: &Sizes) -> anyhow::Result<WatchR
 
     let updates = update_pods(target, sizes, 1).await?;
     let (acked, writing) = (updates.acked, updates.took);
+    let update_latency = [unwatched.latency, updates.latency];
 
     // Wait for every watcher to have as many events as its node had acknowledged writes.
     let mut expected = vec![0usize; watchers];
@@ -826,6 +829,7 @@ async fn watch_run(target: &Arc<Target>, sizes: &Sizes) -> anyhow::Result<WatchR
         writing,
         cpu_watched: updates.cpu,
         cpu_unwatched: unwatched.cpu,
+        update_latency,
     })
 }
 
@@ -834,6 +838,8 @@ struct Updates {
     /// Acknowledged updates by the revision they answered.
     acked: HashMap<i64, Ack>,
     failures: Vec<String>,
+    /// From each update's sending to its answer.
+    latency: Report,
     /// From the first update to the last answer.
     took: Duration,
     /// CPU seconds the process spent meanwhile.
@@ -892,9 +898,14 @@ async fn update_pods(target: &Arc<Target>, sizes: &Sizes, round: u64) -> anyhow:
     let cpu = cpu_seconds() - cpu;
     let acked = std::mem::take(&mut *lock(&acked));
     let failures = std::mem::take(&mut *lock(&failures));
+    let mut latency = Recorder::default();
+    for ack in acked.values() {
+        latency.success(ack.at - ack.sent);
+    }
     Ok(Updates {
         acked,
         failures,
+        latency: latency.report("update", took),
         took,
         cpu,
     })
@@ -1013,6 +1024,8 @@ struct ListRow {
     label: String,
     /// Each run's time to the last byte.
     times: Vec<Duration>,
+    /// Each run's time to the first byte (of every page).
+    first_bytes: Vec<Duration>,
     items: usize,
     bytes: usize,
     pages: usize,
@@ -1073,6 +1086,7 @@ async fn list_run(target: &Arc<Target>, sizes: &Sizes) -> anyhow::Result<ListRun
         .map(|kind| ListRow {
             label: kind.label.into(),
             times: Vec::new(),
+            first_bytes: Vec::new(),
             items: 0,
             bytes: 0,
             pages: 0,
@@ -1086,11 +1100,12 @@ async fn list_run(target: &Arc<Target>, sizes: &Sizes) -> anyhow::Result<ListRun
     for round in 0..sizes.list_repeats {
         for (kind, row) in kinds.iter().zip(&mut rows) {
             match list_all(&target.http, &url, &kind.query, kind.paged).await {
-                Ok((took, items, bytes, pages)) => {
-                    row.times.push(took);
-                    (row.items, row.bytes, row.pages) = (items, bytes, pages);
-                    if items as u64 != pods && row.error.is_none() {
-                        row.error = Some(format!("listed {items} pods, not {pods}"));
+                Ok(listed) => {
+                    row.times.push(listed.took);
+                    row.first_bytes.push(listed.first_byte);
+                    (row.items, row.bytes, row.pages) = (listed.items, listed.bytes, listed.pages);
+                    if listed.items as u64 != pods && row.error.is_none() {
+                        row.error = Some(format!("listed {} pods, not {pods}", listed.items));
                     }
                 }
                 Err(e) => row.error = Some(e),
@@ -1136,15 +1151,25 @@ async fn value_footprint(target: &Target) -> Option<(usize, f64)> {
     Some((json.len(), grown as f64 * 1024.0 / VALUE_COPIES as f64))
 }
 
-/// Lists `url` (every page when `paged`): the time spent waiting for answers, the items, the
-/// bytes received and the pages.
+/// What one list (all its pages) took and brought.
+struct Listed {
+    /// Waiting for the answers, to their last byte.
+    took: Duration,
+    /// Waiting for the answers' first bytes: the server's work.
+    first_byte: Duration,
+    items: usize,
+    bytes: usize,
+    pages: usize,
+}
+
+/// Lists `url`, every page when `paged`.
 async fn list_all(
     http: &reqwest::Client,
     url: &str,
     query: &[(&str, String)],
     paged: bool,
-) -> Result<(Duration, usize, usize, usize), String> {
-    let mut took = Duration::ZERO;
+) -> Result<Listed, String> {
+    let (mut took, mut first_byte) = (Duration::ZERO, Duration::ZERO);
     let (mut items, mut bytes, mut pages) = (0, 0, 0);
     let mut token: Option<String> = None;
     loop {
@@ -1152,17 +1177,36 @@ async fn list_all(
         if let Some(token) = &token {
             request = request.query(&[("continue", token)]);
         }
-        // The clock runs to each page's last byte: decoding it is the client's work.
+        // The clock runs to each page's last byte: decoding it is the client's work. The
+        // server builds a whole page before its first byte, so that one says what it costs.
         let sent = Instant::now();
-        let body = send(request, StatusCode::OK).await?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| format!("list: {}", e.without_url()))?;
+        first_byte += sent.elapsed();
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| format!("list: {}", e.without_url()))?;
         took += sent.elapsed();
+        if status != StatusCode::OK {
+            return Err(format!("list: HTTP {}", status.as_u16()));
+        }
         let list: ListBody = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
         items += list.items.len();
         bytes += body.len();
         pages += 1;
         token = list.metadata.continue_token.filter(|t| !t.is_empty());
         if !paged || token.is_none() {
-            return Ok((took, items, bytes, pages));
+            return Ok(Listed {
+                took,
+                first_byte,
+                items,
+                bytes,
+                pages,
+            });
         }
     }
 }
@@ -1306,12 +1350,20 @@ fn print_watch(run: &WatchRun, sizes: &Sizes, clean: &mut bool) {
         run.writing.as_secs_f64(),
         c.puts_acked as f64 / run.writing.as_secs_f64().max(1e-9),
     );
+    let [unwatched, watched] = &run.update_latency;
     println!(
-        "CPU of the whole process per update: {:.2} ms with {} watchers, {:.2} ms for the same \
-         updates before anyone watched.",
-        run.cpu_watched * 1000.0 / sizes.watch_writes.max(1) as f64,
+        "The same updates before anyone watched, then with {} watchers: CPU of the whole process \
+         per update {:.2} ms, then {:.2} ms; update latency (sent to answered) p50 / p99 / max \
+         {} / {} / {} ms, then {} / {} / {} ms.",
         sizes.watchers,
         run.cpu_unwatched * 1000.0 / sizes.watch_writes.max(1) as f64,
+        run.cpu_watched * 1000.0 / sizes.watch_writes.max(1) as f64,
+        ms(unwatched.latency_ms.p50),
+        ms(unwatched.latency_ms.p99),
+        ms(unwatched.latency_ms.slowest),
+        ms(watched.latency_ms.p50),
+        ms(watched.latency_ms.p99),
+        ms(watched.latency_ms.slowest),
     );
     *clean &= r.errors == 0;
     print_errors([r]);
@@ -1327,20 +1379,24 @@ fn print_lists(run: &ListRun, clean: &mut bool) {
         "list",
         "median ms",
         "min ms",
+        "to 1st byte, median ms",
         "items",
         "pages",
         "MiB received",
         "RSS after 1st, MiB",
     ]);
     for row in &run.rows {
-        let mut times = row.times.clone();
-        times.sort();
-        let median = times.get(times.len() / 2).copied().unwrap_or_default();
-        let min = times.first().copied().unwrap_or_default();
+        let median = |times: &[Duration]| {
+            let mut times = times.to_vec();
+            times.sort();
+            times.get(times.len() / 2).copied().unwrap_or_default()
+        };
+        let min = row.times.iter().min().copied().unwrap_or_default();
         table.add_row([
             row.label.clone(),
-            ms(median.as_secs_f64() * 1000.0),
+            ms(median(&row.times).as_secs_f64() * 1000.0),
             ms(min.as_secs_f64() * 1000.0),
+            ms(median(&row.first_bytes).as_secs_f64() * 1000.0),
             row.items.to_string(),
             row.pages.to_string(),
             format!("{:.1}", row.bytes as f64 / 1_048_576.0),
