@@ -303,18 +303,18 @@ async fn update_conditions(client: &kube::Client, ns: &Namespace, sweep: &Sweep)
 async fn finalize(ctx: &Context, ns: &Namespace, finalizers: Vec<String>) -> Result<()> {
     let api: Api<Namespace> = Api::all(ctx.client.clone());
     let name = ns.name_any();
-    let mut finalized = ns.clone();
-    finalized
-        .spec
-        .get_or_insert_with(Default::default)
-        .finalizers = Some(finalizers.into_iter().filter(|f| f != FINALIZER).collect());
+    let remaining: Vec<String> = finalizers.into_iter().filter(|f| f != FINALIZER).collect();
+    // Written as JSON by hand: the finalizer list must be sent even when empty, or the API
+    // server's defaulting would put `kubernetes` back.
+    let mut finalized =
+        serde_json::to_value(ns).map_err(|e| Error::invalid("namespace", e.to_string()))?;
+    finalized["spec"]["finalizers"] = json!(remaining);
     if !ctx.finalize_unserved.load(Ordering::Relaxed) {
         match api
             .replace_subresource("finalize", &name, &PostParams::default(), &finalized)
             .await
         {
             Ok(_) => return Ok(()),
-            Err(e) if is_not_found(&e) => return Ok(()),
             Err(e) if matches!(status_code(&e), Some(404 | 405)) => {}
             Err(e) => return Err(e.into()),
         }
@@ -327,7 +327,14 @@ async fn finalize(ctx: &Context, ns: &Namespace, finalizers: Vec<String>) -> Res
         );
         ctx.finalize_unserved.store(true, Ordering::Relaxed);
     }
-    match api.replace(&name, &PostParams::default(), &finalized).await {
+    let patch = json!({
+        "metadata": {"resourceVersion": ns.metadata.resource_version},
+        "spec": {"finalizers": remaining},
+    });
+    match api
+        .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+    {
         Ok(_) => Ok(()),
         Err(e) if is_not_found(&e) => Ok(()),
         Err(e) => Err(e.into()),
