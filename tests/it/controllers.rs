@@ -263,7 +263,15 @@ async fn a_replica_set_keeps_its_pods_and_scales_down_the_right_ones() {
         (now.len() == 3 && now.iter().all(|p| p.name_any() != victim)).then_some(now)
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Exactly one pod was created for the one deleted: 3 + 1 SuccessfulCreate events.
+    let creates = wait_for("the replacement's event", 20, || async {
+        let n = events_with_reason(&h.client, "rs", "SuccessfulCreate")
+            .await
+            .len();
+        (n >= 4).then_some(n)
+    })
+    .await;
+    assert_eq!(creates, 4, "no double create");
     assert_eq!(active_pods(&pods, "web").await.len(), 3, "no double create");
 
     // An orphan with matching labels is adopted, and the surplus removed.
@@ -644,5 +652,121 @@ async fn deleting_a_namespace_removes_its_objects_and_then_the_namespace() {
         .unwrap()
         .items
         .is_empty());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn recreate_replaces_every_pod_and_a_paused_deployment_waits() {
+    let h = Harness::start().await;
+    h.namespace("re").await;
+    let _kubelet = Kubelet::start(h.client.clone(), "re");
+    let deployments: Api<Deployment> = Api::namespaced(h.client.clone(), "re");
+    let replicasets: Api<ReplicaSet> = Api::namespaced(h.client.clone(), "re");
+    let pods: Api<Pod> = Api::namespaced(h.client.clone(), "re");
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "db"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "db"}},
+            "strategy": {"type": "Recreate"},
+            "template": template("db", "postgres:16"),
+        },
+    }))
+    .unwrap();
+    deployments
+        .create(&PostParams::default(), &d)
+        .await
+        .unwrap();
+    rolled_out(&deployments, "db", 2).await;
+    let first = replica_sets_by_revision(&replicasets).await;
+    let old_hash = first["1"].labels()["pod-template-hash"].clone();
+
+    // Recreate: never an old and a new pod alive together.
+    let mixed = Arc::new(AtomicI64::new(0));
+    let seen_mixed = Arc::clone(&mixed);
+    let watched = pods.clone();
+    let watch = tokio::spawn(async move {
+        let mut alive: HashMap<String, String> = HashMap::new();
+        let mut events = std::pin::pin!(watcher(watched, watcher::Config::default()));
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod)) => {
+                    if pod.metadata.deletion_timestamp.is_none() {
+                        alive.insert(pod.name_any(), pod.labels()["pod-template-hash"].clone());
+                    } else {
+                        alive.remove(&pod.name_any());
+                    }
+                }
+                Ok(watcher::Event::Delete(pod)) => {
+                    alive.remove(&pod.name_any());
+                }
+                _ => {}
+            }
+            let hashes: std::collections::HashSet<&String> = alive.values().collect();
+            if hashes.len() > 1 {
+                seen_mixed.store(1, Ordering::SeqCst);
+            }
+        }
+    });
+    let image = |image: &str| {
+        Patch::Strategic(
+            json!({"spec": {"template": {"spec": {"containers": [{"name": "main", "image": image}]}}}}),
+        )
+    };
+    deployments
+        .patch("db", &PatchParams::default(), &image("postgres:17"))
+        .await
+        .unwrap();
+    rolled_out(&deployments, "db", 2).await;
+    let pods_now = active_pods(&pods, "db").await;
+    assert_eq!(pods_now.len(), 2);
+    assert!(pods_now
+        .iter()
+        .all(|p| p.labels()["pod-template-hash"] != old_hash));
+    assert_eq!(
+        mixed.load(Ordering::SeqCst),
+        0,
+        "old and new pods ran together"
+    );
+    watch.abort();
+
+    // Paused: a template change waits; resumed, it rolls out.
+    let pause = |paused: bool| Patch::Merge(json!({"spec": {"paused": paused}}));
+    deployments
+        .patch("db", &PatchParams::default(), &pause(true))
+        .await
+        .unwrap();
+    wait_for("the paused condition", 20, || async {
+        let d = deployments.get("db").await.unwrap();
+        let reason = d
+            .status?
+            .conditions?
+            .into_iter()
+            .find(|c| c.type_ == "Progressing")?
+            .reason;
+        (reason.as_deref() == Some("DeploymentPaused")).then_some(())
+    })
+    .await;
+    deployments
+        .patch("db", &PatchParams::default(), &image("postgres:18"))
+        .await
+        .unwrap();
+    // The controller saw the change (observedGeneration) and still rolled nothing out.
+    wait_for("the paused change observed", 20, || async {
+        let d = deployments.get("db").await.unwrap();
+        (d.status?.observed_generation == d.metadata.generation).then_some(())
+    })
+    .await;
+    assert_eq!(
+        replica_sets_by_revision(&replicasets).await.len(),
+        2,
+        "no rollout while paused"
+    );
+    deployments
+        .patch("db", &PatchParams::default(), &pause(false))
+        .await
+        .unwrap();
+    let done = rolled_out(&deployments, "db", 2).await;
+    assert_eq!(done.annotations()["deployment.kubernetes.io/revision"], "3");
     h.stop().await;
 }
