@@ -410,8 +410,8 @@ impl<'a> Rollout<'a> {
                 .await?;
             return Ok(());
         }
-        if let Some(new_rs) = new_rs.filter(|rs| is_saturated(&self.d, rs)) {
-            let _ = new_rs;
+        // The new ReplicaSet holds everything: old ones go to zero (adoption mid-rollout).
+        if new_rs.is_some_and(|rs| is_saturated(&self.d, rs)) {
             for rs in old.iter().filter(|rs| replicas_of(rs) > 0) {
                 self.scale_replica_set_and_record_event(rs, 0).await?;
             }
@@ -455,9 +455,8 @@ impl<'a> Rollout<'a> {
         };
         let sizes = proportional_sizes(&self.d, &active, to_add);
         for (rs, size) in active.iter().zip(sizes) {
-            if replicas_of(rs) != size || !operation.is_empty() {
-                self.scale_replica_set(rs, size, operation).await?;
-            }
+            // A no-op for a ReplicaSet whose size and annotations already agree.
+            self.scale_replica_set(rs, size, operation).await?;
         }
         Ok(())
     }
