@@ -8,6 +8,7 @@ mod cluster;
 mod cluster_auth;
 mod cluster_leases;
 mod compactor;
+mod controllers;
 mod etcd3gw;
 mod etcdctl;
 mod grpc;

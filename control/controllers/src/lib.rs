@@ -1,0 +1,211 @@
+//! keel-controllers: the controller manager. Each controller watches the Kubernetes API and
+//! drives the cluster toward what its objects ask for, the way kube-controller-manager's do:
+//! level-triggered `reconcile(object, ctx) -> Result<Action>` plus an error policy (kube-rs's
+//! `Controller`), idempotent, with a periodic requeue as the safety net.
+//!
+//! Every control-plane member runs [`run`]; one Lease (`kube-system/keel-controller-manager`,
+//! through keel-lease) decides which member drives the controllers, and another takes over
+//! when it stops renewing.
+//!
+//! The crate reaches the cluster only through the Kubernetes API with the `kube` crate and
+//! `k8s-openapi` types, as any outside program would. It must not depend on `keel`,
+//! `keel-raft` or `keel-store`.
+//!
+//! # Layout
+//!
+//! - [`informer`]: one shared watch per resource: a cache, and triggers for the controllers.
+//! - [`replicaset`]: pods for ReplicaSets (slow start, expectations, adoption, kube's deletion
+//!   order, status).
+//! - [`deployment`]: ReplicaSets for Deployments (template hash, revisions, RollingUpdate and
+//!   Recreate, conditions, history cleanup).
+//! - [`namespace`]: a deleted namespace emptied, then finalized.
+//! - [`expectations`]: creates and deletes the pod cache has not shown yet.
+//! - [`events`]: core/v1 Events, as `kubectl describe` shows them.
+//! - [`pods`], [`labels`], [`ownership`]: what controllers read off pods, selectors, and
+//!   ownerReferences.
+//! - [`error`]: the error type.
+
+pub mod deployment;
+pub mod error;
+pub mod events;
+pub mod expectations;
+pub mod informer;
+pub mod labels;
+pub mod namespace;
+pub mod ownership;
+pub mod pods;
+pub mod replicaset;
+
+use std::future::Future;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::Pod;
+use kube::runtime::watcher;
+use kube::Api;
+
+pub use error::{Error, Result};
+
+use events::Recorder;
+use expectations::Expectations;
+use informer::Informer;
+
+/// The Lease's namespace.
+pub const LEASE_NAMESPACE: &str = "kube-system";
+/// The Lease that elects the member running the controllers.
+pub const LEASE_NAME: &str = "keel-controller-manager";
+
+/// How the controller manager runs.
+#[derive(Clone, Debug)]
+pub struct ControllersConfig {
+    /// This member's identity in the election and in events' `reportingInstance`.
+    pub identity: String,
+    /// How long a leader's claim lasts without renewal (kube's 15 s).
+    pub lease_duration: Duration,
+    /// How long a leader tries to renew before stepping down (10 s).
+    pub renew_deadline: Duration,
+    /// How often candidates retry and the leader renews (2 s).
+    pub retry_period: Duration,
+    /// The safety-net requeue of every object, on top of the watch triggers.
+    pub resync: Duration,
+    /// How long a ReplicaSet waits for its pod cache to show its own creates and deletes
+    /// before it acts anyway (kube's 5 minutes).
+    pub expectations_timeout: Duration,
+    /// How soon a terminating namespace with content left is looked at again.
+    pub namespace_recheck: Duration,
+}
+
+impl ControllersConfig {
+    /// kube-controller-manager's defaults for `identity`.
+    pub fn new(identity: &str) -> ControllersConfig {
+        ControllersConfig {
+            identity: identity.to_owned(),
+            lease_duration: Duration::from_secs(15),
+            renew_deadline: Duration::from_secs(10),
+            retry_period: Duration::from_secs(2),
+            resync: Duration::from_secs(300),
+            expectations_timeout: Duration::from_secs(300),
+            namespace_recheck: Duration::from_secs(2),
+        }
+    }
+
+    fn lease(&self) -> keel_lease::Config {
+        keel_lease::Config {
+            lease_duration: self.lease_duration,
+            renew_deadline: self.renew_deadline,
+            retry_period: self.retry_period,
+            ..keel_lease::Config::new(LEASE_NAMESPACE, LEASE_NAME, &self.identity)
+        }
+    }
+}
+
+/// Runs every controller whenever this member leads, until `shutdown` resolves (then the
+/// Lease is released so another member takes over at once).
+pub async fn run(
+    client: kube::Client,
+    config: ControllersConfig,
+    shutdown: impl Future<Output = ()>,
+) {
+    let lease = config.lease();
+    keel_lease::run_while_leader(
+        client.clone(),
+        lease,
+        || run_controllers(client.clone(), config.clone()),
+        shutdown,
+    )
+    .await;
+}
+
+/// Runs every controller, without an election, until the future is dropped: the informers
+/// first, then, once their caches are filled, the controllers (a ReplicaSet reconciled
+/// against an empty pod cache would create its pods again).
+pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut pods = Informer::<Pod>::new(Api::all(client.clone()));
+    let mut replicasets = Informer::<ReplicaSet>::new(Api::all(client.clone()));
+    let mut deployments = Informer::<Deployment>::new(Api::all(client.clone()));
+    let (pod_store, rs_store, deployment_store) =
+        (pods.store(), replicasets.store(), deployments.store());
+
+    let expectations = Arc::new(Expectations::new(config.expectations_timeout));
+    let pods_for_replicasets = pods.subscribe();
+    let replicasets_for_themselves = replicasets.subscribe();
+    let replicasets_for_deployments = replicasets.subscribe();
+    let deployments_for_themselves = deployments.subscribe();
+
+    let observed = Arc::clone(&expectations);
+    tasks.spawn(pods.run(move |event| observe_pod(&observed, event)));
+    tasks.spawn(replicasets.run(|_| {}));
+    tasks.spawn(deployments.run(|_| {}));
+    for ready in [
+        pod_store.wait_until_ready().await,
+        rs_store.wait_until_ready().await,
+        deployment_store.wait_until_ready().await,
+    ] {
+        if ready.is_err() {
+            tracing::error!("an informer stopped before its cache filled");
+            return;
+        }
+    }
+    tracing::info!(identity = %config.identity, "caches synced; starting controllers");
+
+    let replicaset_context = Arc::new(replicaset::Context {
+        client: client.clone(),
+        pods: pod_store.clone(),
+        replicasets: rs_store.clone(),
+        expectations,
+        recorder: Recorder::new(client.clone(), "replicaset-controller", &config.identity),
+        resync: config.resync,
+    });
+    tasks.spawn(replicaset::run(
+        replicaset_context,
+        replicasets_for_themselves,
+        pods_for_replicasets,
+    ));
+    let deployment_context = Arc::new(deployment::Context {
+        client: client.clone(),
+        deployments: deployment_store,
+        replicasets: rs_store,
+        pods: pod_store,
+        recorder: Recorder::new(client.clone(), "deployment-controller", &config.identity),
+        resync: config.resync,
+    });
+    tasks.spawn(deployment::run(
+        deployment_context,
+        deployments_for_themselves,
+        replicasets_for_deployments,
+    ));
+    let namespace_context = Arc::new(namespace::Context {
+        client,
+        recheck: config.namespace_recheck,
+        finalize_unserved: AtomicBool::new(false),
+    });
+    tasks.spawn(namespace::run(namespace_context));
+    // The tasks run until this future is dropped (leadership lost or shutdown); the JoinSet
+    // aborts them then.
+    while tasks.join_next().await.is_some() {
+        tracing::warn!("a controller task ended");
+    }
+}
+
+/// The pod informer's hook: a pod seen in any event satisfies its ReplicaSet's creation
+/// expectation.
+fn observe_pod(expectations: &Expectations, event: &watcher::Event<Pod>) {
+    let pod = match event {
+        watcher::Event::Apply(pod)
+        | watcher::Event::Delete(pod)
+        | watcher::Event::InitApply(pod) => pod,
+        _ => return,
+    };
+    if let (Some(owner), Some(namespace), Some(name)) = (
+        ownership::controller_of(&pod.metadata),
+        pod.metadata.namespace.as_deref(),
+        pod.metadata.name.as_deref(),
+    ) {
+        if owner.kind == "ReplicaSet" {
+            expectations.observed(&format!("{namespace}/{}", owner.name), name);
+        }
+    }
+}
