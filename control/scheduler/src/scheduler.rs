@@ -21,7 +21,7 @@ use crate::config::SchedulerConfig;
 use crate::events::EventRecorder;
 use crate::framework::{Framework, PodInfo};
 use crate::informers::{self, Change};
-use crate::queue::{QueuedPod, SchedulingQueue};
+use crate::queue::{Place, QueuedPod, SchedulingQueue};
 use crate::{binder, status};
 
 /// The pods the scheduler watches: all but finished ones, which hold no resources.
@@ -211,21 +211,40 @@ impl Scheduler {
                 }
                 continue;
             };
-            self.schedule_one(pod, &mut tasks);
+            self.schedule_one(pod, &mut tasks).await;
         }
     }
 
     /// One scheduling cycle: decide, assume and bind in the background, or report why not.
-    fn schedule_one(self: &Arc<Self>, queued: QueuedPod, tasks: &mut JoinSet<()>) {
+    ///
+    /// A failure is reported (event, condition) before the pod goes back to the queue, as
+    /// kube-scheduler's failure handler does, so a `PodScheduled=False` write can never land
+    /// after a later attempt's binding.
+    async fn schedule_one(self: &Arc<Self>, queued: QueuedPod, tasks: &mut JoinSet<()>) {
         let pod = Arc::clone(&queued.info);
-        let mut state = self.lock();
-        if pod.pod.metadata.deletion_timestamp.is_some() {
-            state.queue.done(&pod.uid);
-            drop(state);
-            let this = Arc::clone(self);
-            tasks.spawn(async move {
+        let decision = {
+            let mut state = self.lock();
+            if pod.pod.metadata.deletion_timestamp.is_some() {
+                state.queue.done(&pod.uid);
+                None
+            } else if state.cache.is_assumed(&pod.uid) {
+                state.queue.done(&pod.uid);
+                return;
+            } else {
+                let State {
+                    cache, next_start, ..
+                } = &mut *state;
+                let decision = self.framework.schedule(&pod, cache, next_start);
+                if let Ok(result) = &decision {
+                    state.cache.assume(Arc::clone(&pod), &result.node);
+                }
+                Some(decision)
+            }
+        };
+        match decision {
+            None => {
                 let message = format!("skip schedule deleting pod: {}", pod.key());
-                this.report_event(
+                self.report_event(
                     &pod.pod,
                     "Warning",
                     "FailedScheduling",
@@ -233,40 +252,31 @@ impl Scheduler {
                     &message,
                 )
                 .await;
-            });
-            return;
-        }
-        if state.cache.is_assumed(&pod.uid) {
-            state.queue.done(&pod.uid);
-            return;
-        }
-        let State {
-            cache, next_start, ..
-        } = &mut *state;
-        match self.framework.schedule(&pod, cache, next_start) {
-            Ok(result) => {
-                state.cache.assume(Arc::clone(&pod), &result.node);
-                drop(state);
+            }
+            Some(Ok(result)) => {
                 tracing::debug!(pod = %pod.key(), node = %result.node, evaluated = result.evaluated, feasible = result.feasible, "assumed pod on node");
                 let this = Arc::clone(self);
                 tasks.spawn(async move { this.bind(queued, result.node).await });
             }
-            Err(unschedulable) => {
+            Some(Err(unschedulable)) => {
                 let message = unschedulable.to_string();
-                state.queue.requeue_unschedulable(&pod.uid, Instant::now());
-                let latest = state
-                    .queue
-                    .get(&pod.uid)
-                    .map_or_else(|| Arc::clone(&pod.pod), |q| Arc::clone(&q.info.pod));
-                drop(state);
                 tracing::info!(pod = %pod.key(), %message, "unable to schedule pod; waiting");
-                let this = Arc::clone(self);
-                tasks.spawn(async move {
-                    this.report_failure(&latest, status::REASON_UNSCHEDULABLE, &message)
-                        .await;
-                });
+                let latest = self.latest(&pod);
+                self.report_failure(&latest, status::REASON_UNSCHEDULABLE, &message)
+                    .await;
+                self.lock()
+                    .queue
+                    .requeue_unschedulable(&pod.uid, Instant::now());
             }
         }
+    }
+
+    /// The pod as the informer last showed it (the queue keeps it up to date).
+    fn latest(&self, pod: &PodInfo) -> Arc<Pod> {
+        self.lock()
+            .queue
+            .get(&pod.uid)
+            .map_or_else(|| Arc::clone(&pod.pod), |q| Arc::clone(&q.info.pod))
     }
 
     /// The binding cycle: bind, then confirm; or forget the assumption and back off.
@@ -283,8 +293,7 @@ impl Scheduler {
             }
             Err(error) => {
                 tracing::warn!(pod = %pod.key(), %node, %error, "binding failed");
-                let now = Instant::now();
-                let latest = {
+                let waiting = {
                     let mut state = self.lock();
                     let State { cache, queue, .. } = &mut *state;
                     // The assumption held resources on the node: that is a pod leaving it.
@@ -292,16 +301,19 @@ impl Scheduler {
                         if let Some(freed) = cache.node(&freed) {
                             queue.move_all(
                                 |p| p.uid != pod.uid && self.framework.fits(p, freed),
-                                now,
+                                Instant::now(),
                             );
                         }
                     }
-                    queue.requeue_after_error(&pod.uid, now);
-                    queue.get(&pod.uid).map(|q| Arc::clone(&q.info.pod))
+                    // Still waiting: not deleted, not bound by someone else meanwhile.
+                    matches!(
+                        queue.place(&pod.uid),
+                        Some(Place::InFlight { deleted: false, .. })
+                    )
                 };
                 self.wake.notify_one();
-                // Reported only while the pod still waits (not deleted, not bound meanwhile).
-                if let Some(latest) = latest {
+                if waiting {
+                    let latest = self.latest(pod);
                     self.report_failure(
                         &latest,
                         status::REASON_SCHEDULER_ERROR,
@@ -309,6 +321,10 @@ impl Scheduler {
                     )
                     .await;
                 }
+                self.lock()
+                    .queue
+                    .requeue_after_error(&pod.uid, Instant::now());
+                self.wake.notify_one();
             }
         }
     }
