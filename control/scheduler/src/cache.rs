@@ -31,10 +31,16 @@ pub struct HostPort {
 pub const BIND_ALL_HOST_IP: &str = "0.0.0.0";
 
 impl HostPort {
-    /// The host ports of a pod's containers (`hostPort` > 0).
+    /// The host ports (`hostPort` > 0) of a pod's containers and sidecars (init containers
+    /// with `restartPolicy: Always`, which run as long as the pod), as `GetHostPorts`.
     pub fn of(spec: &PodSpec) -> Vec<HostPort> {
-        spec.containers
+        let sidecars = spec
+            .init_containers
             .iter()
+            .flatten()
+            .filter(|c| c.restart_policy.as_deref() == Some("Always"));
+        sidecars
+            .chain(&spec.containers)
             .flat_map(|c| c.ports.iter().flatten())
             .filter(|p| p.host_port.unwrap_or(0) > 0)
             .map(|p| HostPort {

@@ -47,7 +47,19 @@ impl FilterPlugin for NodePorts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{node, pod, PodBuilder};
+    use crate::testing::{node, pod, sidecar, PodBuilder};
+    use k8s_openapi::api::core::v1::{Container, ContainerPort};
+
+    fn sidecar_on(port: i32) -> Container {
+        Container {
+            ports: Some(vec![ContainerPort {
+                container_port: port,
+                host_port: Some(port),
+                ..ContainerPort::default()
+            }]),
+            ..sidecar(&[])
+        }
+    }
 
     #[test]
     fn filter() {
@@ -100,6 +112,21 @@ mod tests {
                 pod("p").host_port_on(8080, "TCP", "127.0.0.1"),
                 vec![pod("q").host_port(8080)],
                 taken.clone(),
+            ),
+            (
+                "a sidecar's host port is taken as long as the pod runs",
+                pod("p").host_port(8080),
+                vec![pod("q").init_container(sidecar_on(8080))],
+                taken.clone(),
+            ),
+            (
+                "an init container's host port is free again once it finished",
+                pod("p").host_port(8080),
+                vec![pod("q").init_container(Container {
+                    restart_policy: None,
+                    ..sidecar_on(8080)
+                })],
+                Status::success(),
             ),
             (
                 "no host ports wanted",
