@@ -20,6 +20,7 @@ mod lease;
 mod maintenance;
 mod process;
 mod restore;
+mod scheduler;
 mod server;
 mod tls;
 mod watch;

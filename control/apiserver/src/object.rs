@@ -290,7 +290,8 @@ pub fn prepare_for_update(resource: &Resource, part: Part, mut new: Value, old: 
     if resource.kind == "Service" {
         keep_allocations(&mut new, old);
     }
-    if resource.has_status() {
+    // A binding writes spec.nodeName and the PodScheduled condition together.
+    if resource.has_status() && part != Part::Binding {
         match old.get("status") {
             Some(status) => new["status"] = status.clone(),
             None => {

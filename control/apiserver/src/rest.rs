@@ -442,6 +442,7 @@ impl Api {
             }
             let mut next = current.object.clone();
             next["spec"]["nodeName"] = json!(node);
+            set_pod_scheduled(&mut next);
             Ok(next)
         })
         .await?;
@@ -683,6 +684,28 @@ fn mark_for_deletion(resource: &Resource, object: &Value, options: &Value) -> Op
     Some(marked)
 }
 
+/// A binding's mark on the pod, as kube-apiserver's `assignPod` sets it: condition
+/// `PodScheduled=True`, its transition time moved when the status changes (from an earlier
+/// `False, Unschedulable`).
+fn set_pod_scheduled(pod: &mut Value) {
+    if !pod["status"].is_object() {
+        pod["status"] = json!({});
+    }
+    if !pod["status"]["conditions"].is_array() {
+        pod["status"]["conditions"] = json!([]);
+    }
+    let Some(conditions) = pod["status"]["conditions"].as_array_mut() else {
+        return;
+    };
+    let scheduled = json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null,
+        "lastTransitionTime": object::now_rfc3339()});
+    match conditions.iter_mut().find(|c| c["type"] == "PodScheduled") {
+        Some(old) if old["status"] == "True" => {}
+        Some(old) => *old = scheduled,
+        None => conditions.push(scheduled),
+    }
+}
+
 /// How long a pod's delete waits for its agent: 0 for a pod no node runs (or that finished),
 /// else the delete's grace period or the pod's own, never longer than one already set.
 fn pod_grace_seconds(pod: &Value, options: &Value) -> i64 {
@@ -740,6 +763,22 @@ mod tests {
         .unwrap();
         assert_eq!(orphaned["metadata"]["finalizers"], json!(["orphan"]));
         assert!(mark_for_deletion(cms, &json!({"metadata": {"name": "c"}}), &json!({})).is_none());
+    }
+
+    #[test]
+    fn a_binding_marks_the_pod_scheduled() {
+        let mut pending = json!({"metadata": {"name": "p"}, "spec": {},
+            "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled",
+                "status": "False", "reason": "Unschedulable", "message": "0/1 nodes are available."}]}});
+        set_pod_scheduled(&mut pending);
+        let conditions = pending["status"]["conditions"].as_array().unwrap();
+        assert_eq!(conditions.len(), 1);
+        assert_eq!(conditions[0]["status"], "True");
+        assert!(conditions[0].get("reason").is_none());
+        assert!(conditions[0]["lastTransitionTime"].is_string());
+        let mut fresh = json!({"metadata": {"name": "p"}, "spec": {}});
+        set_pod_scheduled(&mut fresh);
+        assert_eq!(fresh["status"]["conditions"][0]["type"], "PodScheduled");
     }
 
     #[test]

@@ -1,0 +1,674 @@
+//! One scheduling decision, in kube-scheduler's framework shape: pre-filter, filter every
+//! node (each node's status is the first failing plugin's), score the feasible ones with the
+//! weighted plugins of the default profile, and pick the best, ties broken at random. When no
+//! node fits, the result is a [`FitError`] whose text is kube-scheduler's `FailedScheduling`
+//! message, preemption's verdict included.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Pod, PodSpec};
+use rand::Rng as _;
+
+use crate::cache::{Cache, HostPort, NodeInfo};
+use crate::config::ScoreWeights;
+use crate::plugins;
+use crate::resources::{self, NonZero, Resource};
+
+/// Highest score a plugin gives a node (`framework.MaxNodeScore`).
+pub const MAX_NODE_SCORE: i64 = 100;
+
+/// Below this many nodes every node is filtered; above, the search stops once this many (or
+/// a percentage) fit (`minFeasibleNodesToFind`).
+const MIN_FEASIBLE_NODES_TO_FIND: usize = 100;
+/// The least percentage of nodes searched (`minFeasibleNodesPercentageToFind`).
+const MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND: usize = 5;
+
+/// A pod with what scheduling needs of it worked out once.
+#[derive(Debug)]
+pub struct PodInfo {
+    /// The pod as last seen.
+    pub pod: Arc<Pod>,
+    /// `metadata.uid`.
+    pub uid: String,
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// What it asks a node for ([`resources::pod_requests`]).
+    pub requests: Resource,
+    /// Cpu and memory as scoring counts them.
+    pub non_zero: NonZero,
+    /// Host ports its containers take.
+    pub host_ports: Vec<HostPort>,
+    /// `spec.priority` (0 when unset).
+    pub priority: i32,
+}
+
+static EMPTY_SPEC: std::sync::OnceLock<PodSpec> = std::sync::OnceLock::new();
+
+impl PodInfo {
+    /// Works out `pod`'s requests, ports and priority.
+    pub fn new(pod: Arc<Pod>) -> PodInfo {
+        let empty = EMPTY_SPEC.get_or_init(PodSpec::default);
+        let spec = pod.spec.as_ref().unwrap_or(empty);
+        PodInfo {
+            uid: pod.metadata.uid.clone().unwrap_or_default(),
+            namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+            name: pod.metadata.name.clone().unwrap_or_default(),
+            requests: resources::pod_requests(spec),
+            non_zero: resources::pod_non_zero_requests(spec),
+            host_ports: HostPort::of(spec),
+            priority: spec.priority.unwrap_or(0),
+            pod,
+        }
+    }
+
+    /// The pod's spec (empty when absent).
+    pub fn spec(&self) -> &PodSpec {
+        self.pod
+            .spec
+            .as_ref()
+            .unwrap_or_else(|| EMPTY_SPEC.get_or_init(PodSpec::default))
+    }
+
+    /// `spec.nodeName` when set.
+    pub fn node_name(&self) -> Option<&str> {
+        self.spec().node_name.as_deref().filter(|n| !n.is_empty())
+    }
+
+    /// `namespace/name`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+/// How a plugin judged a pod on a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+    /// It fits.
+    Success,
+    /// It does not, but removing pods (preemption) might change that.
+    Unschedulable,
+    /// It does not, and preemption cannot help.
+    UnschedulableAndUnresolvable,
+}
+
+/// A plugin's verdict with its reasons (the strings the `FailedScheduling` message counts).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// The verdict.
+    pub code: Code,
+    /// Why not, one string per reason.
+    pub reasons: Vec<String>,
+}
+
+impl Status {
+    /// It fits.
+    pub fn success() -> Status {
+        Status {
+            code: Code::Success,
+            reasons: Vec::new(),
+        }
+    }
+
+    /// It does not fit, for `reasons`; preemption might help.
+    pub fn unschedulable(reasons: Vec<String>) -> Status {
+        Status {
+            code: Code::Unschedulable,
+            reasons,
+        }
+    }
+
+    /// It does not fit, for `reason`, whatever is removed from the node.
+    pub fn unresolvable(reason: &str) -> Status {
+        Status {
+            code: Code::UnschedulableAndUnresolvable,
+            reasons: vec![reason.to_owned()],
+        }
+    }
+
+    /// Whether it fits.
+    pub fn is_success(&self) -> bool {
+        self.code == Code::Success
+    }
+
+    /// The reasons joined as `Status.Message()` joins them.
+    pub fn message(&self) -> String {
+        self.reasons.join(", ")
+    }
+}
+
+/// What a plugin's pre-filter concluded before any node was looked at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PreFilter {
+    /// Every node is worth filtering.
+    AllNodes,
+    /// Only these nodes can fit (NodeAffinity on `metadata.name`).
+    Nodes(BTreeSet<String>),
+    /// No node can fit.
+    Reject(Status),
+}
+
+/// A filter plugin: whether a pod may run on a node.
+pub trait FilterPlugin: Send + Sync {
+    /// The plugin's name in kube-scheduler's profile.
+    fn name(&self) -> &'static str;
+
+    /// Looks at the pod alone, before the nodes.
+    fn pre_filter(&self, _pod: &PodInfo) -> PreFilter {
+        PreFilter::AllNodes
+    }
+
+    /// The pod on this node.
+    fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Status;
+}
+
+/// A score plugin: how much a feasible node suits a pod.
+pub trait ScorePlugin: Send + Sync {
+    /// The plugin's name in kube-scheduler's profile.
+    fn name(&self) -> &'static str;
+
+    /// Whether the plugin has anything to say about this pod (PreScore's Skip otherwise).
+    fn pre_score(&self, _pod: &PodInfo) -> bool {
+        true
+    }
+
+    /// The node's raw score.
+    fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64;
+
+    /// Brings raw scores to 0..=100 (NormalizeScore); most plugins score in range already.
+    fn normalize(&self, _scores: &mut [i64]) {}
+}
+
+/// Where a pod goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScheduleResult {
+    /// The chosen node.
+    pub node: String,
+    /// How many nodes were looked at.
+    pub evaluated: usize,
+    /// How many of them fit.
+    pub feasible: usize,
+}
+
+/// Why a pod could not be placed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unschedulable {
+    /// The cluster has no nodes.
+    NoNodes,
+    /// No node fits.
+    Fit(FitError),
+}
+
+impl fmt::Display for Unschedulable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unschedulable::NoNodes => f.write_str("no nodes available to schedule pods"),
+            Unschedulable::Fit(error) => error.fmt(f),
+        }
+    }
+}
+
+/// kube-scheduler's `FitError`: how many nodes there are and why each one failed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FitError {
+    /// All nodes in the snapshot.
+    pub num_all_nodes: usize,
+    /// The status of every node that was filtered and failed.
+    pub statuses: BTreeMap<String, Status>,
+    /// The status of nodes not in `statuses` (nodes a pre-filter ruled out).
+    pub absent: Option<Status>,
+    /// A pre-filter's rejection, which replaces the per-node reasons.
+    pub pre_filter_msg: Option<String>,
+    /// What preemption (the PostFilter) concluded, `preemption: ...`.
+    pub post_filter_msg: Option<String>,
+}
+
+impl fmt::Display for FitError {
+    /// `0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint {k: v}.
+    /// preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.`:
+    /// reasons counted over nodes, sorted as strings, as `FitError.Error()` does.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0/{} nodes are available:", self.num_all_nodes)?;
+        if let Some(message) = &self.pre_filter_msg {
+            write!(f, " {message}.")?;
+        } else {
+            let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+            for status in self.statuses.values() {
+                for reason in &status.reasons {
+                    *counts.entry(reason).or_default() += 1;
+                }
+            }
+            if self.statuses.len() < self.num_all_nodes {
+                if let Some(absent) = &self.absent {
+                    for reason in &absent.reasons {
+                        *counts.entry(reason).or_default() +=
+                            self.num_all_nodes - self.statuses.len();
+                    }
+                }
+            }
+            let mut histogram: Vec<String> = counts
+                .iter()
+                .map(|(reason, count)| format!("{count} {reason}"))
+                .collect();
+            histogram.sort();
+            if !histogram.is_empty() {
+                write!(f, " {}.", histogram.join(", "))?;
+            }
+        }
+        if let Some(message) = &self.post_filter_msg {
+            write!(f, " {message}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The nodes pre-filters narrowed the search to, and which plugins did.
+struct Narrowed {
+    names: BTreeSet<String>,
+    plugins: Vec<&'static str>,
+}
+
+/// The plugins of kube-scheduler's default profile that this scheduler has, in its order.
+pub struct Framework {
+    filters: Vec<Box<dyn FilterPlugin>>,
+    scores: Vec<(Box<dyn ScorePlugin>, i64)>,
+}
+
+impl Framework {
+    /// The default profile: filters NodeUnschedulable, NodeName, TaintToleration,
+    /// NodeAffinity, NodePorts, NodeResourcesFit; scores with `weights`.
+    pub fn new(weights: &ScoreWeights) -> Framework {
+        let scores: Vec<(Box<dyn ScorePlugin>, i64)> = vec![
+            (
+                Box::new(plugins::taint_toleration::TaintToleration),
+                weights.taint_toleration,
+            ),
+            (
+                Box::new(plugins::node_affinity::NodeAffinity),
+                weights.node_affinity,
+            ),
+            (
+                Box::new(plugins::node_resources_fit::NodeResourcesFit),
+                weights.node_resources_fit,
+            ),
+            (
+                Box::new(plugins::balanced_allocation::BalancedAllocation),
+                weights.balanced_allocation,
+            ),
+        ];
+        Framework {
+            filters: vec![
+                Box::new(plugins::node_unschedulable::NodeUnschedulable),
+                Box::new(plugins::node_name::NodeName),
+                Box::new(plugins::taint_toleration::TaintToleration),
+                Box::new(plugins::node_affinity::NodeAffinity),
+                Box::new(plugins::node_ports::NodePorts),
+                Box::new(plugins::node_resources_fit::NodeResourcesFit),
+            ],
+            scores: scores.into_iter().filter(|(_, w)| *w > 0).collect(),
+        }
+    }
+
+    /// Runs the filters in order; the first failure is the node's status.
+    pub fn run_filters(&self, pod: &PodInfo, node: &NodeInfo) -> Status {
+        for plugin in &self.filters {
+            let status = plugin.filter(pod, node);
+            if !status.is_success() {
+                return status;
+            }
+        }
+        Status::success()
+    }
+
+    /// Runs the pre-filters: the nodes worth filtering (`None`: all of them), or the
+    /// rejection.
+    fn run_pre_filters(&self, pod: &PodInfo) -> Result<Option<Narrowed>, Status> {
+        let mut narrowed: Option<Narrowed> = None;
+        for plugin in &self.filters {
+            match plugin.pre_filter(pod) {
+                PreFilter::AllNodes => {}
+                PreFilter::Reject(status) => return Err(status),
+                PreFilter::Nodes(names) => {
+                    narrowed = Some(match narrowed {
+                        None => Narrowed {
+                            names,
+                            plugins: vec![plugin.name()],
+                        },
+                        Some(mut before) => {
+                            before.names = before.names.intersection(&names).cloned().collect();
+                            before.plugins.push(plugin.name());
+                            before
+                        }
+                    });
+                }
+            }
+        }
+        Ok(narrowed)
+    }
+
+    /// Whether `pod` would pass every pre-filter and filter on `node` as it is now: the
+    /// queueing hint for "this node changed" and "a pod left this node".
+    pub fn fits(&self, pod: &PodInfo, node: &NodeInfo) -> bool {
+        if node.node.is_none() {
+            return false;
+        }
+        match self.run_pre_filters(pod) {
+            Err(_) => false,
+            Ok(Some(narrowed)) if !narrowed.names.contains(&node.name) => false,
+            Ok(_) => self.run_filters(pod, node).is_success(),
+        }
+    }
+
+    /// Picks a node for `pod` among the cache's nodes, filtering from `next_start` on (and
+    /// moving it past the nodes looked at, so every node gets its turn first).
+    pub fn schedule(
+        &self,
+        pod: &PodInfo,
+        cache: &Cache,
+        next_start: &mut usize,
+    ) -> Result<ScheduleResult, Unschedulable> {
+        let all_nodes = cache.nodes();
+        if all_nodes.is_empty() {
+            return Err(Unschedulable::NoNodes);
+        }
+        let mut diagnosis = FitError {
+            num_all_nodes: all_nodes.len(),
+            ..FitError::default()
+        };
+        let nodes: Vec<&NodeInfo> = match self.run_pre_filters(pod) {
+            Err(status) => {
+                diagnosis.pre_filter_msg = Some(status.message());
+                diagnosis.absent = Some(status);
+                diagnosis.post_filter_msg = self.post_filter(pod, &diagnosis, &all_nodes);
+                return Err(Unschedulable::Fit(diagnosis));
+            }
+            Ok(None) => all_nodes.clone(),
+            Ok(Some(Narrowed { names, mut plugins })) => {
+                plugins.sort_unstable();
+                plugins.dedup();
+                diagnosis.absent = Some(Status::unresolvable(&format!(
+                    "node(s) didn't satisfy plugin(s) [{}]",
+                    plugins.join(" ")
+                )));
+                all_nodes
+                    .iter()
+                    .filter(|n| names.contains(&n.name))
+                    .copied()
+                    .collect()
+            }
+        };
+        let to_find = num_feasible_nodes_to_find(nodes.len());
+        let mut feasible: Vec<&NodeInfo> = Vec::new();
+        let mut processed = 0;
+        for i in 0..nodes.len() {
+            if feasible.len() >= to_find {
+                break;
+            }
+            let node = nodes[(*next_start + i) % nodes.len()];
+            processed += 1;
+            let status = self.run_filters(pod, node);
+            if status.is_success() {
+                feasible.push(node);
+            } else {
+                diagnosis.statuses.insert(node.name.clone(), status);
+            }
+        }
+        *next_start = (*next_start + processed) % all_nodes.len();
+        if feasible.is_empty() {
+            diagnosis.post_filter_msg = self.post_filter(pod, &diagnosis, &all_nodes);
+            return Err(Unschedulable::Fit(diagnosis));
+        }
+        let evaluated = feasible.len() + diagnosis.statuses.len();
+        if feasible.len() == 1 {
+            return Ok(ScheduleResult {
+                node: feasible[0].name.clone(),
+                evaluated,
+                feasible: 1,
+            });
+        }
+        let totals = self.prioritize(pod, &feasible);
+        Ok(ScheduleResult {
+            node: feasible[select_host(&totals)].name.clone(),
+            evaluated,
+            feasible: feasible.len(),
+        })
+    }
+
+    /// Each feasible node's weighted total over the score plugins.
+    pub fn prioritize(&self, pod: &PodInfo, nodes: &[&NodeInfo]) -> Vec<i64> {
+        let mut totals = vec![0i64; nodes.len()];
+        for (plugin, weight) in &self.scores {
+            if !plugin.pre_score(pod) {
+                continue;
+            }
+            let mut scores: Vec<i64> = nodes.iter().map(|n| plugin.score(pod, n)).collect();
+            plugin.normalize(&mut scores);
+            for (total, score) in totals.iter_mut().zip(scores) {
+                *total += score * weight;
+            }
+        }
+        totals
+    }
+
+    /// DefaultPreemption's PostFilter: the `preemption: ...` message, or none when
+    /// preemption would find victims (which this scheduler does not evict yet).
+    fn post_filter(
+        &self,
+        pod: &PodInfo,
+        diagnosis: &FitError,
+        all_nodes: &[&NodeInfo],
+    ) -> Option<String> {
+        plugins::default_preemption::post_filter(pod, diagnosis, all_nodes, |node| {
+            self.run_filters(pod, node)
+        })
+    }
+}
+
+/// How many feasible nodes to find before scoring (`numFeasibleNodesToFind` with the
+/// adaptive percentage: 50% minus 1% per 125 nodes, at least 5%, at least 100 nodes).
+pub fn num_feasible_nodes_to_find(num_all_nodes: usize) -> usize {
+    if num_all_nodes < MIN_FEASIBLE_NODES_TO_FIND {
+        return num_all_nodes;
+    }
+    let percentage = 50usize
+        .saturating_sub(num_all_nodes / 125)
+        .max(MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND);
+    (num_all_nodes * percentage / 100).max(MIN_FEASIBLE_NODES_TO_FIND)
+}
+
+/// The index of a highest total, chosen uniformly among equals (reservoir sampling, as the
+/// random tie-breaker of kube-scheduler's node heap does).
+pub fn select_host(totals: &[i64]) -> usize {
+    let mut rng = rand::thread_rng();
+    let mut best = 0;
+    let mut ties = 0u32;
+    for (i, &total) in totals.iter().enumerate() {
+        if i == 0 || total > totals[best] {
+            best = i;
+            ties = 1;
+        } else if total == totals[best] {
+            ties += 1;
+            if rng.gen_range(0..ties) == 0 {
+                best = i;
+            }
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{node, pod};
+
+    fn reasons(list: &[&str]) -> Vec<String> {
+        list.iter().map(|r| (*r).to_owned()).collect()
+    }
+
+    #[test]
+    fn fit_error_counts_reasons_over_nodes_sorted_as_strings() {
+        let taint = "node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }";
+        let error = FitError {
+            num_all_nodes: 3,
+            statuses: [
+                (
+                    "a".to_owned(),
+                    Status::unschedulable(reasons(&["Insufficient cpu"])),
+                ),
+                ("b".to_owned(), Status::unresolvable(taint)),
+                ("c".to_owned(), Status::unresolvable(taint)),
+            ]
+            .into(),
+            post_filter_msg: Some(
+                "preemption: 0/3 nodes are available: 1 No preemption victims found for incoming pod, 2 Preemption is not helpful for scheduling.".to_owned(),
+            ),
+            ..FitError::default()
+        };
+        assert_eq!(
+            error.to_string(),
+            "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }. preemption: 0/3 nodes are available: 1 No preemption victims found for incoming pod, 2 Preemption is not helpful for scheduling."
+        );
+    }
+
+    #[test]
+    fn fit_error_sorts_counts_as_strings_and_counts_absent_nodes() {
+        let mut statuses = BTreeMap::new();
+        for i in 0..10 {
+            statuses.insert(
+                format!("n{i}"),
+                Status::unschedulable(reasons(&["Insufficient cpu", "Insufficient memory"])),
+            );
+        }
+        statuses.insert(
+            "m".into(),
+            Status::unresolvable("node(s) were unschedulable"),
+        );
+        statuses.insert(
+            "o".into(),
+            Status::unresolvable("node(s) were unschedulable"),
+        );
+        let error = FitError {
+            num_all_nodes: 13,
+            statuses,
+            absent: Some(Status::unresolvable(
+                "node(s) didn't satisfy plugin(s) [NodeAffinity]",
+            )),
+            ..FitError::default()
+        };
+        // Go's sort.Strings: "10 ..." sorts before "2 ...".
+        assert_eq!(
+            error.to_string(),
+            "0/13 nodes are available: 1 node(s) didn't satisfy plugin(s) [NodeAffinity], 10 Insufficient cpu, 10 Insufficient memory, 2 node(s) were unschedulable."
+        );
+        let pre_filtered = FitError {
+            num_all_nodes: 2,
+            pre_filter_msg: Some("pod affinity terms conflict".into()),
+            absent: Some(Status::unresolvable("pod affinity terms conflict")),
+            post_filter_msg: Some(
+                "preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
+                    .into(),
+            ),
+            ..FitError::default()
+        };
+        assert_eq!(
+            pre_filtered.to_string(),
+            "0/2 nodes are available: pod affinity terms conflict. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
+        );
+        assert_eq!(
+            Unschedulable::NoNodes.to_string(),
+            "no nodes available to schedule pods"
+        );
+    }
+
+    #[test]
+    fn feasible_nodes_to_find_follows_the_adaptive_percentage() {
+        for (nodes, want) in [
+            (0, 0),
+            (10, 10),
+            (99, 99),
+            (100, 100),
+            (200, 100),
+            (1000, 420),
+            (5000, 500),
+            (6000, 300),
+        ] {
+            assert_eq!(num_feasible_nodes_to_find(nodes), want, "{nodes} nodes");
+        }
+    }
+
+    #[test]
+    fn select_host_takes_the_best_and_breaks_ties_at_random() {
+        assert_eq!(select_host(&[1, 5, 3]), 1);
+        let mut seen = BTreeSet::new();
+        for _ in 0..200 {
+            seen.insert(select_host(&[2, 7, 1, 7, 7]));
+        }
+        assert_eq!(seen, [1, 3, 4].into());
+    }
+
+    fn cache_of(nodes: Vec<k8s_openapi::api::core::v1::Node>, pods: Vec<Pod>) -> Cache {
+        let mut cache = Cache::default();
+        for n in nodes {
+            cache.add_node(Arc::new(n));
+        }
+        for p in pods {
+            cache.add_pod(Arc::new(PodInfo::new(Arc::new(p))));
+        }
+        cache
+    }
+
+    #[test]
+    fn schedule_filters_then_scores() {
+        let framework = Framework::new(&ScoreWeights::default());
+        let small = node("small").allocatable(&[("cpu", "1"), ("memory", "2Gi"), ("pods", "110")]);
+        let busy = node("busy").allocatable(&[("cpu", "4"), ("memory", "8Gi"), ("pods", "110")]);
+        let idle = node("idle").allocatable(&[("cpu", "4"), ("memory", "8Gi"), ("pods", "110")]);
+        let cache = cache_of(
+            vec![small.build(), busy.clone().build(), idle.clone().build()],
+            vec![pod("running")
+                .req(&[("cpu", "2"), ("memory", "4Gi")])
+                .node("busy")
+                .build()],
+        );
+        let wanted = PodInfo::new(Arc::new(
+            pod("p").req(&[("cpu", "1500m"), ("memory", "1Gi")]).build(),
+        ));
+        for start in 0..3 {
+            let mut next = start;
+            let result = framework.schedule(&wanted, &cache, &mut next).unwrap();
+            assert_eq!(result.node, "idle");
+            assert_eq!((result.evaluated, result.feasible), (3, 2));
+        }
+
+        let too_big = PodInfo::new(Arc::new(pod("big").req(&[("cpu", "5")]).build()));
+        let Err(Unschedulable::Fit(error)) = framework.schedule(&too_big, &cache, &mut 0) else {
+            panic!("a 5-cpu pod fits nowhere");
+        };
+        assert_eq!(
+            error.to_string(),
+            "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
+        );
+        let tight = PodInfo::new(Arc::new(pod("tight").req(&[("cpu", "3")]).build()));
+        let busy_full = cache_of(
+            vec![busy.build(), idle.build()],
+            vec![
+                pod("r1").req(&[("cpu", "3")]).node("busy").build(),
+                pod("r2").req(&[("cpu", "2")]).node("idle").build(),
+            ],
+        );
+        let Err(Unschedulable::Fit(error)) = framework.schedule(&tight, &busy_full, &mut 0) else {
+            panic!("3 cpu fits nowhere");
+        };
+        assert_eq!(
+            error.to_string(),
+            "0/2 nodes are available: 2 Insufficient cpu. preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."
+        );
+        assert_eq!(
+            framework.schedule(&tight, &Cache::default(), &mut 0),
+            Err(Unschedulable::NoNodes)
+        );
+    }
+}

@@ -1,0 +1,74 @@
+//! keel-scheduler: places pods on nodes the way kube-scheduler does, talking to the cluster
+//! only through the Kubernetes API (the `kube` crate and `k8s-openapi` types), as any
+//! outside program would. It depends on no keel crate but keel-lease.
+//!
+//! Every control-plane member runs it; one leads at a time, elected on the Lease
+//! `kube-system/keel-scheduler`. The leader watches nodes and pods, takes pending pods for
+//! its scheduler name from a queue, filters the nodes with the default profile's plugins
+//! (NodeUnschedulable, NodeName, TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit),
+//! scores the feasible ones (TaintToleration 3, NodeAffinity 2, NodeResourcesFit
+//! LeastAllocated 1, BalancedAllocation 1), and binds the pod to the best through
+//! `pods/NAME/binding`. A pod no node fits gets `PodScheduled=False` (Unschedulable) and a
+//! `FailedScheduling` event whose message is kube-scheduler's, word for word.
+//!
+//! # Layout
+//!
+//! - [`config`]: [`SchedulerConfig`]: identity, scheduler name, weights, backoff, lease timings.
+//! - [`scheduler`]: the leader's work: informers → cache and queue; the scheduling loop.
+//! - [`informers`]: watchers turned into add/update/delete changes with the old object.
+//! - [`queue`]: active (priority, then age), backoff (1 s doubling to 10 s), unschedulable.
+//! - [`cache`]: nodes with allocatable vs requested, bound and assumed pods, host ports.
+//! - [`framework`]: pre-filter → filter → score → select; `FitError`, the failure message.
+//! - [`plugins`]: one file per plugin, each with its table tests.
+//! - [`resources`]: a pod's requests (init containers, sidecars, overhead); node allocatable.
+//! - [`quantity`]: `"500m"`, `"4Gi"` as numbers, rounded as apimachinery rounds.
+//! - [`binder`]: the binding subresource.
+//! - [`status`]: the `PodScheduled=False` condition through `pods/status`.
+//! - [`events`]: `FailedScheduling` and `Scheduled` core/v1 Events.
+//! - [`error`]: the errors of API writes.
+
+pub mod binder;
+pub mod cache;
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod framework;
+pub mod informers;
+pub mod plugins;
+pub mod quantity;
+pub mod queue;
+pub mod resources;
+pub mod scheduler;
+pub mod status;
+
+#[cfg(test)]
+mod testing;
+
+use std::future::Future;
+use std::sync::Arc;
+
+pub use config::{LeaseTimings, SchedulerConfig, ScoreWeights};
+pub use error::{Error, Result};
+
+/// Schedules pods whenever this instance leads, until `shutdown` resolves (then the Lease is
+/// released, so another instance takes over at once). Each leadership term starts from a
+/// fresh list of nodes and pods.
+pub async fn run(
+    client: kube::Client,
+    config: SchedulerConfig,
+    shutdown: impl Future<Output = ()>,
+) {
+    let lease = config.lease_config();
+    let leader_client = client.clone();
+    keel_lease::run_while_leader(
+        leader_client,
+        lease,
+        move || {
+            let scheduler = Arc::new(scheduler::Scheduler::new(client.clone(), config.clone()));
+            tracing::info!(identity = %config.identity, "leading: scheduling pods");
+            scheduler.run()
+        },
+        shutdown,
+    )
+    .await;
+}

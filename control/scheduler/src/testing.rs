@@ -1,0 +1,289 @@
+//! Builders for the table tests, after kube-scheduler's `st.MakePod()` / `st.MakeNode()`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{
+    Affinity, Container, ContainerPort, Node, NodeAffinity, NodeSelector, NodeSelectorRequirement,
+    NodeSelectorTerm, NodeSpec, NodeStatus, Pod, PodSpec, PreferredSchedulingTerm,
+    ResourceRequirements, Taint, Toleration,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+
+use crate::cache::NodeInfo;
+use crate::framework::PodInfo;
+
+fn quantities(list: &[(&str, &str)]) -> BTreeMap<String, Quantity> {
+    list.iter()
+        .map(|(name, value)| ((*name).to_owned(), Quantity((*value).to_owned())))
+        .collect()
+}
+
+/// A container asking for `requests`.
+pub fn container(requests: &[(&str, &str)]) -> Container {
+    Container {
+        name: "c".into(),
+        image: Some("busybox".into()),
+        resources: Some(ResourceRequirements {
+            requests: Some(quantities(requests)),
+            ..ResourceRequirements::default()
+        }),
+        ..Container::default()
+    }
+}
+
+/// A sidecar: an init container with `restartPolicy: Always`.
+pub fn sidecar(requests: &[(&str, &str)]) -> Container {
+    Container {
+        restart_policy: Some("Always".into()),
+        ..container(requests)
+    }
+}
+
+/// A pod under construction.
+pub struct PodBuilder(Pod);
+
+/// A pod `name` in `default`, uid `uid-<name>`, for the default scheduler.
+pub fn pod(name: &str) -> PodBuilder {
+    let mut pod = Pod::default();
+    pod.metadata.name = Some(name.into());
+    pod.metadata.namespace = Some("default".into());
+    pod.metadata.uid = Some(format!("uid-{name}"));
+    pod.spec = Some(PodSpec {
+        scheduler_name: Some("default-scheduler".into()),
+        ..PodSpec::default()
+    });
+    PodBuilder(pod)
+}
+
+impl PodBuilder {
+    fn spec_mut(&mut self) -> &mut PodSpec {
+        self.0.spec.get_or_insert_with(PodSpec::default)
+    }
+
+    fn node_affinity(&mut self) -> &mut NodeAffinity {
+        self.spec_mut()
+            .affinity
+            .get_or_insert_with(Affinity::default)
+            .node_affinity
+            .get_or_insert_with(NodeAffinity::default)
+    }
+
+    /// Adds a container.
+    pub fn container(mut self, container: Container) -> Self {
+        self.spec_mut().containers.push(container);
+        self
+    }
+
+    /// Adds a container asking for `requests`.
+    pub fn req(self, requests: &[(&str, &str)]) -> Self {
+        self.container(container(requests))
+    }
+
+    /// Adds an init container.
+    pub fn init_container(mut self, container: Container) -> Self {
+        self.spec_mut()
+            .init_containers
+            .get_or_insert_with(Vec::new)
+            .push(container);
+        self
+    }
+
+    /// Sets the pod overhead.
+    pub fn overhead(mut self, overhead: &[(&str, &str)]) -> Self {
+        self.spec_mut().overhead = Some(quantities(overhead));
+        self
+    }
+
+    /// Adds a toleration (`operator` "" means Equal).
+    pub fn toleration(mut self, key: &str, operator: &str, value: &str, effect: &str) -> Self {
+        let toleration = Toleration {
+            key: Some(key.into()).filter(|k: &String| !k.is_empty()),
+            operator: Some(operator.into()).filter(|o: &String| !o.is_empty()),
+            value: Some(value.into()).filter(|v: &String| !v.is_empty()),
+            effect: Some(effect.into()).filter(|e: &String| !e.is_empty()),
+            ..Toleration::default()
+        };
+        self.spec_mut()
+            .tolerations
+            .get_or_insert_with(Vec::new)
+            .push(toleration);
+        self
+    }
+
+    /// Adds a `nodeSelector` entry.
+    pub fn node_selector(mut self, key: &str, value: &str) -> Self {
+        self.spec_mut()
+            .node_selector
+            .get_or_insert_with(BTreeMap::new)
+            .insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the required node affinity terms.
+    pub fn required_terms(mut self, terms: Vec<NodeSelectorTerm>) -> Self {
+        self.node_affinity()
+            .required_during_scheduling_ignored_during_execution = Some(NodeSelector {
+            node_selector_terms: terms,
+        });
+        self
+    }
+
+    /// Adds a preferred node affinity term.
+    pub fn preferred_term(mut self, weight: i32, preference: NodeSelectorTerm) -> Self {
+        self.node_affinity()
+            .preferred_during_scheduling_ignored_during_execution
+            .get_or_insert_with(Vec::new)
+            .push(PreferredSchedulingTerm { weight, preference });
+        self
+    }
+
+    /// Adds a container taking TCP `port` on all host addresses.
+    pub fn host_port(self, port: i32) -> Self {
+        self.host_port_on(port, "TCP", "")
+    }
+
+    /// Adds a container taking `port`/`protocol` on `ip` ("" for all).
+    pub fn host_port_on(mut self, port: i32, protocol: &str, ip: &str) -> Self {
+        let container = Container {
+            name: format!("port-{port}"),
+            ports: Some(vec![ContainerPort {
+                container_port: port,
+                host_port: Some(port),
+                protocol: Some(protocol.into()).filter(|p: &String| !p.is_empty()),
+                host_ip: Some(ip.into()).filter(|i: &String| !i.is_empty()),
+                ..ContainerPort::default()
+            }]),
+            ..Container::default()
+        };
+        self.spec_mut().containers.push(container);
+        self
+    }
+
+    /// Sets `spec.priority`.
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.spec_mut().priority = Some(priority);
+        self
+    }
+
+    /// Sets `spec.preemptionPolicy`.
+    pub fn preemption_policy(mut self, policy: &str) -> Self {
+        self.spec_mut().preemption_policy = Some(policy.into());
+        self
+    }
+
+    /// Sets `spec.nodeName`.
+    pub fn node(mut self, node: &str) -> Self {
+        self.spec_mut().node_name = Some(node.into());
+        self
+    }
+
+    /// The spec.
+    pub fn spec(self) -> PodSpec {
+        self.0.spec.unwrap_or_default()
+    }
+
+    /// The pod.
+    pub fn build(self) -> Pod {
+        self.0
+    }
+
+    /// The pod, worked out for scheduling.
+    pub fn info(self) -> Arc<PodInfo> {
+        Arc::new(PodInfo::new(Arc::new(self.0)))
+    }
+}
+
+/// A node under construction.
+#[derive(Clone)]
+pub struct NodeBuilder(Node);
+
+/// A node `name` with nothing allocatable.
+pub fn node(name: &str) -> NodeBuilder {
+    let mut node = Node::default();
+    node.metadata.name = Some(name.into());
+    node.spec = Some(NodeSpec::default());
+    node.status = Some(NodeStatus::default());
+    NodeBuilder(node)
+}
+
+impl NodeBuilder {
+    /// Sets capacity and allocatable.
+    pub fn allocatable(mut self, list: &[(&str, &str)]) -> Self {
+        let status = self.0.status.get_or_insert_with(NodeStatus::default);
+        status.allocatable = Some(quantities(list));
+        status.capacity = Some(quantities(list));
+        self
+    }
+
+    /// Adds a taint.
+    pub fn taint(mut self, key: &str, value: &str, effect: &str) -> Self {
+        let spec = self.0.spec.get_or_insert_with(NodeSpec::default);
+        spec.taints.get_or_insert_with(Vec::new).push(Taint {
+            key: key.into(),
+            value: Some(value.into()).filter(|v: &String| !v.is_empty()),
+            effect: effect.into(),
+            ..Taint::default()
+        });
+        self
+    }
+
+    /// Adds a label.
+    pub fn label(mut self, key: &str, value: &str) -> Self {
+        self.0
+            .metadata
+            .labels
+            .get_or_insert_with(BTreeMap::new)
+            .insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets `spec.unschedulable`.
+    pub fn unschedulable(mut self) -> Self {
+        self.0
+            .spec
+            .get_or_insert_with(NodeSpec::default)
+            .unschedulable = Some(true);
+        self
+    }
+
+    /// The node.
+    pub fn build(self) -> Node {
+        self.0
+    }
+
+    /// The node with these pods on it.
+    pub fn info(self, pods: Vec<Pod>) -> NodeInfo {
+        let mut info = NodeInfo::new(Arc::new(self.0));
+        for pod in pods {
+            info.add_pod(Arc::new(PodInfo::new(Arc::new(pod))));
+        }
+        info
+    }
+}
+
+/// A node selector term of `matchExpressions` (key, operator, values).
+pub fn term(expressions: &[(&str, &str, &[&str])]) -> NodeSelectorTerm {
+    NodeSelectorTerm {
+        match_expressions: Some(requirements(expressions)),
+        match_fields: None,
+    }
+}
+
+/// A node selector term of `matchFields`.
+pub fn field_term(fields: &[(&str, &str, &[&str])]) -> NodeSelectorTerm {
+    NodeSelectorTerm {
+        match_expressions: None,
+        match_fields: Some(requirements(fields)),
+    }
+}
+
+fn requirements(list: &[(&str, &str, &[&str])]) -> Vec<NodeSelectorRequirement> {
+    list.iter()
+        .map(|(key, operator, values)| NodeSelectorRequirement {
+            key: (*key).into(),
+            operator: (*operator).into(),
+            values: Some(values.iter().map(|v| (*v).to_owned()).collect()),
+        })
+        .collect()
+}

@@ -1,0 +1,345 @@
+//! keel-scheduler against a real control plane: Node objects made through the API, pods
+//! with requests, and the scheduler as an in-process component with its own client. Pods are
+//! bound and spread; a pod that fits nowhere stays Pending with kube-scheduler's exact
+//! `FailedScheduling` message and `PodScheduled=False` until a bigger node comes; taints,
+//! tolerations and node selectors hold; another scheduler's pods are left alone; a pod
+//! created after the leader dies is still bound by the other instance.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use keel_scheduler::SchedulerConfig;
+use kube::api::{Api, ListParams, PostParams};
+use serde_json::json;
+
+use crate::kube_api::ControlPlane;
+
+/// Deadline of every wait: generous for a loaded 2-core machine, never a fixed sleep.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Polls `check` until it gives a value, failing with `what` at the deadline.
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Short lease timings, so a failover takes about 1.5 s.
+fn config(identity: &str) -> SchedulerConfig {
+    let mut config = SchedulerConfig::new(identity);
+    config.lease.lease_duration = Duration::from_millis(1500);
+    config.lease.renew_deadline = Duration::from_millis(1000);
+    config.lease.retry_period = Duration::from_millis(100);
+    config
+}
+
+/// A scheduler instance on member 0's API server; stop it by sending on the sender or abort
+/// the task (a crash: the lease is not released).
+fn start_scheduler(
+    cp: &ControlPlane,
+    identity: &str,
+) -> (
+    tokio::task::JoinHandle<()>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let client = cp.cluster.apiservers[0].client("system:kube-scheduler", &["system:masters"]);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(keel_scheduler::run(client, config(identity), async move {
+        let _ = stopped.await;
+    }));
+    (task, stop)
+}
+
+/// A Ready node with `cpu`, 4Gi of memory and 110 pods, as an agent registers it.
+async fn create_node(client: &kube::Client, name: &str, cpu: &str, extra: serde_json::Value) {
+    let mut node = json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+        "spec": {},
+        "status": {
+            "capacity": {"cpu": cpu, "memory": "4Gi", "pods": "110"},
+            "allocatable": {"cpu": cpu, "memory": "4Gi", "pods": "110"},
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                "message": "kubelet is posting ready status"}],
+        },
+    });
+    merge(&mut node, extra);
+    let node: Node = serde_json::from_value(node).unwrap();
+    Api::<Node>::all(client.clone())
+        .create(&PostParams::default(), &node)
+        .await
+        .expect("create node");
+}
+
+/// A pod asking for `cpu` and 128Mi.
+async fn create_pod(client: &kube::Client, name: &str, cpu: &str, extra: serde_json::Value) {
+    let mut pod = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"containers": [{"name": "app", "image": "busybox",
+            "resources": {"requests": {"cpu": cpu, "memory": "128Mi"}}}]},
+    });
+    merge(&mut pod, extra);
+    let pod: Pod = serde_json::from_value(pod).unwrap();
+    Api::<Pod>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &pod)
+        .await
+        .expect("create pod");
+}
+
+fn merge(into: &mut serde_json::Value, extra: serde_json::Value) {
+    match (into, extra) {
+        (serde_json::Value::Object(into), serde_json::Value::Object(extra)) => {
+            for (key, value) in extra {
+                merge(into.entry(key).or_insert(serde_json::Value::Null), value);
+            }
+        }
+        (into, extra) => *into = extra,
+    }
+}
+
+async fn node_of(client: &kube::Client, pod: &str) -> Option<String> {
+    Api::<Pod>::namespaced(client.clone(), "default")
+        .get(pod)
+        .await
+        .ok()?
+        .spec?
+        .node_name
+}
+
+async fn wait_bound(client: &kube::Client, pod: &str) -> String {
+    eventually(&format!("pod {pod} to be bound"), || node_of(client, pod)).await
+}
+
+fn pod_scheduled(pod: &Pod) -> Option<(String, Option<String>, Option<String>)> {
+    pod.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "PodScheduled")
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// The `FailedScheduling` events of `pod`.
+async fn failed_scheduling(client: &kube::Client, pod: &str) -> Vec<Event> {
+    Api::<Event>::namespaced(client.clone(), "default")
+        .list(&ListParams::default())
+        .await
+        .expect("list events")
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.involved_object.name.as_deref() == Some(pod)
+                && e.reason.as_deref() == Some("FailedScheduling")
+        })
+        .collect()
+}
+
+/// Waits for the pod's FailedScheduling event and condition to carry `message`.
+async fn wait_unschedulable(client: &kube::Client, pod: &str, message: &str) {
+    let event = eventually(&format!("FailedScheduling for {pod}"), || async {
+        failed_scheduling(client, pod).await.into_iter().next()
+    })
+    .await;
+    assert_eq!(event.message.as_deref(), Some(message), "event of {pod}");
+    assert_eq!(event.type_.as_deref(), Some("Warning"));
+    assert_eq!(
+        event.reporting_component.as_deref(),
+        Some("default-scheduler")
+    );
+    assert_eq!(event.action.as_deref(), Some("Scheduling"));
+    let pods = Api::<Pod>::namespaced(client.clone(), "default");
+    let condition = eventually(&format!("PodScheduled=False on {pod}"), || async {
+        pod_scheduled(&pods.get(pod).await.ok()?)
+    })
+    .await;
+    assert_eq!(
+        condition,
+        (
+            "False".to_owned(),
+            Some("Unschedulable".to_owned()),
+            Some(message.to_owned())
+        ),
+        "condition of {pod}"
+    );
+    assert_eq!(node_of(client, pod).await, None, "{pod} stays Pending");
+}
+
+#[tokio::test]
+async fn pods_are_bound_and_spread_and_a_pod_too_big_waits_for_a_bigger_node() {
+    let cp = ControlPlane::start(1).await;
+    let client = cp.client.clone();
+    let control_plane_taint = json!({"spec": {"taints": [
+        {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]}});
+    create_node(&client, "control-plane", "2", control_plane_taint).await;
+    create_node(&client, "worker-1", "2", json!({})).await;
+    create_node(&client, "worker-2", "2", json!({})).await;
+    let (task, stop) = start_scheduler(&cp, "scheduler-a");
+
+    // Four pods of 500m: the assumed-pod cache sees each decision before its binding
+    // lands, so they spread two and two over the workers; none goes to the tainted node.
+    for i in 0..4 {
+        create_pod(&client, &format!("web-{i}"), "500m", json!({})).await;
+    }
+    let mut per_node: BTreeMap<String, usize> = BTreeMap::new();
+    for i in 0..4 {
+        *per_node
+            .entry(wait_bound(&client, &format!("web-{i}")).await)
+            .or_default() += 1;
+    }
+    assert_eq!(
+        per_node,
+        [("worker-1".to_owned(), 2), ("worker-2".to_owned(), 2)].into()
+    );
+    let bound = Api::<Pod>::namespaced(client.clone(), "default")
+        .get("web-0")
+        .await
+        .unwrap();
+    assert_eq!(
+        pod_scheduled(&bound).map(|c| c.0).as_deref(),
+        Some("True"),
+        "the binding marks the pod scheduled: {:?}",
+        bound.status
+    );
+
+    // 3 cpu fits no 2-cpu node: unresolvable, so preemption is not helpful anywhere.
+    create_pod(&client, "big", "3", json!({})).await;
+    wait_unschedulable(
+        &client,
+        "big",
+        "0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 Insufficient cpu. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.",
+    )
+    .await;
+    // 1500m would fit an empty worker, but each has 1 cpu taken by pods of equal priority.
+    create_pod(&client, "wide", "1500m", json!({})).await;
+    wait_unschedulable(
+        &client,
+        "wide",
+        "0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 Insufficient cpu. preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod.",
+    )
+    .await;
+
+    // A bigger node: both waiting pods are moved back by the node event and bound to it.
+    create_node(&client, "worker-big", "8", json!({})).await;
+    assert_eq!(wait_bound(&client, "big").await, "worker-big");
+    assert_eq!(wait_bound(&client, "wide").await, "worker-big");
+    let big = Api::<Pod>::namespaced(client.clone(), "default")
+        .get("big")
+        .await
+        .unwrap();
+    assert_eq!(pod_scheduled(&big).map(|c| c.0).as_deref(), Some("True"));
+    let events = Api::<Event>::namespaced(client.clone(), "default")
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("Scheduled")
+                && e.message.as_deref() == Some("Successfully assigned default/big to worker-big")),
+        "a Scheduled event"
+    );
+
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    cp.stop().await;
+}
+
+#[tokio::test]
+async fn taints_tolerations_and_node_selectors_are_respected() {
+    let cp = ControlPlane::start(1).await;
+    let client = cp.client.clone();
+    let gpu = json!({"metadata": {"labels": {"accelerator": "gpu"}},
+        "spec": {"taints": [{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]}});
+    create_node(&client, "gpu", "2", gpu).await;
+    create_node(&client, "plain", "2", json!({})).await;
+    let (task, stop) = start_scheduler(&cp, "scheduler-a");
+
+    let on_gpu = json!({"spec": {"nodeSelector": {"accelerator": "gpu"},
+        "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "gpu",
+            "effect": "NoSchedule"}]}});
+    create_pod(&client, "trainer", "100m", on_gpu).await;
+    for i in 0..3 {
+        create_pod(&client, &format!("plain-{i}"), "100m", json!({})).await;
+    }
+    let required_gpu = json!({"spec": {"affinity": {"nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "accelerator", "operator": "In", "values": ["gpu"]}]}]}}}}});
+    create_pod(&client, "no-toleration", "100m", required_gpu).await;
+    let elsewhere = json!({"spec": {"schedulerName": "other-scheduler"}});
+    create_pod(&client, "not-mine", "100m", elsewhere).await;
+
+    assert_eq!(wait_bound(&client, "trainer").await, "gpu");
+    for i in 0..3 {
+        assert_eq!(wait_bound(&client, &format!("plain-{i}")).await, "plain");
+    }
+    wait_unschedulable(
+        &client,
+        "no-toleration",
+        "0/2 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 1 node(s) had untolerated taint {dedicated: gpu}. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling.",
+    )
+    .await;
+    // Another scheduler's pod: no binding, no event, no condition.
+    assert_eq!(node_of(&client, "not-mine").await, None);
+    assert!(failed_scheduling(&client, "not-mine").await.is_empty());
+
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    cp.stop().await;
+}
+
+#[tokio::test]
+async fn a_pod_created_after_the_leader_dies_is_still_bound() {
+    let cp = ControlPlane::start(1).await;
+    let client = cp.client.clone();
+    create_node(&client, "worker-1", "2", json!({})).await;
+    let a = start_scheduler(&cp, "scheduler-a");
+    let b = start_scheduler(&cp, "scheduler-b");
+
+    create_pod(&client, "before", "100m", json!({})).await;
+    wait_bound(&client, "before").await;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
+    let holder = |lease: Lease| lease.spec?.holder_identity.filter(|h| !h.is_empty());
+    let leader = eventually("a leader in the lease", || async {
+        holder(leases.get("keel-scheduler").await.ok()?)
+    })
+    .await;
+    let ((dead, _dead_stop), (survivor, survivor_stop), next) = match leader.as_str() {
+        "scheduler-a" => (a, b, "scheduler-b"),
+        "scheduler-b" => (b, a, "scheduler-a"),
+        other => panic!("unexpected leader {other}"),
+    };
+    // A crash: the task is gone and the lease is not released; it must expire.
+    dead.abort();
+    let _ = dead.await;
+
+    create_pod(&client, "after", "100m", json!({})).await;
+    assert_eq!(wait_bound(&client, "after").await, "worker-1");
+    assert_eq!(
+        holder(leases.get("keel-scheduler").await.unwrap()).as_deref(),
+        Some(next)
+    );
+
+    survivor_stop.send(()).unwrap();
+    survivor.await.unwrap();
+    cp.stop().await;
+}
