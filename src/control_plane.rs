@@ -1,6 +1,9 @@
 //! A member's control plane: the Kubernetes API server (keel-apiserver) over the member's own
 //! replica, in-process (no HTTP hop between the API server and the store), on its own HTTPS
-//! listener.
+//! listener; and the components every member runs beside it, leader-elected so one drives at
+//! a time: the scheduler (keel-scheduler) and the controller manager (keel-controllers). They
+//! speak to their member's API server through in-process kube clients, as any outside
+//! program would speak to it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -42,6 +45,8 @@ pub struct RunningApiServer {
     server: JoinHandle<()>,
     cache: JoinHandle<()>,
     bootstrap: JoinHandle<()>,
+    components: Vec<JoinHandle<()>>,
+    stop_components: watch::Sender<bool>,
 }
 
 impl RunningApiServer {
@@ -69,13 +74,53 @@ impl RunningApiServer {
         kube::Client::new(service, "default")
     }
 
-    /// Stops accepting and ends the watch cache.
+    /// Starts the scheduler and the controller manager of member `member`, each leader-elected
+    /// across the members (Leases `kube-system/keel-scheduler` and
+    /// `kube-system/keel-controller-manager`).
+    pub fn start_components(&mut self, member: &str) {
+        let identity = format!("{member}_{}", keel_apiserver::object::name_suffix());
+        let scheduler = keel_scheduler::SchedulerConfig::new(&identity);
+        let client = self.client("system:kube-scheduler", &["system:masters"]);
+        let stopped = self.stop_components.subscribe();
+        self.components.push(tokio::spawn(keel_scheduler::run(
+            client,
+            scheduler,
+            until_true(stopped),
+        )));
+        let controllers = keel_controllers::ControllersConfig::new(&identity);
+        let client = self.client("system:kube-controller-manager", &["system:masters"]);
+        let stopped = self.stop_components.subscribe();
+        self.components.push(tokio::spawn(keel_controllers::run(
+            client,
+            controllers,
+            until_true(stopped),
+        )));
+    }
+
+    /// Stops the components (they release their Leases, so another member's take over at
+    /// once), then stops accepting and ends the watch cache.
     pub async fn stop(self) {
+        let _ = self.stop_components.send(true);
+        for component in self.components {
+            // Releasing a Lease is one API call; a component stuck longer is cut off.
+            let abort = component.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(5), component)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
         let _ = self.stop.send(true);
         let _ = self.server.await;
         self.cache.abort();
         self.bootstrap.abort();
     }
+}
+
+/// Resolves once `stopped` turns true (or its sender is gone).
+async fn until_true(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|s| *s).await;
 }
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
@@ -133,6 +178,8 @@ pub async fn start_apiserver(
     Ok(RunningApiServer {
         addr,
         front,
+        components: Vec::new(),
+        stop_components: watch::channel(false).0,
         stop,
         server,
         cache,

@@ -363,6 +363,13 @@ impl DevCluster {
         Ok(path)
     }
 
+    /// Starts the scheduler and the controller manager in every member (leader-elected).
+    pub fn start_components(&mut self) {
+        for (apiserver, config) in self.apiservers.iter_mut().zip(&self.configs) {
+            apiserver.start_components(&config.name);
+        }
+    }
+
     /// Stops every member (and API server).
     pub async fn stop(self) -> anyhow::Result<()> {
         for apiserver in self.apiservers {
@@ -461,6 +468,7 @@ impl DevCommand {
             _ => self.cluster.apiserver_port,
         };
         let kubeconfig = cluster.start_control_plane(apiserver_port).await?;
+        cluster.start_components();
         println!("keel dev: {} members up", cluster.members.len());
         let scheme = if cluster.tls.is_some() {
             "https"

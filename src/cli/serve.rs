@@ -290,7 +290,9 @@ async fn start_control_plane(
         service_account_key_file: config.apiserver_service_account_key_file.clone(),
     };
     let replica: Arc<dyn crate::replica::Replica> = member.replica.clone();
-    let apiserver = crate::control_plane::start_apiserver(replica, listener, &tls, tokens).await?;
+    let mut apiserver =
+        crate::control_plane::start_apiserver(replica, listener, &tls, tokens).await?;
+    apiserver.start_components(&config.name);
     tracing::info!(
         "member {} serving the Kubernetes API on https://{}",
         config.name,

@@ -3,6 +3,7 @@
 //! an in-process cluster. The storage contract runs against keel and against a real etcd 3.4.
 
 mod client;
+mod components;
 mod errors;
 mod kubectl;
 mod leader;
