@@ -1094,6 +1094,16 @@ async fn list_run(target: &Arc<Target>, sizes: &Sizes) -> anyhow::Result<ListRun
             error: None,
         })
         .collect();
+    // A list at resourceVersion=0 may be a moment behind the last create (any recent state is
+    // what it promises): wait, with a deadline, until this member's watch cache holds them all.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let listed = list_all(&target.http, &url, &kinds[0].query, false).await;
+        if listed.as_ref().is_ok_and(|l| l.items as u64 == pods) || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     // Peak RSS from here on only (Linux: 5 in clear_refs resets VmHWM to the current RSS).
     let peak_reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
     // Round-robin, so no kind always runs first (on a cold allocator) or last.
