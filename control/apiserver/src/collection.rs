@@ -144,34 +144,24 @@ impl Api {
         let rv = parse_resource_version(query)?;
         let exact = query.get("resourceVersionMatch") == Some("Exact");
         let prefix = resource.namespace_prefix(call.namespace);
-        let (items, revision, next) = if let Some(token) = query.non_empty("continue") {
-            let (revision, start) = decode_continue(token)?;
-            self.list_store(
-                &prefix,
-                &format!("{}{start}", resource.prefix()),
-                revision,
-                limit,
-                &filter,
-                resource,
-            )
-            .await?
-        } else {
-            match rv {
-                Some(n) if !exact => match self.list_cache(resource, &prefix, n, &filter).await? {
-                    Some(listed) => listed,
-                    None => {
-                        self.list_store(&prefix, &prefix, n, limit, &filter, resource)
-                            .await?
+        let cached = match (query.non_empty("continue"), rv) {
+            (None, Some(n)) if !exact => self.list_cache(resource, &prefix, n, &filter).await?,
+            _ => None,
+        };
+        let (items, revision, next) = match cached {
+            Some((items, revision)) => (items, revision, None),
+            None => {
+                let (start, revision) = match query.non_empty("continue") {
+                    Some(token) => {
+                        let (revision, start) = decode_continue(token)?;
+                        (format!("{}{start}", resource.prefix()), revision)
                     }
-                },
-                Some(n) => {
-                    self.list_store(&prefix, &prefix, n, limit, &filter, resource)
-                        .await?
-                }
-                None => {
-                    self.list_store(&prefix, &prefix, 0, limit, &filter, resource)
-                        .await?
-                }
+                    None => (prefix.clone(), rv.unwrap_or(0)),
+                };
+                let (items, revision, next) = self
+                    .list_store(&prefix, &start, revision, limit, &filter, resource)
+                    .await?;
+                (items.into_iter().map(Arc::new).collect(), revision, next)
             }
         };
         let revision = revision.to_string();
@@ -194,15 +184,12 @@ impl Api {
         if let Some(next) = next {
             metadata["continue"] = json!(next);
         }
-        Ok(Reply::Object(
-            200,
-            json!({
-                "kind": format!("{}List", resource.kind),
-                "apiVersion": resource.api_version(),
-                "metadata": metadata,
-                "items": items,
-            }),
-        ))
+        let head = json!({
+            "kind": format!("{}List", resource.kind),
+            "apiVersion": resource.api_version(),
+            "metadata": metadata,
+        });
+        Ok(Reply::Json(200, list_body(&head, &items)?))
     }
 
     /// A list from the cache once it has reached `revision`; `None` when it does not in time.
@@ -212,17 +199,15 @@ impl Api {
         prefix: &str,
         revision: i64,
         filter: &Filter,
-    ) -> Result<Option<(Vec<Value>, i64, Option<String>)>> {
+    ) -> Result<Option<(Vec<Arc<Value>>, i64)>> {
         if !self.cache.wait_for(revision, CACHE_CATCH_UP).await {
             return Ok(None);
         }
-        let (objects, at) = self.shard(resource)?.list(prefix);
-        let items = objects
-            .iter()
-            .filter(|o| filter.matches(o))
-            .map(|o| (**o).clone())
-            .collect();
-        Ok(Some((items, at, None)))
+        let (mut objects, at) = self.shard(resource)?.list(prefix);
+        // The cache's own objects, shared, not copied: a list of 10,000 pods is written out
+        // from them directly.
+        objects.retain(|o| filter.matches(o));
+        Ok(Some((objects, at)))
     }
 
     /// A page from the store: up to `limit` matching objects from `start`, read at `revision`
@@ -331,8 +316,8 @@ impl Api {
             filter,
             prefix,
             table,
+            published: shard.subscribe(),
             shard,
-            published: self.cache.subscribe(),
             sender,
             position,
             first_row: true,
@@ -385,6 +370,22 @@ impl Api {
                 "metadata": {}, "items": deleted}),
         ))
     }
+}
+
+/// A list's JSON: `head`'s fields, then `items`, each written straight from its object.
+fn list_body(head: &Value, items: &[Arc<Value>]) -> Result<Vec<u8>> {
+    let mut body = serde_json::to_vec(head).map_err(ApiError::internal)?;
+    // `head` is an object: reopen it to add the items.
+    body.pop();
+    body.extend_from_slice(br#","items":["#);
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        serde_json::to_writer(&mut body, &**item).map_err(ApiError::internal)?;
+    }
+    body.extend_from_slice(b"]}");
+    Ok(body)
 }
 
 fn now_unix() -> i64 {
@@ -542,6 +543,21 @@ mod tests {
         assert_eq!(decode_continue("not base64!").unwrap_err().code, 400);
         let escape = encode_continue(42, "../secrets/x");
         assert_eq!(decode_continue(&escape).unwrap_err().code, 400);
+    }
+
+    #[test]
+    fn list_bodies_are_json_with_their_items() {
+        let head =
+            json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "7"}});
+        let items = vec![
+            Arc::new(json!({"metadata": {"name": "a"}})),
+            Arc::new(json!({"metadata": {"name": "b"}})),
+        ];
+        let body: Value = serde_json::from_slice(&list_body(&head, &items).unwrap()).unwrap();
+        assert_eq!(body["items"][1]["metadata"]["name"], "b");
+        assert_eq!(body["metadata"]["resourceVersion"], "7");
+        let empty: Value = serde_json::from_slice(&list_body(&head, &[]).unwrap()).unwrap();
+        assert_eq!(empty["items"], json!([]));
     }
 
     #[test]

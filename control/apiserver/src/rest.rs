@@ -26,6 +26,8 @@ pub enum Reply {
     Object(u16, Value),
     /// A JSON body with its own Content-Type (aggregated discovery is read by it).
     Typed(u16, Value, &'static str),
+    /// A JSON body already serialized (a list written from shared objects).
+    Json(u16, Vec<u8>),
     /// A watch: lines as they come, with the stream's Content-Type.
     Stream(tokio::sync::mpsc::Receiver<bytes::Bytes>, &'static str),
 }
@@ -125,6 +127,20 @@ impl Api {
             group: "",
             name: namespace,
         };
+        // The watch cache answers for a namespace it has seen open (as kube-apiserver's
+        // lifecycle admission reads its informer); only one it does not know, or sees
+        // terminating, is read from the store, since the cache may lag a change just made.
+        let cached = self
+            .cache
+            .shard("/registry/namespaces/")
+            .and_then(|shard| shard.get(&key));
+        if cached.is_some_and(|ns| {
+            ns["metadata"]
+                .get("deletionTimestamp")
+                .is_none_or(Value::is_null)
+        }) {
+            return Ok(());
+        }
         let ns = object::must_read(&*self.storage, &key, &target).await?;
         if ns.object["metadata"]
             .get("deletionTimestamp")

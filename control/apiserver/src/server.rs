@@ -364,11 +364,15 @@ fn text_response(code: u16, text: &'static str) -> Response<Body> {
 }
 
 fn json_response(code: u16, value: &Value, content_type: &str) -> Response<Body> {
+    bytes_response(code, value.to_string().into_bytes(), content_type)
+}
+
+fn bytes_response(code: u16, body: Vec<u8>, content_type: &str) -> Response<Body> {
     Response::builder()
         .status(code)
         .header("content-type", content_type)
         .header("cache-control", "no-cache, private")
-        .body(full(value.to_string()))
+        .body(full(body))
         .expect("a valid response")
 }
 
@@ -385,6 +389,7 @@ fn reply_response(reply: Reply) -> Response<Body> {
     match reply {
         Reply::Object(code, value) => json_response(code, &value, "application/json"),
         Reply::Typed(code, value, content_type) => json_response(code, &value, content_type),
+        Reply::Json(code, body) => bytes_response(code, body, "application/json"),
         Reply::Stream(receiver, content_type) => {
             let stream =
                 tokio_stream_of(receiver).map(|line| Ok::<_, Infallible>(Frame::data(line)));

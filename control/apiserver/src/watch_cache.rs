@@ -8,7 +8,7 @@
 //! registry writes go, and a list from the cache is as fresh as its revision says.
 //!
 //! A watcher keeps a position (the last revision it delivered) and reads the shard's events
-//! after it whenever the published revision moves. A watcher that falls behind the shard's
+//! after it whenever its shard gets new ones. A watcher that falls behind the shard's
 //! window (or starts before it) gets 410 Expired and relists, as clients of kube do.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -83,12 +83,34 @@ pub enum Next {
 }
 
 /// The cached objects of one resource.
-#[derive(Default)]
 pub struct Shard {
     state: RwLock<ShardState>,
+    /// Moves when this shard gets events, so a resource's watchers wake for its own writes
+    /// only, not for every write to the registry.
+    changed: watch::Sender<i64>,
+}
+
+impl Default for Shard {
+    fn default() -> Shard {
+        Shard {
+            state: RwLock::default(),
+            changed: watch::channel(0).0,
+        }
+    }
 }
 
 impl Shard {
+    /// The cached object at `key`, if any.
+    pub fn get(&self, key: &str) -> Option<Arc<Value>> {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        state.objects.get(key).cloned()
+    }
+
+    /// A receiver that changes whenever this shard gets events (or is reloaded).
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.changed.subscribe()
+    }
+
     /// The objects under `prefix` (a namespace, or the whole resource), and the revision they
     /// are current at.
     pub fn list(&self, prefix: &str) -> (Vec<Arc<Value>>, i64) {
@@ -137,6 +159,8 @@ impl Shard {
             oldest: revision,
             revision,
         };
+        drop(state);
+        self.changed.send_replace(revision);
     }
 
     fn apply(&self, key: String, object: Option<Arc<Value>>, revision: i64) {
@@ -309,11 +333,19 @@ impl WatchCache {
         while let Some(batch) = changes.next().await {
             match batch {
                 WatchBatch::Changes { revision, changes } => {
+                    let mut touched: Vec<&Arc<Shard>> = Vec::new();
                     for change in changes {
-                        self.apply(change);
+                        if let Some(shard) = self.apply(change) {
+                            if !touched.iter().any(|t| Arc::ptr_eq(t, shard)) {
+                                touched.push(shard);
+                            }
+                        }
                     }
                     for shard in self.shards.values() {
                         shard.advance(revision);
+                    }
+                    for shard in touched {
+                        shard.changed.send_replace(revision);
                     }
                     self.published.send_replace(revision);
                 }
@@ -325,7 +357,8 @@ impl WatchCache {
         Err("store watch ended".into())
     }
 
-    fn apply(&self, change: Change) {
+    /// Applies one change to its shard; returns the shard, if the key belongs to one.
+    fn apply(&self, change: Change) -> Option<&Arc<Shard>> {
         let revision = change.revision();
         let (key, object) = match change {
             Change::Put { value, .. } => {
@@ -340,9 +373,9 @@ impl WatchCache {
             }
             Change::Delete { key, .. } => (String::from_utf8_lossy(&key).into_owned(), None),
         };
-        if let Some((shard, _)) = self.shard_of(&key) {
-            shard.apply(key, object, revision);
-        }
+        let (shard, _) = self.shard_of(&key)?;
+        shard.apply(key, object, revision);
+        Some(shard)
     }
 }
 

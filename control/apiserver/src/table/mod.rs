@@ -117,10 +117,10 @@ impl IncludeObject {
 /// `with_definitions == false` produces.  For a single object (a GET or a
 /// watch event) pass the object's own resourceVersion, as kube does.
 #[allow(clippy::too_many_arguments)]
-pub fn to_table(
+pub fn to_table<O: std::borrow::Borrow<Value>>(
     kind: &str,
     api_version: &str,
-    objects: &[Value],
+    objects: &[O],
     include: IncludeObject,
     now_unix: i64,
     resource_version: &str,
@@ -143,6 +143,7 @@ pub fn to_table(
     let rows: Vec<Value> = objects
         .iter()
         .map(|object| {
+            let object: &Value = object.borrow();
             let mut row = Map::new();
             row.insert("cells".into(), Value::Array((printer.cells)(object, now_unix)));
             if let Some(conditions) = (kind == "Pod").then(|| pod_row_conditions(object)).flatten() {
@@ -515,7 +516,7 @@ mod tests {
         );
         assert!(bare["rows"][0].get("object").is_none());
         assert!(
-            to_table("Pod", "v1", &[], IncludeObject::None, NOW, "1", None, true)["rows"]
+            to_table::<Value>("Pod", "v1", &[], IncludeObject::None, NOW, "1", None, true)["rows"]
                 .as_array()
                 .expect("rows")
                 .is_empty()
