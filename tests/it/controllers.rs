@@ -1,8 +1,10 @@
 //! keel-controllers against an in-process control plane, through real informers: a
 //! ReplicaSet keeps its pods (replaced when deleted by hand, the right ones removed on scale
 //! down), a Deployment rolls out and back without its available pods ever dropping below the
-//! desired count (checked from a watch of every pod event), and a deleted namespace is
-//! emptied and then goes away.
+//! desired count (checked from a watch of every pod event), a deleted namespace is
+//! emptied and then goes away, and the garbage collector carries out each propagation
+//! policy of a Deployment's delete (Background, Orphan, Foreground) and collects objects
+//! whose owners of any kind are gone.
 //!
 //! There is no node agent yet, so a test plays kubelet itself: it marks pods Running and
 //! Ready through `pods/status` (see [`Kubelet`]).
@@ -907,5 +909,46 @@ async fn a_foreground_delete_removes_the_pods_and_replica_sets_before_the_deploy
         }
     })
     .await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn owners_of_unwatched_kinds_are_looked_up_through_discovery() {
+    let h = Harness::start().await;
+    h.namespace("gc-dyn").await;
+    let configmaps: Api<ConfigMap> = Api::namespaced(h.client.clone(), "gc-dyn");
+    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "owner"}})).unwrap();
+    let cm = configmaps
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    let present =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": cm.uid().unwrap()});
+    let gone_cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "name": "gone",
+        "uid": "3f0c1b9e-0000-4000-8000-000000000001"});
+    let gone_rs = json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "gone",
+        "uid": "3f0c1b9e-0000-4000-8000-000000000002"});
+    let pods: Api<Pod> = Api::namespaced(h.client.clone(), "gc-dyn");
+    for (name, owners) in [
+        ("kept", json!([present])),
+        ("mixed", json!([gone_rs, present])),
+        ("dangling", json!([gone_cm, gone_rs])),
+    ] {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": name, "ownerReferences": owners},
+            "spec": {"containers": [{"name": "main", "image": "nginx:1.27"}]},
+        }))
+        .unwrap();
+        pods.create(&PostParams::default(), &pod).await.unwrap();
+    }
+    wait_for("the pod whose owners are all gone to go", 30, || async {
+        pods.get_opt("dangling")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert_eq!(names(&pods).await, ["kept", "mixed"]);
     h.stop().await;
 }
