@@ -1,8 +1,10 @@
 //! keel-controllers against an in-process control plane, through real informers: a
 //! ReplicaSet keeps its pods (replaced when deleted by hand, the right ones removed on scale
 //! down), a Deployment rolls out and back without its available pods ever dropping below the
-//! desired count (checked from a watch of every pod event), and a deleted namespace is
-//! emptied and then goes away.
+//! desired count (checked from a watch of every pod event), a deleted namespace is
+//! emptied and then goes away, and the garbage collector carries out each propagation
+//! policy of a Deployment's delete (Background, Orphan, Foreground) and collects objects
+//! whose owners of any kind are gone.
 //!
 //! There is no node agent yet, so a test plays kubelet itself: it marks pods Running and
 //! Ready through `pods/status` (see [`Kubelet`]).
@@ -768,5 +770,185 @@ async fn recreate_replaces_every_pod_and_a_paused_deployment_waits() {
         .unwrap();
     let done = rolled_out(&deployments, "db", 2).await;
     assert_eq!(done.annotations()["deployment.kubernetes.io/revision"], "3");
+    h.stop().await;
+}
+
+/// Creates Deployment `name` with `replicas` pods in `namespace` and waits for its
+/// ReplicaSet and pods.
+async fn deployment_with_pods(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    replicas: usize,
+) -> Deployment {
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}}, "template": template(name, "nginx:1.27")},
+    }))
+    .unwrap();
+    let d = deployments
+        .create(&PostParams::default(), &d)
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    wait_for("the deployment's pods", 30, || async {
+        (active_pods(&pods, name).await.len() == replicas).then_some(())
+    })
+    .await;
+    d
+}
+
+async fn names<K>(api: &Api<K>) -> Vec<String>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let list = api.list(&ListParams::default()).await.unwrap();
+    list.items.iter().map(|o| o.name_any()).collect()
+}
+
+#[tokio::test]
+async fn a_deleted_deployment_takes_its_replica_sets_and_pods_with_it() {
+    let h = Harness::start().await;
+    h.namespace("gc-bg").await;
+    deployment_with_pods(&h.client, "gc-bg", "web", 2).await;
+    // An unrelated pod with no owner stays.
+    let pods: Api<Pod> = Api::namespaced(h.client.clone(), "gc-bg");
+    let loner: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "loner", "labels": {"app": "loner"}},
+        "spec": {"containers": [{"name": "main", "image": "nginx:1.27"}]},
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &loner).await.unwrap();
+
+    let deployments: Api<Deployment> = Api::namespaced(h.client.clone(), "gc-bg");
+    // kubectl's default.
+    deployments
+        .delete("web", &DeleteParams::background())
+        .await
+        .unwrap();
+    let replicasets: Api<ReplicaSet> = Api::namespaced(h.client.clone(), "gc-bg");
+    wait_for("the replica set and its pods to go", 30, || async {
+        (names(&replicasets).await.is_empty() && names(&pods).await == ["loner"]).then_some(())
+    })
+    .await;
+    assert!(deployments.get_opt("web").await.unwrap().is_none());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_orphaning_delete_leaves_the_replica_set_without_its_owner() {
+    let h = Harness::start().await;
+    h.namespace("gc-orphan").await;
+    let d = deployment_with_pods(&h.client, "gc-orphan", "web", 2).await;
+    let deployments: Api<Deployment> = Api::namespaced(h.client.clone(), "gc-orphan");
+    let replicasets: Api<ReplicaSet> = Api::namespaced(h.client.clone(), "gc-orphan");
+    let pods: Api<Pod> = Api::namespaced(h.client.clone(), "gc-orphan");
+    let owned = names(&replicasets).await;
+    assert_eq!(owned.len(), 1);
+
+    deployments
+        .delete("web", &DeleteParams::orphan())
+        .await
+        .unwrap();
+    wait_for("the deployment to go", 30, || async {
+        deployments
+            .get_opt("web")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let uid = d.uid().unwrap();
+    let rs = replicasets.get(&owned[0]).await.unwrap();
+    assert!(
+        rs.owner_references().iter().all(|r| r.uid != uid),
+        "the replica set still names its deleted owner: {:?}",
+        rs.owner_references()
+    );
+    assert!(rs.owner_references().is_empty());
+    assert!(rs.metadata.deletion_timestamp.is_none());
+    // The orphaned ReplicaSet keeps running its pods.
+    assert_eq!(active_pods(&pods, "web").await.len(), 2);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_foreground_delete_removes_the_pods_and_replica_sets_before_the_deployment() {
+    let h = Harness::start().await;
+    h.namespace("gc-fg").await;
+    deployment_with_pods(&h.client, "gc-fg", "web", 3).await;
+    let deployments: Api<Deployment> = Api::namespaced(h.client.clone(), "gc-fg");
+    let replicasets: Api<ReplicaSet> = Api::namespaced(h.client.clone(), "gc-fg");
+    let pods: Api<Pod> = Api::namespaced(h.client.clone(), "gc-fg");
+
+    let held = deployments
+        .delete("web", &DeleteParams::foreground())
+        .await
+        .unwrap()
+        .left()
+        .expect("a foreground delete keeps the deployment for now");
+    assert!(held.metadata.deletion_timestamp.is_some());
+    assert!(held.finalizers().iter().any(|f| f == "foregroundDeletion"));
+    wait_for("the deployment to go after its dependents", 30, || async {
+        let deployment = deployments.get_opt("web").await.unwrap();
+        let (rs_left, pods_left) = (names(&replicasets).await, names(&pods).await);
+        match deployment {
+            Some(d) => {
+                assert!(d.metadata.deletion_timestamp.is_some());
+                None
+            }
+            None => {
+                assert!(
+                    rs_left.is_empty() && pods_left.is_empty(),
+                    "the deployment went before its dependents: {rs_left:?} {pods_left:?}"
+                );
+                Some(())
+            }
+        }
+    })
+    .await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn owners_of_unwatched_kinds_are_looked_up_through_discovery() {
+    let h = Harness::start().await;
+    h.namespace("gc-dyn").await;
+    let configmaps: Api<ConfigMap> = Api::namespaced(h.client.clone(), "gc-dyn");
+    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "owner"}})).unwrap();
+    let cm = configmaps
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    let present =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": cm.uid().unwrap()});
+    let gone_cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "name": "gone",
+        "uid": "3f0c1b9e-0000-4000-8000-000000000001"});
+    let gone_rs = json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "gone",
+        "uid": "3f0c1b9e-0000-4000-8000-000000000002"});
+    let pods: Api<Pod> = Api::namespaced(h.client.clone(), "gc-dyn");
+    for (name, owners) in [
+        ("kept", json!([present])),
+        ("mixed", json!([gone_rs, present])),
+        ("dangling", json!([gone_cm, gone_rs])),
+    ] {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": name, "ownerReferences": owners},
+            "spec": {"containers": [{"name": "main", "image": "nginx:1.27"}]},
+        }))
+        .unwrap();
+        pods.create(&PostParams::default(), &pod).await.unwrap();
+    }
+    wait_for("the pod whose owners are all gone to go", 30, || async {
+        pods.get_opt("dangling")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert_eq!(names(&pods).await, ["kept", "mixed"]);
     h.stop().await;
 }

@@ -19,6 +19,8 @@
 //! - [`deployment`]: ReplicaSets for Deployments (template hash, revisions, RollingUpdate and
 //!   Recreate, conditions, history cleanup).
 //! - [`namespace`]: a deleted namespace emptied, then finalized.
+//! - [`garbage_collector`]: dependents whose owners are gone deleted; the Orphan and
+//!   Foreground propagation policies carried out.
 //! - [`expectations`]: creates and deletes the pod cache has not shown yet.
 //! - [`events`]: core/v1 Events, as `kubectl describe` shows them.
 //! - [`pods`], [`labels`], [`ownership`]: what controllers read off pods, selectors, and
@@ -29,6 +31,7 @@ pub mod deployment;
 pub mod error;
 pub mod events;
 pub mod expectations;
+pub mod garbage_collector;
 pub mod informer;
 pub mod labels;
 pub mod namespace;
@@ -75,6 +78,9 @@ pub struct ControllersConfig {
     pub expectations_timeout: Duration,
     /// How soon a terminating namespace with content left is looked at again.
     pub namespace_recheck: Duration,
+    /// How soon the garbage collector looks again at an owner waiting for its dependents to
+    /// go (foreground deletion), or after a failure.
+    pub garbage_collector_recheck: Duration,
 }
 
 impl ControllersConfig {
@@ -88,6 +94,7 @@ impl ControllersConfig {
             resync: Duration::from_secs(300),
             expectations_timeout: Duration::from_secs(300),
             namespace_recheck: Duration::from_secs(2),
+            garbage_collector_recheck: Duration::from_secs(2),
         }
     }
 
@@ -134,6 +141,16 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
     let replicasets_for_themselves = replicasets.subscribe();
     let replicasets_for_deployments = replicasets.subscribe();
     let deployments_for_themselves = deployments.subscribe();
+    let gc_triggers = garbage_collector::Triggers {
+        pods: pods.subscribe(),
+        pods_for_replicasets: pods.subscribe(),
+        replicasets: replicasets.subscribe(),
+        replicasets_for_pods: replicasets.subscribe(),
+        replicasets_for_deployments: replicasets.subscribe(),
+        deployments: deployments.subscribe(),
+        deployments_for_replicasets: deployments.subscribe(),
+        deployments_for_pods: deployments.subscribe(),
+    };
 
     let observed = Arc::clone(&expectations);
     tasks.spawn(pods.run(move |event| observe_pod(&observed, event)));
@@ -164,6 +181,15 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
         replicasets_for_themselves,
         pods_for_replicasets,
     ));
+    let gc_context = Arc::new(garbage_collector::Context::new(
+        client.clone(),
+        pod_store.clone(),
+        rs_store.clone(),
+        deployment_store.clone(),
+        config.garbage_collector_recheck,
+        config.resync,
+    ));
+    tasks.spawn(garbage_collector::run(gc_context, gc_triggers));
     let deployment_context = Arc::new(deployment::Context {
         client: client.clone(),
         deployments: deployment_store,
