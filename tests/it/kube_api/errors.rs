@@ -2,12 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::{https, ControlPlane};
-
-async fn status(response: reqwest::Response) -> (u16, Value) {
-    let code = response.status().as_u16();
-    (code, response.json().await.expect("a Status body"))
-}
+use super::{call, https, ControlPlane};
 
 #[tokio::test]
 async fn bad_requests_get_kube_statuses_and_store_nothing() {
@@ -20,15 +15,14 @@ async fn bad_requests_get_kube_statuses_and_store_nothing() {
             .post(&maps)
             .header("content-type", content_type)
             .body(body)
-            .send()
     };
 
-    let (code, body) = status(post("{not json", "application/json").await.unwrap()).await;
+    let (code, body) = call(post("{not json", "application/json")).await;
     assert_eq!((code, body["reason"].as_str()), (400, Some("BadRequest")));
     assert_eq!(body["kind"], "Status");
 
     let wrong_kind = r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"x"}}"#;
-    let (code, body) = status(post(wrong_kind, "application/json").await.unwrap()).await;
+    let (code, body) = call(post(wrong_kind, "application/json")).await;
     assert_eq!(code, 400);
     assert!(body["message"]
         .as_str()
@@ -36,7 +30,7 @@ async fn bad_requests_get_kube_statuses_and_store_nothing() {
         .contains("does not match the expected kind"));
 
     let other_ns = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x","namespace":"kube-system"}}"#;
-    let (code, body) = status(post(other_ns, "application/json").await.unwrap()).await;
+    let (code, body) = call(post(other_ns, "application/json")).await;
     assert_eq!(code, 400);
     assert_eq!(
         body["message"],
@@ -44,16 +38,11 @@ async fn bad_requests_get_kube_statuses_and_store_nothing() {
     );
 
     let bad_name = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"Not_A_Name"}}"#;
-    let (code, body) = status(post(bad_name, "application/json").await.unwrap()).await;
+    let (code, body) = call(post(bad_name, "application/json")).await;
     assert_eq!((code, body["reason"].as_str()), (422, Some("Invalid")));
     assert_eq!(body["details"]["causes"][0]["field"], "metadata.name");
 
-    let (code, body) = status(
-        post("k8s\0junk", "application/vnd.kubernetes.protobuf")
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (code, body) = call(post("k8s\0junk", "application/vnd.kubernetes.protobuf")).await;
     assert_eq!(
         (code, body["reason"].as_str()),
         (415, Some("UnsupportedMediaType"))
@@ -66,24 +55,11 @@ async fn bad_requests_get_kube_statuses_and_store_nothing() {
     let response = client.post(&maps).body(huge).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 413);
 
-    let (code, _) = status(
-        client
-            .get(format!("{base}/api/v1/gadgets"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (code, _) = call(client.get(format!("{base}/api/v1/gadgets"))).await;
     assert_eq!(code, 404);
-    let (code, body) = status(
-        client
-            .get(format!(
-                "{base}/apis/apps/v1/namespaces/default/deployments/nope"
-            ))
-            .send()
-            .await
-            .unwrap(),
-    )
+    let (code, body) = call(client.get(format!(
+        "{base}/apis/apps/v1/namespaces/default/deployments/nope"
+    )))
     .await;
     assert_eq!(
         (code, body["message"].as_str()),
@@ -91,20 +67,13 @@ async fn bad_requests_get_kube_statuses_and_store_nothing() {
     );
 
     // Nothing above was stored.
-    let list: Value = client
-        .get(&maps)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = call(client.get(&maps)).await.1;
     assert_eq!(list["items"], json!([]));
     assert_eq!(list["kind"], "ConfigMapList");
 
     // No credentials: 401; health checks stay open.
     let anonymous = https(&cp, false);
-    let (code, body) = status(anonymous.get(&maps).send().await.unwrap()).await;
+    let (code, body) = call(anonymous.get(&maps)).await;
     assert_eq!((code, body["reason"].as_str()), (401, Some("Unauthorized")));
     let health = anonymous
         .get(format!("{base}/readyz"))
@@ -112,14 +81,7 @@ async fn bad_requests_get_kube_statuses_and_store_nothing() {
         .await
         .unwrap();
     assert_eq!(health.status().as_u16(), 200);
-    let version: Value = client
-        .get(format!("{base}/version"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let version: Value = call(client.get(format!("{base}/version"))).await.1;
     assert!(version["gitVersion"].as_str().unwrap().starts_with("v1."));
     cp.stop().await;
 }
@@ -143,29 +105,14 @@ async fn a_continue_token_past_compaction_expires() {
             201
         );
     }
-    let page: Value = client
-        .get(format!("{maps}?limit=1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = call(client.get(format!("{maps}?limit=1"))).await.1;
     let token = page["metadata"]["continue"]
         .as_str()
         .expect("a continue token")
         .to_owned();
     // Compact the store past the token's revision through keel's etcd API.
     let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "d"}});
-    let created: Value = client
-        .post(&maps)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created: Value = call(client.post(&maps).json(&body)).await.1;
     let revision: i64 = created["metadata"]["resourceVersion"]
         .as_str()
         .unwrap()
@@ -182,14 +129,7 @@ async fn a_continue_token_past_compaction_expires() {
         .await
         .unwrap();
     assert!(compacted.status().is_success());
-    let (code, body) = status(
-        client
-            .get(format!("{maps}?limit=1&continue={token}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (code, body) = call(client.get(format!("{maps}?limit=1&continue={token}"))).await;
     assert_eq!((code, body["reason"].as_str()), (410, Some("Expired")));
     cp.stop().await;
 }
@@ -215,25 +155,14 @@ async fn service_account_tokens_authenticate_until_the_account_goes() {
     );
     let short = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
         "spec": {"expirationSeconds": 60}});
-    let (code, _) = status(
-        admin
-            .post(format!("{accounts}/builder/token"))
-            .json(&short)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (code, _) = call(admin.post(format!("{accounts}/builder/token")).json(&short)).await;
     assert_eq!(code, 422, "kube's minimum is ten minutes");
     let request =
         json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}});
-    let (code, issued) = status(
+    let (code, issued) = call(
         admin
             .post(format!("{accounts}/builder/token"))
-            .json(&request)
-            .send()
-            .await
-            .unwrap(),
+            .json(&request),
     )
     .await;
     assert_eq!(code, 201);
@@ -243,15 +172,7 @@ async fn service_account_tokens_authenticate_until_the_account_goes() {
     // The token authenticates (403 from authorization, naming the account, not 401).
     let anonymous = https(&cp, false);
     let pods = format!("{base}/api/v1/namespaces/default/pods");
-    let (code, body) = status(
-        anonymous
-            .get(&pods)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (code, body) = call(anonymous.get(&pods).bearer_auth(&token)).await;
     assert_eq!(code, 403);
     assert!(
         body["message"]
@@ -260,15 +181,7 @@ async fn service_account_tokens_authenticate_until_the_account_goes() {
             .contains("User \"system:serviceaccount:default:builder\""),
         "{body}"
     );
-    let (code, _) = status(
-        anonymous
-            .get(&pods)
-            .bearer_auth(format!("{token}x"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (code, _) = call(anonymous.get(&pods).bearer_auth(format!("{token}x"))).await;
     assert_eq!(code, 401, "a tampered token");
 
     // Deleting the account revokes its tokens.
@@ -279,15 +192,7 @@ async fn service_account_tokens_authenticate_until_the_account_goes() {
         .unwrap()
         .status()
         .is_success());
-    let (code, _) = status(
-        anonymous
-            .get(&pods)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (code, _) = call(anonymous.get(&pods).bearer_auth(&token)).await;
     assert_eq!(code, 401);
     cp.stop().await;
 }

@@ -83,6 +83,13 @@ pub async fn client_of(kubeconfig: &std::path::Path, server: Option<String>) -> 
     kube::Client::try_from(config).expect("client")
 }
 
+/// Sends `request`; its status code and JSON body (a Status for errors).
+pub async fn call(request: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+    let response = request.send().await.expect("the API server answers");
+    let code = response.status().as_u16();
+    (code, response.json().await.expect("a JSON body"))
+}
+
 /// An HTTPS client of the cluster: with the admin certificate, or anonymous.
 pub fn https(cp: &ControlPlane, admin: bool) -> reqwest::Client {
     let pki = cp.kubeconfig.parent().unwrap().join("pki");

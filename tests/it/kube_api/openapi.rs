@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::{https, ControlPlane};
+use super::{call, https, ControlPlane};
 
 #[tokio::test]
 async fn openapi_documents_are_cached_by_hash_and_etag() {
@@ -10,14 +10,7 @@ async fn openapi_documents_are_cached_by_hash_and_etag() {
     let client = https(&cp, true);
     let base = cp.server(0);
 
-    let index: Value = client
-        .get(format!("{base}/openapi/v3"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let index: Value = call(client.get(format!("{base}/openapi/v3"))).await.1;
     let url = index["paths"]["apis/apps/v1"]["serverRelativeURL"]
         .as_str()
         .expect("apps/v1 is listed")
