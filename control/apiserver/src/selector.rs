@@ -1566,7 +1566,7 @@ mod tests {
         let pod = json!({
             "metadata": {"name": "p", "namespace": "ns"},
             "spec": {"restartPolicy": "Always"},
-            "status": {"phase": "Pending", "podIPs": [{"ip": "10.0.0.5"}], "podIP": "10.0.0.9"}
+            "status": {"phase": "Pending", "podIPs": [{"ip": "169.254.0.5"}], "podIP": "169.254.0.9"}
         });
         assert_eq!(
             field_value("Pod", &pod, "spec.nodeName").as_deref(),
@@ -1578,7 +1578,7 @@ mod tests {
         );
         assert_eq!(
             field_value("Pod", &pod, "status.podIP").as_deref(),
-            Some("10.0.0.5")
+            Some("169.254.0.5")
         );
         assert_eq!(
             field_value("Pod", &pod, "metadata.namespace").as_deref(),

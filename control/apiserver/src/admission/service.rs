@@ -361,17 +361,17 @@ mod tests {
         assert_eq!(
             create_errors(
                 "Service",
-                json!({"spec": {"clusterIP": "10.0.0.300", "ports": [{"port": 80}]}})
+                json!({"spec": {"clusterIP": "169.254.0.300", "ports": [{"port": 80}]}})
             ),
             [
-                "spec.clusterIPs[0]: Invalid value: \"10.0.0.300\": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
+                "spec.clusterIPs[0]: Invalid value: \"169.254.0.300\": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
             ]
         );
-        let old = json!({"spec": {"clusterIP": "10.0.0.5", "ports": [{"port": 80}]}});
-        let moved = json!({"spec": {"clusterIP": "10.0.0.6", "ports": [{"port": 80}]}});
+        let old = json!({"spec": {"clusterIP": "169.254.0.5", "ports": [{"port": 80}]}});
+        let moved = json!({"spec": {"clusterIP": "169.254.0.6", "ports": [{"port": 80}]}});
         assert_eq!(
             update_errors("Service", old.clone(), moved),
-            ["spec.clusterIPs[0]: Invalid value: []string{\"10.0.0.6\"}: may not change once set"]
+            ["spec.clusterIPs[0]: Invalid value: []string{\"169.254.0.6\"}: may not change once set"]
         );
         let omitted = json!({"spec": {"ports": [{"port": 8080}]}});
         assert!(update_errors("Service", old, omitted).is_empty());

@@ -422,7 +422,7 @@ mod tests {
 
     #[test]
     fn cordon_and_uncordon_a_node() {
-        let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}, "spec": {"podCIDR": "10.0.0.0/24"}});
+        let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}, "spec": {"podCIDR": "169.254.0.0/24"}});
         let cordoned = smp(
             "Node",
             node.clone(),
@@ -430,7 +430,7 @@ mod tests {
         );
         assert_eq!(
             cordoned["spec"],
-            json!({"podCIDR": "10.0.0.0/24", "unschedulable": true})
+            json!({"podCIDR": "169.254.0.0/24", "unschedulable": true})
         );
         let uncordoned = smp("Node", cordoned, json!({"spec": {"unschedulable": null}}));
         assert_eq!(uncordoned, node);

@@ -248,7 +248,7 @@ mod tests {
     #[test]
     fn node_pod_cidrs_union_and_addresses_merge_by_type() {
         let node = json!({
-            "spec": {"podCIDRs": ["10.0.0.0/24"]},
+            "spec": {"podCIDRs": ["169.254.0.0/24"]},
             "status": {"addresses": [{"type": "InternalIP", "address": "10.1.1.1"}, {"type": "Hostname", "address": "n1"}]}
         });
         let result = smp(
@@ -261,7 +261,7 @@ mod tests {
         );
         assert_eq!(
             result["spec"]["podCIDRs"],
-            json!(["fd00::/64", "10.0.0.0/24"])
+            json!(["fd00::/64", "169.254.0.0/24"])
         );
         assert_eq!(
             result["status"]["addresses"],

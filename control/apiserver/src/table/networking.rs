@@ -396,7 +396,7 @@ mod tests {
                 json!("app=web,tier=fe")
             ]
         );
-        let pending = json!({"spec": {"type": "LoadBalancer", "clusterIP": "10.0.0.1"}});
+        let pending = json!({"spec": {"type": "LoadBalancer", "clusterIP": "169.254.0.1"}});
         assert_eq!(cell("Service", "v1", pending, "External-IP"), "<pending>");
         let balanced = json!({"spec": {"type": "LoadBalancer", "externalIPs": ["9.9.9.9"]},
             "status": {"loadBalancer": {"ingress": [{"ip": "5.6.7.8"}, {"hostname": "lb.example"}]}}});
@@ -416,21 +416,21 @@ mod tests {
     #[test]
     fn endpoints_and_slices() {
         let endpoints = json!({"subsets": [
-            {"addresses": [{"ip": "10.0.0.1"}, {"ip": "10.0.0.2"}], "ports": [{"port": 80}, {"port": 443}]},
+            {"addresses": [{"ip": "169.254.0.1"}, {"ip": "169.254.0.2"}], "ports": [{"port": 80}, {"port": 443}]},
             {"addresses": [{"ip": "fd00::1"}], "ports": [{"port": 8080}]}
         ]});
         let table = tab("Endpoints", "v1", endpoints);
         assert_eq!(column_names(&table), ["Name", "Endpoints", "Age"]);
         assert_eq!(
             cells(&table)[1],
-            "10.0.0.1:80,10.0.0.2:80,10.0.0.1:443 + 2 more..."
+            "169.254.0.1:80,169.254.0.2:80,169.254.0.1:443 + 2 more..."
         );
         assert_eq!(cell("Endpoints", "v1", json!({}), "Endpoints"), "<none>");
         let v6 = json!({"subsets": [{"addresses": [{"ip": "fd00::1"}], "ports": [{"port": 80}]}]});
         assert_eq!(cell("Endpoints", "v1", v6, "Endpoints"), "[fd00::1]:80");
 
         let slice = json!({"addressType": "IPv4", "ports": [{"port": 80}, {"name": "dns"}, {}],
-            "endpoints": [{"addresses": ["10.0.0.1"]}, {"addresses": ["10.0.0.2", "10.0.0.3", "10.0.0.4"]}]});
+            "endpoints": [{"addresses": ["169.254.0.1"]}, {"addresses": ["169.254.0.2", "169.254.0.3", "169.254.0.4"]}]});
         let table = tab("EndpointSlice", "discovery.k8s.io/v1", slice);
         assert_eq!(
             column_names(&table),
@@ -441,7 +441,7 @@ mod tests {
             [
                 json!("IPv4"),
                 json!("80,dns,*"),
-                json!("10.0.0.1,10.0.0.2,10.0.0.3 + 1 more...")
+                json!("169.254.0.1,169.254.0.2,169.254.0.3 + 1 more...")
             ]
         );
         assert_eq!(
