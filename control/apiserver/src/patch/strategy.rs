@@ -249,14 +249,14 @@ mod tests {
     fn node_pod_cidrs_union_and_addresses_merge_by_type() {
         let node = json!({
             "spec": {"podCIDRs": ["169.254.0.0/24"]},
-            "status": {"addresses": [{"type": "InternalIP", "address": "10.1.1.1"}, {"type": "Hostname", "address": "n1"}]}
+            "status": {"addresses": [{"type": "InternalIP", "address": "169.254.1.1"}, {"type": "Hostname", "address": "n1"}]}
         });
         let result = smp(
             "Node",
             node,
             json!({
                 "spec": {"podCIDRs": ["fd00::/64"]},
-                "status": {"addresses": [{"type": "InternalIP", "address": "10.1.1.2"}]}
+                "status": {"addresses": [{"type": "InternalIP", "address": "169.254.1.2"}]}
             }),
         );
         assert_eq!(
@@ -265,7 +265,7 @@ mod tests {
         );
         assert_eq!(
             result["status"]["addresses"],
-            json!([{"type": "InternalIP", "address": "10.1.1.2"}, {"type": "Hostname", "address": "n1"}])
+            json!([{"type": "InternalIP", "address": "169.254.1.2"}, {"type": "Hostname", "address": "n1"}])
         );
     }
 

@@ -367,7 +367,7 @@ mod tests {
     fn service_cells_and_ports() {
         let service = json!({
             "metadata": {"name": "web", "creationTimestamp": ago(60)},
-            "spec": {"type": "NodePort", "clusterIPs": ["10.96.0.10"],
+            "spec": {"type": "NodePort", "clusterIPs": ["169.254.96.10"],
                 "ports": [{"port": 80, "protocol": "TCP"}, {"port": 443, "nodePort": 30443, "protocol": "TCP"}],
                 "selector": {"app": "web", "tier": "fe"}}
         });
@@ -389,7 +389,7 @@ mod tests {
             vec![
                 json!("web"),
                 json!("NodePort"),
-                json!("10.96.0.10"),
+                json!("169.254.96.10"),
                 json!("<none>"),
                 json!("80/TCP,443:30443/TCP"),
                 json!("60s"),

@@ -309,7 +309,7 @@ mod tests {
             "spec": {"containers": [{"name": "a"}, {"name": "b"}], "nodeName": "n1"},
             "status": {
                 "phase": "Running",
-                "podIPs": [{"ip": "10.1.0.4"}],
+                "podIPs": [{"ip": "169.254.1.4"}],
                 "containerStatuses": [
                     {"name": "a", "ready": true, "restartCount": 0, "state": {"running": {}}},
                     {"name": "b", "ready": false, "restartCount": 0, "state": {"running": {}}}
@@ -343,7 +343,7 @@ mod tests {
                 json!("Running"),
                 json!("0"),
                 json!("3m20s"),
-                json!("10.1.0.4"),
+                json!("169.254.1.4"),
                 json!("n1"),
                 json!("<none>"),
                 json!("<none>")
