@@ -18,6 +18,15 @@
 //! How to run: `cargo bench --bench apiserver -- --pods 10000 --watchers 1000` (`--quick` for
 //! a smoke run; `-- --help` lists the flags). Run without `--bench` (as `cargo test
 //! --all-targets` does) it makes a tiny run that fails on any error.
+//!
+//! # Layout
+//!
+//! - `main.rs`: flags, the cluster and its clients, the order of the runs.
+//! - `unary`: closed-loop creates, gets, puts and ranges, and their ratios.
+//! - `watch`: field-selected watchers while their pods are updated.
+//! - `list`: lists of many pods from the cache, the store and in pages.
+//! - `process`: RSS and CPU time of this process, from /proc.
+//! - `print`: the markdown tables.
 
 use std::collections::HashMap;
 use std::future::Future;
