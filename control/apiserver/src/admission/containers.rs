@@ -15,6 +15,21 @@ use super::FieldError;
 const PULL_POLICIES: &[&str] = &["Always", "IfNotPresent", "Never"];
 pub(super) const PROTOCOLS: &[&str] = &["SCTP", "TCP", "UDP"];
 
+/// A port's `protocol` at `path` (a container's or a Service's port): required, and one of
+/// [`PROTOCOLS`].
+pub(super) fn validate_protocol(port: &Value, path: &str, errs: &mut Vec<FieldError>) {
+    let protocol = text(port, "protocol");
+    if protocol.is_empty() {
+        errs.push(required(&child(path, "protocol"), ""));
+    } else if !PROTOCOLS.contains(&protocol) {
+        errs.push(not_supported(
+            &child(path, "protocol"),
+            Bad::str(protocol),
+            PROTOCOLS,
+        ));
+    }
+}
+
 pub(super) fn validate_containers(
     spec: &Value,
     path: &str,
@@ -200,16 +215,7 @@ fn validate_container_ports(ports: &[Value], path: &str, errs: &mut Vec<FieldErr
                 PORT_RANGE_MSG,
             ));
         }
-        let protocol = text(port, "protocol");
-        if protocol.is_empty() {
-            errs.push(required(&child(&p, "protocol"), ""));
-        } else if !PROTOCOLS.contains(&protocol) {
-            errs.push(not_supported(
-                &child(&p, "protocol"),
-                Bad::str(protocol),
-                PROTOCOLS,
-            ));
-        }
+        validate_protocol(port, &p, errs);
     }
 }
 

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::containers::{port_num_or_name, PROTOCOLS};
+use super::containers::{port_num_or_name, validate_protocol};
 use super::field::{
     child, duplicate, forbidden, go_string_slice, index, invalid, not_supported, required, Bad,
     PORT_RANGE_MSG,
@@ -125,16 +125,7 @@ pub(super) fn validate_service(svc: &Value, old: Option<&Value>, errs: &mut Vec<
                 PORT_RANGE_MSG,
             ));
         }
-        let protocol = text(port, "protocol");
-        if protocol.is_empty() {
-            errs.push(required(&child(&p, "protocol"), ""));
-        } else if !PROTOCOLS.contains(&protocol) {
-            errs.push(not_supported(
-                &child(&p, "protocol"),
-                Bad::str(protocol),
-                PROTOCOLS,
-            ));
-        }
+        validate_protocol(port, &p, errs);
         port_num_or_name(port.get("targetPort"), &child(&p, "targetPort"), errs);
         if let Some(app) = opt_text(port, "appProtocol") {
             for m in qualified_name(app) {

@@ -385,7 +385,7 @@ mod tests {
                 "labels": {"node-role.kubernetes.io/control-plane": "", "node-role.kubernetes.io/etcd": "", "kubernetes.io/role": "master"}},
             "spec": {"unschedulable": true},
             "status": {"conditions": [{"type": "Ready", "status": "True"}],
-                "addresses": [{"type": "InternalIP", "address": "192.168.0.2"}],
+                "addresses": [{"type": "InternalIP", "address": "169.254.0.2"}],
                 "nodeInfo": {"kubeletVersion": "v1.32.0", "osImage": "Debian"}}
         });
         let table = tab("Node", "v1", node);
@@ -412,7 +412,7 @@ mod tests {
                 json!("control-plane,etcd,master"),
                 json!("3d"),
                 json!("v1.32.0"),
-                json!("192.168.0.2"),
+                json!("169.254.0.2"),
                 json!("<none>"),
                 json!("Debian"),
                 json!("<unknown>"),
