@@ -148,19 +148,11 @@ impl DevCluster {
         };
         let mut listeners = Vec::new();
         for i in 0..args.size {
-            let (client_port, peer_port) = match args.base_port {
-                0 => (0, 0),
-                base => {
-                    let client = u32::from(base) + 10_000 * i as u32;
-                    let client = u16::try_from(client)
-                        .ok()
-                        .filter(|p| *p < u16::MAX)
-                        .with_context(|| {
-                            format!("--base-port {base} is too high for {} members", args.size)
-                        })?;
-                    (client, client + 1)
-                }
-            };
+            let (client_port, peer_port) =
+                match member_port("base-port", args.base_port, i, args.size)? {
+                    0 => (0, 0),
+                    client => (client, client + 1),
+                };
             let client = bind(client_port).await?;
             let peer = bind(peer_port).await?;
             listeners.push((client, peer));
@@ -319,18 +311,7 @@ impl DevCluster {
         let service_account_key = pki.dir.join("sa.key");
         crate::control_plane::ensure_service_account_key(&service_account_key)?;
         for (i, (member, config)) in self.members.iter().zip(&self.configs).enumerate() {
-            let port = match apiserver_port {
-                0 => 0,
-                base => u16::try_from(u32::from(base) + 10_000 * i as u32)
-                    .ok()
-                    .filter(|p| *p < u16::MAX)
-                    .with_context(|| {
-                        format!(
-                            "--apiserver-port {base} is too high for {} members",
-                            self.members.len()
-                        )
-                    })?,
-            };
+            let port = member_port("apiserver-port", apiserver_port, i, self.members.len())?;
             let listener = bind(port).await?;
             let tls = ApiServerTls {
                 cert_file: pki.dir.join(format!("{}.crt", config.name)),
@@ -433,6 +414,18 @@ fn with_tls(config: Config, tls: &DevTls) -> Config {
         peer_client_cert_auth: true,
         ..config
     }
+}
+
+/// Member `index`'s port from `--FLAG base`: `base + 10000 * index` (0 stays 0: a free port),
+/// with room for the port after it (a member's peer port).
+fn member_port(flag: &str, base: u16, index: usize, size: usize) -> anyhow::Result<u16> {
+    if base == 0 {
+        return Ok(0);
+    }
+    u16::try_from(u32::from(base) + 10_000 * index as u32)
+        .ok()
+        .filter(|p| *p < u16::MAX)
+        .with_context(|| format!("--{flag} {base} is too high for {size} members"))
 }
 
 async fn bind_addr(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {

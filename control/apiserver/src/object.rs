@@ -70,11 +70,7 @@ pub fn meta_str<'a>(object: &'a Value, field: &str) -> Option<&'a str> {
 
 /// The current time as kube writes timestamps (RFC 3339, seconds, UTC).
 pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    now.format(&format)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+    rfc3339_in(0)
 }
 
 /// The time `seconds` from now, as [`now_rfc3339`] writes it.
