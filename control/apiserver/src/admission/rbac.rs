@@ -23,7 +23,7 @@ pub(super) fn default_binding(object: &mut Value) {
             .get("apiGroup")
             .and_then(Value::as_str)
             .unwrap_or("")
-            == ""
+            .is_empty()
         {
             role_ref.insert("apiGroup".into(), json!(GROUP));
         }

@@ -219,7 +219,7 @@ impl Authorizer {
             }
             match self.role_reference_rules(&binding["roleRef"], binding_namespace) {
                 Ok(rules) => {
-                    if rules.iter().any(|rule| visit(rule)) {
+                    if rules.iter().any(&mut *visit) {
                         return errors;
                     }
                 }
