@@ -159,6 +159,9 @@ pub struct Config {
     /// the same file on every member. Unset: no service account tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub apiserver_service_account_key_file: Option<PathBuf>,
+    /// The audit log of mutating API requests (kube's `--audit-log-path`). Unset: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apiserver_audit_log_path: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -199,6 +202,7 @@ impl Default for Config {
             apiserver_client_ca_file: None,
             apiserver_token_file: None,
             apiserver_service_account_key_file: None,
+            apiserver_audit_log_path: None,
         }
     }
 }

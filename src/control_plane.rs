@@ -76,11 +76,12 @@ impl RunningApiServer {
 
     /// Starts the scheduler and the controller manager of member `member`, each leader-elected
     /// across the members (Leases `kube-system/keel-scheduler` and
-    /// `kube-system/keel-controller-manager`).
+    /// `kube-system/keel-controller-manager`). They act as `system:kube-scheduler` and
+    /// `system:kube-controller-manager`, with what their bootstrap roles grant and no more.
     pub fn start_components(&mut self, member: &str) {
         let identity = format!("{member}_{}", keel_apiserver::object::name_suffix());
         let scheduler = keel_scheduler::SchedulerConfig::new(&identity);
-        let client = self.client("system:kube-scheduler", &["system:masters"]);
+        let client = self.client("system:kube-scheduler", &[]);
         let stopped = self.stop_components.subscribe();
         self.components.push(tokio::spawn(keel_scheduler::run(
             client,
@@ -88,7 +89,7 @@ impl RunningApiServer {
             until_true(stopped),
         )));
         let controllers = keel_controllers::ControllersConfig::new(&identity);
-        let client = self.client("system:kube-controller-manager", &["system:masters"]);
+        let client = self.client("system:kube-controller-manager", &[]);
         let stopped = self.stop_components.subscribe();
         self.components.push(tokio::spawn(keel_controllers::run(
             client,
@@ -127,13 +128,24 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-/// Starts an API server over `replica` on `listener`.
+/// Starts an API server over `replica` on `listener`, logging mutating requests to
+/// `audit_log_path` when given.
 pub async fn start_apiserver(
     replica: Arc<dyn Replica>,
     listener: TcpListener,
     tls: &ApiServerTls,
     tokens: Tokens,
+    audit_log_path: Option<&Path>,
 ) -> anyhow::Result<RunningApiServer> {
+    let audit = match audit_log_path {
+        Some(path) => Some(
+            keel_apiserver::audit::AuditLog::open(keel_apiserver::audit::AuditConfig::at(
+                path.to_owned(),
+            ))
+            .with_context(|| format!("cannot open the audit log {}", path.display()))?,
+        ),
+        None => None,
+    };
     let tls_config = keel_apiserver::tls_config(
         &read(&tls.cert_file)?,
         &read(&tls.key_file)?,
@@ -150,7 +162,8 @@ pub async fn start_apiserver(
         None => None,
     };
     let (api, cache) = Api::start(storage, service_accounts);
-    // Every member makes sure the system namespaces exist; whichever is first creates them.
+    // Every member makes sure the system namespaces and the bootstrap RBAC policy exist
+    // (whichever is first creates them), then aggregates ClusterRoles for as long as it runs.
     let bootstrap = tokio::spawn({
         let api = Arc::clone(&api);
         async move {
@@ -160,6 +173,13 @@ pub async fn start_apiserver(
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(5));
             }
+            let mut wait = Duration::from_millis(100);
+            while let Err(e) = api.reconcile_bootstrap_policy().await {
+                tracing::warn!("apiserver RBAC bootstrap policy: {}", e.message);
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+            api.run_cluster_role_aggregation().await;
         }
     });
     let server = Server::new(
@@ -168,6 +188,7 @@ pub async fn start_apiserver(
             tokens,
             max_in_flight: MAX_IN_FLIGHT,
             advertise_address: addr.to_string(),
+            audit,
         },
     );
     let (stop, mut stopped) = watch::channel(false);

@@ -320,10 +320,15 @@ impl DevCluster {
                 service_account_key_file: Some(service_account_key.clone()),
             };
             let replica: Arc<dyn crate::replica::Replica> = member.replica.clone();
-            let apiserver =
-                start_apiserver(replica, listener, &tls, keel_apiserver::Tokens::default())
-                    .await
-                    .with_context(|| format!("cannot start the API server of {}", config.name))?;
+            let apiserver = start_apiserver(
+                replica,
+                listener,
+                &tls,
+                keel_apiserver::Tokens::default(),
+                Some(&config.data_dir.join("audit.log")),
+            )
+            .await
+            .with_context(|| format!("cannot start the API server of {}", config.name))?;
             self.apiservers.push(apiserver);
         }
         let path = root.join("admin.kubeconfig");

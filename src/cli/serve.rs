@@ -122,6 +122,9 @@ pub struct ServeArgs {
     /// apiserver-service-account-key-file: ECDSA P-256 key (PKCS#8 PEM) for service account tokens
     #[arg(long)]
     pub apiserver_service_account_key_file: Option<PathBuf>,
+    /// audit-log-path: one JSON line per mutating API request (an audit.k8s.io/v1 Event)
+    #[arg(long = "audit-log-path")]
+    pub apiserver_audit_log_path: Option<PathBuf>,
 }
 
 fn parse_cluster_state(text: &str) -> Result<ClusterState, String> {
@@ -195,7 +198,8 @@ impl ServeArgs {
             apiserver_key_file,
             apiserver_client_ca_file,
             apiserver_token_file,
-            apiserver_service_account_key_file
+            apiserver_service_account_key_file,
+            apiserver_audit_log_path
         );
         // A boolean flag can only turn auth on; the file's `false` is the default anyway.
         config.client_cert_auth |= self.client_cert_auth;
@@ -290,8 +294,14 @@ async fn start_control_plane(
         service_account_key_file: config.apiserver_service_account_key_file.clone(),
     };
     let replica: Arc<dyn crate::replica::Replica> = member.replica.clone();
-    let mut apiserver =
-        crate::control_plane::start_apiserver(replica, listener, &tls, tokens).await?;
+    let mut apiserver = crate::control_plane::start_apiserver(
+        replica,
+        listener,
+        &tls,
+        tokens,
+        config.apiserver_audit_log_path.as_deref(),
+    )
+    .await?;
     apiserver.start_components(&config.name);
     tracing::info!(
         "member {} serving the Kubernetes API on https://{}",

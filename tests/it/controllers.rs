@@ -39,8 +39,7 @@ impl Harness {
     async fn start() -> Harness {
         let cp = ControlPlane::start(1).await;
         let apiserver = &cp.cluster.apiservers[0];
-        let controller_client =
-            apiserver.client("system:kube-controller-manager", &["system:masters"]);
+        let controller_client = apiserver.client("system:kube-controller-manager", &[]);
         let client = apiserver.client("admin", &["system:masters"]);
         let config = ControllersConfig {
             lease_duration: Duration::from_millis(1500),

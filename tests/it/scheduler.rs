@@ -57,7 +57,7 @@ fn start_scheduler(
     tokio::task::JoinHandle<()>,
     tokio::sync::oneshot::Sender<()>,
 ) {
-    let client = cp.cluster.apiservers[0].client("system:kube-scheduler", &["system:masters"]);
+    let client = cp.cluster.apiservers[0].client("system:kube-scheduler", &[]);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(keel_scheduler::run(client, config(identity), async move {
         let _ = stopped.await;

@@ -1,16 +1,12 @@
-//! Who is asking, and whether they may: authentication by client certificate (CN = user,
-//! O = groups, as kube-apiserver reads them) or bearer token (a static token file), and the
-//! authorization every request passes.
-//!
-//! Authorization admits `system:masters` (kube's superuser group) for now; RBAC comes with the
-//! control plane's bootstrap. Everyone else gets 403 with kube-apiserver's wording, and a
-//! request with no credentials gets 401, except the health checks a load balancer probes.
+//! Who is asking: authentication by client certificate (CN = user, O = groups, as
+//! kube-apiserver reads them) or bearer token (a static token file). A request with no
+//! credentials gets 401, except the health checks a load balancer probes. What an identity
+//! may do is [`crate::rbac`]'s to decide.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use crate::error::ApiError;
-use crate::request::ResourceRequest;
 
 /// The superuser group.
 pub const MASTERS: &str = "system:masters";
@@ -123,42 +119,9 @@ fn split_csv(line: &str) -> Vec<String> {
     fields.iter().map(|f| f.trim().to_owned()).collect()
 }
 
-/// Whether `identity` may make `request` (403 with kube's message if not).
-pub fn authorize(identity: &Identity, request: Option<&ResourceRequest>) -> Result<(), ApiError> {
-    if identity.groups.iter().any(|g| g == MASTERS) {
-        return Ok(());
-    }
-    let Some(request) = request else {
-        // Discovery and version documents are readable by every authenticated user, as kube's
-        // system:discovery role grants.
-        return Ok(());
-    };
-    let resource = match &request.subresource {
-        Some(sub) => format!("{}/{sub}", request.resource),
-        None => request.resource.clone(),
-    };
-    let scope = match &request.namespace {
-        Some(ns) => format!(" in the namespace \"{ns}\""),
-        None => " at the cluster scope".into(),
-    };
-    let name = request
-        .name
-        .as_deref()
-        .map(|n| format!(" \"{n}\""))
-        .unwrap_or_default();
-    Err(ApiError::forbidden(format!(
-        "{}{name} is forbidden: User \"{}\" cannot {} resource \"{resource}\" in API group \"{}\"{scope}",
-        request.resource,
-        identity.user,
-        request.verb.as_str(),
-        request.group
-    )))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::Verb;
 
     #[test]
     fn token_file_lines_name_user_and_groups() {
@@ -169,28 +132,5 @@ mod tests {
         assert_eq!(tokens.authenticate("Bearer nope").unwrap_err().code, 401);
         assert_eq!(tokens.authenticate("Basic abc").unwrap_err().code, 401);
         assert!(Tokens::parse("only,two").is_err());
-    }
-
-    #[test]
-    fn only_masters_pass_for_now() {
-        let admin = Identity::new("admin".into(), vec![MASTERS.into()]);
-        let alice = Identity::new("alice".into(), vec![]);
-        let request = ResourceRequest {
-            group: "".into(),
-            version: "v1".into(),
-            namespace: Some("default".into()),
-            resource: "pods".into(),
-            name: None,
-            subresource: None,
-            verb: Verb::List,
-        };
-        assert!(authorize(&admin, Some(&request)).is_ok());
-        let denied = authorize(&alice, Some(&request)).unwrap_err();
-        assert_eq!(denied.code, 403);
-        assert_eq!(
-            denied.message,
-            "pods is forbidden: User \"alice\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""
-        );
-        assert!(authorize(&alice, None).is_ok());
     }
 }

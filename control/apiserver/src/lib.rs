@@ -12,7 +12,10 @@
 //! - [`registry`]: the served resources, one table row each.
 //! - [`request`]: what a path, method and query ask for.
 //! - [`server`]: TLS, HTTP, authentication, the in-flight limit and dispatch.
-//! - [`auth`]: identities from client certificates and bearer tokens; authorization.
+//! - [`audit`]: the audit log of mutating requests.
+//! - [`auth`]: identities from client certificates and bearer tokens.
+//! - [`rbac`]: authorization by Roles and bindings; impersonation; access reviews; the
+//!   bootstrap policy and ClusterRole aggregation.
 //! - [`service_account`]: service account tokens (ES256 JWTs): signing and checking.
 //! - [`rest`]: the verbs on one object and its subresources.
 //! - [`collection`]: list (cache or store, paged) and watch (from the cache).
@@ -32,6 +35,7 @@
 //! - `go_format`: Go's `%q` quoting, shared by admission, selectors and Tables.
 
 pub mod admission;
+pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod collection;
@@ -42,6 +46,7 @@ mod go_format;
 pub mod object;
 pub mod openapi;
 pub mod patch;
+pub mod rbac;
 pub mod registry;
 pub mod request;
 pub mod rest;

@@ -160,6 +160,10 @@ pub static BUILT_IN: &[Resource] = &[
     resource!("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", NO_NAMES, true, NO_NAMES, &[]),
     resource!("events.k8s.io", "v1", "events", "event", "Event", &["ev"], true, NO_NAMES, &[], "events.k8s.io/events"),
     resource!("node.k8s.io", "v1", "runtimeclasses", "runtimeclass", "RuntimeClass", NO_NAMES, false, NO_NAMES, &[]),
+    resource!("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", NO_NAMES, false, NO_NAMES, &[]),
+    resource!("rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole", "ClusterRole", NO_NAMES, false, NO_NAMES, &[]),
+    resource!("rbac.authorization.k8s.io", "v1", "rolebindings", "rolebinding", "RoleBinding", NO_NAMES, true, NO_NAMES, &[]),
+    resource!("rbac.authorization.k8s.io", "v1", "roles", "role", "Role", NO_NAMES, true, NO_NAMES, &[]),
     resource!("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", &["pdb"], true, NO_NAMES, &[Status]),
 ];
 

@@ -38,6 +38,11 @@ impl Verb {
             Verb::DeleteCollection => "deletecollection",
         }
     }
+
+    /// Whether it writes (create, update, patch, delete, deletecollection).
+    pub fn is_mutating(self) -> bool {
+        !matches!(self, Verb::Get | Verb::List | Verb::Watch)
+    }
 }
 
 /// A request for a resource: `/api/v1/...` or `/apis/GROUP/VERSION/...`.

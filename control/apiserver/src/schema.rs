@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::{apps, autoscaling, batch, coordination, core, discovery, events};
-use k8s_openapi::api::{node, policy};
+use k8s_openapi::api::{node, policy, rbac};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use k8s_openapi::schemars::generate::{SchemaGenerator, SchemaSettings};
 use k8s_openapi::schemars::JsonSchema;
@@ -313,6 +313,16 @@ fn kind_definition(generator: &mut SchemaGenerator, gvk: Gvk) -> Option<String> 
         }
         ("events.k8s.io", "v1", "Event") => definition::<events::v1::Event>(g),
         ("node.k8s.io", "v1", "RuntimeClass") => definition::<node::v1::RuntimeClass>(g),
+        ("rbac.authorization.k8s.io", "v1", "ClusterRole") => {
+            definition::<rbac::v1::ClusterRole>(g)
+        }
+        ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding") => {
+            definition::<rbac::v1::ClusterRoleBinding>(g)
+        }
+        ("rbac.authorization.k8s.io", "v1", "Role") => definition::<rbac::v1::Role>(g),
+        ("rbac.authorization.k8s.io", "v1", "RoleBinding") => {
+            definition::<rbac::v1::RoleBinding>(g)
+        }
         ("policy", "v1", "PodDisruptionBudget") => definition::<policy::v1::PodDisruptionBudget>(g),
         ("policy", "v1", "Eviction") => definition::<policy::v1::Eviction>(g),
         ("authentication.k8s.io", "v1", "TokenRequest") => {

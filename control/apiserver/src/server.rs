@@ -1,5 +1,6 @@
 //! The HTTPS front: TLS with optional client certificates, HTTP/1.1 and HTTP/2, the
-//! in-flight limit, authentication and authorization, then the route's handler.
+//! in-flight limit, authentication, impersonation and RBAC authorization, then the route's
+//! handler; mutating requests are audited once answered.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -19,8 +20,10 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
-use crate::auth::{self, Identity, Tokens};
+use crate::audit::{self, AuditLog};
+use crate::auth::{Identity, Tokens};
 use crate::error::ApiError;
+use crate::rbac::{self, Attributes, Authorizer};
 use crate::request::{self, Query, Route, Verb};
 use crate::rest::{Api, Call, Reply, MAX_BODY_BYTES};
 use crate::warning::{self, Warnings};
@@ -40,6 +43,20 @@ pub struct Front {
     pub max_in_flight: usize,
     /// `host:port` clients reach this server at (legacy `/api`'s serverAddress).
     pub advertise_address: String,
+    /// Where mutating requests are logged, if anywhere.
+    pub audit: Option<AuditLog>,
+}
+
+/// The client's address, which the TLS loop puts in each request's extensions.
+#[derive(Clone, Copy, Debug)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
+/// Who a request turned out to be, for its audit event.
+#[derive(Default)]
+struct Who {
+    user: Option<Identity>,
+    impersonated: Option<Identity>,
+    resource: Option<request::ResourceRequest>,
 }
 
 /// A server: the API and its front.
@@ -47,16 +64,19 @@ pub struct Server {
     api: Arc<Api>,
     front: Front,
     in_flight: Semaphore,
+    authorizer: Authorizer,
 }
 
 impl Server {
     /// A server of `api`.
     pub fn new(api: Arc<Api>, front: Front) -> Arc<Server> {
         let in_flight = Semaphore::new(front.max_in_flight);
+        let authorizer = Authorizer::new(Arc::clone(&api.cache));
         Arc::new(Server {
             api,
             front,
             in_flight,
+            authorizer,
         })
     }
 
@@ -102,9 +122,10 @@ impl Server {
                     .peer_certificates()
                     .and_then(|chain| chain.first())
                     .and_then(|leaf| Identity::from_certificate(leaf));
-                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
                     let server = Arc::clone(&server);
                     let identity = identity.clone();
+                    request.extensions_mut().insert(PeerAddr(peer));
                     async move { Ok::<_, Infallible>(server.handle(request, identity).await) }
                 });
                 let builder = auto::Builder::new(TokioExecutor::new());
@@ -125,7 +146,44 @@ impl Server {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let warnings = Warnings::default();
-        let mut response = match self.respond(request, identity, &warnings).await {
+        let received = time::OffsetDateTime::now_utc();
+        let uri = request.uri().to_string();
+        let peer = request
+            .extensions()
+            .get::<PeerAddr>()
+            .map(|p| p.0.ip().to_string());
+        let user_agent = request
+            .headers()
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut who = Who::default();
+        let result = self.respond(request, identity, &warnings, &mut who).await;
+        if let (Some(log), Some(resource), Some(user)) =
+            (&self.front.audit, &who.resource, &who.user)
+        {
+            if resource.verb.is_mutating() {
+                let failure = result
+                    .as_ref()
+                    .err()
+                    .map(|e| (e.reason, e.message.as_str()));
+                let code = match &result {
+                    Ok(response) => response.status().as_u16(),
+                    Err(e) => e.code,
+                };
+                let request = audit::Request {
+                    uri: &uri,
+                    resource,
+                    user,
+                    impersonated: who.impersonated.as_ref(),
+                    source_ip: peer,
+                    user_agent: user_agent.as_deref(),
+                    received,
+                };
+                log.record(audit::event(&request, code, failure));
+            }
+        }
+        let mut response = match result {
             Ok(response) => response,
             Err(error) => error_response(&error),
         };
@@ -142,6 +200,7 @@ impl Server {
         request: Request<B>,
         identity: Option<Identity>,
         warnings: &Warnings,
+        who: &mut Who,
     ) -> Result<Response<Body>, ApiError>
     where
         B: hyper::body::Body<Data = Bytes> + Send,
@@ -165,11 +224,31 @@ impl Server {
             (Some(identity), None) => identity,
             (None, None) => return Err(ApiError::unauthorized()),
         };
-        let resource_request = match &route {
-            Route::Resource(r) => Some(r),
-            _ => None,
+        let attributes = match &route {
+            Route::Resource(r) => {
+                who.resource = Some(r.clone());
+                Attributes::of_request(r)
+            }
+            _ => Attributes::of_path(parts.method.as_str(), parts.uri.path()),
         };
-        auth::authorize(&identity, resource_request)?;
+        who.user = Some(identity.clone());
+        self.authorizer.ready().await;
+        let requester = identity.clone();
+        let identity =
+            rbac::impersonation::impersonate(&self.authorizer, identity, &parts.headers)?;
+        if identity != requester {
+            who.impersonated = Some(identity.clone());
+        }
+        if !self.authorizer.allows(&identity, &attributes) {
+            let details = attributes
+                .resource
+                .as_ref()
+                .map(|r| json!({"name": r.name, "group": r.group, "kind": r.resource}));
+            return Err(ApiError {
+                details,
+                ..ApiError::forbidden(attributes.forbidden_message(&identity.user))
+            });
+        }
         let accept = header("accept").unwrap_or_default();
         let content_type = header("content-type");
         let reply = match route {
@@ -196,7 +275,29 @@ impl Server {
                     })?
                     .to_bytes();
                 let content_type = content_type.as_deref();
-                self.resource(&request, &query, &body, content_type, &accept, warnings)
+                if self.front.audit.is_some()
+                    && request.verb == Verb::Create
+                    && request.name.is_none()
+                {
+                    // The audit event names the object created, as kube's does.
+                    if let Some(resource) = who.resource.as_mut() {
+                        resource.name = serde_json::from_slice::<Value>(&body)
+                            .ok()
+                            .and_then(|o| o["metadata"]["name"].as_str().map(str::to_owned));
+                    }
+                }
+                if let Some(reply) =
+                    rbac::review::serve(&self.authorizer, &identity, &request, &body)
+                {
+                    return reply.map(reply_response);
+                }
+                let incoming = RequestParts {
+                    query: &query,
+                    body: &body,
+                    content_type,
+                    accept: &accept,
+                };
+                self.resource(&request, &identity, incoming, warnings)
                     .await?
             }
             Route::CoreVersions => {
@@ -246,12 +347,16 @@ impl Server {
     async fn resource(
         &self,
         request: &request::ResourceRequest,
-        query: &Query,
-        body: &[u8],
-        content_type: Option<&str>,
-        accept: &str,
+        identity: &Identity,
+        incoming: RequestParts<'_>,
         warnings: &Warnings,
     ) -> Result<Reply, ApiError> {
+        let RequestParts {
+            query,
+            body,
+            content_type,
+            accept,
+        } = incoming;
         let api = &self.api;
         let resource = api
             .registry
@@ -269,6 +374,9 @@ impl Server {
             content_type,
             warnings,
         };
+        if resource.group == crate::admission::rbac::GROUP {
+            self.check_escalation(&call, request, identity).await?;
+        }
         let reply = match request.verb {
             Verb::List => api.list(&call, accept).await?,
             Verb::Watch => api.watch(&call, accept).await?,
@@ -315,6 +423,70 @@ impl Server {
             }
             reply => Ok(reply),
         }
+    }
+}
+
+/// A resource request's query and body.
+struct RequestParts<'a> {
+    query: &'a Query,
+    body: &'a [u8],
+    content_type: Option<&'a str>,
+    accept: &'a str,
+}
+
+impl Server {
+    /// Refuses a write of a Role, ClusterRole or binding that would grant `identity` more than
+    /// it holds (see [`rbac::escalation`]); the object checked is the one the write would store.
+    async fn check_escalation(
+        &self,
+        call: &Call<'_>,
+        request: &request::ResourceRequest,
+        identity: &Identity,
+    ) -> Result<(), ApiError> {
+        if request.subresource.is_some() {
+            return Ok(());
+        }
+        let (object, old) = match request.verb {
+            Verb::Create => (call.json_body()?, None),
+            Verb::Update | Verb::Patch => {
+                let old = match self.api.get(call).await {
+                    Ok(old) => old,
+                    // The write itself reports the missing object.
+                    Err(e) if e.code == 404 => return Ok(()),
+                    Err(e) => return Err(e),
+                };
+                let new = if request.verb == Verb::Update {
+                    call.json_body()?
+                } else {
+                    let Some(patch_type) = call
+                        .content_type
+                        .and_then(crate::patch::PatchType::from_content_type)
+                    else {
+                        return Ok(());
+                    };
+                    match crate::patch::apply(call.resource.kind, &old, patch_type, call.body) {
+                        Ok(new) => new,
+                        // The write reports the bad patch.
+                        Err(_) => return Ok(()),
+                    }
+                };
+                (new, Some(old))
+            }
+            _ => return Ok(()),
+        };
+        let mut object = object;
+        if let Some(name) = request.name.as_deref() {
+            crate::object::metadata_mut(&mut object).insert("name".into(), json!(name));
+        }
+        crate::admission::apply_defaults(call.resource.kind, &mut object);
+        rbac::escalation::check_write(
+            &self.authorizer,
+            identity,
+            call.resource.plural,
+            call.namespace.unwrap_or(""),
+            &object,
+            old.as_ref(),
+        )
     }
 }
 
@@ -492,6 +664,7 @@ mod tests {
             tokens,
             max_in_flight,
             advertise_address: "127.0.0.1:6443".into(),
+            audit: None,
         };
         (Server::new(api, front), cache)
     }

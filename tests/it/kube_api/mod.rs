@@ -9,6 +9,7 @@ mod kubectl;
 mod leader;
 mod openapi;
 mod python;
+mod rbac;
 mod storage_contract;
 
 use std::path::PathBuf;
@@ -44,6 +45,24 @@ impl ControlPlane {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "the system namespaces did not appear"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The bootstrap RBAC policy (its last binding, and admin aggregated) is in place.
+        let bindings: kube::Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> =
+            kube::Api::all(client.clone());
+        let roles: kube::Api<k8s_openapi::api::rbac::v1::ClusterRole> =
+            kube::Api::all(client.clone());
+        loop {
+            let bound = matches!(bindings.get_opt("system:kube-dns").await, Ok(Some(_)));
+            let aggregated = matches!(roles.get_opt("admin").await,
+                Ok(Some(admin)) if admin.rules.as_ref().is_some_and(|r| !r.is_empty()));
+            if bound && aggregated {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the bootstrap RBAC policy did not appear"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

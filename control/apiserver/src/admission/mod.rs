@@ -38,6 +38,7 @@
 //! - `jobs`: Jobs and CronJobs, with the cron schedule parser.
 //! - `service`: Services.
 //! - `config`: ConfigMaps and Secrets, and the base64 of Secret data.
+//! - `rbac`: Roles, ClusterRoles and their bindings.
 
 mod config;
 mod containers;
@@ -53,6 +54,7 @@ mod names;
 mod pod;
 mod pod_spec;
 mod quantity;
+pub mod rbac;
 mod resources;
 mod service;
 mod workloads;
@@ -176,6 +178,7 @@ pub fn apply_defaults(kind: &str, object: &mut Value) {
         "Node" => default_node(object),
         "PersistentVolume" => default_persistent_volume(object),
         "PersistentVolumeClaim" => default_persistent_volume_claim(object),
+        "RoleBinding" | "ClusterRoleBinding" => rbac::default_binding(object),
         "Endpoints" => each_mut(object, "subsets", |subset| {
             each_mut(subset, "ports", |port| {
                 default_field(port, "protocol", json!("TCP"))
@@ -211,6 +214,10 @@ pub fn validate(kind: &str, object: &Value, old: Option<&Value>) -> Vec<FieldErr
         "ConfigMap" => validate_config_map(object, old, &mut errs),
         "Secret" => validate_secret(object, old, &mut errs),
         "Namespace" => validate_namespace(object, &mut errs),
+        "Role" => rbac::validate_role(object, true, &mut errs),
+        "ClusterRole" => rbac::validate_role(object, false, &mut errs),
+        "RoleBinding" => rbac::validate_binding(object, old, true, &mut errs),
+        "ClusterRoleBinding" => rbac::validate_binding(object, old, false, &mut errs),
         _ => {}
     }
     errs
