@@ -510,4 +510,43 @@ mod tests {
         assert_eq!(events.len(), 10);
         assert_eq!(reached, 15);
     }
+    #[test]
+    fn a_shard_added_later_takes_the_objects_stored_under_its_prefix() {
+        let cache = WatchCache::new(["/registry/pods/".to_owned()]);
+        {
+            let mut routing = cache.routing.write().unwrap();
+            let put = |key: &str, rv: i64| Change::Put {
+                value: StoredValue {
+                    key: key.as_bytes().to_vec(),
+                    value: br#"{"metadata":{"name":"w"}}"#.to_vec(),
+                    mod_revision: rv,
+                },
+                previous: None,
+            };
+            WatchCache::apply(&mut routing, put("/registry/example.com/widgets/d/w", 5));
+            WatchCache::apply(&mut routing, put("/registry/example.com/gadgets/d/g", 6));
+            routing.revision = 6;
+        }
+        let widgets = cache.add_shard("/registry/example.com/widgets/");
+        let (objects, at) = widgets.list("/registry/example.com/widgets/");
+        assert_eq!((objects.len(), at), (1, 6));
+        assert_eq!(objects[0]["metadata"]["resourceVersion"], "5");
+        assert!(Arc::ptr_eq(
+            &widgets,
+            &cache.add_shard("/registry/example.com/widgets/")
+        ));
+        // Later changes under the prefix go to the new shard as events.
+        let mut routing = cache.routing.write().unwrap();
+        let deleted = Change::Delete {
+            key: b"/registry/example.com/widgets/d/w".to_vec(),
+            revision: 7,
+            previous: None,
+        };
+        assert!(WatchCache::apply(&mut routing, deleted).is_some());
+        drop(routing);
+        let Next::Events(events, _) = widgets.events_after(6, 10) else {
+            panic!("too old")
+        };
+        assert_eq!(events[0].kind, EventType::Deleted);
+    }
 }

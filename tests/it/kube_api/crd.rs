@@ -359,3 +359,69 @@ async fn a_crd_created_through_one_member_is_served_by_the_others() {
     }
     cp.stop().await;
 }
+
+const PYTHON: &str = r#"
+import json, sys, time
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+config.load_kube_config(config_file=sys.argv[1])
+crd = json.loads(sys.argv[2])
+created = client.ApiextensionsV1Api().create_custom_resource_definition(crd)
+assert created.status.accepted_names.kind == "Widget", created.status
+custom = client.CustomObjectsApi()
+body = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "py"},
+        "spec": {"image": "busybox", "replicas": 1}}
+deadline = time.time() + 10
+while True:
+    try:
+        made = custom.create_namespaced_custom_object("example.com", "v1", "default", "widgets", body)
+        break
+    except ApiException as e:
+        if e.status != 404 or time.time() > deadline:
+            raise
+        time.sleep(0.05)
+assert made["spec"]["size"] == "small", made
+patched = custom.patch_namespaced_custom_object("example.com", "v1", "default", "widgets", "py",
+                                                {"spec": {"replicas": 4}})
+assert patched["spec"]["replicas"] == 4 and patched["metadata"]["generation"] == 2, patched
+listed = custom.list_namespaced_custom_object("example.com", "v1beta1", "default", "widgets")
+assert [(w["apiVersion"], w["metadata"]["name"]) for w in listed["items"]] == [("example.com/v1beta1", "py")], listed
+try:
+    custom.create_namespaced_custom_object("example.com", "v1", "default", "widgets",
+        {**body, "metadata": {"name": "bad"}, "spec": {"replicas": 1}})
+    raise SystemExit("a widget without an image was created")
+except ApiException as e:
+    assert e.status == 422, e.status
+    assert "spec.image: Required value" in e.body, e.body
+custom.delete_namespaced_custom_object("example.com", "v1", "default", "widgets", "py")
+print("python custom objects ok")
+"#;
+
+#[tokio::test]
+async fn the_python_client_uses_custom_objects() {
+    let cp = ControlPlane::start(1).await;
+    let kubeconfig = cp.kubeconfig.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg("-c")
+            .arg(PYTHON)
+            .arg(&kubeconfig)
+            .arg(crd_json().to_string())
+            .output()
+            .expect("python3")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "python client failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "python custom objects ok"
+    );
+    cp.stop().await;
+}
