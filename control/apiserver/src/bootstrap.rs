@@ -24,7 +24,7 @@ impl Api {
             let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
             let body = body.to_string();
             let call = Call {
-                resource: namespaces,
+                resource: &namespaces,
                 namespace: None,
                 name: "",
                 query: &query,

@@ -21,7 +21,7 @@ use crate::request::Query;
 use crate::rest::{Api, Call, Reply};
 use crate::selector::{self, FieldSelector, LabelSelector};
 use crate::storage::prefix_end;
-use crate::table::{self, IncludeObject};
+use crate::table::IncludeObject;
 use crate::watch_cache::{decode, CacheEvent, EventType, Next, Shard};
 
 /// How long a list at resourceVersion N waits for the cache to reach N before reading the
@@ -165,12 +165,12 @@ impl Api {
             }
         };
         let revision = revision.to_string();
+        let items = shown_at_version(resource, items);
         if wants_table(accept) {
             let include =
                 IncludeObject::parse(query.get("includeObject")).map_err(ApiError::bad_request)?;
-            let table = table::to_table(
-                resource.kind,
-                &resource.api_version(),
+            let table = crate::crd::printer::to_table(
+                resource,
                 &items,
                 include,
                 now_unix(),
@@ -184,8 +184,12 @@ impl Api {
         if let Some(next) = next {
             metadata["continue"] = json!(next);
         }
+        let list_kind = match &resource.custom {
+            Some(custom) => custom.list_kind.clone(),
+            None => format!("{}List", resource.kind),
+        };
         let head = json!({
-            "kind": format!("{}List", resource.kind),
+            "kind": list_kind,
             "apiVersion": resource.api_version(),
             "metadata": metadata,
         });
@@ -372,6 +376,27 @@ impl Api {
     }
 }
 
+/// Custom objects as the version asked for shows them (stored at the storage version); others
+/// as they are, still shared with the cache.
+fn shown_at_version(resource: &Resource, items: Vec<Arc<Value>>) -> Vec<Arc<Value>> {
+    if resource.custom.is_none() {
+        return items;
+    }
+    let api_version = resource.api_version();
+    items
+        .into_iter()
+        .map(|item| {
+            if item["apiVersion"] == api_version.as_str() {
+                item
+            } else {
+                let mut shown = (*item).clone();
+                crate::crd::objects::to_version(resource, &mut shown);
+                Arc::new(shown)
+            }
+        })
+        .collect()
+}
+
 /// A list's JSON: `head`'s fields, then `items`, each written straight from its object.
 fn list_body(head: &Value, items: &[Arc<Value>]) -> Result<Vec<u8>> {
     let mut body = serde_json::to_vec(head).map_err(ApiError::internal)?;
@@ -502,13 +527,13 @@ impl Watcher {
         self.send(kind, (*event.object).clone()).await
     }
 
-    async fn send(&mut self, kind: &str, object: Value) -> bool {
+    async fn send(&mut self, kind: &str, mut object: Value) -> bool {
+        crate::crd::objects::to_version(&self.resource, &mut object);
         let object = match self.table {
             Some(include) => {
                 let with_definitions = std::mem::take(&mut self.first_row);
-                table::to_table(
-                    self.resource.kind,
-                    &self.resource.api_version(),
+                crate::crd::printer::to_table(
+                    &self.resource,
                     &[object],
                     include,
                     now_unix(),

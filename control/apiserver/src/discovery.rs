@@ -101,6 +101,7 @@ fn aggregated_list(registry: &Registry, core: bool, version: &str) -> Value {
                 .map(|v| {
                     let resources: Vec<Value> = registry
                         .in_group_version(group, v)
+                        .iter()
                         .map(aggregated_resource)
                         .collect();
                     json!({"version": v, "resources": resources, "freshness": "Current"})
@@ -165,7 +166,7 @@ pub fn group(registry: &Registry, name: &str) -> Option<Reply> {
 /// `/api/v1` or `/apis/GROUP/VERSION`; `None` for a group version not served.
 pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<Reply> {
     let mut resources = Vec::new();
-    for resource in registry.in_group_version(group, version) {
+    for resource in &registry.in_group_version(group, version) {
         let mut entry = json!({"name": resource.plural, "singularName": resource.singular,
             "namespaced": resource.namespaced, "kind": resource.kind, "verbs": VERBS});
         if !resource.short_names.is_empty() {

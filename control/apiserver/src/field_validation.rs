@@ -115,11 +115,20 @@ impl Api {
         // Malformed bodies and wrong media types get the errors they always got.
         let plain = call.json_body()?;
         let schemas = self.openapi.schemas();
-        let Some(schema) = schemas.kind(gvk) else {
-            return Ok(plain);
+        let (object, problems) = match &call.resource.custom {
+            Some(custom) if gvk == Gvk::of(call.resource) => {
+                let mut object = plain.clone();
+                let problems = crate::crd::objects::prune(custom, &mut object);
+                (object, problems)
+            }
+            _ => {
+                let Some(schema) = schemas.kind(gvk) else {
+                    return Ok(plain);
+                };
+                decode(schemas, schema, call.body)
+                    .map_err(|e| ApiError::bad_request(format!("json parse error: {e}")))?
+            }
         };
-        let (object, problems) = decode(schemas, schema, call.body)
-            .map_err(|e| ApiError::bad_request(format!("json parse error: {e}")))?;
         if problems.is_empty() {
             return Ok(object);
         }
@@ -181,13 +190,22 @@ impl Api {
         patched: Value,
     ) -> Result<Value> {
         let schemas = self.openapi.schemas();
-        let Some(schema) = schemas.kind(gvk) else {
-            return Ok(patched);
+        let (object, found) = match &call.resource.custom {
+            Some(custom) if gvk == Gvk::of(call.resource) => {
+                let mut object = patched.clone();
+                let found = crate::crd::objects::prune(custom, &mut object);
+                (object, found)
+            }
+            _ => {
+                let Some(schema) = schemas.kind(gvk) else {
+                    return Ok(patched);
+                };
+                // The patched object is read back from its JSON text, keys in sorted order:
+                // the order kube reports the unknown fields of a patched object in.
+                let text = serde_json::to_vec(&patched).map_err(ApiError::internal)?;
+                decode(schemas, schema, &text).map_err(ApiError::internal)?
+            }
         };
-        // The patched object is read back from its JSON text, keys in sorted order: the order
-        // kube reports the unknown fields of a patched object in.
-        let text = serde_json::to_vec(&patched).map_err(ApiError::internal)?;
-        let (object, found) = decode(schemas, schema, &text).map_err(ApiError::internal)?;
         let problems: Vec<String> = patch_problems.iter().cloned().chain(found).collect();
         if problems.is_empty() {
             return Ok(object);

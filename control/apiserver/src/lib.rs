@@ -26,6 +26,7 @@
 //! - [`selector`]: label and field selectors.
 //! - [`table`]: server-side Tables, the columns kubectl prints.
 //! - [`discovery`]: aggregated and legacy discovery documents.
+//! - [`crd`]: CustomResourceDefinitions and the custom resources they bring.
 //! - [`schema`]: the kinds' OpenAPI schemas, from k8s-openapi.
 //! - [`openapi`]: the OpenAPI v3 documents kubectl validates and explains with.
 //! - [`field_validation`]: `fieldValidation` (unknown and duplicate fields) on writes.
@@ -39,6 +40,7 @@ pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod collection;
+pub mod crd;
 pub mod discovery;
 pub mod error;
 pub mod field_validation;
@@ -75,18 +77,27 @@ impl Api {
         storage: Arc<dyn Storage>,
         service_accounts: Option<service_account::ServiceAccountKeys>,
     ) -> (Arc<Api>, tokio::task::JoinHandle<()>) {
-        let registry = registry::Registry::default();
-        let cache = watch_cache::WatchCache::new(registry.resources().iter().map(|r| r.prefix()));
-        let task = tokio::spawn(Arc::clone(&cache).run(Arc::clone(&storage)));
-        (
-            Arc::new(Api {
-                storage,
-                openapi: openapi::OpenApi::new(registry.clone()),
-                registry,
-                cache,
-                service_accounts: service_accounts.map(Arc::new),
-            }),
-            task,
-        )
+        let custom = crd::CustomTable::default();
+        let registry = registry::Registry::with_custom(custom.clone());
+        let cache = watch_cache::WatchCache::new(registry.built_in().iter().map(|r| r.prefix()));
+        let api = Arc::new(Api {
+            storage: Arc::clone(&storage),
+            openapi: openapi::OpenApi::new(registry.clone()),
+            registry,
+            cache: Arc::clone(&cache),
+            service_accounts: service_accounts.map(Arc::new),
+        });
+        // One task for the cache and the CRD loops it drives, so aborting it stops them all.
+        let task = tokio::spawn({
+            let api = Arc::clone(&api);
+            async move {
+                tokio::join!(
+                    cache.run(storage),
+                    crd::sync::serve(Arc::clone(&api), custom),
+                    crd::sync::clean_up(api),
+                );
+            }
+        });
+        (api, task)
     }
 }

@@ -173,6 +173,16 @@ fn desired_state(object: &Value) -> Value {
     copy
 }
 
+fn without_metadata(object: &Value) -> Value {
+    let mut copy = object.clone();
+    if let Some(map) = copy.as_object_mut() {
+        for field in ["metadata", "apiVersion", "kind"] {
+            map.remove(field);
+        }
+    }
+    copy
+}
+
 /// Fields a client may not set on create, and the ones the server fills in.
 pub fn prepare_for_create(resource: &Resource, object: &mut Value) {
     let kind = resource.kind;
@@ -298,11 +308,14 @@ pub fn prepare_for_update(resource: &Resource, part: Part, mut new: Value, old: 
         }
     }
     let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
-    let generation = if desired_state(&new) != desired_state(old) {
-        generation + 1
+    // A custom resource without a status subresource has no spec/status split: any change
+    // but metadata's moves its generation, as kube's strategy for custom resources has it.
+    let changed = if resource.custom.is_some() && !resource.has_status() {
+        without_metadata(&new) != without_metadata(old)
     } else {
-        generation
+        desired_state(&new) != desired_state(old)
     };
+    let generation = if changed { generation + 1 } else { generation };
     metadata_mut(&mut new).insert("generation".into(), json!(generation));
     new
 }
@@ -339,8 +352,17 @@ fn keep_allocations(new: &mut Value, old: &Value) {
 /// Checks a create or update against the kind's rules, answering 422 with every cause.
 pub fn validate(resource: &Resource, object: &Value, old: Option<&Value>) -> Result<()> {
     let name = meta_str(object, "name").unwrap_or("");
-    let mut errors = admission::validate_name(resource.kind, name);
-    errors.extend(admission::validate(resource.kind, object, old));
+    let errors = match &resource.custom {
+        Some(custom) => crate::crd::objects::validate(custom, object, old),
+        None => {
+            let mut errors = admission::validate_name(resource.kind, name);
+            errors.extend(admission::validate(resource.kind, object, old));
+            if is_crd(resource) {
+                errors.extend(crate::crd::definition::validate(object, old));
+            }
+            errors
+        }
+    };
     if errors.is_empty() {
         Ok(())
     } else {
@@ -351,6 +373,20 @@ pub fn validate(resource: &Resource, object: &Value, old: Option<&Value>) -> Res
             &errors,
         ))
     }
+}
+
+/// Fills in the defaults of `resource`'s kind (a custom resource's from its schema).
+pub fn apply_defaults(resource: &Resource, object: &mut Value) {
+    match &resource.custom {
+        Some(custom) => crate::crd::objects::apply_defaults(custom, object),
+        None if is_crd(resource) => crate::crd::definition::apply_defaults(object),
+        None => admission::apply_defaults(resource.kind, object),
+    }
+}
+
+/// Whether `resource` is CustomResourceDefinitions.
+pub fn is_crd(resource: &Resource) -> bool {
+    resource.group == "apiextensions.k8s.io" && resource.kind == "CustomResourceDefinition"
 }
 
 /// Whether a deleted-but-finalized object has nothing left holding it.
@@ -411,7 +447,7 @@ mod tests {
     #[test]
     fn generation_moves_with_the_desired_state_only() {
         let registry = Registry::default();
-        let deployments = registry.find("apps", "v1", "deployments").unwrap();
+        let deployments = &registry.find("apps", "v1", "deployments").unwrap();
         let old = json!({"metadata": {"name": "w", "uid": "u", "generation": 3},
             "spec": {"replicas": 1}, "status": {"replicas": 1}});
         let same = prepare_for_update(

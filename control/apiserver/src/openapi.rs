@@ -30,7 +30,10 @@ use crate::schema::{subresource_kind, Gvk, Schemas, REF_PREFIX};
 /// The OpenAPI documents of a registry, built on first use.
 #[derive(Debug)]
 pub struct OpenApi {
+    /// The built-in resources (the custom ones' documents are `custom`'s, rebuilt as CRDs
+    /// change, while these are built once).
     registry: Registry,
+    custom: crate::crd::CustomTable,
     schemas: OnceLock<Schemas>,
     documents: OnceLock<Documents>,
 }
@@ -41,14 +44,18 @@ struct Documents {
     by_path: BTreeMap<String, Document>,
 }
 
+/// A served document and its content hash.
 #[derive(Debug)]
-struct Document {
-    body: Bytes,
-    hash: String,
+pub(crate) struct Document {
+    /// The JSON text.
+    pub(crate) body: Bytes,
+    /// Its hash (and ETag).
+    pub(crate) hash: String,
 }
 
 impl Document {
-    fn new(value: &Value) -> Document {
+    /// The document of `value`.
+    pub(crate) fn new(value: &Value) -> Document {
         let body = Bytes::from(value.to_string());
         // kube-openapi's ETag: SHA-512 of the document, in upper-case hex.
         let hash = Sha512::digest(&body)
@@ -78,7 +85,8 @@ impl OpenApi {
     /// The documents of what `registry` serves.
     pub fn new(registry: Registry) -> OpenApi {
         OpenApi {
-            registry,
+            custom: registry.custom().clone(),
+            registry: Registry::default(),
             schemas: OnceLock::new(),
             documents: OnceLock::new(),
         }
@@ -122,11 +130,26 @@ impl OpenApi {
     ) -> Option<Served> {
         let documents = self.documents();
         let rest = rest.trim_end_matches('/');
+        let custom_paths = self.custom.openapi_paths();
+        let merged_index;
+        let custom_document;
         let (document, immutable) = if rest == "v3" {
-            (&documents.index, false)
+            if custom_paths.is_empty() {
+                (&documents.index, false)
+            } else {
+                merged_index = self.index_with(documents, &custom_paths);
+                (&merged_index, false)
+            }
         } else {
             let path = rest.strip_prefix("v3/")?;
-            let document = documents.by_path.get(path)?;
+            let document = match documents.by_path.get(path) {
+                Some(document) => document,
+                None => {
+                    let (body, hash) = self.custom.openapi(path)?;
+                    custom_document = Document { body, hash };
+                    &custom_document
+                }
+            };
             match hash.filter(|h| !h.is_empty()) {
                 None => (document, false),
                 Some(h) if h == document.hash => (document, true),
@@ -159,6 +182,69 @@ impl OpenApi {
             location: None,
         })
     }
+}
+
+impl OpenApi {
+    /// The index of the built-in documents and of the custom ones at `custom_paths`.
+    fn index_with(&self, documents: &Documents, custom_paths: &[(String, String)]) -> Document {
+        let mut paths: Map<String, Value> = documents
+            .by_path
+            .iter()
+            .map(|(path, document)| (path.clone(), document.hash.clone()))
+            .chain(custom_paths.iter().cloned())
+            .map(|(path, hash)| {
+                let url = format!("/openapi/v3/{path}?hash={hash}");
+                (path, json!({"serverRelativeURL": url}))
+            })
+            .collect();
+        paths.sort_keys();
+        Document::new(&json!({"paths": paths}))
+    }
+}
+
+/// One custom group version's document: `resources` (with their kinds' and lists' definition
+/// names) and `own` definitions, plus the built-in definitions they reference.
+pub(crate) fn custom_document(
+    schemas: &Schemas,
+    resources: &[(Resource, String, String)],
+    own: Map<String, Value>,
+) -> Value {
+    let mut paths = Map::new();
+    let mut used: Vec<String> = [
+        "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions",
+        "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
+        "io.k8s.apimachinery.pkg.apis.meta.v1.Patch",
+        "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
+        "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta",
+    ]
+    .map(str::to_owned)
+    .into();
+    for (resource, kind_name, list_name) in resources {
+        let paths_of =
+            ResourcePaths::named(resource, schemas, kind_name.clone(), list_name.clone());
+        used.extend(
+            paths_of
+                .schema_names()
+                .into_iter()
+                .filter(|name| !own.contains_key(name)),
+        );
+        paths_of.add_to(&mut paths);
+    }
+    let mut definitions = schemas.closure(used.iter().map(String::as_str));
+    definitions.extend(own);
+    json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes CRD Swagger", "version": "v0.1.0"},
+        "paths": paths,
+        "components": {
+            "schemas": definitions,
+            "securitySchemes": {"BearerToken": {
+                "type": "apiKey", "name": "authorization", "in": "header",
+                "description": "Bearer token: \"Bearer <token>\"",
+            }},
+        },
+        "security": [{"BearerToken": []}],
+    })
 }
 
 fn quoted(hash: &str) -> String {
@@ -197,7 +283,7 @@ fn group_version_document(
     ]
     .map(str::to_owned)
     .into();
-    for resource in registry.in_group_version(group, version) {
+    for resource in &registry.in_group_version(group, version) {
         let Some(paths_of) = ResourcePaths::new(resource, schemas) else {
             continue;
         };
@@ -237,12 +323,32 @@ struct ResourcePaths<'a> {
 impl<'a> ResourcePaths<'a> {
     fn new(resource: &'a Resource, schemas: &Schemas) -> Option<ResourcePaths<'a>> {
         let gvk = Gvk::of(resource);
+        let kind_name = schemas.name_of(gvk)?.to_owned();
+        let list_name = schemas.list_name_of(gvk)?.to_owned();
+        Some(ResourcePaths::named(
+            resource, schemas, kind_name, list_name,
+        ))
+    }
+
+    /// The paths of `resource`, whose kind and list have the definitions named.
+    fn named(
+        resource: &'a Resource,
+        schemas: &Schemas,
+        kind_name: String,
+        list_name: String,
+    ) -> ResourcePaths<'a> {
+        let gvk = Gvk::of(resource);
         let subresources = resource
             .subresources
             .iter()
             .filter_map(|sub| {
                 let sub_gvk = subresource_kind(*sub, gvk);
-                Some((*sub, sub_gvk, schemas.name_of(sub_gvk)?.to_owned()))
+                let name = if sub_gvk == gvk {
+                    kind_name.clone()
+                } else {
+                    schemas.name_of(sub_gvk)?.to_owned()
+                };
+                Some((*sub, sub_gvk, name))
             })
             .collect();
         let group_words = if resource.group.is_empty() {
@@ -259,16 +365,16 @@ impl<'a> ResourcePaths<'a> {
             .chain([resource.version])
             .map(capitalized)
             .collect();
-        Some(ResourcePaths {
+        ResourcePaths {
             resource,
             gvk,
-            kind_name: schemas.name_of(gvk)?.to_owned(),
-            list_name: schemas.list_name_of(gvk)?.to_owned(),
+            kind_name,
+            list_name,
             subresources,
             prefix: format!("/{}", group_version_path(resource.group, resource.version)),
             tag: format!("{}_{}", group_words.replace('.', "_"), resource.version),
             id_group,
-        })
+        }
     }
 
     fn schema_names(&self) -> Vec<String> {
@@ -468,7 +574,7 @@ impl<'a> ResourcePaths<'a> {
                 format!("patch{}{scope}{kind}{suffix}", self.id_group),
                 format!("partially update {what}"),
                 patch_parameters,
-                Some(patch_body()),
+                Some(patch_body(self.resource.custom.is_none())),
                 &[(200, schema), (201, schema)],
             ),
         );
@@ -539,14 +645,19 @@ fn body(schema: &str) -> Value {
     json!({"content": content(schema), "required": true})
 }
 
-/// The patch formats the server applies.
-fn patch_body() -> Value {
+/// The patch formats the server applies: strategic merge patch only for built-in kinds
+/// (kubectl's client-side apply sends it to a kind whose operation lists it, and a merge patch
+/// otherwise, as custom resources need).
+fn patch_body(strategic: bool) -> Value {
     let patch = json!({"schema": reference("io.k8s.apimachinery.pkg.apis.meta.v1.Patch")});
-    json!({"content": {
+    let mut content = json!({
         "application/json-patch+json": patch,
         "application/merge-patch+json": patch,
-        "application/strategic-merge-patch+json": patch,
-    }, "required": true})
+    });
+    if strategic {
+        content["application/strategic-merge-patch+json"] = patch;
+    }
+    json!({"content": content, "required": true})
 }
 
 fn path_parameter(name: &str, description: &str) -> Value {

@@ -1,6 +1,13 @@
 //! The resources the server serves: one table row each (group, version, names, scope,
 //! subresources), so adding a resource is a row here plus, where it needs them, its defaults
 //! and validation in `admission` and its columns in `table`.
+//!
+//! Beside the static table, the resources CustomResourceDefinitions bring ([`crate::crd`]):
+//! [`Registry`] looks a resource up in the static table first, then in the custom one.
+
+use std::sync::Arc;
+
+use crate::crd::{CustomResource, CustomTable};
 
 /// A subresource beside the main object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +64,8 @@ pub struct Resource {
     /// The key prefix under `/registry/` (the plural for most; distinct where two groups share
     /// a plural).
     pub storage_name: &'static str,
+    /// What a CustomResourceDefinition says of a custom resource (`None` for built-ins).
+    pub custom: Option<Arc<CustomResource>>,
 }
 
 impl Resource {
@@ -132,6 +141,7 @@ macro_rules! resource {
             categories: $categories,
             subresources: $subs,
             storage_name: $storage,
+            custom: None,
         }
     };
 }
@@ -154,6 +164,7 @@ pub static BUILT_IN: &[Resource] = &[
     resource!("apps", "v1", "daemonsets", "daemonset", "DaemonSet", &["ds"], true, ALL, &[Status]),
     resource!("apps", "v1", "statefulsets", "statefulset", "StatefulSet", &["sts"], true, ALL, &[Status, Scale]),
     resource!("apps", "v1", "controllerrevisions", "controllerrevision", "ControllerRevision", NO_NAMES, true, NO_NAMES, &[]),
+    resource!("apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition", "CustomResourceDefinition", &["crd", "crds"], false, &["api-extensions"], &[Status]),
     resource!("batch", "v1", "jobs", "job", "Job", NO_NAMES, true, ALL, &[Status]),
     resource!("batch", "v1", "cronjobs", "cronjob", "CronJob", &["cj"], true, ALL, &[Status]),
     resource!("coordination.k8s.io", "v1", "leases", "lease", "Lease", NO_NAMES, true, NO_NAMES, &[]),
@@ -167,37 +178,63 @@ pub static BUILT_IN: &[Resource] = &[
     resource!("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", &["pdb"], true, NO_NAMES, &[Status]),
 ];
 
-/// The served resources, looked up by group, version and plural.
+/// The served resources, looked up by group, version and plural: the static table, then the
+/// custom resources of the established CustomResourceDefinitions.
 #[derive(Clone, Debug)]
 pub struct Registry {
     resources: Vec<Resource>,
+    custom: CustomTable,
 }
 
 impl Default for Registry {
     fn default() -> Registry {
         Registry {
             resources: BUILT_IN.to_vec(),
+            custom: CustomTable::default(),
         }
     }
 }
 
 impl Registry {
-    /// Every resource, in discovery order.
-    pub fn resources(&self) -> &[Resource] {
+    /// The built-in resources and the custom ones `custom` holds (it changes as CRDs do).
+    pub fn with_custom(custom: CustomTable) -> Registry {
+        Registry {
+            custom,
+            ..Registry::default()
+        }
+    }
+
+    /// The custom resources' table.
+    pub fn custom(&self) -> &CustomTable {
+        &self.custom
+    }
+
+    /// The built-in resources, in discovery order.
+    pub fn built_in(&self) -> &[Resource] {
         &self.resources
     }
 
+    /// Every resource, in discovery order (custom resources last).
+    pub fn resources(&self) -> Vec<Resource> {
+        let mut all = self.resources.clone();
+        all.extend(self.custom.resources());
+        all
+    }
+
     /// The resource at `group/version/plural`.
-    pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<&Resource> {
+    pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<Resource> {
         self.resources
             .iter()
             .find(|r| r.group == group && r.version == version && r.plural == plural)
+            .cloned()
+            .or_else(|| self.custom.find(group, version, plural))
     }
 
-    /// The groups, each with its versions, in discovery order (core first).
+    /// The groups, each with its versions, in discovery order (core first; a custom group's
+    /// versions by kube's version priority, so the first is the preferred one).
     pub fn groups(&self) -> Vec<(&'static str, Vec<&'static str>)> {
         let mut groups: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
-        for resource in &self.resources {
+        for resource in self.resources() {
             match groups.iter_mut().find(|(g, _)| *g == resource.group) {
                 Some((_, versions)) if !versions.contains(&resource.version) => {
                     versions.push(resource.version)
@@ -206,18 +243,18 @@ impl Registry {
                 None => groups.push((resource.group, vec![resource.version])),
             }
         }
+        for (_, versions) in &mut groups {
+            versions.sort_by(|a, b| crate::crd::version_priority(a, b));
+        }
         groups
     }
 
     /// The resources of one group version.
-    pub fn in_group_version<'a>(
-        &'a self,
-        group: &'a str,
-        version: &'a str,
-    ) -> impl Iterator<Item = &'a Resource> + 'a {
-        self.resources
-            .iter()
+    pub fn in_group_version(&self, group: &str, version: &str) -> Vec<Resource> {
+        self.resources()
+            .into_iter()
             .filter(move |r| r.group == group && r.version == version)
+            .collect()
     }
 }
 

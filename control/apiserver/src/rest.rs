@@ -178,6 +178,7 @@ impl Api {
         if resource.kind != "Namespace" {
             self.check_namespace_open(call).await?;
         }
+        crate::crd::objects::check_not_terminating(resource)?;
         object::prepare_for_create(resource, &mut object);
         for attempt in 0..WRITE_RETRIES {
             let mut candidate = object.clone();
@@ -186,9 +187,10 @@ impl Api {
                 metadata_mut(&mut candidate).insert("name".into(), json!(generated));
             }
             // After the name: some defaults derive from it (a Job's job-name label).
-            admission::apply_defaults(resource.kind, &mut candidate);
+            object::apply_defaults(resource, &mut candidate);
             let candidate_name = meta_str(&candidate, "name").unwrap_or("").to_owned();
             object::validate(resource, &candidate, None)?;
+            self.before_write(resource, &mut candidate, true);
             if call.dry_run() {
                 return Ok(Reply::Object(201, candidate));
             }
@@ -245,7 +247,10 @@ impl Api {
         let key = call.key();
         let target = call.target();
         for _ in 0..WRITE_RETRIES {
-            let current = object::must_read(&*self.storage, &key, &target).await?;
+            let mut current = object::must_read(&*self.storage, &key, &target).await?;
+            // A custom object is changed as the version asked for shows it.
+            let stored = current.object.clone();
+            crate::crd::objects::to_version(resource, &mut current.object);
             if let Some(rv) = &precondition {
                 if *rv != current.revision.to_string() {
                     return Err(ApiError::modified(&target));
@@ -264,11 +269,12 @@ impl Api {
             }
             object::check_type(resource, &mut new, resource.kind)?;
             let mut new = object::prepare_for_update(resource, part, new, &current.object);
-            admission::apply_defaults(resource.kind, &mut new);
+            object::apply_defaults(resource, &mut new);
             if part != Part::Binding {
                 object::validate(resource, &new, Some(&current.object))?;
             }
-            if new == current.object {
+            self.before_write(resource, &mut new, false);
+            if new == stored {
                 return Ok((200, current.object));
             }
             if call.dry_run() {
@@ -316,6 +322,9 @@ impl Api {
     fn patch_type(&self, call: &Call<'_>) -> Result<PatchType> {
         let content_type = call.content_type.unwrap_or("application/json");
         match PatchType::from_content_type(content_type) {
+            Some(PatchType::StrategicMerge) if call.resource.custom.is_some() => {
+                Err(crate::crd::objects::strategic_merge_refused())
+            }
             Some(t) => Ok(t),
             None if content_type.starts_with("application/apply-patch") => {
                 Err(ApiError::unsupported_media_type(
@@ -367,7 +376,11 @@ impl Api {
     pub async fn scale(&self, call: &Call<'_>, verb: crate::request::Verb) -> Result<Reply> {
         use crate::request::Verb;
         let current = object::must_read(&*self.storage, &call.key(), &call.target()).await?;
-        let scale = to_scale(&current.object);
+        let scale = match &call.resource.custom {
+            Some(custom) => crate::crd::objects::to_scale(custom, &current.object)
+                .ok_or_else(ApiError::no_route)?,
+            None => to_scale(&current.object),
+        };
         let scale_kind = schema::subresource_kind(Subresource::Scale, Gvk::of(call.resource));
         let (new_scale, precondition) = match verb {
             Verb::Get => return Ok(Reply::Object(200, scale)),
@@ -409,11 +422,19 @@ impl Api {
         let (_, object) = self
             .write_over(call, Part::Main, precondition, |current| {
                 let mut next = current.object.clone();
-                next["spec"]["replicas"] = json!(replicas);
+                match &call.resource.custom {
+                    Some(custom) => crate::crd::objects::set_replicas(custom, &mut next, replicas),
+                    None => next["spec"]["replicas"] = json!(replicas),
+                }
                 Ok(next)
             })
             .await?;
-        Ok(Reply::Object(200, to_scale(&object)))
+        match &call.resource.custom {
+            Some(custom) => crate::crd::objects::to_scale(custom, &object)
+                .map(|scale| Reply::Object(200, scale))
+                .ok_or_else(ApiError::no_route),
+            None => Ok(Reply::Object(200, to_scale(&object))),
+        }
     }
 
     /// `pods/NAME/binding`: assigns the pod to a node, once.
@@ -754,7 +775,7 @@ mod tests {
     #[test]
     fn a_running_pod_is_marked_and_an_unscheduled_one_goes() {
         let registry = Registry::default();
-        let pods = registry.find("", "v1", "pods").unwrap();
+        let pods = &registry.find("", "v1", "pods").unwrap();
         let running = json!({"metadata": {"name": "p"}, "spec": {"nodeName": "n1",
             "terminationGracePeriodSeconds": 30}, "status": {"phase": "Running"}});
         let marked = mark_for_deletion(pods, &running, &json!({})).unwrap();
@@ -767,7 +788,7 @@ mod tests {
     #[test]
     fn finalizers_hold_an_object() {
         let registry = Registry::default();
-        let cms = registry.find("", "v1", "configmaps").unwrap();
+        let cms = &registry.find("", "v1", "configmaps").unwrap();
         let held = json!({"metadata": {"name": "c", "finalizers": ["x"]}});
         let marked = mark_for_deletion(cms, &held, &json!({})).unwrap();
         assert!(marked["metadata"]["deletionTimestamp"].is_string());

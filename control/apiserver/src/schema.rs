@@ -88,7 +88,7 @@ impl Schemas {
     pub fn of(registry: &Registry) -> Schemas {
         let mut generator = SchemaSettings::openapi3().into_generator();
         let mut kinds = BTreeMap::new();
-        for resource in registry.resources() {
+        for resource in registry.built_in() {
             let main = Gvk::of(resource);
             let subresource_kinds = resource
                 .subresources
@@ -112,7 +112,7 @@ impl Schemas {
         let mut definitions = generator.take_definitions(true);
         let list_meta = definition_name::<meta::ListMeta>();
         let mut lists = BTreeMap::new();
-        for resource in registry.resources() {
+        for resource in registry.built_in() {
             let gvk = Gvk::of(resource);
             let Some(name) = kinds.get(&gvk) else {
                 continue;
@@ -305,6 +305,9 @@ fn kind_definition(generator: &mut SchemaGenerator, gvk: Gvk) -> Option<String> 
         ("apps", "v1", "StatefulSet") => definition::<apps::v1::StatefulSet>(g),
         ("apps", "v1", "ControllerRevision") => definition::<apps::v1::ControllerRevision>(g),
         ("autoscaling", "v1", "Scale") => definition::<autoscaling::v1::Scale>(g),
+        ("apiextensions.k8s.io", "v1", "CustomResourceDefinition") => {
+            definition::<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>(g)
+        }
         ("batch", "v1", "Job") => definition::<batch::v1::Job>(g),
         ("batch", "v1", "CronJob") => definition::<batch::v1::CronJob>(g),
         ("coordination.k8s.io", "v1", "Lease") => definition::<coordination::v1::Lease>(g),
@@ -378,7 +381,7 @@ mod tests {
     fn every_served_kind_has_a_schema() {
         let registry = Registry::default();
         let schemas = Schemas::of(&registry);
-        for resource in registry.resources() {
+        for resource in registry.built_in() {
             let gvk = Gvk::of(resource);
             let schema = schemas.kind(gvk).unwrap_or_else(|| panic!("{gvk:?}"));
             assert_eq!(

@@ -362,6 +362,7 @@ impl Server {
             .registry
             .find(&request.group, &request.version, &request.resource)
             .ok_or_else(ApiError::no_route)?;
+        let resource = &resource;
         if resource.namespaced && request.namespace.is_none() && request.name.is_some() {
             return Err(ApiError::no_route());
         }
@@ -393,6 +394,14 @@ impl Server {
                     .await?
             }
         };
+        // Custom objects are shown at the version asked for.
+        let reply = match reply {
+            Reply::Object(code, mut object) if resource.custom.is_some() => {
+                crate::crd::objects::to_version(resource, &mut object);
+                Reply::Object(code, object)
+            }
+            reply => reply,
+        };
         // A single object asked for as a Table is a one-row Table.
         match reply {
             Reply::Object(code, object)
@@ -409,9 +418,8 @@ impl Server {
                 let now = time::OffsetDateTime::now_utc().unix_timestamp();
                 Ok(Reply::Object(
                     code,
-                    crate::table::to_table(
-                        resource.kind,
-                        &resource.api_version(),
+                    crate::crd::printer::to_table(
+                        resource,
                         &[object],
                         include,
                         now,

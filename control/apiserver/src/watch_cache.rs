@@ -10,6 +10,11 @@
 //! A watcher keeps a position (the last revision it delivered) and reads the shard's events
 //! after it whenever its shard gets new ones. A watcher that falls behind the shard's
 //! window (or starts before it) gets 410 Expired and relists, as clients of kube do.
+//!
+//! Shards are added while the cache runs ([`WatchCache::add_shard`]: a CustomResourceDefinition
+//! brings a resource). So that a new shard starts with what the store holds under its prefix,
+//! the cache also keeps the objects no shard claims; adding a shard moves them into it, at the
+//! revision every applied change has reached, under the same lock the follower applies with.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
@@ -235,10 +240,33 @@ pub fn set_resource_version(object: &mut Value, revision: i64) {
 
 /// The cache of the whole registry: a shard per resource prefix, fed by one store watch.
 pub struct WatchCache {
-    /// Shards by their key prefix (`/registry/pods/`).
-    shards: HashMap<String, Arc<Shard>>,
+    /// The shards and the objects none claims.
+    routing: RwLock<Routing>,
     /// The revision every shard has reached; watchers wake on its changes.
     published: watch::Sender<i64>,
+}
+
+/// Where a key's changes go.
+#[derive(Default)]
+struct Routing {
+    /// Shards by their key prefix (`/registry/pods/`).
+    shards: HashMap<String, Arc<Shard>>,
+    /// Objects under `/registry/` no shard claims (yet), by key.
+    unclaimed: BTreeMap<String, Arc<Value>>,
+    /// The revision of the last change applied.
+    revision: i64,
+}
+
+impl Routing {
+    fn shard_of(&self, key: &str) -> Option<(&Arc<Shard>, &str)> {
+        // Resource prefixes never nest (the registry test checks, and a custom resource's
+        // `/registry/<group>/<plural>/` has a dot where no built-in has one), so the first
+        // prefix that matches is the one; names may themselves hold a '/'.
+        self.shards
+            .iter()
+            .find(|(prefix, _)| key.starts_with(prefix.as_str()))
+            .map(|(prefix, shard)| (shard, prefix.as_str()))
+    }
 }
 
 impl WatchCache {
@@ -249,14 +277,44 @@ impl WatchCache {
             .map(|p| (p, Arc::new(Shard::default())))
             .collect();
         Arc::new(WatchCache {
-            shards,
+            routing: RwLock::new(Routing {
+                shards,
+                ..Routing::default()
+            }),
             published: watch::channel(0).0,
         })
     }
 
     /// The shard of a resource prefix.
     pub fn shard(&self, prefix: &str) -> Option<Arc<Shard>> {
-        self.shards.get(prefix).cloned()
+        self.routing().shards.get(prefix).cloned()
+    }
+
+    /// Adds a shard for `prefix` (nothing if it has one), holding the objects already stored
+    /// under it as of the last change the cache applied.
+    pub fn add_shard(&self, prefix: &str) -> Arc<Shard> {
+        let mut routing = self.routing.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(shard) = routing.shards.get(prefix) {
+            return Arc::clone(shard);
+        }
+        let end = String::from_utf8_lossy(&prefix_end(prefix.as_bytes())).into_owned();
+        let keys: Vec<String> = routing
+            .unclaimed
+            .range(prefix.to_owned()..end)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let objects = keys
+            .into_iter()
+            .filter_map(|k| routing.unclaimed.remove(&k).map(|v| (k, v)))
+            .collect();
+        let shard = Arc::new(Shard::default());
+        shard.reset(objects, routing.revision);
+        routing.shards.insert(prefix.to_owned(), Arc::clone(&shard));
+        shard
+    }
+
+    fn routing(&self) -> std::sync::RwLockReadGuard<'_, Routing> {
+        self.routing.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A receiver that changes whenever the cache moves on.
@@ -272,15 +330,6 @@ impl WatchCache {
         tokio::time::timeout(timeout, published.wait_for(|r| *r >= target))
             .await
             .is_ok_and(|r| r.is_ok())
-    }
-
-    fn shard_of(&self, key: &str) -> Option<(&Arc<Shard>, &str)> {
-        // Resource prefixes never nest (the registry test checks), so the first
-        // `/registry/<name>/` that matches is the one; names may themselves hold a '/'.
-        self.shards
-            .iter()
-            .find(|(prefix, _)| key.starts_with(prefix.as_str()))
-            .map(|(prefix, shard)| (shard, prefix.as_str()))
     }
 
     /// Loads the registry and follows it, forever: the server aborts this task when it stops.
@@ -312,18 +361,33 @@ impl WatchCache {
             .await
             .map_err(|e| e.to_string())?;
         let revision = page.revision;
-        let mut loaded: HashMap<&str, BTreeMap<String, Arc<Value>>> = HashMap::new();
-        for stored in &page.items {
-            let key = String::from_utf8_lossy(&stored.key).into_owned();
-            if let (Some((_, prefix)), Some(object)) = (self.shard_of(&key), decode(stored)) {
-                loaded
-                    .entry(prefix)
-                    .or_default()
-                    .insert(key, Arc::new(object));
+        {
+            let mut routing = self.routing.write().unwrap_or_else(|e| e.into_inner());
+            let mut loaded: HashMap<String, BTreeMap<String, Arc<Value>>> = HashMap::new();
+            let mut unclaimed = BTreeMap::new();
+            for stored in &page.items {
+                let key = String::from_utf8_lossy(&stored.key).into_owned();
+                let Some(object) = decode(stored) else {
+                    continue;
+                };
+                match routing.shard_of(&key) {
+                    Some((_, prefix)) => {
+                        let prefix = prefix.to_owned();
+                        loaded
+                            .entry(prefix)
+                            .or_default()
+                            .insert(key, Arc::new(object));
+                    }
+                    None => {
+                        unclaimed.insert(key, Arc::new(object));
+                    }
+                }
             }
-        }
-        for (prefix, shard) in &self.shards {
-            shard.reset(loaded.remove(prefix.as_str()).unwrap_or_default(), revision);
+            for (prefix, shard) in &routing.shards {
+                shard.reset(loaded.remove(prefix.as_str()).unwrap_or_default(), revision);
+            }
+            routing.unclaimed = unclaimed;
+            routing.revision = revision;
         }
         self.published.send_replace(revision);
         let mut changes = storage
@@ -333,17 +397,20 @@ impl WatchCache {
         while let Some(batch) = changes.next().await {
             match batch {
                 WatchBatch::Changes { revision, changes } => {
-                    let mut touched: Vec<&Arc<Shard>> = Vec::new();
+                    let mut routing = self.routing.write().unwrap_or_else(|e| e.into_inner());
+                    let mut touched: Vec<Arc<Shard>> = Vec::new();
                     for change in changes {
-                        if let Some(shard) = self.apply(change) {
-                            if !touched.iter().any(|t| Arc::ptr_eq(t, shard)) {
+                        if let Some(shard) = Self::apply(&mut routing, change) {
+                            if !touched.iter().any(|t| Arc::ptr_eq(t, &shard)) {
                                 touched.push(shard);
                             }
                         }
                     }
-                    for shard in self.shards.values() {
+                    for shard in routing.shards.values() {
                         shard.advance(revision);
                     }
+                    routing.revision = revision;
+                    drop(routing);
                     for shard in touched {
                         shard.changed.send_replace(revision);
                     }
@@ -357,8 +424,9 @@ impl WatchCache {
         Err("store watch ended".into())
     }
 
-    /// Applies one change to its shard; returns the shard, if the key belongs to one.
-    fn apply(&self, change: Change) -> Option<&Arc<Shard>> {
+    /// Applies one change to its shard (or to the unclaimed objects); returns the shard, if
+    /// the key belongs to one.
+    fn apply(routing: &mut Routing, change: Change) -> Option<Arc<Shard>> {
         let revision = change.revision();
         let (key, object) = match change {
             Change::Put { value, .. } => {
@@ -373,7 +441,14 @@ impl WatchCache {
             }
             Change::Delete { key, .. } => (String::from_utf8_lossy(&key).into_owned(), None),
         };
-        let (shard, _) = self.shard_of(&key)?;
+        let Some((shard, _)) = routing.shard_of(&key) else {
+            match object {
+                Some(object) => routing.unclaimed.insert(key, object),
+                None => routing.unclaimed.remove(&key),
+            };
+            return None;
+        };
+        let shard = Arc::clone(shard);
         shard.apply(key, object, revision);
         Some(shard)
     }
@@ -434,5 +509,44 @@ mod tests {
         };
         assert_eq!(events.len(), 10);
         assert_eq!(reached, 15);
+    }
+    #[test]
+    fn a_shard_added_later_takes_the_objects_stored_under_its_prefix() {
+        let cache = WatchCache::new(["/registry/pods/".to_owned()]);
+        {
+            let mut routing = cache.routing.write().unwrap();
+            let put = |key: &str, rv: i64| Change::Put {
+                value: StoredValue {
+                    key: key.as_bytes().to_vec(),
+                    value: br#"{"metadata":{"name":"w"}}"#.to_vec(),
+                    mod_revision: rv,
+                },
+                previous: None,
+            };
+            WatchCache::apply(&mut routing, put("/registry/example.com/widgets/d/w", 5));
+            WatchCache::apply(&mut routing, put("/registry/example.com/gadgets/d/g", 6));
+            routing.revision = 6;
+        }
+        let widgets = cache.add_shard("/registry/example.com/widgets/");
+        let (objects, at) = widgets.list("/registry/example.com/widgets/");
+        assert_eq!((objects.len(), at), (1, 6));
+        assert_eq!(objects[0]["metadata"]["resourceVersion"], "5");
+        assert!(Arc::ptr_eq(
+            &widgets,
+            &cache.add_shard("/registry/example.com/widgets/")
+        ));
+        // Later changes under the prefix go to the new shard as events.
+        let mut routing = cache.routing.write().unwrap();
+        let deleted = Change::Delete {
+            key: b"/registry/example.com/widgets/d/w".to_vec(),
+            revision: 7,
+            previous: None,
+        };
+        assert!(WatchCache::apply(&mut routing, deleted).is_some());
+        drop(routing);
+        let Next::Events(events, _) = widgets.events_after(6, 10) else {
+            panic!("too old")
+        };
+        assert_eq!(events[0].kind, EventType::Deleted);
     }
 }

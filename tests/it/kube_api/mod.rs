@@ -4,6 +4,7 @@
 
 mod client;
 mod components;
+mod crd;
 mod errors;
 mod kubectl;
 mod leader;

@@ -140,6 +140,16 @@ pub fn validate_name(kind: &str, name: &str) -> Vec<FieldError> {
     errs
 }
 
+/// kube's DNS-1035 label rule, as the messages it gives (empty: valid); CRD names use it.
+pub fn dns1035_label_errors(text: &str) -> Vec<String> {
+    dns1035_label(text)
+}
+
+/// kube's DNS-1123 subdomain rule, as the messages it gives (empty: valid).
+pub fn dns1123_subdomain_errors(text: &str) -> Vec<String> {
+    dns1123_subdomain(text)
+}
+
 /// Fills in the defaults kube-apiserver applies on create and update for `kind` (e.g. "Pod",
 /// "Deployment"). Only absent (or null) fields are filled (save a Namespace's name label, which
 /// kube always overwrites), so applying it twice changes nothing.

@@ -1,0 +1,93 @@
+//! The OpenAPI v3 document of each custom group version (`/openapi/v3/apis/<group>/<version>`),
+//! from the CRD versions' schemas, shaped as kube-apiextensions-server publishes them: the
+//! kind under `<reversed group>.<version>.<Kind>` (`com.example.v1.Widget`) with `apiVersion`,
+//! `kind` and `metadata` (ObjectMeta) added and its `x-kubernetes-group-version-kind`, its list
+//! beside it, and the operations of its paths, whose `patch` names the kind and takes
+//! `fieldValidation`: what `kubectl apply` looks for before it validates, and what `kubectl
+//! explain` reads.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use serde_json::{json, Map, Value};
+
+use crate::openapi::{custom_document, group_version_path, Document};
+use crate::registry::Resource;
+use crate::schema::{Schemas, REF_PREFIX};
+
+/// `example.com` → `com.example`.
+fn reversed(group: &str) -> String {
+    group.split('.').rev().collect::<Vec<_>>().join(".")
+}
+
+/// The documents of the served custom resources, by path, each with its hash.
+pub fn documents(schemas: &Schemas, resources: &[Resource]) -> BTreeMap<String, (Bytes, String)> {
+    let mut by_group_version: BTreeMap<String, Vec<&Resource>> = BTreeMap::new();
+    for resource in resources {
+        by_group_version
+            .entry(group_version_path(resource.group, resource.version))
+            .or_default()
+            .push(resource);
+    }
+    by_group_version
+        .into_iter()
+        .map(|(path, resources)| {
+            let mut own = Map::new();
+            let mut named = Vec::new();
+            for resource in resources {
+                let Some(custom) = &resource.custom else {
+                    continue;
+                };
+                let prefix = format!("{}.{}", reversed(resource.group), resource.version);
+                let kind_name = format!("{prefix}.{}", resource.kind);
+                let list_name = format!("{prefix}.{}", custom.list_kind);
+                own.insert(kind_name.clone(), kind_schema(resource, &custom.schema));
+                own.insert(
+                    list_name.clone(),
+                    list_schema(resource, &custom.list_kind, &kind_name),
+                );
+                named.push(((*resource).clone(), kind_name, list_name));
+            }
+            let document = Document::new(&custom_document(schemas, &named, own));
+            (path, (document.body, document.hash))
+        })
+        .collect()
+}
+
+fn gvk(resource: &Resource, kind: &str) -> Value {
+    json!([{"group": resource.group, "version": resource.version, "kind": kind}])
+}
+
+fn kind_schema(resource: &Resource, schema: &Value) -> Value {
+    let mut schema = if schema.is_object() {
+        schema.clone()
+    } else {
+        json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true})
+    };
+    if !schema["properties"].is_object() {
+        schema["properties"] = json!({});
+    }
+    schema["properties"]["apiVersion"] = json!({"type": "string",
+        "description": "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values."});
+    schema["properties"]["kind"] = json!({"type": "string",
+        "description": "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to."});
+    schema["properties"]["metadata"] = json!({"allOf": [{"$ref": format!("{REF_PREFIX}io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta")}],
+        "description": "Standard object's metadata."});
+    schema["x-kubernetes-group-version-kind"] = gvk(resource, resource.kind);
+    schema
+}
+
+fn list_schema(resource: &Resource, list_kind: &str, item: &str) -> Value {
+    json!({
+        "description": format!("{list_kind} is a list of {}", resource.kind),
+        "type": "object",
+        "required": ["items"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "items": {"type": "array", "items": {"$ref": format!("{REF_PREFIX}{item}")}},
+            "metadata": {"$ref": format!("{REF_PREFIX}io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta")},
+        },
+        "x-kubernetes-group-version-kind": gvk(resource, list_kind),
+    })
+}
