@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use super::ControlPlane;
 
-struct Kubectl {
+pub(super) struct Kubectl {
     kubeconfig: std::path::PathBuf,
     cache: tempfile::TempDir,
 }
 
 impl Kubectl {
-    fn new(cp: &ControlPlane) -> Kubectl {
+    pub(super) fn new(cp: &ControlPlane) -> Kubectl {
         Kubectl {
             kubeconfig: cp.kubeconfig.clone(),
             cache: tempfile::tempdir().unwrap(),
@@ -29,7 +29,7 @@ impl Kubectl {
         command
     }
 
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+    pub(super) fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut command = self.command(args);
         command
             .stdin(Stdio::piped())
@@ -50,7 +50,7 @@ impl Kubectl {
     }
 
     /// Runs `args`, which must succeed; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
+    pub(super) fn ok(&self, args: &[&str]) -> String {
         self.ok_with(args, None)
     }
 
@@ -66,7 +66,7 @@ impl Kubectl {
     }
 
     /// Runs `args`, which must fail; returns stderr.
-    fn fails(&self, args: &[&str], stdin: Option<&str>) -> String {
+    pub(super) fn fails(&self, args: &[&str], stdin: Option<&str>) -> String {
         let out = self.run(args, stdin);
         assert!(!out.status.success(), "kubectl {args:?} succeeded");
         String::from_utf8_lossy(&out.stderr).into_owned()
