@@ -149,6 +149,39 @@ async fn kubectl_create_sends_protobuf_and_gets_back_what_it_sent() {
         );
         assert_eq!(service["spec"]["selector"], json!({"app": "web"}));
 
+        let out = create_in_protobuf(&kubectl, &["-n", "proto", "serviceaccount", "robot"]);
+        assert_eq!(out.trim(), "serviceaccount/robot created");
+        // A TokenRequest goes in protobuf and its reply, with the token, comes back in it.
+        let token = create_in_protobuf(
+            &kubectl,
+            &["-n", "proto", "token", "robot", "--duration=10m"],
+        );
+        assert_eq!(token.trim().split('.').count(), 3, "a JWT: {token}");
+
+        let out = create_in_protobuf(
+            &kubectl,
+            &[
+                "-n",
+                "proto",
+                "cronjob",
+                "tick",
+                "--image=busybox",
+                "--schedule=*/5 * * * *",
+                "--",
+                "date",
+            ],
+        );
+        assert_eq!(out.trim(), "cronjob.batch/tick created");
+        let cronjob = get_json(&kubectl, &["-n", "proto", "cronjob", "tick"]);
+        assert_eq!(cronjob["spec"]["schedule"], "*/5 * * * *");
+        let job_spec = &cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+        assert_eq!(
+            job_spec["containers"][0]["command"],
+            json!(["date"]),
+            "{cronjob}"
+        );
+        assert_eq!(job_spec["restartPolicy"], "OnFailure");
+
         // describe reads the object with a protobuf-first Accept.
         let described = kubectl.ok(&["-n", "proto", "describe", "deployment", "web"]);
         assert!(described.contains("nginx:1.27"), "{described}");
