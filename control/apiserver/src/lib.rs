@@ -29,6 +29,7 @@
 //! - [`crd`]: CustomResourceDefinitions and the custom resources they bring.
 //! - [`schema`]: the kinds' OpenAPI schemas, from k8s-openapi.
 //! - [`openapi`]: the OpenAPI v3 documents kubectl validates and explains with.
+//! - [`protobuf`]: protobuf request and response bodies, converted to and from JSON.
 //! - [`field_validation`]: `fieldValidation` (unknown and duplicate fields) on writes.
 //! - [`warning`]: `Warning` headers.
 //! - [`bootstrap`]: the namespaces every cluster starts with.
@@ -48,6 +49,7 @@ mod go_format;
 pub mod object;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 pub mod rbac;
 pub mod registry;
 pub mod request;

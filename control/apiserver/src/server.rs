@@ -27,7 +27,7 @@ use crate::rbac::{self, Attributes, Authorizer};
 use crate::request::{self, Query, Route, Verb};
 use crate::rest::{Api, Call, Reply, MAX_BODY_BYTES};
 use crate::warning::{self, Warnings};
-use crate::{collection, discovery, openapi};
+use crate::{collection, discovery, openapi, protobuf};
 
 /// The body every response has.
 pub type Body = BoxBody<Bytes, Infallible>;
@@ -146,6 +146,11 @@ impl Server {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let warnings = Warnings::default();
+        let protobuf = request
+            .headers()
+            .get("accept")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(protobuf::preferred);
         let received = time::OffsetDateTime::now_utc();
         let uri = request.uri().to_string();
         let peer = request
@@ -185,6 +190,7 @@ impl Server {
         }
         let mut response = match result {
             Ok(response) => response,
+            Err(error) if protobuf => protobuf_error_response(&error),
             Err(error) => error_response(&error),
         };
         for text in warnings.texts() {
@@ -324,7 +330,7 @@ impl Server {
             Route::Health => unreachable!("answered before authentication"),
             Route::Unknown => return Err(ApiError::no_route()),
         };
-        Ok(reply_response(reply))
+        Ok(reply_response(reply, protobuf::preferred(&accept)))
     }
 
     /// The identity of `Authorization: Bearer TOKEN`: a static token, or a service account's.
@@ -366,6 +372,15 @@ impl Server {
         if resource.namespaced && request.namespace.is_none() && request.name.is_some() {
             return Err(ApiError::no_route());
         }
+        // Protobuf bodies become the JSON every handler works on (patches have no protobuf form).
+        let json_body;
+        let (body, content_type) =
+            if protobuf::is_protobuf(content_type) && request.verb != Verb::Patch {
+                json_body = protobuf::request_to_json(body, resource.kind)?;
+                (&json_body[..], Some("application/json"))
+            } else {
+                (body, content_type)
+            };
         let call = Call {
             resource,
             namespace: request.namespace.as_deref(),
@@ -565,9 +580,37 @@ pub fn error_response(error: &ApiError) -> Response<Body> {
     response
 }
 
-fn reply_response(reply: Reply) -> Response<Body> {
+/// An error's Status in protobuf, for a client that prefers it.
+fn protobuf_error_response(error: &ApiError) -> Response<Body> {
+    let Some(body) = protobuf::object_body(&error.status()) else {
+        return error_response(error);
+    };
+    let mut response = bytes_response(error.code, body, protobuf::MEDIA_TYPE);
+    if let Some(seconds) = error.retry_after {
+        response.headers_mut().insert("retry-after", seconds.into());
+    }
+    response
+}
+
+/// A JSON object's response, in protobuf when preferred and its kind has a protobuf form.
+fn object_response(code: u16, value: &Value, protobuf: bool) -> Response<Body> {
+    match protobuf.then(|| protobuf::object_body(value)).flatten() {
+        Some(body) => bytes_response(code, body, protobuf::MEDIA_TYPE),
+        None => json_response(code, value, "application/json"),
+    }
+}
+
+fn reply_response(reply: Reply, protobuf: bool) -> Response<Body> {
     match reply {
-        Reply::Object(code, value) => json_response(code, &value, "application/json"),
+        Reply::Object(code, value) => object_response(code, &value, protobuf),
+        Reply::Json(code, body) if protobuf => match serde_json::from_slice::<Value>(&body) {
+            Ok(value) => object_response(code, &value, true),
+            Err(_) => bytes_response(code, body, "application/json"),
+        },
+        Reply::Stream(receiver, "application/json") if protobuf => reply_response(
+            Reply::Stream(protobuf::watch_frames(receiver), protobuf::WATCH_MEDIA_TYPE),
+            false,
+        ),
         Reply::Typed(code, value, content_type) => json_response(code, &value, content_type),
         Reply::Json(code, body) => bytes_response(code, body, "application/json"),
         Reply::Stream(receiver, content_type) => {

@@ -9,6 +9,7 @@ mod errors;
 mod kubectl;
 mod leader;
 mod openapi;
+mod protobuf;
 mod python;
 mod rbac;
 mod storage_contract;
