@@ -61,7 +61,11 @@ impl Cgroups {
                 .then(|| PathBuf::from(fields[1]))
             })
         };
-        Ok(Cgroups::V1 { memory: find("memory"), cpu: find("cpu"), pids: find("pids") })
+        Ok(Cgroups::V1 {
+            memory: find("memory"),
+            cpu: find("cpu"),
+            pids: find("pids"),
+        })
     }
 
     /// Whether this is the unified (v2) hierarchy.
@@ -154,7 +158,10 @@ impl Cgroups {
         let mut pids = Vec::new();
         for dir in self.dirs(relative) {
             if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
-                pids.extend(text.lines().filter_map(|line| line.trim().parse::<i32>().ok()));
+                pids.extend(
+                    text.lines()
+                        .filter_map(|line| line.trim().parse::<i32>().ok()),
+                );
             }
         }
         pids.sort_unstable();
@@ -211,11 +218,16 @@ impl Cgroups {
 /// The OOM-kill counter of a memory cgroup directory (`memory.oom_control` in v1,
 /// `memory.events` in v2; both have an `oom_kill N` line).
 pub fn oom_kills_in(dir: &Path, v2: bool) -> u64 {
-    let file = if v2 { "memory.events" } else { "memory.oom_control" };
+    let file = if v2 {
+        "memory.events"
+    } else {
+        "memory.oom_control"
+    };
     std::fs::read_to_string(dir.join(file))
         .ok()
         .and_then(|text| {
-            text.lines().find_map(|line| line.strip_prefix("oom_kill ")?.trim().parse().ok())
+            text.lines()
+                .find_map(|line| line.strip_prefix("oom_kill ")?.trim().parse().ok())
         })
         .unwrap_or(0)
 }

@@ -49,8 +49,14 @@ impl Inner {
     }
 
     fn save_container(&self, record: &ContainerRecord) -> Result<()> {
-        state::save(&self.container_dir(&record.id).join("container.json"), record)?;
-        self.containers.lock().unwrap().insert(record.id.clone(), record.clone());
+        state::save(
+            &self.container_dir(&record.id).join("container.json"),
+            record,
+        )?;
+        self.containers
+            .lock()
+            .unwrap()
+            .insert(record.id.clone(), record.clone());
         Ok(())
     }
 
@@ -86,7 +92,9 @@ impl Inner {
         if let Err(e) = self.cgroups.create(&cgroup, &config.limits) {
             let _ = self.cgroups.remove(&cgroup);
             let _ = std::fs::remove_dir_all(&dir);
-            return Err(RuntimeError::CreateContainer(format!("container cgroup: {e}")));
+            return Err(RuntimeError::CreateContainer(format!(
+                "container cgroup: {e}"
+            )));
         }
         let mut mounts = self.sandbox_files(&pod);
         mounts.extend(config.mounts.iter().cloned());
@@ -122,7 +130,10 @@ impl Inner {
     pub(super) async fn start_container(self: Arc<Self>, id: &ContainerId) -> Result<()> {
         let mut record = self.record(id)?;
         if record.phase != Phase::Created {
-            return Err(RuntimeError::Start(format!("container {:?} was already started", id.0)));
+            return Err(RuntimeError::Start(format!(
+                "container {:?} was already started",
+                id.0
+            )));
         }
         let dir = self.container_dir(id);
         let shim_log = std::fs::File::create(dir.join("shim.log"))?;
@@ -147,7 +158,11 @@ impl Inner {
                 .parse()
                 .map_err(|_| RuntimeError::Other(format!("shim handshake {line:?}")))?;
             let supervisor = child.id().map(|pid| pid as i32).unwrap_or(0);
-            record.phase = Phase::Running { started_at: SystemTime::now(), supervisor, init };
+            record.phase = Phase::Running {
+                started_at: SystemTime::now(),
+                supervisor,
+                init,
+            };
             self.save_container(&record)?;
             let inner = Arc::clone(&self);
             let id = id.clone();
@@ -189,7 +204,9 @@ impl Inner {
     /// Records the container's exit if its supervisor wrote one; `gone` says the supervisor
     /// has ended, so a missing exit.json means it was lost. Returns whether it has exited.
     pub(super) fn observe_exit(&self, id: &ContainerId, gone: bool) -> bool {
-        let Ok(mut record) = self.record(id) else { return true };
+        let Ok(mut record) = self.record(id) else {
+            return true;
+        };
         let started_at = match &record.phase {
             Phase::Exited(_) => return true,
             Phase::Created => return false,
@@ -244,14 +261,16 @@ impl Inner {
         let _ = kill(Pid::from_raw(init), Signal::SIGKILL);
         let cgroups = self.cgroups.clone();
         let cgroup = record.cgroup.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            cgroups.kill_all(&cgroup, Duration::from_secs(2))
-        })
-        .await;
+        let _ =
+            tokio::task::spawn_blocking(move || cgroups.kill_all(&cgroup, Duration::from_secs(2)))
+                .await;
         if self.wait_exit(id, KILL_TIMEOUT, &mut events).await {
             return Ok(());
         }
-        Err(RuntimeError::Other(format!("container {:?} did not exit after SIGKILL", id.0)))
+        Err(RuntimeError::Other(format!(
+            "container {:?} did not exit after SIGKILL",
+            id.0
+        )))
     }
 
     /// Waits up to `patience` for the container to have exited.
@@ -277,7 +296,9 @@ impl Inner {
     }
 
     pub(super) fn remove_container(&self, id: &ContainerId) -> Result<()> {
-        let Ok(record) = self.record(id) else { return Ok(()) };
+        let Ok(record) = self.record(id) else {
+            return Ok(());
+        };
         self.cgroups.remove(&record.cgroup)?;
         match std::fs::remove_dir_all(self.container_dir(id)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
@@ -297,7 +318,10 @@ impl Inner {
             return Err(RuntimeError::Other("no command to exec".into()));
         }
         if !self.is_running(id) {
-            return Err(RuntimeError::Other(format!("container {:?} is not running", id.0)));
+            return Err(RuntimeError::Other(format!(
+                "container {:?} is not running",
+                id.0
+            )));
         }
         let child = tokio::process::Command::new(&self.config.shim[0])
             .args(&self.config.shim[1..])
@@ -369,7 +393,9 @@ fn alive(pid: i32) -> bool {
 pub(super) fn status_of(record: &ContainerRecord) -> ContainerStatus {
     let state = match &record.phase {
         Phase::Created => ContainerState::Created,
-        Phase::Running { started_at, .. } => ContainerState::Running { started_at: *started_at },
+        Phase::Running { started_at, .. } => ContainerState::Running {
+            started_at: *started_at,
+        },
         Phase::Exited(exit) => ContainerState::Exited {
             started_at: exit.started_at,
             finished_at: exit.finished_at,

@@ -52,7 +52,11 @@ pub fn copy_streams(
             if !ready[index] {
                 continue;
             }
-            let read = if index == 0 { stdout.read(&mut chunk) } else { stderr.read(&mut chunk) };
+            let read = if index == 0 {
+                stdout.read(&mut chunk)
+            } else {
+                stderr.read(&mut chunk)
+            };
             match read {
                 Ok(0) => {
                     open[index] = false;
@@ -74,7 +78,10 @@ struct Lines {
 
 impl Lines {
     fn new(stream: &'static str) -> Self {
-        Lines { stream, pending: Vec::new() }
+        Lines {
+            stream,
+            pending: Vec::new(),
+        }
     }
 
     fn feed(&mut self, bytes: &[u8], log: &mut impl Write) {
@@ -145,7 +152,11 @@ mod tests {
                     &time::format_description::well_known::Rfc3339
                 )
                 .is_ok());
-                (fields.next().unwrap(), fields.next().unwrap(), fields.next().unwrap())
+                (
+                    fields.next().unwrap(),
+                    fields.next().unwrap(),
+                    fields.next().unwrap(),
+                )
             })
             .collect();
         assert_eq!(parsed[0], ("stdout", "F", "one"));

@@ -141,7 +141,14 @@ impl HostRuntime {
     /// Stops and removes every sandbox, then the bridge and the agent's parent cgroups: what
     /// tests and an agent shutting down with cleanup call.
     pub async fn teardown_all(&self) -> Result<()> {
-        let ids: Vec<SandboxId> = self.inner.sandboxes.lock().unwrap().keys().cloned().collect();
+        let ids: Vec<SandboxId> = self
+            .inner
+            .sandboxes
+            .lock()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
         for id in ids {
             self.remove_sandbox(&id).await?;
         }
@@ -157,7 +164,9 @@ impl HostRuntime {
 }
 
 /// Runs blocking host work (files, cgroups, `ip`) off the async workers.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| RuntimeError::Other(format!("runtime task failed: {e}")))?
@@ -165,7 +174,10 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + '
 
 /// Reads `file` in every subdirectory of `dir` (a directory without it is skipped: it was
 /// being made or removed when the agent stopped).
-fn load_records<T: serde::de::DeserializeOwned>(dir: &std::path::Path, file: &str) -> Result<Vec<T>> {
+fn load_records<T: serde::de::DeserializeOwned>(
+    dir: &std::path::Path,
+    file: &str,
+) -> Result<Vec<T>> {
     let mut records = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path().join(file);
@@ -192,7 +204,9 @@ impl Runtime for HostRuntime {
     async fn stop_sandbox(&self, id: &SandboxId) -> Result<()> {
         let running: Vec<ContainerId> = self.inner.containers_of(id, true);
         for container in running {
-            self.inner.stop_container(&container, Duration::ZERO).await?;
+            self.inner
+                .stop_container(&container, Duration::ZERO)
+                .await?;
         }
         let inner = Arc::clone(&self.inner);
         let id = id.clone();
@@ -263,7 +277,14 @@ impl Runtime for HostRuntime {
     }
 
     async fn list_containers(&self) -> Result<Vec<ContainerStatus>> {
-        let ids: Vec<ContainerId> = self.inner.containers.lock().unwrap().keys().cloned().collect();
+        let ids: Vec<ContainerId> = self
+            .inner
+            .containers
+            .lock()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
         for id in &ids {
             self.inner.refresh(id);
         }

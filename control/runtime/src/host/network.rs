@@ -45,18 +45,24 @@ impl FromStr for Ipv4Cidr {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        let bad = || format!("invalid pod CIDR {text:?}: want an IPv4 network such as 169.254.1.0/24");
+        let bad =
+            || format!("invalid pod CIDR {text:?}: want an IPv4 network such as 169.254.1.0/24");
         let (address, prefix) = text.split_once('/').ok_or_else(bad)?;
         let address: Ipv4Addr = address.parse().map_err(|_| bad())?;
         let prefix: u8 = prefix.parse().map_err(|_| bad())?;
         if !(8..=30).contains(&prefix) {
-            return Err(format!("invalid pod CIDR {text:?}: the prefix must be 8..=30"));
+            return Err(format!(
+                "invalid pod CIDR {text:?}: the prefix must be 8..=30"
+            ));
         }
         let mask = u32::MAX << (32 - prefix);
         if u32::from(address) & !mask != 0 {
             return Err(format!("invalid pod CIDR {text:?}: host bits are set"));
         }
-        Ok(Ipv4Cidr { network: address, prefix })
+        Ok(Ipv4Cidr {
+            network: address,
+            prefix,
+        })
     }
 }
 
@@ -87,7 +93,10 @@ impl Ipam {
 
     /// Hands the lowest free address to `owner`, persisted before it is returned.
     pub fn allocate(&mut self, owner: &str) -> std::io::Result<Ipv4Addr> {
-        let free = self.cidr.pod_addresses().find(|ip| !self.taken.contains_key(ip));
+        let free = self
+            .cidr
+            .pod_addresses()
+            .find(|ip| !self.taken.contains_key(ip));
         let ip = free.ok_or_else(|| {
             std::io::Error::other(format!("no free pod IP left in {}", self.cidr))
         })?;
@@ -202,7 +211,10 @@ mod tests {
         let cidr: Ipv4Cidr = "169.254.7.0/24".parse().unwrap();
         assert_eq!(cidr.gateway(), Ipv4Addr::new(169, 254, 7, 1));
         assert_eq!(cidr.pod_addresses().count(), 253);
-        assert!("169.254.7.1/24".parse::<Ipv4Cidr>().unwrap_err().contains("host bits"));
+        assert!("169.254.7.1/24"
+            .parse::<Ipv4Cidr>()
+            .unwrap_err()
+            .contains("host bits"));
         assert!("169.254.7.0".parse::<Ipv4Cidr>().is_err());
         assert!("169.254.7.0/31".parse::<Ipv4Cidr>().is_err());
     }

@@ -22,7 +22,11 @@ impl Inner {
     }
 
     /// The ids of the sandbox's containers (only the running ones when `running_only`).
-    pub(super) fn containers_of(&self, sandbox: &SandboxId, running_only: bool) -> Vec<ContainerId> {
+    pub(super) fn containers_of(
+        &self,
+        sandbox: &SandboxId,
+        running_only: bool,
+    ) -> Vec<ContainerId> {
         let ids: Vec<ContainerId> = {
             let containers = self.containers.lock().unwrap();
             containers
@@ -52,15 +56,24 @@ impl Inner {
         std::fs::create_dir_all(self.sandbox_dir(&id))?;
         // Saved first, so an agent that dies half-way finds and can remove what it made.
         self.save_sandbox(&record)?;
-        self.sandboxes.lock().unwrap().insert(id.clone(), record.clone());
+        self.sandboxes
+            .lock()
+            .unwrap()
+            .insert(id.clone(), record.clone());
         if let Err(error) = self.build_sandbox(&mut record) {
             let _ = self.release_network(&record);
             let _ = self.remove_sandbox(&id);
             return Err(RuntimeError::Sandbox(error));
         }
         self.save_sandbox(&record)?;
-        self.sandboxes.lock().unwrap().insert(id.clone(), record.clone());
-        Ok(Sandbox { id, ip: record.ip.map(Into::into) })
+        self.sandboxes
+            .lock()
+            .unwrap()
+            .insert(id.clone(), record.clone());
+        Ok(Sandbox {
+            id,
+            ip: record.ip.map(Into::into),
+        })
     }
 
     fn build_sandbox(&self, record: &mut SandboxRecord) -> Result<(), String> {
@@ -76,7 +89,8 @@ impl Inner {
             record.config.hostname.clone()
         };
         let path_or_dash = |path: Option<PathBuf>| {
-            path.map(|p| p.display().to_string()).unwrap_or_else(|| "-".into())
+            path.map(|p| p.display().to_string())
+                .unwrap_or_else(|| "-".into())
         };
         let output = std::process::Command::new(&self.config.shim[0])
             .args(&self.config.shim[1..])
@@ -218,7 +232,10 @@ fn unpin(path: &Path) -> Result<()> {
     match nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH) {
         Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
         Err(e) => {
-            return Err(RuntimeError::Other(format!("unmounting {}: {e}", path.display())))
+            return Err(RuntimeError::Other(format!(
+                "unmounting {}: {e}",
+                path.display()
+            )))
         }
     }
     match std::fs::remove_file(path) {

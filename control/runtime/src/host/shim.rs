@@ -48,9 +48,11 @@ pub fn main(args: &[String]) -> ! {
         Some("run") if args.len() == 2 => supervise(Path::new(&args[1])),
         Some("init") if args.len() == 2 => init(Path::new(&args[1])),
         Some("exec") if args.len() >= 3 => exec(Path::new(&args[1]), &args[2..]),
-        _ => Err("usage: keel-runtime-shim nsholder NET UTS IPC HOSTNAME | run DIR | init DIR | \
+        _ => Err(
+            "usage: keel-runtime-shim nsholder NET UTS IPC HOSTNAME | run DIR | init DIR | \
                   exec DIR ARGV…"
-            .into()),
+                .into(),
+        ),
     };
     match result {
         Ok(code) => std::process::exit(code),
@@ -91,8 +93,17 @@ fn nsholder(net: &str, uts: &str, ipc: &str, hostname: &str) -> ShimResult<i32> 
         }
         File::create(target).map_err(context(target.display()))?;
         let source = format!("/proc/self/ns/{kind}");
-        nix::mount::mount(Some(source.as_str()), target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .map_err(context(format!("bind-mounting {source} on {}", target.display())))?;
+        nix::mount::mount(
+            Some(source.as_str()),
+            target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(context(format!(
+            "bind-mounting {source} on {}",
+            target.display()
+        )))?;
     }
     Ok(0)
 }
@@ -153,7 +164,11 @@ fn supervise(dir: &Path) -> ShimResult<i32> {
     Ok(0)
 }
 
-type Spawned = (std::process::Child, std::process::ChildStdout, std::process::ChildStderr);
+type Spawned = (
+    std::process::Child,
+    std::process::ChildStdout,
+    std::process::ChildStderr,
+);
 
 /// Enters the pod's namespaces, makes the pid namespace and spawns `init` as its PID 1; returns
 /// once `init` has exec'd the argv (or with why it could not).
@@ -164,12 +179,15 @@ fn spawn_init(dir: &Path, spec: &Spec) -> ShimResult<Spawned> {
         (Some(spec.ipc.as_path()), CloneFlags::CLONE_NEWIPC),
     ] {
         if let Some(path) = path {
-            let file = File::open(path).map_err(context(format!("the pod's namespace {}", path.display())))?;
+            let file = File::open(path)
+                .map_err(context(format!("the pod's namespace {}", path.display())))?;
             nix::sched::setns(&file, flag).map_err(context(format!("setns {}", path.display())))?;
         }
     }
     nix::sched::unshare(CloneFlags::CLONE_NEWPID).map_err(context("unshare(pid)"))?;
-    let (mut status_read, status_write) = std::io::pipe().map_err(context("pipe"))?;
+    let (status_read, status_write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(context("pipe"))?;
+    let mut status_read = File::from(status_read);
     let mut command = Command::new("/proc/self/exe");
     command
         .args(spec.shim.iter().skip(1))
@@ -179,7 +197,9 @@ fn spawn_init(dir: &Path, spec: &Spec) -> ShimResult<Spawned> {
         .stdin(Stdio::from(status_write))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = command.spawn().map_err(context("spawning the container's init"))?;
+    let mut child = command
+        .spawn()
+        .map_err(context("spawning the container's init"))?;
     // The command holds the write end until dropped; the read must see only init's.
     drop(command);
     let mut message = String::new();
@@ -212,7 +232,12 @@ fn prepare_and_exec(dir: &Path) -> ShimResult<std::convert::Infallible> {
     let spec: Spec = state::load(&dir.join("spec.json")).map_err(|e| e.to_string())?;
     nix::sched::unshare(CloneFlags::CLONE_NEWNS).map_err(context("unshare(mount)"))?;
     // Nothing mounted here may propagate back to the host.
-    mount(None, Path::new("/"), None, MsFlags::MS_REC | MsFlags::MS_PRIVATE)?;
+    mount(
+        None,
+        Path::new("/"),
+        None,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+    )?;
     mount(
         Some(Path::new("proc")),
         Path::new("/proc"),
@@ -240,7 +265,11 @@ fn prepare_and_exec(dir: &Path) -> ShimResult<std::convert::Infallible> {
     };
     let path = std::ffi::CString::new(program.into_os_string().into_vec())
         .map_err(|_| "the program path contains a NUL byte".to_string())?;
-    let args = spec.argv.iter().map(|arg| c_string(arg)).collect::<ShimResult<Vec<_>>>()?;
+    let args = spec
+        .argv
+        .iter()
+        .map(|arg| c_string(arg))
+        .collect::<ShimResult<Vec<_>>>()?;
     let env = exact_env(&spec.env)
         .iter()
         .map(|pair| c_string(pair))
@@ -249,7 +278,11 @@ fn prepare_and_exec(dir: &Path) -> ShimResult<std::convert::Infallible> {
         Ok(never) => match never {},
         Err(error) => error,
     };
-    Err(format!("exec: {:?}: {}", spec.argv[0], error.desc().to_lowercase()))
+    Err(format!(
+        "exec: {:?}: {}",
+        spec.argv[0],
+        error.desc().to_lowercase()
+    ))
 }
 
 /// `KEY=value` pairs in the given order; a key given twice keeps its first place and its last
@@ -350,7 +383,12 @@ fn bind(source: &Path, target: &Path, read_only: bool) -> ShimResult<()> {
         }
         .map_err(context(format!("mount point {}", target.display())))?;
     }
-    mount(Some(source), target, None, MsFlags::MS_BIND | MsFlags::MS_REC)?;
+    mount(
+        Some(source),
+        target,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+    )?;
     if read_only {
         let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
         mount(None, target, None, flags)?;
@@ -358,7 +396,12 @@ fn bind(source: &Path, target: &Path, read_only: bool) -> ShimResult<()> {
     Ok(())
 }
 
-fn mount(source: Option<&Path>, target: &Path, fstype: Option<&str>, flags: MsFlags) -> ShimResult<()> {
+fn mount(
+    source: Option<&Path>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: MsFlags,
+) -> ShimResult<()> {
     nix::mount::mount(source, target, fstype, flags, None::<&str>).map_err(|e| {
         format!(
             "mount {} on {}: {}",
@@ -382,7 +425,9 @@ fn open_log(path: &Path) -> ShimResult<File> {
 
 /// A process's exit code as a shell reports it: 128 + signal when killed by one.
 fn exit_code(status: ExitStatus) -> i32 {
-    status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
 /// An I/O error's text without Rust's " (os error N)" suffix, as Go prints it.
@@ -399,8 +444,7 @@ mod tests {
 
     #[test]
     fn env_keeps_order_and_the_last_value() {
-        let env = [("B", "1"), ("A", "2"), ("B", "3")]
-            .map(|(k, v)| (k.to_string(), v.to_string()));
+        let env = [("B", "1"), ("A", "2"), ("B", "3")].map(|(k, v)| (k.to_string(), v.to_string()));
         assert_eq!(exact_env(&env), ["B=3", "A=2"]);
     }
 

@@ -129,14 +129,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Writes `value` as JSON to `path` atomically.
 pub fn save<T: serde::Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
-    write_atomic(path, &serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?)
+    write_atomic(
+        path,
+        &serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?,
+    )
 }
 
 /// Reads the JSON in `path`.
 pub fn load<T: serde::de::DeserializeOwned>(path: &Path) -> std::io::Result<T> {
     let bytes = std::fs::read(path)?;
     serde_json::from_slice(&bytes).map_err(|e| {
-        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display()))
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}: {e}", path.display()),
+        )
     })
 }
 
