@@ -39,6 +39,11 @@ need_deb etcd-client etcdctl
 # which also needs protobuf's well-known .proto includes (libprotobuf-dev). keel's own build
 # needs neither: its protos are compiled by protox.
 need_deb protobuf-compiler protoc
+# The host runtime (control/runtime) sets pod links and addresses with iproute2's `ip` (not in
+# Debian's minimal base images), and its tests run busybox's httpd, wget, ip and dd inside
+# containers (busybox-static, which the project's test images are built from too).
+need_deb iproute2 ip
+need_deb busybox-static busybox
 if [ ! -f /usr/include/google/protobuf/timestamp.proto ]; then
     install_deb libprotobuf-dev "protobuf's well-known .proto files"
 fi
