@@ -15,6 +15,31 @@ use crate::request::ResourceRequest;
 /// The superuser group.
 pub const MASTERS: &str = "system:masters";
 
+/// The group of node agents (kubelets): user `system:node:<name>`.
+pub const NODES: &str = "system:nodes";
+
+/// What kube's `system:node` role grants a node agent, by resource (group, plural and
+/// subresource), whatever the verb. Coarser than kube's Node authorizer, which also limits a
+/// node to its own pods' secrets and its own Node object: that comes with RBAC.
+fn node_may(request: &ResourceRequest) -> bool {
+    matches!(
+        (
+            request.group.as_str(),
+            request.resource.as_str(),
+            request.subresource.as_deref()
+        ),
+        ("", "nodes", None | Some("status"))
+            | ("", "pods", None | Some("status"))
+            | ("", "events" | "configmaps" | "secrets" | "services" | "endpoints", None)
+            | ("", "persistentvolumeclaims" | "persistentvolumes", None)
+            | ("", "serviceaccounts", Some("token"))
+            | ("events.k8s.io", "events", None)
+            | ("coordination.k8s.io", "leases", None)
+            | ("node.k8s.io", "runtimeclasses", None)
+            | ("discovery.k8s.io", "endpointslices", None)
+    )
+}
+
 /// An authenticated user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
@@ -128,6 +153,9 @@ pub fn authorize(identity: &Identity, request: Option<&ResourceRequest>) -> Resu
     if identity.groups.iter().any(|g| g == MASTERS) {
         return Ok(());
     }
+    if identity.groups.iter().any(|g| g == NODES) && request.is_some_and(node_may) {
+        return Ok(());
+    }
     let Some(request) = request else {
         // Discovery and version documents are readable by every authenticated user, as kube's
         // system:discovery role grants.
@@ -192,5 +220,23 @@ mod tests {
             "pods is forbidden: User \"alice\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""
         );
         assert!(authorize(&alice, None).is_ok());
+    }
+
+    #[test]
+    fn nodes_reach_what_a_kubelet_needs_only() {
+        let node = Identity::new("system:node:n1".into(), vec![NODES.into()]);
+        let request = |group: &str, resource: &str, subresource: Option<&str>| ResourceRequest {
+            group: group.into(),
+            version: "v1".into(),
+            namespace: Some("default".into()),
+            resource: resource.into(),
+            name: Some("x".into()),
+            subresource: subresource.map(Into::into),
+            verb: Verb::Patch,
+        };
+        assert!(authorize(&node, Some(&request("", "pods", Some("status")))).is_ok());
+        assert!(authorize(&node, Some(&request("coordination.k8s.io", "leases", None))).is_ok());
+        assert!(authorize(&node, Some(&request("", "serviceaccounts", None))).is_err());
+        assert!(authorize(&node, Some(&request("apps", "deployments", None))).is_err());
     }
 }

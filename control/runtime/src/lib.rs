@@ -18,6 +18,8 @@
 //! finds them again with [`Runtime::list_sandboxes`] and [`Runtime::list_containers`] (adopts
 //! them: no duplicate processes, no lost status).
 
+pub mod hollow;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::IpAddr;
