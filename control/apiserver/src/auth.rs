@@ -30,7 +30,11 @@ fn node_may(request: &ResourceRequest) -> bool {
         ),
         ("", "nodes", None | Some("status"))
             | ("", "pods", None | Some("status"))
-            | ("", "events" | "configmaps" | "secrets" | "services" | "endpoints", None)
+            | (
+                "",
+                "events" | "configmaps" | "secrets" | "services" | "endpoints",
+                None
+            )
             | ("", "persistentvolumeclaims" | "persistentvolumes", None)
             | ("", "serviceaccounts", Some("token"))
             | ("events.k8s.io", "events", None)

@@ -377,11 +377,20 @@ mod tests {
     #[tokio::test]
     async fn containers_run_at_once_until_stopped_and_ips_are_reused() {
         let runtime = Hollow::new(Some(Ipv4Cidr::parse("169.254.7.0/30").unwrap()));
-        let sandbox = runtime.run_sandbox(&sandbox_config("a", false)).await.unwrap();
+        let sandbox = runtime
+            .run_sandbox(&sandbox_config("a", false))
+            .await
+            .unwrap();
         assert_eq!(sandbox.ip, Some("169.254.7.2".parse().unwrap()));
         // A /30 holds one pod address: the next sandbox fails until the first is removed.
-        assert!(runtime.run_sandbox(&sandbox_config("b", false)).await.is_err());
-        let host = runtime.run_sandbox(&sandbox_config("h", true)).await.unwrap();
+        assert!(runtime
+            .run_sandbox(&sandbox_config("b", false))
+            .await
+            .is_err());
+        let host = runtime
+            .run_sandbox(&sandbox_config("h", true))
+            .await
+            .unwrap();
         assert_eq!(host.ip, None);
 
         let mut changes = runtime.subscribe();
@@ -396,10 +405,14 @@ mod tests {
         let exec = runtime.exec_sync(&id, &[], Duration::from_secs(1)).await;
         assert_eq!(exec.unwrap().exit_code, 0);
 
-        runtime.stop_container(&id, Duration::from_secs(30)).await.unwrap();
+        runtime
+            .stop_container(&id, Duration::from_secs(30))
+            .await
+            .unwrap();
         assert_eq!(changes.recv().await.unwrap(), id);
-        let ContainerState::Exited { exit_code, reason, .. } =
-            runtime.container_status(&id).await.unwrap().state
+        let ContainerState::Exited {
+            exit_code, reason, ..
+        } = runtime.container_status(&id).await.unwrap().state
         else {
             panic!("still running");
         };
@@ -409,7 +422,10 @@ mod tests {
         assert!(!runtime.list_sandboxes().await.unwrap()[0].ready);
         runtime.remove_sandbox(&sandbox.id).await.unwrap();
         assert!(runtime.list_containers().await.unwrap().is_empty());
-        let again = runtime.run_sandbox(&sandbox_config("b", false)).await.unwrap();
+        let again = runtime
+            .run_sandbox(&sandbox_config("b", false))
+            .await
+            .unwrap();
         assert_eq!(again.ip, sandbox.ip);
     }
 }
