@@ -18,6 +18,8 @@ pub mod labels;
 pub mod status;
 pub mod volumes;
 pub mod worker;
+#[cfg(test)]
+mod worker_tests;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

@@ -242,6 +242,14 @@ impl Worker {
         }
         if self.terminal {
             self.stop_finished_pod().await;
+        } else if self
+            .runtime
+            .as_ref()
+            .is_some_and(|(handler, _)| handler != "hollow")
+        {
+            // The runtime pushes container changes; this relist is the net under a missed
+            // one, as kubelet's PLEG relists. Hollow containers change only when told to.
+            wake = earliest(wake, Instant::now() + self.node.config.timings.pod_resync);
         }
         match wake {
             Some(when) => Next::At(when),
@@ -376,14 +384,19 @@ impl Worker {
         }
     }
 
-    /// A container left waiting on a configuration error is retried on the resync timer.
+    /// After a start: a container left waiting on a configuration error is retried on the
+    /// resync timer; one that already exited is dealt with at once.
     fn note_retry(&self, container: &Container, wake: &mut Option<Instant>) {
-        let waiting = self
-            .containers
-            .get(&container.name)
-            .and_then(|r| r.waiting.as_ref());
+        let record = self.containers.get(&container.name);
+        let waiting = record.and_then(|r| r.waiting.as_ref());
         if waiting.is_some_and(|(reason, _)| reason != "CrashLoopBackOff") {
             *wake = earliest(*wake, Instant::now() + self.node.config.timings.pod_resync);
+        }
+        let exited = record
+            .and_then(|r| r.current.as_ref())
+            .is_some_and(|c| matches!(c.state, ContainerState::Exited { .. }));
+        if exited {
+            *wake = earliest(*wake, Instant::now());
         }
     }
 
