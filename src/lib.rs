@@ -17,6 +17,7 @@
 //! - [`api`]: the warp routes, handlers and JSON models, one file per etcd service.
 //! - [`auth`]: credentials, tokens and the permission check every request passes.
 //! - [`metrics`]: Prometheus metrics served on `/metrics`.
+//! - [`node_agent`]: the node agent's wiring (runtimes, `keel agent` nodes, `keel dev`'s agents).
 //! - [`server`]: wiring: `run(config, listener, replica, shutdown)`.
 //! - [`client`]: the typed client of the JSON gateway (failover across endpoints, streams).
 //! - [`bench`]: the load generator of `keel bench` (etcd benchmark's workloads).
@@ -42,6 +43,7 @@ pub mod kubeconfig;
 pub mod lessor;
 pub mod member;
 pub mod metrics;
+pub mod node_agent;
 pub mod pki;
 pub mod raft_replica;
 pub mod replica;

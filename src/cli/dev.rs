@@ -35,6 +35,10 @@ pub struct DevArgs {
     /// `apiserver-port + 10000 * i` (free ports when `--base-port 0`).
     #[arg(long, default_value_t = 6443)]
     pub apiserver_port: u16,
+    /// How many node agents to start beside the members (`keel-node-0…`), each with its own
+    /// data dir under the cluster's and a `system:node:<name>` client certificate.
+    #[arg(long, default_value_t = 2)]
+    pub nodes: usize,
 }
 
 impl Default for DevArgs {
@@ -44,6 +48,7 @@ impl Default for DevArgs {
             data_dir: None,
             base_port: 2379,
             apiserver_port: 6443,
+            nodes: 2,
         }
     }
 }
@@ -104,6 +109,8 @@ pub struct DevCluster {
     pub apiservers: Vec<RunningApiServer>,
     /// The admin kubeconfig it wrote.
     pub kubeconfig: Option<PathBuf>,
+    /// The node agents, once [`DevCluster::start_agents`] ran.
+    pub agents: Option<crate::node_agent::RunningAgents>,
     _temp_dir: Option<tempfile::TempDir>,
 }
 
@@ -115,6 +122,7 @@ impl DevArgs {
             data_dir: None,
             base_port: 0,
             apiserver_port: 0,
+            nodes: 0,
         }
     }
 }
@@ -229,6 +237,7 @@ impl DevCluster {
             tls,
             apiservers: Vec::new(),
             kubeconfig: None,
+            agents: None,
             _temp_dir: temp_dir,
         })
     }
@@ -252,9 +261,13 @@ impl DevCluster {
             configs,
             tls,
             apiservers,
+            agents,
             _temp_dir: temp_dir,
             ..
         } = self;
+        if let Some(agents) = agents {
+            agents.stop().await;
+        }
         for apiserver in apiservers {
             apiserver.stop().await;
         }
@@ -356,8 +369,32 @@ impl DevCluster {
         }
     }
 
-    /// Stops every member (and API server).
+    /// Starts `count` node agents on the first API server (`keel-node-0…`), pods' IPs from
+    /// 169.254.64.0/18 (a /24 each), beside the node IPAM's 169.254.0.0/18.
+    pub async fn start_agents(&mut self, count: usize) -> anyhow::Result<()> {
+        let root = self.configs[0]
+            .data_dir
+            .parent()
+            .context("a member's data dir has no parent")?
+            .to_owned();
+        let server = format!("https://{}", self.apiservers[0].addr);
+        let agents = crate::node_agent::start_dev_agents(
+            &root,
+            &root.join("pki"),
+            &server,
+            count,
+            "169.254.64.0/18",
+        )
+        .await?;
+        self.agents = Some(agents);
+        Ok(())
+    }
+
+    /// Stops every node agent, member and API server.
     pub async fn stop(self) -> anyhow::Result<()> {
+        if let Some(agents) = self.agents {
+            agents.stop().await;
+        }
         for apiserver in self.apiservers {
             apiserver.stop().await;
         }
@@ -467,6 +504,9 @@ impl DevCommand {
         };
         let kubeconfig = cluster.start_control_plane(apiserver_port).await?;
         cluster.start_components();
+        if self.cluster.nodes > 0 {
+            cluster.start_agents(self.cluster.nodes).await?;
+        }
         println!("keel dev: {} members up", cluster.members.len());
         let scheme = if cluster.tls.is_some() {
             "https"
@@ -520,6 +560,16 @@ impl DevCommand {
             .map(|a| format!("https://{}", a.addr))
             .collect();
         println!("Kubernetes API: {}", apiservers.join(" "));
+        if let Some(agents) = &cluster.agents {
+            println!(
+                "Nodes: {} (runtime {}; data under {})",
+                agents.names.join(" "),
+                crate::node_agent::DEFAULT_RUNTIME,
+                kubeconfig
+                    .parent()
+                    .map_or_else(String::new, |p| p.join("agents").display().to_string())
+            );
+        }
         println!("export KUBECONFIG={}", kubeconfig.display());
         println!("try:  kubectl get namespaces");
         println!("Ctrl-C stops the cluster.");

@@ -1,6 +1,7 @@
 //! The `keel` command line (and `keelctl`'s, in [`ctl`]): one file per subcommand, each
 //! with its clap definition, its execution and a parsing test.
 
+pub mod agent;
 pub mod bench;
 pub mod ctl;
 pub mod dev;
@@ -36,6 +37,8 @@ pub enum Command {
     /// Certificates for TLS: a CA, node and client certificates (`init`, `client`, `show`).
     #[command(subcommand)]
     Pki(pki::PkiCommand),
+    /// Run the node agent: register a Node and run the pods bound to it.
+    Agent(agent::AgentArgs),
 }
 
 impl Cli {
@@ -47,6 +50,7 @@ impl Cli {
             Some(Command::Snapshot(command)) => command.execute().await,
             Some(Command::Pki(command)) => command.execute(),
             Some(Command::Bench(args)) => args.execute().await,
+            Some(Command::Agent(args)) => args.execute().await,
             None => dev::DevCommand::default().execute().await,
         }
     }

@@ -1,6 +1,7 @@
 //! keel's integration tests, one binary: a real in-process cluster over HTTP (`cluster`), route tests through `warp::test::request()` against
 //! a single-member replica over a temporary store, plus a real server on port 0.
 
+mod agent;
 mod auth;
 mod bench;
 mod chaos;

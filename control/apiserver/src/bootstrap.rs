@@ -1,30 +1,48 @@
 //! What every cluster starts with: the `default`, `kube-system`, `kube-public` and
 //! `kube-node-lease` namespaces, created by whichever member gets there first (a create of an
-//! existing one is a no-op), as kube-apiserver's bootstrap controller does.
+//! existing one is a no-op), as kube-apiserver's bootstrap controller does; and the
+//! RuntimeClasses of keel's node agent (`host`, `hollow`), which pods choose by
+//! `spec.runtimeClassName`.
 
 use crate::error::Result;
 use crate::request::Query;
 use crate::rest::{Api, Call};
 use crate::warning::Warnings;
 
+/// The RuntimeClasses a cluster always has: keel-agent's runtimes, each class named as its
+/// handler.
+pub const RUNTIME_CLASSES: &[&str] = &["host", "hollow"];
+
 /// The namespaces a cluster always has.
 pub const SYSTEM_NAMESPACES: &[&str] =
     &["default", "kube-system", "kube-public", "kube-node-lease"];
 
 impl Api {
-    /// Creates the system namespaces that do not exist yet.
+    /// Creates the system namespaces and RuntimeClasses that do not exist yet.
     pub async fn bootstrap(&self) -> Result<()> {
         let namespaces = self
             .registry
             .find("", "v1", "namespaces")
             .expect("namespaces are built in");
+        let runtime_classes = self
+            .registry
+            .find("node.k8s.io", "v1", "runtimeclasses")
+            .expect("runtimeclasses are built in");
         let query = Query::default();
         let warnings = Warnings::default();
-        for name in SYSTEM_NAMESPACES {
+        let namespace_bodies = SYSTEM_NAMESPACES.iter().map(|name| {
             let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+            (&namespaces, *name, body)
+        });
+        let class_bodies = RUNTIME_CLASSES.iter().map(|name| {
+            let body = serde_json::json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+                "metadata": {"name": name}, "handler": name});
+            (&runtime_classes, *name, body)
+        });
+        for (resource, name, body) in namespace_bodies.chain(class_bodies) {
             let body = body.to_string();
             let call = Call {
-                resource: &namespaces,
+                resource,
                 namespace: None,
                 name: "",
                 query: &query,
@@ -33,7 +51,7 @@ impl Api {
                 warnings: &warnings,
             };
             match self.create(&call).await {
-                Ok(_) => tracing::info!(namespace = name, "created"),
+                Ok(_) => tracing::info!(kind = resource.kind, name, "created"),
                 Err(e) if e.code == 409 => {}
                 Err(e) => return Err(e),
             }

@@ -18,6 +18,7 @@
 //! finds them again with [`Runtime::list_sandboxes`] and [`Runtime::list_containers`] (adopts
 //! them: no duplicate processes, no lost status).
 
+pub mod hollow;
 pub mod host;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,1026 @@
+//! One pod's worker, as kubelet's pod workers are: every change to the pod goes through its
+//! one task, so a pod is never synced twice at once. A sync brings the runtime to the pod's
+//! spec (sandbox, init containers in order, then containers, restarts under back-off) and
+//! writes the status that results; a pod being deleted is stopped with its grace period and
+//! its deletion confirmed.
+//!
+//! ```text
+//!            ┌──────────── Update(pod) / Wake / timer ◄─────────────┐
+//!            ▼                                                       │
+//!  sync: runtime class ─> sandbox ─> init containers ─> containers ─> status (if changed)
+//!  deletionTimestamp: preStop, stop (grace), final status, DELETE gracePeriodSeconds=0 uid=…
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use k8s_openapi::api::core::v1::{
+    Container, ContainerState as KubeState, ContainerStateRunning, ContainerStateTerminated,
+    ContainerStateWaiting, ContainerStatus as KubeStatus, Pod, PodCondition,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use keel_runtime::{
+    ContainerConfig, ContainerId, ContainerState, ContainerStatus, Limits, SandboxConfig,
+    SandboxId, SandboxInfo,
+};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use kube::ResourceExt as _;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::backoff::{self, Backoff};
+use super::{env, labels, status, NodeContext};
+use crate::runtimes::DynRuntime;
+
+/// What a worker is told.
+#[derive(Debug)]
+pub enum Message {
+    /// The pod's object changed.
+    Update(Arc<Pod>),
+    /// The pod's object is gone from the API: kill what runs and stop.
+    Gone,
+    /// Something in the runtime changed (a container exited): sync now.
+    Wake,
+}
+
+/// What a runtime already runs for a pod when the agent starts.
+#[derive(Debug, Clone)]
+pub struct Adopted {
+    /// The runtime's handler.
+    pub handler: String,
+    /// The pod's sandbox.
+    pub sandbox: SandboxInfo,
+    /// Its containers, every attempt.
+    pub containers: Vec<ContainerStatus>,
+}
+
+struct SandboxRecord {
+    id: SandboxId,
+    ip: Option<std::net::IpAddr>,
+    ready: bool,
+}
+
+/// One container of the pod, across its attempts.
+#[derive(Default)]
+struct Record {
+    /// The latest attempt, as the runtime last reported it.
+    current: Option<ContainerStatus>,
+    /// How the attempt before it ended.
+    last_terminated: Option<ContainerStateTerminated>,
+    /// Restarts so far.
+    restart_count: i32,
+    /// The attempt number of the next start.
+    next_attempt: u32,
+    /// Why it is not running, when the agent knows better than the runtime
+    /// (CrashLoopBackOff, CreateContainerConfigError, …).
+    waiting: Option<(String, String)>,
+    backoff: Backoff,
+    /// The exited attempt whose restart is scheduled, and when.
+    restart: Option<(ContainerId, Instant, Duration)>,
+}
+
+/// A pod's worker.
+pub struct Worker {
+    node: Arc<NodeContext>,
+    pod: Arc<Pod>,
+    runtime: Option<(String, Arc<dyn DynRuntime>)>,
+    sandbox: Option<SandboxRecord>,
+    containers: BTreeMap<String, Record>,
+    start_time: Time,
+    last_written: Option<Value>,
+    conditions: Vec<PodCondition>,
+    /// Why the sandbox could not be made, shown until it is.
+    sandbox_error: Option<String>,
+    /// The pod reached Succeeded or Failed: nothing more runs.
+    terminal: bool,
+}
+
+/// When to sync next.
+enum Next {
+    /// On the next message only.
+    Idle,
+    /// At this instant, or on a message before it.
+    At(Instant),
+    /// The pod is finished with: the worker ends.
+    Done,
+}
+
+fn earliest(a: Option<Instant>, b: Instant) -> Option<Instant> {
+    Some(a.map_or(b, |a| a.min(b)))
+}
+
+impl Worker {
+    /// A worker for `pod`, taking over `adopted` when the runtime already runs it.
+    pub fn new(node: Arc<NodeContext>, pod: Arc<Pod>, adopted: Option<Adopted>) -> Worker {
+        let start_time = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.start_time.clone())
+            .unwrap_or_else(|| Time(Timestamp::now()));
+        let mut worker = Worker {
+            node,
+            conditions: pod
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.clone())
+                .unwrap_or_default(),
+            pod,
+            runtime: None,
+            sandbox: None,
+            containers: BTreeMap::new(),
+            start_time,
+            last_written: None,
+            sandbox_error: None,
+            terminal: false,
+        };
+        if let Some(adopted) = adopted {
+            worker.adopt(adopted);
+        }
+        worker
+    }
+
+    fn adopt(&mut self, adopted: Adopted) {
+        let Some(runtime) = self.node.runtimes.get(&adopted.handler).cloned() else {
+            return;
+        };
+        self.runtime = Some((adopted.handler, runtime));
+        self.sandbox = Some(SandboxRecord {
+            id: adopted.sandbox.id,
+            ip: adopted.sandbox.ip,
+            ready: adopted.sandbox.ready,
+        });
+        let runtime_name = self.runtime_name();
+        let mut attempts = adopted.containers;
+        attempts.sort_by_key(|c| c.attempt);
+        for attempt in attempts {
+            let record = self.containers.entry(attempt.name.clone()).or_default();
+            if let Some(previous) = record.current.take() {
+                record.last_terminated = terminated(&previous, &runtime_name);
+            }
+            record.restart_count = attempt.attempt as i32;
+            record.next_attempt = attempt.attempt + 1;
+            record.current = Some(attempt);
+        }
+    }
+
+    fn runtime_name(&self) -> String {
+        self.runtime
+            .as_ref()
+            .map_or_else(String::new, |(handler, _)| handler.clone())
+    }
+
+    /// Runs until the pod is finished with or the agent stops (`messages` closed: pods are
+    /// left running, for the next agent to adopt).
+    pub async fn run(mut self, mut messages: mpsc::UnboundedReceiver<Message>) {
+        let mut gone = false;
+        loop {
+            let next = if gone {
+                self.terminate(false).await;
+                Next::Done
+            } else {
+                self.sync().await
+            };
+            let message = match next {
+                Next::Done => return,
+                Next::Idle => messages.recv().await,
+                Next::At(when) => tokio::select! {
+                    message = messages.recv() => message,
+                    _ = tokio::time::sleep_until(when) => Some(Message::Wake),
+                },
+            };
+            let Some(mut message) = message else { return };
+            // Coalesce what queued up meanwhile: only the latest pod matters.
+            loop {
+                match message {
+                    Message::Update(pod) => self.pod = pod,
+                    Message::Gone => gone = true,
+                    Message::Wake => {}
+                }
+                match messages.try_recv() {
+                    Ok(next) => message = next,
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+
+    async fn sync(&mut self) -> Next {
+        if self.pod.metadata.deletion_timestamp.is_some() {
+            self.terminate(true).await;
+            return Next::Done;
+        }
+        self.refresh().await;
+        let mut wake = None;
+        if self.runtime.is_none() {
+            match self.choose_runtime().await {
+                Ok(runtime) => {
+                    self.runtime = Some(runtime);
+                    self.sandbox_error = None;
+                }
+                Err(message) => {
+                    self.sandbox_failed(message);
+                    wake = earliest(wake, Instant::now() + self.node.config.timings.pod_resync);
+                }
+            }
+        }
+        if self.runtime.is_some() && !self.terminal {
+            if self.sandbox.as_ref().is_none_or(|s| !s.ready) {
+                if let Err(message) = self.make_sandbox().await {
+                    self.sandbox_failed(message);
+                    wake = earliest(wake, Instant::now() + self.node.config.timings.pod_resync);
+                }
+            }
+            if self.sandbox.is_some() {
+                self.sync_containers(&mut wake).await;
+            }
+        }
+        if let Some(retry) = self.post_status().await {
+            wake = earliest(wake, retry);
+        }
+        if self.terminal {
+            self.stop_finished_pod().await;
+        } else if self
+            .runtime
+            .as_ref()
+            .is_some_and(|(handler, _)| handler != "hollow")
+        {
+            // The runtime pushes container changes; this relist is the net under a missed
+            // one, as kubelet's PLEG relists. Hollow containers change only when told to.
+            wake = earliest(wake, Instant::now() + self.node.config.timings.pod_resync);
+        }
+        match wake {
+            Some(when) => Next::At(when),
+            None => Next::Idle,
+        }
+    }
+
+    fn spec_containers(&self) -> (Vec<Container>, Vec<Container>) {
+        let spec = self.pod.spec.clone().unwrap_or_default();
+        (spec.init_containers.unwrap_or_default(), spec.containers)
+    }
+
+    async fn sync_containers(&mut self, wake: &mut Option<Instant>) {
+        let (init, containers) = self.spec_containers();
+        for container in &init {
+            if !self.sync_container(container, true, wake).await {
+                return;
+            }
+        }
+        for container in &containers {
+            self.sync_container(container, false, wake).await;
+        }
+    }
+
+    /// Brings one container to its spec; true when it no longer holds up what follows it
+    /// (an init container that succeeded; a regular container always).
+    async fn sync_container(
+        &mut self,
+        container: &Container,
+        init: bool,
+        wake: &mut Option<Instant>,
+    ) -> bool {
+        let policy = self
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.restart_policy.clone())
+            .unwrap_or_else(|| "Always".to_owned());
+        let timings = self.node.config.timings.clone();
+        let (pod_name, namespace, uid) = self.identity();
+        let record = self.containers.entry(container.name.clone()).or_default();
+        let current = record.current.clone();
+        match current.as_ref().map(|c| &c.state) {
+            None => {
+                self.start(container).await;
+                self.note_retry(container, wake);
+                !init
+            }
+            Some(ContainerState::Created) => {
+                let id = current
+                    .as_ref()
+                    .map(|c| c.id.clone())
+                    .expect("a current container");
+                let runtime = self
+                    .runtime
+                    .as_ref()
+                    .map(|(_, r)| r.clone())
+                    .expect("a runtime");
+                if let Err(e) = runtime.start_container(&id).await {
+                    self.node.events.record(
+                        &self.pod,
+                        Some(&container.name),
+                        true,
+                        "Failed",
+                        format!("Error: {e}"),
+                    );
+                }
+                self.refresh_one(&container.name).await;
+                !init
+            }
+            Some(ContainerState::Running { .. }) => !init,
+            Some(ContainerState::Exited {
+                exit_code,
+                started_at,
+                finished_at,
+                ..
+            }) => {
+                let exit_code = *exit_code;
+                if init && exit_code == 0 {
+                    return true;
+                }
+                let restart = match policy.as_str() {
+                    "Always" => !init || exit_code != 0,
+                    "OnFailure" => exit_code != 0,
+                    _ => false,
+                };
+                if !restart {
+                    return !init;
+                }
+                let id = current
+                    .as_ref()
+                    .map(|c| c.id.clone())
+                    .expect("a current container");
+                let now = Instant::now();
+                let (restart_at, wait) = match &record.restart {
+                    Some((handled, at, wait)) if *handled == id => (*at, *wait),
+                    _ => {
+                        let ran = finished_at.duration_since(*started_at).unwrap_or_default();
+                        let wait = record.backoff.on_exit(ran, &timings);
+                        record.restart = Some((id, now + wait, wait));
+                        (now + wait, wait)
+                    }
+                };
+                if now < restart_at {
+                    let message =
+                        backoff::message(wait, &container.name, &pod_name, &namespace, &uid);
+                    if record.waiting.as_ref().map(|(r, _)| r.as_str()) != Some("CrashLoopBackOff")
+                    {
+                        record.waiting = Some(("CrashLoopBackOff".to_owned(), message));
+                        self.node.events.record(
+                            &self.pod,
+                            Some(&container.name),
+                            true,
+                            "BackOff",
+                            format!("Back-off restarting failed container {} in pod {pod_name}_{namespace}({uid})", container.name),
+                        );
+                    }
+                    *wake = earliest(*wake, restart_at);
+                    return !init;
+                }
+                let runtime_name = self.runtime_name();
+                let record = self.containers.get_mut(&container.name).expect("just used");
+                record.last_terminated =
+                    current.as_ref().and_then(|c| terminated(c, &runtime_name));
+                record.restart_count += 1;
+                record.current = None;
+                record.waiting = None;
+                self.start(container).await;
+                self.note_retry(container, wake);
+                !init
+            }
+        }
+    }
+
+    /// After a start: a container left waiting on a configuration error is retried on the
+    /// resync timer; one that already exited is dealt with at once.
+    fn note_retry(&self, container: &Container, wake: &mut Option<Instant>) {
+        let record = self.containers.get(&container.name);
+        let waiting = record.and_then(|r| r.waiting.as_ref());
+        if waiting.is_some_and(|(reason, _)| reason != "CrashLoopBackOff") {
+            *wake = earliest(*wake, Instant::now() + self.node.config.timings.pod_resync);
+        }
+        let exited = record
+            .and_then(|r| r.current.as_ref())
+            .is_some_and(|c| matches!(c.state, ContainerState::Exited { .. }));
+        if exited {
+            *wake = earliest(*wake, Instant::now());
+        }
+    }
+
+    fn identity(&self) -> (String, String, String) {
+        (
+            self.pod.name_any(),
+            self.pod.namespace().unwrap_or_else(|| "default".to_owned()),
+            self.pod.uid().unwrap_or_default(),
+        )
+    }
+
+    /// Creates and starts the next attempt of `container`, recording why when it cannot.
+    async fn start(&mut self, container: &Container) {
+        let (handler, runtime) = self.runtime.clone().expect("a runtime");
+        let sandbox = self
+            .sandbox
+            .as_ref()
+            .map(|s| s.id.clone())
+            .expect("a sandbox");
+        let name = container.name.clone();
+        let fail = |worker: &mut Worker, reason: &str, message: String| {
+            let record = worker.containers.entry(name.clone()).or_default();
+            record.waiting = Some((reason.to_owned(), message.clone()));
+            worker.node.events.record(
+                &worker.pod,
+                Some(&name),
+                true,
+                "Failed",
+                format!("Error: {message}"),
+            );
+        };
+        let env = match self.environment(container).await {
+            Ok(env) => env,
+            Err(message) => return fail(self, "CreateContainerConfigError", message),
+        };
+        let argv = env::argv(container, &env);
+        if argv.is_empty() && handler != "hollow" {
+            // The host runtime has no image to read an entrypoint from.
+            return fail(
+                self,
+                "CreateContainerError",
+                "no command specified".to_owned(),
+            );
+        }
+        let mounts = match super::volumes::mounts(
+            &self.node,
+            &self.pod,
+            container,
+            &handler,
+            &self.downward(),
+        )
+        .await
+        {
+            Ok(mounts) => mounts,
+            Err(message) => {
+                // As kubelet's volume manager: the pod waits in ContainerCreating.
+                let record = self.containers.entry(name.clone()).or_default();
+                record.waiting = Some(("ContainerCreating".to_owned(), message.clone()));
+                self.node
+                    .events
+                    .record(&self.pod, None, true, "FailedMount", message);
+                return;
+            }
+        };
+        let (pod_name, namespace, uid) = self.identity();
+        let record = self.containers.entry(name.clone()).or_default();
+        let attempt = record.next_attempt;
+        let log_dir = self
+            .node
+            .config
+            .data_dir
+            .join("logs")
+            .join(format!("{namespace}_{pod_name}_{uid}"))
+            .join(&name);
+        if handler != "hollow" {
+            if let Err(e) = std::fs::create_dir_all(&log_dir) {
+                return fail(
+                    self,
+                    "CreateContainerError",
+                    format!("create container log directory for container {name} failed: {e}"),
+                );
+            }
+            let image = container.image.clone().unwrap_or_default();
+            self.node.events.record(
+                &self.pod,
+                Some(&name),
+                false,
+                "Pulled",
+                format!("Container image {image:?} already present on machine"),
+            );
+        }
+        let config = ContainerConfig {
+            name: name.clone(),
+            attempt,
+            image: container.image.clone().unwrap_or_default(),
+            argv,
+            working_dir: container.working_dir.as_ref().map(Into::into),
+            env,
+            mounts,
+            limits: container_limits(container),
+            log_path: log_dir.join(format!("{attempt}.log")),
+            labels: labels::container(&self.pod, &name, attempt),
+        };
+        let id = match runtime.create_container(&sandbox, &config).await {
+            Ok(id) => id,
+            Err(e) => return fail(self, "CreateContainerError", e.to_string()),
+        };
+        let record = self.containers.entry(name.clone()).or_default();
+        record.next_attempt = attempt + 1;
+        record.waiting = None;
+        self.node.events.record(
+            &self.pod,
+            Some(&name),
+            false,
+            "Created",
+            format!("Created container: {name}"),
+        );
+        match runtime.start_container(&id).await {
+            Ok(()) => self.node.events.record(
+                &self.pod,
+                Some(&name),
+                false,
+                "Started",
+                format!("Started container {name}"),
+            ),
+            Err(e) => self.node.events.record(
+                &self.pod,
+                Some(&name),
+                true,
+                "Failed",
+                format!("Error: {e}"),
+            ),
+        }
+        let status = runtime.container_status(&id).await.ok();
+        let record = self.containers.entry(name).or_default();
+        if let Some(status) = &status {
+            if status.state == ContainerState::Created {
+                record.waiting = Some((
+                    "RunContainerError".to_owned(),
+                    "the container did not start".to_owned(),
+                ));
+            }
+        }
+        record.current = status;
+    }
+
+    /// The container's environment, with the ConfigMaps and Secrets it names fetched.
+    async fn environment(&self, container: &Container) -> Result<Vec<(String, String)>, String> {
+        let (config_maps, secrets) = env::referenced(container);
+        let namespace = self.pod.namespace().unwrap_or_else(|| "default".to_owned());
+        let mut fetched = env::Fetched::default();
+        let api_error = |e: kube::Error| e.to_string();
+        for name in config_maps {
+            let api: Api<k8s_openapi::api::core::v1::ConfigMap> =
+                Api::namespaced(self.node.client.clone(), &namespace);
+            if let Some(cm) = api.get_opt(&name).await.map_err(api_error)? {
+                fetched.config_maps.insert(name, cm);
+            }
+        }
+        for name in secrets {
+            let api: Api<k8s_openapi::api::core::v1::Secret> =
+                Api::namespaced(self.node.client.clone(), &namespace);
+            if let Some(secret) = api.get_opt(&name).await.map_err(api_error)? {
+                fetched.secrets.insert(name, secret);
+            }
+        }
+        env::resolve(&self.pod, container, &fetched, &self.downward())
+    }
+
+    fn downward(&self) -> env::Downward {
+        env::Downward {
+            pod_ip: self.pod_ip(),
+            host_ip: self.node.config.address.to_string(),
+            node_cpu_millis: self.node.allocatable_cpu_millis,
+            node_memory_bytes: self.node.allocatable_memory_bytes,
+        }
+    }
+
+    fn pod_ip(&self) -> String {
+        match self.sandbox.as_ref().and_then(|s| s.ip) {
+            Some(ip) => ip.to_string(),
+            None if self.sandbox.is_some() => self.node.config.address.to_string(),
+            None => String::new(),
+        }
+    }
+
+    async fn choose_runtime(&self) -> Result<(String, Arc<dyn DynRuntime>), String> {
+        let handler = match self
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.runtime_class_name.clone())
+        {
+            None => self.node.config.default_runtime.clone(),
+            Some(class) => {
+                self.node
+                    .runtime_classes
+                    .handler(&self.node.client, &class)
+                    .await?
+            }
+        };
+        match self.node.runtimes.get(&handler) {
+            Some(runtime) => Ok((handler, runtime.clone())),
+            None => Err(format!("no runtime for {handler:?} is configured")),
+        }
+    }
+
+    fn sandbox_failed(&mut self, message: String) {
+        if self.sandbox_error.as_deref() != Some(message.as_str()) {
+            self.node.events.record(
+                &self.pod,
+                None,
+                true,
+                "FailedCreatePodSandBox",
+                format!("Failed to create pod sandbox: {message}"),
+            );
+        }
+        self.sandbox_error = Some(message);
+    }
+
+    async fn make_sandbox(&mut self) -> Result<(), String> {
+        let (_, runtime) = self.runtime.clone().expect("a runtime");
+        if let Some(old) = self.sandbox.take() {
+            // A sandbox that stopped under a live pod is replaced, its containers with it, as
+            // kubelet does when a sandbox dies.
+            let _ = runtime.remove_sandbox(&old.id).await;
+            for record in self.containers.values_mut() {
+                if let Some(current) = record.current.take() {
+                    record.last_terminated = terminated(&current, runtime.name());
+                }
+            }
+        }
+        let spec = self.pod.spec.clone().unwrap_or_default();
+        let (pod_name, namespace, uid) = self.identity();
+        let host_network = spec.host_network == Some(true);
+        let config = SandboxConfig {
+            pod_uid: uid,
+            namespace,
+            name: pod_name.clone(),
+            hostname: if host_network {
+                String::new()
+            } else {
+                spec.hostname.clone().unwrap_or(pod_name)
+            },
+            host_network,
+            resolv_conf: None,
+            limits: pod_limits(&spec.containers),
+            labels: labels::sandbox(&self.pod),
+        };
+        let sandbox = runtime
+            .run_sandbox(&config)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.sandbox = Some(SandboxRecord {
+            id: sandbox.id,
+            ip: sandbox.ip,
+            ready: true,
+        });
+        self.sandbox_error = None;
+        Ok(())
+    }
+
+    /// Reads every current container's state from the runtime.
+    async fn refresh(&mut self) {
+        let names: Vec<String> = self.containers.keys().cloned().collect();
+        for name in names {
+            self.refresh_one(&name).await;
+        }
+    }
+
+    async fn refresh_one(&mut self, name: &str) {
+        let Some((_, runtime)) = self.runtime.clone() else {
+            return;
+        };
+        let Some(record) = self.containers.get_mut(name) else {
+            return;
+        };
+        let Some(current) = &record.current else {
+            return;
+        };
+        match runtime.container_status(&current.id).await {
+            Ok(status) => {
+                if matches!(status.state, ContainerState::Running { .. }) {
+                    record.waiting = None;
+                }
+                record.current = Some(status);
+            }
+            Err(keel_runtime::RuntimeError::NotFound(_)) => {
+                // Removed behind the agent's back: it ends as killed, and starts again.
+                let runtime_name = runtime.name().to_owned();
+                let gone = current.clone();
+                record.last_terminated = terminated(&gone, &runtime_name);
+                record.current = None;
+            }
+            Err(e) => tracing::warn!("container status of {name}: {e}"),
+        }
+    }
+
+    /// The pod's status as kubelet writes it; `None` when nothing changed or it was written,
+    /// else when to try again.
+    async fn post_status(&mut self) -> Option<Instant> {
+        let status = self.status();
+        if self.last_written.as_ref() == Some(&status) {
+            return None;
+        }
+        let (name, namespace, _) = self.identity();
+        let pods: Api<Pod> = Api::namespaced(self.node.client.clone(), &namespace);
+        match pods
+            .patch_status(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": status})),
+            )
+            .await
+        {
+            Ok(_) => {
+                self.last_written = Some(status);
+                None
+            }
+            Err(kube::Error::Api(e)) if e.code == 404 => None,
+            Err(e) => {
+                tracing::warn!(pod = %name, "writing pod status: {e}");
+                Some(Instant::now() + Duration::from_secs(1))
+            }
+        }
+    }
+
+    fn status(&mut self) -> Value {
+        let spec = self.pod.spec.clone().unwrap_or_default();
+        let runtime_name = self.runtime_name();
+        let (init, containers) = self.spec_containers();
+        let init_done_before = |index: usize, statuses: &[KubeStatus]| {
+            init[..index].iter().all(|c| {
+                statuses
+                    .iter()
+                    .find(|s| s.name == c.name)
+                    .and_then(|s| s.state.as_ref()?.terminated.as_ref())
+                    .is_some_and(|t| t.exit_code == 0)
+            })
+        };
+        let mut init_statuses = Vec::new();
+        for (index, container) in init.iter().enumerate() {
+            let initializing = init_done_before(index, &init_statuses);
+            init_statuses.push(self.container_status(container, &runtime_name, !initializing));
+        }
+        let initialized = status::initialized(&spec, &init_statuses);
+        let container_statuses: Vec<KubeStatus> = containers
+            .iter()
+            .map(|c| self.container_status(c, &runtime_name, !initialized))
+            .collect();
+        let phase = status::phase(&spec, &init_statuses, &container_statuses);
+        if matches!(phase, "Succeeded" | "Failed") {
+            self.terminal = true;
+        }
+        let sandbox_ready = self.sandbox.as_ref().is_some_and(|s| s.ready) && !self.terminal;
+        let now = Time(Timestamp::now());
+        self.conditions = status::conditions(
+            &spec,
+            &init_statuses,
+            &container_statuses,
+            phase,
+            sandbox_ready,
+            &self.conditions,
+            &now,
+        );
+        let host_ip = self.node.config.address.to_string();
+        let pod_ip = self.pod_ip();
+        let mut status = json!({
+            "phase": phase,
+            "conditions": self.conditions,
+            "hostIP": host_ip,
+            "hostIPs": [{"ip": host_ip}],
+            "startTime": self.start_time,
+            "containerStatuses": container_statuses,
+            "qosClass": status::qos_class(&spec),
+        });
+        if !pod_ip.is_empty() {
+            status["podIP"] = json!(pod_ip);
+            status["podIPs"] = json!([{"ip": pod_ip}]);
+        }
+        if !init_statuses.is_empty() {
+            status["initContainerStatuses"] = json!(init_statuses);
+        }
+        if let Some(message) = &self.sandbox_error {
+            status["message"] = json!(message);
+        }
+        status
+    }
+
+    /// One container's status. `blocked`: an earlier init container has not finished.
+    fn container_status(
+        &self,
+        container: &Container,
+        runtime_name: &str,
+        blocked: bool,
+    ) -> KubeStatus {
+        let record = self.containers.get(&container.name);
+        let current = record.and_then(|r| r.current.as_ref());
+        let waiting = |reason: &str, message: Option<String>| KubeState {
+            waiting: Some(ContainerStateWaiting {
+                reason: Some(reason.to_owned()),
+                message,
+            }),
+            ..Default::default()
+        };
+        let state = match (
+            record.and_then(|r| r.waiting.clone()),
+            current.map(|c| &c.state),
+        ) {
+            (Some((reason, message)), _) => waiting(&reason, Some(message)),
+            (None, Some(ContainerState::Running { started_at })) => KubeState {
+                running: Some(ContainerStateRunning {
+                    started_at: Some(time(*started_at)),
+                }),
+                ..Default::default()
+            },
+            (None, Some(ContainerState::Exited { .. })) => KubeState {
+                terminated: current.and_then(|c| terminated(c, runtime_name)),
+                ..Default::default()
+            },
+            _ if blocked => waiting("PodInitializing", None),
+            _ => waiting("ContainerCreating", None),
+        };
+        let running = state.running.is_some();
+        let image = container.image.clone().unwrap_or_default();
+        KubeStatus {
+            name: container.name.clone(),
+            image: image.clone(),
+            image_id: current.map(|c| c.image.clone()).unwrap_or_default(),
+            container_id: current.map(|c| format!("{runtime_name}://{}", c.id.0)),
+            restart_count: record.map_or(0, |r| r.restart_count),
+            ready: running,
+            started: Some(running),
+            state: Some(state),
+            last_state: Some(KubeState {
+                terminated: record.and_then(|r| r.last_terminated.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// A pod that reached Succeeded or Failed keeps no sandbox (its IP goes back).
+    async fn stop_finished_pod(&mut self) {
+        let (Some((_, runtime)), Some(sandbox)) = (self.runtime.clone(), self.sandbox.as_mut())
+        else {
+            return;
+        };
+        if sandbox.ready {
+            if let Err(e) = runtime.stop_sandbox(&sandbox.id).await {
+                tracing::warn!("stopping a finished pod's sandbox: {e}");
+            }
+            sandbox.ready = false;
+        }
+    }
+
+    /// Stops the pod: preStop hooks, each container with the pod's grace period, the
+    /// sandbox; writes the final status; confirms the deletion when `confirm`.
+    async fn terminate(&mut self, confirm: bool) {
+        let grace = Duration::from_secs(
+            self.pod
+                .metadata
+                .deletion_grace_period_seconds
+                .or_else(|| self.pod.spec.as_ref()?.termination_grace_period_seconds)
+                .unwrap_or(30)
+                .max(0) as u64,
+        );
+        if let Some((_, runtime)) = self.runtime.clone() {
+            self.refresh().await;
+            let (init, containers) = self.spec_containers();
+            let running: Vec<(Container, ContainerId)> = init
+                .into_iter()
+                .chain(containers)
+                .filter_map(|c| {
+                    let current = self.containers.get(&c.name)?.current.as_ref()?;
+                    matches!(
+                        current.state,
+                        ContainerState::Running { .. } | ContainerState::Created
+                    )
+                    .then(|| (c, current.id.clone()))
+                })
+                .collect();
+            let stops = running.iter().map(|(container, id)| {
+                let runtime = runtime.clone();
+                let node = self.node.clone();
+                let pod = self.pod.clone();
+                let ip = self.pod_ip();
+                async move {
+                    let started = Instant::now();
+                    if let Some(hook) = container
+                        .lifecycle
+                        .as_ref()
+                        .and_then(|l| l.pre_stop.as_ref())
+                    {
+                        super::hooks::run(&*runtime, id, hook, &ip, grace).await;
+                    }
+                    node.events.record(
+                        &pod,
+                        Some(&container.name),
+                        false,
+                        "Killing",
+                        format!("Stopping container {}", container.name),
+                    );
+                    let left = grace.saturating_sub(started.elapsed());
+                    if let Err(e) = runtime.stop_container(id, left).await {
+                        tracing::warn!("stopping container {}: {e}", container.name);
+                    }
+                }
+            });
+            futures::future::join_all(stops).await;
+            self.refresh().await;
+            if let Some(sandbox) = self.sandbox.take() {
+                if let Err(e) = runtime.stop_sandbox(&sandbox.id).await {
+                    tracing::warn!("stopping sandbox: {e}");
+                }
+                self.sandbox = Some(SandboxRecord {
+                    ready: false,
+                    ..sandbox
+                });
+            }
+        }
+        if confirm {
+            self.terminal = true;
+            let _ = self.post_status().await;
+        }
+        if let (Some((_, runtime)), Some(sandbox)) = (&self.runtime, &self.sandbox) {
+            if let Err(e) = runtime.remove_sandbox(&sandbox.id).await {
+                tracing::warn!("removing sandbox: {e}");
+            }
+        }
+        if confirm {
+            let (name, namespace, uid) = self.identity();
+            let pods: Api<Pod> = Api::namespaced(self.node.client.clone(), &namespace);
+            let params = DeleteParams {
+                grace_period_seconds: Some(0),
+                preconditions: Some(Preconditions {
+                    uid: Some(uid),
+                    resource_version: None,
+                }),
+                ..DeleteParams::default()
+            };
+            match pods.delete(&name, &params).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {}
+                Err(e) => tracing::warn!(pod = %name, "confirming deletion: {e}"),
+            }
+        }
+    }
+}
+
+fn time(at: SystemTime) -> Time {
+    let since = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    // Status times are whole seconds in kube.
+    Time(Timestamp::from_second(since.as_secs() as i64).unwrap_or(Timestamp::UNIX_EPOCH))
+}
+
+/// How an exited container ended, as a pod status shows it.
+fn terminated(status: &ContainerStatus, runtime_name: &str) -> Option<ContainerStateTerminated> {
+    let container_id = Some(format!("{runtime_name}://{}", status.id.0));
+    match &status.state {
+        ContainerState::Exited {
+            started_at,
+            finished_at,
+            exit_code,
+            reason,
+            message,
+        } => Some(ContainerStateTerminated {
+            container_id,
+            exit_code: *exit_code,
+            reason: Some(reason.clone()),
+            message: (!message.is_empty()).then(|| message.clone()),
+            started_at: Some(time(*started_at)),
+            finished_at: Some(time(*finished_at)),
+            signal: None,
+        }),
+        // A container lost while running ended unknown, as kubelet reports a vanished one.
+        ContainerState::Running { started_at } => Some(ContainerStateTerminated {
+            container_id,
+            exit_code: 137,
+            reason: Some("ContainerStatusUnknown".to_owned()),
+            message: Some(
+                "The container could not be located when the pod was terminated".to_owned(),
+            ),
+            started_at: Some(time(*started_at)),
+            finished_at: Some(time(SystemTime::now())),
+            signal: None,
+        }),
+        ContainerState::Created => None,
+    }
+}
+
+/// A container's limits in the runtime's units.
+fn container_limits(container: &Container) -> Limits {
+    let resources = container.resources.as_ref();
+    let limit = |name: &str| {
+        resources
+            .and_then(|r| r.limits.as_ref()?.get(name))
+            .map(|q| q.0.clone())
+    };
+    let request = |name: &str| {
+        resources
+            .and_then(|r| r.requests.as_ref()?.get(name))
+            .map(|q| q.0.clone())
+    };
+    Limits {
+        memory_bytes: limit("memory").and_then(|q| crate::quantity::bytes(&q)),
+        cpu_millis: limit("cpu").and_then(|q| crate::quantity::millis(&q)),
+        cpu_request_millis: request("cpu")
+            .or_else(|| limit("cpu"))
+            .and_then(|q| crate::quantity::millis(&q)),
+        pids: None,
+    }
+}
+
+/// The pod-level limits: the sum of its containers', when every container sets one.
+fn pod_limits(containers: &[Container]) -> Limits {
+    let each: Vec<Limits> = containers.iter().map(container_limits).collect();
+    let sum = |get: fn(&Limits) -> Option<u64>| each.iter().map(get).sum::<Option<u64>>();
+    Limits {
+        memory_bytes: sum(|l| l.memory_bytes),
+        cpu_millis: sum(|l| l.cpu_millis),
+        cpu_request_millis: Some(each.iter().filter_map(|l| l.cpu_request_millis).sum()),
+        pids: None,
+    }
+}

@@ -1,0 +1,180 @@
+//! `keel agent`: the node agent (kubelet's role) for one node, or with `--hollow --nodes N`
+//! for N hollow nodes in one process (`hollow-node-0…`), for scale runs.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Args;
+use keel_agent::config::{parse_labels, parse_taints};
+use keel_agent::{NodeConfig, Reserved};
+
+use crate::node_agent;
+
+/// Flags of `keel agent`.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The API server's URL (overrides the kubeconfig's).
+    #[arg(long)]
+    pub server: Option<String>,
+    /// Credentials: a kubeconfig with the node's client certificate (`system:node:<name>`).
+    #[arg(long)]
+    pub kubeconfig: PathBuf,
+    /// The Node's name (default: this machine's hostname).
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// Where pods' volumes and logs live.
+    #[arg(long, default_value = "/var/lib/keel-agent")]
+    pub data_dir: PathBuf,
+    /// The runtime of pods without a runtimeClassName.
+    #[arg(long, default_value = node_agent::DEFAULT_RUNTIME)]
+    pub runtime: String,
+    /// Hollow nodes: pods as bookkeeping only (no processes), as kubemark's.
+    #[arg(long)]
+    pub hollow: bool,
+    /// How many hollow nodes this process registers (with --hollow).
+    #[arg(long, default_value_t = 1, requires = "hollow")]
+    pub nodes: usize,
+    /// The node's pod CIDR (default: wait for spec.podCIDR from the cluster). With --hollow
+    /// and several nodes, the range each node's CIDR is carved from.
+    #[arg(long)]
+    pub pod_cidr: Option<String>,
+    /// The node's address (InternalIP, pods' hostIP).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub node_ip: IpAddr,
+    /// Resources held back from pods: `cpu=500m,memory=1Gi,ephemeral-storage=1Gi`.
+    #[arg(long)]
+    pub system_reserved: Option<String>,
+    /// Extra node labels: `key=value,…`.
+    #[arg(long)]
+    pub node_labels: Option<String>,
+    /// Taints to register with: `key=value:NoSchedule,…`.
+    #[arg(long)]
+    pub register_with_taints: Option<String>,
+}
+
+impl AgentArgs {
+    /// The nodes these flags describe.
+    pub fn nodes(&self) -> anyhow::Result<Vec<NodeConfig>> {
+        let runtime = if self.hollow {
+            "hollow"
+        } else {
+            self.runtime.as_str()
+        };
+        let reserved = match &self.system_reserved {
+            Some(text) => Reserved::parse(text)?,
+            None => Reserved::default(),
+        };
+        let labels = parse_labels(self.node_labels.as_deref().unwrap_or(""))?;
+        let taints = parse_taints(self.register_with_taints.as_deref().unwrap_or(""))?;
+        let count = if self.hollow { self.nodes.max(1) } else { 1 };
+        let names: Vec<String> = match (&self.node_name, self.hollow && count > 1) {
+            (Some(name), false) => vec![name.clone()],
+            (None, false) if !self.hollow => vec![hostname()?],
+            (prefix, _) => {
+                let prefix = prefix.as_deref().unwrap_or("hollow-node");
+                (0..count).map(|i| format!("{prefix}-{i}")).collect()
+            }
+        };
+        let cidrs: Vec<Option<String>> = match (&self.pod_cidr, count > 1) {
+            (Some(range), true) => node_agent::split_cidr(range, count)?
+                .into_iter()
+                .map(Some)
+                .collect(),
+            (Some(cidr), false) => vec![Some(cidr.clone())],
+            // A thousand hollow nodes cannot wait for the IPAM's /24s: they carve the
+            // link-local range instead (their IPs are bookkeeping only).
+            (None, true) => node_agent::split_cidr("169.254.0.0/16", count)?
+                .into_iter()
+                .map(Some)
+                .collect(),
+            (None, false) => vec![None],
+        };
+        Ok(names
+            .into_iter()
+            .zip(cidrs)
+            .map(|(name, cidr)| {
+                let data_dir = if count > 1 {
+                    self.data_dir.join(&name)
+                } else {
+                    self.data_dir.clone()
+                };
+                let mut config = NodeConfig::new(&name, data_dir, runtime);
+                config.address = self.node_ip;
+                config.pod_cidr = cidr;
+                config.system_reserved = reserved.clone();
+                config.labels = labels.clone();
+                config.taints = taints.clone();
+                config
+            })
+            .collect())
+    }
+
+    /// Runs the agent until Ctrl-C or SIGTERM.
+    pub async fn execute(self) -> anyhow::Result<()> {
+        let nodes = self.nodes()?;
+        let client = node_agent::client(&self.kubeconfig, self.server.as_deref()).await?;
+        println!(
+            "keel agent: {} node(s), runtime {}",
+            nodes.len(),
+            nodes[0].default_runtime
+        );
+        keel_agent::run(client, nodes, node_agent::make_runtimes(), async {
+            super::serve::shutdown_signal().await;
+        })
+        .await
+        .context("keel agent")
+    }
+}
+
+fn hostname() -> anyhow::Result<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .context("cannot read the hostname; give --node-name")?;
+    Ok(name.trim().to_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> super::AgentArgs {
+        let mut all = vec!["keel", "agent", "--kubeconfig", "k"];
+        all.extend(args);
+        match Cli::try_parse_from(all).unwrap().command {
+            Some(Command::Agent(args)) => args,
+            _ => panic!("parsed as another subcommand"),
+        }
+    }
+
+    #[test]
+    fn flags_make_nodes() {
+        let one = parse(&[
+            "--node-name",
+            "n1",
+            "--pod-cidr",
+            "169.254.1.0/24",
+            "--system-reserved",
+            "cpu=1",
+            "--node-labels",
+            "zone=a",
+            "--register-with-taints",
+            "gpu=yes:NoSchedule",
+        ]);
+        let nodes = one.nodes().unwrap();
+        assert_eq!(nodes.len(), 1);
+        assert_eq!(nodes[0].name, "n1");
+        assert_eq!(nodes[0].pod_cidr.as_deref(), Some("169.254.1.0/24"));
+        assert_eq!(nodes[0].system_reserved.cpu_millis, 1000);
+        assert_eq!(nodes[0].labels["zone"], "a");
+        assert_eq!(nodes[0].taints[0].effect, "NoSchedule");
+        let hollow = parse(&["--hollow", "--nodes", "3"]).nodes().unwrap();
+        let names: Vec<_> = hollow.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["hollow-node-0", "hollow-node-1", "hollow-node-2"]);
+        assert!(hollow.iter().all(|n| n.hollow && n.pod_cidr.is_some()));
+        assert!(
+            Cli::try_parse_from(["keel", "agent", "--kubeconfig", "k", "--nodes", "2"]).is_err()
+        );
+        assert!(parse(&["--system-reserved", "disk=1"]).nodes().is_err());
+    }
+}

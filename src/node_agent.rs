@@ -1,0 +1,172 @@
+//! The node agent's wiring in the keel binary: which runtimes a node gets, the node settings
+//! `keel agent` builds from its flags (hollow nodes' pod CIDRs carved from one range), the
+//! agent's kube client from a kubeconfig, and the agents `keel dev` starts beside its members
+//! (each with its own data dir and a `system:node:<name>` client certificate from keel's PKI).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use keel_agent::{MakeRuntimes, NodeConfig, Runtimes};
+use keel_runtime::hollow::{Hollow, Ipv4Cidr};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// The runtime a node uses for pods that name no RuntimeClass.
+///
+/// `hollow` until the host runtime (control/runtime/src/host) lands on main; then this
+/// becomes `host`, and [`make_runtimes`] adds it beside `hollow`.
+pub const DEFAULT_RUNTIME: &str = "hollow";
+
+/// The runtimes every node has, by handler: `hollow` (pod IPs from the node's CIDR).
+pub fn make_runtimes() -> MakeRuntimes {
+    Arc::new(|context| {
+        let cidr = context.pod_cidr.map(Ipv4Cidr::parse).transpose()?;
+        Ok(Runtimes::new().with(Hollow::new(cidr)))
+    })
+}
+
+/// `nodes` subnets of `range`, one per hollow node: /24s when they fit, smaller down to /26
+/// (61 pods each) for more nodes.
+pub fn split_cidr(range: &str, nodes: usize) -> anyhow::Result<Vec<String>> {
+    let base = Ipv4Cidr::parse(range).map_err(anyhow::Error::msg)?;
+    let (network, prefix) = {
+        let text = base.to_string();
+        let (address, prefix) = text.split_once('/').expect("a CIDR's text");
+        (
+            u32::from(address.parse::<std::net::Ipv4Addr>()?),
+            prefix.parse::<u32>()?,
+        )
+    };
+    let bits = usize::BITS - nodes.saturating_sub(1).leading_zeros();
+    let subnet_prefix = (prefix + bits).max(24);
+    anyhow::ensure!(
+        subnet_prefix <= 26,
+        "--pod-cidr {range} is too small for {nodes} nodes (each needs at least a /26)"
+    );
+    Ok((0..nodes as u32)
+        .map(|i| {
+            let start = network + (i << (32 - subnet_prefix));
+            format!("{}/{subnet_prefix}", std::net::Ipv4Addr::from(start))
+        })
+        .collect())
+}
+
+/// A kube client of `kubeconfig`, pointed at `server` when given.
+pub async fn client(kubeconfig: &Path, server: Option<&str>) -> anyhow::Result<kube::Client> {
+    let file = kube::config::Kubeconfig::read_from(kubeconfig)
+        .with_context(|| format!("cannot read {}", kubeconfig.display()))?;
+    let mut config =
+        kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default())
+            .await
+            .with_context(|| format!("{}", kubeconfig.display()))?;
+    if let Some(server) = server {
+        config.cluster_url = server.parse().context("--server is not a URL")?;
+    }
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// Writes a kubeconfig for node `name` (client certificate `system:node:<name>` in group
+/// `system:nodes`, issued by the CA in `pki`) to `dir/kubeconfig`; its path.
+pub fn node_kubeconfig(
+    pki: &Path,
+    dir: &Path,
+    name: &str,
+    server: &str,
+) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let file = format!("node-{name}");
+    let options = crate::pki::Options {
+        force: true,
+        ..Default::default()
+    };
+    let issued = crate::pki::issue_user(
+        pki,
+        &file,
+        &format!("system:node:{name}"),
+        &["system:nodes"],
+        &options,
+    )?;
+    let read = |p: &Path| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+    let path = dir.join("kubeconfig");
+    crate::kubeconfig::Kubeconfig {
+        name: "keel",
+        server,
+        ca_pem: &read(&pki.join("ca.crt"))?,
+        cert_pem: &read(&issued.cert)?,
+        key_pem: &read(&issued.key)?,
+    }
+    .write(&path)
+    .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+/// Node agents running in this process; [`RunningAgents::stop`] ends them.
+pub struct RunningAgents {
+    /// The nodes' names.
+    pub names: Vec<String>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<keel_agent::Result<()>>>,
+}
+
+impl RunningAgents {
+    /// Stops every agent (their pods stay with the runtimes, as a stopped kubelet leaves them).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            match task.await {
+                Ok(Err(e)) => tracing::warn!("node agent: {e}"),
+                Err(e) => tracing::warn!("node agent: {e}"),
+                Ok(Ok(())) => {}
+            }
+        }
+    }
+}
+
+/// Starts `count` agents named `<prefix>-0…`, each in its own process-local task with its own
+/// client certificate, data dir `<root>/agents/<name>` and pod CIDR from `pod_range`.
+pub async fn start_dev_agents(
+    root: &Path,
+    pki: &Path,
+    server: &str,
+    count: usize,
+    pod_range: &str,
+) -> anyhow::Result<RunningAgents> {
+    let (stop, stopped) = watch::channel(false);
+    let cidrs = split_cidr(pod_range, count.max(1))?;
+    let mut names = Vec::new();
+    let mut tasks = Vec::new();
+    for (i, cidr) in cidrs.into_iter().take(count).enumerate() {
+        let name = format!("keel-node-{i}");
+        let dir = root.join("agents").join(&name);
+        let kubeconfig = node_kubeconfig(pki, &dir, &name, server)?;
+        let client = client(&kubeconfig, None).await?;
+        let mut config = NodeConfig::new(&name, dir, DEFAULT_RUNTIME);
+        config.pod_cidr = Some(cidr);
+        let mut stopped = stopped.clone();
+        tasks.push(tokio::spawn(keel_agent::run(
+            client,
+            vec![config],
+            make_runtimes(),
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            },
+        )));
+        names.push(name);
+    }
+    Ok(RunningAgents { names, stop, tasks })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hollow_nodes_share_one_range() {
+        let two = super::split_cidr("169.254.64.0/18", 2).unwrap();
+        assert_eq!(two, ["169.254.64.0/24", "169.254.65.0/24"]);
+        let many = super::split_cidr("169.254.0.0/16", 1000).unwrap();
+        assert_eq!(many.len(), 1000);
+        assert_eq!(many[1], "169.254.0.64/26");
+        assert_eq!(many[999], "169.254.249.192/26");
+        assert!(super::split_cidr("169.254.0.0/16", 2000).is_err());
+    }
+}
