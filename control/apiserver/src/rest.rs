@@ -187,6 +187,7 @@ impl Api {
             }
             // After the name: some defaults derive from it (a Job's job-name label).
             admission::apply_defaults(resource.kind, &mut candidate);
+            admission::add_default_tolerations(resource.kind, &mut candidate);
             let candidate_name = meta_str(&candidate, "name").unwrap_or("").to_owned();
             object::validate(resource, &candidate, None)?;
             if call.dry_run() {
