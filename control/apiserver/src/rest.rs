@@ -188,6 +188,7 @@ impl Api {
             }
             // After the name: some defaults derive from it (a Job's job-name label).
             object::apply_defaults(resource, &mut candidate);
+            admission::add_default_tolerations(resource.kind, &mut candidate);
             let candidate_name = meta_str(&candidate, "name").unwrap_or("").to_owned();
             object::validate(resource, &candidate, None)?;
             self.before_write(resource, &mut candidate, true);

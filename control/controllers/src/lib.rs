@@ -19,6 +19,8 @@
 //! - [`deployment`]: ReplicaSets for Deployments (template hash, revisions, RollingUpdate and
 //!   Recreate, conditions, history cleanup).
 //! - [`namespace`]: a deleted namespace emptied, then finalized.
+//! - [`node_lifecycle`]: silent nodes marked Unknown, nodes tainted by their conditions, pods
+//!   evicted from NoExecute-tainted nodes (rate-limited as kube does).
 //! - [`garbage_collector`]: dependents whose owners are gone deleted; the Orphan and
 //!   Foreground propagation policies carried out.
 //! - [`expectations`]: creates and deletes the pod cache has not shown yet.
@@ -35,6 +37,7 @@ pub mod garbage_collector;
 pub mod informer;
 pub mod labels;
 pub mod namespace;
+pub mod node_lifecycle;
 pub mod ownership;
 pub mod pods;
 pub mod replicaset;
@@ -45,7 +48,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::runtime::watcher;
 use kube::Api;
 
@@ -81,6 +85,22 @@ pub struct ControllersConfig {
     /// How soon the garbage collector looks again at an owner waiting for its dependents to
     /// go (foreground deletion), or after a failure.
     pub garbage_collector_recheck: Duration,
+    /// How often the node lifecycle controller looks at every node (`--node-monitor-period`).
+    pub node_monitor_period: Duration,
+    /// How long a node's agent may be silent before its node turns Unknown
+    /// (`--node-monitor-grace-period`, 40 s).
+    pub node_monitor_grace_period: Duration,
+    /// The same for a node that never posted Ready (`--node-startup-grace-period`, 60 s).
+    pub node_startup_grace_period: Duration,
+    /// Nodes given the NoExecute taint per second in a healthy cluster
+    /// (`--node-eviction-rate`, 0.1).
+    pub node_eviction_rate: f64,
+    /// The same in a large cluster with most nodes down (`--secondary-node-eviction-rate`).
+    pub secondary_node_eviction_rate: f64,
+    /// Past this many nodes a cluster is large (`--large-cluster-size-threshold`, 50).
+    pub large_cluster_size_threshold: usize,
+    /// The share of not-ready nodes that makes a disruption (`--unhealthy-zone-threshold`).
+    pub unhealthy_zone_threshold: f64,
 }
 
 impl ControllersConfig {
@@ -95,6 +115,27 @@ impl ControllersConfig {
             expectations_timeout: Duration::from_secs(300),
             namespace_recheck: Duration::from_secs(2),
             garbage_collector_recheck: Duration::from_secs(2),
+            node_monitor_period: Duration::from_secs(5),
+            node_monitor_grace_period: Duration::from_secs(40),
+            node_startup_grace_period: Duration::from_secs(60),
+            node_eviction_rate: 0.1,
+            secondary_node_eviction_rate: 0.01,
+            large_cluster_size_threshold: 50,
+            unhealthy_zone_threshold: 0.55,
+        }
+    }
+
+    fn node_lifecycle(&self) -> node_lifecycle::Config {
+        node_lifecycle::Config {
+            monitor_period: self.node_monitor_period,
+            grace_period: self.node_monitor_grace_period,
+            startup_grace_period: self.node_startup_grace_period,
+            rates: node_lifecycle::Rates {
+                primary: self.node_eviction_rate,
+                secondary: self.secondary_node_eviction_rate,
+                large_cluster: self.large_cluster_size_threshold,
+            },
+            unhealthy_threshold: self.unhealthy_zone_threshold,
         }
     }
 
@@ -133,8 +174,16 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
     let mut pods = Informer::<Pod>::new(Api::all(client.clone()));
     let mut replicasets = Informer::<ReplicaSet>::new(Api::all(client.clone()));
     let mut deployments = Informer::<Deployment>::new(Api::all(client.clone()));
+    let mut nodes = Informer::<Node>::new(Api::all(client.clone()));
+    let node_leases = Informer::<Lease>::new(Api::namespaced(
+        client.clone(),
+        node_lifecycle::LEASE_NAMESPACE,
+    ));
     let (pod_store, rs_store, deployment_store) =
         (pods.store(), replicasets.store(), deployments.store());
+    let (node_store, node_lease_store) = (nodes.store(), node_leases.store());
+    let nodes_for_eviction = nodes.subscribe();
+    let pods_for_eviction = pods.subscribe();
 
     let expectations = Arc::new(Expectations::new(config.expectations_timeout));
     let pods_for_replicasets = pods.subscribe();
@@ -156,10 +205,14 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
     tasks.spawn(pods.run(move |event| observe_pod(&observed, event)));
     tasks.spawn(replicasets.run(|_| {}));
     tasks.spawn(deployments.run(|_| {}));
+    tasks.spawn(nodes.run(|_| {}));
+    tasks.spawn(node_leases.run(|_| {}));
     for ready in [
         pod_store.wait_until_ready().await,
         rs_store.wait_until_ready().await,
         deployment_store.wait_until_ready().await,
+        node_store.wait_until_ready().await,
+        node_lease_store.wait_until_ready().await,
     ] {
         if ready.is_err() {
             tracing::error!("an informer stopped before its cache filled");
@@ -194,7 +247,7 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
         client: client.clone(),
         deployments: deployment_store,
         replicasets: rs_store,
-        pods: pod_store,
+        pods: pod_store.clone(),
         recorder: Recorder::new(client.clone(), "deployment-controller", &config.identity),
         resync: config.resync,
     });
@@ -202,6 +255,24 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
         deployment_context,
         deployments_for_themselves,
         replicasets_for_deployments,
+    ));
+    let node_lifecycle_context = Arc::new(node_lifecycle::Context {
+        client: client.clone(),
+        nodes: node_store,
+        leases: node_lease_store,
+        pods: pod_store.clone(),
+        recorder: Recorder::new(client.clone(), "node-controller", &config.identity),
+        eviction_recorder: Recorder::new(
+            client.clone(),
+            "taint-eviction-controller",
+            &config.identity,
+        ),
+        config: config.node_lifecycle(),
+    });
+    tasks.spawn(node_lifecycle::run(
+        node_lifecycle_context,
+        nodes_for_eviction,
+        pods_for_eviction,
     ));
     let namespace_context = Arc::new(namespace::Context {
         client,

@@ -39,9 +39,12 @@
 //! - `service`: Services.
 //! - `config`: ConfigMaps and Secrets, and the base64 of Secret data.
 //! - `rbac`: Roles, ClusterRoles and their bindings.
+//! - `default_tolerations`: the `DefaultTolerationSeconds` plugin, pods' 300 s tolerations of
+//!   unreachable and not-ready nodes, added on create.
 
 mod config;
 mod containers;
+mod default_tolerations;
 mod defaults;
 mod field;
 #[cfg(test)]
@@ -62,6 +65,7 @@ mod workloads;
 use serde_json::{json, Map, Value};
 
 use config::{validate_config_map, validate_secret};
+pub use default_tolerations::add_default_tolerations;
 use defaults::pod::{default_pod, default_pod_template};
 use defaults::service::default_service;
 use defaults::workloads::{

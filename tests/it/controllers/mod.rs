@@ -27,6 +27,8 @@ use serde_json::json;
 
 use crate::kube_api::ControlPlane;
 
+mod node_lifecycle;
+
 /// A control plane with the controllers running on it, and an admin client.
 struct Harness {
     cp: ControlPlane,
@@ -37,6 +39,11 @@ struct Harness {
 
 impl Harness {
     async fn start() -> Harness {
+        Harness::start_with(|config| config).await
+    }
+
+    /// A harness whose controllers run with `configure`'s changes to the test timings.
+    async fn start_with(configure: impl FnOnce(ControllersConfig) -> ControllersConfig) -> Harness {
         let cp = ControlPlane::start(1).await;
         let apiserver = &cp.cluster.apiservers[0];
         let controller_client = apiserver.client("system:kube-controller-manager", &[]);
@@ -48,6 +55,7 @@ impl Harness {
             namespace_recheck: Duration::from_millis(200),
             ..ControllersConfig::new("test-controller-manager")
         };
+        let config = configure(config);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let controllers = tokio::spawn(keel_controllers::run(
             controller_client,
