@@ -14,32 +14,6 @@ pub const MASTERS: &str = "system:masters";
 /// The group of node agents (kubelets): user `system:node:<name>`.
 pub const NODES: &str = "system:nodes";
 
-/// What kube's `system:node` role grants a node agent, by resource (group, plural and
-/// subresource), whatever the verb. Coarser than kube's Node authorizer, which also limits a
-/// node to its own pods' secrets and its own Node object: that comes with RBAC.
-fn node_may(request: &ResourceRequest) -> bool {
-    matches!(
-        (
-            request.group.as_str(),
-            request.resource.as_str(),
-            request.subresource.as_deref()
-        ),
-        ("", "nodes", None | Some("status"))
-            | ("", "pods", None | Some("status"))
-            | (
-                "",
-                "events" | "configmaps" | "secrets" | "services" | "endpoints",
-                None
-            )
-            | ("", "persistentvolumeclaims" | "persistentvolumes", None)
-            | ("", "serviceaccounts", Some("token"))
-            | ("events.k8s.io", "events", None)
-            | ("coordination.k8s.io", "leases", None)
-            | ("node.k8s.io", "runtimeclasses", None)
-            | ("discovery.k8s.io", "endpointslices", None)
-    )
-}
-
 /// An authenticated user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {

@@ -295,7 +295,7 @@ impl Server {
                 if let Some(reply) =
                     rbac::review::serve(&self.authorizer, &identity, &request, &body)
                 {
-                    return reply.map(reply_response);
+                    return reply.map(|reply| reply_response(reply, protobuf::preferred(&accept)));
                 }
                 let incoming = RequestParts {
                     query: &query,

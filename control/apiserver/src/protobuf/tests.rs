@@ -123,7 +123,7 @@ fn every_served_kind_round_trips_with_every_field_set() {
     let schemas = Schemas::of(&registry);
     let mut kinds = Vec::new();
     for resource in registry.resources() {
-        let main = Gvk::of(resource);
+        let main = Gvk::of(&resource);
         kinds.push(main);
         kinds.extend(
             resource

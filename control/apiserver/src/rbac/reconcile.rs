@@ -37,7 +37,7 @@ async fn write(api: &Api, plural: &str, name: &str, object: &Value, create: bool
     let query = Query::default();
     let warnings = Warnings::default();
     let call = Call {
-        resource,
+        resource: &resource,
         namespace: None,
         name: if create { "" } else { name },
         query: &query,
