@@ -596,6 +596,39 @@ async fn remove_sandbox_leaves_no_netns_link_cgroup_mount_or_process() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_network_pod_shares_the_nodes_network_and_hostname_but_not_its_pids() {
+    let node = Node::new(6);
+    let config = SandboxConfig {
+        host_network: true,
+        hostname: String::new(),
+        resolv_conf: None,
+        ..sandbox_config("hostnet")
+    };
+    let sandbox = node.runtime.run_sandbox(&config).await.unwrap();
+    assert_eq!(sandbox.ip, None);
+    let script = "echo pid=$$; busybox hostname; readlink /proc/self/ns/net";
+    let config = node.container("main", &["/bin/sh", "-c", script]);
+    let id = node.run(&sandbox.id, &config).await;
+    assert_eq!(node.exited(&id).await.0, 0);
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let host_net = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert_eq!(
+        contents(&log_lines(&config.log_path), "stdout"),
+        [
+            "pid=1".to_string(),
+            host_name.trim().to_string(),
+            host_net.display().to_string()
+        ]
+    );
+    // Stopping twice and removing twice are fine.
+    node.runtime.stop_sandbox(&sandbox.id).await.unwrap();
+    node.runtime.stop_sandbox(&sandbox.id).await.unwrap();
+    node.runtime.remove_sandbox(&sandbox.id).await.unwrap();
+    node.runtime.remove_sandbox(&sandbox.id).await.unwrap();
+    node.runtime.stop_sandbox(&sandbox.id).await.unwrap();
+}
+
 /// Not a test: the start latency of a pod (run_sandbox + create_container + start_container,
 /// which returns once the argv has exec'd), p50/p99 over 100 pods, printed. Run:
 /// `cargo test -p keel-runtime --release --test host -- --ignored --nocapture start_latency`
