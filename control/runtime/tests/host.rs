@@ -270,16 +270,27 @@ async fn pod_containers_share_loopback_the_host_reaches_the_pod_ip_and_exec_join
         &[
             "/bin/sh",
             "-c",
-            "for i in $(seq 100); do busybox wget -q -O - http://127.0.0.1:8080/index.html && exit 0; \
+            "readlink /proc/self/ns/ipc; for i in $(seq 100); do busybox wget -q -O - http://127.0.0.1:8080/index.html && exit 0; \
              sleep 0.1; done; exit 1",
         ],
     );
     let client_id = node.run(&sandbox, &client).await;
     assert_eq!(node.exited(&client_id).await.0, 0);
-    assert_eq!(
-        contents(&log_lines(&client.log_path), "stdout"),
-        ["hello from the pod"]
-    );
+    let client_out = contents(&log_lines(&client.log_path), "stdout");
+    assert_eq!(client_out[1..], ["hello from the pod"]);
+    // Both containers are in the pod's IPC namespace, not the host's.
+    let ipc = node
+        .runtime
+        .exec_sync(
+            &server_id,
+            &["readlink".into(), "/proc/1/ns/ipc".into()],
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8(ipc.stdout).unwrap().trim(), client_out[0]);
+    let host_ipc = std::fs::read_link("/proc/self/ns/ipc").unwrap();
+    assert_ne!(host_ipc.display().to_string(), client_out[0]);
 
     // The host reaches the pod IP through the bridge.
     let response = http_get(ip, 8080).await;
@@ -515,8 +526,8 @@ async fn a_new_runtime_on_the_same_data_dir_adopts_running_containers_and_learns
         matches!(status.state, ContainerState::Exited { exit_code: 7, .. }),
         "{status:?}"
     );
-    // `node.runtime` was opened before the sandbox existed; the adopter cleans up.
-    second.teardown_all().await.unwrap();
+    // `node.runtime`, opened before the sandbox existed, still tears it down (on drop).
+    drop(second);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
