@@ -270,16 +270,27 @@ async fn pod_containers_share_loopback_the_host_reaches_the_pod_ip_and_exec_join
         &[
             "/bin/sh",
             "-c",
-            "for i in $(seq 100); do busybox wget -q -O - http://127.0.0.1:8080/index.html && exit 0; \
+            "readlink /proc/self/ns/ipc; for i in $(seq 100); do busybox wget -q -O - http://127.0.0.1:8080/index.html && exit 0; \
              sleep 0.1; done; exit 1",
         ],
     );
     let client_id = node.run(&sandbox, &client).await;
     assert_eq!(node.exited(&client_id).await.0, 0);
-    assert_eq!(
-        contents(&log_lines(&client.log_path), "stdout"),
-        ["hello from the pod"]
-    );
+    let client_out = contents(&log_lines(&client.log_path), "stdout");
+    assert_eq!(client_out[1..], ["hello from the pod"]);
+    // Both containers are in the pod's IPC namespace, not the host's.
+    let ipc = node
+        .runtime
+        .exec_sync(
+            &server_id,
+            &["readlink".into(), "/proc/1/ns/ipc".into()],
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8(ipc.stdout).unwrap().trim(), client_out[0]);
+    let host_ipc = std::fs::read_link("/proc/self/ns/ipc").unwrap();
+    assert_ne!(host_ipc.display().to_string(), client_out[0]);
 
     // The host reaches the pod IP through the bridge.
     let response = http_get(ip, 8080).await;
@@ -515,8 +526,8 @@ async fn a_new_runtime_on_the_same_data_dir_adopts_running_containers_and_learns
         matches!(status.state, ContainerState::Exited { exit_code: 7, .. }),
         "{status:?}"
     );
-    // `node.runtime` was opened before the sandbox existed; the adopter cleans up.
-    second.teardown_all().await.unwrap();
+    // `node.runtime`, opened before the sandbox existed, still tears it down (on drop).
+    drop(second);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -594,6 +605,39 @@ async fn remove_sandbox_leaves_no_netns_link_cgroup_mount_or_process() {
             .join(&node.config.cgroup_parent);
         assert!(!parent.exists(), "{} left", parent.display());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_network_pod_shares_the_nodes_network_and_hostname_but_not_its_pids() {
+    let node = Node::new(6);
+    let config = SandboxConfig {
+        host_network: true,
+        hostname: String::new(),
+        resolv_conf: None,
+        ..sandbox_config("hostnet")
+    };
+    let sandbox = node.runtime.run_sandbox(&config).await.unwrap();
+    assert_eq!(sandbox.ip, None);
+    let script = "echo pid=$$; busybox hostname; readlink /proc/self/ns/net";
+    let config = node.container("main", &["/bin/sh", "-c", script]);
+    let id = node.run(&sandbox.id, &config).await;
+    assert_eq!(node.exited(&id).await.0, 0);
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let host_net = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert_eq!(
+        contents(&log_lines(&config.log_path), "stdout"),
+        [
+            "pid=1".to_string(),
+            host_name.trim().to_string(),
+            host_net.display().to_string()
+        ]
+    );
+    // Stopping twice and removing twice are fine.
+    node.runtime.stop_sandbox(&sandbox.id).await.unwrap();
+    node.runtime.stop_sandbox(&sandbox.id).await.unwrap();
+    node.runtime.remove_sandbox(&sandbox.id).await.unwrap();
+    node.runtime.remove_sandbox(&sandbox.id).await.unwrap();
+    node.runtime.stop_sandbox(&sandbox.id).await.unwrap();
 }
 
 /// Not a test: the start latency of a pod (run_sandbox + create_container + start_container,

@@ -141,6 +141,19 @@ impl HostRuntime {
     /// Stops and removes every sandbox, then the bridge and the agent's parent cgroups: what
     /// tests and an agent shutting down with cleanup call.
     pub async fn teardown_all(&self) -> Result<()> {
+        // What another runtime over this data dir made since this one opened goes too.
+        let dir = &self.inner.config.data_dir;
+        let on_disk: Vec<SandboxRecord> = load_records(&dir.join("sandboxes"), "sandbox.json")?;
+        let containers: Vec<ContainerRecord> =
+            load_records(&dir.join("containers"), "container.json")?;
+        for record in on_disk {
+            let mut sandboxes = self.inner.sandboxes.lock().unwrap();
+            sandboxes.entry(record.id.clone()).or_insert(record);
+        }
+        for record in containers {
+            let mut known = self.inner.containers.lock().unwrap();
+            known.entry(record.id.clone()).or_insert(record);
+        }
         let ids: Vec<SandboxId> = self
             .inner
             .sandboxes

@@ -171,8 +171,9 @@ impl Inner {
     }
 
     pub(super) fn stop_sandbox(&self, id: &SandboxId) -> Result<()> {
+        // Stopping a sandbox that is gone succeeds, as CRI's StopPodSandbox does.
         let Some(mut record) = self.sandboxes.lock().unwrap().get(id).cloned() else {
-            return Err(RuntimeError::NotFound(format!("sandbox {:?}", id.0)));
+            return Ok(());
         };
         self.release_network(&record)?;
         record.ready = false;
