@@ -202,51 +202,6 @@ impl OpenApi {
     }
 }
 
-/// One custom group version's document: `resources` (with their kinds' and lists' definition
-/// names) and `own` definitions, plus the built-in definitions they reference.
-pub(crate) fn custom_document(
-    schemas: &Schemas,
-    resources: &[(Resource, String, String)],
-    own: Map<String, Value>,
-) -> Value {
-    let mut paths = Map::new();
-    let mut used: Vec<String> = [
-        "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions",
-        "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
-        "io.k8s.apimachinery.pkg.apis.meta.v1.Patch",
-        "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
-        "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta",
-    ]
-    .map(str::to_owned)
-    .into();
-    for (resource, kind_name, list_name) in resources {
-        let paths_of =
-            ResourcePaths::named(resource, schemas, kind_name.clone(), list_name.clone());
-        used.extend(
-            paths_of
-                .schema_names()
-                .into_iter()
-                .filter(|name| !own.contains_key(name)),
-        );
-        paths_of.add_to(&mut paths);
-    }
-    let mut definitions = schemas.closure(used.iter().map(String::as_str));
-    definitions.extend(own);
-    json!({
-        "openapi": "3.0.0",
-        "info": {"title": "Kubernetes CRD Swagger", "version": "v0.1.0"},
-        "paths": paths,
-        "components": {
-            "schemas": definitions,
-            "securitySchemes": {"BearerToken": {
-                "type": "apiKey", "name": "authorization", "in": "header",
-                "description": "Bearer token: \"Bearer <token>\"",
-            }},
-        },
-        "security": [{"BearerToken": []}],
-    })
-}
-
 fn quoted(hash: &str) -> String {
     format!("\"{hash}\"")
 }
@@ -306,7 +261,7 @@ fn group_version_document(
 }
 
 /// The paths of one resource and its subresources.
-struct ResourcePaths<'a> {
+pub(crate) struct ResourcePaths<'a> {
     resource: &'a Resource,
     gvk: Gvk,
     kind_name: String,
@@ -331,7 +286,7 @@ impl<'a> ResourcePaths<'a> {
     }
 
     /// The paths of `resource`, whose kind and list have the definitions named.
-    fn named(
+    pub(crate) fn named(
         resource: &'a Resource,
         schemas: &Schemas,
         kind_name: String,
@@ -377,13 +332,13 @@ impl<'a> ResourcePaths<'a> {
         }
     }
 
-    fn schema_names(&self) -> Vec<String> {
+    pub(crate) fn schema_names(&self) -> Vec<String> {
         let mut names = vec![self.kind_name.clone(), self.list_name.clone()];
         names.extend(self.subresources.iter().map(|(_, _, name)| name.clone()));
         names
     }
 
-    fn add_to(&self, paths: &mut Map<String, Value>) {
+    pub(crate) fn add_to(&self, paths: &mut Map<String, Value>) {
         let resource = self.resource;
         let kind = resource.kind;
         let namespaced = resource.namespaced;

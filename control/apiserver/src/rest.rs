@@ -197,7 +197,10 @@ impl Api {
             }
             let key = resource.key(call.namespace, &candidate_name);
             match object::write(&*self.storage, &key, candidate, 0).await? {
-                Ok(stored) => return Ok(Reply::Object(201, stored)),
+                Ok(stored) => {
+                    self.after_write(resource, &stored).await;
+                    return Ok(Reply::Object(201, stored));
+                }
                 Err(_) if name.is_empty() && attempt + 1 < WRITE_RETRIES => continue,
                 Err(_) => {
                     return Err(ApiError::already_exists(&Target {
@@ -292,7 +295,10 @@ impl Api {
                 }
             }
             match object::write(&*self.storage, &key, new, current.revision).await? {
-                Ok(stored) => return Ok((200, stored)),
+                Ok(stored) => {
+                    self.after_write(resource, &stored).await;
+                    return Ok((200, stored));
+                }
                 Err(_) if precondition.is_none() => continue,
                 Err(_) => return Err(ApiError::modified(&target)),
             }

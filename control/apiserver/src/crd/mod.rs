@@ -73,8 +73,22 @@ pub struct ScalePaths {
 
 /// The custom resources served now, and their group versions' OpenAPI documents; shared by
 /// the registry, the OpenAPI server and [`sync`], which replaces the contents as CRDs change.
-#[derive(Clone, Debug, Default)]
-pub struct CustomTable(Arc<RwLock<Served>>);
+#[derive(Clone, Debug)]
+pub struct CustomTable {
+    served: Arc<RwLock<Served>>,
+    /// The revision of the CRDs the table reflects: a CRD write waits for it, so that on the
+    /// member that took the write, Established means served.
+    synced: Arc<tokio::sync::watch::Sender<i64>>,
+}
+
+impl Default for CustomTable {
+    fn default() -> CustomTable {
+        CustomTable {
+            served: Arc::default(),
+            synced: Arc::new(tokio::sync::watch::channel(0).0),
+        }
+    }
+}
 
 /// The contents of a [`CustomTable`].
 #[derive(Debug, Default)]
@@ -87,7 +101,7 @@ pub struct Served {
 
 impl CustomTable {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Served> {
-        self.0.read().unwrap_or_else(|e| e.into_inner())
+        self.served.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Every served custom resource.
@@ -120,7 +134,24 @@ impl CustomTable {
 
     /// Replaces what is served.
     pub fn replace(&self, served: Served) {
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = served;
+        *self.served.write().unwrap_or_else(|e| e.into_inner()) = served;
+    }
+
+    /// Records that the table reflects the CRDs as of `revision`.
+    pub fn mark_synced(&self, revision: i64) {
+        self.synced.send_if_modified(|synced| {
+            let moved = revision > *synced;
+            *synced = (*synced).max(revision);
+            moved
+        });
+    }
+
+    /// Waits until the table reflects the CRDs as of `revision`, at most `timeout`.
+    pub async fn wait_synced(&self, revision: i64, timeout: std::time::Duration) -> bool {
+        let mut synced = self.synced.subscribe();
+        tokio::time::timeout(timeout, synced.wait_for(|r| *r >= revision))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 }
 

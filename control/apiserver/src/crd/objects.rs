@@ -106,6 +106,25 @@ impl crate::rest::Api {
     }
 }
 
+impl crate::rest::Api {
+    /// After a CRD write: waits (briefly) until this member serves what it says, so that a
+    /// client that saw it Established can use its resource here at once.
+    pub(crate) async fn after_write(&self, resource: &Resource, stored: &Value) {
+        if !crate::object::is_crd(resource) {
+            return;
+        }
+        let revision = stored["metadata"]["resourceVersion"]
+            .as_str()
+            .and_then(|rv| rv.parse().ok())
+            .unwrap_or(0);
+        let _ = self
+            .registry
+            .custom()
+            .wait_synced(revision, std::time::Duration::from_secs(2))
+            .await;
+    }
+}
+
 /// The `autoscaling/v1 Scale` of a custom object, read at the CRD's scale paths.
 pub fn to_scale(custom: &CustomResource, object: &Value) -> Option<Value> {
     let scale = custom.scale.as_ref()?;

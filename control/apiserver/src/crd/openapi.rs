@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-use crate::openapi::{custom_document, group_version_path, Document};
+use crate::openapi::{group_version_path, Document, ResourcePaths};
 use crate::registry::Resource;
 use crate::schema::{Schemas, REF_PREFIX};
 
@@ -89,5 +89,50 @@ fn list_schema(resource: &Resource, list_kind: &str, item: &str) -> Value {
             "metadata": {"$ref": format!("{REF_PREFIX}io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta")},
         },
         "x-kubernetes-group-version-kind": gvk(resource, list_kind),
+    })
+}
+
+/// One custom group version's document: `resources` (with their kinds' and lists' definition
+/// names) and `own` definitions, plus the built-in definitions they reference.
+fn custom_document(
+    schemas: &Schemas,
+    resources: &[(Resource, String, String)],
+    own: Map<String, Value>,
+) -> Value {
+    let mut paths = Map::new();
+    let mut used: Vec<String> = [
+        "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions",
+        "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
+        "io.k8s.apimachinery.pkg.apis.meta.v1.Patch",
+        "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
+        "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta",
+    ]
+    .map(str::to_owned)
+    .into();
+    for (resource, kind_name, list_name) in resources {
+        let paths_of =
+            ResourcePaths::named(resource, schemas, kind_name.clone(), list_name.clone());
+        used.extend(
+            paths_of
+                .schema_names()
+                .into_iter()
+                .filter(|name| !own.contains_key(name)),
+        );
+        paths_of.add_to(&mut paths);
+    }
+    let mut definitions = schemas.closure(used.iter().map(String::as_str));
+    definitions.extend(own);
+    json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes CRD Swagger", "version": "v0.1.0"},
+        "paths": paths,
+        "components": {
+            "schemas": definitions,
+            "securitySchemes": {"BearerToken": {
+                "type": "apiKey", "name": "authorization", "in": "header",
+                "description": "Bearer token: \"Bearer <token>\"",
+            }},
+        },
+        "security": [{"BearerToken": []}],
     })
 }

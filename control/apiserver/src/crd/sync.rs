@@ -41,6 +41,7 @@ pub async fn serve(api: Arc<Api>, table: CustomTable) {
     let mut changed = shard.subscribe();
     let mut last: Option<Vec<Arc<Value>>> = None;
     loop {
+        let revision = shard.revision();
         let (objects, _) = shard.list(&crds.prefix());
         let same = last.as_ref().is_some_and(|l| {
             l.len() == objects.len() && l.iter().zip(&objects).all(|(a, b)| a == b)
@@ -66,6 +67,7 @@ pub async fn serve(api: Arc<Api>, table: CustomTable) {
             table.replace(Served { resources, openapi });
             last = Some(objects);
         }
+        table.mark_synced(revision);
         if changed.changed().await.is_err() {
             return;
         }
