@@ -159,6 +159,9 @@ pub struct Config {
     /// the same file on every member. Unset: no service account tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub apiserver_service_account_key_file: Option<PathBuf>,
+    /// The pods' network: the controller manager gives every node its own /24 of it
+    /// (`spec.podCIDR`), as kube-controller-manager's `--cluster-cidr`.
+    pub cluster_cidr: String,
 }
 
 impl Default for Config {
@@ -199,6 +202,7 @@ impl Default for Config {
             apiserver_client_ca_file: None,
             apiserver_token_file: None,
             apiserver_service_account_key_file: None,
+            cluster_cidr: "10.244.0.0/16".into(),
         }
     }
 }

@@ -122,6 +122,9 @@ pub struct ServeArgs {
     /// apiserver-service-account-key-file: ECDSA P-256 key (PKCS#8 PEM) for service account tokens
     #[arg(long)]
     pub apiserver_service_account_key_file: Option<PathBuf>,
+    /// cluster-cidr: the pods' network, a /24 of it per node
+    #[arg(long)]
+    pub cluster_cidr: Option<String>,
 }
 
 fn parse_cluster_state(text: &str) -> Result<ClusterState, String> {
@@ -175,7 +178,8 @@ impl ServeArgs {
             election_timeout,
             auth_token_ttl,
             bcrypt_cost,
-            apiserver_port
+            apiserver_port,
+            cluster_cidr
         );
         macro_rules! set_some {
             ($($field:ident),+) => {$(
@@ -292,7 +296,7 @@ async fn start_control_plane(
     let replica: Arc<dyn crate::replica::Replica> = member.replica.clone();
     let mut apiserver =
         crate::control_plane::start_apiserver(replica, listener, &tls, tokens).await?;
-    apiserver.start_components(&config.name);
+    apiserver.start_components(&config.name, Some(&config.cluster_cidr));
     tracing::info!(
         "member {} serving the Kubernetes API on https://{}",
         config.name,

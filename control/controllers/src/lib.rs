@@ -19,6 +19,7 @@
 //! - [`deployment`]: ReplicaSets for Deployments (template hash, revisions, RollingUpdate and
 //!   Recreate, conditions, history cleanup).
 //! - [`namespace`]: a deleted namespace emptied, then finalized.
+//! - [`node_ipam`]: each node's own pod CIDR, cut from the cluster CIDR.
 //! - [`node_lifecycle`]: silent nodes marked Unknown, nodes tainted by their conditions, pods
 //!   evicted from NoExecute-tainted nodes (rate-limited as kube does).
 //! - [`garbage_collector`]: dependents whose owners are gone deleted; the Orphan and
@@ -37,6 +38,7 @@ pub mod garbage_collector;
 pub mod informer;
 pub mod labels;
 pub mod namespace;
+pub mod node_ipam;
 pub mod node_lifecycle;
 pub mod ownership;
 pub mod pods;
@@ -101,6 +103,11 @@ pub struct ControllersConfig {
     pub large_cluster_size_threshold: usize,
     /// The share of not-ready nodes that makes a disruption (`--unhealthy-zone-threshold`).
     pub unhealthy_zone_threshold: f64,
+    /// The pods' network, from which every node gets its own block (`--cluster-cidr`);
+    /// None leaves nodes' `podCIDR` alone (`--allocate-node-cidrs=false`).
+    pub cluster_cidr: Option<String>,
+    /// The size of a node's block (`--node-cidr-mask-size`, 24).
+    pub node_cidr_mask_size: u8,
 }
 
 impl ControllersConfig {
@@ -122,6 +129,8 @@ impl ControllersConfig {
             secondary_node_eviction_rate: 0.01,
             large_cluster_size_threshold: 50,
             unhealthy_zone_threshold: 0.55,
+            cluster_cidr: None,
+            node_cidr_mask_size: 24,
         }
     }
 
@@ -183,6 +192,13 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
         (pods.store(), replicasets.store(), deployments.store());
     let (node_store, node_lease_store) = (nodes.store(), node_leases.store());
     let nodes_for_eviction = nodes.subscribe();
+    // Only subscribed when used: an unread subscription would buffer every node change.
+    let ipam = config.cluster_cidr.as_deref().and_then(|cidr| {
+        node_ipam::CidrSet::new(cidr, config.node_cidr_mask_size)
+            .inspect_err(|e| tracing::error!(error = %e, "node IPAM not started"))
+            .ok()
+    });
+    let nodes_for_ipam = ipam.as_ref().map(|_| nodes.subscribe());
     let pods_for_eviction = pods.subscribe();
 
     let expectations = Arc::new(Expectations::new(config.expectations_timeout));
@@ -258,7 +274,7 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
     ));
     let node_lifecycle_context = Arc::new(node_lifecycle::Context {
         client: client.clone(),
-        nodes: node_store,
+        nodes: node_store.clone(),
         leases: node_lease_store,
         pods: pod_store.clone(),
         recorder: Recorder::new(client.clone(), "node-controller", &config.identity),
@@ -274,6 +290,14 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
         nodes_for_eviction,
         pods_for_eviction,
     ));
+    if let (Some(cidrs), Some(triggers)) = (ipam, nodes_for_ipam) {
+        let ipam_context = Arc::new(node_ipam::Context {
+            client: client.clone(),
+            nodes: node_store.clone(),
+            recorder: Recorder::new(client.clone(), "cidrAllocator", &config.identity),
+        });
+        tasks.spawn(node_ipam::run(ipam_context, cidrs, triggers));
+    }
     let namespace_context = Arc::new(namespace::Context {
         client,
         recheck: config.namespace_recheck,

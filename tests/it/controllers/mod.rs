@@ -27,6 +27,7 @@ use serde_json::json;
 
 use crate::kube_api::ControlPlane;
 
+mod node_ipam;
 mod node_lifecycle;
 
 /// A control plane with the controllers running on it, and an admin client.
@@ -44,7 +45,14 @@ impl Harness {
 
     /// A harness whose controllers run with `configure`'s changes to the test timings.
     async fn start_with(configure: impl FnOnce(ControllersConfig) -> ControllersConfig) -> Harness {
-        let cp = ControlPlane::start(1).await;
+        Harness::start_on(ControlPlane::start(1).await, configure).await
+    }
+
+    /// Starts the controllers on `cp`, which a test may have filled first.
+    async fn start_on(
+        cp: ControlPlane,
+        configure: impl FnOnce(ControllersConfig) -> ControllersConfig,
+    ) -> Harness {
         let apiserver = &cp.cluster.apiservers[0];
         let controller_client =
             apiserver.client("system:kube-controller-manager", &["system:masters"]);
