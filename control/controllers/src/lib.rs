@@ -24,6 +24,7 @@
 //!   evicted from NoExecute-tainted nodes (rate-limited as kube does).
 //! - [`garbage_collector`]: dependents whose owners are gone deleted; the Orphan and
 //!   Foreground propagation policies carried out.
+//! - [`service_account`]: a `default` ServiceAccount in every namespace.
 //! - [`expectations`]: creates and deletes the pod cache has not shown yet.
 //! - [`events`]: core/v1 Events, as `kubectl describe` shows them.
 //! - [`pods`], [`labels`], [`ownership`]: what controllers read off pods, selectors, and
@@ -43,6 +44,7 @@ pub mod node_lifecycle;
 pub mod ownership;
 pub mod pods;
 pub mod replicaset;
+pub mod service_account;
 
 use std::future::Future;
 use std::sync::atomic::AtomicBool;
@@ -51,7 +53,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ServiceAccount};
 use kube::runtime::watcher;
 use kube::Api;
 
@@ -191,6 +193,11 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
     let (pod_store, rs_store, deployment_store) =
         (pods.store(), replicasets.store(), deployments.store());
     let (node_store, node_lease_store) = (nodes.store(), node_leases.store());
+    let mut namespaces = Informer::<Namespace>::new(Api::all(client.clone()));
+    let mut accounts = Informer::<ServiceAccount>::new(Api::all(client.clone()));
+    let (namespace_store, account_store) = (namespaces.store(), accounts.store());
+    let namespaces_for_accounts = namespaces.subscribe();
+    let accounts_for_themselves = accounts.subscribe();
     let nodes_for_eviction = nodes.subscribe();
     // Only subscribed when used: an unread subscription would buffer every node change.
     let ipam = config.cluster_cidr.as_deref().and_then(|cidr| {
@@ -223,12 +230,16 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
     tasks.spawn(deployments.run(|_| {}));
     tasks.spawn(nodes.run(|_| {}));
     tasks.spawn(node_leases.run(|_| {}));
+    tasks.spawn(namespaces.run(|_| {}));
+    tasks.spawn(accounts.run(|_| {}));
     for ready in [
         pod_store.wait_until_ready().await,
         rs_store.wait_until_ready().await,
         deployment_store.wait_until_ready().await,
         node_store.wait_until_ready().await,
         node_lease_store.wait_until_ready().await,
+        namespace_store.wait_until_ready().await,
+        account_store.wait_until_ready().await,
     ] {
         if ready.is_err() {
             tracing::error!("an informer stopped before its cache filled");
@@ -298,6 +309,16 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
         });
         tasks.spawn(node_ipam::run(ipam_context, cidrs, triggers));
     }
+    let account_context = Arc::new(service_account::Context {
+        client: client.clone(),
+        namespaces: namespace_store,
+        accounts: account_store,
+    });
+    tasks.spawn(service_account::run(
+        account_context,
+        namespaces_for_accounts,
+        accounts_for_themselves,
+    ));
     let namespace_context = Arc::new(namespace::Context {
         client,
         recheck: config.namespace_recheck,

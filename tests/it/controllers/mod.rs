@@ -6,6 +6,9 @@
 //! policy of a Deployment's delete (Background, Orphan, Foreground) and collects objects
 //! whose owners of any kind are gone.
 //!
+//! Submodules: `node_lifecycle` (silent nodes, taints, eviction), `node_ipam` (pod CIDRs),
+//! `service_account` (a default account per namespace).
+//!
 //! There is no node agent yet, so a test plays kubelet itself: it marks pods Running and
 //! Ready through `pods/status` (see [`Kubelet`]).
 
@@ -29,6 +32,7 @@ use crate::kube_api::ControlPlane;
 
 mod node_ipam;
 mod node_lifecycle;
+mod service_account;
 
 /// A control plane with the controllers running on it, and an admin client.
 struct Harness {
