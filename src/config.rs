@@ -162,6 +162,9 @@ pub struct Config {
     /// The audit log of mutating API requests (kube's `--audit-log-path`). Unset: none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub apiserver_audit_log_path: Option<PathBuf>,
+    /// The pods' network: the controller manager gives every node its own /24 of it
+    /// (`spec.podCIDR`), as kube-controller-manager's `--cluster-cidr`.
+    pub cluster_cidr: String,
 }
 
 impl Default for Config {
@@ -203,6 +206,7 @@ impl Default for Config {
             apiserver_token_file: None,
             apiserver_service_account_key_file: None,
             apiserver_audit_log_path: None,
+            cluster_cidr: "10.244.0.0/16".into(),
         }
     }
 }

@@ -77,8 +77,9 @@ impl RunningApiServer {
     /// Starts the scheduler and the controller manager of member `member`, each leader-elected
     /// across the members (Leases `kube-system/keel-scheduler` and
     /// `kube-system/keel-controller-manager`). They act as `system:kube-scheduler` and
-    /// `system:kube-controller-manager`, with what their bootstrap roles grant and no more.
-    pub fn start_components(&mut self, member: &str) {
+    /// `system:kube-controller-manager`, with what their bootstrap roles grant and no more;
+    /// nodes get pod CIDRs from `cluster_cidr`.
+    pub fn start_components(&mut self, member: &str, cluster_cidr: Option<&str>) {
         let identity = format!("{member}_{}", keel_apiserver::object::name_suffix());
         let scheduler = keel_scheduler::SchedulerConfig::new(&identity);
         let client = self.client("system:kube-scheduler", &[]);
@@ -88,7 +89,10 @@ impl RunningApiServer {
             scheduler,
             until_true(stopped),
         )));
-        let controllers = keel_controllers::ControllersConfig::new(&identity);
+        let controllers = keel_controllers::ControllersConfig {
+            cluster_cidr: cluster_cidr.map(str::to_owned),
+            ..keel_controllers::ControllersConfig::new(&identity)
+        };
         let client = self.client("system:kube-controller-manager", &[]);
         let stopped = self.stop_components.subscribe();
         self.components.push(tokio::spawn(keel_controllers::run(

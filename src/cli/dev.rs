@@ -17,6 +17,10 @@ use crate::control_plane::{start_apiserver, ApiServerTls, RunningApiServer};
 use crate::kubeconfig::Kubeconfig;
 use crate::member::{self, RunningMember};
 
+/// The pods' network of `keel dev`: link-local, so dev pods never reach a real network; node
+/// i gets a /24 of it (64 nodes).
+pub const DEV_CLUSTER_CIDR: &str = "169.254.0.0/18";
+
 /// Flags of `keel dev`.
 #[derive(Debug, Args)]
 pub struct DevArgs {
@@ -365,7 +369,7 @@ impl DevCluster {
     /// Starts the scheduler and the controller manager in every member (leader-elected).
     pub fn start_components(&mut self) {
         for (apiserver, config) in self.apiservers.iter_mut().zip(&self.configs) {
-            apiserver.start_components(&config.name);
+            apiserver.start_components(&config.name, Some(DEV_CLUSTER_CIDR));
         }
     }
 

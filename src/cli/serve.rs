@@ -125,6 +125,9 @@ pub struct ServeArgs {
     /// audit-log-path: one JSON line per mutating API request (an audit.k8s.io/v1 Event)
     #[arg(long = "audit-log-path")]
     pub apiserver_audit_log_path: Option<PathBuf>,
+    /// cluster-cidr: the pods' network, a /24 of it per node
+    #[arg(long)]
+    pub cluster_cidr: Option<String>,
 }
 
 fn parse_cluster_state(text: &str) -> Result<ClusterState, String> {
@@ -178,7 +181,8 @@ impl ServeArgs {
             election_timeout,
             auth_token_ttl,
             bcrypt_cost,
-            apiserver_port
+            apiserver_port,
+            cluster_cidr
         );
         macro_rules! set_some {
             ($($field:ident),+) => {$(
@@ -302,7 +306,7 @@ async fn start_control_plane(
         config.apiserver_audit_log_path.as_deref(),
     )
     .await?;
-    apiserver.start_components(&config.name);
+    apiserver.start_components(&config.name, Some(&config.cluster_cidr));
     tracing::info!(
         "member {} serving the Kubernetes API on https://{}",
         config.name,

@@ -19,10 +19,12 @@
 //! - [`deployment`]: ReplicaSets for Deployments (template hash, revisions, RollingUpdate and
 //!   Recreate, conditions, history cleanup).
 //! - [`namespace`]: a deleted namespace emptied, then finalized.
+//! - [`node_ipam`]: each node's own pod CIDR, cut from the cluster CIDR.
 //! - [`node_lifecycle`]: silent nodes marked Unknown, nodes tainted by their conditions, pods
 //!   evicted from NoExecute-tainted nodes (rate-limited as kube does).
 //! - [`garbage_collector`]: dependents whose owners are gone deleted; the Orphan and
 //!   Foreground propagation policies carried out.
+//! - [`service_account`]: a `default` ServiceAccount in every namespace.
 //! - [`expectations`]: creates and deletes the pod cache has not shown yet.
 //! - [`events`]: core/v1 Events, as `kubectl describe` shows them.
 //! - [`pods`], [`labels`], [`ownership`]: what controllers read off pods, selectors, and
@@ -37,10 +39,12 @@ pub mod garbage_collector;
 pub mod informer;
 pub mod labels;
 pub mod namespace;
+pub mod node_ipam;
 pub mod node_lifecycle;
 pub mod ownership;
 pub mod pods;
 pub mod replicaset;
+pub mod service_account;
 
 use std::future::Future;
 use std::sync::atomic::AtomicBool;
@@ -49,7 +53,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ServiceAccount};
 use kube::runtime::watcher;
 use kube::Api;
 
@@ -101,6 +105,11 @@ pub struct ControllersConfig {
     pub large_cluster_size_threshold: usize,
     /// The share of not-ready nodes that makes a disruption (`--unhealthy-zone-threshold`).
     pub unhealthy_zone_threshold: f64,
+    /// The pods' network, from which every node gets its own block (`--cluster-cidr`);
+    /// None leaves nodes' `podCIDR` alone (`--allocate-node-cidrs=false`).
+    pub cluster_cidr: Option<String>,
+    /// The size of a node's block (`--node-cidr-mask-size`, 24).
+    pub node_cidr_mask_size: u8,
 }
 
 impl ControllersConfig {
@@ -122,6 +131,8 @@ impl ControllersConfig {
             secondary_node_eviction_rate: 0.01,
             large_cluster_size_threshold: 50,
             unhealthy_zone_threshold: 0.55,
+            cluster_cidr: None,
+            node_cidr_mask_size: 24,
         }
     }
 
@@ -182,7 +193,19 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
     let (pod_store, rs_store, deployment_store) =
         (pods.store(), replicasets.store(), deployments.store());
     let (node_store, node_lease_store) = (nodes.store(), node_leases.store());
+    let mut namespaces = Informer::<Namespace>::new(Api::all(client.clone()));
+    let mut accounts = Informer::<ServiceAccount>::new(Api::all(client.clone()));
+    let (namespace_store, account_store) = (namespaces.store(), accounts.store());
+    let namespaces_for_accounts = namespaces.subscribe();
+    let accounts_for_themselves = accounts.subscribe();
     let nodes_for_eviction = nodes.subscribe();
+    // Only subscribed when used: an unread subscription would buffer every node change.
+    let ipam = config.cluster_cidr.as_deref().and_then(|cidr| {
+        node_ipam::CidrSet::new(cidr, config.node_cidr_mask_size)
+            .inspect_err(|e| tracing::error!(error = %e, "node IPAM not started"))
+            .ok()
+    });
+    let nodes_for_ipam = ipam.as_ref().map(|_| nodes.subscribe());
     let pods_for_eviction = pods.subscribe();
 
     let expectations = Arc::new(Expectations::new(config.expectations_timeout));
@@ -207,12 +230,16 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
     tasks.spawn(deployments.run(|_| {}));
     tasks.spawn(nodes.run(|_| {}));
     tasks.spawn(node_leases.run(|_| {}));
+    tasks.spawn(namespaces.run(|_| {}));
+    tasks.spawn(accounts.run(|_| {}));
     for ready in [
         pod_store.wait_until_ready().await,
         rs_store.wait_until_ready().await,
         deployment_store.wait_until_ready().await,
         node_store.wait_until_ready().await,
         node_lease_store.wait_until_ready().await,
+        namespace_store.wait_until_ready().await,
+        account_store.wait_until_ready().await,
     ] {
         if ready.is_err() {
             tracing::error!("an informer stopped before its cache filled");
@@ -258,7 +285,7 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
     ));
     let node_lifecycle_context = Arc::new(node_lifecycle::Context {
         client: client.clone(),
-        nodes: node_store,
+        nodes: node_store.clone(),
         leases: node_lease_store,
         pods: pod_store.clone(),
         recorder: Recorder::new(client.clone(), "node-controller", &config.identity),
@@ -273,6 +300,24 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
         node_lifecycle_context,
         nodes_for_eviction,
         pods_for_eviction,
+    ));
+    if let (Some(cidrs), Some(triggers)) = (ipam, nodes_for_ipam) {
+        let ipam_context = Arc::new(node_ipam::Context {
+            client: client.clone(),
+            nodes: node_store.clone(),
+            recorder: Recorder::new(client.clone(), "cidrAllocator", &config.identity),
+        });
+        tasks.spawn(node_ipam::run(ipam_context, cidrs, triggers));
+    }
+    let account_context = Arc::new(service_account::Context {
+        client: client.clone(),
+        namespaces: namespace_store,
+        accounts: account_store,
+    });
+    tasks.spawn(service_account::run(
+        account_context,
+        namespaces_for_accounts,
+        accounts_for_themselves,
     ));
     let namespace_context = Arc::new(namespace::Context {
         client,

@@ -6,6 +6,9 @@
 //! policy of a Deployment's delete (Background, Orphan, Foreground) and collects objects
 //! whose owners of any kind are gone.
 //!
+//! Submodules: `node_lifecycle` (silent nodes, taints, eviction), `node_ipam` (pod CIDRs),
+//! `service_account` (a default account per namespace).
+//!
 //! There is no node agent yet, so a test plays kubelet itself: it marks pods Running and
 //! Ready through `pods/status` (see [`Kubelet`]).
 
@@ -27,7 +30,9 @@ use serde_json::json;
 
 use crate::kube_api::ControlPlane;
 
+mod node_ipam;
 mod node_lifecycle;
+mod service_account;
 
 /// A control plane with the controllers running on it, and an admin client.
 struct Harness {
@@ -44,7 +49,14 @@ impl Harness {
 
     /// A harness whose controllers run with `configure`'s changes to the test timings.
     async fn start_with(configure: impl FnOnce(ControllersConfig) -> ControllersConfig) -> Harness {
-        let cp = ControlPlane::start(1).await;
+        Harness::start_on(ControlPlane::start(1).await, configure).await
+    }
+
+    /// Starts the controllers on `cp`, which a test may have filled first.
+    async fn start_on(
+        cp: ControlPlane,
+        configure: impl FnOnce(ControllersConfig) -> ControllersConfig,
+    ) -> Harness {
         let apiserver = &cp.cluster.apiservers[0];
         let controller_client = apiserver.client("system:kube-controller-manager", &[]);
         let client = apiserver.client("admin", &["system:masters"]);
