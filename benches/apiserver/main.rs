@@ -267,7 +267,10 @@ async fn run(flags: &Flags, sizes: &Sizes) -> anyhow::Result<bool> {
         with_cpu(raw_puts(&target, sizes.clients, sizes.ops, "/bench-raw/")).await;
     let (create_calls, create_calls_cpu) =
         with_cpu(raw_create_calls(&target, sizes.clients, sizes.ops)).await;
-    let (gets, gets_cpu) = with_cpu(pod_gets(&target, sizes.clients, sizes.ops)).await;
+    let (gets, gets_cpu) = with_cpu(pod_gets(&target, sizes.clients, sizes.ops, None)).await;
+    grant_view(&target, RBAC_USER, NS_PODS).await?;
+    let (rbac_gets, rbac_gets_cpu) =
+        with_cpu(pod_gets(&target, sizes.clients, sizes.ops, Some(RBAC_USER))).await;
     let (ranges, ranges_cpu) =
         with_cpu(raw_ranges(&target, sizes.clients, sizes.ops, "/bench-raw/")).await;
     let create_vs_calls = format!("pod create / this: {}", ratio(&creates, &create_calls, 0.0));
@@ -295,6 +298,12 @@ async fn run(flags: &Flags, sizes: &Sizes) -> anyhow::Result<bool> {
             ratio: ratio(&gets, &ranges, 0.0),
             report: gets,
             cpu: gets_cpu,
+        },
+        Row {
+            label: "pod get as a user RBAC authorizes (view by RoleBinding)".into(),
+            ratio: ratio(&rbac_gets, &ranges, 0.0),
+            report: rbac_gets,
+            cpu: rbac_gets_cpu,
         },
         Row {
             label: "raw range (linearizable, gateway)".into(),
@@ -382,6 +391,45 @@ async fn wait_for_bootstrap(target: &Target) -> anyhow::Result<()> {
                 }
                 _ => tokio::time::sleep(Duration::from_millis(50)).await,
             }
+        }
+    }
+    Ok(())
+}
+
+/// The user the RBAC row's gets impersonate.
+const RBAC_USER: &str = "bench-viewer";
+
+/// Binds ClusterRole `view` to `user` in `namespace`, and waits until every member's
+/// authorizer lets `user` get pods there.
+async fn grant_view(target: &Target, user: &str, namespace: &str) -> anyhow::Result<()> {
+    let body = format!(
+        r#"{{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"RoleBinding","metadata":{{"name":"{user}"}},"roleRef":{{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"view"}},"subjects":[{{"kind":"User","name":"{user}"}}]}}"#
+    );
+    let url = format!(
+        "{}/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings",
+        target.apiserver(0)
+    );
+    send(target.http.post(url).body(body), StatusCode::CREATED)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot bind view to {user}: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for member in 0..target.apiservers.len() {
+        let url = format!(
+            "{}/api/v1/namespaces/{namespace}/pods?limit=1",
+            target.apiserver(member)
+        );
+        while send(
+            target.http.get(&url).header("impersonate-user", user),
+            StatusCode::OK,
+        )
+        .await
+        .is_err()
+        {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{user} never got view on member {member}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
     Ok(())

@@ -94,14 +94,24 @@ pub(crate) async fn raw_puts(
     .await
 }
 
-/// Gets the pods the creates made, by name, with no resourceVersion (a linearizable read).
-pub(crate) async fn pod_gets(target: &Arc<Target>, clients: usize, count: u64) -> Report {
+/// Gets the pods the creates made, by name, with no resourceVersion (a linearizable read):
+/// as the admin (`system:masters`, allowed before any rule is read), or impersonating `user`
+/// (RBAC evaluated for every get).
+pub(crate) async fn pod_gets(
+    target: &Arc<Target>,
+    clients: usize,
+    count: u64,
+    user: Option<&'static str>,
+) -> Report {
     let target = Arc::clone(target);
     closed_loop("pod-get", clients, count, move |worker, op| {
-        let request = target.http.get(format!(
+        let mut request = target.http.get(format!(
             "{}/api/v1/namespaces/{NS_PODS}/pods/pod-{op}",
             target.apiserver(worker)
         ));
+        if let Some(user) = user {
+            request = request.header("impersonate-user", user);
+        }
         async move { send(request, StatusCode::OK).await.map(drop) }
     })
     .await

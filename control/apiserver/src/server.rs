@@ -250,9 +250,13 @@ impl Server {
                 .resource
                 .as_ref()
                 .map(|r| json!({"name": r.name, "group": r.group, "kind": r.resource}));
+            let mut message = attributes.forbidden_message(&identity.user);
+            if let Some(reason) = self.authorizer.node_denial(&identity, &attributes) {
+                message = format!("{message}: {reason}");
+            }
             return Err(ApiError {
                 details,
-                ..ApiError::forbidden(attributes.forbidden_message(&identity.user))
+                ..ApiError::forbidden(message)
             });
         }
         let accept = header("accept").unwrap_or_default();

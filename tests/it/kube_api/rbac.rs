@@ -385,3 +385,60 @@ async fn mutating_requests_are_audited() {
         .any(|l| l["verb"] == "get" || l["verb"] == "list"));
     cp.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_reads_only_what_its_pods_use() {
+    let cp = ControlPlane::start(1).await;
+    let secrets: Api<Secret> = Api::namespaced(cp.client.clone(), "default");
+    for name in ["used", "unused"] {
+        let secret = from_json(json!({"metadata": {"name": name}, "stringData": {"k": "v"}}));
+        secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .unwrap();
+    }
+    let pods: Api<Pod> = Api::namespaced(cp.client.clone(), "default");
+    let pod = from_json(
+        json!({"metadata": {"name": "on-n1"}, "spec": {"nodeName": "n1",
+        "containers": [{"name": "c", "image": "busybox"}],
+        "volumes": [{"name": "s", "secret": {"secretName": "used"}}]}}),
+    );
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+
+    let node = |name: &str| {
+        cp.cluster.apiservers[0].client(&format!("system:node:{name}"), &["system:nodes"])
+    };
+    let n1_secrets: Api<Secret> = Api::namespaced(node("n1"), "default");
+    eventually(5, "n1 reads the secret its pod mounts", || {
+        let n1_secrets = n1_secrets.clone();
+        async move { n1_secrets.get("used").await.ok() }
+    })
+    .await;
+    assert_eq!(
+        forbidden_message(n1_secrets.get("unused").await.unwrap_err()),
+        "secrets \"unused\" is forbidden: User \"system:node:n1\" cannot get resource \"secrets\" in API group \"\" in the namespace \"default\": no relationship found between node 'n1' and this object"
+    );
+    assert_eq!(
+        forbidden_message(n1_secrets.list(&ListParams::default()).await.unwrap_err()),
+        "secrets is forbidden: User \"system:node:n1\" cannot list resource \"secrets\" in API group \"\" in the namespace \"default\": can only get individual resources of this type"
+    );
+    let n2_secrets: Api<Secret> = Api::namespaced(node("n2"), "default");
+    assert!(forbidden_message(n2_secrets.get("used").await.unwrap_err())
+        .ends_with("no relationship found between node 'n2' and this object"));
+    // Its own pods' status, not another node's.
+    let status = kube::api::Patch::Merge(json!({"status": {"message": "seen"}}));
+    let n1_pods: Api<Pod> = Api::namespaced(node("n1"), "default");
+    n1_pods
+        .patch_status("on-n1", &kube::api::PatchParams::default(), &status)
+        .await
+        .unwrap();
+    let n2_pods: Api<Pod> = Api::namespaced(node("n2"), "default");
+    assert!(forbidden_message(
+        n2_pods
+            .patch_status("on-n1", &kube::api::PatchParams::default(), &status)
+            .await
+            .unwrap_err()
+    )
+    .ends_with("no relationship found between node 'n2' and this object"));
+    cp.stop().await;
+}

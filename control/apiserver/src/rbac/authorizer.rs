@@ -5,7 +5,8 @@
 //! A request is allowed when a ClusterRoleBinding, or a RoleBinding in the request's
 //! namespace, names the user (or one of their groups, or their service account) and its role
 //! has a rule that allows the request. `system:masters` is allowed before any rule is read,
-//! as kube's privileged-group authorizer does.
+//! as kube's privileged-group authorizer does; a node's requests first pass the Node
+//! authorizer's restriction.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -151,6 +152,9 @@ impl Authorizer {
         if user.groups.iter().any(|g| g == MASTERS) {
             return true;
         }
+        if self.node_denial(user, request).is_some() {
+            return false;
+        }
         let namespace = request
             .resource
             .as_ref()
@@ -162,6 +166,11 @@ impl Authorizer {
             allowed
         });
         allowed
+    }
+
+    /// Why the Node authorizer refuses a node's request, if it does (see [`super::node`]).
+    pub fn node_denial(&self, user: &Identity, request: &Attributes) -> Option<String> {
+        super::node::denial(&self.cache, user, request)
     }
 
     /// Every rule `user` holds in `namespace` ("" for the cluster scope only), and the errors

@@ -9,6 +9,7 @@
 //!   and roles, with kube's 403 message.
 //! - [`rules`]: a PolicyRule's matching, coverage (for escalation checks) and compact text.
 //! - [`escalation`]: who may write roles and bindings (`escalate`, `bind`, or holding the rules).
+//! - [`node`]: what an agent's `system:node:<name>` identity is kept to.
 //! - [`impersonation`]: `Impersonate-User` / `Impersonate-Group`.
 //! - [`review`]: SelfSubjectAccessReview, SubjectAccessReview, SelfSubjectRulesReview,
 //!   SelfSubjectReview (`review_proto`: their protobuf bodies).
@@ -18,6 +19,7 @@
 pub mod authorizer;
 pub mod escalation;
 pub mod impersonation;
+pub mod node;
 pub mod policy;
 pub mod reconcile;
 pub mod review;
