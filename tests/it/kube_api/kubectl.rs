@@ -54,7 +54,7 @@ impl Kubectl {
         self.ok_with(args, None)
     }
 
-    fn ok_with(&self, args: &[&str], stdin: Option<&str>) -> String {
+    pub(super) fn ok_with(&self, args: &[&str], stdin: Option<&str>) -> String {
         let out = self.run(args, stdin);
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(

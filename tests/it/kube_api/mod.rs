@@ -8,6 +8,7 @@ mod errors;
 mod kubectl;
 mod leader;
 mod openapi;
+mod openapi_v2;
 mod protobuf;
 mod python;
 mod storage_contract;
