@@ -405,3 +405,47 @@ fn schema_message(schema: &Value) -> Vec<u8> {
     put_vendor_extensions(&mut out, 31, object);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v3_documents_become_swagger_2() {
+        let v3 = json!({
+            "paths": {"/api/v1/namespaces/{namespace}/configmaps/{name}": {
+                "patch": {
+                    "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}}],
+                    "requestBody": {"content": {"application/json-patch+json": {"schema": {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"}}}, "required": true},
+                    "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/io.k8s.api.core.v1.ConfigMap"}}}}},
+                    "x-kubernetes-group-version-kind": {"group": "", "version": "v1", "kind": "ConfigMap"},
+                },
+                "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
+            }},
+            "components": {"schemas": {"io.k8s.api.core.v1.ConfigMap": {
+                "type": "object",
+                "properties": {"metadata": {"allOf": [{"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}], "description": "meta"}},
+            }}},
+        });
+        let swagger = swagger([&v3]);
+        let item = &swagger["paths"]["/api/v1/namespaces/{namespace}/configmaps/{name}"];
+        assert_eq!(
+            item["patch"]["parameters"],
+            json!([{"name": "fieldValidation", "in": "query", "type": "string", "uniqueItems": true},
+                {"name": "body", "in": "body", "required": true, "schema": {"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"}}])
+        );
+        assert_eq!(
+            item["patch"]["responses"]["200"],
+            json!({"description": "OK", "schema": {"$ref": "#/definitions/io.k8s.api.core.v1.ConfigMap"}})
+        );
+        assert_eq!(item["parameters"][0]["type"], "string");
+        assert_eq!(
+            swagger["definitions"]["io.k8s.api.core.v1.ConfigMap"]["properties"]["metadata"],
+            json!({"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "description": "meta"})
+        );
+        // gnostic's Document opens with field 1, the version, and field 2, the info.
+        let wire = document(&swagger);
+        assert_eq!(&wire[..5], b"\x0a\x032.0");
+        assert_eq!(wire[5], 0x12);
+    }
+}
