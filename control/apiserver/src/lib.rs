@@ -29,6 +29,7 @@
 //! - [`crd`]: CustomResourceDefinitions and the custom resources they bring.
 //! - [`schema`]: the kinds' OpenAPI schemas, from k8s-openapi.
 //! - [`openapi`]: the OpenAPI v3 documents kubectl validates and explains with.
+//! - [`openapi_v2`]: `/openapi/v2` (Swagger 2.0, JSON or gnostic protobuf) from the v3 documents.
 //! - [`protobuf`]: protobuf request and response bodies, converted to and from JSON.
 //! - [`field_validation`]: `fieldValidation` (unknown and duplicate fields) on writes.
 //! - [`warning`]: `Warning` headers.
@@ -48,6 +49,7 @@ pub mod field_validation;
 mod go_format;
 pub mod object;
 pub mod openapi;
+pub mod openapi_v2;
 pub mod patch;
 pub mod protobuf;
 pub mod rbac;

@@ -14,8 +14,8 @@
 //! operation carries the kind's `x-kubernetes-group-version-kind` and a `fieldValidation` query
 //! parameter (they then send `fieldValidation=Strict`); `kubectl explain` finds the path of the
 //! resource, takes the kind from its operations, and reads the schema whose
-//! `x-kubernetes-group-version-kind` lists it. `/openapi/v2` stays unserved: kubectl asks it
-//! only for protobuf, and falls back to v3 on a 404.
+//! `x-kubernetes-group-version-kind` lists it. `/openapi/v2` is made from these documents
+//! ([`crate::openapi_v2`]).
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -36,6 +36,7 @@ pub struct OpenApi {
     custom: crate::crd::CustomTable,
     schemas: OnceLock<Schemas>,
     documents: OnceLock<Documents>,
+    v2: OnceLock<crate::openapi_v2::Documents>,
 }
 
 #[derive(Debug)]
@@ -89,6 +90,7 @@ impl OpenApi {
             registry: Registry::default(),
             schemas: OnceLock::new(),
             documents: OnceLock::new(),
+            v2: OnceLock::new(),
         }
     }
 
@@ -118,6 +120,16 @@ impl OpenApi {
                 index: Document::new(&json!({"paths": paths})),
                 by_path,
             }
+        })
+    }
+
+    /// The `/openapi/v2` document, made from the v3 group-version documents on first use.
+    pub fn v2(&self) -> &crate::openapi_v2::Documents {
+        self.v2.get_or_init(|| {
+            let v3: Vec<Value> = (self.documents().by_path.values())
+                .filter_map(|document| serde_json::from_slice(&document.body).ok())
+                .collect();
+            crate::openapi_v2::Documents::of(&v3)
         })
     }
 

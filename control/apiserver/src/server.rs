@@ -322,6 +322,22 @@ impl Server {
                     .ok_or_else(ApiError::no_route)?
             }
             Route::Version => Reply::Object(200, version()),
+            Route::OpenApi(rest) if rest.trim_end_matches('/') == "v2" => {
+                let if_none_match = header("if-none-match");
+                let (status, body, content_type, etag) = self
+                    .api
+                    .openapi
+                    .v2()
+                    .serve(&accept, if_none_match.as_deref());
+                return Ok(Response::builder()
+                    .status(status)
+                    .header("content-type", content_type)
+                    .header("etag", etag)
+                    .header("cache-control", "no-cache, private")
+                    .header("vary", "Accept")
+                    .body(full(body))
+                    .expect("a valid response"));
+            }
             Route::OpenApi(rest) => {
                 let if_none_match = header("if-none-match");
                 return self

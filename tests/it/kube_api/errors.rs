@@ -42,7 +42,10 @@ async fn bad_requests_get_kube_statuses_and_store_nothing() {
     assert_eq!((code, body["reason"].as_str()), (422, Some("Invalid")));
     assert_eq!(body["details"]["causes"][0]["field"], "metadata.name");
 
+    // A protobuf body that does not decode is a 400; a format the server does not read, 415.
     let (code, body) = call(post("k8s\0junk", "application/vnd.kubernetes.protobuf")).await;
+    assert_eq!((code, body["reason"].as_str()), (400, Some("BadRequest")));
+    let (code, body) = call(post("name: x", "text/plain")).await;
     assert_eq!(
         (code, body["reason"].as_str()),
         (415, Some("UnsupportedMediaType"))

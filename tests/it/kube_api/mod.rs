@@ -9,6 +9,7 @@ mod errors;
 mod kubectl;
 mod leader;
 mod openapi;
+mod openapi_v2;
 mod protobuf;
 mod python;
 mod rbac;

@@ -58,13 +58,38 @@ async fn openapi_documents_are_cached_by_hash_and_etag() {
         header(&unhashed, "cache-control").as_deref(),
         Some("no-cache, private")
     );
-    // kubectl reads v2 only as protobuf; a 404 sends it to v3.
-    let v2 = client
+    // v2 is Swagger 2.0 from the same schemas: JSON, or protobuf when asked as kubectl does.
+    let v2: serde_json::Value = client
         .get(format!("{base}/openapi/v2"))
         .send()
         .await
+        .unwrap()
+        .json()
+        .await
         .unwrap();
-    assert_eq!(v2.status().as_u16(), 404);
+    assert_eq!(v2["swagger"], "2.0");
+    assert_eq!(
+        v2["definitions"]["io.k8s.api.apps.v1.Deployment"]["properties"]["spec"]["$ref"],
+        "#/definitions/io.k8s.api.apps.v1.DeploymentSpec"
+    );
+    let v2 = client
+        .get(format!("{base}/openapi/v2"))
+        .header(
+            "accept",
+            "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        header(&v2, "content-type").as_deref(),
+        Some("application/octet-stream")
+    );
+    assert_eq!(
+        v2.bytes().await.unwrap()[..2],
+        [0x0a, 3],
+        "field 1: \"2.0\""
+    );
     cp.stop().await;
 }
 
