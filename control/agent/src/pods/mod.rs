@@ -15,6 +15,7 @@ pub mod backoff;
 pub mod env;
 pub mod hooks;
 pub mod labels;
+pub mod probes;
 pub mod status;
 pub mod volumes;
 pub mod worker;

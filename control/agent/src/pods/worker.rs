@@ -32,6 +32,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::backoff::{self, Backoff};
+use super::probes::{self, Kind, Tally};
 use super::{env, labels, status, NodeContext};
 use crate::runtimes::DynRuntime;
 
@@ -80,6 +81,26 @@ struct Record {
     backoff: Backoff,
     /// The exited attempt whose restart is scheduled, and when.
     restart: Option<(ContainerId, Instant, Duration)>,
+    /// When the agent saw the current attempt running (probes' initial delays count from it).
+    started: Option<Instant>,
+    /// The current attempt's probe tallies.
+    probes: BTreeMap<Kind, Tally>,
+}
+
+impl Record {
+    /// Whether the startup probe (if any) has passed.
+    fn started_up(&self, container: &Container, probed: bool) -> bool {
+        !probed
+            || container.startup_probe.is_none()
+            || self.probes.get(&Kind::Startup).and_then(|t| t.result) == Some(true)
+    }
+
+    /// Whether the readiness probe (if any) passes.
+    fn ready(&self, container: &Container, probed: bool) -> bool {
+        !probed
+            || container.readiness_probe.is_none()
+            || self.probes.get(&Kind::Readiness).and_then(|t| t.result) == Some(true)
+    }
 }
 
 /// A pod's worker.
@@ -320,7 +341,12 @@ impl Worker {
                 self.refresh_one(&container.name).await;
                 !init
             }
-            Some(ContainerState::Running { .. }) => !init,
+            Some(ContainerState::Running { .. }) => {
+                if !init {
+                    self.probe(container, wake).await;
+                }
+                !init
+            }
             Some(ContainerState::Exited {
                 exit_code,
                 started_at,
@@ -381,6 +407,87 @@ impl Worker {
                 self.note_retry(container, wake);
                 !init
             }
+        }
+    }
+
+    /// Runs the container's due probes; a failed liveness or startup probe stops the
+    /// container (it then restarts by its policy), as kubelet's prober does.
+    async fn probe(&mut self, container: &Container, wake: &mut Option<Instant>) {
+        let Some((handler, runtime)) = self.runtime.clone() else {
+            return;
+        };
+        if handler == "hollow" {
+            return;
+        }
+        let pod_ip = self.pod_ip();
+        let node = self.node.clone();
+        let pod = self.pod.clone();
+        let Some(record) = self.containers.get_mut(&container.name) else {
+            return;
+        };
+        let Some(id) = record.current.as_ref().map(|c| c.id.clone()) else {
+            return;
+        };
+        let started = *record.started.get_or_insert_with(Instant::now);
+        let kinds: &[Kind] = if record.started_up(container, true) {
+            &[Kind::Liveness, Kind::Readiness]
+        } else {
+            &[Kind::Startup]
+        };
+        for &kind in kinds {
+            let Some(probe) = kind.of(container) else {
+                continue;
+            };
+            let tally = record
+                .probes
+                .entry(kind)
+                .or_insert_with(|| Tally::new(probe, started));
+            let now = Instant::now();
+            if now >= tally.next {
+                let (ok, output) = probes::run(&*runtime, &id, container, probe, &pod_ip).await;
+                let settled = tally.record(probe, ok, Instant::now());
+                if !ok {
+                    node.events.record(
+                        &pod,
+                        Some(&container.name),
+                        true,
+                        "Unhealthy",
+                        format!("{} probe failed: {output}", kind.title()),
+                    );
+                }
+                if settled == Some(false) && kind != Kind::Readiness {
+                    let which = if kind == Kind::Liveness {
+                        "liveness"
+                    } else {
+                        "startup"
+                    };
+                    node.events.record(
+                        &pod,
+                        Some(&container.name),
+                        false,
+                        "Killing",
+                        format!(
+                            "Container {} failed {which} probe, will be restarted",
+                            container.name
+                        ),
+                    );
+                    let grace = probe
+                        .termination_grace_period_seconds
+                        .or_else(|| pod.spec.as_ref()?.termination_grace_period_seconds)
+                        .unwrap_or(30)
+                        .max(0) as u64;
+                    if let Err(e) = runtime
+                        .stop_container(&id, Duration::from_secs(grace))
+                        .await
+                    {
+                        tracing::warn!("stopping container {}: {e}", container.name);
+                    }
+                    self.refresh_one(&container.name).await;
+                    *wake = earliest(*wake, Instant::now());
+                    return;
+                }
+            }
+            *wake = earliest(*wake, tally.next);
         }
     }
 
@@ -507,6 +614,8 @@ impl Worker {
         let record = self.containers.entry(name.clone()).or_default();
         record.next_attempt = attempt + 1;
         record.waiting = None;
+        record.started = Some(Instant::now());
+        record.probes.clear();
         self.node.events.record(
             &self.pod,
             Some(&name),
@@ -821,6 +930,9 @@ impl Worker {
             _ => waiting("ContainerCreating", None),
         };
         let running = state.running.is_some();
+        let probed = runtime_name != "hollow";
+        let started = running && record.is_none_or(|r| r.started_up(container, probed));
+        let ready = started && record.is_none_or(|r| r.ready(container, probed));
         let image = container.image.clone().unwrap_or_default();
         KubeStatus {
             name: container.name.clone(),
@@ -828,8 +940,8 @@ impl Worker {
             image_id: current.map(|c| c.image.clone()).unwrap_or_default(),
             container_id: current.map(|c| format!("{runtime_name}://{}", c.id.0)),
             restart_count: record.map_or(0, |r| r.restart_count),
-            ready: running,
-            started: Some(running),
+            ready,
+            started: Some(started),
             state: Some(state),
             last_state: Some(KubeState {
                 terminated: record.and_then(|r| r.last_terminated.clone()),
