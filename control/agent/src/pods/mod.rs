@@ -7,7 +7,8 @@
 //! runtime.subscribe() ──container id──> Manager ──Wake──────────┘
 //! ```
 //!
-//! Layout: `worker.rs` (one pod's sync), `status.rs` (phase and conditions, pure),
+//! Layout: `worker/` (one pod's sync; `report.rs` its status, `stopping.rs` probes and
+//! deletion), `status.rs` (phase and conditions, pure),
 //! `env.rs` (environment and `$(VAR)`), `volumes.rs`, `hooks.rs` (preStop), `backoff.rs`
 //! (CrashLoopBackOff), `labels.rs` (what the runtime keeps for adoption).
 
@@ -15,6 +16,7 @@ pub mod backoff;
 pub mod env;
 pub mod hooks;
 pub mod labels;
+pub mod probes;
 pub mod status;
 pub mod volumes;
 pub mod worker;

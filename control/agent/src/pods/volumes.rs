@@ -21,6 +21,9 @@ use kube::ResourceExt as _;
 use super::env::{self, Downward};
 use super::NodeContext;
 
+/// One file of a volume: its path inside the volume, contents and mode.
+type VolumeFile = (String, Vec<u8>, Option<i32>);
+
 /// The mounts of `container`, its volumes written first.
 pub async fn mounts(
     node: &NodeContext,
@@ -107,7 +110,7 @@ async fn setup(
     let dir = pod_dir.join("volumes").join(&volume.name);
     std::fs::create_dir_all(&dir).map_err(io)?;
     let namespace = pod.namespace().unwrap_or_else(|| "default".to_owned());
-    let mut files: Vec<(String, Vec<u8>, Option<i32>)> = Vec::new();
+    let mut files: Vec<VolumeFile> = Vec::new();
     let default_mode;
     if volume.empty_dir.is_some() {
         return Ok(dir);
@@ -221,7 +224,7 @@ fn select(
     items: Option<&[KeyToPath]>,
     what: &str,
     name: &str,
-) -> Result<Vec<(String, Vec<u8>, Option<i32>)>, String> {
+) -> Result<Vec<VolumeFile>, String> {
     match items {
         None => Ok(all.into_iter().map(|(k, v)| (k, v, None)).collect()),
         Some(items) => items
@@ -247,7 +250,7 @@ async fn config_map_files(
     name: &str,
     items: Option<&[KeyToPath]>,
     optional: bool,
-) -> Result<Vec<(String, Vec<u8>, Option<i32>)>, String> {
+) -> Result<Vec<VolumeFile>, String> {
     let api: Api<ConfigMap> = Api::namespaced(node.client.clone(), namespace);
     let Some(cm) = api.get_opt(name).await.map_err(|e| e.to_string())? else {
         return if optional {
@@ -277,7 +280,7 @@ async fn secret_files(
     name: &str,
     items: Option<&[KeyToPath]>,
     optional: bool,
-) -> Result<Vec<(String, Vec<u8>, Option<i32>)>, String> {
+) -> Result<Vec<VolumeFile>, String> {
     let api: Api<Secret> = Api::namespaced(node.client.clone(), namespace);
     let Some(secret) = api.get_opt(name).await.map_err(|e| e.to_string())? else {
         return if optional {
@@ -299,7 +302,7 @@ fn downward_files<'a>(
     pod: &Pod,
     items: impl Iterator<Item = &'a DownwardAPIVolumeFile>,
     downward: &Downward,
-) -> Result<Vec<(String, Vec<u8>, Option<i32>)>, String> {
+) -> Result<Vec<VolumeFile>, String> {
     let container = Container::default();
     items
         .map(|item| {

@@ -119,10 +119,12 @@ impl Runtime for Scripted {
     async fn list_containers(&self) -> Result<Vec<ContainerStatus>> {
         Ok(Vec::new())
     }
-    async fn exec_sync(&self, _: &ContainerId, _: &[String], _: Duration) -> Result<ExecOutput> {
+    async fn exec_sync(&self, _: &ContainerId, argv: &[String], _: Duration) -> Result<ExecOutput> {
+        // `false` fails, as the shell's does; anything else passes.
+        let exit_code = if argv == ["false"] { 1 } else { 0 };
         Ok(ExecOutput {
-            exit_code: 0,
-            stdout: Vec::new(),
+            exit_code,
+            stdout: b"probe says no".to_vec(),
             stderr: Vec::new(),
         })
     }
@@ -204,11 +206,18 @@ fn node(client: kube::Client, data_dir: &std::path::Path) -> Arc<NodeContext> {
 }
 
 fn pod(policy: &str, command: &[&str]) -> Arc<Pod> {
+    probed_pod(policy, command, json!({}))
+}
+
+fn probed_pod(policy: &str, command: &[&str], probes: Value) -> Arc<Pod> {
+    let mut container = json!({"name": "app", "image": "busybox", "command": command});
+    for (key, value) in probes.as_object().unwrap() {
+        container[key] = value.clone();
+    }
     Arc::new(
         serde_json::from_value(json!({
             "metadata": {"name": "p", "namespace": "default", "uid": "u1"},
-            "spec": {"nodeName": "n1", "restartPolicy": policy,
-                "containers": [{"name": "app", "image": "busybox", "command": command}]},
+            "spec": {"nodeName": "n1", "restartPolicy": policy, "containers": [container]},
         }))
         .unwrap(),
     )
@@ -307,4 +316,61 @@ async fn restart_policies_end_pods_as_kube_does() {
     let (_, last) = statuses.last().unwrap();
     assert_eq!(last["podIP"], "169.254.9.2");
     assert!(container(last)["state"]["running"]["startedAt"].is_string());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_liveness_probe_restarts_and_readiness_gates_ready() {
+    let failing =
+        json!({"exec": {"command": ["false"]}, "periodSeconds": 1, "failureThreshold": 2});
+    let live = probed_pod(
+        "Always",
+        &["sleep", "inf"],
+        json!({"livenessProbe": failing}),
+    );
+    let (statuses, events) = run_until(live, |statuses| {
+        statuses
+            .iter()
+            .any(|(_, s)| container(s)["restartCount"] == 1)
+    })
+    .await;
+    assert!(events.iter().any(|e| e == "Unhealthy"), "{events:?}");
+    assert!(events.iter().any(|e| e == "Killing"), "{events:?}");
+    let (_, last) = statuses.last().unwrap();
+    assert!(container(last)["lastState"]["terminated"].is_object());
+
+    let unready = probed_pod(
+        "Always",
+        &["sleep", "inf"],
+        json!({
+            "readinessProbe": {"exec": {"command": ["false"]}, "periodSeconds": 1, "failureThreshold": 1},
+        }),
+    );
+    let (statuses, _) = run_until(unready, |statuses| {
+        statuses.iter().any(|(_, s)| s["phase"] == "Running")
+    })
+    .await;
+    let (_, last) = statuses.last().unwrap();
+    assert_eq!(container(last)["ready"], false);
+    let ready = last["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap();
+    assert_eq!(ready["status"], "False");
+    assert_eq!(ready["message"], "containers with unready status: [app]");
+
+    let passing = probed_pod(
+        "Always",
+        &["sleep", "inf"],
+        json!({
+            "readinessProbe": {"exec": {"command": ["true"]}, "periodSeconds": 1},
+            "startupProbe": {"exec": {"command": ["true"]}, "periodSeconds": 1},
+        }),
+    );
+    let (statuses, _) = run_until(passing, |statuses| {
+        statuses.iter().any(|(_, s)| container(s)["ready"] == true)
+    })
+    .await;
+    assert_eq!(container(&statuses.last().unwrap().1)["started"], true);
 }

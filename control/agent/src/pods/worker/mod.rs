@@ -13,26 +13,28 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{
-    Container, ContainerState as KubeState, ContainerStateRunning, ContainerStateTerminated,
-    ContainerStateWaiting, ContainerStatus as KubeStatus, Pod, PodCondition,
-};
+use k8s_openapi::api::core::v1::{Container, ContainerStateTerminated, Pod, PodCondition};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use keel_runtime::{
     ContainerConfig, ContainerId, ContainerState, ContainerStatus, Limits, SandboxConfig,
     SandboxId, SandboxInfo,
 };
-use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use kube::api::Api;
 use kube::ResourceExt as _;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::backoff::{self, Backoff};
-use super::{env, labels, status, NodeContext};
+use super::probes::{Kind, Tally};
+use super::{env, labels, NodeContext};
+use report::terminated;
+
+mod report;
+mod stopping;
 use crate::runtimes::DynRuntime;
 
 /// What a worker is told.
@@ -80,6 +82,26 @@ struct Record {
     backoff: Backoff,
     /// The exited attempt whose restart is scheduled, and when.
     restart: Option<(ContainerId, Instant, Duration)>,
+    /// When the agent saw the current attempt running (probes' initial delays count from it).
+    started: Option<Instant>,
+    /// The current attempt's probe tallies.
+    probes: BTreeMap<Kind, Tally>,
+}
+
+impl Record {
+    /// Whether the startup probe (if any) has passed.
+    fn started_up(&self, container: &Container, probed: bool) -> bool {
+        !probed
+            || container.startup_probe.is_none()
+            || self.probes.get(&Kind::Startup).and_then(|t| t.result) == Some(true)
+    }
+
+    /// Whether the readiness probe (if any) passes.
+    fn ready(&self, container: &Container, probed: bool) -> bool {
+        !probed
+            || container.readiness_probe.is_none()
+            || self.probes.get(&Kind::Readiness).and_then(|t| t.result) == Some(true)
+    }
 }
 
 /// A pod's worker.
@@ -320,7 +342,12 @@ impl Worker {
                 self.refresh_one(&container.name).await;
                 !init
             }
-            Some(ContainerState::Running { .. }) => !init,
+            Some(ContainerState::Running { .. }) => {
+                if !init {
+                    self.probe(container, wake).await;
+                }
+                !init
+            }
             Some(ContainerState::Exited {
                 exit_code,
                 started_at,
@@ -507,6 +534,8 @@ impl Worker {
         let record = self.containers.entry(name.clone()).or_default();
         record.next_attempt = attempt + 1;
         record.waiting = None;
+        record.started = Some(Instant::now());
+        record.probes.clear();
         self.node.events.record(
             &self.pod,
             Some(&name),
@@ -693,300 +722,6 @@ impl Worker {
             }
             Err(e) => tracing::warn!("container status of {name}: {e}"),
         }
-    }
-
-    /// The pod's status as kubelet writes it; `None` when nothing changed or it was written,
-    /// else when to try again.
-    async fn post_status(&mut self) -> Option<Instant> {
-        let status = self.status();
-        if self.last_written.as_ref() == Some(&status) {
-            return None;
-        }
-        let (name, namespace, _) = self.identity();
-        let pods: Api<Pod> = Api::namespaced(self.node.client.clone(), &namespace);
-        match pods
-            .patch_status(
-                &name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"status": status})),
-            )
-            .await
-        {
-            Ok(_) => {
-                self.last_written = Some(status);
-                None
-            }
-            Err(kube::Error::Api(e)) if e.code == 404 => None,
-            Err(e) => {
-                tracing::warn!(pod = %name, "writing pod status: {e}");
-                Some(Instant::now() + Duration::from_secs(1))
-            }
-        }
-    }
-
-    fn status(&mut self) -> Value {
-        let spec = self.pod.spec.clone().unwrap_or_default();
-        let runtime_name = self.runtime_name();
-        let (init, containers) = self.spec_containers();
-        let init_done_before = |index: usize, statuses: &[KubeStatus]| {
-            init[..index].iter().all(|c| {
-                statuses
-                    .iter()
-                    .find(|s| s.name == c.name)
-                    .and_then(|s| s.state.as_ref()?.terminated.as_ref())
-                    .is_some_and(|t| t.exit_code == 0)
-            })
-        };
-        let mut init_statuses = Vec::new();
-        for (index, container) in init.iter().enumerate() {
-            let initializing = init_done_before(index, &init_statuses);
-            init_statuses.push(self.container_status(container, &runtime_name, !initializing));
-        }
-        let initialized = status::initialized(&spec, &init_statuses);
-        let container_statuses: Vec<KubeStatus> = containers
-            .iter()
-            .map(|c| self.container_status(c, &runtime_name, !initialized))
-            .collect();
-        let phase = status::phase(&spec, &init_statuses, &container_statuses);
-        if matches!(phase, "Succeeded" | "Failed") {
-            self.terminal = true;
-        }
-        let sandbox_ready = self.sandbox.as_ref().is_some_and(|s| s.ready) && !self.terminal;
-        let now = Time(Timestamp::now());
-        self.conditions = status::conditions(
-            &spec,
-            &init_statuses,
-            &container_statuses,
-            phase,
-            sandbox_ready,
-            &self.conditions,
-            &now,
-        );
-        let host_ip = self.node.config.address.to_string();
-        let pod_ip = self.pod_ip();
-        let mut status = json!({
-            "phase": phase,
-            "conditions": self.conditions,
-            "hostIP": host_ip,
-            "hostIPs": [{"ip": host_ip}],
-            "startTime": self.start_time,
-            "containerStatuses": container_statuses,
-            "qosClass": status::qos_class(&spec),
-        });
-        if !pod_ip.is_empty() {
-            status["podIP"] = json!(pod_ip);
-            status["podIPs"] = json!([{"ip": pod_ip}]);
-        }
-        if !init_statuses.is_empty() {
-            status["initContainerStatuses"] = json!(init_statuses);
-        }
-        if let Some(message) = &self.sandbox_error {
-            status["message"] = json!(message);
-        }
-        status
-    }
-
-    /// One container's status. `blocked`: an earlier init container has not finished.
-    fn container_status(
-        &self,
-        container: &Container,
-        runtime_name: &str,
-        blocked: bool,
-    ) -> KubeStatus {
-        let record = self.containers.get(&container.name);
-        let current = record.and_then(|r| r.current.as_ref());
-        let waiting = |reason: &str, message: Option<String>| KubeState {
-            waiting: Some(ContainerStateWaiting {
-                reason: Some(reason.to_owned()),
-                message,
-            }),
-            ..Default::default()
-        };
-        let state = match (
-            record.and_then(|r| r.waiting.clone()),
-            current.map(|c| &c.state),
-        ) {
-            (Some((reason, message)), _) => waiting(&reason, Some(message)),
-            (None, Some(ContainerState::Running { started_at })) => KubeState {
-                running: Some(ContainerStateRunning {
-                    started_at: Some(time(*started_at)),
-                }),
-                ..Default::default()
-            },
-            (None, Some(ContainerState::Exited { .. })) => KubeState {
-                terminated: current.and_then(|c| terminated(c, runtime_name)),
-                ..Default::default()
-            },
-            _ if blocked => waiting("PodInitializing", None),
-            _ => waiting("ContainerCreating", None),
-        };
-        let running = state.running.is_some();
-        let image = container.image.clone().unwrap_or_default();
-        KubeStatus {
-            name: container.name.clone(),
-            image: image.clone(),
-            image_id: current.map(|c| c.image.clone()).unwrap_or_default(),
-            container_id: current.map(|c| format!("{runtime_name}://{}", c.id.0)),
-            restart_count: record.map_or(0, |r| r.restart_count),
-            ready: running,
-            started: Some(running),
-            state: Some(state),
-            last_state: Some(KubeState {
-                terminated: record.and_then(|r| r.last_terminated.clone()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
-    }
-
-    /// A pod that reached Succeeded or Failed keeps no sandbox (its IP goes back).
-    async fn stop_finished_pod(&mut self) {
-        let (Some((_, runtime)), Some(sandbox)) = (self.runtime.clone(), self.sandbox.as_mut())
-        else {
-            return;
-        };
-        if sandbox.ready {
-            if let Err(e) = runtime.stop_sandbox(&sandbox.id).await {
-                tracing::warn!("stopping a finished pod's sandbox: {e}");
-            }
-            sandbox.ready = false;
-        }
-    }
-
-    /// Stops the pod: preStop hooks, each container with the pod's grace period, the
-    /// sandbox; writes the final status; confirms the deletion when `confirm`.
-    async fn terminate(&mut self, confirm: bool) {
-        let grace = Duration::from_secs(
-            self.pod
-                .metadata
-                .deletion_grace_period_seconds
-                .or_else(|| self.pod.spec.as_ref()?.termination_grace_period_seconds)
-                .unwrap_or(30)
-                .max(0) as u64,
-        );
-        if let Some((_, runtime)) = self.runtime.clone() {
-            self.refresh().await;
-            let (init, containers) = self.spec_containers();
-            let running: Vec<(Container, ContainerId)> = init
-                .into_iter()
-                .chain(containers)
-                .filter_map(|c| {
-                    let current = self.containers.get(&c.name)?.current.as_ref()?;
-                    matches!(
-                        current.state,
-                        ContainerState::Running { .. } | ContainerState::Created
-                    )
-                    .then(|| (c, current.id.clone()))
-                })
-                .collect();
-            let stops = running.iter().map(|(container, id)| {
-                let runtime = runtime.clone();
-                let node = self.node.clone();
-                let pod = self.pod.clone();
-                let ip = self.pod_ip();
-                async move {
-                    let started = Instant::now();
-                    if let Some(hook) = container
-                        .lifecycle
-                        .as_ref()
-                        .and_then(|l| l.pre_stop.as_ref())
-                    {
-                        super::hooks::run(&*runtime, id, hook, &ip, grace).await;
-                    }
-                    node.events.record(
-                        &pod,
-                        Some(&container.name),
-                        false,
-                        "Killing",
-                        format!("Stopping container {}", container.name),
-                    );
-                    let left = grace.saturating_sub(started.elapsed());
-                    if let Err(e) = runtime.stop_container(id, left).await {
-                        tracing::warn!("stopping container {}: {e}", container.name);
-                    }
-                }
-            });
-            futures::future::join_all(stops).await;
-            self.refresh().await;
-            if let Some(sandbox) = self.sandbox.take() {
-                if let Err(e) = runtime.stop_sandbox(&sandbox.id).await {
-                    tracing::warn!("stopping sandbox: {e}");
-                }
-                self.sandbox = Some(SandboxRecord {
-                    ready: false,
-                    ..sandbox
-                });
-            }
-        }
-        if confirm {
-            self.terminal = true;
-            let _ = self.post_status().await;
-        }
-        if let (Some((_, runtime)), Some(sandbox)) = (&self.runtime, &self.sandbox) {
-            if let Err(e) = runtime.remove_sandbox(&sandbox.id).await {
-                tracing::warn!("removing sandbox: {e}");
-            }
-        }
-        if confirm {
-            let (name, namespace, uid) = self.identity();
-            let pods: Api<Pod> = Api::namespaced(self.node.client.clone(), &namespace);
-            let params = DeleteParams {
-                grace_period_seconds: Some(0),
-                preconditions: Some(Preconditions {
-                    uid: Some(uid),
-                    resource_version: None,
-                }),
-                ..DeleteParams::default()
-            };
-            match pods.delete(&name, &params).await {
-                Ok(_) => {}
-                Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {}
-                Err(e) => tracing::warn!(pod = %name, "confirming deletion: {e}"),
-            }
-        }
-    }
-}
-
-fn time(at: SystemTime) -> Time {
-    let since = at
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
-    // Status times are whole seconds in kube.
-    Time(Timestamp::from_second(since.as_secs() as i64).unwrap_or(Timestamp::UNIX_EPOCH))
-}
-
-/// How an exited container ended, as a pod status shows it.
-fn terminated(status: &ContainerStatus, runtime_name: &str) -> Option<ContainerStateTerminated> {
-    let container_id = Some(format!("{runtime_name}://{}", status.id.0));
-    match &status.state {
-        ContainerState::Exited {
-            started_at,
-            finished_at,
-            exit_code,
-            reason,
-            message,
-        } => Some(ContainerStateTerminated {
-            container_id,
-            exit_code: *exit_code,
-            reason: Some(reason.clone()),
-            message: (!message.is_empty()).then(|| message.clone()),
-            started_at: Some(time(*started_at)),
-            finished_at: Some(time(*finished_at)),
-            signal: None,
-        }),
-        // A container lost while running ended unknown, as kubelet reports a vanished one.
-        ContainerState::Running { started_at } => Some(ContainerStateTerminated {
-            container_id,
-            exit_code: 137,
-            reason: Some("ContainerStatusUnknown".to_owned()),
-            message: Some(
-                "The container could not be located when the pod was terminated".to_owned(),
-            ),
-            started_at: Some(time(*started_at)),
-            finished_at: Some(time(SystemTime::now())),
-            signal: None,
-        }),
-        ContainerState::Created => None,
     }
 }
 
