@@ -159,6 +159,11 @@ pub struct Config {
     /// the same file on every member. Unset: no service account tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub apiserver_service_account_key_file: Option<PathBuf>,
+    /// The CIDR Services' cluster IPs come from (kube's `--service-cluster-ip-range`); its
+    /// first address is the `kubernetes` service's, its tenth cluster DNS's.
+    pub service_cluster_ip_range: String,
+    /// The range Services' node ports come from (kube's `--service-node-port-range`).
+    pub service_node_port_range: String,
 }
 
 impl Default for Config {
@@ -199,6 +204,8 @@ impl Default for Config {
             apiserver_client_ca_file: None,
             apiserver_token_file: None,
             apiserver_service_account_key_file: None,
+            service_cluster_ip_range: "10.96.0.0/12".into(),
+            service_node_port_range: "30000-32767".into(),
         }
     }
 }
@@ -284,6 +291,20 @@ impl Config {
         (self.election_timeout * 3 / 2).div_ceil(1000).max(1) as i64
     }
 
+    /// The service ranges the API server allocates from.
+    pub fn service_network(
+        &self,
+    ) -> Result<keel_apiserver::allocator::ServiceNetwork, ConfigError> {
+        use keel_apiserver::allocator::{IpRange, PortRange, ServiceNetwork};
+        Ok(ServiceNetwork {
+            cluster_ip_range: IpRange::parse(&self.service_cluster_ip_range)
+                .map_err(|e| invalid("service-cluster-ip-range", &e))?,
+            node_port_range: PortRange::parse(&self.service_node_port_range)
+                .map_err(|e| invalid("service-node-port-range", &e))?,
+            ..ServiceNetwork::default()
+        })
+    }
+
     /// Checks every key and their consistency; the message names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.name.is_empty() {
@@ -292,6 +313,7 @@ impl Config {
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data-dir", "must not be empty"));
         }
+        self.service_network()?;
         if self.listen_client_urls.is_empty() {
             return Err(invalid("listen-client-urls", "needs at least one URL"));
         }

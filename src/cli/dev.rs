@@ -189,6 +189,7 @@ impl DevCluster {
                 listen_peer_urls: vec![peer.clone()],
                 initial_advertise_peer_urls: vec![peer.clone()],
                 initial_cluster: initial_cluster.clone(),
+                service_cluster_ip_range: keel_apiserver::allocator::DEV_CLUSTER_IP_RANGE.into(),
                 ..Config::default()
             })
             .map(|mut config| {
@@ -320,10 +321,15 @@ impl DevCluster {
                 service_account_key_file: Some(service_account_key.clone()),
             };
             let replica: Arc<dyn crate::replica::Replica> = member.replica.clone();
-            let apiserver =
-                start_apiserver(replica, listener, &tls, keel_apiserver::Tokens::default())
-                    .await
-                    .with_context(|| format!("cannot start the API server of {}", config.name))?;
+            let apiserver = start_apiserver(
+                replica,
+                listener,
+                &tls,
+                keel_apiserver::Tokens::default(),
+                config.service_network()?,
+            )
+            .await
+            .with_context(|| format!("cannot start the API server of {}", config.name))?;
             self.apiservers.push(apiserver);
         }
         let path = root.join("admin.kubeconfig");

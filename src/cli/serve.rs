@@ -122,6 +122,12 @@ pub struct ServeArgs {
     /// apiserver-service-account-key-file: ECDSA P-256 key (PKCS#8 PEM) for service account tokens
     #[arg(long)]
     pub apiserver_service_account_key_file: Option<PathBuf>,
+    /// service-cluster-ip-range: the CIDR Services' cluster IPs come from
+    #[arg(long)]
+    pub service_cluster_ip_range: Option<String>,
+    /// service-node-port-range: the range Services' node ports come from (first-last)
+    #[arg(long)]
+    pub service_node_port_range: Option<String>,
 }
 
 fn parse_cluster_state(text: &str) -> Result<ClusterState, String> {
@@ -175,7 +181,9 @@ impl ServeArgs {
             election_timeout,
             auth_token_ttl,
             bcrypt_cost,
-            apiserver_port
+            apiserver_port,
+            service_cluster_ip_range,
+            service_node_port_range
         );
         macro_rules! set_some {
             ($($field:ident),+) => {$(
@@ -290,8 +298,14 @@ async fn start_control_plane(
         service_account_key_file: config.apiserver_service_account_key_file.clone(),
     };
     let replica: Arc<dyn crate::replica::Replica> = member.replica.clone();
-    let mut apiserver =
-        crate::control_plane::start_apiserver(replica, listener, &tls, tokens).await?;
+    let mut apiserver = crate::control_plane::start_apiserver(
+        replica,
+        listener,
+        &tls,
+        tokens,
+        config.service_network()?,
+    )
+    .await?;
     apiserver.start_components(&config.name);
     tracing::info!(
         "member {} serving the Kubernetes API on https://{}",

@@ -19,6 +19,7 @@
 //! - [`object`]: metadata rules (uid, generation, spec/status split, finalizers).
 //! - [`watch_cache`]: every registry object, fed by one store watch, with recent events.
 //! - [`admission`]: defaults and validation per kind.
+//! - [`allocator`]: Services' cluster IPs and node ports, claimed in the store; repair.
 //! - [`patch`]: JSON patch, merge patch and strategic merge patch.
 //! - [`selector`]: label and field selectors.
 //! - [`table`]: server-side Tables, the columns kubectl prints.
@@ -28,10 +29,12 @@
 //! - [`field_validation`]: `fieldValidation` (unknown and duplicate fields) on writes.
 //! - [`warning`]: `Warning` headers.
 //! - [`bootstrap`]: the namespaces every cluster starts with.
+//! - [`master_endpoints`]: the `kubernetes` service, members' leases and its endpoints.
 //! - [`error`]: `Status` errors.
 //! - `go_format`: Go's `%q` quoting, shared by admission, selectors and Tables.
 
 pub mod admission;
+pub mod allocator;
 pub mod auth;
 pub mod bootstrap;
 pub mod collection;
@@ -39,6 +42,7 @@ pub mod discovery;
 pub mod error;
 pub mod field_validation;
 mod go_format;
+pub mod master_endpoints;
 pub mod object;
 pub mod openapi;
 pub mod patch;
@@ -70,6 +74,19 @@ impl Api {
         storage: Arc<dyn Storage>,
         service_accounts: Option<service_account::ServiceAccountKeys>,
     ) -> (Arc<Api>, tokio::task::JoinHandle<()>) {
+        Api::start_with(
+            storage,
+            service_accounts,
+            allocator::ServiceNetwork::default(),
+        )
+    }
+
+    /// [`Api::start`] with the cluster's service ranges.
+    pub fn start_with(
+        storage: Arc<dyn Storage>,
+        service_accounts: Option<service_account::ServiceAccountKeys>,
+        service_network: allocator::ServiceNetwork,
+    ) -> (Arc<Api>, tokio::task::JoinHandle<()>) {
         let registry = registry::Registry::default();
         let cache = watch_cache::WatchCache::new(registry.resources().iter().map(|r| r.prefix()));
         let task = tokio::spawn(Arc::clone(&cache).run(Arc::clone(&storage)));
@@ -80,6 +97,7 @@ impl Api {
                 registry,
                 cache,
                 service_accounts: service_accounts.map(Arc::new),
+                services: allocator::ServiceAllocator::new(service_network),
             }),
             task,
         )

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use super::ControlPlane;
 
-struct Kubectl {
+pub(super) struct Kubectl {
     kubeconfig: std::path::PathBuf,
     cache: tempfile::TempDir,
 }
 
 impl Kubectl {
-    fn new(cp: &ControlPlane) -> Kubectl {
+    pub(super) fn new(cp: &ControlPlane) -> Kubectl {
         Kubectl {
             kubeconfig: cp.kubeconfig.clone(),
             cache: tempfile::tempdir().unwrap(),
@@ -50,11 +50,11 @@ impl Kubectl {
     }
 
     /// Runs `args`, which must succeed; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
+    pub(super) fn ok(&self, args: &[&str]) -> String {
         self.ok_with(args, None)
     }
 
-    fn ok_with(&self, args: &[&str], stdin: Option<&str>) -> String {
+    pub(super) fn ok_with(&self, args: &[&str], stdin: Option<&str>) -> String {
         let out = self.run(args, stdin);
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
@@ -66,7 +66,7 @@ impl Kubectl {
     }
 
     /// Runs `args`, which must fail; returns stderr.
-    fn fails(&self, args: &[&str], stdin: Option<&str>) -> String {
+    pub(super) fn fails(&self, args: &[&str], stdin: Option<&str>) -> String {
         let out = self.run(args, stdin);
         assert!(!out.status.success(), "kubectl {args:?} succeeded");
         String::from_utf8_lossy(&out.stderr).into_owned()
