@@ -35,6 +35,9 @@ pub struct DevArgs {
     /// `apiserver-port + 10000 * i` (free ports when `--base-port 0`).
     #[arg(long, default_value_t = 6443)]
     pub apiserver_port: u16,
+    /// Port of the cluster DNS (keel-dns), UDP and TCP on 127.0.0.1 (0: a free port, printed).
+    #[arg(long, default_value_t = 0)]
+    pub dns_port: u16,
 }
 
 impl Default for DevArgs {
@@ -44,6 +47,7 @@ impl Default for DevArgs {
             data_dir: None,
             base_port: 2379,
             apiserver_port: 6443,
+            dns_port: 0,
         }
     }
 }
@@ -115,6 +119,7 @@ impl DevArgs {
             data_dir: None,
             base_port: 0,
             apiserver_port: 0,
+            dns_port: 0,
         }
     }
 }
@@ -468,6 +473,19 @@ impl DevCommand {
         };
         let kubeconfig = cluster.start_control_plane(apiserver_port).await?;
         cluster.start_components();
+        let dns_addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.cluster.dns_port));
+        let dns_listeners = keel_dns::Listeners::bind(dns_addr)
+            .await
+            .with_context(|| format!("cannot serve DNS on {dns_addr}"))?;
+        let dns_addr = dns_listeners.local_addr()?;
+        let (stop_dns, dns_stopped) = tokio::sync::oneshot::channel::<()>();
+        let dns = tokio::spawn(keel_dns::run(
+            cluster.apiservers[0].client("system:keel-dns", &["system:masters"]),
+            dns_listeners,
+            async move {
+                let _ = dns_stopped.await;
+            },
+        ));
         println!("keel dev: {} members up", cluster.members.len());
         let scheme = if cluster.tls.is_some() {
             "https"
@@ -523,6 +541,11 @@ impl DevCommand {
         println!("Kubernetes API: {}", apiservers.join(" "));
         println!("export KUBECONFIG={}", kubeconfig.display());
         println!("try:  kubectl get namespaces");
+        println!(
+            "Cluster DNS: {dns_addr} (udp, tcp)  try:  dig @{} -p {} kubernetes.default.svc.cluster.local",
+            dns_addr.ip(),
+            dns_addr.port()
+        );
         println!("Ctrl-C stops the cluster.");
         let any_raft_stopped =
             futures::future::select_all(cluster.members.iter().zip(&cluster.configs).map(
@@ -537,6 +560,8 @@ impl DevCommand {
                 anyhow::bail!("member {name}: Raft stopped: {reason}");
             }
         }
+        let _ = stop_dns.send(());
+        let _ = dns.await;
         cluster.stop().await
     }
 }

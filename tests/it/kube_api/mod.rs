@@ -4,6 +4,7 @@
 
 mod client;
 mod components;
+mod dns;
 mod errors;
 mod kubectl;
 mod leader;

@@ -216,7 +216,7 @@ impl ServiceAllocator {
                 .is_some_and(|a| !a.is_empty()),
             _ => false,
         };
-        let mut drop_if_same = |spec: &mut Value, field: &str| {
+        let drop_if_same = |spec: &mut Value, field: &str| {
             if spec.get(field) == old_spec.get(field) {
                 if let Some(map) = spec.as_object_mut() {
                     map.remove(field);
