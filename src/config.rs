@@ -165,6 +165,11 @@ pub struct Config {
     /// The pods' network: the controller manager gives every node its own /24 of it
     /// (`spec.podCIDR`), as kube-controller-manager's `--cluster-cidr`.
     pub cluster_cidr: String,
+    /// The CIDR Services' cluster IPs come from (kube's `--service-cluster-ip-range`); its
+    /// first address is the `kubernetes` service's, its tenth cluster DNS's.
+    pub service_cluster_ip_range: String,
+    /// The range Services' node ports come from (kube's `--service-node-port-range`).
+    pub service_node_port_range: String,
 }
 
 impl Default for Config {
@@ -207,6 +212,8 @@ impl Default for Config {
             apiserver_service_account_key_file: None,
             apiserver_audit_log_path: None,
             cluster_cidr: "10.244.0.0/16".into(),
+            service_cluster_ip_range: "10.96.0.0/12".into(),
+            service_node_port_range: "30000-32767".into(),
         }
     }
 }
@@ -292,6 +299,20 @@ impl Config {
         (self.election_timeout * 3 / 2).div_ceil(1000).max(1) as i64
     }
 
+    /// The service ranges the API server allocates from.
+    pub fn service_network(
+        &self,
+    ) -> Result<keel_apiserver::allocator::ServiceNetwork, ConfigError> {
+        use keel_apiserver::allocator::{IpRange, PortRange, ServiceNetwork};
+        Ok(ServiceNetwork {
+            cluster_ip_range: IpRange::parse(&self.service_cluster_ip_range)
+                .map_err(|e| invalid("service-cluster-ip-range", &e))?,
+            node_port_range: PortRange::parse(&self.service_node_port_range)
+                .map_err(|e| invalid("service-node-port-range", &e))?,
+            ..ServiceNetwork::default()
+        })
+    }
+
     /// Checks every key and their consistency; the message names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.name.is_empty() {
@@ -300,6 +321,7 @@ impl Config {
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data-dir", "must not be empty"));
         }
+        self.service_network()?;
         if self.listen_client_urls.is_empty() {
             return Err(invalid("listen-client-urls", "needs at least one URL"));
         }

@@ -45,6 +45,10 @@ pub struct RunningApiServer {
     server: JoinHandle<()>,
     cache: JoinHandle<()>,
     bootstrap: JoinHandle<()>,
+    /// The `kubernetes` service's endpoint reconciler (ends by `stop_services`) and the
+    /// allocation repair loop (aborted).
+    services: [JoinHandle<()>; 2],
+    stop_services: watch::Sender<bool>,
     components: Vec<JoinHandle<()>>,
     stop_components: watch::Sender<bool>,
 }
@@ -116,10 +120,25 @@ impl RunningApiServer {
                 abort.abort();
             }
         }
+        // The member's lease goes before its server, so the endpoints stop listing it first.
+        let _ = self.stop_services.send(true);
+        let [reconciler, repair] = self.services;
+        let abort = reconciler.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(5), reconciler)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+        repair.abort();
+        // Awaited, so nothing of this API server holds the member's store once stop returns.
+        let _ = repair.await;
         let _ = self.stop.send(true);
         let _ = self.server.await;
         self.cache.abort();
         self.bootstrap.abort();
+        let _ = self.cache.await;
+        let _ = self.bootstrap.await;
     }
 }
 
@@ -132,13 +151,17 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-/// Starts an API server over `replica` on `listener`, logging mutating requests to
-/// `audit_log_path` when given.
+/// How often each member runs the service allocation repair pass (kube-apiserver's 3 min).
+pub const SERVICE_REPAIR_INTERVAL: Duration = Duration::from_secs(180);
+
+/// Starts an API server over `replica` on `listener`, allocating Services' addresses from
+/// `services`, logging mutating requests to `audit_log_path` when given.
 pub async fn start_apiserver(
     replica: Arc<dyn Replica>,
     listener: TcpListener,
     tls: &ApiServerTls,
     tokens: Tokens,
+    services: keel_apiserver::allocator::ServiceNetwork,
     audit_log_path: Option<&Path>,
 ) -> anyhow::Result<RunningApiServer> {
     let audit = match audit_log_path {
@@ -165,7 +188,7 @@ pub async fn start_apiserver(
         ),
         None => None,
     };
-    let (api, cache) = Api::start(storage, service_accounts);
+    let (api, cache) = Api::start_with(storage, service_accounts, services);
     // Every member makes sure the system namespaces and the bootstrap RBAC policy exist
     // (whichever is first creates them), then aggregates ClusterRoles for as long as it runs.
     let bootstrap = tokio::spawn({
@@ -184,6 +207,26 @@ pub async fn start_apiserver(
                 wait = (wait * 2).min(Duration::from_secs(5));
             }
             api.run_cluster_role_aggregation().await;
+        }
+    });
+    let (stop_services, services_stopped) = watch::channel(false);
+    let reconciler = tokio::spawn({
+        let api = Arc::clone(&api);
+        async move {
+            api.run_kubernetes_service(
+                addr,
+                keel_apiserver::master_endpoints::LeaseTimes::default(),
+                until_true(services_stopped),
+            )
+            .await
+        }
+    });
+    let repair = tokio::spawn({
+        let api = Arc::clone(&api);
+        async move {
+            api.services
+                .run_repair(&*api.storage, SERVICE_REPAIR_INTERVAL)
+                .await
         }
     });
     let server = Server::new(
@@ -209,6 +252,8 @@ pub async fn start_apiserver(
         server,
         cache,
         bootstrap,
+        services: [reconciler, repair],
+        stop_services,
     })
 }
 

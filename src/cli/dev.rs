@@ -43,6 +43,9 @@ pub struct DevArgs {
     /// data dir under the cluster's and a `system:node:<name>` client certificate.
     #[arg(long, default_value_t = 2)]
     pub nodes: usize,
+    /// Port of the cluster DNS (keel-dns), UDP and TCP on 127.0.0.1 (0: a free port, printed).
+    #[arg(long, default_value_t = 0)]
+    pub dns_port: u16,
 }
 
 impl Default for DevArgs {
@@ -53,6 +56,7 @@ impl Default for DevArgs {
             base_port: 2379,
             apiserver_port: 6443,
             nodes: 2,
+            dns_port: 0,
         }
     }
 }
@@ -127,6 +131,7 @@ impl DevArgs {
             base_port: 0,
             apiserver_port: 0,
             nodes: 0,
+            dns_port: 0,
         }
     }
 }
@@ -201,6 +206,7 @@ impl DevCluster {
                 listen_peer_urls: vec![peer.clone()],
                 initial_advertise_peer_urls: vec![peer.clone()],
                 initial_cluster: initial_cluster.clone(),
+                service_cluster_ip_range: keel_apiserver::allocator::DEV_CLUSTER_IP_RANGE.into(),
                 ..Config::default()
             })
             .map(|mut config| {
@@ -342,6 +348,7 @@ impl DevCluster {
                 listener,
                 &tls,
                 keel_apiserver::Tokens::default(),
+                config.service_network()?,
                 Some(&config.data_dir.join("audit.log")),
             )
             .await
@@ -508,6 +515,19 @@ impl DevCommand {
         };
         let kubeconfig = cluster.start_control_plane(apiserver_port).await?;
         cluster.start_components();
+        let dns_addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.cluster.dns_port));
+        let dns_listeners = keel_dns::Listeners::bind(dns_addr)
+            .await
+            .with_context(|| format!("cannot serve DNS on {dns_addr}"))?;
+        let dns_addr = dns_listeners.local_addr()?;
+        let (stop_dns, dns_stopped) = tokio::sync::oneshot::channel::<()>();
+        let dns = tokio::spawn(keel_dns::run(
+            cluster.apiservers[0].client("system:keel-dns", &["system:masters"]),
+            dns_listeners,
+            async move {
+                let _ = dns_stopped.await;
+            },
+        ));
         if self.cluster.nodes > 0 {
             cluster.start_agents(self.cluster.nodes).await?;
         }
@@ -576,6 +596,11 @@ impl DevCommand {
         }
         println!("export KUBECONFIG={}", kubeconfig.display());
         println!("try:  kubectl get namespaces");
+        println!(
+            "Cluster DNS: {dns_addr} (udp, tcp)  try:  dig @{} -p {} kubernetes.default.svc.cluster.local",
+            dns_addr.ip(),
+            dns_addr.port()
+        );
         println!("Ctrl-C stops the cluster.");
         let any_raft_stopped =
             futures::future::select_all(cluster.members.iter().zip(&cluster.configs).map(
@@ -590,6 +615,8 @@ impl DevCommand {
                 anyhow::bail!("member {name}: Raft stopped: {reason}");
             }
         }
+        let _ = stop_dns.send(());
+        let _ = dns.await;
         cluster.stop().await
     }
 }

@@ -5,6 +5,7 @@ pub mod agent;
 pub mod bench;
 pub mod ctl;
 pub mod dev;
+pub mod dns;
 pub mod pki;
 pub mod serve;
 pub mod snapshot;
@@ -31,6 +32,8 @@ pub enum Command {
     Dev(dev::DevCommand),
     /// Load generator in etcd benchmark's style, for keel and etcd alike.
     Bench(bench::BenchArgs),
+    /// Serve the cluster DNS (Services and EndpointSlices as <svc>.<ns>.svc.cluster.local).
+    Dns(dns::DnsArgs),
     /// Offline snapshot tools (etcdutl's): restore a snapshot file into a new data dir.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
@@ -51,6 +54,7 @@ impl Cli {
             Some(Command::Pki(command)) => command.execute(),
             Some(Command::Bench(args)) => args.execute().await,
             Some(Command::Agent(args)) => args.execute().await,
+            Some(Command::Dns(args)) => args.execute().await,
             None => dev::DevCommand::default().execute().await,
         }
     }

@@ -128,6 +128,12 @@ pub struct ServeArgs {
     /// cluster-cidr: the pods' network, a /24 of it per node
     #[arg(long)]
     pub cluster_cidr: Option<String>,
+    /// service-cluster-ip-range: the CIDR Services' cluster IPs come from
+    #[arg(long)]
+    pub service_cluster_ip_range: Option<String>,
+    /// service-node-port-range: the range Services' node ports come from (first-last)
+    #[arg(long)]
+    pub service_node_port_range: Option<String>,
 }
 
 fn parse_cluster_state(text: &str) -> Result<ClusterState, String> {
@@ -182,7 +188,9 @@ impl ServeArgs {
             auth_token_ttl,
             bcrypt_cost,
             apiserver_port,
-            cluster_cidr
+            cluster_cidr,
+            service_cluster_ip_range,
+            service_node_port_range
         );
         macro_rules! set_some {
             ($($field:ident),+) => {$(
@@ -303,6 +311,7 @@ async fn start_control_plane(
         listener,
         &tls,
         tokens,
+        config.service_network()?,
         config.apiserver_audit_log_path.as_deref(),
     )
     .await?;

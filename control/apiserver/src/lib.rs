@@ -22,6 +22,7 @@
 //! - [`object`]: metadata rules (uid, generation, spec/status split, finalizers).
 //! - [`watch_cache`]: every registry object, fed by one store watch, with recent events.
 //! - [`admission`]: defaults and validation per kind.
+//! - [`allocator`]: Services' cluster IPs and node ports, claimed in the store; repair.
 //! - [`patch`]: JSON patch, merge patch and strategic merge patch.
 //! - [`selector`]: label and field selectors.
 //! - [`table`]: server-side Tables, the columns kubectl prints.
@@ -34,11 +35,13 @@
 //! - [`field_validation`]: `fieldValidation` (unknown and duplicate fields) on writes.
 //! - [`warning`]: `Warning` headers.
 //! - [`bootstrap`]: the namespaces every cluster starts with.
+//! - [`master_endpoints`]: the `kubernetes` service, members' leases and its endpoints.
 //! - [`error`]: `Status` errors.
 //! - `go_format`: Go's `%q` quoting, shared by admission, selectors and Tables.
 
 pub mod admission;
 pub mod audit;
+pub mod allocator;
 pub mod auth;
 pub mod bootstrap;
 pub mod collection;
@@ -47,6 +50,7 @@ pub mod discovery;
 pub mod error;
 pub mod field_validation;
 mod go_format;
+pub mod master_endpoints;
 pub mod object;
 pub mod openapi;
 pub mod openapi_v2;
@@ -81,6 +85,19 @@ impl Api {
         storage: Arc<dyn Storage>,
         service_accounts: Option<service_account::ServiceAccountKeys>,
     ) -> (Arc<Api>, tokio::task::JoinHandle<()>) {
+        Api::start_with(
+            storage,
+            service_accounts,
+            allocator::ServiceNetwork::default(),
+        )
+    }
+
+    /// [`Api::start`] with the cluster's service ranges.
+    pub fn start_with(
+        storage: Arc<dyn Storage>,
+        service_accounts: Option<service_account::ServiceAccountKeys>,
+        service_network: allocator::ServiceNetwork,
+    ) -> (Arc<Api>, tokio::task::JoinHandle<()>) {
         let custom = crd::CustomTable::default();
         let registry = registry::Registry::with_custom(custom.clone());
         let cache = watch_cache::WatchCache::new(registry.built_in().iter().map(|r| r.prefix()));
@@ -90,6 +107,7 @@ impl Api {
             registry,
             cache: Arc::clone(&cache),
             service_accounts: service_accounts.map(Arc::new),
+            services: allocator::ServiceAllocator::new(service_network),
         });
         // One task for the cache and the CRD loops it drives, so aborting it stops them all.
         let task = tokio::spawn({

@@ -44,6 +44,8 @@ pub struct Api {
     pub service_accounts: Option<Arc<crate::service_account::ServiceAccountKeys>>,
     /// The OpenAPI documents and the kinds' schemas.
     pub openapi: crate::openapi::OpenApi,
+    /// Services' cluster IPs and node ports.
+    pub services: crate::allocator::ServiceAllocator,
 }
 
 /// One request on one resource.
@@ -192,11 +194,18 @@ impl Api {
             let candidate_name = meta_str(&candidate, "name").unwrap_or("").to_owned();
             object::validate(resource, &candidate, None)?;
             self.before_write(resource, &mut candidate, true);
+            let claimed = self
+                .allocate_service(resource, &mut candidate, None, call.dry_run())
+                .await?;
             if call.dry_run() {
                 return Ok(Reply::Object(201, candidate));
             }
             let key = resource.key(call.namespace, &candidate_name);
-            match object::write(&*self.storage, &key, candidate, 0).await? {
+            let written = object::write(&*self.storage, &key, candidate.clone(), 0).await;
+            if !matches!(written, Ok(Ok(_))) {
+                self.release_service(resource, &candidate, &claimed).await;
+            }
+            match written? {
                 Ok(stored) => {
                     self.after_write(resource, &stored).await;
                     return Ok(Reply::Object(201, stored));
@@ -274,6 +283,9 @@ impl Api {
             object::check_type(resource, &mut new, resource.kind)?;
             let mut new = object::prepare_for_update(resource, part, new, &current.object);
             object::apply_defaults(resource, &mut new);
+            if part == Part::Main {
+                Api::prepare_service_update(resource, &mut new, &current.object);
+            }
             if part != Part::Binding {
                 object::validate(resource, &new, Some(&current.object))?;
             }
@@ -281,11 +293,23 @@ impl Api {
             if new == stored {
                 return Ok((200, current.object));
             }
+            let claimed = match part {
+                Part::Main => {
+                    self.allocate_service(resource, &mut new, Some(&current.object), call.dry_run())
+                        .await?
+                }
+                _ => Default::default(),
+            };
             if call.dry_run() {
                 return Ok((200, new));
             }
             if object::ready_to_delete(&new) {
-                match object::remove(&*self.storage, &key, current.revision).await? {
+                let removed = object::remove(&*self.storage, &key, current.revision).await;
+                match removed {
+                    Ok(Some(_)) => self.release_replaced(resource, &current.object, None).await,
+                    _ => self.release_service(resource, &new, &claimed).await,
+                }
+                match removed? {
                     Some(revision) => {
                         crate::watch_cache::set_resource_version(&mut new, revision);
                         return Ok((200, new));
@@ -294,7 +318,15 @@ impl Api {
                     None => continue,
                 }
             }
-            match object::write(&*self.storage, &key, new, current.revision).await? {
+            let written = object::write(&*self.storage, &key, new.clone(), current.revision).await;
+            match &written {
+                Ok(Ok(stored)) => {
+                    self.release_replaced(resource, &current.object, Some(stored))
+                        .await
+                }
+                _ => self.release_service(resource, &new, &claimed).await,
+            }
+            match written? {
                 Ok(stored) => {
                     self.after_write(resource, &stored).await;
                     return Ok((200, stored));
@@ -365,6 +397,8 @@ impl Api {
                 }
             }
             if let Some(revision) = object::remove(&*self.storage, &key, current.revision).await? {
+                self.release_replaced(call.resource, &current.object, None)
+                    .await;
                 let mut last = current.object;
                 crate::watch_cache::set_resource_version(&mut last, revision);
                 if call.resource.kind == "Pod" {

@@ -5,6 +5,7 @@
 mod client;
 mod components;
 mod crd;
+mod dns;
 mod errors;
 mod kubectl;
 mod leader;
@@ -13,6 +14,7 @@ mod openapi_v2;
 mod protobuf;
 mod python;
 mod rbac;
+mod services;
 mod storage_contract;
 
 use std::path::PathBuf;
@@ -33,9 +35,23 @@ pub struct ControlPlane {
 impl ControlPlane {
     /// `size` members on free ports, each with its API server, once the system namespaces exist.
     pub async fn start(size: usize) -> ControlPlane {
-        let mut cluster = DevCluster::start_on_free_ports(size)
+        ControlPlane::start_tuned(size, |_| {}).await
+    }
+
+    /// [`ControlPlane::start`] with each member's configuration changed by `tune` first.
+    pub async fn start_tuned(
+        size: usize,
+        tune: impl Fn(&mut keel::config::Config),
+    ) -> ControlPlane {
+        let args = keel::cli::dev::DevArgs::on_free_ports(size);
+        let cluster = DevCluster::start_tuned(&args, false, tune)
             .await
             .expect("cluster");
+        ControlPlane::on(cluster).await
+    }
+
+    /// The control plane of a started `cluster`, once the system namespaces exist.
+    pub async fn on(mut cluster: DevCluster) -> ControlPlane {
         let kubeconfig = cluster.start_control_plane(0).await.expect("control plane");
         let client = client_of(&kubeconfig, None).await;
         let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
