@@ -308,7 +308,7 @@ impl Api {
         let body = object.to_string();
         let (query, warnings) = (Query::default(), Warnings::default());
         let call = Call {
-            resource,
+            resource: &resource,
             namespace: Some("default"),
             name,
             query: &query,
