@@ -9,21 +9,61 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use keel_agent::{MakeRuntimes, NodeConfig, Runtimes};
 use keel_runtime::hollow::{Hollow, Ipv4Cidr};
+use keel_runtime::host::{HostConfig, HostRuntime};
+use std::os::unix::fs::MetadataExt as _;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// The runtime a node uses for pods that name no RuntimeClass.
-///
-/// `hollow` until the host runtime (control/runtime/src/host) lands on main; then this
-/// becomes `host`, and [`make_runtimes`] adds it beside `hollow`.
-pub const DEFAULT_RUNTIME: &str = "hollow";
+/// The runtime a node uses for pods that name no RuntimeClass (`keel agent --runtime`).
+pub const DEFAULT_RUNTIME: &str = "host";
 
-/// The runtimes every node has, by handler: `hollow` (pod IPs from the node's CIDR).
-pub fn make_runtimes() -> MakeRuntimes {
-    Arc::new(|context| {
+/// The runtime `keel dev`'s nodes use by default: `host` when this process may make network
+/// namespaces and cgroups (it runs as root), else `hollow`, so `keel dev` still comes up for a
+/// user without root (pods then run as bookkeeping only).
+pub fn dev_runtime() -> &'static str {
+    // /proc/self belongs to the process's effective user: no libc call (and no unsafe) needed.
+    let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    if root {
+        "host"
+    } else {
+        "hollow"
+    }
+}
+
+/// The command that runs the host runtime's shim: this binary's hidden `runtime-shim` mode.
+pub fn shim_command() -> anyhow::Result<Vec<String>> {
+    let exe = std::env::current_exe().context("cannot find the keel binary")?;
+    Ok(vec![exe.display().to_string(), "runtime-shim".into()])
+}
+
+/// The runtimes every node has, by handler: `hollow` (pod IPs from the node's CIDR) and, given
+/// the command that runs its shim, `host` (real processes in the pod's namespaces and cgroups).
+/// Hollow agents pass `None`: a thousand of them must not make bridges and cgroups.
+pub fn make_runtimes(host_shim: Option<Vec<String>>) -> MakeRuntimes {
+    Arc::new(move |context| {
         let cidr = context.pod_cidr.map(Ipv4Cidr::parse).transpose()?;
-        Ok(Runtimes::new().with(Hollow::new(cidr)))
+        let runtimes = Runtimes::new().with(Hollow::new(cidr));
+        let (Some(shim), Some(pod_cidr)) = (&host_shim, context.pod_cidr) else {
+            return Ok(runtimes);
+        };
+        let host = HostRuntime::new(HostConfig {
+            data_dir: context.data_dir.join("runtime-host"),
+            pod_cidr: pod_cidr
+                .parse()
+                .map_err(|e| format!("pod CIDR {pod_cidr}: {e}"))?,
+            bridge: bridge_name(context.node_name),
+            cgroup_parent: format!("keel-{}", context.node_name),
+            shim: shim.clone(),
+        })
+        .map_err(|e| format!("the host runtime: {e}"))?;
+        Ok(runtimes.with(host))
     })
+}
+
+/// A node's bridge name: at most 15 bytes (the kernel's limit), distinct per node so that
+/// several agents share one machine (`keel dev --nodes 3`).
+fn bridge_name(node: &str) -> String {
+    format!("keel{:08x}", crc32fast::hash(node.as_bytes()))
 }
 
 /// `nodes` subnets of `range`, one per hollow node: /24s when they fit, smaller down to /26
@@ -123,31 +163,31 @@ impl RunningAgents {
     }
 }
 
-/// Starts `count` agents named `<prefix>-0…`, each in its own process-local task with its own
-/// client certificate, data dir `<root>/agents/<name>` and pod CIDR from `pod_range`.
+/// Starts `count` agents named `keel-node-0…`, each in its own process-local task with its own
+/// client certificate and data dir `<root>/agents/<name>`, running pods on `runtime` by default;
+/// each waits for the pod CIDR the node IPAM gives its node.
 pub async fn start_dev_agents(
     root: &Path,
     pki: &Path,
     server: &str,
     count: usize,
-    pod_range: &str,
+    runtime: &str,
 ) -> anyhow::Result<RunningAgents> {
     let (stop, stopped) = watch::channel(false);
-    let cidrs = split_cidr(pod_range, count.max(1))?;
     let mut names = Vec::new();
     let mut tasks = Vec::new();
-    for (i, cidr) in cidrs.into_iter().take(count).enumerate() {
+    let shim = shim_command()?;
+    for i in 0..count {
         let name = format!("keel-node-{i}");
         let dir = root.join("agents").join(&name);
         let kubeconfig = node_kubeconfig(pki, &dir, &name, server)?;
         let client = client(&kubeconfig, None).await?;
-        let mut config = NodeConfig::new(&name, dir, DEFAULT_RUNTIME);
-        config.pod_cidr = Some(cidr);
+        let config = NodeConfig::new(&name, dir, runtime);
         let mut stopped = stopped.clone();
         tasks.push(tokio::spawn(keel_agent::run(
             client,
             vec![config],
-            make_runtimes(),
+            make_runtimes(Some(shim.clone())),
             async move {
                 let _ = stopped.wait_for(|s| *s).await;
             },

@@ -114,12 +114,18 @@ impl AgentArgs {
     pub async fn execute(self) -> anyhow::Result<()> {
         let nodes = self.nodes()?;
         let client = node_agent::client(&self.kubeconfig, self.server.as_deref()).await?;
+        // Hollow nodes get no host runtime: a thousand of them must not make bridges.
+        let host_shim = if self.hollow {
+            None
+        } else {
+            Some(node_agent::shim_command()?)
+        };
         println!(
             "keel agent: {} node(s), runtime {}",
             nodes.len(),
             nodes[0].default_runtime
         );
-        keel_agent::run(client, nodes, node_agent::make_runtimes(), async {
+        keel_agent::run(client, nodes, node_agent::make_runtimes(host_shim), async {
             super::serve::shutdown_signal().await;
         })
         .await

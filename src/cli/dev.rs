@@ -380,8 +380,8 @@ impl DevCluster {
         }
     }
 
-    /// Starts `count` node agents on the first API server (`keel-node-0…`), pods' IPs from
-    /// 169.254.64.0/18 (a /24 each), beside the node IPAM's 169.254.0.0/18.
+    /// Starts `count` node agents on the first API server (`keel-node-0…`); the node IPAM
+    /// gives each a /24 of 169.254.0.0/18 for its pods.
     pub async fn start_agents(&mut self, count: usize) -> anyhow::Result<()> {
         let root = self.configs[0]
             .data_dir
@@ -394,7 +394,7 @@ impl DevCluster {
             &root.join("pki"),
             &server,
             count,
-            "169.254.64.0/18",
+            crate::node_agent::dev_runtime(),
         )
         .await?;
         self.agents = Some(agents);
@@ -588,7 +588,7 @@ impl DevCommand {
             println!(
                 "Nodes: {} (runtime {}; data under {})",
                 agents.names.join(" "),
-                crate::node_agent::DEFAULT_RUNTIME,
+                crate::node_agent::dev_runtime(),
                 kubeconfig
                     .parent()
                     .map_or_else(String::new, |p| p.join("agents").display().to_string())

@@ -2,6 +2,7 @@
 //! a single-member replica over a temporary store, plus a real server on port 0.
 
 mod agent;
+mod agent_host;
 mod auth;
 mod bench;
 mod chaos;

@@ -40,8 +40,8 @@
 //! - `go_format`: Go's `%q` quoting, shared by admission, selectors and Tables.
 
 pub mod admission;
-pub mod audit;
 pub mod allocator;
+pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod collection;
