@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use super::ControlPlane;
 
-struct Kubectl {
+/// kubectl with the control plane's admin kubeconfig and its own cache.
+pub(crate) struct Kubectl {
     kubeconfig: std::path::PathBuf,
     cache: tempfile::TempDir,
 }
 
 impl Kubectl {
-    fn new(cp: &ControlPlane) -> Kubectl {
+    pub(crate) fn new(cp: &ControlPlane) -> Kubectl {
         Kubectl {
             kubeconfig: cp.kubeconfig.clone(),
             cache: tempfile::tempdir().unwrap(),
@@ -50,7 +51,7 @@ impl Kubectl {
     }
 
     /// Runs `args`, which must succeed; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         self.ok_with(args, None)
     }
 

@@ -5,7 +5,7 @@
 mod client;
 mod components;
 mod errors;
-mod kubectl;
+pub(crate) mod kubectl;
 mod leader;
 mod openapi;
 mod python;
