@@ -19,6 +19,7 @@
 //! - [`deployment`]: ReplicaSets for Deployments (template hash, revisions, RollingUpdate and
 //!   Recreate, conditions, history cleanup).
 //! - [`endpoints`]: EndpointSlices and Endpoints for every Service with a selector.
+//! - [`job`]: pods for Jobs until enough succeed (or too many fail, or time runs out).
 //! - [`namespace`]: a deleted namespace emptied, then finalized.
 //! - [`node_ipam`]: each node's own pod CIDR, cut from the cluster CIDR.
 //! - [`node_lifecycle`]: silent nodes marked Unknown, nodes tainted by their conditions, pods
@@ -39,6 +40,7 @@ pub mod events;
 pub mod expectations;
 pub mod garbage_collector;
 pub mod informer;
+pub mod job;
 pub mod labels;
 pub mod namespace;
 pub mod node_ipam;
@@ -54,6 +56,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service, ServiceAccount};
 use kube::runtime::watcher;
@@ -213,6 +216,10 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
     let service_store = services.store();
     let services_for_endpoints = services.subscribe();
     let pods_for_endpoints = pods.subscribe();
+    let mut jobs = Informer::<Job>::new(Api::all(client.clone()));
+    let job_store = jobs.store();
+    let jobs_for_themselves = jobs.subscribe();
+    let pods_for_jobs = pods.subscribe();
 
     let expectations = Arc::new(Expectations::new(config.expectations_timeout));
     let pods_for_replicasets = pods.subscribe();
@@ -239,6 +246,7 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
     tasks.spawn(namespaces.run(|_| {}));
     tasks.spawn(accounts.run(|_| {}));
     tasks.spawn(services.run(|_| {}));
+    tasks.spawn(jobs.run(|_| {}));
     for ready in [
         pod_store.wait_until_ready().await,
         rs_store.wait_until_ready().await,
@@ -248,6 +256,7 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
         namespace_store.wait_until_ready().await,
         account_store.wait_until_ready().await,
         service_store.wait_until_ready().await,
+        job_store.wait_until_ready().await,
     ] {
         if ready.is_err() {
             tracing::error!("an informer stopped before its cache filled");
@@ -339,6 +348,15 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
         services_for_endpoints,
         pods_for_endpoints,
     ));
+    let job_context = Arc::new(job::Context {
+        client: client.clone(),
+        pods: pod_store.clone(),
+        jobs: job_store,
+        expectations: Expectations::new(config.expectations_timeout),
+        recorder: Recorder::new(client.clone(), "job-controller", &config.identity),
+        resync: config.resync,
+    });
+    tasks.spawn(job::run(job_context, jobs_for_themselves, pods_for_jobs));
     let namespace_context = Arc::new(namespace::Context {
         client,
         recheck: config.namespace_recheck,
