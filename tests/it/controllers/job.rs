@@ -191,3 +191,45 @@ async fn a_failing_job_stops_at_its_backoff_limit() {
     .await;
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_job_past_its_deadline_fails_and_its_pods_go() {
+    let h = Harness::start().await;
+    h.namespace("batch").await;
+    let _kubelet = super::Kubelet::start(h.client.clone(), "batch");
+    let spec = json!({"completions": 4, "parallelism": 2, "activeDeadlineSeconds": 1});
+    create_job(&h, "batch", spec).await;
+    let jobs: Api<Job> = Api::namespaced(h.client.clone(), "batch");
+    let pods: Api<Pod> = Api::namespaced(h.client.clone(), "batch");
+    wait_for("two running pods", 30, || async {
+        let job = jobs.get("work").await.unwrap();
+        (job.status?.active == Some(2)).then_some(())
+    })
+    .await;
+    let failed = wait_for_condition(&jobs, "Failed").await;
+    assert_eq!(
+        conditions(&failed),
+        strings(&[
+            ("FailureTarget", "True", "DeadlineExceeded"),
+            ("Failed", "True", "DeadlineExceeded"),
+        ])
+    );
+    assert_eq!(failed.status.unwrap().active, Some(0));
+    wait_for("the running pods to be deleted", 30, || async {
+        pods.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    wait_for("the DeadlineExceeded event", 30, || async {
+        (!events_with_reason(&h.client, "batch", "DeadlineExceeded")
+            .await
+            .is_empty())
+        .then_some(())
+    })
+    .await;
+    h.stop().await;
+}
