@@ -31,15 +31,25 @@ pub fn dev_runtime() -> &'static str {
 }
 
 /// The command that runs the host runtime's shim: this binary's hidden `runtime-shim` mode.
+/// `/proc/self/exe`, resolved by each child as it execs, is the running binary even when its
+/// file has since been replaced (an upgrade, a rebuild), which a path would not be.
 pub fn shim_command() -> anyhow::Result<Vec<String>> {
-    let exe = std::env::current_exe().context("cannot find the keel binary")?;
-    Ok(vec![exe.display().to_string(), "runtime-shim".into()])
+    anyhow::ensure!(
+        std::path::Path::new("/proc/self/exe").exists(),
+        "the host runtime needs /proc (Linux)"
+    );
+    Ok(vec!["/proc/self/exe".into(), "runtime-shim".into()])
 }
 
+/// The host runtimes an agent made, kept so that `keel dev` can tear down what its pods left
+/// (processes, network namespaces, bridges, cgroups) when it stops.
+pub type MadeHostRuntimes = Arc<std::sync::Mutex<Vec<HostRuntime>>>;
+
 /// The runtimes every node has, by handler: `hollow` (pod IPs from the node's CIDR) and, given
-/// the command that runs its shim, `host` (real processes in the pod's namespaces and cgroups).
-/// Hollow agents pass `None`: a thousand of them must not make bridges and cgroups.
-pub fn make_runtimes(host_shim: Option<Vec<String>>) -> MakeRuntimes {
+/// the command that runs its shim, `host` (real processes in the pod's namespaces and cgroups),
+/// each one also recorded in `made`. Hollow agents pass `None`: a thousand of them must not
+/// make bridges and cgroups.
+pub fn make_runtimes(host_shim: Option<Vec<String>>, made: MadeHostRuntimes) -> MakeRuntimes {
     Arc::new(move |context| {
         let cidr = context.pod_cidr.map(Ipv4Cidr::parse).transpose()?;
         let runtimes = Runtimes::new().with(Hollow::new(cidr));
@@ -56,6 +66,7 @@ pub fn make_runtimes(host_shim: Option<Vec<String>>) -> MakeRuntimes {
             shim: shim.clone(),
         })
         .map_err(|e| format!("the host runtime: {e}"))?;
+        made.lock().expect("not poisoned").push(host.clone());
         Ok(runtimes.with(host))
     })
 }
@@ -147,10 +158,12 @@ pub struct RunningAgents {
     pub names: Vec<String>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<keel_agent::Result<()>>>,
+    host_runtimes: MadeHostRuntimes,
 }
 
 impl RunningAgents {
-    /// Stops every agent (their pods stay with the runtimes, as a stopped kubelet leaves them).
+    /// Stops every agent, then removes what their pods left on this machine: `keel dev`'s
+    /// cluster goes away whole, unlike a stopped kubelet's node, whose pods run on.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         for task in self.tasks {
@@ -158,6 +171,12 @@ impl RunningAgents {
                 Ok(Err(e)) => tracing::warn!("node agent: {e}"),
                 Err(e) => tracing::warn!("node agent: {e}"),
                 Ok(Ok(())) => {}
+            }
+        }
+        let runtimes = std::mem::take(&mut *self.host_runtimes.lock().expect("not poisoned"));
+        for runtime in runtimes {
+            if let Err(e) = runtime.teardown_all().await {
+                tracing::warn!("tearing down a node's pods: {e}");
             }
         }
     }
@@ -177,6 +196,7 @@ pub async fn start_dev_agents(
     let mut names = Vec::new();
     let mut tasks = Vec::new();
     let shim = shim_command()?;
+    let host_runtimes = MadeHostRuntimes::default();
     for i in 0..count {
         let name = format!("keel-node-{i}");
         let dir = root.join("agents").join(&name);
@@ -184,17 +204,31 @@ pub async fn start_dev_agents(
         let client = client(&kubeconfig, None).await?;
         let config = NodeConfig::new(&name, dir, runtime);
         let mut stopped = stopped.clone();
-        tasks.push(tokio::spawn(keel_agent::run(
+        let agent = keel_agent::run(
             client,
             vec![config],
-            make_runtimes(Some(shim.clone())),
+            make_runtimes(Some(shim.clone()), host_runtimes.clone()),
             async move {
                 let _ = stopped.wait_for(|s| *s).await;
             },
-        )));
+        );
+        // An agent that ends early says why at once, not only when keel dev stops.
+        let node = name.clone();
+        tasks.push(tokio::spawn(async move {
+            let result = agent.await;
+            if let Err(e) = &result {
+                tracing::error!("node agent {node} stopped: {e}");
+            }
+            result
+        }));
         names.push(name);
     }
-    Ok(RunningAgents { names, stop, tasks })
+    Ok(RunningAgents {
+        names,
+        stop,
+        tasks,
+        host_runtimes,
+    })
 }
 
 #[cfg(test)]

@@ -125,9 +125,14 @@ impl AgentArgs {
             nodes.len(),
             nodes[0].default_runtime
         );
-        keel_agent::run(client, nodes, node_agent::make_runtimes(host_shim), async {
-            super::serve::shutdown_signal().await;
-        })
+        keel_agent::run(
+            client,
+            nodes,
+            node_agent::make_runtimes(host_shim, Default::default()),
+            async {
+                super::serve::shutdown_signal().await;
+            },
+        )
         .await
         .context("keel agent")
     }

@@ -131,7 +131,7 @@ async fn start_node(
     } else {
         machine::Machine::read(&config.data_dir)
     };
-    let registered = node::register(&client, &config, &machine).await?;
+    let registered = register_with_retries(&client, &config, &machine, stop.clone()).await?;
     if config.pod_cidr.is_none() {
         config.pod_cidr =
             Some(wait_for_pod_cidr(&client, &config.name, registered.clone(), stop.clone()).await?);
@@ -168,6 +168,30 @@ async fn start_node(
         until_true(stop),
     ));
     Ok(vec![heartbeat, pods_task])
+}
+
+/// Registers the node, retrying as kubelet's registration does (100 ms doubling to 7 s): the
+/// API server may not be up yet, or may not yet grant `system:nodes` their role (the bootstrap
+/// policy lands moments after it starts).
+async fn register_with_retries(
+    client: &kube::Client,
+    config: &NodeConfig,
+    machine: &machine::Machine,
+    mut stop: watch::Receiver<bool>,
+) -> Result<k8s_openapi::api::core::v1::Node> {
+    let mut wait = std::time::Duration::from_millis(100);
+    loop {
+        let error = match node::register(client, config, machine).await {
+            Ok(node) => return Ok(node),
+            Err(e) => e,
+        };
+        tracing::warn!(node = %config.name, "cannot register the node yet: {error}");
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.wait_for(|stopped| *stopped) => return Err(error),
+        }
+        wait = (wait * 2).min(std::time::Duration::from_secs(7));
+    }
 }
 
 /// Waits for the node IPAM to give the node a pod CIDR (`spec.podCIDR`).

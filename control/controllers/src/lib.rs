@@ -18,6 +18,8 @@
 //!   order, status).
 //! - [`deployment`]: ReplicaSets for Deployments (template hash, revisions, RollingUpdate and
 //!   Recreate, conditions, history cleanup).
+//! - [`endpoints`]: EndpointSlices and Endpoints for every Service with a selector.
+//! - [`job`]: pods for Jobs until enough succeed (or too many fail, or time runs out).
 //! - [`namespace`]: a deleted namespace emptied, then finalized.
 //! - [`node_ipam`]: each node's own pod CIDR, cut from the cluster CIDR.
 //! - [`node_lifecycle`]: silent nodes marked Unknown, nodes tainted by their conditions, pods
@@ -32,11 +34,13 @@
 //! - [`error`]: the error type.
 
 pub mod deployment;
+pub mod endpoints;
 pub mod error;
 pub mod events;
 pub mod expectations;
 pub mod garbage_collector;
 pub mod informer;
+pub mod job;
 pub mod labels;
 pub mod namespace;
 pub mod node_ipam;
@@ -52,8 +56,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service, ServiceAccount};
 use kube::runtime::watcher;
 use kube::Api;
 
@@ -207,6 +212,14 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
     });
     let nodes_for_ipam = ipam.as_ref().map(|_| nodes.subscribe());
     let pods_for_eviction = pods.subscribe();
+    let mut services = Informer::<Service>::new(Api::all(client.clone()));
+    let service_store = services.store();
+    let services_for_endpoints = services.subscribe();
+    let pods_for_endpoints = pods.subscribe();
+    let mut jobs = Informer::<Job>::new(Api::all(client.clone()));
+    let job_store = jobs.store();
+    let jobs_for_themselves = jobs.subscribe();
+    let pods_for_jobs = pods.subscribe();
 
     let expectations = Arc::new(Expectations::new(config.expectations_timeout));
     let pods_for_replicasets = pods.subscribe();
@@ -232,6 +245,8 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
     tasks.spawn(node_leases.run(|_| {}));
     tasks.spawn(namespaces.run(|_| {}));
     tasks.spawn(accounts.run(|_| {}));
+    tasks.spawn(services.run(|_| {}));
+    tasks.spawn(jobs.run(|_| {}));
     for ready in [
         pod_store.wait_until_ready().await,
         rs_store.wait_until_ready().await,
@@ -240,6 +255,8 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
         node_lease_store.wait_until_ready().await,
         namespace_store.wait_until_ready().await,
         account_store.wait_until_ready().await,
+        service_store.wait_until_ready().await,
+        job_store.wait_until_ready().await,
     ] {
         if ready.is_err() {
             tracing::error!("an informer stopped before its cache filled");
@@ -319,6 +336,27 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
         namespaces_for_accounts,
         accounts_for_themselves,
     ));
+    let endpoints_context = Arc::new(endpoints::Context::new(
+        client.clone(),
+        service_store,
+        pod_store.clone(),
+        &config.identity,
+        config.resync,
+    ));
+    tasks.spawn(endpoints::run(
+        endpoints_context,
+        services_for_endpoints,
+        pods_for_endpoints,
+    ));
+    let job_context = Arc::new(job::Context {
+        client: client.clone(),
+        pods: pod_store.clone(),
+        jobs: job_store,
+        expectations: Expectations::new(config.expectations_timeout),
+        recorder: Recorder::new(client.clone(), "job-controller", &config.identity),
+        resync: config.resync,
+    });
+    tasks.spawn(job::run(job_context, jobs_for_themselves, pods_for_jobs));
     let namespace_context = Arc::new(namespace::Context {
         client,
         recheck: config.namespace_recheck,

@@ -6,7 +6,7 @@
 //! policy of a Deployment's delete (Background, Orphan, Foreground) and collects objects
 //! whose owners of any kind are gone.
 //!
-//! Submodules: `node_lifecycle` (silent nodes, taints, eviction), `node_ipam` (pod CIDRs),
+//! Submodules: `endpoints` (EndpointSlices and Endpoints of Services), `job`, `node_lifecycle` (silent nodes, taints, eviction), `node_ipam` (pod CIDRs),
 //! `service_account` (a default account per namespace).
 //!
 //! There is no node agent yet, so a test plays kubelet itself: it marks pods Running and
@@ -30,6 +30,8 @@ use serde_json::json;
 
 use crate::kube_api::ControlPlane;
 
+mod endpoints;
+mod job;
 mod node_ipam;
 mod node_lifecycle;
 mod service_account;

@@ -7,13 +7,13 @@ use std::time::Duration;
 use super::ControlPlane;
 
 /// kubectl with its own discovery cache, pointed at a cluster's admin kubeconfig.
-pub(super) struct Kubectl {
+pub(crate) struct Kubectl {
     kubeconfig: std::path::PathBuf,
     cache: tempfile::TempDir,
 }
 
 impl Kubectl {
-    pub(super) fn new(cp: &ControlPlane) -> Kubectl {
+    pub(crate) fn new(cp: &ControlPlane) -> Kubectl {
         Kubectl {
             kubeconfig: cp.kubeconfig.clone(),
             cache: tempfile::tempdir().unwrap(),
@@ -51,7 +51,7 @@ impl Kubectl {
     }
 
     /// Runs `args`, which must succeed; returns stdout.
-    pub(super) fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         self.ok_with(args, None)
     }
 

@@ -7,7 +7,7 @@ mod components;
 mod crd;
 mod dns;
 mod errors;
-mod kubectl;
+pub(crate) mod kubectl;
 mod leader;
 mod openapi;
 mod openapi_v2;
