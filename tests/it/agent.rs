@@ -5,7 +5,6 @@
 //! after a restart adopt the pods their runtime still runs and kill those whose objects went
 //! away meanwhile. A stopped agent's Lease stops being renewed.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,28 +20,7 @@ use serde_json::json;
 use tokio::sync::oneshot;
 
 use crate::kube_api::ControlPlane;
-
-/// Deadline of every wait: generous for a loaded 2-core machine, never a fixed sleep.
-const DEADLINE: Duration = Duration::from_secs(30);
-
-/// Polls `check` until it gives a value, failing with `what` at the deadline.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use crate::poll::eventually;
 
 /// Kubelet's timers shortened: a Lease renewed every 200 ms, back-off from 100 ms.
 fn timings() -> Timings {

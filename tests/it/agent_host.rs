@@ -5,7 +5,6 @@
 //! and a deleted pod whose PID 1 ignores SIGTERM is killed after its grace and its deletion
 //! confirmed. Runs as root (as CI does); everything it made is torn down at the end.
 
-use std::future::Future;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
@@ -16,30 +15,10 @@ use serde_json::json;
 use tokio::sync::oneshot;
 
 use crate::kube_api::ControlPlane;
-
-/// Deadline of every wait: generous for a loaded 2-core machine, never a fixed sleep.
-const DEADLINE: Duration = Duration::from_secs(30);
+use crate::poll::eventually;
 
 /// The node's pod network: link-local, inside namespaces this test makes.
 const POD_CIDR: &str = "169.254.41.0/24";
-
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 fn pod(name: &str, spec: serde_json::Value) -> Pod {
     let mut pod = json!({"metadata": {"name": name}, "spec": spec});

@@ -20,6 +20,7 @@ mod kube_api;
 mod kv;
 mod lease;
 mod maintenance;
+mod poll;
 mod process;
 mod restore;
 mod scheduler;

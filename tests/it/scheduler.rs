@@ -6,7 +6,6 @@
 //! created after the leader dies is still bound by the other instance.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
@@ -16,28 +15,7 @@ use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
 
 use crate::kube_api::ControlPlane;
-
-/// Deadline of every wait: generous for a loaded 2-core machine, never a fixed sleep.
-const DEADLINE: Duration = Duration::from_secs(30);
-
-/// Polls `check` until it gives a value, failing with `what` at the deadline.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use crate::poll::eventually;
 
 /// Short lease timings, so a failover takes about 1.5 s.
 fn config(identity: &str) -> SchedulerConfig {
