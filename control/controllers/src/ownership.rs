@@ -3,8 +3,11 @@
 //! kube's `ControllerRefManager` sends them (the object's uid rides along as a precondition,
 //! so a patch never lands on a namesake created in between).
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use kube::runtime::reflector::{ObjectRef, Store};
 use serde_json::{json, Value};
+
+use crate::labels::LabelMatcher;
 
 /// The owner reference with `controller: true`, if any.
 pub fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {
@@ -12,6 +15,34 @@ pub fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {
         .as_ref()?
         .iter()
         .find(|r| r.controller == Some(true))
+}
+
+/// The owners of kind `K` an event of a child concerns, as kube's controllers resolve them:
+/// the child's controller if that is a `K`, else (an orphan one of them may adopt) every `K` of
+/// the child's namespace whose `selector` matches the child's labels.
+pub fn owners_of_child<K>(
+    owners: &Store<K>,
+    child: &ObjectMeta,
+    selector: impl Fn(&K) -> Option<&LabelSelector>,
+) -> Vec<ObjectRef<K>>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    let namespace = child.namespace.clone().unwrap_or_default();
+    if let Some(owner) = controller_of(child) {
+        return if owner.kind == K::kind(&()) {
+            vec![ObjectRef::new(&owner.name).within(&namespace)]
+        } else {
+            Vec::new()
+        };
+    }
+    owners
+        .state()
+        .iter()
+        .filter(|o| o.meta().namespace.as_deref() == Some(namespace.as_str()))
+        .filter(|o| LabelMatcher::new(selector(o)).matches(child.labels.as_ref()))
+        .map(|o| ObjectRef::from_obj(o.as_ref()))
+        .collect()
 }
 
 /// Whether `meta` is controlled by the object with `uid`.

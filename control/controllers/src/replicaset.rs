@@ -27,7 +27,9 @@ use crate::error::{is_namespace_terminating, is_not_found, Error, Result};
 use crate::events::{EventType, Recorder};
 use crate::expectations::{Expectations, Seen};
 use crate::labels::{has_all, LabelMatcher};
-use crate::ownership::{adopt_patch, controller_of, controller_reference, release_patch};
+use crate::ownership::{
+    adopt_patch, controller_of, controller_reference, owners_of_child, release_patch,
+};
 use crate::pods;
 
 /// kube's cap on the pods one reconcile creates or deletes (`--replicaset-burst`... the
@@ -75,24 +77,9 @@ pub fn run(
 /// The ReplicaSets a pod event concerns: its controller if that is a ReplicaSet, else (an
 /// orphan) every ReplicaSet of its namespace whose selector matches it.
 pub fn owners_of(replicasets: &Store<ReplicaSet>, pod: &Pod) -> Vec<ObjectRef<ReplicaSet>> {
-    let namespace = pod.namespace().unwrap_or_default();
-    if let Some(owner) = controller_of(&pod.metadata) {
-        return if owner.kind == "ReplicaSet" {
-            vec![ObjectRef::new(&owner.name).within(&namespace)]
-        } else {
-            Vec::new()
-        };
-    }
-    replicasets
-        .state()
-        .iter()
-        .filter(|rs| rs.namespace().as_deref() == Some(namespace.as_str()))
-        .filter(|rs| {
-            LabelMatcher::new(rs.spec.as_ref().map(|s| &s.selector))
-                .matches(pod.metadata.labels.as_ref())
-        })
-        .map(|rs| ObjectRef::from_obj(rs.as_ref()))
-        .collect()
+    owners_of_child(replicasets, &pod.metadata, |rs| {
+        rs.spec.as_ref().map(|s| &s.selector)
+    })
 }
 
 /// After a failure: try again soon, or at the resync for a spec that cannot work.

@@ -77,7 +77,8 @@ impl ServiceNetwork {
             .expect("a range holds an address")
     }
 
-    /// The cluster DNS service's address: the range's tenth, as kube-dns's 10.96.0.10.
+    /// The cluster DNS service's address: the range's tenth, where kube-dns sits in kube's
+    /// default range.
     pub fn dns_service_ip(&self) -> Option<Ipv4Addr> {
         self.cluster_ip_range.nth(9)
     }

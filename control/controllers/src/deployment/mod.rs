@@ -39,7 +39,9 @@ use kube::ResourceExt as _;
 use crate::error::{is_not_found, Error, Result};
 use crate::events::{EventType, Recorder};
 use crate::labels::LabelMatcher;
-use crate::ownership::{adopt_patch, controller_of, controller_reference, release_patch};
+use crate::ownership::{
+    adopt_patch, controller_of, controller_reference, owners_of_child, release_patch,
+};
 use sync::Rollout;
 
 /// What every reconcile shares.
@@ -80,24 +82,9 @@ pub fn run(
 /// The Deployments a ReplicaSet event concerns: its controller if that is a Deployment, else
 /// (an orphan) every Deployment of its namespace whose selector matches it.
 pub fn owners_of(deployments: &Store<Deployment>, rs: &ReplicaSet) -> Vec<ObjectRef<Deployment>> {
-    let namespace = rs.namespace().unwrap_or_default();
-    if let Some(owner) = controller_of(&rs.metadata) {
-        return if owner.kind == "Deployment" {
-            vec![ObjectRef::new(&owner.name).within(&namespace)]
-        } else {
-            Vec::new()
-        };
-    }
-    deployments
-        .state()
-        .iter()
-        .filter(|d| d.namespace().as_deref() == Some(namespace.as_str()))
-        .filter(|d| {
-            LabelMatcher::new(d.spec.as_ref().map(|s| &s.selector))
-                .matches(rs.metadata.labels.as_ref())
-        })
-        .map(|d| ObjectRef::from_obj(d.as_ref()))
-        .collect()
+    owners_of_child(deployments, &rs.metadata, |d| {
+        d.spec.as_ref().map(|s| &s.selector)
+    })
 }
 
 /// After a failure: try again soon (a conflict means the cache was stale), or at the resync
