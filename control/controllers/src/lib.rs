@@ -20,6 +20,8 @@
 //!   Recreate, conditions, history cleanup).
 //! - [`endpoints`]: EndpointSlices and Endpoints for every Service with a selector.
 //! - [`job`]: pods for Jobs until enough succeed (or too many fail, or time runs out).
+//! - [`daemonset`]: one pod of a DaemonSet on every eligible node, its ControllerRevisions,
+//!   RollingUpdate (maxUnavailable, maxSurge) and OnDelete.
 //! - [`namespace`]: a deleted namespace emptied, then finalized.
 //! - [`node_ipam`]: each node's own pod CIDR, cut from the cluster CIDR.
 //! - [`node_lifecycle`]: silent nodes marked Unknown, nodes tainted by their conditions, pods
@@ -33,6 +35,7 @@
 //!   ownerReferences.
 //! - [`error`]: the error type.
 
+pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
 pub mod error;
@@ -55,7 +58,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service, ServiceAccount};
@@ -220,6 +223,15 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
     let job_store = jobs.store();
     let jobs_for_themselves = jobs.subscribe();
     let pods_for_jobs = pods.subscribe();
+    let mut daemonsets = Informer::<DaemonSet>::new(Api::all(client.clone()));
+    let mut revisions = Informer::<ControllerRevision>::new(Api::all(client.clone()));
+    let (daemonset_store, revision_store) = (daemonsets.store(), revisions.store());
+    let daemonset_triggers = (
+        daemonsets.subscribe(),
+        pods.subscribe(),
+        revisions.subscribe(),
+        nodes.subscribe(),
+    );
 
     let expectations = Arc::new(Expectations::new(config.expectations_timeout));
     let pods_for_replicasets = pods.subscribe();
@@ -247,6 +259,8 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
     tasks.spawn(accounts.run(|_| {}));
     tasks.spawn(services.run(|_| {}));
     tasks.spawn(jobs.run(|_| {}));
+    tasks.spawn(daemonsets.run(|_| {}));
+    tasks.spawn(revisions.run(|_| {}));
     for ready in [
         pod_store.wait_until_ready().await,
         rs_store.wait_until_ready().await,
@@ -257,6 +271,8 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
         account_store.wait_until_ready().await,
         service_store.wait_until_ready().await,
         job_store.wait_until_ready().await,
+        daemonset_store.wait_until_ready().await,
+        revision_store.wait_until_ready().await,
     ] {
         if ready.is_err() {
             tracing::error!("an informer stopped before its cache filled");
@@ -357,6 +373,26 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
         resync: config.resync,
     });
     tasks.spawn(job::run(job_context, jobs_for_themselves, pods_for_jobs));
+    let daemonset_context = Arc::new(daemonset::Context::new(
+        client.clone(),
+        (
+            daemonset_store,
+            pod_store.clone(),
+            node_store.clone(),
+            revision_store,
+        ),
+        config.expectations_timeout,
+        Recorder::new(client.clone(), "daemonset-controller", &config.identity),
+        config.resync,
+    ));
+    let (ds_triggers, ds_pods, ds_revisions, ds_nodes) = daemonset_triggers;
+    tasks.spawn(daemonset::run(
+        daemonset_context,
+        ds_triggers,
+        ds_pods,
+        ds_revisions,
+        ds_nodes,
+    ));
     let namespace_context = Arc::new(namespace::Context {
         client,
         recheck: config.namespace_recheck,
