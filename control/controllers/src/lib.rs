@@ -29,6 +29,8 @@
 //! - [`garbage_collector`]: dependents whose owners are gone deleted; the Orphan and
 //!   Foreground propagation policies carried out.
 //! - [`service_account`]: a `default` ServiceAccount in every namespace.
+//! - [`pod_gc`]: pods of deleted nodes, terminating pods nobody will finish, and terminated
+//!   pods past a threshold force-deleted.
 //! - [`expectations`]: creates and deletes the pod cache has not shown yet.
 //! - [`events`]: core/v1 Events, as `kubectl describe` shows them.
 //! - [`pods`], [`labels`], [`ownership`]: what controllers read off pods, selectors, and
@@ -49,6 +51,7 @@ pub mod namespace;
 pub mod node_ipam;
 pub mod node_lifecycle;
 pub mod ownership;
+pub mod pod_gc;
 pub mod pods;
 pub mod replicaset;
 pub mod service_account;
@@ -118,6 +121,13 @@ pub struct ControllersConfig {
     pub cluster_cidr: Option<String>,
     /// The size of a node's block (`--node-cidr-mask-size`, 24).
     pub node_cidr_mask_size: u8,
+    /// How often the pod garbage collector looks (kube's 20 s).
+    pub pod_gc_period: Duration,
+    /// How long a node must be missing before its pods are collected (kube's 40 s).
+    pub pod_gc_quarantine: Duration,
+    /// Terminated pods kept before the oldest are collected; 0 keeps all
+    /// (`--terminated-pod-gc-threshold`, 12500).
+    pub terminated_pod_gc_threshold: usize,
 }
 
 impl ControllersConfig {
@@ -141,6 +151,9 @@ impl ControllersConfig {
             unhealthy_zone_threshold: 0.55,
             cluster_cidr: None,
             node_cidr_mask_size: 24,
+            pod_gc_period: Duration::from_secs(20),
+            pod_gc_quarantine: Duration::from_secs(40),
+            terminated_pod_gc_threshold: 12_500,
         }
     }
 
@@ -393,6 +406,17 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
         ds_revisions,
         ds_nodes,
     ));
+    let pod_gc_context = Arc::new(pod_gc::Context {
+        client: client.clone(),
+        pods: pod_store.clone(),
+        nodes: node_store.clone(),
+        config: pod_gc::Config {
+            period: config.pod_gc_period,
+            quarantine: config.pod_gc_quarantine,
+            terminated_threshold: config.terminated_pod_gc_threshold,
+        },
+    });
+    tasks.spawn(pod_gc::run(pod_gc_context));
     let namespace_context = Arc::new(namespace::Context {
         client,
         recheck: config.namespace_recheck,

@@ -7,7 +7,9 @@
 //! whose owners of any kind are gone.
 //!
 //! Submodules: `endpoints` (EndpointSlices and Endpoints of Services), `job`, `node_lifecycle` (silent nodes, taints, eviction), `node_ipam` (pod CIDRs),
-//! `service_account` (a default account per namespace).
+//! `service_account` (a default account per namespace), `daemonset` (one pod per eligible
+//! node, rolling update, rollout undo; on hollow agents), `pod_gc` (pods of deleted nodes,
+//! terminated pods past the threshold).
 //!
 //! There is no node agent yet, so a test plays kubelet itself: it marks pods Running and
 //! Ready through `pods/status` (see [`Kubelet`]).
@@ -30,10 +32,12 @@ use serde_json::json;
 
 use crate::kube_api::ControlPlane;
 
+mod daemonset;
 mod endpoints;
 mod job;
 mod node_ipam;
 mod node_lifecycle;
+mod pod_gc;
 mod service_account;
 
 /// A control plane with the controllers running on it, and an admin client.
