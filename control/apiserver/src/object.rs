@@ -384,6 +384,35 @@ pub fn apply_defaults(resource: &Resource, object: &mut Value) {
     }
 }
 
+/// The annotation an apps/v1 DaemonSet carries its template generation in.
+pub const DAEMON_SET_TEMPLATE_GENERATION: &str = "deprecated.daemonset.template.generation";
+
+/// kube's DaemonSet strategy: the template generation starts at 1 and counts the changes of
+/// `spec.template`; a client cannot set it. apps/v1 shows it as an annotation, which the
+/// daemonset controller copies onto its pods as `pod-template-generation`. Call it after the
+/// defaults, so a template only counts as changed when it is.
+pub fn set_template_generation(resource: &Resource, new: &mut Value, old: Option<&Value>) {
+    if resource.kind != "DaemonSet" || resource.group != "apps" || !new.is_object() {
+        return;
+    }
+    let generation = match old {
+        None => 1,
+        Some(old) => {
+            let before = old["metadata"]["annotations"][DAEMON_SET_TEMPLATE_GENERATION]
+                .as_str()
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0);
+            let changed = new["spec"].get("template") != old["spec"].get("template");
+            before + i64::from(changed)
+        }
+    };
+    let metadata = metadata_mut(new);
+    if !metadata.get("annotations").is_some_and(Value::is_object) {
+        metadata.insert("annotations".into(), json!({}));
+    }
+    metadata["annotations"][DAEMON_SET_TEMPLATE_GENERATION] = json!(generation.to_string());
+}
+
 /// Whether `resource` is CustomResourceDefinitions.
 pub fn is_crd(resource: &Resource) -> bool {
     resource.group == "apiextensions.k8s.io" && resource.kind == "CustomResourceDefinition"
@@ -443,6 +472,35 @@ pub async fn remove(storage: &dyn Storage, key: &str, expected: i64) -> Result<O
 mod tests {
     use super::*;
     use crate::registry::Registry;
+
+    #[test]
+    fn a_daemon_sets_template_generation_counts_template_changes() {
+        let registry = Registry::default();
+        let resource = &registry.find("apps", "v1", "daemonsets").unwrap();
+        let mut created = json!({"metadata": {"name": "ds",
+            "annotations": {DAEMON_SET_TEMPLATE_GENERATION: "7"}},
+            "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "a"}]}}}});
+        set_template_generation(resource, &mut created, None);
+        assert_eq!(
+            created["metadata"]["annotations"][DAEMON_SET_TEMPLATE_GENERATION],
+            "1"
+        );
+        let mut scaled = created.clone();
+        scaled["spec"]["minReadySeconds"] = json!(5);
+        scaled["metadata"]["annotations"][DAEMON_SET_TEMPLATE_GENERATION] = json!("9");
+        set_template_generation(resource, &mut scaled, Some(&created));
+        assert_eq!(
+            scaled["metadata"]["annotations"][DAEMON_SET_TEMPLATE_GENERATION],
+            "1"
+        );
+        let mut retemplated = scaled.clone();
+        retemplated["spec"]["template"]["spec"]["containers"][0]["image"] = json!("b");
+        set_template_generation(resource, &mut retemplated, Some(&scaled));
+        assert_eq!(
+            retemplated["metadata"]["annotations"][DAEMON_SET_TEMPLATE_GENERATION],
+            "2"
+        );
+    }
 
     #[test]
     fn generation_moves_with_the_desired_state_only() {

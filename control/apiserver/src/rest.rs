@@ -190,6 +190,7 @@ impl Api {
             }
             // After the name: some defaults derive from it (a Job's job-name label).
             object::apply_defaults(resource, &mut candidate);
+            object::set_template_generation(resource, &mut candidate, None);
             admission::add_default_tolerations(resource.kind, &mut candidate);
             let candidate_name = meta_str(&candidate, "name").unwrap_or("").to_owned();
             object::validate(resource, &candidate, None)?;
@@ -283,6 +284,7 @@ impl Api {
             object::check_type(resource, &mut new, resource.kind)?;
             let mut new = object::prepare_for_update(resource, part, new, &current.object);
             object::apply_defaults(resource, &mut new);
+            object::set_template_generation(resource, &mut new, Some(&current.object));
             if part == Part::Main {
                 Api::prepare_service_update(resource, &mut new, &current.object);
             }

@@ -310,6 +310,31 @@ async fn a_daemon_set_runs_one_pod_on_each_eligible_node() {
                     == Some("daemonset-controller")));
     }
 
+    // A daemon pod that failed is deleted and replaced on its node.
+    let failed = placed["node-a"].name_any();
+    let phase =
+        json!({"status": {"phase": "Failed", "reason": "Test", "message": "failed by the test"}});
+    pods.patch_status(&failed, &PatchParams::default(), &Patch::Merge(phase))
+        .await
+        .unwrap();
+    let replacement = eventually("a new pod on node-a", || async {
+        let ready = ready_by_node(&pods, "agent").await;
+        let pod = ready.get("node-a")?;
+        (pod.name_any() != failed).then(|| pod.name_any())
+    })
+    .await;
+    let warnings = events_with_reason(&c.h.client, NAMESPACE, "FailedDaemonPod").await;
+    let expected =
+        format!("Found failed daemon pod {NAMESPACE}/{failed} on node node-a, will try to kill it");
+    assert!(
+        warnings
+            .iter()
+            .any(|e| e.message.as_deref() == Some(expected.as_str())
+                && e.type_.as_deref() == Some("Warning")),
+        "{warnings:?}"
+    );
+    assert!(!replacement.is_empty());
+
     // A node added gets its pod; a node relabelled out of the selector loses its pod.
     c.add_node("node-c", &worker, "").await;
     settled_on(&pods, "agent", &["node-a", "node-b", "node-c"], "busybox:1").await;
@@ -480,6 +505,15 @@ async fn a_rolling_update_goes_one_node_at_a_time_and_undo_returns() {
         "{status}"
     );
     let second = settled_on(&pods, "web", &nodes, "busybox:2").await;
+    // The API server counts template changes; the pods carry the count.
+    let updated = daemonsets.get("web").await.unwrap();
+    assert_eq!(
+        updated.annotations()["deprecated.daemonset.template.generation"],
+        "2"
+    );
+    for pod in second.values() {
+        assert_eq!(pod.labels()["pod-template-generation"], "2");
+    }
     // Every old pod was replaced, and never more than one node was without a ready pod.
     assert_eq!(
         watch.min(),
