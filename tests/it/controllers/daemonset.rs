@@ -165,7 +165,7 @@ pub(super) async fn ready_by_node(pods: &Api<Pod>, app: &str) -> BTreeMap<String
         .items;
     list.into_iter()
         .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .filter(|p| is_ready(p))
+        .filter(is_ready)
         .filter_map(|p| Some((node_of(&p)?, p)))
         .collect()
 }
@@ -599,6 +599,84 @@ async fn a_rolling_update_goes_one_node_at_a_time_and_undo_returns() {
         numbers[1].1, first_hash,
         "the first template's revision came back"
     );
+    watch.task.abort();
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn on_delete_waits_for_a_deletion_and_surge_keeps_every_node_served() {
+    let mut c = Cluster::start(|config| config).await;
+    let nodes = ["node-a", "node-b"];
+    for node in nodes {
+        c.add_node(node, &[], "").await;
+    }
+    let daemonsets: Api<DaemonSet> = Api::namespaced(c.h.client.clone(), NAMESPACE);
+    let pods = c.pods();
+    let image = |image: &str| {
+        Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "main", "image": image}]}}}}))
+    };
+
+    // OnDelete: a new template changes nothing until a pod is deleted by hand.
+    let ds = daemon_set(
+        "manual",
+        "busybox:1",
+        json!({"updateStrategy": {"type": "OnDelete"}}),
+    );
+    daemonsets
+        .create(&PostParams::default(), &ds)
+        .await
+        .unwrap();
+    let first = settled_on(&pods, "manual", &nodes, "busybox:1").await;
+    daemonsets
+        .patch("manual", &PatchParams::default(), &image("busybox:2"))
+        .await
+        .unwrap();
+    eventually("the new generation observed, nothing updated", || async {
+        let ds = daemonsets.get("manual").await.ok()?;
+        let s = ds.status.clone()?;
+        (s.observed_generation == ds.metadata.generation
+            && s.updated_number_scheduled == Some(0)
+            && s.number_available == Some(2))
+        .then_some(())
+    })
+    .await;
+    let unchanged = ready_by_node(&pods, "manual").await;
+    for node in nodes {
+        assert_eq!(unchanged[node].name_any(), first[node].name_any());
+    }
+    pods.delete(&first["node-a"].name_any(), &Default::default())
+        .await
+        .unwrap();
+    let after = eventually("node-a's pod replaced with the new template", || async {
+        let ready = ready_by_node(&pods, "manual").await;
+        (ready.get("node-a").map(image_of).as_deref() == Some("busybox:2")).then_some(ready)
+    })
+    .await;
+    assert_eq!(after["node-b"].name_any(), first["node-b"].name_any());
+
+    // maxSurge=1, maxUnavailable=0: the new pod starts beside the old one, which goes only
+    // once its successor is ready, so every node keeps a ready pod throughout.
+    let ds = daemon_set(
+        "surge",
+        "busybox:1",
+        json!({"updateStrategy": {"type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}}),
+    );
+    daemonsets
+        .create(&PostParams::default(), &ds)
+        .await
+        .unwrap();
+    settled_on(&pods, "surge", &nodes, "busybox:1").await;
+    let watch = AvailabilityWatch::start(pods.clone(), "surge");
+    watch.arm_at(2).await;
+    daemonsets
+        .patch("surge", &PatchParams::default(), &image("busybox:2"))
+        .await
+        .unwrap();
+    settled_on(&pods, "surge", &nodes, "busybox:2").await;
+    assert!(watch.min() >= 2, "ready pods fell to {}", watch.min());
+    assert_eq!(watch.terminated.lock().unwrap().len(), 2);
     watch.task.abort();
     c.stop().await;
 }

@@ -306,7 +306,10 @@ mod tests {
         const NEVER: (bool, bool) = (false, false);
         const STAY: (bool, bool) = (false, true);
         let taint = |key: &str, effect: &str| json!([{"key": key, "effect": effect}]);
-        let cases: Vec<(&str, Value, Value, Value, (bool, bool))> = vec![
+        // What, the node's labels, the pod spec's extra fields, the node's taints, and
+        // (should run, should continue running).
+        type Case = (&'static str, Value, Value, Value, (bool, bool));
+        let cases: Vec<Case> = vec![
             ("plain node", json!({}), json!({}), json!([]), RUN),
             (
                 "nodeSelector matches",
