@@ -21,6 +21,12 @@ pub struct ScoreWeights {
     pub node_resources_fit: i64,
     /// NodeResourcesBalancedAllocation: 1.
     pub balanced_allocation: i64,
+    /// PodTopologySpread (ScheduleAnyway and default constraints): 2.
+    pub pod_topology_spread: i64,
+    /// InterPodAffinity (preferred terms): 2.
+    pub inter_pod_affinity: i64,
+    /// ImageLocality: 1.
+    pub image_locality: i64,
 }
 
 impl Default for ScoreWeights {
@@ -30,6 +36,9 @@ impl Default for ScoreWeights {
             node_affinity: 2,
             node_resources_fit: 1,
             balanced_allocation: 1,
+            pod_topology_spread: 2,
+            inter_pod_affinity: 2,
+            image_locality: 1,
         }
     }
 }
