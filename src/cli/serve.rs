@@ -125,6 +125,9 @@ pub struct ServeArgs {
     /// audit-log-path: one JSON line per mutating API request (an audit.k8s.io/v1 Event)
     #[arg(long = "audit-log-path")]
     pub apiserver_audit_log_path: Option<PathBuf>,
+    /// scheduler-config: the scheduler's KubeSchedulerConfiguration (YAML)
+    #[arg(long)]
+    pub scheduler_config: Option<PathBuf>,
     /// cluster-cidr: the pods' network, a /24 of it per node
     #[arg(long)]
     pub cluster_cidr: Option<String>,
@@ -211,7 +214,8 @@ impl ServeArgs {
             apiserver_client_ca_file,
             apiserver_token_file,
             apiserver_service_account_key_file,
-            apiserver_audit_log_path
+            apiserver_audit_log_path,
+            scheduler_config
         );
         // A boolean flag can only turn auth on; the file's `false` is the default anyway.
         config.client_cert_auth |= self.client_cert_auth;
@@ -315,6 +319,9 @@ async fn start_control_plane(
         config.apiserver_audit_log_path.as_deref(),
     )
     .await?;
+    if let Some(path) = &config.scheduler_config {
+        apiserver.scheduler_profiles = keel_scheduler::config_file::load(path)?;
+    }
     apiserver.start_components(&config.name, Some(&config.cluster_cidr));
     tracing::info!(
         "member {} serving the Kubernetes API on https://{}",

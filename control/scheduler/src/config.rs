@@ -80,6 +80,9 @@ pub struct SchedulerConfig {
     pub initial_backoff: Duration,
     /// ... up to 10 s.
     pub max_backoff: Duration,
+    /// The profiles from a configuration file ([`crate::config_file`]); empty: one default
+    /// profile for `scheduler_name` scoring with `weights`.
+    pub profiles: Vec<crate::profile::Profile>,
 }
 
 impl SchedulerConfig {
@@ -92,6 +95,19 @@ impl SchedulerConfig {
             lease: LeaseTimings::default(),
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(10),
+            profiles: Vec::new(),
+        }
+    }
+
+    /// The profiles this scheduler serves, one per scheduler name.
+    pub fn profiles(&self) -> Vec<crate::profile::Profile> {
+        if self.profiles.is_empty() {
+            vec![crate::profile::Profile::with_weights(
+                &self.scheduler_name,
+                &self.weights,
+            )]
+        } else {
+            self.profiles.clone()
         }
     }
 

@@ -30,6 +30,7 @@
 pub mod binder;
 pub mod cache;
 pub mod config;
+pub mod config_file;
 pub mod error;
 pub mod events;
 pub mod framework;
