@@ -248,6 +248,10 @@ pub struct Cache {
     services: HashMap<String, BTreeMap<String, BTreeMap<String, String>>>,
     /// Controller selectors by (kind, namespace, name).
     controllers: HashMap<(ControllerKind, String, String), LabelSelector>,
+    /// Pods with pod affinity or anti-affinity terms, over all nodes.
+    pods_with_affinity: usize,
+    /// Pods with required anti-affinity terms, over all nodes.
+    pods_with_required_anti_affinity: usize,
 }
 
 impl Cache {
@@ -276,6 +280,8 @@ impl Cache {
         for image in image_names(info.node.as_deref()) {
             *self.image_nodes.entry(image.clone()).or_default() += 1;
         }
+        self.pods_with_affinity += info.pods_with_affinity;
+        self.pods_with_required_anti_affinity += info.pods_with_required_anti_affinity;
         for uid in info.pods.keys() {
             self.pods.insert(
                 uid.clone(),
@@ -286,6 +292,21 @@ impl Cache {
             );
         }
         self.nodes.insert(info.name.clone(), info);
+    }
+
+    /// Whether any pod has pod affinity or anti-affinity terms.
+    pub fn any_pod_with_affinity(&self) -> bool {
+        self.pods_with_affinity > 0
+    }
+
+    /// Whether any pod has required anti-affinity terms.
+    pub fn any_pod_with_required_anti_affinity(&self) -> bool {
+        self.pods_with_required_anti_affinity > 0
+    }
+
+    /// Whether any node reports images.
+    pub fn any_images(&self) -> bool {
+        !self.image_nodes.is_empty()
     }
 
     /// How many nodes report the image `name`.
@@ -401,6 +422,9 @@ impl Cache {
 
     fn place(&mut self, pod: Arc<PodInfo>, node: &str, assumed: bool) {
         self.remove_pod(&pod.uid);
+        let (affinity, required_anti) = affinity_kinds(&pod);
+        self.pods_with_affinity += usize::from(affinity);
+        self.pods_with_required_anti_affinity += usize::from(required_anti);
         self.nodes
             .entry(node.to_owned())
             .or_insert_with(|| NodeInfo {
@@ -448,6 +472,11 @@ impl Cache {
     pub fn remove_pod(&mut self, uid: &str) -> Option<String> {
         let state = self.pods.remove(uid)?;
         if let Some(info) = self.nodes.get_mut(&state.node) {
+            if let Some(old) = info.pods.get(uid) {
+                let (affinity, required_anti) = affinity_kinds(old);
+                self.pods_with_affinity -= usize::from(affinity);
+                self.pods_with_required_anti_affinity -= usize::from(required_anti);
+            }
             info.remove_pod(uid);
             if info.node.is_none() && info.pods.is_empty() {
                 self.nodes.remove(&state.node);
@@ -513,6 +542,7 @@ mod tests {
         ));
         assert!(!cache.is_assumed(&p.uid));
         assert_eq!(cache.forget(&p.uid), None);
+        assert!(!cache.any_pod_with_affinity());
         assert_eq!(cache.node("n1").unwrap().requested.milli_cpu, 1000);
         assert_eq!(cache.pod_count(), 1);
         assert_eq!(cache.remove_pod(&p.uid).as_deref(), Some("n1"));
@@ -533,5 +563,54 @@ mod tests {
         assert!(cache.node("later").is_some(), "kept while its pod is");
         cache.remove_pod("uid-p");
         assert!(cache.node("later").is_none());
+    }
+
+    #[test]
+    fn affinity_pods_and_images_are_counted_incrementally() {
+        let mut cache = Cache::default();
+        let imaged = |size| {
+            Arc::new(
+                node("n1")
+                    .image(&["nginx:latest", "nginx:1.27"], size)
+                    .build(),
+            )
+        };
+        cache.add_node(imaged(10));
+        cache.add_node(Arc::new(node("n2").image(&["nginx:latest"], 10).build()));
+        assert_eq!(cache.nodes_with_image("nginx:latest"), 2);
+        cache.add_node(imaged(20));
+        assert_eq!(
+            cache.nodes_with_image("nginx:1.27"),
+            1,
+            "an update is not a new node"
+        );
+        assert_eq!(cache.node("n1").unwrap().image_size("nginx:1.27"), Some(20));
+        cache.remove_node("n2");
+        assert_eq!(cache.nodes_with_image("nginx:latest"), 1);
+
+        let anti = info(
+            pod("anti")
+                .node("n1")
+                .pod_anti_affinity(crate::testing::affinity_term(
+                    "app",
+                    "web",
+                    "kubernetes.io/hostname",
+                )),
+        );
+        cache.assume(Arc::clone(&anti), "n1");
+        assert!(cache.any_pod_with_required_anti_affinity());
+        assert_eq!(cache.node("n1").unwrap().pods_with_affinity, 1);
+        cache.add_pod(Arc::clone(&anti));
+        assert!(
+            cache.any_pod_with_affinity(),
+            "confirmed, still counted once"
+        );
+        cache.remove_pod(&anti.uid);
+        assert!(!cache.any_pod_with_affinity());
+        assert!(!cache.any_pod_with_required_anti_affinity());
+        assert_eq!(
+            cache.node("n1").unwrap().pods_with_required_anti_affinity,
+            0
+        );
     }
 }

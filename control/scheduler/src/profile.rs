@@ -57,6 +57,9 @@ pub const KNOWN_WITHOUT_EFFECT: &[&str] = &[
     "DynamicResources",
 ];
 
+/// A score plugin with its weight.
+pub type WeightedScore = (Box<dyn ScorePlugin>, i64);
+
 /// One profile, defaults merged.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Profile {
@@ -153,8 +156,7 @@ impl Profile {
 
     /// The profile's plugins, built with its arguments (names without a plugin here are
     /// the [`KNOWN_WITHOUT_EFFECT`] ones and are skipped).
-    #[allow(clippy::type_complexity)]
-    pub fn plugins(&self) -> (Vec<Box<dyn FilterPlugin>>, Vec<(Box<dyn ScorePlugin>, i64)>) {
+    pub fn plugins(&self) -> (Vec<Box<dyn FilterPlugin>>, Vec<WeightedScore>) {
         let filters = self
             .filters
             .iter()

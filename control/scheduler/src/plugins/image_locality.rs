@@ -71,6 +71,9 @@ impl ScorePlugin for ImageLocality {
         cache: &Cache,
         state: &mut CycleState,
     ) -> bool {
+        if !cache.any_images() {
+            return false;
+        }
         let total = cache.nodes().len();
         let containers =
             pod.spec().init_containers.as_ref().map_or(0, Vec::len) + pod.spec().containers.len();

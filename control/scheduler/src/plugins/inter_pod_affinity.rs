@@ -270,11 +270,10 @@ impl FilterPlugin for InterPodAffinity {
 
     fn pre_filter_in(&self, pod: &PodInfo, cache: &Cache, state: &mut CycleState) -> PreFilter {
         let terms = Terms::of(pod);
-        let nodes = cache.nodes();
-        let anyone_anti = nodes.iter().any(|n| n.pods_with_required_anti_affinity > 0);
-        if !terms.has_required() && !anyone_anti {
+        if !terms.has_required() && !cache.any_pod_with_required_anti_affinity() {
             return PreFilter::AllNodes;
         }
+        let nodes = cache.nodes();
         let mut counted = FilterState {
             matches_own_affinity: !terms.required_affinity.is_empty()
                 && terms
@@ -426,11 +425,11 @@ impl ScorePlugin for InterPodAffinity {
         state: &mut CycleState,
     ) -> bool {
         let terms = Terms::of(pod);
-        let all = cache.nodes();
         let has_preferred = terms.has_preferred();
-        if !has_preferred && all.iter().all(|n| n.pods_with_affinity == 0) {
+        if !has_preferred && !cache.any_pod_with_affinity() {
             return false;
         }
+        let all = cache.nodes();
         let mut scores = ScoreState::default();
         for node in all {
             if !has_preferred && node.pods_with_affinity == 0 {

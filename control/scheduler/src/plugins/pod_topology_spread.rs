@@ -497,6 +497,15 @@ mod tests {
         pod(name).label("foo", "").node(node)
     }
 
+    /// Name, incoming pod, nodes, placed pods, each node's status.
+    type FilterCase = (
+        &'static str,
+        PodBuilder,
+        Vec<NodeBuilder>,
+        Vec<PodBuilder>,
+        Vec<Status>,
+    );
+
     fn filter_all(
         plugin: &PodTopologySpread,
         nodes: Vec<NodeBuilder>,
@@ -527,13 +536,7 @@ mod tests {
                 .label("foo", "")
                 .spread(skew, key, "DoNotSchedule", selector(&[("foo", "")]))
         };
-        let cases: Vec<(
-            &str,
-            PodBuilder,
-            Vec<NodeBuilder>,
-            Vec<PodBuilder>,
-            Vec<Status>,
-        )> = vec![
+        let cases: Vec<FilterCase> = vec![
             (
                 "no existing pods: every node fits",
                 spread(1, ZONE),
