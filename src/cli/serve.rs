@@ -231,6 +231,10 @@ impl ServeArgs {
                 .join(",");
         }
         config.validate()?;
+        // A scheduler configuration that cannot be used stops the member before it starts.
+        if let Some(path) = &config.scheduler_config {
+            keel_scheduler::config_file::load(path)?;
+        }
         Ok(config)
     }
 
@@ -449,5 +453,34 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("election-timeout"), "{err}");
         assert!(Cli::try_parse_from(["keel", "serve", "--auto-compaction-mode", "x"]).is_err());
+    }
+
+    #[test]
+    fn the_scheduler_config_is_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scheduler.yaml");
+        let head = "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n";
+        std::fs::write(
+            &file,
+            format!("{head}profiles:\n- schedulerName: packing\n"),
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let config = serve_args(&["--scheduler-config", path]).config().unwrap();
+        assert_eq!(config.scheduler_config.as_deref(), Some(file.as_path()));
+        std::fs::write(
+            &file,
+            format!("{head}profiles:\n- plugins:\n    score:\n      enabled: [{{name: Magic}}]\n"),
+        )
+        .unwrap();
+        let err = serve_args(&["--scheduler-config", path])
+            .config()
+            .unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "profiles[0].plugins.score.enabled[0].name: Invalid value: \"Magic\": unknown plugin"
+            ),
+            "{err}"
+        );
     }
 }
