@@ -712,6 +712,13 @@ mod tests {
         ] {
             assert_eq!(num_feasible_nodes_to_find(nodes), want, "{nodes} nodes");
         }
+        // percentageOfNodesToScore: that share, at least 100 nodes; 0 is the adaptive one.
+        assert_eq!(nodes_to_find_at(1000, 30), 300);
+        assert_eq!(nodes_to_find_at(200, 10), 100);
+        assert_eq!(
+            (nodes_to_find_at(1000, 0), nodes_to_find_at(50, 10)),
+            (420, 50)
+        );
     }
 
     #[test]
