@@ -4,8 +4,7 @@
 //! node fits, the result is a [`FitError`] whose text is kube-scheduler's `FailedScheduling`
 //! message, preemption's verdict included.
 
-use std::any::{Any, TypeId};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -14,6 +13,7 @@ use rand::Rng as _;
 
 use crate::cache::{Cache, HostPort, NodeInfo};
 use crate::config::ScoreWeights;
+pub use crate::cycle_state::CycleState;
 use crate::plugins;
 use crate::resources::{self, NonZero, Resource};
 
@@ -152,26 +152,6 @@ pub enum PreFilter {
     Reject(Status),
 }
 
-/// What a plugin's pre-filter or pre-score worked out for one scheduling cycle, read back by
-/// its filter or score (kube's `CycleState`): one value per type, so each plugin keys its
-/// data by its own state type.
-#[derive(Default)]
-pub struct CycleState {
-    data: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
-}
-
-impl CycleState {
-    /// Stores `value`, replacing an earlier value of its type.
-    pub fn write<T: Any + Send + Sync>(&mut self, value: T) {
-        self.data.insert(TypeId::of::<T>(), Box::new(value));
-    }
-
-    /// The value of type `T`, if written.
-    pub fn read<T: Any + Send + Sync>(&self) -> Option<&T> {
-        self.data.get(&TypeId::of::<T>())?.downcast_ref()
-    }
-}
-
 /// A filter plugin: whether a pod may run on a node.
 ///
 /// Plugins that judge a node by the node alone implement [`FilterPlugin::pre_filter`] and
@@ -200,6 +180,18 @@ pub trait FilterPlugin: Send + Sync {
     /// The pod on this node, with what the pre-filter left in `state`.
     fn filter_in(&self, _state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
         self.filter(pod, node)
+    }
+
+    /// Takes `removed`, a pod on `node`, out of what the pre-filter counted (kube's
+    /// `RemovePod` pre-filter extension, for preemption's dry runs).
+    fn remove_pod_in(
+        &self,
+        _state: &mut CycleState,
+        _pod: &PodInfo,
+        _removed: &PodInfo,
+        _node: &NodeInfo,
+        _cache: &Cache,
+    ) {
     }
 }
 
@@ -403,6 +395,36 @@ impl Framework {
             }
         }
         Status::success()
+    }
+
+    /// The pre-filters' state for `pod` over `cache`, for dry runs such as preemption's
+    /// ([`Framework::run_filters_without`]); `None` when a pre-filter rejects the pod.
+    pub fn pre_filter_state(&self, pod: &PodInfo, cache: &Cache) -> Option<CycleState> {
+        let mut state = CycleState::default();
+        self.run_pre_filters_in(pod, cache, &mut state).ok()?;
+        Some(state)
+    }
+
+    /// The filters on `node` with the pods `removed` gone from it and from the cluster-wide
+    /// counts in `state` (from [`Framework::pre_filter_state`]): whether evicting them would
+    /// make the pod fit, anti-affinity and topology spread included.
+    pub fn run_filters_without(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        cache: &Cache,
+        node: &NodeInfo,
+        removed: &[&PodInfo],
+    ) -> Status {
+        let mut state = state.clone();
+        let mut without = node.clone();
+        for victim in removed {
+            for plugin in &self.filters {
+                plugin.remove_pod_in(&mut state, pod, victim, node, cache);
+            }
+            without.remove_pod(&victim.uid);
+        }
+        self.run_filters_in(&state, pod, &without)
     }
 
     /// Runs the pre-filters: the nodes worth filtering (`None`: all of them), or the

@@ -25,6 +25,7 @@
 //! - [`queue`]: active (priority, then age), backoff (1 s doubling to 10 s), unschedulable.
 //! - [`cache`]: nodes with allocatable vs requested, bound and assumed pods, host ports,
 //!   images; namespace labels and Service/controller selectors.
+//! - [`cycle_state`]: what pre-filters and pre-scores leave for their filters and scores.
 //! - [`framework`]: pre-filter → filter → score → select with a per-cycle state;
 //!   `FitError`, the failure message.
 //! - [`plugins`]: one file per plugin, each with its table tests.
@@ -40,6 +41,7 @@ pub mod binder;
 pub mod cache;
 pub mod config;
 pub mod config_file;
+pub mod cycle_state;
 pub mod error;
 pub mod events;
 pub mod framework;

@@ -53,6 +53,7 @@ fn image_sum(pod: &PodInfo, node: &NodeInfo, cache: &Cache, total_nodes: usize) 
 }
 
 /// Each feasible node's score, worked out in the pre-score where the cluster is at hand.
+#[derive(Clone)]
 struct Scores(HashMap<String, i64>);
 
 impl ScorePlugin for ImageLocality {

@@ -58,7 +58,7 @@ impl Default for InterPodAffinity {
 type Domain = (String, String);
 
 /// A pod affinity term made ready to match pods.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Term {
     namespaces: BTreeSet<String>,
     namespace_selector: Option<LabelSelector>,
@@ -130,7 +130,7 @@ impl Term {
 }
 
 /// A pod's terms, by kind.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Terms {
     /// Required affinity.
     pub required_affinity: Vec<Term>,
@@ -203,7 +203,7 @@ impl Terms {
 }
 
 /// What the pre-filter counted.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct FilterState {
     terms: Terms,
     /// Placed pods matching all the incoming pod's affinity terms, per domain of each term.
@@ -319,6 +319,43 @@ impl FilterPlugin for InterPodAffinity {
         PreFilter::AllNodes
     }
 
+    /// `updateWithPod(-1)`: the counts without `removed`.
+    fn remove_pod_in(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        removed: &PodInfo,
+        node: &NodeInfo,
+        cache: &Cache,
+    ) {
+        let Some(counted) = state.read_mut::<FilterState>() else {
+            return;
+        };
+        for term in &Terms::of(removed).required_anti_affinity {
+            if term.matches(pod, cache) {
+                add(&mut counted.existing_anti_affinity, term.domain(node), -1);
+            }
+        }
+        let affinity = &counted.terms.required_affinity;
+        if !affinity.is_empty() && affinity.iter().all(|t| t.matches(removed, cache)) {
+            for term in affinity {
+                add(&mut counted.affinity, term.domain(node), -1);
+            }
+        }
+        for term in &counted.terms.required_anti_affinity {
+            if term.matches(removed, cache) {
+                add(&mut counted.anti_affinity, term.domain(node), -1);
+            }
+        }
+        for counts in [
+            &mut counted.affinity,
+            &mut counted.anti_affinity,
+            &mut counted.existing_anti_affinity,
+        ] {
+            counts.retain(|_, count| *count != 0);
+        }
+    }
+
     /// Affinity first (unresolvable: removing pods cannot create a match), then the pod's
     /// anti-affinity, then the placed pods' anti-affinity.
     fn filter_in(&self, state: &CycleState, _pod: &PodInfo, node: &NodeInfo) -> Status {
@@ -343,7 +380,7 @@ impl FilterPlugin for InterPodAffinity {
 }
 
 /// What the pre-score summed: per topology key, per value, the score of that domain.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct ScoreState {
     topology_score: BTreeMap<String, HashMap<String, i64>>,
 }
@@ -485,7 +522,12 @@ mod tests {
         ["n1", "n2", "n3"]
             .into_iter()
             .zip(["z1", "z1", "z2"])
-            .map(|(name, zone)| node(name).label(HOST, name).label(ZONE, zone))
+            .map(|(name, zone)| {
+                node(name)
+                    .label(HOST, name)
+                    .label(ZONE, zone)
+                    .allocatable(&[("pods", "110")])
+            })
             .collect()
     }
 
@@ -728,5 +770,38 @@ mod tests {
         for (name, incoming, placed, want) in cases {
             assert_eq!(scores(incoming, placed), want, "{name}");
         }
+    }
+
+    #[test]
+    fn removing_pods_takes_them_out_of_the_counts() {
+        let cache = cache_of(
+            nodes(),
+            vec![
+                pod("w").label("app", "web").node("n1"),
+                pod("db")
+                    .node("n3")
+                    .pod_anti_affinity(affinity_term("app", "web", ZONE)),
+            ],
+        );
+        let framework = crate::framework::Framework::new(&crate::config::ScoreWeights::default());
+        let incoming = pod("p")
+            .label("app", "web")
+            .pod_anti_affinity(affinity_term("app", "web", HOST))
+            .info();
+        let state = framework.pre_filter_state(&incoming, &cache).unwrap();
+        let n1 = cache.node("n1").unwrap();
+        let n3 = cache.node("n3").unwrap();
+        assert!(!framework.run_filters_in(&state, &incoming, n1).is_success());
+        assert!(!framework.run_filters_in(&state, &incoming, n3).is_success());
+        let web = n1.pods.values().next().unwrap();
+        let db = n3.pods.values().next().unwrap();
+        let without = |node, victim: &PodInfo| {
+            framework
+                .run_filters_without(&state, &incoming, &cache, node, &[victim])
+                .is_success()
+        };
+        assert!(without(n1, web), "the matching pod evicted");
+        assert!(without(n3, db), "the pod with the anti-affinity evicted");
+        assert!(!without(n3, web), "a pod elsewhere does not count here");
     }
 }

@@ -258,7 +258,7 @@ impl PodTopologySpread {
 }
 
 /// What the pre-filter counted: per constraint, matching pods per domain value.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct FilterState {
     constraints: Vec<Constraint>,
     counts: Vec<HashMap<String, i64>>,
@@ -301,6 +301,33 @@ impl FilterPlugin for PodTopologySpread {
         PreFilter::AllNodes
     }
 
+    /// The counts without `removed` (kube's `RemovePod` extension).
+    fn remove_pod_in(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        removed: &PodInfo,
+        node: &NodeInfo,
+        _cache: &Cache,
+    ) {
+        let Some(counted) = state.read_mut::<FilterState>() else {
+            return;
+        };
+        if !has_all_keys(node, &counted.constraints) || removed.namespace != pod.namespace {
+            return;
+        }
+        let labels = node.labels().expect("has_all_keys saw labels");
+        for (c, counts) in counted.constraints.iter().zip(counted.counts.iter_mut()) {
+            let selected =
+                label_selector::matches(c.selector.as_ref(), removed.pod.metadata.labels.as_ref());
+            if c.includes(pod, node) && selected {
+                if let Some(count) = counts.get_mut(&labels[&c.topology_key]) {
+                    *count -= 1;
+                }
+            }
+        }
+    }
+
     /// `matching pods in the node's domain + the pod itself if it matches - the least
     /// loaded domain <= maxSkew`, for every constraint.
     fn filter_in(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
@@ -330,7 +357,7 @@ impl FilterPlugin for PodTopologySpread {
 }
 
 /// What the pre-score counted.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct ScoreState {
     constraints: Vec<Constraint>,
     /// Nodes lacking a topology key: they score 0.
@@ -662,6 +689,29 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn removing_pods_takes_them_out_of_the_counts() {
+        let plugin = PodTopologySpread::default();
+        let cache = cache_of(nodes(), vec![foo("a", "n1")]);
+        let incoming = pod("p")
+            .label("foo", "")
+            .spread(1, ZONE, "DoNotSchedule", selector(&[("foo", "")]))
+            .info();
+        let mut state = CycleState::default();
+        plugin.pre_filter_in(&incoming, &cache, &mut state);
+        let n1 = cache.node("n1").unwrap();
+        assert!(
+            !plugin.filter_in(&state, &incoming, n1).is_success(),
+            "z1 2, z2 0"
+        );
+        let victim = n1.pods.values().next().unwrap();
+        plugin.remove_pod_in(&mut state, &incoming, victim, n1, &cache);
+        assert!(
+            plugin.filter_in(&state, &incoming, n1).is_success(),
+            "z1 1, z2 0"
+        );
     }
 
     fn scores(plugin: &PodTopologySpread, cache: &Cache, incoming: PodBuilder) -> Vec<i64> {
