@@ -162,6 +162,10 @@ pub struct Config {
     /// The audit log of mutating API requests (kube's `--audit-log-path`). Unset: none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub apiserver_audit_log_path: Option<PathBuf>,
+    /// The scheduler's KubeSchedulerConfiguration (YAML; kube-scheduler's `--config`):
+    /// profiles, plugins, weights. Unset: kube-scheduler's default profile.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduler_config: Option<PathBuf>,
     /// The pods' network: the controller manager gives every node its own /24 of it
     /// (`spec.podCIDR`), as kube-controller-manager's `--cluster-cidr`.
     pub cluster_cidr: String,
@@ -211,6 +215,7 @@ impl Default for Config {
             apiserver_token_file: None,
             apiserver_service_account_key_file: None,
             apiserver_audit_log_path: None,
+            scheduler_config: None,
             cluster_cidr: "10.244.0.0/16".into(),
             service_cluster_ip_range: "10.96.0.0/12".into(),
             service_node_port_range: "30000-32767".into(),

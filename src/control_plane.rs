@@ -51,6 +51,8 @@ pub struct RunningApiServer {
     stop_services: watch::Sender<bool>,
     components: Vec<JoinHandle<()>>,
     stop_components: watch::Sender<bool>,
+    /// The scheduler's profiles (from `scheduler-config`); empty: the default profile.
+    pub scheduler_profiles: Vec<keel_scheduler::profile::Profile>,
 }
 
 impl RunningApiServer {
@@ -85,7 +87,10 @@ impl RunningApiServer {
     /// nodes get pod CIDRs from `cluster_cidr`.
     pub fn start_components(&mut self, member: &str, cluster_cidr: Option<&str>) {
         let identity = format!("{member}_{}", keel_apiserver::object::name_suffix());
-        let scheduler = keel_scheduler::SchedulerConfig::new(&identity);
+        let scheduler = keel_scheduler::SchedulerConfig {
+            profiles: self.scheduler_profiles.clone(),
+            ..keel_scheduler::SchedulerConfig::new(&identity)
+        };
         let client = self.client("system:kube-scheduler", &[]);
         let stopped = self.stop_components.subscribe();
         self.components.push(tokio::spawn(keel_scheduler::run(
@@ -248,6 +253,7 @@ pub async fn start_apiserver(
         front,
         components: Vec::new(),
         stop_components: watch::channel(false).0,
+        scheduler_profiles: Vec::new(),
         stop,
         server,
         cache,

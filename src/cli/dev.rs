@@ -71,6 +71,9 @@ pub struct DevCommand {
     /// URLs, requiring client certificates on both (etcd's --client-cert-auth).
     #[arg(long)]
     pub tls: bool,
+    /// The scheduler's KubeSchedulerConfiguration (YAML): profiles, plugins, weights.
+    #[arg(long)]
+    pub scheduler_config: Option<PathBuf>,
 }
 
 /// The certificates of a `keel dev --tls` cluster.
@@ -499,6 +502,7 @@ impl DevArgs {
         DevCommand {
             cluster: self,
             tls: false,
+            scheduler_config: None,
         }
         .execute()
         .await
@@ -514,6 +518,12 @@ impl DevCommand {
             _ => self.cluster.apiserver_port,
         };
         let kubeconfig = cluster.start_control_plane(apiserver_port).await?;
+        if let Some(path) = &self.scheduler_config {
+            let profiles = keel_scheduler::config_file::load(path)?;
+            for apiserver in &mut cluster.apiservers {
+                apiserver.scheduler_profiles = profiles.clone();
+            }
+        }
         cluster.start_components();
         let dns_addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.cluster.dns_port));
         let dns_listeners = keel_dns::Listeners::bind(dns_addr)

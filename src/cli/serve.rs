@@ -125,6 +125,9 @@ pub struct ServeArgs {
     /// audit-log-path: one JSON line per mutating API request (an audit.k8s.io/v1 Event)
     #[arg(long = "audit-log-path")]
     pub apiserver_audit_log_path: Option<PathBuf>,
+    /// scheduler-config: the scheduler's KubeSchedulerConfiguration (YAML)
+    #[arg(long)]
+    pub scheduler_config: Option<PathBuf>,
     /// cluster-cidr: the pods' network, a /24 of it per node
     #[arg(long)]
     pub cluster_cidr: Option<String>,
@@ -211,7 +214,8 @@ impl ServeArgs {
             apiserver_client_ca_file,
             apiserver_token_file,
             apiserver_service_account_key_file,
-            apiserver_audit_log_path
+            apiserver_audit_log_path,
+            scheduler_config
         );
         // A boolean flag can only turn auth on; the file's `false` is the default anyway.
         config.client_cert_auth |= self.client_cert_auth;
@@ -227,6 +231,10 @@ impl ServeArgs {
                 .join(",");
         }
         config.validate()?;
+        // A scheduler configuration that cannot be used stops the member before it starts.
+        if let Some(path) = &config.scheduler_config {
+            keel_scheduler::config_file::load(path)?;
+        }
         Ok(config)
     }
 
@@ -315,6 +323,9 @@ async fn start_control_plane(
         config.apiserver_audit_log_path.as_deref(),
     )
     .await?;
+    if let Some(path) = &config.scheduler_config {
+        apiserver.scheduler_profiles = keel_scheduler::config_file::load(path)?;
+    }
     apiserver.start_components(&config.name, Some(&config.cluster_cidr));
     tracing::info!(
         "member {} serving the Kubernetes API on https://{}",
@@ -442,5 +453,34 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("election-timeout"), "{err}");
         assert!(Cli::try_parse_from(["keel", "serve", "--auto-compaction-mode", "x"]).is_err());
+    }
+
+    #[test]
+    fn the_scheduler_config_is_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scheduler.yaml");
+        let head = "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n";
+        std::fs::write(
+            &file,
+            format!("{head}profiles:\n- schedulerName: packing\n"),
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let config = serve_args(&["--scheduler-config", path]).config().unwrap();
+        assert_eq!(config.scheduler_config.as_deref(), Some(file.as_path()));
+        std::fs::write(
+            &file,
+            format!("{head}profiles:\n- plugins:\n    score:\n      enabled: [{{name: Magic}}]\n"),
+        )
+        .unwrap();
+        let err = serve_args(&["--scheduler-config", path])
+            .config()
+            .unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "profiles[0].plugins.score.enabled[0].name: Invalid value: \"Magic\": unknown plugin"
+            ),
+            "{err}"
+        );
     }
 }

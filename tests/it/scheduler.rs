@@ -3,7 +3,10 @@
 //! bound and spread; a pod that fits nowhere stays Pending with kube-scheduler's exact
 //! `FailedScheduling` message and `PodScheduled=False` until a bigger node comes; taints,
 //! tolerations and node selectors hold; another scheduler's pods are left alone; a pod
-//! created after the leader dies is still bound by the other instance.
+//! created after the leader dies is still bound by the other instance. Required pod
+//! anti-affinity spreads replicas one per node and leaves the extra one Pending; topology
+//! spread constraints keep zones within maxSkew; a second profile from a configuration file
+//! serves its own scheduler name with its own scoring.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -35,9 +38,19 @@ fn start_scheduler(
     tokio::task::JoinHandle<()>,
     tokio::sync::oneshot::Sender<()>,
 ) {
+    start_scheduler_with(cp, config(identity))
+}
+
+fn start_scheduler_with(
+    cp: &ControlPlane,
+    config: SchedulerConfig,
+) -> (
+    tokio::task::JoinHandle<()>,
+    tokio::sync::oneshot::Sender<()>,
+) {
     let client = cp.cluster.apiservers[0].client("system:kube-scheduler", &[]);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(keel_scheduler::run(client, config(identity), async move {
+    let task = tokio::spawn(keel_scheduler::run(client, config, async move {
         let _ = stopped.await;
     }));
     (task, stop)
@@ -319,5 +332,220 @@ async fn a_pod_created_after_the_leader_dies_is_still_bound() {
 
     survivor_stop.send(()).unwrap();
     survivor.await.unwrap();
+    cp.stop().await;
+}
+
+/// A web replica: labelled `app: web`, not sharing a node with another (required
+/// anti-affinity on the hostname).
+fn web_replica() -> serde_json::Value {
+    json!({"metadata": {"labels": {"app": "web"}},
+        "spec": {"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": {"app": "web"}},
+             "topologyKey": "kubernetes.io/hostname"}]}}}})
+}
+
+#[tokio::test]
+async fn pod_anti_affinity_spreads_replicas_and_leaves_the_extra_one_pending() {
+    let cp = ControlPlane::start(1).await;
+    let client = cp.client.clone();
+    for name in ["worker-1", "worker-2", "worker-3"] {
+        create_node(&client, name, "4", json!({})).await;
+    }
+    let (task, stop) = start_scheduler(&cp, "scheduler-a");
+
+    // Created at once: each decision sees the replicas assumed before it, so no two share a
+    // node even before their bindings land.
+    for i in 0..3 {
+        create_pod(&client, &format!("web-{i}"), "100m", web_replica()).await;
+    }
+    let mut nodes = std::collections::BTreeSet::new();
+    for i in 0..3 {
+        nodes.insert(wait_bound(&client, &format!("web-{i}")).await);
+    }
+    assert_eq!(nodes.len(), 3, "one replica per node: {nodes:?}");
+
+    create_pod(&client, "web-3", "100m", web_replica()).await;
+    wait_unschedulable(
+        &client,
+        "web-3",
+        "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.",
+    )
+    .await;
+    // A pod the replicas' anti-affinity selects cannot join them either.
+    create_pod(
+        &client,
+        "web-like",
+        "100m",
+        json!({"metadata": {"labels": {"app": "web"}}}),
+    )
+    .await;
+    wait_unschedulable(
+        &client,
+        "web-like",
+        "0/3 nodes are available: 3 node(s) didn't satisfy existing pods anti-affinity rules. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.",
+    )
+    .await;
+
+    // A replica goes: its node takes one of the two waiting pods, the other still waits.
+    let freed = node_of(&client, "web-0").await.unwrap();
+    Api::<Pod>::namespaced(client.clone(), "default")
+        .delete("web-0", &kube::api::DeleteParams::default().grace_period(0))
+        .await
+        .unwrap();
+    let placed = eventually("a waiting pod on the freed node", || async {
+        for name in ["web-3", "web-like"] {
+            if node_of(&client, name).await.as_deref() == Some(freed.as_str()) {
+                return Some(name);
+            }
+        }
+        None
+    })
+    .await;
+    let other = if placed == "web-3" {
+        "web-like"
+    } else {
+        "web-3"
+    };
+    assert_eq!(node_of(&client, other).await, None, "{other} still waits");
+
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    cp.stop().await;
+}
+
+/// A pod of `app: spread` kept within maxSkew 1 across zones (DoNotSchedule).
+fn zone_spread() -> serde_json::Value {
+    json!({"metadata": {"labels": {"app": "spread"}},
+        "spec": {"topologySpreadConstraints": [{"maxSkew": 1,
+            "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": {"app": "spread"}}}]}})
+}
+
+async fn zone_of(client: &kube::Client, node: &str) -> String {
+    let node = Api::<Node>::all(client.clone()).get(node).await.unwrap();
+    node.metadata.labels.unwrap()["topology.kubernetes.io/zone"].clone()
+}
+
+#[tokio::test]
+async fn topology_spread_keeps_zones_within_max_skew() {
+    let cp = ControlPlane::start(1).await;
+    let client = cp.client.clone();
+    for (name, zone) in [("a-1", "zone-a"), ("a-2", "zone-a"), ("b-1", "zone-b")] {
+        let labels = json!({"metadata": {"labels": {"topology.kubernetes.io/zone": zone}}});
+        create_node(&client, name, "4", labels).await;
+    }
+    create_node(&client, "bare", "4", json!({})).await;
+    let (task, stop) = start_scheduler(&cp, "scheduler-a");
+
+    // Two pods: one per zone, whichever comes first; never on the node without a zone.
+    let mut zones = Vec::new();
+    for i in 0..2 {
+        create_pod(&client, &format!("spread-{i}"), "100m", zone_spread()).await;
+        let node = wait_bound(&client, &format!("spread-{i}")).await;
+        zones.push(zone_of(&client, &node).await);
+    }
+    zones.sort();
+    assert_eq!(zones, ["zone-a", "zone-b"]);
+
+    // Zone b's only node cordoned: a third pod goes to zone a (skew 1), a fourth has nowhere.
+    let nodes = Api::<Node>::all(client.clone());
+    let cordon = |on: bool| json!({"spec": {"unschedulable": on}});
+    let patch = kube::api::PatchParams::default();
+    nodes
+        .patch("b-1", &patch, &kube::api::Patch::Merge(cordon(true)))
+        .await
+        .unwrap();
+    create_pod(&client, "spread-2", "100m", zone_spread()).await;
+    let node = wait_bound(&client, "spread-2").await;
+    assert_eq!(zone_of(&client, &node).await, "zone-a");
+    create_pod(&client, "spread-3", "100m", zone_spread()).await;
+    wait_unschedulable(
+        &client,
+        "spread-3",
+        "0/4 nodes are available: 1 node(s) didn't match pod topology spread constraints (missing required label), 1 node(s) were unschedulable, 2 node(s) didn't match pod topology spread constraints. preemption: 0/4 nodes are available: 2 No preemption victims found for incoming pod, 2 Preemption is not helpful for scheduling.",
+    )
+    .await;
+
+    // Uncordoned, zone b takes it.
+    nodes
+        .patch("b-1", &patch, &kube::api::Patch::Merge(cordon(false)))
+        .await
+        .unwrap();
+    assert_eq!(wait_bound(&client, "spread-3").await, "b-1");
+
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    cp.stop().await;
+}
+
+#[tokio::test]
+async fn a_second_profile_from_a_config_file_serves_its_scheduler_name() {
+    let cp = ControlPlane::start(1).await;
+    let client = cp.client.clone();
+    create_node(&client, "worker-1", "4", json!({})).await;
+    create_node(&client, "worker-2", "4", json!({})).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scheduler.yaml");
+    std::fs::write(
+        &path,
+        "apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+profiles:
+- schedulerName: default-scheduler
+- schedulerName: bin-packing
+  plugins:
+    score:
+      disabled: [{name: NodeResourcesBalancedAllocation}]
+      enabled: [{name: NodeResourcesFit, weight: 10}]
+  pluginConfig:
+  - name: NodeResourcesFit
+    args:
+      scoringStrategy:
+        type: MostAllocated
+",
+    )
+    .unwrap();
+    let mut config = config("scheduler-a");
+    config.profiles = keel_scheduler::config_file::load(&path).unwrap();
+    let (task, stop) = start_scheduler_with(&cp, config);
+
+    // The bin-packing profile puts its pods together; the default profile spreads.
+    let packing = json!({"spec": {"schedulerName": "bin-packing"}});
+    create_pod(&client, "packed-0", "1", packing.clone()).await;
+    let first = wait_bound(&client, "packed-0").await;
+    create_pod(&client, "packed-1", "1", packing.clone()).await;
+    assert_eq!(wait_bound(&client, "packed-1").await, first);
+    create_pod(&client, "spread", "1", json!({})).await;
+    assert_ne!(wait_bound(&client, "spread").await, first);
+
+    // Its events are reported by its scheduler name.
+    let scheduled = eventually("the Scheduled event of packed-1", || async {
+        Api::<Event>::namespaced(client.clone(), "default")
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .find(|e| {
+                e.involved_object.name.as_deref() == Some("packed-1")
+                    && e.reason.as_deref() == Some("Scheduled")
+            })
+    })
+    .await;
+    assert_eq!(
+        scheduled.reporting_component.as_deref(),
+        Some("bin-packing")
+    );
+
+    // A name no profile serves is left alone.
+    let unknown = json!({"spec": {"schedulerName": "no-such-profile"}});
+    create_pod(&client, "orphan", "100m", unknown).await;
+    create_pod(&client, "marker", "100m", packing).await;
+    wait_bound(&client, "marker").await;
+    assert_eq!(node_of(&client, "orphan").await, None);
+    assert!(failed_scheduling(&client, "orphan").await.is_empty());
+
+    stop.send(()).unwrap();
+    task.await.unwrap();
     cp.stop().await;
 }

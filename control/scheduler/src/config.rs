@@ -21,6 +21,12 @@ pub struct ScoreWeights {
     pub node_resources_fit: i64,
     /// NodeResourcesBalancedAllocation: 1.
     pub balanced_allocation: i64,
+    /// PodTopologySpread (ScheduleAnyway and default constraints): 2.
+    pub pod_topology_spread: i64,
+    /// InterPodAffinity (preferred terms): 2.
+    pub inter_pod_affinity: i64,
+    /// ImageLocality: 1.
+    pub image_locality: i64,
 }
 
 impl Default for ScoreWeights {
@@ -30,6 +36,9 @@ impl Default for ScoreWeights {
             node_affinity: 2,
             node_resources_fit: 1,
             balanced_allocation: 1,
+            pod_topology_spread: 2,
+            inter_pod_affinity: 2,
+            image_locality: 1,
         }
     }
 }
@@ -71,6 +80,9 @@ pub struct SchedulerConfig {
     pub initial_backoff: Duration,
     /// ... up to 10 s.
     pub max_backoff: Duration,
+    /// The profiles from a configuration file ([`crate::config_file`]); empty: one default
+    /// profile for `scheduler_name` scoring with `weights`.
+    pub profiles: Vec<crate::profile::Profile>,
 }
 
 impl SchedulerConfig {
@@ -83,6 +95,19 @@ impl SchedulerConfig {
             lease: LeaseTimings::default(),
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(10),
+            profiles: Vec::new(),
+        }
+    }
+
+    /// The profiles this scheduler serves, one per scheduler name.
+    pub fn profiles(&self) -> Vec<crate::profile::Profile> {
+        if self.profiles.is_empty() {
+            vec![crate::profile::Profile::with_weights(
+                &self.scheduler_name,
+                &self.weights,
+            )]
+        } else {
+            self.profiles.clone()
         }
     }
 

@@ -1,8 +1,18 @@
-//! The errors of the scheduler's writes to the API (bindings, pod status, events).
+//! The errors of the scheduler's writes to the API (bindings, pod status, events), and of
+//! its configuration file.
 
-/// A failed API call.
+/// A failed API call, or a configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The configuration file is unreadable or invalid; the message names the field
+    /// (`profiles[0].plugins.score.enabled[1].weight: Invalid value: -1: ...`).
+    #[error("invalid scheduler configuration {path}: {message}")]
+    Config {
+        /// The file.
+        path: String,
+        /// What is wrong, and where.
+        message: String,
+    },
     /// The API server refused or could not be reached.
     #[error("{what}: {source}")]
     Api {
@@ -29,7 +39,7 @@ impl Error {
                 source: kube::Error::Api(status),
                 ..
             } => Some(status.code),
-            Error::Api { .. } => None,
+            Error::Api { .. } | Error::Config { .. } => None,
         }
     }
 }

@@ -13,6 +13,7 @@ use rand::Rng as _;
 
 use crate::cache::{Cache, HostPort, NodeInfo};
 use crate::config::ScoreWeights;
+pub use crate::cycle_state::CycleState;
 use crate::plugins;
 use crate::resources::{self, NonZero, Resource};
 
@@ -152,6 +153,12 @@ pub enum PreFilter {
 }
 
 /// A filter plugin: whether a pod may run on a node.
+///
+/// Plugins that judge a node by the node alone implement [`FilterPlugin::pre_filter`] and
+/// [`FilterPlugin::filter`]. Plugins that judge it by the whole cluster (pods elsewhere in
+/// the node's zone) count once per cycle in [`FilterPlugin::pre_filter_in`] and read those
+/// counts in [`FilterPlugin::filter_in`]; their plain `filter`, which has no counts, is the
+/// node-local part only.
 pub trait FilterPlugin: Send + Sync {
     /// The plugin's name in kube-scheduler's profile.
     fn name(&self) -> &'static str;
@@ -163,6 +170,29 @@ pub trait FilterPlugin: Send + Sync {
 
     /// The pod on this node.
     fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Status;
+
+    /// Looks at the pod and the whole cluster before filtering, leaving what the filter needs
+    /// in `state`.
+    fn pre_filter_in(&self, pod: &PodInfo, _cache: &Cache, _state: &mut CycleState) -> PreFilter {
+        self.pre_filter(pod)
+    }
+
+    /// The pod on this node, with what the pre-filter left in `state`.
+    fn filter_in(&self, _state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+        self.filter(pod, node)
+    }
+
+    /// Takes `removed`, a pod on `node`, out of what the pre-filter counted (kube's
+    /// `RemovePod` pre-filter extension, for preemption's dry runs).
+    fn remove_pod_in(
+        &self,
+        _state: &mut CycleState,
+        _pod: &PodInfo,
+        _removed: &PodInfo,
+        _node: &NodeInfo,
+        _cache: &Cache,
+    ) {
+    }
 }
 
 /// A score plugin: how much a feasible node suits a pod.
@@ -180,6 +210,28 @@ pub trait ScorePlugin: Send + Sync {
 
     /// Brings raw scores to 0..=100 (NormalizeScore); most plugins score in range already.
     fn normalize(&self, _scores: &mut [i64]) {}
+
+    /// PreScore over the feasible `nodes` and the whole cluster, leaving what the score needs
+    /// in `state`; whether the plugin scores this pod at all.
+    fn pre_score_in(
+        &self,
+        pod: &PodInfo,
+        _nodes: &[&NodeInfo],
+        _cache: &Cache,
+        _state: &mut CycleState,
+    ) -> bool {
+        self.pre_score(pod)
+    }
+
+    /// The node's raw score, with what the pre-score left in `state`.
+    fn score_in(&self, _state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
+        self.score(pod, node)
+    }
+
+    /// NormalizeScore over `scores`, one per node of `nodes`.
+    fn normalize_in(&self, _state: &CycleState, _nodes: &[&NodeInfo], scores: &mut [i64]) {
+        self.normalize(scores)
+    }
 }
 
 /// Where a pod goes.
@@ -271,51 +323,73 @@ struct Narrowed {
     plugins: Vec<&'static str>,
 }
 
-/// The plugins of kube-scheduler's default profile that this scheduler has, in its order.
+/// Folds one pre-filter's verdict into the nodes narrowed so far.
+fn narrow(
+    narrowed: &mut Option<Narrowed>,
+    plugin: &'static str,
+    verdict: PreFilter,
+) -> Result<(), Status> {
+    match verdict {
+        PreFilter::AllNodes => {}
+        PreFilter::Reject(status) => return Err(status),
+        PreFilter::Nodes(names) => {
+            *narrowed = Some(match narrowed.take() {
+                None => Narrowed {
+                    names,
+                    plugins: vec![plugin],
+                },
+                Some(mut before) => {
+                    before.names = before.names.intersection(&names).cloned().collect();
+                    before.plugins.push(plugin);
+                    before
+                }
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The plugins of one scheduling profile, in its order (kube-scheduler's default profile
+/// unless a configuration file says otherwise).
 pub struct Framework {
     filters: Vec<Box<dyn FilterPlugin>>,
     scores: Vec<(Box<dyn ScorePlugin>, i64)>,
+    /// `percentageOfNodesToScore`; `None`: the adaptive percentage.
+    percentage_of_nodes_to_score: Option<u32>,
 }
 
 impl Framework {
     /// The default profile: filters NodeUnschedulable, NodeName, TaintToleration,
-    /// NodeAffinity, NodePorts, NodeResourcesFit; scores with `weights`.
+    /// NodeAffinity, NodePorts, NodeResourcesFit, PodTopologySpread, InterPodAffinity; scores
+    /// with `weights`.
     pub fn new(weights: &ScoreWeights) -> Framework {
-        let scores: Vec<(Box<dyn ScorePlugin>, i64)> = vec![
-            (
-                Box::new(plugins::taint_toleration::TaintToleration),
-                weights.taint_toleration,
-            ),
-            (
-                Box::new(plugins::node_affinity::NodeAffinity),
-                weights.node_affinity,
-            ),
-            (
-                Box::new(plugins::node_resources_fit::NodeResourcesFit),
-                weights.node_resources_fit,
-            ),
-            (
-                Box::new(plugins::balanced_allocation::BalancedAllocation),
-                weights.balanced_allocation,
-            ),
-        ];
+        Framework::from_profile(&crate::profile::Profile::with_weights(
+            crate::config::DEFAULT_SCHEDULER_NAME,
+            weights,
+        ))
+    }
+
+    /// The plugins `profile` enables, configured by its plugin arguments.
+    pub fn from_profile(profile: &crate::profile::Profile) -> Framework {
+        let (filters, scores) = profile.plugins();
         Framework {
-            filters: vec![
-                Box::new(plugins::node_unschedulable::NodeUnschedulable),
-                Box::new(plugins::node_name::NodeName),
-                Box::new(plugins::taint_toleration::TaintToleration),
-                Box::new(plugins::node_affinity::NodeAffinity),
-                Box::new(plugins::node_ports::NodePorts),
-                Box::new(plugins::node_resources_fit::NodeResourcesFit),
-            ],
-            scores: scores.into_iter().filter(|(_, w)| *w > 0).collect(),
+            filters,
+            scores,
+            percentage_of_nodes_to_score: profile.percentage_of_nodes_to_score,
         }
     }
 
-    /// Runs the filters in order; the first failure is the node's status.
+    /// Runs the filters in order; the first failure is the node's status. Plugins that
+    /// need the whole cluster judge the node alone here (see [`FilterPlugin`]).
     pub fn run_filters(&self, pod: &PodInfo, node: &NodeInfo) -> Status {
+        self.run_filters_in(&CycleState::default(), pod, node)
+    }
+
+    /// Runs the filters in order with the pre-filters' `state`; the first failure is the
+    /// node's status.
+    pub fn run_filters_in(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
         for plugin in &self.filters {
-            let status = plugin.filter(pod, node);
+            let status = plugin.filter_in(state, pod, node);
             if !status.is_success() {
                 return status;
             }
@@ -323,28 +397,60 @@ impl Framework {
         Status::success()
     }
 
+    /// The pre-filters' state for `pod` over `cache`, for dry runs such as preemption's
+    /// ([`Framework::run_filters_without`]); `None` when a pre-filter rejects the pod.
+    pub fn pre_filter_state(&self, pod: &PodInfo, cache: &Cache) -> Option<CycleState> {
+        let mut state = CycleState::default();
+        self.run_pre_filters_in(pod, cache, &mut state).ok()?;
+        Some(state)
+    }
+
+    /// The filters on `node` with the pods `removed` gone from it and from the cluster-wide
+    /// counts in `state` (from [`Framework::pre_filter_state`]): whether evicting them would
+    /// make the pod fit, anti-affinity and topology spread included.
+    pub fn run_filters_without(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        cache: &Cache,
+        node: &NodeInfo,
+        removed: &[&PodInfo],
+    ) -> Status {
+        let mut state = state.clone();
+        let mut without = node.clone();
+        for victim in removed {
+            for plugin in &self.filters {
+                plugin.remove_pod_in(&mut state, pod, victim, node, cache);
+            }
+            without.remove_pod(&victim.uid);
+        }
+        self.run_filters_in(&state, pod, &without)
+    }
+
     /// Runs the pre-filters: the nodes worth filtering (`None`: all of them), or the
     /// rejection.
     fn run_pre_filters(&self, pod: &PodInfo) -> Result<Option<Narrowed>, Status> {
         let mut narrowed: Option<Narrowed> = None;
         for plugin in &self.filters {
-            match plugin.pre_filter(pod) {
-                PreFilter::AllNodes => {}
-                PreFilter::Reject(status) => return Err(status),
-                PreFilter::Nodes(names) => {
-                    narrowed = Some(match narrowed {
-                        None => Narrowed {
-                            names,
-                            plugins: vec![plugin.name()],
-                        },
-                        Some(mut before) => {
-                            before.names = before.names.intersection(&names).cloned().collect();
-                            before.plugins.push(plugin.name());
-                            before
-                        }
-                    });
-                }
-            }
+            narrow(&mut narrowed, plugin.name(), plugin.pre_filter(pod))?;
+        }
+        Ok(narrowed)
+    }
+
+    /// Runs the pre-filters with the whole cluster at hand, filling `state`.
+    fn run_pre_filters_in(
+        &self,
+        pod: &PodInfo,
+        cache: &Cache,
+        state: &mut CycleState,
+    ) -> Result<Option<Narrowed>, Status> {
+        let mut narrowed: Option<Narrowed> = None;
+        for plugin in &self.filters {
+            narrow(
+                &mut narrowed,
+                plugin.name(),
+                plugin.pre_filter_in(pod, cache, state),
+            )?;
         }
         Ok(narrowed)
     }
@@ -378,7 +484,8 @@ impl Framework {
             num_all_nodes: all_nodes.len(),
             ..FitError::default()
         };
-        let nodes: Vec<&NodeInfo> = match self.run_pre_filters(pod) {
+        let mut state = CycleState::default();
+        let nodes: Vec<&NodeInfo> = match self.run_pre_filters_in(pod, cache, &mut state) {
             Err(status) => {
                 diagnosis.pre_filter_msg = Some(status.message());
                 diagnosis.absent = Some(status);
@@ -400,7 +507,10 @@ impl Framework {
                     .collect()
             }
         };
-        let to_find = num_feasible_nodes_to_find(nodes.len());
+        let to_find = match self.percentage_of_nodes_to_score {
+            Some(percentage) => nodes_to_find_at(nodes.len(), percentage),
+            None => num_feasible_nodes_to_find(nodes.len()),
+        };
         let mut feasible: Vec<&NodeInfo> = Vec::new();
         let mut processed = 0;
         for i in 0..nodes.len() {
@@ -409,7 +519,7 @@ impl Framework {
             }
             let node = nodes[(*next_start + i) % nodes.len()];
             processed += 1;
-            let status = self.run_filters(pod, node);
+            let status = self.run_filters_in(&state, pod, node);
             if status.is_success() {
                 feasible.push(node);
             } else {
@@ -429,7 +539,7 @@ impl Framework {
                 feasible: 1,
             });
         }
-        let totals = self.prioritize(pod, &feasible);
+        let totals = self.prioritize_in(pod, &feasible, cache);
         Ok(ScheduleResult {
             node: feasible[select_host(&totals)].name.clone(),
             evaluated,
@@ -437,15 +547,30 @@ impl Framework {
         })
     }
 
-    /// Each feasible node's weighted total over the score plugins.
+    /// Each feasible node's weighted total over the score plugins, with `nodes` standing for
+    /// the whole cluster too.
     pub fn prioritize(&self, pod: &PodInfo, nodes: &[&NodeInfo]) -> Vec<i64> {
+        let mut cache = Cache::default();
+        for node in nodes {
+            cache.insert_node_info((*node).clone());
+        }
+        self.prioritize_in(pod, nodes, &cache)
+    }
+
+    /// Each feasible node's weighted total over the score plugins; `cache` is the whole
+    /// cluster (counts of pods in a zone, of nodes with an image).
+    pub fn prioritize_in(&self, pod: &PodInfo, nodes: &[&NodeInfo], cache: &Cache) -> Vec<i64> {
         let mut totals = vec![0i64; nodes.len()];
+        let mut state = CycleState::default();
         for (plugin, weight) in &self.scores {
-            if !plugin.pre_score(pod) {
+            if !plugin.pre_score_in(pod, nodes, cache, &mut state) {
                 continue;
             }
-            let mut scores: Vec<i64> = nodes.iter().map(|n| plugin.score(pod, n)).collect();
-            plugin.normalize(&mut scores);
+            let mut scores: Vec<i64> = nodes
+                .iter()
+                .map(|n| plugin.score_in(&state, pod, n))
+                .collect();
+            plugin.normalize_in(&state, nodes, &mut scores);
             for (total, score) in totals.iter_mut().zip(scores) {
                 *total += score * weight;
             }
@@ -477,6 +602,18 @@ pub fn num_feasible_nodes_to_find(num_all_nodes: usize) -> usize {
         .saturating_sub(num_all_nodes / 125)
         .max(MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND);
     (num_all_nodes * percentage / 100).max(MIN_FEASIBLE_NODES_TO_FIND)
+}
+
+/// How many feasible nodes to find with `percentageOfNodesToScore` set: that share of the
+/// nodes, at least 100 (all of them at 100% or with fewer than 100 nodes).
+pub fn nodes_to_find_at(num_all_nodes: usize, percentage: u32) -> usize {
+    if percentage == 0 {
+        return num_feasible_nodes_to_find(num_all_nodes);
+    }
+    if num_all_nodes < MIN_FEASIBLE_NODES_TO_FIND || percentage >= 100 {
+        return num_all_nodes;
+    }
+    (num_all_nodes * percentage as usize / 100).max(MIN_FEASIBLE_NODES_TO_FIND)
 }
 
 /// The index of a highest total, chosen uniformly among equals (reservoir sampling, as the
@@ -597,6 +734,13 @@ mod tests {
         ] {
             assert_eq!(num_feasible_nodes_to_find(nodes), want, "{nodes} nodes");
         }
+        // percentageOfNodesToScore: that share, at least 100 nodes; 0 is the adaptive one.
+        assert_eq!(nodes_to_find_at(1000, 30), 300);
+        assert_eq!(nodes_to_find_at(200, 10), 100);
+        assert_eq!(
+            (nodes_to_find_at(1000, 0), nodes_to_find_at(50, 10)),
+            (420, 50)
+        );
     }
 
     #[test]

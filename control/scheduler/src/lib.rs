@@ -4,22 +4,32 @@
 //!
 //! Every control-plane member runs it; one leads at a time, elected on the Lease
 //! `kube-system/keel-scheduler`. The leader watches nodes and pods, takes pending pods for
-//! its scheduler name from a queue, filters the nodes with the default profile's plugins
-//! (NodeUnschedulable, NodeName, TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit),
-//! scores the feasible ones (TaintToleration 3, NodeAffinity 2, NodeResourcesFit
-//! LeastAllocated 1, BalancedAllocation 1), and binds the pod to the best through
-//! `pods/NAME/binding`. A pod no node fits gets `PodScheduled=False` (Unschedulable) and a
-//! `FailedScheduling` event whose message is kube-scheduler's, word for word.
+//! its profiles' scheduler names from a queue, filters the nodes with the profile's plugins
+//! (default profile: NodeUnschedulable, NodeName, TaintToleration, NodeAffinity, NodePorts,
+//! NodeResourcesFit, PodTopologySpread, InterPodAffinity), scores the feasible ones
+//! (TaintToleration 3, NodeAffinity 2, NodeResourcesFit LeastAllocated 1, PodTopologySpread 2,
+//! InterPodAffinity 2, NodeResourcesBalancedAllocation 1, ImageLocality 1), and binds the pod
+//! to the best through `pods/NAME/binding`. A pod no node fits gets `PodScheduled=False`
+//! (Unschedulable) and a `FailedScheduling` event whose message is kube-scheduler's, word for
+//! word. A `KubeSchedulerConfiguration` file ([`config_file`]) gives other profiles: more
+//! scheduler names, plugins enabled or disabled, weights, NodeResourcesFit's MostAllocated or
+//! RequestedToCapacityRatio strategy, PodTopologySpread's default constraints.
 //!
 //! # Layout
 //!
 //! - [`config`]: [`SchedulerConfig`]: identity, scheduler name, weights, backoff, lease timings.
+//! - [`config_file`]: a `KubeSchedulerConfiguration` YAML file read into profiles.
+//! - [`profile`]: one profile's scheduler name, plugins, weights and plugin arguments.
 //! - [`scheduler`]: the leader's work: informers → cache and queue; the scheduling loop.
 //! - [`informers`]: watchers turned into add/update/delete changes with the old object.
 //! - [`queue`]: active (priority, then age), backoff (1 s doubling to 10 s), unschedulable.
-//! - [`cache`]: nodes with allocatable vs requested, bound and assumed pods, host ports.
-//! - [`framework`]: pre-filter → filter → score → select; `FitError`, the failure message.
+//! - [`cache`]: nodes with allocatable vs requested, bound and assumed pods, host ports,
+//!   images; namespace labels and Service/controller selectors.
+//! - [`cycle_state`]: what pre-filters and pre-scores leave for their filters and scores.
+//! - [`framework`]: pre-filter → filter → score → select with a per-cycle state;
+//!   `FitError`, the failure message.
 //! - [`plugins`]: one file per plugin, each with its table tests.
+//! - [`label_selector`]: `metav1.LabelSelector` matching.
 //! - [`resources`]: a pod's requests (init containers, sidecars, overhead); node allocatable.
 //! - [`quantity`]: `"500m"`, `"4Gi"` as numbers, rounded as apimachinery rounds.
 //! - [`binder`]: the binding subresource.
@@ -30,11 +40,15 @@
 pub mod binder;
 pub mod cache;
 pub mod config;
+pub mod config_file;
+pub mod cycle_state;
 pub mod error;
 pub mod events;
 pub mod framework;
 pub mod informers;
+pub mod label_selector;
 pub mod plugins;
+pub mod profile;
 pub mod quantity;
 pub mod queue;
 pub mod resources;

@@ -7,6 +7,7 @@
 //! (confirming an assumption); an unbound pod for this scheduler is queued; a pod leaving a
 //! node, or a node added or changed, moves the unschedulable pods that would fit there now.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -16,7 +17,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::cache::Cache;
+use crate::cache::{Cache, ControllerKind};
 use crate::config::SchedulerConfig;
 use crate::events::EventRecorder;
 use crate::framework::{Framework, PodInfo};
@@ -40,12 +41,39 @@ struct State {
 /// One leadership term's scheduler.
 pub struct Scheduler {
     client: kube::Client,
-    config: SchedulerConfig,
-    framework: Framework,
+    /// The profiles, by the scheduler name they serve.
+    profiles: BTreeMap<String, Profiled>,
     state: Mutex<State>,
     /// Rung when a pod may have become ready to try.
     wake: Notify,
+}
+
+/// One profile's plugins and the recorder of its events (reported by its scheduler name).
+struct Profiled {
+    framework: Framework,
     events: EventRecorder,
+}
+
+/// The pod's `spec.schedulerName`, `default-scheduler` when unset.
+fn scheduler_name(pod: &Pod) -> &str {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.scheduler_name.as_deref())
+        .filter(|n| !n.is_empty())
+        .unwrap_or(crate::config::DEFAULT_SCHEDULER_NAME)
+}
+
+/// Whether the pod waits for other pods (required pod affinity terms).
+fn has_required_pod_affinity(pod: &PodInfo) -> bool {
+    pod.spec()
+        .affinity
+        .as_ref()
+        .and_then(|a| a.pod_affinity.as_ref())
+        .and_then(|a| {
+            a.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        })
+        .is_some_and(|terms| !terms.is_empty())
 }
 
 /// Whether the node changed in a way that can change where pods fit (not a heartbeat).
@@ -60,7 +88,18 @@ impl Scheduler {
     /// A scheduler with empty cache and queue.
     pub fn new(client: kube::Client, config: SchedulerConfig) -> Scheduler {
         Scheduler {
-            framework: Framework::new(&config.weights),
+            profiles: config
+                .profiles()
+                .into_iter()
+                .map(|profile| {
+                    let name = profile.scheduler_name.clone();
+                    let profiled = Profiled {
+                        framework: Framework::from_profile(&profile),
+                        events: EventRecorder::new(client.clone(), &name, &config.identity),
+                    };
+                    (name, profiled)
+                })
+                .collect(),
             state: Mutex::new(State {
                 cache: Cache::default(),
                 queue: SchedulingQueue::new(config.initial_backoff, config.max_backoff),
@@ -69,9 +108,7 @@ impl Scheduler {
                 pods_synced: false,
             }),
             wake: Notify::new(),
-            events: EventRecorder::new(client.clone(), &config.scheduler_name, &config.identity),
             client,
-            config,
         }
     }
 
@@ -80,14 +117,25 @@ impl Scheduler {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The profile for the pod's `spec.schedulerName`, if this scheduler serves it.
+    fn profile_for(&self, pod: &PodInfo) -> Option<&Profiled> {
+        self.profiles.get(scheduler_name(&pod.pod))
+    }
+
     fn responsible_for(&self, pod: &PodInfo) -> bool {
-        let name = pod
-            .spec()
-            .scheduler_name
-            .as_deref()
-            .filter(|n| !n.is_empty())
-            .unwrap_or(crate::config::DEFAULT_SCHEDULER_NAME);
-        name == self.config.scheduler_name
+        self.profile_for(pod).is_some()
+    }
+
+    /// Whether `pod` would fit `node` as it is now, by its profile's filters.
+    fn fits(&self, pod: &PodInfo, node: &crate::cache::NodeInfo) -> bool {
+        self.profile_for(pod)
+            .is_some_and(|p| p.framework.fits(pod, node))
+    }
+
+    fn forget_events(&self, uid: &str) {
+        for profile in self.profiles.values() {
+            profile.events.forget(uid);
+        }
     }
 
     /// Schedules until dropped: runs the informers and the scheduling loop.
@@ -105,8 +153,114 @@ impl Scheduler {
         tokio::select! {
             () = pods => {}
             () = nodes => {}
+            () = self.inform_cluster_objects() => {}
             () = self.schedule_loop() => {}
         }
+    }
+
+    /// Watches what plugins read besides nodes and pods: namespace labels (pod affinity's
+    /// `namespaceSelector`), Service, ReplicationController, ReplicaSet and StatefulSet
+    /// selectors (PodTopologySpread's default constraints).
+    async fn inform_cluster_objects(&self) {
+        use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
+        use k8s_openapi::api::core::v1::{Namespace, ReplicationController, Service};
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+        let key = |meta: &kube::api::ObjectMeta| {
+            (
+                meta.namespace.clone().unwrap_or_default(),
+                meta.name.clone().unwrap_or_default(),
+            )
+        };
+        let namespaces = informers::inform(
+            Api::<Namespace>::all(self.client.clone()),
+            watcher::Config::default(),
+            |change| match change {
+                Change::Applied { new, .. } => self.lock().cache.set_namespace(
+                    new.metadata.name.as_deref().unwrap_or(""),
+                    new.metadata.labels.clone().unwrap_or_default(),
+                ),
+                Change::Deleted(old) => self
+                    .lock()
+                    .cache
+                    .remove_namespace(old.metadata.name.as_deref().unwrap_or("")),
+                Change::Synced => {}
+            },
+        );
+        let services = informers::inform(
+            Api::<Service>::all(self.client.clone()),
+            watcher::Config::default(),
+            |change| {
+                let (object, selector) = match change {
+                    Change::Applied { new, .. } => {
+                        let selector = new.spec.as_ref().and_then(|s| s.selector.clone());
+                        (new, selector)
+                    }
+                    Change::Deleted(old) => (old, None),
+                    Change::Synced => return,
+                };
+                let (namespace, name) = key(&object.metadata);
+                self.lock().cache.set_service(&namespace, &name, selector);
+            },
+        );
+        // One handler per controller kind: its selector as a LabelSelector.
+        let controller = |kind: ControllerKind| {
+            move |meta: &kube::api::ObjectMeta, selector: Option<LabelSelector>| {
+                let (namespace, name) = key(meta);
+                self.lock()
+                    .cache
+                    .set_controller(kind, &namespace, &name, selector);
+            }
+        };
+        let rc = controller(ControllerKind::ReplicationController);
+        let controllers = informers::inform(
+            Api::<ReplicationController>::all(self.client.clone()),
+            watcher::Config::default(),
+            |change| match change {
+                Change::Applied { new, .. } => rc(
+                    &new.metadata,
+                    new.spec
+                        .as_ref()
+                        .and_then(|s| s.selector.clone())
+                        .map(|labels| LabelSelector {
+                            match_labels: Some(labels),
+                            match_expressions: None,
+                        }),
+                ),
+                Change::Deleted(old) => rc(&old.metadata, None),
+                Change::Synced => {}
+            },
+        );
+        let rs = controller(ControllerKind::ReplicaSet);
+        let replica_sets = informers::inform(
+            Api::<ReplicaSet>::all(self.client.clone()),
+            watcher::Config::default(),
+            |change| match change {
+                Change::Applied { new, .. } => {
+                    rs(&new.metadata, new.spec.as_ref().map(|s| s.selector.clone()))
+                }
+                Change::Deleted(old) => rs(&old.metadata, None),
+                Change::Synced => {}
+            },
+        );
+        let sts = controller(ControllerKind::StatefulSet);
+        let stateful_sets = informers::inform(
+            Api::<StatefulSet>::all(self.client.clone()),
+            watcher::Config::default(),
+            |change| match change {
+                Change::Applied { new, .. } => {
+                    sts(&new.metadata, new.spec.as_ref().map(|s| s.selector.clone()))
+                }
+                Change::Deleted(old) => sts(&old.metadata, None),
+                Change::Synced => {}
+            },
+        );
+        futures::join!(
+            namespaces,
+            services,
+            controllers,
+            replica_sets,
+            stateful_sets
+        );
     }
 
     /// A pod was added, changed or deleted.
@@ -122,8 +276,18 @@ impl Scheduler {
                 let info = Arc::new(PodInfo::new(new));
                 if info.node_name().is_some() {
                     state.queue.delete(&info.uid);
+                    let confirmed = state.cache.is_assumed(&info.uid);
+                    let node = info.node_name().map(str::to_owned);
                     state.cache.add_pod(info);
-                    false
+                    // A new pod on a node may be what a waiting pod's affinity needs.
+                    let State { cache, queue, .. } = &mut *state;
+                    !confirmed
+                        && node.and_then(|n| cache.node(&n)).is_some_and(|node| {
+                            queue.move_all(
+                                |p| has_required_pod_affinity(p) && self.fits(p, node),
+                                now,
+                            )
+                        })
                 } else if !self.responsible_for(&info) || state.cache.is_assumed(&info.uid) {
                     // Another scheduler's pod; or ours with its binding in flight.
                     false
@@ -134,14 +298,14 @@ impl Scheduler {
             Change::Deleted(pod) => {
                 let uid = pod.metadata.uid.clone().unwrap_or_default();
                 state.queue.delete(&uid);
-                self.events.forget(&uid);
+                self.forget_events(&uid);
                 match state.cache.remove_pod(&uid) {
                     // A pod left its node: pods that fit there now may go.
                     Some(node) => {
                         let State { cache, queue, .. } = &mut *state;
-                        cache.node(&node).is_some_and(|node| {
-                            queue.move_all(|p| self.framework.fits(p, node), now)
-                        })
+                        cache
+                            .node(&node)
+                            .is_some_and(|node| queue.move_all(|p| self.fits(p, node), now))
                     }
                     None => false,
                 }
@@ -170,7 +334,7 @@ impl Scheduler {
                 relevant
                     && cache
                         .node(&name)
-                        .is_some_and(|node| queue.move_all(|p| self.framework.fits(p, node), now))
+                        .is_some_and(|node| queue.move_all(|p| self.fits(p, node), now))
             }
             Change::Deleted(node) => {
                 state
@@ -234,7 +398,11 @@ impl Scheduler {
                 let State {
                     cache, next_start, ..
                 } = &mut *state;
-                let decision = self.framework.schedule(&pod, cache, next_start);
+                let Some(profile) = self.profile_for(&pod) else {
+                    state.queue.done(&pod.uid);
+                    return;
+                };
+                let decision = profile.framework.schedule(&pod, cache, next_start);
                 if let Ok(result) = &decision {
                     state.cache.assume(Arc::clone(&pod), &result.node);
                 }
@@ -285,7 +453,7 @@ impl Scheduler {
         match binder::bind(&self.client, pod, &node).await {
             Ok(()) => {
                 self.lock().queue.done(&pod.uid);
-                self.events.forget(&pod.uid);
+                self.forget_events(&pod.uid);
                 tracing::debug!(pod = %pod.key(), %node, "bound pod to node");
                 let message = format!("Successfully assigned {} to {node}", pod.key());
                 self.report_event(&pod.pod, "Normal", "Scheduled", "Binding", &message)
@@ -300,7 +468,7 @@ impl Scheduler {
                     if let Some(freed) = cache.forget(&pod.uid) {
                         if let Some(freed) = cache.node(&freed) {
                             queue.move_all(
-                                |p| p.uid != pod.uid && self.framework.fits(p, freed),
+                                |p| p.uid != pod.uid && self.fits(p, freed),
                                 Instant::now(),
                             );
                         }
@@ -346,7 +514,10 @@ impl Scheduler {
         action: &str,
         message: &str,
     ) {
-        if let Err(error) = self
+        let Some(profile) = self.profiles.get(scheduler_name(pod)) else {
+            return;
+        };
+        if let Err(error) = profile
             .events
             .record(pod, type_, reason, action, message)
             .await

@@ -4,11 +4,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{
-    Affinity, Container, ContainerPort, Node, NodeAffinity, NodeSelector, NodeSelectorRequirement,
-    NodeSelectorTerm, NodeSpec, NodeStatus, Pod, PodSpec, PreferredSchedulingTerm,
-    ResourceRequirements, Taint, Toleration,
+    Affinity, Container, ContainerImage, ContainerPort, Node, NodeAffinity, NodeSelector,
+    NodeSelectorRequirement, NodeSelectorTerm, NodeSpec, NodeStatus, Pod, PodAffinity,
+    PodAffinityTerm, PodAntiAffinity, PodSpec, PreferredSchedulingTerm, ResourceRequirements,
+    Taint, Toleration, TopologySpreadConstraint, WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference};
+
+use crate::cache::Cache;
 
 use crate::cache::NodeInfo;
 use crate::framework::PodInfo;
@@ -160,6 +164,126 @@ impl PodBuilder {
         self
     }
 
+    /// Adds a label.
+    pub fn label(mut self, key: &str, value: &str) -> Self {
+        self.0
+            .metadata
+            .labels
+            .get_or_insert_with(BTreeMap::new)
+            .insert(key.into(), value.into());
+        self
+    }
+
+    /// Moves the pod to `namespace`.
+    pub fn namespace(mut self, namespace: &str) -> Self {
+        self.0.metadata.namespace = Some(namespace.into());
+        self
+    }
+
+    /// Sets the controller owner reference.
+    pub fn owner(mut self, api_version: &str, kind: &str, name: &str) -> Self {
+        self.0.metadata.owner_references = Some(vec![OwnerReference {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            name: name.into(),
+            uid: format!("uid-{name}"),
+            controller: Some(true),
+            ..OwnerReference::default()
+        }]);
+        self
+    }
+
+    fn affinity(&mut self) -> &mut Affinity {
+        self.spec_mut()
+            .affinity
+            .get_or_insert_with(Affinity::default)
+    }
+
+    /// Adds a required pod affinity term.
+    pub fn pod_affinity(mut self, term: PodAffinityTerm) -> Self {
+        self.affinity()
+            .pod_affinity
+            .get_or_insert_with(PodAffinity::default)
+            .required_during_scheduling_ignored_during_execution
+            .get_or_insert_with(Vec::new)
+            .push(term);
+        self
+    }
+
+    /// Adds a required pod anti-affinity term.
+    pub fn pod_anti_affinity(mut self, term: PodAffinityTerm) -> Self {
+        self.affinity()
+            .pod_anti_affinity
+            .get_or_insert_with(PodAntiAffinity::default)
+            .required_during_scheduling_ignored_during_execution
+            .get_or_insert_with(Vec::new)
+            .push(term);
+        self
+    }
+
+    /// Adds a preferred pod affinity term.
+    pub fn preferred_pod_affinity(mut self, weight: i32, term: PodAffinityTerm) -> Self {
+        self.affinity()
+            .pod_affinity
+            .get_or_insert_with(PodAffinity::default)
+            .preferred_during_scheduling_ignored_during_execution
+            .get_or_insert_with(Vec::new)
+            .push(WeightedPodAffinityTerm {
+                weight,
+                pod_affinity_term: term,
+            });
+        self
+    }
+
+    /// Adds a preferred pod anti-affinity term.
+    pub fn preferred_pod_anti_affinity(mut self, weight: i32, term: PodAffinityTerm) -> Self {
+        self.affinity()
+            .pod_anti_affinity
+            .get_or_insert_with(PodAntiAffinity::default)
+            .preferred_during_scheduling_ignored_during_execution
+            .get_or_insert_with(Vec::new)
+            .push(WeightedPodAffinityTerm {
+                weight,
+                pod_affinity_term: term,
+            });
+        self
+    }
+
+    /// Adds a topology spread constraint over pods `selector` selects.
+    pub fn spread(mut self, max_skew: i32, key: &str, when: &str, selector: LabelSelector) -> Self {
+        self.spec_mut()
+            .topology_spread_constraints
+            .get_or_insert_with(Vec::new)
+            .push(TopologySpreadConstraint {
+                max_skew,
+                topology_key: key.into(),
+                when_unsatisfiable: when.into(),
+                label_selector: Some(selector),
+                ..TopologySpreadConstraint::default()
+            });
+        self
+    }
+
+    /// Adds a topology spread constraint as given.
+    pub fn spread_constraint(mut self, constraint: TopologySpreadConstraint) -> Self {
+        self.spec_mut()
+            .topology_spread_constraints
+            .get_or_insert_with(Vec::new)
+            .push(constraint);
+        self
+    }
+
+    /// Adds a container running `image`.
+    pub fn image(mut self, image: &str) -> Self {
+        let containers = &mut self.spec_mut().containers;
+        containers.push(Container {
+            name: format!("c{}", containers.len()),
+            image: Some(image.into()),
+            ..Container::default()
+        });
+        self
+    }
+
     /// Sets `spec.priority`.
     pub fn priority(mut self, priority: i32) -> Self {
         self.spec_mut().priority = Some(priority);
@@ -238,6 +362,19 @@ impl NodeBuilder {
         self
     }
 
+    /// Adds an image the node reports, under `names`, of `size` bytes.
+    pub fn image(mut self, names: &[&str], size: i64) -> Self {
+        let status = self.0.status.get_or_insert_with(NodeStatus::default);
+        status
+            .images
+            .get_or_insert_with(Vec::new)
+            .push(ContainerImage {
+                names: Some(names.iter().map(|n| (*n).to_owned()).collect()),
+                size_bytes: Some(size),
+            });
+        self
+    }
+
     /// Sets `spec.unschedulable`.
     pub fn unschedulable(mut self) -> Self {
         self.0
@@ -286,4 +423,39 @@ fn requirements(list: &[(&str, &str, &[&str])]) -> Vec<NodeSelectorRequirement> 
             values: Some(values.iter().map(|v| (*v).to_owned()).collect()),
         })
         .collect()
+}
+
+/// A label selector of `matchLabels`.
+pub fn selector(labels: &[(&str, &str)]) -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(
+            labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        ),
+        ..LabelSelector::default()
+    }
+}
+
+/// A pod affinity term: pods labelled `key=value` (in the owner's namespace), per
+/// `topology_key`.
+pub fn affinity_term(key: &str, value: &str, topology_key: &str) -> PodAffinityTerm {
+    PodAffinityTerm {
+        label_selector: Some(selector(&[(key, value)])),
+        topology_key: topology_key.into(),
+        ..PodAffinityTerm::default()
+    }
+}
+
+/// A cache of `nodes` with `pods` bound where their `spec.nodeName` says.
+pub fn cache_of(nodes: Vec<NodeBuilder>, pods: Vec<PodBuilder>) -> Cache {
+    let mut cache = Cache::default();
+    for node in nodes {
+        cache.add_node(Arc::new(node.build()));
+    }
+    for pod in pods {
+        cache.add_pod(pod.info());
+    }
+    cache
 }

@@ -1,7 +1,8 @@
 //! NodeResourcesFit: the node must have room for the pod's requests — cpu, memory,
 //! ephemeral-storage, scalar (extended) resources, and one more pod — next to the requests
-//! of the pods already there (filter); with the LeastAllocated strategy, emptier nodes score
-//! higher (score).
+//! of the pods already there (filter); with the LeastAllocated strategy (the default),
+//! emptier nodes score higher, with MostAllocated fuller ones, with RequestedToCapacityRatio
+//! the utilization maps through a broken-line shape (score).
 //!
 //! A shortage is *unresolvable* (preemption cannot help) when the pod asks for more than the
 //! node has allocatable at all.
@@ -125,29 +126,145 @@ impl ScorePlugin for NodeResourcesFit {
     /// LeastAllocated over cpu and memory (weight 1 each), counting containers without
     /// requests as 100m / 200Mi.
     fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64 {
-        let resources = [
-            (
+        ScoringStrategy::default().score(pod, node)
+    }
+}
+
+/// How NodeResourcesFit scores (`scoringStrategy.type`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StrategyKind {
+    /// Emptier nodes score higher (the default).
+    LeastAllocated,
+    /// Fuller nodes score higher (bin packing).
+    MostAllocated,
+    /// The score follows a broken-line function of the utilization, given as points
+    /// (utilization 0..=100, score 0..=10).
+    RequestedToCapacityRatio(Vec<(i64, i64)>),
+}
+
+/// `scoringStrategy`: the kind and the weighted resources it looks at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScoringStrategy {
+    /// The kind.
+    pub kind: StrategyKind,
+    /// (resource name, weight); cpu and memory at 1 by default.
+    pub resources: Vec<(String, i64)>,
+}
+
+impl Default for ScoringStrategy {
+    fn default() -> ScoringStrategy {
+        ScoringStrategy {
+            kind: StrategyKind::LeastAllocated,
+            resources: vec![("cpu".into(), 1), ("memory".into(), 1)],
+        }
+    }
+}
+
+/// The highest score of a RequestedToCapacityRatio shape point (`MaxCustomPriorityScore`).
+pub const MAX_CUSTOM_PRIORITY_SCORE: i64 = 10;
+
+/// `mostRequestedScore`: the used share of `capacity`, 0..=100 (over-commitment counts as
+/// full).
+pub fn most_requested_score(requested: i64, capacity: i64) -> i64 {
+    if capacity == 0 {
+        return 0;
+    }
+    requested.min(capacity) * MAX_NODE_SCORE / capacity
+}
+
+/// The broken-line function through `shape` (utilization, score already scaled to 0..=100)
+/// at utilization `p`: flat before the first and after the last point.
+pub fn broken_linear(shape: &[(i64, i64)], p: i64) -> i64 {
+    for (i, &(utilization, score)) in shape.iter().enumerate() {
+        if p <= utilization {
+            if i == 0 {
+                return score;
+            }
+            let (u0, s0) = shape[i - 1];
+            return s0 + (score - s0) * (p - u0) / (utilization - u0);
+        }
+    }
+    shape.last().map_or(0, |&(_, score)| score)
+}
+
+impl ScoringStrategy {
+    /// The node's requested and allocatable amount of `resource` with the pod placed:
+    /// cpu and memory as scoring counts them (defaults for containers without requests).
+    fn amounts(pod: &PodInfo, node: &NodeInfo, resource: &str) -> (i64, i64) {
+        match resource {
+            "cpu" => (
                 node.non_zero_requested.milli_cpu + pod.non_zero.milli_cpu,
                 node.allocatable.milli_cpu,
             ),
-            (
+            "memory" => (
                 node.non_zero_requested.memory + pod.non_zero.memory,
                 node.allocatable.memory,
             ),
-        ];
-        let (mut total, mut weights) = (0, 0);
-        for (requested, allocatable) in resources {
+            "ephemeral-storage" => (
+                node.requested.ephemeral_storage + pod.requests.ephemeral_storage,
+                node.allocatable.ephemeral_storage,
+            ),
+            name => (
+                node.requested.scalar(name) + pod.requests.scalar(name),
+                node.allocatable.scalar(name),
+            ),
+        }
+    }
+
+    /// The node's score, 0..=100: the weighted mean over the resources it has.
+    pub fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64 {
+        let (mut total, mut weights) = (0i64, 0i64);
+        for (resource, weight) in &self.resources {
+            let (requested, allocatable) = Self::amounts(pod, node, resource);
             if allocatable == 0 {
                 continue;
             }
-            total += least_requested_score(requested, allocatable);
-            weights += 1;
+            let score = match &self.kind {
+                StrategyKind::LeastAllocated => least_requested_score(requested, allocatable),
+                StrategyKind::MostAllocated => most_requested_score(requested, allocatable),
+                StrategyKind::RequestedToCapacityRatio(shape) => {
+                    let scaled: Vec<(i64, i64)> = shape
+                        .iter()
+                        .map(|&(u, s)| (u, s * MAX_NODE_SCORE / MAX_CUSTOM_PRIORITY_SCORE))
+                        .collect();
+                    let utilization = if requested > allocatable {
+                        100
+                    } else {
+                        requested * 100 / allocatable
+                    };
+                    let score = broken_linear(&scaled, utilization);
+                    // kube's quirk: a resource scoring 0 does not count in the mean.
+                    if score <= 0 {
+                        continue;
+                    }
+                    score
+                }
+            };
+            total += score * weight;
+            weights += weight;
         }
         if weights == 0 {
-            0
-        } else {
-            total / weights
+            return 0;
         }
+        match self.kind {
+            StrategyKind::RequestedToCapacityRatio(_) => {
+                (total as f64 / weights as f64).round() as i64
+            }
+            _ => total / weights,
+        }
+    }
+}
+
+/// The NodeResourcesFit score with a configured strategy.
+pub struct FitScore(pub ScoringStrategy);
+
+impl ScorePlugin for FitScore {
+    fn name(&self) -> &'static str {
+        "NodeResourcesFit"
+    }
+
+    fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64 {
+        self.0.score(pod, node)
     }
 }
 
@@ -360,5 +477,67 @@ mod tests {
             let n = n.info(running.into_iter().map(|q| q.node("n").build()).collect());
             assert_eq!(NodeResourcesFit.score(&p.info(), &n), want, "{name}");
         }
+    }
+
+    #[test]
+    fn scoring_strategies() {
+        let node =
+            || node("n").allocatable(&[("cpu", "4"), ("memory", "10Gi"), ("example.com/gpu", "4")]);
+        let placed = vec![pod("r").req(&[("cpu", "1"), ("memory", "2Gi")]).build()];
+        let incoming = pod("p").req(&[("cpu", "1"), ("memory", "3Gi")]).info();
+        let info = node().info(placed);
+        let strategy = |kind| ScoringStrategy {
+            kind,
+            ..ScoringStrategy::default()
+        };
+        // 2 of 4 cpu, 5 of 10Gi memory used with the pod.
+        assert_eq!(
+            strategy(StrategyKind::LeastAllocated).score(&incoming, &info),
+            50
+        );
+        assert_eq!(
+            strategy(StrategyKind::MostAllocated).score(&incoming, &info),
+            50
+        );
+        let bin_packing = ScoringStrategy {
+            kind: StrategyKind::MostAllocated,
+            resources: vec![("cpu".into(), 3), ("memory".into(), 1)],
+        };
+        let fuller = pod("p").req(&[("cpu", "3"), ("memory", "3Gi")]).info();
+        // cpu 4/4 → 100 (weight 3), memory 5/10 → 50: (300 + 50) / 4.
+        assert_eq!(bin_packing.score(&fuller, &info), 87);
+        // Over-commitment counts as full for MostAllocated, empty for LeastAllocated.
+        let huge = pod("p").req(&[("cpu", "8"), ("memory", "3Gi")]).info();
+        assert_eq!(
+            strategy(StrategyKind::MostAllocated).score(&huge, &info),
+            75
+        );
+        assert_eq!(
+            strategy(StrategyKind::LeastAllocated).score(&huge, &info),
+            25
+        );
+        // Shape 0% → 10, 100% → 0 is LeastAllocated in steps; 0 → 0, 100 → 10 MostAllocated.
+        let rising = strategy(StrategyKind::RequestedToCapacityRatio(vec![
+            (0, 0),
+            (100, 10),
+        ]));
+        assert_eq!(rising.score(&incoming, &info), 50);
+        let steps = strategy(StrategyKind::RequestedToCapacityRatio(vec![
+            (0, 0),
+            (40, 2),
+            (60, 8),
+            (100, 10),
+        ]));
+        // cpu 50% → 20 + (80 - 20) * 10 / 20 = 50; memory 50% → 50.
+        assert_eq!(steps.score(&incoming, &info), 50);
+        // An extended resource the pod does not ask for still counts when the node has it.
+        let gpus = ScoringStrategy {
+            kind: StrategyKind::MostAllocated,
+            resources: vec![("cpu".into(), 1), ("example.com/gpu".into(), 1)],
+        };
+        assert_eq!(gpus.score(&incoming, &info), 25);
+        assert_eq!(broken_linear(&[(10, 100), (90, 0)], 5), 100);
+        assert_eq!(broken_linear(&[(10, 100), (90, 0)], 95), 0);
+        assert_eq!(broken_linear(&[(10, 100), (90, 0)], 50), 50);
     }
 }
