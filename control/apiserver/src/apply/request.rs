@@ -284,6 +284,7 @@ impl Api {
             Gvk::of(resource),
             config,
         )?;
+        let config = part_of(resource, part, config);
         let precondition = meta_str(&config, "resourceVersion")
             .filter(|rv| !rv.is_empty())
             .map(str::to_owned);
@@ -302,16 +303,9 @@ impl Api {
                         ApiError::internal(format!("failed to decode managed fields: {e}"))
                     })?;
                 let live = without_managed_fields(&current.object);
-                let mut merged = managed
-                    .apply(
-                        Some(&live),
-                        &config,
-                        &schema,
-                        &id,
-                        force,
-                        &object::now_rfc3339(),
-                    )
+                let mut merged = apply_upgrading(&mut managed, &live, &config, &schema, &id, force)
                     .map_err(|e| apply_error(call, e))?;
+                keep_last_applied(&id, &config, &mut merged);
                 check_name(call, &mut merged)?;
                 store_managed_fields(&mut merged, &managed);
                 Ok(merged)
@@ -337,6 +331,105 @@ impl Api {
             Err(error) => Err(error),
         }
     }
+}
+
+/// What an apply to `part` may set: a resource with a status subresource takes its status
+/// only through it, and the subresource takes nothing else (kube's reset fields).
+fn part_of(resource: &Resource, part: Part, mut config: Value) -> Value {
+    match part {
+        Part::Main if resource.has_status() => {
+            if let Some(map) = config.as_object_mut() {
+                map.remove("status");
+            }
+            config
+        }
+        Part::Status => {
+            let mut metadata = serde_json::Map::new();
+            for field in ["name", "namespace", "resourceVersion", "uid"] {
+                if let Some(value) = config["metadata"].get(field) {
+                    metadata.insert(field.into(), value.clone());
+                }
+            }
+            json!({"apiVersion": config["apiVersion"], "kind": config["kind"],
+                "metadata": metadata, "status": config.get("status").cloned().unwrap_or(json!({}))})
+        }
+        _ => config,
+    }
+}
+
+/// kubectl's annotation of client-side apply.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// An apply to an existing object. For manager `kubectl`, conflicts on fields that its
+/// client-side apply annotation names with the live value are no conflicts: they were
+/// kubectl's own, and `kubectl apply --server-side` takes them over (kube's upgrade path).
+fn apply_upgrading(
+    managed: &mut Managed,
+    live: &Value,
+    config: &Value,
+    schema: &Schema<'_>,
+    id: &Identity,
+    force: bool,
+) -> std::result::Result<Value, ApplyError> {
+    let now = object::now_rfc3339();
+    let mut attempt = managed.clone();
+    match attempt.apply(Some(live), config, schema, id, force, &now) {
+        Err(ApplyError::Conflicts(conflicts)) if id.manager == "kubectl" => {
+            let allowed = last_applied_fields(live, schema, &id.api_version).unwrap_or_default();
+            let left: Vec<_> = conflicts
+                .into_iter()
+                .filter(|c| !allowed.has(&c.path))
+                .collect();
+            if !left.is_empty() {
+                return Err(ApplyError::Conflicts(left));
+            }
+            managed.apply(Some(live), config, schema, id, true, &now)
+        }
+        result => {
+            *managed = attempt;
+            result
+        }
+    }
+}
+
+/// The fields the live object's last-applied annotation names with their live values.
+fn last_applied_fields(
+    live: &Value,
+    schema: &Schema<'_>,
+    api_version: &str,
+) -> Option<super::fields::Set> {
+    let text = live["metadata"]["annotations"][LAST_APPLIED].as_str()?;
+    let last: Value = serde_json::from_str(text).ok()?;
+    if last["apiVersion"] != api_version {
+        return None;
+    }
+    let fields = super::diff::field_set(&last, schema).ok()?;
+    let changed = super::diff::compare(Some(&last), Some(live), schema);
+    Some(
+        fields
+            .difference(&changed.modified)
+            .difference(&changed.added)
+            .difference(&changed.removed),
+    )
+}
+
+/// An object kubectl applied client-side keeps its annotation current when kubectl applies
+/// it server-side (so a later client-side apply computes the right patch).
+fn keep_last_applied(id: &Identity, config: &Value, object: &mut Value) {
+    let annotated = object["metadata"]["annotations"][LAST_APPLIED]
+        .as_str()
+        .is_some_and(|a| !a.is_empty());
+    if id.manager != "kubectl" || !annotated {
+        return;
+    }
+    let mut applied = config.clone();
+    if let Some(annotations) = applied["metadata"]
+        .get_mut("annotations")
+        .and_then(Value::as_object_mut)
+    {
+        annotations.remove(LAST_APPLIED);
+    }
+    object["metadata"]["annotations"][LAST_APPLIED] = json!(applied.to_string());
 }
 
 fn apply_error(call: &Call<'_>, error: ApplyError) -> ApiError {
