@@ -1,6 +1,7 @@
 //! Server-side apply and managedFields, driven by kubectl v1.32 (`apply --server-side`,
 //! `--force-conflicts`, `--show-managed-fields`), kube-rs (`Patch::Apply`) and raw requests
-//! for the bad input kube-apiserver answers with a Status.
+//! for the bad input kube-apiserver answers with a Status; the Python client's dynamic client
+//! applies and meets a conflict.
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -576,6 +577,59 @@ async fn bad_applies_get_kube_statuses_and_managed_fields_stay_sound() {
     assert_eq!(
         entry(&applied, "m").unwrap()["fieldsV1"],
         json!({"f:data": {"f:a": {}}})
+    );
+    cp.stop().await;
+}
+
+const PYTHON: &str = r#"
+import sys
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+from kubernetes.dynamic import DynamicClient
+
+config.load_kube_config(config_file=sys.argv[1])
+dyn = DynamicClient(client.ApiClient())
+maps = dyn.resources.get(api_version="v1", kind="ConfigMap")
+body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "py"}, "data": {"k": "1"}}
+made = maps.server_side_apply(body=body, namespace="default", field_manager="py-one")
+assert made.data.k == "1", made
+assert [e.manager for e in made.metadata.managedFields] == ["py-one"], made.metadata.managedFields
+body["data"]["k"] = "2"
+try:
+    maps.server_side_apply(body=body, namespace="default", field_manager="py-two")
+    raise SystemExit("a conflicting apply succeeded")
+except ApiException as e:
+    assert e.status == 409, e.status
+    assert 'conflict with \\"py-one\\": .data.k' in e.body, e.body
+    assert "FieldManagerConflict" in e.body, e.body
+taken = maps.server_side_apply(body=body, namespace="default", field_manager="py-two", force_conflicts=True)
+assert taken.data.k == "2", taken
+print("python apply ok")
+"#;
+
+#[tokio::test]
+async fn the_python_dynamic_client_applies_server_side() {
+    let cp = ControlPlane::start(1).await;
+    let kubeconfig = cp.kubeconfig.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg("-c")
+            .arg(PYTHON)
+            .arg(&kubeconfig)
+            .output()
+            .expect("python3")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "python client failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "python apply ok"
     );
     cp.stop().await;
 }
