@@ -57,9 +57,7 @@ impl Element {
         match prefix {
             "f" => Ok(Element::Field(rest.to_owned())),
             "k" => match serde_json::from_str::<Value>(rest) {
-                Ok(Value::Object(fields)) => Ok(key_element(
-                    fields.into_iter().map(|(name, value)| (name, value)),
-                )),
+                Ok(Value::Object(fields)) => Ok(key_element(fields)),
                 _ => Err(format!("parsing key element {rest:?}: not a JSON object")),
             },
             "v" => serde_json::from_str::<Value>(rest)
@@ -234,7 +232,7 @@ impl Set {
     pub fn to_fields_v1(&self) -> Value {
         let mut object = Map::new();
         for member in &self.members {
-            if !self.children.get(member).is_some_and(|c| !c.is_empty()) {
+            if self.children.get(member).is_none_or(Set::is_empty) {
                 object.insert(member.encode(), Value::Object(Map::new()));
             }
         }
