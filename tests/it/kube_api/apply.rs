@@ -186,6 +186,33 @@ async fn kubectl_applies_server_side_with_conflicts_and_forced_takeover() {
         kubectl.ok_with(&["apply", "--server-side", "-f", "-"], Some(&service(8080)));
         let ports = kubectl.ok(&["get", "service", "front", "-o", "jsonpath={.spec.ports[*].port}"]);
         assert_eq!(ports, "8080");
+
+        // A load balancer's address is applied to the status subresource.
+        let edge = "apiVersion: v1\nkind: Service\nmetadata:\n  name: edge\nspec:\n  type: LoadBalancer\n  selector: {app: web}\n  ports:\n  - port: 443\n";
+        kubectl.ok_with(&["apply", "--server-side", "-f", "-"], Some(edge));
+        let status = format!(
+            "{edge}status:\n  loadBalancer:\n    ingress:\n    - ip: 169.254.9.9\n"
+        );
+        let applied = kubectl.ok_with(
+            &[
+                "apply",
+                "--server-side",
+                "--subresource=status",
+                "--field-manager=lb",
+                "-f",
+                "-",
+            ],
+            Some(&status),
+        );
+        assert_eq!(applied.trim(), "service/edge serverside-applied");
+        let live: Value = serde_json::from_str(&kubectl.ok(&[
+            "get", "service", "edge", "-o", "json", "--show-managed-fields",
+        ]))
+        .unwrap();
+        assert_eq!(live["status"]["loadBalancer"]["ingress"][0]["ip"], "169.254.9.9");
+        let lb = entry(&live, "lb").unwrap();
+        assert_eq!((lb["operation"].as_str(), lb["subresource"].as_str()), (Some("Apply"), Some("status")));
+        assert_eq!(lb["fieldsV1"], json!({"f:status": {"f:loadBalancer": {"f:ingress": {}}}}));
     })
     .await
     .unwrap();
