@@ -384,20 +384,14 @@ impl Api {
         let problems = self.patch_problems(validation, patch_type, call.body);
         let gvk = Gvk::of(call.resource);
         let tracking = apply::Tracking::of(call, part);
+        let precondition = patch_precondition(call.body);
         let (code, object) = self
-            .write_over(
-                call,
-                part,
-                patch_precondition(call.body),
-                &tracking,
-                |current| {
-                    let mut patched =
-                        patch::apply(gvk.kind, &current.object, patch_type, call.body)
-                            .map_err(|e| patch_error(&call.target(), e))?;
-                    metadata_mut(&mut patched).insert("name".into(), json!(call.name));
-                    self.checked_patch(call, validation, patch_type, &problems, gvk, patched)
-                },
-            )
+            .write_over(call, part, precondition, &tracking, |current| {
+                let mut patched = patch::apply(gvk.kind, &current.object, patch_type, call.body)
+                    .map_err(|e| patch_error(&call.target(), e))?;
+                metadata_mut(&mut patched).insert("name".into(), json!(call.name));
+                self.checked_patch(call, validation, patch_type, &problems, gvk, patched)
+            })
             .await?;
         Ok(Reply::Object(code, object))
     }
@@ -543,40 +537,35 @@ impl Api {
             ));
         }
         let target = call.target();
-        self.write_over(
-            call,
-            Part::Binding,
-            None,
-            &apply::Tracking::Untracked,
-            |current| {
-                let assigned = current.object["spec"]["nodeName"].as_str().unwrap_or("");
-                if !assigned.is_empty() {
-                    return Err(ApiError::conflict(
-                        &target,
-                        &format!(
-                            "pod {} is already assigned to node \"{assigned}\"",
-                            call.name
-                        ),
-                    ));
-                }
-                if current.object["metadata"]
-                    .get("deletionTimestamp")
-                    .is_some_and(|t| !t.is_null())
-                {
-                    return Err(ApiError::conflict(
-                        &target,
-                        &format!(
-                            "pod {} is being deleted, cannot be assigned to a host",
-                            call.name
-                        ),
-                    ));
-                }
-                let mut next = current.object.clone();
-                next["spec"]["nodeName"] = json!(node);
-                set_pod_scheduled(&mut next);
-                Ok(next)
-            },
-        )
+        let untracked = apply::Tracking::Untracked;
+        self.write_over(call, Part::Binding, None, &untracked, |current| {
+            let assigned = current.object["spec"]["nodeName"].as_str().unwrap_or("");
+            if !assigned.is_empty() {
+                return Err(ApiError::conflict(
+                    &target,
+                    &format!(
+                        "pod {} is already assigned to node \"{assigned}\"",
+                        call.name
+                    ),
+                ));
+            }
+            if current.object["metadata"]
+                .get("deletionTimestamp")
+                .is_some_and(|t| !t.is_null())
+            {
+                return Err(ApiError::conflict(
+                    &target,
+                    &format!(
+                        "pod {} is being deleted, cannot be assigned to a host",
+                        call.name
+                    ),
+                ));
+            }
+            let mut next = current.object.clone();
+            next["spec"]["nodeName"] = json!(node);
+            set_pod_scheduled(&mut next);
+            Ok(next)
+        })
         .await?;
         Ok(Reply::Object(
             201,
