@@ -49,6 +49,7 @@ impl Api {
                 body: body.as_bytes(),
                 content_type: None,
                 warnings: &warnings,
+                user_agent: Some("kube-apiserver"),
             };
             match self.create(&call).await {
                 Ok(_) => tracing::info!(kind = resource.kind, name, "created"),

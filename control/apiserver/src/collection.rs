@@ -361,6 +361,7 @@ impl Api {
                 body: call.body,
                 content_type: call.content_type,
                 warnings: call.warnings,
+                user_agent: call.user_agent,
             };
             match self.delete(&one).await {
                 Ok(_) => deleted.push(item),

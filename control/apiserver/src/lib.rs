@@ -24,6 +24,7 @@
 //! - [`admission`]: defaults and validation per kind.
 //! - [`allocator`]: Services' cluster IPs and node ports, claimed in the store; repair.
 //! - [`patch`]: JSON patch, merge patch and strategic merge patch.
+//! - [`apply`]: server-side apply and `metadata.managedFields`.
 //! - [`selector`]: label and field selectors.
 //! - [`table`]: server-side Tables, the columns kubectl prints.
 //! - [`discovery`]: aggregated and legacy discovery documents.
@@ -41,6 +42,7 @@
 
 pub mod admission;
 pub mod allocator;
+pub mod apply;
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;

@@ -315,6 +315,7 @@ impl Api {
             body: body.as_bytes(),
             content_type: None,
             warnings: &warnings,
+            user_agent: Some("kube-apiserver"),
         };
         if update {
             self.update(&call, Part::Main).await.map(|_| ())

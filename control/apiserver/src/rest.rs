@@ -15,7 +15,7 @@ use crate::schema::{self, Gvk};
 use crate::storage::Storage;
 use crate::warning::Warnings;
 use crate::watch_cache::WatchCache;
-use crate::{admission, selector};
+use crate::{admission, apply, selector};
 
 /// Bodies larger than this are refused with 413 (kube-apiserver's limit is 3 MiB).
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -64,6 +64,8 @@ pub struct Call<'a> {
     pub content_type: Option<&'a str>,
     /// The warnings the response carries.
     pub warnings: &'a Warnings,
+    /// The request's User-Agent (names the field manager when the query does not).
+    pub user_agent: Option<&'a str>,
 }
 
 impl Call<'_> {
@@ -74,6 +76,11 @@ impl Call<'_> {
             group: self.resource.group,
             name: self.name,
         }
+    }
+
+    /// The field manager a write is recorded under.
+    pub fn manager(&self) -> String {
+        apply::manager_name(self.query.get("fieldManager"), self.user_agent)
     }
 
     fn key(&self) -> String {
@@ -159,8 +166,21 @@ impl Api {
 
     /// POST of a new object.
     pub async fn create(&self, call: &Call<'_>) -> Result<Reply> {
+        apply::check_field_manager(call, "CreateOptions", false)?;
+        let object = self.typed_body(call, "CreateOptions", Gvk::of(call.resource))?;
+        self.create_object(call, object, &apply::Tracking::of(call, Part::Main))
+            .await
+    }
+
+    /// Creates `object` (a request's body, or what an apply built), recording its fields.
+    pub(crate) async fn create_object(
+        &self,
+        call: &Call<'_>,
+        mut object: Value,
+        tracking: &apply::Tracking,
+    ) -> Result<Reply> {
         let resource = call.resource;
-        let mut object = self.typed_body(call, "CreateOptions", Gvk::of(resource))?;
+        let requested = object["metadata"].get("managedFields").cloned();
         object::check_type(resource, &mut object, resource.kind)?;
         object::check_namespace(resource, &mut object, call.namespace)?;
         let name = meta_str(&object, "name").unwrap_or("").to_owned();
@@ -192,6 +212,13 @@ impl Api {
             object::apply_defaults(resource, &mut candidate);
             object::set_template_generation(resource, &mut candidate, None);
             admission::add_default_tolerations(resource.kind, &mut candidate);
+            tracking.record(
+                resource,
+                Part::Main,
+                None,
+                &mut candidate,
+                requested.clone(),
+            );
             let candidate_name = meta_str(&candidate, "name").unwrap_or("").to_owned();
             object::validate(resource, &candidate, None)?;
             self.before_write(resource, &mut candidate, true);
@@ -225,6 +252,7 @@ impl Api {
 
     /// PUT of an object (or of its status).
     pub async fn update(&self, call: &Call<'_>, part: Part) -> Result<Reply> {
+        apply::check_field_manager(call, "UpdateOptions", false)?;
         let resource = call.resource;
         let mut new = self.typed_body(call, "UpdateOptions", Gvk::of(resource))?;
         object::check_type(resource, &mut new, resource.kind)?;
@@ -243,18 +271,20 @@ impl Api {
         let precondition = meta_str(&new, "resourceVersion")
             .filter(|rv| !rv.is_empty())
             .map(str::to_owned);
-        self.write_over(call, part, precondition, |_| Ok(new.clone()))
+        let tracking = apply::Tracking::of(call, part);
+        self.write_over(call, part, precondition, &tracking, |_| Ok(new.clone()))
             .await
             .map(|(code, object)| Reply::Object(code, object))
     }
 
     /// Reads the object, computes its next state with `change`, and writes it if nobody wrote
     /// in between; retries when `precondition` (a resourceVersion the client named) is unset.
-    async fn write_over(
+    pub(crate) async fn write_over(
         &self,
         call: &Call<'_>,
         part: Part,
         precondition: Option<String>,
+        tracking: &apply::Tracking,
         change: impl Fn(&Current) -> Result<Value>,
     ) -> Result<(u16, Value)> {
         let resource = call.resource;
@@ -271,6 +301,7 @@ impl Api {
                 }
             }
             let mut new = change(&current)?;
+            let requested = new["metadata"].get("managedFields").cloned();
             let new_uid = meta_str(&new, "uid").filter(|u| !u.is_empty());
             let old_uid = meta_str(&current.object, "uid");
             if let (Some(new_uid), Some(old_uid)) = (new_uid, old_uid) {
@@ -288,6 +319,7 @@ impl Api {
             if part == Part::Main {
                 Api::prepare_service_update(resource, &mut new, &current.object);
             }
+            tracking.record(resource, part, Some(&current.object), &mut new, requested);
             if part != Part::Binding {
                 object::validate(resource, &new, Some(&current.object))?;
             }
@@ -342,6 +374,10 @@ impl Api {
 
     /// PATCH of an object (or of its status).
     pub async fn patch(&self, call: &Call<'_>, part: Part) -> Result<Reply> {
+        if apply::is_apply(call.content_type) {
+            return self.server_side_apply(call, part).await;
+        }
+        apply::check_field_manager(call, "PatchOptions", false)?;
         let patch_type = self.patch_type(call)?;
         if call.body.len() > MAX_BODY_BYTES {
             return Err(ApiError::too_large(MAX_BODY_BYTES));
@@ -349,8 +385,10 @@ impl Api {
         let validation = FieldValidation::from_query(call.query, "PatchOptions")?;
         let problems = self.patch_problems(validation, patch_type, call.body);
         let gvk = Gvk::of(call.resource);
+        let tracking = apply::Tracking::of(call, part);
+        let precondition = patch_precondition(call.body);
         let (code, object) = self
-            .write_over(call, part, patch_precondition(call.body), |current| {
+            .write_over(call, part, precondition, &tracking, |current| {
                 let mut patched = patch::apply(gvk.kind, &current.object, patch_type, call.body)
                     .map_err(|e| patch_error(&call.target(), e))?;
                 metadata_mut(&mut patched).insert("name".into(), json!(call.name));
@@ -369,7 +407,7 @@ impl Api {
             Some(t) => Ok(t),
             None if content_type.starts_with("application/apply-patch") => {
                 Err(ApiError::unsupported_media_type(
-                    "application/apply-patch+yaml (server-side apply is not served yet)",
+                    "application/apply-patch+yaml (apply to the scale subresource is not served)",
                 ))
             }
             None => Err(ApiError::unsupported_media_type(content_type)),
@@ -462,8 +500,12 @@ impl Api {
                 )
             })?,
         };
+        let tracking = apply::Tracking::Update {
+            manager: call.manager(),
+            subresource: "scale",
+        };
         let (_, object) = self
-            .write_over(call, Part::Main, precondition, |current| {
+            .write_over(call, Part::Main, precondition, &tracking, |current| {
                 let mut next = current.object.clone();
                 match &call.resource.custom {
                     Some(custom) => crate::crd::objects::set_replicas(custom, &mut next, replicas),
@@ -497,7 +539,8 @@ impl Api {
             ));
         }
         let target = call.target();
-        self.write_over(call, Part::Binding, None, |current| {
+        let untracked = apply::Tracking::Untracked;
+        self.write_over(call, Part::Binding, None, &untracked, |current| {
             let assigned = current.object["spec"]["nodeName"].as_str().unwrap_or("");
             if !assigned.is_empty() {
                 return Err(ApiError::conflict(

@@ -301,11 +301,13 @@ impl Server {
                 {
                     return reply.map(|reply| reply_response(reply, protobuf::preferred(&accept)));
                 }
+                let user_agent = header("user-agent");
                 let incoming = RequestParts {
                     query: &query,
                     body: &body,
                     content_type,
                     accept: &accept,
+                    user_agent: user_agent.as_deref(),
                 };
                 self.resource(&request, &identity, incoming, warnings)
                     .await?
@@ -382,6 +384,7 @@ impl Server {
             body,
             content_type,
             accept,
+            user_agent,
         } = incoming;
         let api = &self.api;
         let resource = api
@@ -409,6 +412,7 @@ impl Server {
             body,
             content_type,
             warnings,
+            user_agent,
         };
         if resource.group == crate::admission::rbac::GROUP {
             self.check_escalation(&call, request, identity).await?;
@@ -475,6 +479,7 @@ struct RequestParts<'a> {
     body: &'a [u8],
     content_type: Option<&'a str>,
     accept: &'a str,
+    user_agent: Option<&'a str>,
 }
 
 impl Server {

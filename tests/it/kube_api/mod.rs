@@ -2,6 +2,7 @@
 //! dynamic API, watcher), kubectl v1.32 and the Python `kubernetes` client, against members of
 //! an in-process cluster. The storage contract runs against keel and against a real etcd 3.4.
 
+mod apply;
 mod client;
 mod components;
 mod crd;

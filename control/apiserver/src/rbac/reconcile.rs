@@ -44,6 +44,7 @@ async fn write(api: &Api, plural: &str, name: &str, object: &Value, create: bool
         body: body.as_bytes(),
         content_type: None,
         warnings: &warnings,
+        user_agent: Some("kube-apiserver"),
     };
     if create {
         api.create(&call).await.map(drop)
