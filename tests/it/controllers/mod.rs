@@ -6,7 +6,8 @@
 //! policy of a Deployment's delete (Background, Orphan, Foreground) and collects objects
 //! whose owners of any kind are gone.
 //!
-//! Submodules: `endpoints` (EndpointSlices and Endpoints of Services), `job`, `node_lifecycle` (silent nodes, taints, eviction), `node_ipam` (pod CIDRs),
+//! Submodules: `endpoints` (EndpointSlices and Endpoints of Services), `failover` (the leader
+//! killed mid-rollout), `job`, `node_lifecycle` (silent nodes, taints, eviction), `node_ipam` (pod CIDRs),
 //! `service_account` (a default account per namespace).
 //!
 //! There is no node agent yet, so a test plays kubelet itself: it marks pods Running and
@@ -31,6 +32,7 @@ use serde_json::json;
 use crate::kube_api::ControlPlane;
 
 mod endpoints;
+mod failover;
 mod job;
 mod node_ipam;
 mod node_lifecycle;
