@@ -19,7 +19,8 @@
 //! - [`deployment`]: ReplicaSets for Deployments (template hash, revisions, RollingUpdate and
 //!   Recreate, conditions, history cleanup).
 //! - [`endpoints`]: EndpointSlices and Endpoints for every Service with a selector.
-//! - [`job`]: pods for Jobs until enough succeed (or too many fail, or time runs out).
+//! - [`job`]: pods for Jobs until enough succeed, or every index does (or too many fail, or
+//!   time runs out); back-off after failures; suspend and resume.
 //! - [`namespace`]: a deleted namespace emptied, then finalized.
 //! - [`node_ipam`]: each node's own pod CIDR, cut from the cluster CIDR.
 //! - [`node_lifecycle`]: silent nodes marked Unknown, nodes tainted by their conditions, pods
@@ -115,6 +116,11 @@ pub struct ControllersConfig {
     pub cluster_cidr: Option<String>,
     /// The size of a node's block (`--node-cidr-mask-size`, 24).
     pub node_cidr_mask_size: u8,
+    /// How long a Job waits before replacing its first failed pod; doubled for each further
+    /// failure in a row (kube's 10 s).
+    pub job_pod_failure_backoff: Duration,
+    /// The longest such wait (6 minutes).
+    pub job_pod_failure_backoff_max: Duration,
 }
 
 impl ControllersConfig {
@@ -138,6 +144,8 @@ impl ControllersConfig {
             unhealthy_zone_threshold: 0.55,
             cluster_cidr: None,
             node_cidr_mask_size: 24,
+            job_pod_failure_backoff: Duration::from_secs(10),
+            job_pod_failure_backoff_max: Duration::from_secs(360),
         }
     }
 
@@ -354,6 +362,10 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
         jobs: job_store,
         expectations: Expectations::new(config.expectations_timeout),
         recorder: Recorder::new(client.clone(), "job-controller", &config.identity),
+        backoffs: job::backoff::Backoffs::new(job::backoff::Timings {
+            base: config.job_pod_failure_backoff,
+            max: config.job_pod_failure_backoff_max,
+        }),
         resync: config.resync,
     });
     tasks.spawn(job::run(job_context, jobs_for_themselves, pods_for_jobs));

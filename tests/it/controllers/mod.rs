@@ -69,6 +69,7 @@ impl Harness {
             renew_deadline: Duration::from_millis(1000),
             retry_period: Duration::from_millis(100),
             namespace_recheck: Duration::from_millis(200),
+            job_pod_failure_backoff: Duration::from_millis(50),
             ..ControllersConfig::new("test-controller-manager")
         };
         let config = configure(config);
