@@ -24,14 +24,14 @@ struct Finisher(tokio::task::JoinHandle<()>);
 
 impl Finisher {
     fn start(client: kube::Client, namespace: &str, phase: &'static str) -> Finisher {
-        Finisher::deciding(client, namespace, move |_| Some(phase))
+        Finisher::deciding(client, namespace, move |_| Some(json!({"phase": phase})))
     }
 
-    /// Ends each new pod in the phase `decide` gives it; a pod it gives none to runs on.
+    /// Gives each new pod the status `decide` makes for it; a pod it gives none to runs on.
     fn deciding(
         client: kube::Client,
         namespace: &str,
-        decide: impl Fn(&Pod) -> Option<&'static str> + Send + 'static,
+        decide: impl Fn(&Pod) -> Option<serde_json::Value> + Send + 'static,
     ) -> Finisher {
         let pods: Api<Pod> = Api::namespaced(client, namespace);
         Finisher(tokio::spawn(async move {
@@ -44,8 +44,8 @@ impl Finisher {
                 if pod.metadata.deletion_timestamp.is_none()
                     && status.is_none_or(|p| p == "Pending")
                 {
-                    let phase = decide(&pod).unwrap_or("Running");
-                    let status = json!({"status": {"phase": phase}});
+                    let status = decide(&pod).unwrap_or_else(|| json!({"phase": "Running"}));
+                    let status = json!({ "status": status });
                     let _ = pods
                         .patch_status(
                             &pod.name_any(),
@@ -265,7 +265,7 @@ async fn replacements_of_failed_pods_wait_a_doubling_back_off() {
     let seen = Arc::clone(&appeared);
     let _kubelet = Finisher::deciding(h.client.clone(), "batch", move |_| {
         seen.lock().unwrap().push(Instant::now());
-        Some("Failed")
+        Some(json!({"phase": "Failed"}))
     });
     create_job(
         &h,
@@ -312,11 +312,12 @@ async fn an_indexed_job_completes_every_index_once() {
     let failed_once = Arc::new(Mutex::new(false));
     let _kubelet = Finisher::deciding(h.client.clone(), "batch", move |pod| {
         let index = pod.annotations()["batch.kubernetes.io/job-completion-index"].clone();
-        match index.as_str() {
-            "2" | "4" => None,
-            "1" if !std::mem::replace(&mut *failed_once.lock().unwrap(), true) => Some("Failed"),
-            _ => Some("Succeeded"),
-        }
+        let phase = match index.as_str() {
+            "2" | "4" => return None,
+            "1" if !std::mem::replace(&mut *failed_once.lock().unwrap(), true) => "Failed",
+            _ => "Succeeded",
+        };
+        Some(json!({ "phase": phase }))
     });
     let spec = json!({"completions": 6, "parallelism": 6, "completionMode": "Indexed"});
     create_job(&h, "batch", spec).await;
@@ -475,5 +476,69 @@ async fn a_suspended_job_stops_its_pods_and_resumes() {
             .len(),
         4
     );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_pod_failure_policy_ignores_disruptions_and_fails_the_job_on_an_exit_code() {
+    let h = Harness::start().await;
+    h.namespace("batch").await;
+    // The first pod is disrupted (ignored); the second exits 42 (FailJob).
+    let tries = Arc::new(Mutex::new(0));
+    let _kubelet = Finisher::deciding(h.client.clone(), "batch", move |_| {
+        let mut tries = tries.lock().unwrap();
+        *tries += 1;
+        Some(if *tries == 1 {
+            json!({"phase": "Failed", "conditions": [
+                {"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler"}]})
+        } else {
+            json!({"phase": "Failed", "containerStatuses": [{"name": "c", "image": "busybox",
+                "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"terminated": {"exitCode": 42, "reason": "Error"}}}]})
+        })
+    });
+    let spec = json!({"completions": 1, "parallelism": 1, "backoffLimit": 6,
+    "podFailurePolicy": {"rules": [
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+        {"action": "FailJob", "onExitCodes": {"containerName": "c", "operator": "In", "values": [42]}},
+    ]}});
+    create_job(&h, "batch", spec).await;
+    let jobs: Api<Job> = Api::namespaced(h.client.clone(), "batch");
+    let failed = wait_for_condition(&jobs, "Failed").await;
+    assert_eq!(
+        conditions(&failed),
+        strings(&[
+            ("FailureTarget", "True", "PodFailurePolicy"),
+            ("Failed", "True", "PodFailurePolicy"),
+        ])
+    );
+    let pods: Api<Pod> = Api::namespaced(h.client.clone(), "batch");
+    let mut all = pods.list(&ListParams::default()).await.unwrap().items;
+    assert_eq!(all.len(), 2);
+    all.sort_by_key(|p| p.metadata.creation_timestamp.clone());
+    let second = all
+        .iter()
+        .find(|p| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.container_statuses.as_ref())
+                .is_some()
+        })
+        .unwrap();
+    let message = failed.status.as_ref().unwrap().conditions.as_ref().unwrap()[1]
+        .message
+        .clone();
+    assert_eq!(
+        message.as_deref(),
+        Some(
+            format!(
+                "Container c for pod batch/{} failed with exit code 42 matching FailJob rule at index 1",
+                second.name_any()
+            )
+            .as_str()
+        )
+    );
+    // The disrupted pod is not counted against the backoffLimit.
+    assert_eq!(failed.status.unwrap().failed, Some(1));
     h.stop().await;
 }

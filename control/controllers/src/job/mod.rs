@@ -23,10 +23,11 @@
 //!
 //! Pods are created with the tracking finalizer and a controller reference; creations and
 //! deletions are expectations (see [`crate::expectations`]) so a cache that lags does not
-//! make or delete twice as many. Not done: podFailurePolicy, successPolicy,
-//! backoffLimitPerIndex.
+//! make or delete twice as many. A failed pod is judged by the podFailurePolicy (see
+//! [`failure_policy`]) as it is counted. Not done: successPolicy, backoffLimitPerIndex.
 
 pub mod backoff;
+pub mod failure_policy;
 pub mod indexed;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -305,9 +306,6 @@ pub async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
         .filter(|p| matches!(pods::phase(p), "Succeeded" | "Failed") && has_finalizer(p))
         .collect();
     if !newly_finished.is_empty() && !finished {
-        let uncounted = status
-            .uncounted_terminated_pods
-            .get_or_insert_with(Default::default);
         for pod in &newly_finished {
             let succeeded = pods::phase(pod) == "Succeeded";
             if let (true, Some(completed)) = (succeeded, completed.as_mut()) {
@@ -318,6 +316,24 @@ pub async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
                 }
                 continue;
             }
+            if !succeeded {
+                match failure_policy::judge(spec.pod_failure_policy.as_ref(), pod) {
+                    failure_policy::Verdict::Ignore => continue,
+                    failure_policy::Verdict::Count => {}
+                    // Written with the uncounted pods, before their finalizers go, so a
+                    // crash cannot lose why the Job failed.
+                    failure_policy::Verdict::FailJob(message) => {
+                        if !condition_true(&status, "FailureTarget") {
+                            let target =
+                                condition("FailureTarget", "PodFailurePolicy", &message, now);
+                            status.conditions.get_or_insert_with(Vec::new).push(target);
+                        }
+                    }
+                }
+            }
+            let uncounted = status
+                .uncounted_terminated_pods
+                .get_or_insert_with(Default::default);
             let list = if succeeded {
                 uncounted.succeeded.get_or_insert_with(Vec::new)
             } else {
@@ -387,12 +403,12 @@ pub async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
         .iter()
         .flatten()
         .find(|c| c.type_ == "FailureTarget" && c.status == "True")
-        .and_then(|c| c.reason.clone());
+        .map(|c| (c.reason.clone().unwrap_or_default(), c.message.clone()));
     let failure = failure_target.or_else(|| {
         if failed > spec.backoff_limit.unwrap_or(6) {
-            Some("BackoffLimitExceeded".to_owned())
+            Some(("BackoffLimitExceeded".to_owned(), None))
         } else if deadline.is_some_and(|d| now >= d) {
-            Some("DeadlineExceeded".to_owned())
+            Some(("DeadlineExceeded".to_owned(), None))
         } else {
             None
         }
@@ -402,12 +418,15 @@ pub async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
         _ => succeeded > 0 && completions.map_or(active.is_empty(), |c| succeeded >= c),
     };
 
-    if let Some(reason) = failure {
-        let message = if reason == "DeadlineExceeded" {
-            "Job was active longer than specified deadline"
-        } else {
-            "Job has reached the specified backoff limit"
-        };
+    if let Some((reason, message)) = failure {
+        let message = message.unwrap_or_else(|| {
+            if reason == "DeadlineExceeded" {
+                "Job was active longer than specified deadline".into()
+            } else {
+                "Job has reached the specified backoff limit".into()
+            }
+        });
+        let message = message.as_str();
         if !condition_true(&status, "FailureTarget") {
             status
                 .conditions
