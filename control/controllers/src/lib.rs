@@ -21,6 +21,7 @@
 //! - [`endpoints`]: EndpointSlices and Endpoints for every Service with a selector.
 //! - [`job`]: pods for Jobs until enough succeed, or every index does (or too many fail, or
 //!   time runs out); back-off after failures; suspend and resume.
+//! - [`ttl_after_finished`]: finished Jobs deleted `ttlSecondsAfterFinished` after.
 //! - [`namespace`]: a deleted namespace emptied, then finalized.
 //! - [`node_ipam`]: each node's own pod CIDR, cut from the cluster CIDR.
 //! - [`node_lifecycle`]: silent nodes marked Unknown, nodes tainted by their conditions, pods
@@ -50,6 +51,7 @@ pub mod ownership;
 pub mod pods;
 pub mod replicaset;
 pub mod service_account;
+pub mod ttl_after_finished;
 
 use std::future::Future;
 use std::sync::atomic::AtomicBool;
@@ -227,6 +229,7 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
     let mut jobs = Informer::<Job>::new(Api::all(client.clone()));
     let job_store = jobs.store();
     let jobs_for_themselves = jobs.subscribe();
+    let jobs_for_ttl = jobs.subscribe();
     let pods_for_jobs = pods.subscribe();
 
     let expectations = Arc::new(Expectations::new(config.expectations_timeout));
@@ -243,6 +246,8 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
         deployments: deployments.subscribe(),
         deployments_for_replicasets: deployments.subscribe(),
         deployments_for_pods: deployments.subscribe(),
+        jobs_for_pods: jobs.subscribe(),
+        jobs: job_store.clone(),
     };
 
     let observed = Arc::clone(&expectations);
@@ -359,7 +364,7 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
     let job_context = Arc::new(job::Context {
         client: client.clone(),
         pods: pod_store.clone(),
-        jobs: job_store,
+        jobs: job_store.clone(),
         expectations: Expectations::new(config.expectations_timeout),
         recorder: Recorder::new(client.clone(), "job-controller", &config.identity),
         backoffs: job::backoff::Backoffs::new(job::backoff::Timings {
@@ -369,6 +374,11 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
         resync: config.resync,
     });
     tasks.spawn(job::run(job_context, jobs_for_themselves, pods_for_jobs));
+    let ttl_context = Arc::new(ttl_after_finished::Context {
+        client: client.clone(),
+        jobs: job_store,
+    });
+    tasks.spawn(ttl_after_finished::run(ttl_context, jobs_for_ttl));
     let namespace_context = Arc::new(namespace::Context {
         client,
         recheck: config.namespace_recheck,

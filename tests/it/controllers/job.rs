@@ -542,3 +542,41 @@ async fn a_pod_failure_policy_ignores_disruptions_and_fails_the_job_on_an_exit_c
     assert_eq!(failed.status.unwrap().failed, Some(1));
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_finished_job_goes_with_its_pods_after_its_ttl() {
+    let h = Harness::start().await;
+    h.namespace("batch").await;
+    let _kubelet = Finisher::start(h.client.clone(), "batch", "Succeeded");
+    let jobs: Api<Job> = Api::namespaced(h.client.clone(), "batch");
+    for (name, ttl) in [("kept", None), ("short", Some(1))] {
+        let job: Job = serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "spec": {"ttlSecondsAfterFinished": ttl, "template": {"spec": {
+                "restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}},
+        }))
+        .unwrap();
+        jobs.create(&PostParams::default(), &job).await.unwrap();
+    }
+    let pods: Api<Pod> = Api::namespaced(h.client.clone(), "batch");
+    wait_for("the TTL'd Job and its pod to go", 30, || async {
+        let gone = jobs.get_opt("short").await.unwrap().is_none();
+        let its_pods = pods
+            .list(&ListParams::default().labels("batch.kubernetes.io/job-name=short"))
+            .await
+            .unwrap()
+            .items;
+        (gone && its_pods.is_empty()).then_some(())
+    })
+    .await;
+    // The Job without a TTL finished too, and stays with its pod.
+    let kept = jobs.get("kept").await.unwrap();
+    assert!(conditions(&kept).iter().any(|c| c.0 == "Complete"));
+    let its_pods = pods
+        .list(&ListParams::default().labels("batch.kubernetes.io/job-name=kept"))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(its_pods.len(), 1);
+    h.stop().await;
+}
