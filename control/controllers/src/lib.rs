@@ -21,6 +21,8 @@
 //! - [`endpoints`]: EndpointSlices and Endpoints for every Service with a selector.
 //! - [`job`]: pods for Jobs until enough succeed, or every index does (or too many fail, or
 //!   time runs out); back-off after failures; suspend and resume.
+//! - [`cronjob`]: Jobs made from CronJobs on their schedule; concurrency policy, history
+//!   limits.
 //! - [`ttl_after_finished`]: finished Jobs deleted `ttlSecondsAfterFinished` after.
 //! - [`namespace`]: a deleted namespace emptied, then finalized.
 //! - [`node_ipam`]: each node's own pod CIDR, cut from the cluster CIDR.
@@ -35,6 +37,7 @@
 //!   ownerReferences.
 //! - [`error`]: the error type.
 
+pub mod cronjob;
 pub mod deployment;
 pub mod endpoints;
 pub mod error;
@@ -59,7 +62,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service, ServiceAccount};
 use kube::runtime::watcher;
@@ -230,6 +233,10 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
     let job_store = jobs.store();
     let jobs_for_themselves = jobs.subscribe();
     let jobs_for_ttl = jobs.subscribe();
+    let jobs_for_cronjobs = jobs.subscribe();
+    let mut cronjobs = Informer::<CronJob>::new(Api::all(client.clone()));
+    let cronjob_store = cronjobs.store();
+    let cronjobs_for_themselves = cronjobs.subscribe();
     let pods_for_jobs = pods.subscribe();
 
     let expectations = Arc::new(Expectations::new(config.expectations_timeout));
@@ -260,6 +267,7 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
     tasks.spawn(accounts.run(|_| {}));
     tasks.spawn(services.run(|_| {}));
     tasks.spawn(jobs.run(|_| {}));
+    tasks.spawn(cronjobs.run(|_| {}));
     for ready in [
         pod_store.wait_until_ready().await,
         rs_store.wait_until_ready().await,
@@ -270,6 +278,7 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
         account_store.wait_until_ready().await,
         service_store.wait_until_ready().await,
         job_store.wait_until_ready().await,
+        cronjob_store.wait_until_ready().await,
     ] {
         if ready.is_err() {
             tracing::error!("an informer stopped before its cache filled");
@@ -374,6 +383,18 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
         resync: config.resync,
     });
     tasks.spawn(job::run(job_context, jobs_for_themselves, pods_for_jobs));
+    let cronjob_context = Arc::new(cronjob::Context {
+        client: client.clone(),
+        cronjobs: cronjob_store,
+        jobs: job_store.clone(),
+        recorder: Recorder::new(client.clone(), "cronjob-controller", &config.identity),
+        resync: config.resync,
+    });
+    tasks.spawn(cronjob::run(
+        cronjob_context,
+        cronjobs_for_themselves,
+        jobs_for_cronjobs,
+    ));
     let ttl_context = Arc::new(ttl_after_finished::Context {
         client: client.clone(),
         jobs: job_store,

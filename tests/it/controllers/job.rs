@@ -20,10 +20,10 @@ use serde_json::json;
 use super::{events_with_reason, wait_for, Harness};
 
 /// Plays kubelet: every pod that appears runs and ends in `phase`.
-struct Finisher(tokio::task::JoinHandle<()>);
+pub(super) struct Finisher(tokio::task::JoinHandle<()>);
 
 impl Finisher {
-    fn start(client: kube::Client, namespace: &str, phase: &'static str) -> Finisher {
+    pub(super) fn start(client: kube::Client, namespace: &str, phase: &'static str) -> Finisher {
         Finisher::deciding(client, namespace, move |_| Some(json!({"phase": phase})))
     }
 

@@ -6,7 +6,7 @@
 //! policy of a Deployment's delete (Background, Orphan, Foreground) and collects objects
 //! whose owners of any kind are gone.
 //!
-//! Submodules: `endpoints` (EndpointSlices and Endpoints of Services), `failover` (the leader
+//! Submodules: `endpoints` (EndpointSlices and Endpoints of Services), `cronjob`, `failover` (the leader
 //! killed mid-rollout), `job`, `node_lifecycle` (silent nodes, taints, eviction), `node_ipam` (pod CIDRs),
 //! `service_account` (a default account per namespace).
 //!
@@ -31,6 +31,7 @@ use serde_json::json;
 
 use crate::kube_api::ControlPlane;
 
+mod cronjob;
 mod endpoints;
 mod failover;
 mod job;
