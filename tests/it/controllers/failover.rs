@@ -276,30 +276,30 @@ async fn a_rollout_survives_its_leader_and_completes_once() {
     );
 
     watch.abort();
-    let history = history.lock().unwrap();
-    let created = |hash: &str| history.seen.get(hash).map_or(0, HashSet::len);
+    let (old_made, new_made, max_alive, min_ready) = {
+        let history = history.lock().unwrap();
+        let created = |hash: &str| history.seen.get(hash).map_or(0, HashSet::len);
+        (
+            created(&old_hash),
+            created(&new_hash),
+            history.max_alive,
+            history.min_ready,
+        )
+    };
+    assert_eq!(old_made, REPLICAS, "pods made for the first template");
     assert_eq!(
-        created(&old_hash),
-        REPLICAS,
-        "pods made for the first template"
-    );
-    assert_eq!(
-        created(&new_hash),
-        REPLICAS,
+        new_made, REPLICAS,
         "pods made for the second template: no duplicates across the failover"
     );
     assert!(
-        history.max_alive <= REPLICAS + MAX_SURGE,
-        "{} pods alive at once; maxSurge allows {}",
-        history.max_alive,
+        max_alive <= REPLICAS + MAX_SURGE,
+        "{max_alive} pods alive at once; maxSurge allows {}",
         REPLICAS + MAX_SURGE
     );
     assert!(
-        history.min_ready.is_some_and(|m| m >= REPLICAS),
-        "ready pods fell to {:?} with maxUnavailable 0",
-        history.min_ready
+        min_ready.is_some_and(|m| m >= REPLICAS),
+        "ready pods fell to {min_ready:?} with maxUnavailable 0"
     );
-    drop(history);
 
     for agent in &mut agents {
         agent.stop().await;
