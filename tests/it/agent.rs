@@ -37,8 +37,8 @@ fn timings() -> Timings {
 }
 
 /// A running agent of one hollow node; its runtime outlives it, as a real runtime outlives a
-/// kubelet restart.
-struct Agent {
+/// kubelet restart. Other modules' tests run their pods on it too.
+pub(crate) struct Agent {
     name: String,
     runtime: Arc<Hollow>,
     stop: Option<oneshot::Sender<()>>,
@@ -111,7 +111,7 @@ impl keel_runtime::Runtime for Shared {
 
 impl Agent {
     /// Starts node `name` (pod CIDR 169.254.`index`.0/24) on member 0, as `system:node:<name>`.
-    fn start(cp: &ControlPlane, dir: &std::path::Path, name: &str, index: u8) -> Agent {
+    pub(crate) fn start(cp: &ControlPlane, dir: &std::path::Path, name: &str, index: u8) -> Agent {
         let cidr = format!("169.254.{}.0/24", 100 + index);
         let runtime = Arc::new(Hollow::new(Some(Ipv4Cidr::parse(&cidr).unwrap())));
         let mut agent = Agent {
@@ -146,7 +146,7 @@ impl Agent {
         )));
     }
 
-    async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -20,6 +20,10 @@ pub enum Error {
     /// collision count was raised and the next reconcile picks another name.
     #[error("hash collision for the new replica set of {0}")]
     HashCollision(String),
+    /// An object the controller must make still exists from before, on its way out; the
+    /// next reconcile makes it anew.
+    #[error("{0} is still being deleted")]
+    StillDeleting(String),
     /// Several creates or deletes failed; the first is kept.
     #[error("{count} of the pod changes failed; first: {first}")]
     Pods {

@@ -18,7 +18,7 @@
 //!   themselves (so a Deployment's pods go before its ReplicaSets), and loses the finalizer
 //!   once none is left. Dependents that do not block go afterwards, as dangling ones.
 //!
-//! Triggers: each kind's own events; an owner's deletion (or deletionTimestamp) triggers its
+//! Triggers: each kind's own events; an owner's deletion (a Job's too) (or deletionTimestamp) triggers its
 //! cached dependents; a dependent's event triggers its owner if that owner is being deleted
 //! (so a foreground deletion finishes as soon as its last dependent goes). Every object with
 //! owners is looked at again at the resync, which catches owners of unwatched kinds.
@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt as _};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{
@@ -319,7 +320,7 @@ fn collect_dependents<K>(
 }
 
 /// The watch streams that trigger the garbage collector (one subscription each).
-pub struct Triggers<P, R, D> {
+pub struct Triggers<P, R, D, J> {
     /// Pods, to collect them.
     pub pods: P,
     /// Pods, to finish their owning ReplicaSets' foreground deletions.
@@ -336,15 +337,24 @@ pub struct Triggers<P, R, D> {
     pub deployments_for_replicasets: D,
     /// Deployments, whose deletion triggers pods they own directly.
     pub deployments_for_pods: D,
+    /// Jobs, whose deletion triggers their pods (Jobs are not collected here: their owners,
+    /// CronJobs, are looked up through discovery at the resync).
+    pub jobs_for_pods: J,
+    /// The Jobs' cache, to tell a Job deleted from one still there.
+    pub jobs: Store<Job>,
 }
 
 /// Runs the garbage collector: one controller per watched kind, each triggered by its own
 /// objects, by its owners' deletions and by its dependents' changes.
-pub fn run<P, R, D>(ctx: Arc<Context>, triggers: Triggers<P, R, D>) -> impl Future<Output = ()>
+pub fn run<P, R, D, J>(
+    ctx: Arc<Context>,
+    triggers: Triggers<P, R, D, J>,
+) -> impl Future<Output = ()>
 where
     P: Stream<Item = Result<Pod, watcher::Error>> + Send + 'static,
     R: Stream<Item = Result<ReplicaSet, watcher::Error>> + Send + 'static,
     D: Stream<Item = Result<Deployment, watcher::Error>> + Send + 'static,
+    J: Stream<Item = Result<Job, watcher::Error>> + Send + 'static,
 {
     let Triggers {
         pods: pods_own,
@@ -355,6 +365,8 @@ where
         deployments: deployments_own,
         deployments_for_replicasets,
         deployments_for_pods,
+        jobs_for_pods,
+        jobs,
     } = triggers;
     let pods = Controller::for_stream(pods_own, ctx.pods.clone())
         .watches_stream(
@@ -365,6 +377,7 @@ where
             deployments_for_pods,
             dependents_mapper(ctx.deployments.clone(), ctx.pods.clone()),
         )
+        .watches_stream(jobs_for_pods, dependents_mapper(jobs, ctx.pods.clone()))
         .run(reconcile::<Pod>, error_policy::<Pod>, Arc::clone(&ctx))
         .for_each(log_result);
     let replicasets = Controller::for_stream(replicasets_own, ctx.replicasets.clone())

@@ -19,7 +19,11 @@
 //! - [`deployment`]: ReplicaSets for Deployments (template hash, revisions, RollingUpdate and
 //!   Recreate, conditions, history cleanup).
 //! - [`endpoints`]: EndpointSlices and Endpoints for every Service with a selector.
-//! - [`job`]: pods for Jobs until enough succeed (or too many fail, or time runs out).
+//! - [`job`]: pods for Jobs until enough succeed, or every index does (or too many fail, or
+//!   time runs out); back-off after failures; suspend and resume.
+//! - [`cronjob`]: Jobs made from CronJobs on their schedule; concurrency policy, history
+//!   limits.
+//! - [`ttl_after_finished`]: finished Jobs deleted `ttlSecondsAfterFinished` after.
 //! - [`daemonset`]: one pod of a DaemonSet on every eligible node, its ControllerRevisions,
 //!   RollingUpdate (maxUnavailable, maxSurge) and OnDelete.
 //! - [`namespace`]: a deleted namespace emptied, then finalized.
@@ -37,6 +41,7 @@
 //!   ownerReferences.
 //! - [`error`]: the error type.
 
+pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
@@ -55,6 +60,7 @@ pub mod pod_gc;
 pub mod pods;
 pub mod replicaset;
 pub mod service_account;
+pub mod ttl_after_finished;
 
 use std::future::Future;
 use std::sync::atomic::AtomicBool;
@@ -62,7 +68,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, Deployment, ReplicaSet};
-use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service, ServiceAccount};
 use kube::runtime::watcher;
@@ -128,6 +134,11 @@ pub struct ControllersConfig {
     /// Terminated pods kept before the oldest are collected; 0 keeps all
     /// (`--terminated-pod-gc-threshold`, 12500).
     pub terminated_pod_gc_threshold: usize,
+    /// How long a Job waits before replacing its first failed pod; doubled for each further
+    /// failure in a row (kube's 10 s).
+    pub job_pod_failure_backoff: Duration,
+    /// The longest such wait (6 minutes).
+    pub job_pod_failure_backoff_max: Duration,
 }
 
 impl ControllersConfig {
@@ -154,6 +165,8 @@ impl ControllersConfig {
             pod_gc_period: Duration::from_secs(20),
             pod_gc_quarantine: Duration::from_secs(40),
             terminated_pod_gc_threshold: 12_500,
+            job_pod_failure_backoff: Duration::from_secs(10),
+            job_pod_failure_backoff_max: Duration::from_secs(360),
         }
     }
 
@@ -235,6 +248,11 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
     let mut jobs = Informer::<Job>::new(Api::all(client.clone()));
     let job_store = jobs.store();
     let jobs_for_themselves = jobs.subscribe();
+    let jobs_for_ttl = jobs.subscribe();
+    let jobs_for_cronjobs = jobs.subscribe();
+    let mut cronjobs = Informer::<CronJob>::new(Api::all(client.clone()));
+    let cronjob_store = cronjobs.store();
+    let cronjobs_for_themselves = cronjobs.subscribe();
     let pods_for_jobs = pods.subscribe();
     let mut daemonsets = Informer::<DaemonSet>::new(Api::all(client.clone()));
     let mut revisions = Informer::<ControllerRevision>::new(Api::all(client.clone()));
@@ -260,6 +278,8 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
         deployments: deployments.subscribe(),
         deployments_for_replicasets: deployments.subscribe(),
         deployments_for_pods: deployments.subscribe(),
+        jobs_for_pods: jobs.subscribe(),
+        jobs: job_store.clone(),
     };
 
     let observed = Arc::clone(&expectations);
@@ -274,6 +294,7 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
     tasks.spawn(jobs.run(|_| {}));
     tasks.spawn(daemonsets.run(|_| {}));
     tasks.spawn(revisions.run(|_| {}));
+    tasks.spawn(cronjobs.run(|_| {}));
     for ready in [
         pod_store.wait_until_ready().await,
         rs_store.wait_until_ready().await,
@@ -286,6 +307,7 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
         job_store.wait_until_ready().await,
         daemonset_store.wait_until_ready().await,
         revision_store.wait_until_ready().await,
+        cronjob_store.wait_until_ready().await,
     ] {
         if ready.is_err() {
             tracing::error!("an informer stopped before its cache filled");
@@ -380,9 +402,13 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
     let job_context = Arc::new(job::Context {
         client: client.clone(),
         pods: pod_store.clone(),
-        jobs: job_store,
+        jobs: job_store.clone(),
         expectations: Expectations::new(config.expectations_timeout),
         recorder: Recorder::new(client.clone(), "job-controller", &config.identity),
+        backoffs: job::backoff::Backoffs::new(job::backoff::Timings {
+            base: config.job_pod_failure_backoff,
+            max: config.job_pod_failure_backoff_max,
+        }),
         resync: config.resync,
     });
     tasks.spawn(job::run(job_context, jobs_for_themselves, pods_for_jobs));
@@ -417,6 +443,23 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
         },
     });
     tasks.spawn(pod_gc::run(pod_gc_context));
+    let cronjob_context = Arc::new(cronjob::Context {
+        client: client.clone(),
+        cronjobs: cronjob_store,
+        jobs: job_store.clone(),
+        recorder: Recorder::new(client.clone(), "cronjob-controller", &config.identity),
+        resync: config.resync,
+    });
+    tasks.spawn(cronjob::run(
+        cronjob_context,
+        cronjobs_for_themselves,
+        jobs_for_cronjobs,
+    ));
+    let ttl_context = Arc::new(ttl_after_finished::Context {
+        client: client.clone(),
+        jobs: job_store,
+    });
+    tasks.spawn(ttl_after_finished::run(ttl_context, jobs_for_ttl));
     let namespace_context = Arc::new(namespace::Context {
         client,
         recheck: config.namespace_recheck,

@@ -6,10 +6,11 @@
 //! policy of a Deployment's delete (Background, Orphan, Foreground) and collects objects
 //! whose owners of any kind are gone.
 //!
-//! Submodules: `endpoints` (EndpointSlices and Endpoints of Services), `job`, `node_lifecycle` (silent nodes, taints, eviction), `node_ipam` (pod CIDRs),
-//! `service_account` (a default account per namespace), `daemonset` (one pod per eligible
-//! node, rolling update, rollout undo; on hollow agents), `pod_gc` (pods of deleted nodes,
-//! terminated pods past the threshold).
+//! Submodules: `endpoints` (EndpointSlices and Endpoints of Services), `cronjob`, `failover`
+//! (the leader killed mid-rollout), `job`, `node_lifecycle` (silent nodes, taints, eviction),
+//! `node_ipam` (pod CIDRs), `service_account` (a default account per namespace), `daemonset`
+//! (one pod per eligible node, rolling update, rollout undo; on hollow agents), `pod_gc`
+//! (pods of deleted nodes, terminated pods past the threshold).
 //!
 //! There is no node agent yet, so a test plays kubelet itself: it marks pods Running and
 //! Ready through `pods/status` (see [`Kubelet`]).
@@ -32,8 +33,10 @@ use serde_json::json;
 
 use crate::kube_api::ControlPlane;
 
+mod cronjob;
 mod daemonset;
 mod endpoints;
+mod failover;
 mod job;
 mod node_ipam;
 mod node_lifecycle;
@@ -71,6 +74,7 @@ impl Harness {
             renew_deadline: Duration::from_millis(1000),
             retry_period: Duration::from_millis(100),
             namespace_recheck: Duration::from_millis(200),
+            job_pod_failure_backoff: Duration::from_millis(50),
             ..ControllersConfig::new("test-controller-manager")
         };
         let config = configure(config);
