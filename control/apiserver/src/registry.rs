@@ -24,6 +24,15 @@ pub enum Subresource {
     Token,
     /// `namespaces/finalize`: writes only `spec.finalizers` (the namespace controller's).
     Finalize,
+    /// `pods/log`, `pods/exec`, `pods/attach`, `pods/portforward`: proxied to the node agent
+    /// ([`crate::node_proxy`]).
+    Log,
+    /// See [`Subresource::Log`].
+    Exec,
+    /// See [`Subresource::Log`].
+    Attach,
+    /// See [`Subresource::Log`].
+    PortForward,
 }
 
 impl Subresource {
@@ -36,6 +45,10 @@ impl Subresource {
             Subresource::Eviction => "eviction",
             Subresource::Token => "token",
             Subresource::Finalize => "finalize",
+            Subresource::Log => "log",
+            Subresource::Exec => "exec",
+            Subresource::Attach => "attach",
+            Subresource::PortForward => "portforward",
         }
     }
 }
@@ -152,7 +165,7 @@ macro_rules! resource {
 pub static BUILT_IN: &[Resource] = &[
     resource!("", "v1", "namespaces", "namespace", "Namespace", &["ns"], false, NO_NAMES, &[Status, Finalize]),
     resource!("", "v1", "nodes", "node", "Node", &["no"], false, NO_NAMES, &[Status]),
-    resource!("", "v1", "pods", "pod", "Pod", &["po"], true, ALL, &[Status, Binding, Eviction]),
+    resource!("", "v1", "pods", "pod", "Pod", &["po"], true, ALL, &[Status, Binding, Eviction, Log, Exec, Attach, PortForward]),
     resource!("", "v1", "services", "service", "Service", &["svc"], true, ALL, &[Status]),
     resource!("", "v1", "endpoints", "endpoints", "Endpoints", &["ep"], true, NO_NAMES, &[]),
     resource!("", "v1", "configmaps", "configmap", "ConfigMap", &["cm"], true, NO_NAMES, &[]),
