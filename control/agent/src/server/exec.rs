@@ -18,7 +18,8 @@ use keel_runtime::{ExecProcess, TerminalSize};
 use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
@@ -94,6 +95,15 @@ fn go_string_list(items: &[String]) -> String {
     format!("[{}]", items.join(" "))
 }
 
+/// The close that ends a session: a normal closure (1000), which clients read as the end of
+/// every stream; a close without a code (1005) is an error to client-go.
+fn normal_close() -> Message {
+    Message::Close(Some(CloseFrame {
+        code: CloseCode::Normal,
+        reason: "".into(),
+    }))
+}
+
 fn frame(channel: u8, data: &[u8]) -> Message {
     let mut bytes = Vec::with_capacity(data.len() + 1);
     bytes.push(channel);
@@ -129,7 +139,7 @@ pub async fn serve<S>(
             let _ = out
                 .send(frame(ERROR, &failure_message(protocol, &message)))
                 .await;
-            let _ = out.send(Message::Close(None)).await;
+            let _ = out.send(normal_close()).await;
             let _ = writer.await;
             return;
         }
@@ -229,7 +239,7 @@ pub async fn serve<S>(
     if let Some(message) = message {
         let _ = out.send(frame(ERROR, &message)).await;
     }
-    let _ = out.send(Message::Close(None)).await;
+    let _ = out.send(normal_close()).await;
     drop(out);
     let _ = writer.await;
 }
