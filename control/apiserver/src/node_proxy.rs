@@ -219,7 +219,7 @@ pub async fn serve(
     }
     let outgoing = outgoing
         .body(Empty::<Bytes>::new())
-        .map_err(|e| ApiError::internal(e))?;
+        .map_err(ApiError::internal)?;
     let response = sender
         .send_request(outgoing)
         .await

@@ -282,10 +282,8 @@ pub async fn stream(
             if !more {
                 break;
             }
-            if chunk.len() >= 32 * 1024 {
-                if out.send(std::mem::take(&mut chunk)).await.is_err() {
-                    return Ok(());
-                }
+            if chunk.len() >= 32 * 1024 && out.send(std::mem::take(&mut chunk)).await.is_err() {
+                return Ok(());
             }
         }
         if !chunk.is_empty() && out.send(chunk).await.is_err() {
