@@ -1,7 +1,7 @@
 //! `kubectl logs` and `kubectl exec` through the API server to keel-agent's own HTTPS API, on
 //! the `host` runtime (real processes): logs of a pod and of a Deployment, `--tail`,
 //! `--timestamps`, `-f` that ends when the container exits, exec with stdout, stderr, an exit
-//! code and stdin, the errors kube gives (unknown container, pod without a node, agent API
+//! code and stdin, a terminal (`tty`), the errors kube gives (unknown container, pod without a node, agent API
 //! refusing anyone but the API server), and the Python client's `stream()` exec. Runs as root
 //! (network namespaces, cgroups); skipped with a message otherwise. Everything it made is torn
 //! down, also when it fails.
@@ -376,5 +376,9 @@ resp = stream(core.connect_get_namespaced_pod_exec, "talker", "default",
               stdout=True, tty=False, _preload_content=False)
 resp.run_forever(timeout=30)
 assert resp.returncode == 4, resp.returncode
+# With a terminal: the command's stdin and stdout are a pty.
+out = stream(core.connect_get_namespaced_pod_exec, "talker", "default",
+             command=["tty"], stderr=False, stdin=False, stdout=True, tty=True)
+assert out.startswith("/dev/pts/"), repr(out)
 print("python exec ok")
 "#;
