@@ -36,6 +36,15 @@ pub enum Subresource {
 }
 
 impl Subresource {
+    /// Whether it is a stream proxied to the node agent (no object is read or written, so it
+    /// has no schema and no protobuf form).
+    pub fn is_stream(self) -> bool {
+        matches!(
+            self,
+            Subresource::Log | Subresource::Exec | Subresource::Attach | Subresource::PortForward
+        )
+    }
+
     /// Its name in paths and discovery.
     pub fn name(self) -> &'static str {
         match self {
