@@ -34,6 +34,46 @@ pub struct ApiServerTls {
     /// The ECDSA P-256 key (PKCS#8 PEM) service account tokens are signed with; every member
     /// needs the same one. None: no service account tokens.
     pub service_account_key_file: Option<PathBuf>,
+    /// How the API server calls node agents for `pods/log` and `pods/exec`; None: those
+    /// answer 503.
+    pub kubelet_client: Option<KubeletClientFiles>,
+}
+
+/// The API server's client of node agents (kube-apiserver's `--kubelet-client-certificate`,
+/// `--kubelet-client-key`, `--kubelet-certificate-authority`).
+#[derive(Clone, Debug)]
+pub struct KubeletClientFiles {
+    /// Its client certificate (CN `kube-apiserver-kubelet-client`, which agents allow).
+    pub cert_file: PathBuf,
+    /// Its key.
+    pub key_file: PathBuf,
+    /// The CA agents' serving certificates are signed by.
+    pub ca_file: PathBuf,
+}
+
+impl KubeletClientFiles {
+    /// The files in `pki` (keel's PKI directory), the certificate issued by its CA if missing.
+    pub fn in_pki(pki: &Path) -> anyhow::Result<KubeletClientFiles> {
+        let files = KubeletClientFiles {
+            cert_file: pki.join("apiserver-kubelet-client.crt"),
+            key_file: pki.join("apiserver-kubelet-client.key"),
+            ca_file: pki.join("ca.crt"),
+        };
+        if !files.cert_file.exists() || !files.key_file.exists() {
+            let options = crate::pki::Options {
+                force: true,
+                ..Default::default()
+            };
+            crate::pki::issue_user(
+                pki,
+                "apiserver-kubelet-client",
+                keel_agent::server::API_SERVER_CLIENT,
+                &[],
+                &options,
+            )?;
+        }
+        Ok(files)
+    }
 }
 
 /// A running API server; [`RunningApiServer::stop`] ends it.
@@ -193,6 +233,17 @@ pub async fn start_apiserver(
         ),
         None => None,
     };
+    let kubelet = match &tls.kubelet_client {
+        Some(files) => Some(
+            keel_apiserver::node_proxy::KubeletClient::new(
+                &read(&files.cert_file)?,
+                &read(&files.key_file)?,
+                &read(&files.ca_file)?,
+            )
+            .map_err(|e| anyhow::anyhow!("apiserver client of node agents: {e}"))?,
+        ),
+        None => None,
+    };
     let (api, cache) = Api::start_with(storage, service_accounts, services);
     // Every member makes sure the system namespaces and the bootstrap RBAC policy exist
     // (whichever is first creates them), then aggregates ClusterRoles for as long as it runs.
@@ -241,6 +292,7 @@ pub async fn start_apiserver(
             max_in_flight: MAX_IN_FLIGHT,
             advertise_address: addr.to_string(),
             audit,
+            kubelet,
         },
     );
     let (stop, mut stopped) = watch::channel(false);

@@ -152,6 +152,40 @@ pub fn node_kubeconfig(
     Ok(path)
 }
 
+/// The agent API of node `name` at `address` (any free port): a serving certificate
+/// `agent-<name>` for the address issued by the CA in `pki`, clients' certificates checked
+/// against that CA, and only the API server's kubelet client allowed.
+pub fn agent_api(
+    pki: &Path,
+    name: &str,
+    address: std::net::IpAddr,
+) -> anyhow::Result<keel_agent::server::ApiConfig> {
+    let node = crate::pki::NodeSpec {
+        name: format!("agent-{name}"),
+        hosts: vec![
+            crate::pki::Host::Ip(address),
+            crate::pki::Host::Dns(name.to_owned()),
+        ],
+    };
+    let options = crate::pki::Options {
+        force: true,
+        ..Default::default()
+    };
+    let issued = crate::pki::issue_nodes(pki, &[node], &options)?;
+    let read = |p: &Path| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+    let tls = keel_agent::server::tls_config(
+        &read(&issued[0].cert)?,
+        &read(&issued[0].key)?,
+        &read(&pki.join("ca.crt"))?,
+    )
+    .map_err(|e| anyhow::anyhow!("the agent API of {name}: {e}"))?;
+    Ok(keel_agent::server::ApiConfig {
+        address: std::net::SocketAddr::new(address, 0),
+        tls,
+        allowed_users: vec![keel_agent::server::API_SERVER_CLIENT.to_owned()],
+    })
+}
+
 /// Node agents running in this process; [`RunningAgents::stop`] ends them.
 pub struct RunningAgents {
     /// The nodes' names.
@@ -202,7 +236,8 @@ pub async fn start_dev_agents(
         let dir = root.join("agents").join(&name);
         let kubeconfig = node_kubeconfig(pki, &dir, &name, server)?;
         let client = client(&kubeconfig, None).await?;
-        let config = NodeConfig::new(&name, dir, runtime);
+        let mut config = NodeConfig::new(&name, dir, runtime);
+        config.api = Some(agent_api(pki, &name, config.address)?);
         let mut stopped = stopped.clone();
         let agent = keel_agent::run(
             client,

@@ -344,6 +344,7 @@ impl DevCluster {
                 key_file: pki.dir.join(format!("{}.key", config.name)),
                 client_ca_file: pki.ca_file.clone(),
                 service_account_key_file: Some(service_account_key.clone()),
+                kubelet_client: Some(crate::control_plane::KubeletClientFiles::in_pki(&pki.dir)?),
             };
             let replica: Arc<dyn crate::replica::Replica> = member.replica.clone();
             let apiserver = start_apiserver(

@@ -312,6 +312,7 @@ async fn start_control_plane(
         key_file,
         client_ca_file,
         service_account_key_file: config.apiserver_service_account_key_file.clone(),
+        kubelet_client: None,
     };
     let replica: Arc<dyn crate::replica::Replica> = member.replica.clone();
     let mut apiserver = crate::control_plane::start_apiserver(

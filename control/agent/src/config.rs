@@ -106,8 +106,11 @@ pub struct NodeConfig {
     pub default_runtime: String,
     /// A hollow node reports a fixed machine (kubemark's) instead of reading this one.
     pub hollow: bool,
-    /// The agent API's port (`status.daemonEndpoints.kubeletEndpoint.port`), once it serves.
+    /// The agent API's port (`status.daemonEndpoints.kubeletEndpoint.port`): set from the
+    /// port [`NodeConfig::api`] bound.
     pub api_port: Option<u16>,
+    /// The agent API (logs, exec) to serve, if any.
+    pub api: Option<crate::server::ApiConfig>,
     /// Timers.
     pub timings: Timings,
 }
@@ -126,6 +129,7 @@ impl NodeConfig {
             default_runtime: default_runtime.to_owned(),
             hollow: default_runtime == "hollow",
             api_port: None,
+            api: None,
             timings: Timings::default(),
         }
     }

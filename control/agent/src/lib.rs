@@ -13,7 +13,8 @@
 //!  once        source.rs: the shared pod watch, routed by spec.nodeName
 //! ```
 //!
-//! Layout: `config.rs` (settings and flags' parsing), `machine.rs` (capacity and nodeInfo read
+//! Layout: `server/` (the agent's HTTPS API: logs and exec for the API server's proxy),
+//! `config.rs` (settings and flags' parsing), `machine.rs` (capacity and nodeInfo read
 //! from the machine), `node.rs`, `heartbeat.rs`, `source.rs`, `pods/` (workers, status,
 //! environment, volumes, back-off), `events.rs` (kubelet's events), `runtimes.rs` (runtimes
 //! by RuntimeClass handler), `quantity.rs`, `error.rs`.
@@ -27,6 +28,7 @@ pub mod node;
 pub mod pods;
 pub mod quantity;
 pub mod runtimes;
+pub mod server;
 pub mod source;
 
 use std::future::Future;
@@ -131,6 +133,22 @@ async fn start_node(
     } else {
         machine::Machine::read(&config.data_dir)
     };
+    // The API's port is bound first: registration reports it in daemonEndpoints.
+    let api_listener = match &config.api {
+        Some(api) => {
+            let listener = tokio::net::TcpListener::bind(api.address)
+                .await
+                .map_err(|e| {
+                    Error::Config(format!(
+                        "the agent API cannot listen on {}: {e}",
+                        api.address
+                    ))
+                })?;
+            config.api_port = Some(listener.local_addr()?.port());
+            Some(listener)
+        }
+        None => None,
+    };
     let registered = register_with_retries(&client, &config, &machine, stop.clone()).await?;
     if config.pod_cidr.is_none() {
         config.pod_cidr =
@@ -146,6 +164,20 @@ async fn start_node(
         return Err(Error::Config(format!(
             "the default runtime {:?} is not among this node's runtimes",
             config.default_runtime
+        )));
+    }
+    let mut tasks = Vec::new();
+    if let (Some(listener), Some(api)) = (api_listener, &config.api) {
+        let state = Arc::new(server::State {
+            data_dir: config.data_dir.clone(),
+            runtimes: runtimes.clone(),
+            allowed_users: api.allowed_users.clone(),
+        });
+        tasks.push(tokio::spawn(server::serve(
+            listener,
+            Arc::clone(&api.tls),
+            state,
+            until_true(stop.clone()),
         )));
     }
     let reserved = &config.system_reserved;
@@ -167,7 +199,8 @@ async fn start_node(
         registered,
         until_true(stop),
     ));
-    Ok(vec![heartbeat, pods_task])
+    tasks.extend([heartbeat, pods_task]);
+    Ok(tasks)
 }
 
 /// Registers the node, retrying as kubelet's registration does (100 ms doubling to 7 s): the

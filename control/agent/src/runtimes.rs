@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keel_runtime::{
-    ContainerConfig, ContainerId, ContainerStatus, ExecOutput, Result, Runtime, Sandbox,
-    SandboxConfig, SandboxId, SandboxInfo,
+    ContainerConfig, ContainerId, ContainerStatus, ExecOutput, ExecProcess, ExecRequest, Result,
+    Runtime, Sandbox, SandboxConfig, SandboxId, SandboxInfo,
 };
 
 /// A boxed future of a runtime call.
@@ -42,6 +42,11 @@ pub trait DynRuntime: Send + Sync + 'static {
         argv: &'a [String],
         timeout: Duration,
     ) -> BoxFuture<'a, ExecOutput>;
+    fn exec<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        request: &'a ExecRequest,
+    ) -> BoxFuture<'a, ExecProcess>;
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<ContainerId>;
 }
 
@@ -90,6 +95,13 @@ impl<R: Runtime> DynRuntime for R {
         timeout: Duration,
     ) -> BoxFuture<'a, ExecOutput> {
         Box::pin(Runtime::exec_sync(self, id, argv, timeout))
+    }
+    fn exec<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        request: &'a ExecRequest,
+    ) -> BoxFuture<'a, ExecProcess> {
+        Box::pin(Runtime::exec(self, id, request))
     }
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<ContainerId> {
         Runtime::subscribe(self)

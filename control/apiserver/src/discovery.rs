@@ -58,6 +58,8 @@ fn subresource_verbs(sub: Subresource) -> &'static [&'static str] {
         Subresource::Status | Subresource::Scale => &["get", "patch", "update"],
         Subresource::Finalize => &["update"],
         Subresource::Binding | Subresource::Eviction | Subresource::Token => &["create"],
+        Subresource::Log => &["get"],
+        Subresource::Exec | Subresource::Attach | Subresource::PortForward => &["create", "get"],
     }
 }
 

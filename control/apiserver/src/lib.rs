@@ -36,6 +36,7 @@
 //! - [`field_validation`]: `fieldValidation` (unknown and duplicate fields) on writes.
 //! - [`warning`]: `Warning` headers.
 //! - [`bootstrap`]: the namespaces every cluster starts with.
+//! - [`node_proxy`]: `pods/log`, `pods/exec` (attach, portforward) proxied to the node agent.
 //! - [`master_endpoints`]: the `kubernetes` service, members' leases and its endpoints.
 //! - [`error`]: `Status` errors.
 //! - `go_format`: Go's `%q` quoting, shared by admission, selectors and Tables.
@@ -53,6 +54,7 @@ pub mod error;
 pub mod field_validation;
 mod go_format;
 pub mod master_endpoints;
+pub mod node_proxy;
 pub mod object;
 pub mod openapi;
 pub mod openapi_v2;

@@ -446,6 +446,11 @@ impl<'a> ResourcePaths<'a> {
                 Subresource::Status | Subresource::Scale | Subresource::Finalize => {
                     self.item_operations(*sub_gvk, sub_name, &suffix)
                 }
+                // Streams, not objects: no operations to validate or explain.
+                Subresource::Log
+                | Subresource::Exec
+                | Subresource::Attach
+                | Subresource::PortForward => continue,
                 Subresource::Binding | Subresource::Eviction | Subresource::Token => {
                     let mut operations = Map::new();
                     operations.insert(

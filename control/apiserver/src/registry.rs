@@ -24,9 +24,27 @@ pub enum Subresource {
     Token,
     /// `namespaces/finalize`: writes only `spec.finalizers` (the namespace controller's).
     Finalize,
+    /// `pods/log`, `pods/exec`, `pods/attach`, `pods/portforward`: proxied to the node agent
+    /// ([`crate::node_proxy`]).
+    Log,
+    /// See [`Subresource::Log`].
+    Exec,
+    /// See [`Subresource::Log`].
+    Attach,
+    /// See [`Subresource::Log`].
+    PortForward,
 }
 
 impl Subresource {
+    /// Whether it is a stream proxied to the node agent (no object is read or written, so it
+    /// has no schema and no protobuf form).
+    pub fn is_stream(self) -> bool {
+        matches!(
+            self,
+            Subresource::Log | Subresource::Exec | Subresource::Attach | Subresource::PortForward
+        )
+    }
+
     /// Its name in paths and discovery.
     pub fn name(self) -> &'static str {
         match self {
@@ -36,6 +54,10 @@ impl Subresource {
             Subresource::Eviction => "eviction",
             Subresource::Token => "token",
             Subresource::Finalize => "finalize",
+            Subresource::Log => "log",
+            Subresource::Exec => "exec",
+            Subresource::Attach => "attach",
+            Subresource::PortForward => "portforward",
         }
     }
 }
@@ -152,7 +174,7 @@ macro_rules! resource {
 pub static BUILT_IN: &[Resource] = &[
     resource!("", "v1", "namespaces", "namespace", "Namespace", &["ns"], false, NO_NAMES, &[Status, Finalize]),
     resource!("", "v1", "nodes", "node", "Node", &["no"], false, NO_NAMES, &[Status]),
-    resource!("", "v1", "pods", "pod", "Pod", &["po"], true, ALL, &[Status, Binding, Eviction]),
+    resource!("", "v1", "pods", "pod", "Pod", &["po"], true, ALL, &[Status, Binding, Eviction, Log, Exec, Attach, PortForward]),
     resource!("", "v1", "services", "service", "Service", &["svc"], true, ALL, &[Status]),
     resource!("", "v1", "endpoints", "endpoints", "Endpoints", &["ep"], true, NO_NAMES, &[]),
     resource!("", "v1", "configmaps", "configmap", "ConfigMap", &["cm"], true, NO_NAMES, &[]),

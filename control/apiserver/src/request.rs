@@ -149,6 +149,12 @@ pub fn route(method: &str, path: &str, query: &Query) -> Route {
         ("DELETE", false) => Verb::DeleteCollection,
         _ => return Route::Unknown,
     };
+    // Connecting to a pod is `create` whatever the method: kube-apiserver asks for create on a
+    // WebSocket GET too (AuthorizePodWebsocketUpgradeCreatePermission, on since 1.30).
+    let verb = match (resource, subresource) {
+        ("pods", Some("exec" | "attach" | "portforward")) => Verb::Create,
+        _ => verb,
+    };
     Route::Resource(ResourceRequest {
         group: group.into(),
         version: version.into(),

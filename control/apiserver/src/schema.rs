@@ -51,7 +51,22 @@ impl Gvk {
 /// The kind a subresource reads and writes, given its resource's kind.
 pub fn subresource_kind(sub: Subresource, main: Gvk) -> Gvk {
     match sub {
-        Subresource::Status | Subresource::Finalize => main,
+        Subresource::Status | Subresource::Finalize | Subresource::Log => main,
+        Subresource::Exec => Gvk {
+            group: "",
+            version: "v1",
+            kind: "PodExecOptions",
+        },
+        Subresource::Attach => Gvk {
+            group: "",
+            version: "v1",
+            kind: "PodAttachOptions",
+        },
+        Subresource::PortForward => Gvk {
+            group: "",
+            version: "v1",
+            kind: "PodPortForwardOptions",
+        },
         Subresource::Scale => Gvk {
             group: "autoscaling",
             version: "v1",

@@ -45,6 +45,8 @@ pub struct Front {
     pub advertise_address: String,
     /// Where mutating requests are logged, if anywhere.
     pub audit: Option<AuditLog>,
+    /// How node agents are called (`pods/log`, `pods/exec`); none: those answer 503.
+    pub kubelet: Option<crate::node_proxy::KubeletClient>,
 }
 
 /// The client's address, which the TLS loop puts in each request's extensions.
@@ -130,7 +132,7 @@ impl Server {
                 });
                 let builder = auto::Builder::new(TokioExecutor::new());
                 if let Err(e) = builder
-                    .serve_connection(TokioIo::new(stream), service)
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
                     .await
                 {
                     tracing::debug!("apiserver: connection from {peer} ended: {e}");
@@ -262,6 +264,17 @@ impl Server {
         let accept = header("accept").unwrap_or_default();
         let content_type = header("content-type");
         let reply = match route {
+            Route::Resource(request) if crate::node_proxy::serves(&request) => {
+                // Streams: no body to read, no in-flight slot held for their length.
+                return crate::node_proxy::serve(
+                    &self.api,
+                    self.front.kubelet.as_ref(),
+                    &request,
+                    &query,
+                    parts,
+                )
+                .await;
+            }
             Route::Resource(request) => {
                 let watching = request.verb == Verb::Watch;
                 let _permit = if watching {
@@ -741,6 +754,7 @@ mod tests {
             max_in_flight,
             advertise_address: "127.0.0.1:6443".into(),
             audit: None,
+            kubelet: None,
         };
         (Server::new(api, front), cache)
     }

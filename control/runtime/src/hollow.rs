@@ -16,8 +16,8 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use crate::{
-    ContainerConfig, ContainerId, ContainerState, ContainerStatus, ExecOutput, Result, Runtime,
-    RuntimeError, Sandbox, SandboxConfig, SandboxId, SandboxInfo,
+    ContainerConfig, ContainerId, ContainerState, ContainerStatus, ExecOutput, ExecProcess,
+    ExecRequest, Result, Runtime, RuntimeError, Sandbox, SandboxConfig, SandboxId, SandboxInfo,
 };
 
 /// An IPv4 range `address/prefix`, as a Node's `spec.podCIDR` gives it.
@@ -322,6 +322,14 @@ impl Runtime for Hollow {
                 id.0
             ))),
         }
+    }
+
+    async fn exec(&self, id: &ContainerId, _request: &ExecRequest) -> Result<ExecProcess> {
+        // Known containers get the reason; unknown ones NotFound, as from any runtime.
+        self.container_status(id).await?;
+        Err(RuntimeError::Other(
+            "the hollow runtime runs no processes: there is nothing to exec in".into(),
+        ))
     }
 
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<ContainerId> {

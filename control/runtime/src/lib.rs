@@ -25,7 +25,10 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::time::{Duration, SystemTime};
+
+use tokio::io::{AsyncRead, AsyncWrite};
 
 /// A runtime's id for a pod sandbox.
 #[derive(
@@ -192,6 +195,45 @@ pub struct ExecOutput {
     pub stderr: Vec<u8>,
 }
 
+/// A command to start in a running container with its streams attached (`kubectl exec`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecRequest {
+    /// The argv (never empty).
+    pub argv: Vec<String>,
+    /// Whether the caller sends stdin; without it the command reads end-of-file at once.
+    pub stdin: bool,
+    /// Whether the command gets a terminal (stdout and stderr are then one stream).
+    pub tty: bool,
+}
+
+/// A terminal's size in character cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TerminalSize {
+    /// Columns.
+    pub width: u16,
+    /// Rows.
+    pub height: u16,
+}
+
+/// Changes the size of an exec session's terminal.
+pub type Resize = Box<dyn Fn(TerminalSize) -> std::io::Result<()> + Send + Sync>;
+
+/// A command [`Runtime::exec`] started: its streams and its end. Dropping it kills the
+/// command (a client that leaves takes its command with it, as kubelet's streaming server
+/// does when the connection ends).
+pub struct ExecProcess {
+    /// Its stdin, when asked for; dropping it closes the command's stdin.
+    pub stdin: Option<Pin<Box<dyn AsyncWrite + Send>>>,
+    /// Its stdout (with a terminal: the terminal's output).
+    pub stdout: Pin<Box<dyn AsyncRead + Send>>,
+    /// Its stderr; none with a terminal.
+    pub stderr: Option<Pin<Box<dyn AsyncRead + Send>>>,
+    /// Resolves to the command's exit code once it ended.
+    pub exit: Pin<Box<dyn std::future::Future<Output = Result<i32>> + Send>>,
+    /// Resizes its terminal; none without one.
+    pub resize: Option<Resize>,
+}
+
 /// Why a runtime call failed. The variants map to the reasons kubelet reports in a pod's
 /// container statuses and events.
 #[derive(Debug, thiserror::Error)]
@@ -286,6 +328,22 @@ pub trait Runtime: Send + Sync + 'static {
         argv: &[String],
         timeout: Duration,
     ) -> impl Future<Output = Result<ExecOutput>> + Send;
+
+    /// Starts `request.argv` in a running container with its stdin, stdout and stderr (or a
+    /// terminal) attached (`kubectl exec`). Runtimes that run no processes say so.
+    fn exec(
+        &self,
+        id: &ContainerId,
+        request: &ExecRequest,
+    ) -> impl Future<Output = Result<ExecProcess>> + Send {
+        let _ = (id, request);
+        let name = self.name().to_owned();
+        async move {
+            Err(RuntimeError::Other(format!(
+                "the {name} runtime does not support exec"
+            )))
+        }
+    }
 
     /// A receiver told the id of each container whose state changed (it exited, mostly), so
     /// the agent reacts at once instead of at its next relist; the agent still relists

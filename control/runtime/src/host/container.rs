@@ -35,11 +35,11 @@ const KILL_TIMEOUT: Duration = Duration::from_secs(10);
 const ADOPTED_POLL: Duration = Duration::from_millis(100);
 
 impl Inner {
-    fn container_dir(&self, id: &ContainerId) -> PathBuf {
+    pub(super) fn container_dir(&self, id: &ContainerId) -> PathBuf {
         self.config.data_dir.join("containers").join(&id.0)
     }
 
-    fn record(&self, id: &ContainerId) -> Result<ContainerRecord> {
+    pub(super) fn record(&self, id: &ContainerId) -> Result<ContainerRecord> {
         self.containers
             .lock()
             .unwrap()

@@ -35,6 +35,7 @@
 
 mod cgroup;
 mod container;
+mod exec;
 mod log;
 mod network;
 mod sandbox;
@@ -49,8 +50,8 @@ use std::time::Duration;
 pub use network::Ipv4Cidr;
 
 use crate::{
-    ContainerConfig, ContainerId, ContainerStatus, ExecOutput, Result, Runtime, RuntimeError,
-    Sandbox, SandboxConfig, SandboxId, SandboxInfo,
+    ContainerConfig, ContainerId, ContainerStatus, ExecOutput, ExecProcess, ExecRequest, Result,
+    Runtime, RuntimeError, Sandbox, SandboxConfig, SandboxId, SandboxInfo,
 };
 use state::{ContainerRecord, SandboxRecord};
 
@@ -312,6 +313,10 @@ impl Runtime for HostRuntime {
         timeout: Duration,
     ) -> Result<ExecOutput> {
         self.inner.exec_sync(id, argv, timeout).await
+    }
+
+    async fn exec(&self, id: &ContainerId, request: &ExecRequest) -> Result<ExecProcess> {
+        self.inner.exec_streaming(id, request)
     }
 
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<ContainerId> {

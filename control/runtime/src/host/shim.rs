@@ -17,6 +17,9 @@
 //!   │                                   that, it writes why on fd 0 (the status pipe)
 //! agent ──spawn──▶ shim exec <dir> argv joins the init's namespaces and cgroups, runs argv,
 //!                                       exits with its code
+//! agent ──spawn──▶ shim exec-tty …      the same with a terminal (the agent's pty on fds 0-2):
+//!                    └─▶ shim session   in the container: setsid, the terminal made its
+//!                                       controlling one (TIOCSCTTY), exec(argv)
 //! ```
 //!
 //! The status pipe is how a start error becomes synchronous: `init`'s stdin is the pipe's write
@@ -47,10 +50,12 @@ pub fn main(args: &[String]) -> ! {
         Some("nsholder") if args.len() == 5 => nsholder(&args[1], &args[2], &args[3], &args[4]),
         Some("run") if args.len() == 2 => supervise(Path::new(&args[1])),
         Some("init") if args.len() == 2 => init(Path::new(&args[1])),
-        Some("exec") if args.len() >= 3 => exec(Path::new(&args[1]), &args[2..]),
+        Some("exec") if args.len() >= 3 => exec(Path::new(&args[1]), &args[2..], false),
+        Some("exec-tty") if args.len() >= 3 => exec(Path::new(&args[1]), &args[2..], true),
+        Some("session") if args.len() >= 3 => session(&args[1], &args[2..]),
         _ => Err(
             "usage: keel-runtime-shim nsholder NET UTS IPC HOSTNAME | run DIR | init DIR | \
-                  exec DIR ARGV…"
+                  exec DIR ARGV… | exec-tty DIR ARGV… | session PROGRAM ARGV…"
                 .into(),
         ),
     };
@@ -298,8 +303,10 @@ fn exact_env(env: &[(String, String)]) -> Vec<String> {
     pairs.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 
-/// Joins a running container (its init's namespaces and cgroups) and runs `argv` there.
-fn exec(dir: &Path, argv: &[String]) -> ShimResult<i32> {
+/// Joins a running container (its init's namespaces and cgroups) and runs `argv` there, with
+/// this process's stdin, stdout and stderr; with `tty` they are a terminal, which the command
+/// gets as its controlling one through the `session` stage.
+fn exec(dir: &Path, argv: &[String], tty: bool) -> ShimResult<i32> {
     let spec: Spec = state::load(&dir.join("spec.json")).map_err(|e| e.to_string())?;
     let record: super::state::ContainerRecord =
         state::load(&dir.join("container.json")).map_err(|e| e.to_string())?;
@@ -333,14 +340,38 @@ fn exec(dir: &Path, argv: &[String]) -> ShimResult<i32> {
             return Ok(127);
         }
     };
-    let status = Command::new(program)
-        .arg0(&argv[0])
-        .args(&argv[1..])
+    let mut command = if tty {
+        // `/proc/self/exe` is resolved by the child, inside the container's pid namespace and
+        // its /proc: the shim binary again.
+        let mut command = Command::new("/proc/self/exe");
+        command
+            .args(spec.shim.iter().skip(1))
+            .arg("session")
+            .arg(&program)
+            .args(argv);
+        command
+    } else {
+        let mut command = Command::new(&program);
+        command.arg0(&argv[0]).args(&argv[1..]);
+        command
+    };
+    let status = command
         .env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .status()
         .map_err(|e| format!("exec: {:?}: {}", argv[0], io_reason(&e)))?;
     Ok(exit_code(status))
+}
+
+/// The terminal exec's last stage, already in the container: a session of its own whose
+/// controlling terminal is stdin (the pty), so job control and ^C reach the command, then
+/// `program` with `argv` (argv[0] as given) and the environment it was given.
+fn session(program: &str, argv: &[String]) -> ShimResult<i32> {
+    nix::unistd::setsid().map_err(context("setsid"))?;
+    rustix::process::ioctl_tiocsctty(std::io::stdin()).map_err(context("TIOCSCTTY"))?;
+    let error = Command::new(program).arg0(&argv[0]).args(&argv[1..]).exec();
+    eprintln!("exec: {:?}: {}", argv[0], io_reason(&error));
+    Ok(127)
 }
 
 /// Finds `name` as exec would: a path with a slash as is, else the first executable file of

@@ -491,13 +491,13 @@ impl Worker {
         let (pod_name, namespace, uid) = self.identity();
         let record = self.containers.entry(name.clone()).or_default();
         let attempt = record.next_attempt;
-        let log_dir = self
-            .node
-            .config
-            .data_dir
-            .join("logs")
-            .join(format!("{namespace}_{pod_name}_{uid}"))
-            .join(&name);
+        let log_dir = crate::server::logs::container_log_dir(
+            &self.node.config.data_dir,
+            &namespace,
+            &pod_name,
+            &uid,
+            &name,
+        );
         if handler != "hollow" {
             if let Err(e) = std::fs::create_dir_all(&log_dir) {
                 return fail(
