@@ -34,7 +34,9 @@
 //! - [`protobuf`]: protobuf request and response bodies, converted to and from JSON.
 //! - [`field_validation`]: `fieldValidation` (unknown and duplicate fields) on writes.
 //! - [`warning`]: `Warning` headers.
-//! - [`bootstrap`]: the namespaces every cluster starts with.
+//! - `priority`: the `Priority` admission plugin: pods' priorities from their PriorityClass.
+//! - [`bootstrap`]: the namespaces, RuntimeClasses and system PriorityClasses every cluster
+//!   starts with.
 //! - [`master_endpoints`]: the `kubernetes` service, members' leases and its endpoints.
 //! - [`error`]: `Status` errors.
 //! - `go_format`: Go's `%q` quoting, shared by admission, selectors and Tables.
@@ -55,6 +57,7 @@ pub mod object;
 pub mod openapi;
 pub mod openapi_v2;
 pub mod patch;
+mod priority;
 pub mod protobuf;
 pub mod rbac;
 pub mod registry;

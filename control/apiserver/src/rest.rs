@@ -191,8 +191,10 @@ impl Api {
             // After the name: some defaults derive from it (a Job's job-name label).
             object::apply_defaults(resource, &mut candidate);
             admission::add_default_tolerations(resource.kind, &mut candidate);
+            self.admit_pod_priority(resource, &mut candidate).await?;
             let candidate_name = meta_str(&candidate, "name").unwrap_or("").to_owned();
             object::validate(resource, &candidate, None)?;
+            self.admit_priority_class(resource, &candidate, false)?;
             self.before_write(resource, &mut candidate, true);
             let claimed = self
                 .allocate_service(resource, &mut candidate, None, call.dry_run())
@@ -286,8 +288,14 @@ impl Api {
             if part == Part::Main {
                 Api::prepare_service_update(resource, &mut new, &current.object);
             }
+            if part == Part::Main {
+                Api::keep_pod_priority(resource, &mut new, &current.object);
+            }
             if part != Part::Binding {
                 object::validate(resource, &new, Some(&current.object))?;
+            }
+            if part == Part::Main {
+                self.admit_priority_class(resource, &new, true)?;
             }
             self.before_write(resource, &mut new, false);
             if new == stored {
