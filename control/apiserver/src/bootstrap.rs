@@ -54,9 +54,7 @@ impl Api {
                     "description": description});
                 (&priority_classes, *name, body)
             });
-        let bodies = namespace_bodies
-            .chain(class_bodies)
-            .chain(priority_bodies);
+        let bodies = namespace_bodies.chain(class_bodies).chain(priority_bodies);
         for (resource, name, body) in bodies {
             let body = body.to_string();
             let call = Call {

@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, PodSpec, Taint};
 
+use crate::disruption::Budget;
 use crate::framework::PodInfo;
+use crate::nominator::Nominator;
 use crate::resources::{NonZero, Resource};
 
 /// A host port a container takes: `hostIP` (0.0.0.0 when unset), protocol (TCP when unset)
@@ -167,11 +169,15 @@ struct PodState {
     assumed: bool,
 }
 
-/// Nodes and the pods on them, bound or assumed.
+/// Nodes and the pods on them, bound or assumed; the pods nominated to nodes; and the
+/// PodDisruptionBudgets preemption respects.
 #[derive(Debug, Default)]
 pub struct Cache {
     nodes: BTreeMap<String, NodeInfo>,
     pods: HashMap<String, PodState>,
+    /// Pods waiting for room their preemption makes.
+    pub nominated: Nominator,
+    budgets: BTreeMap<String, Budget>,
 }
 
 impl Cache {
@@ -206,6 +212,19 @@ impl Cache {
     /// The nodes pods can go to (those whose Node object is known), by name.
     pub fn nodes(&self) -> Vec<&NodeInfo> {
         self.nodes.values().filter(|n| n.node.is_some()).collect()
+    }
+
+    /// Adds or replaces the budget `key` (`namespace/name`); `None` removes it.
+    pub fn set_budget(&mut self, key: &str, budget: Option<Budget>) {
+        match budget {
+            Some(budget) => self.budgets.insert(key.to_owned(), budget),
+            None => self.budgets.remove(key),
+        };
+    }
+
+    /// The PodDisruptionBudgets.
+    pub fn budgets(&self) -> Vec<Budget> {
+        self.budgets.values().cloned().collect()
     }
 
     /// How many pods the cache counts.

@@ -9,7 +9,11 @@
 //! scores the feasible ones (TaintToleration 3, NodeAffinity 2, NodeResourcesFit
 //! LeastAllocated 1, BalancedAllocation 1), and binds the pod to the best through
 //! `pods/NAME/binding`. A pod no node fits gets `PodScheduled=False` (Unschedulable) and a
-//! `FailedScheduling` event whose message is kube-scheduler's, word for word.
+//! `FailedScheduling` event whose message is kube-scheduler's, word for word. When
+//! evicting pods of lower priority would make room, it preempts as DefaultPreemption does:
+//! victims chosen per node (PodDisruptionBudgets respected where possible), the best node
+//! nominated (`status.nominatedNodeName`), the victims marked `DisruptionTarget` and deleted
+//! gracefully; the room is held for the preemptor until it is bound.
 //!
 //! # Layout
 //!
@@ -22,6 +26,9 @@
 //! - [`plugins`]: one file per plugin, each with its table tests.
 //! - [`resources`]: a pod's requests (init containers, sidecars, overhead); node allocatable.
 //! - [`quantity`]: `"500m"`, `"4Gi"` as numbers, rounded as apimachinery rounds.
+//! - [`nominator`]: pods nominated to nodes; filters count them (room held for preemptors).
+//! - [`disruption`]: PodDisruptionBudgets as preemption reads them.
+//! - [`preemption`]: a preemption carried out: victims marked, deleted, reported.
 //! - [`binder`]: the binding subresource.
 //! - [`status`]: the `PodScheduled=False` condition through `pods/status`.
 //! - [`events`]: `FailedScheduling` and `Scheduled` core/v1 Events.
@@ -30,11 +37,14 @@
 pub mod binder;
 pub mod cache;
 pub mod config;
+pub mod disruption;
 pub mod error;
 pub mod events;
 pub mod framework;
 pub mod informers;
+pub mod nominator;
 pub mod plugins;
+pub mod preemption;
 pub mod quantity;
 pub mod queue;
 pub mod resources;

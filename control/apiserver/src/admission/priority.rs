@@ -99,7 +99,9 @@ fn known_system_class(name: &str, value: i64, global_default: bool) -> Result<()
         return Err(format!("value of {name} PriorityClass must be {want}"));
     }
     if global_default {
-        return Err(format!("globalDefault of {name} PriorityClass must be false"));
+        return Err(format!(
+            "globalDefault of {name} PriorityClass must be false"
+        ));
     }
     Ok(())
 }
@@ -347,7 +349,9 @@ mod tests {
         let mut pod = json!({"spec": {"priorityClassName": "nope"}});
         assert_eq!(
             admit_pod(&mut pod, &classes),
-            Err(Forbidden("no PriorityClass with name nope was found".into()))
+            Err(Forbidden(
+                "no PriorityClass with name nope was found".into()
+            ))
         );
         let mut pod = json!({"spec": {"priorityClassName": "high", "priority": 7}});
         assert_eq!(
@@ -355,10 +359,9 @@ mod tests {
             Err(Forbidden("the integer value of priority (7) must not be provided in pod spec; priority admission controller computed 1000 from the given PriorityClass name".into()))
         );
         let mut pod = json!({"spec": {"priorityClassName": "batch", "preemptionPolicy": "PreemptLowerPriority"}});
-        assert!(admit_pod(&mut pod, &classes)
-            .unwrap_err()
-            .0
-            .starts_with("the string value of PreemptionPolicy (PreemptLowerPriority) must not be provided"));
+        assert!(admit_pod(&mut pod, &classes).unwrap_err().0.starts_with(
+            "the string value of PreemptionPolicy (PreemptLowerPriority) must not be provided"
+        ));
     }
 
     #[test]
