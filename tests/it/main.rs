@@ -24,6 +24,7 @@ mod poll;
 mod process;
 mod restore;
 mod scheduler;
+mod scheduler_preemption;
 mod server;
 mod tls;
 mod watch;

@@ -11,6 +11,7 @@ pub(crate) mod kubectl;
 mod leader;
 mod openapi;
 mod openapi_v2;
+mod priority;
 mod protobuf;
 mod python;
 mod rbac;
