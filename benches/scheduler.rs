@@ -116,6 +116,7 @@ async fn run(nodes: usize, pods: usize, members: usize, clients: usize) -> anyho
     let heartbeats = tokio::spawn(renew_leases(admins.clone(), nodes));
     eprintln!("{nodes} nodes registered in {:.1?}", setup.elapsed());
     cluster.start_components();
+    wait_for_scheduler_leader(&admins[0]).await?;
 
     let result = measure(&admins, pods, clients).await;
     heartbeats.abort();
@@ -133,6 +134,20 @@ async fn wait_for_namespace(client: &kube::Client, name: &str) -> anyhow::Result
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(())
+}
+
+/// Waits until a scheduler leads, so the latencies measure scheduling, not an election.
+async fn wait_for_scheduler_leader(client: &kube::Client) -> anyhow::Result<()> {
+    let leases = Api::<Lease>::namespaced(client.clone(), "kube-system");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let lease = leases.get_opt("keel-scheduler").await?;
+        if lease.and_then(|l| l.spec?.holder_identity).is_some() {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "no scheduler took the lead");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn node_name(i: usize) -> String {
@@ -180,16 +195,15 @@ async fn create_nodes(admins: &[kube::Client], count: usize, clients: usize) -> 
 async fn renew_leases(admins: Vec<kube::Client>, count: usize) {
     let gap = LEASE_RENEW / count.max(1) as u32;
     let mut tick = tokio::time::interval(gap.max(Duration::from_micros(100)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     for i in (0..count).cycle() {
         tick.tick().await;
         let leases = Api::<Lease>::namespaced(admins[i % admins.len()].clone(), "kube-node-lease");
-        let patch = json!({"spec": {"renewTime": MicroTime(Timestamp::now())}});
+        let patch = Patch::Merge(json!({"spec": {"renewTime": MicroTime(Timestamp::now())}}));
         let name = node_name(i);
+        let params = PatchParams::default();
         tokio::spawn(async move {
-            if let Err(error) = leases
-                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-            {
+            if let Err(error) = retrying(|| leases.patch(&name, &params, &patch)).await {
                 eprintln!("lease {name}: {error}");
             }
         });
@@ -250,7 +264,8 @@ async fn measure(
                         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]},
                 }))?;
                 sent.lock().unwrap().insert(name.clone(), Instant::now());
-                api.create(&PostParams::default(), &pod)
+                let params = PostParams::default();
+                retrying(|| api.create(&params, &pod))
                     .await
                     .with_context(|| format!("create {name}"))?;
                 anyhow::Ok(())
@@ -285,6 +300,27 @@ async fn measure(
         latencies.len()
     );
     Ok((latencies, last - start))
+}
+
+/// Runs `call`, again after the server's Retry-After while it answers 429, as client-go
+/// does.
+async fn retrying<T, F, Fut>(mut call: F) -> kube::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = kube::Result<T>>,
+{
+    loop {
+        match call().await {
+            Err(kube::Error::Api(status)) if status.code == 429 => {
+                let wait = status
+                    .details
+                    .as_ref()
+                    .map_or(1, |d| d.retry_after_seconds.max(1));
+                tokio::time::sleep(Duration::from_secs(u64::from(wait))).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 fn quantile(sorted: &[Duration], q: f64) -> Duration {

@@ -27,6 +27,9 @@ use crate::plugins::default_preemption::Candidate;
 use crate::queue::{Place, QueuedPod, SchedulingQueue};
 use crate::{binder, preemption, status};
 
+/// How many bindings (with their events) the scheduler has in flight at once.
+pub const MAX_BINDINGS_IN_FLIGHT: usize = 64;
+
 /// The pods the scheduler watches: all but finished ones, which hold no resources.
 pub const POD_FIELD_SELECTOR: &str = "status.phase!=Succeeded,status.phase!=Failed";
 
@@ -48,6 +51,9 @@ pub struct Scheduler {
     state: Mutex<State>,
     /// Rung when a pod may have become ready to try.
     wake: Notify,
+    /// Bindings in flight at most: the binding cycles wait their turn rather than flood the
+    /// API server past its in-flight limit (where they would fail with 429 and back off).
+    binding_slots: tokio::sync::Semaphore,
     events: EventRecorder,
 }
 
@@ -80,6 +86,7 @@ impl Scheduler {
                 pods_synced: false,
             }),
             wake: Notify::new(),
+            binding_slots: tokio::sync::Semaphore::new(MAX_BINDINGS_IN_FLIGHT),
             events: EventRecorder::new(client.clone(), &config.scheduler_name, &config.identity),
             client,
             config,
@@ -395,6 +402,7 @@ impl Scheduler {
 
     /// The binding cycle: bind, then confirm; or forget the assumption and back off.
     async fn bind(self: Arc<Self>, queued: QueuedPod, node: String) {
+        let _slot = self.binding_slots.acquire().await;
         let pod = &queued.info;
         match binder::bind(&self.client, pod, &node).await {
             Ok(()) => {
