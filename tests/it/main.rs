@@ -25,6 +25,7 @@ mod poll;
 mod process;
 mod restore;
 mod scheduler;
+mod scheduler_preemption;
 mod server;
 mod tls;
 mod watch;

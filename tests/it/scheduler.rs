@@ -31,7 +31,7 @@ fn config(identity: &str) -> SchedulerConfig {
 
 /// A scheduler instance on member 0's API server; stop it by sending on the sender or abort
 /// the task (a crash: the lease is not released).
-fn start_scheduler(
+pub(crate) fn start_scheduler(
     cp: &ControlPlane,
     identity: &str,
 ) -> (
@@ -57,7 +57,12 @@ fn start_scheduler_with(
 }
 
 /// A Ready node with `cpu`, 4Gi of memory and 110 pods, as an agent registers it.
-async fn create_node(client: &kube::Client, name: &str, cpu: &str, extra: serde_json::Value) {
+pub(crate) async fn create_node(
+    client: &kube::Client,
+    name: &str,
+    cpu: &str,
+    extra: serde_json::Value,
+) {
     let mut node = json!({
         "apiVersion": "v1",
         "kind": "Node",
@@ -79,7 +84,12 @@ async fn create_node(client: &kube::Client, name: &str, cpu: &str, extra: serde_
 }
 
 /// A pod asking for `cpu` and 128Mi.
-async fn create_pod(client: &kube::Client, name: &str, cpu: &str, extra: serde_json::Value) {
+pub(crate) async fn create_pod(
+    client: &kube::Client,
+    name: &str,
+    cpu: &str,
+    extra: serde_json::Value,
+) {
     let mut pod = json!({
         "apiVersion": "v1",
         "kind": "Pod",
@@ -106,7 +116,7 @@ fn merge(into: &mut serde_json::Value, extra: serde_json::Value) {
     }
 }
 
-async fn node_of(client: &kube::Client, pod: &str) -> Option<String> {
+pub(crate) async fn node_of(client: &kube::Client, pod: &str) -> Option<String> {
     Api::<Pod>::namespaced(client.clone(), "default")
         .get(pod)
         .await
@@ -115,11 +125,11 @@ async fn node_of(client: &kube::Client, pod: &str) -> Option<String> {
         .node_name
 }
 
-async fn wait_bound(client: &kube::Client, pod: &str) -> String {
+pub(crate) async fn wait_bound(client: &kube::Client, pod: &str) -> String {
     eventually(&format!("pod {pod} to be bound"), || node_of(client, pod)).await
 }
 
-fn pod_scheduled(pod: &Pod) -> Option<(String, Option<String>, Option<String>)> {
+pub(crate) fn pod_scheduled(pod: &Pod) -> Option<(String, Option<String>, Option<String>)> {
     pod.status
         .as_ref()?
         .conditions
@@ -130,7 +140,7 @@ fn pod_scheduled(pod: &Pod) -> Option<(String, Option<String>, Option<String>)> 
 }
 
 /// The `FailedScheduling` events of `pod`.
-async fn failed_scheduling(client: &kube::Client, pod: &str) -> Vec<Event> {
+pub(crate) async fn failed_scheduling(client: &kube::Client, pod: &str) -> Vec<Event> {
     Api::<Event>::namespaced(client.clone(), "default")
         .list(&ListParams::default())
         .await

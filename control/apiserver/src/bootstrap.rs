@@ -2,8 +2,10 @@
 //! `kube-node-lease` namespaces, created by whichever member gets there first (a create of an
 //! existing one is a no-op), as kube-apiserver's bootstrap controller does; and the
 //! RuntimeClasses of keel's node agent (`host`, `hollow`), which pods choose by
-//! `spec.runtimeClassName`.
+//! `spec.runtimeClassName`; and the system PriorityClasses `system-node-critical` and
+//! `system-cluster-critical`, as kube-apiserver's scheduling bootstrap creates them.
 
+use crate::admission::priority::SYSTEM_PRIORITY_CLASSES;
 use crate::error::Result;
 use crate::request::Query;
 use crate::rest::{Api, Call};
@@ -18,7 +20,8 @@ pub const SYSTEM_NAMESPACES: &[&str] =
     &["default", "kube-system", "kube-public", "kube-node-lease"];
 
 impl Api {
-    /// Creates the system namespaces and RuntimeClasses that do not exist yet.
+    /// Creates the system namespaces, RuntimeClasses and PriorityClasses that do not exist
+    /// yet.
     pub async fn bootstrap(&self) -> Result<()> {
         let namespaces = self
             .registry
@@ -28,6 +31,10 @@ impl Api {
             .registry
             .find("node.k8s.io", "v1", "runtimeclasses")
             .expect("runtimeclasses are built in");
+        let priority_classes = self
+            .registry
+            .find("scheduling.k8s.io", "v1", "priorityclasses")
+            .expect("priorityclasses are built in");
         let query = Query::default();
         let warnings = Warnings::default();
         let namespace_bodies = SYSTEM_NAMESPACES.iter().map(|name| {
@@ -39,7 +46,16 @@ impl Api {
                 "metadata": {"name": name}, "handler": name});
             (&runtime_classes, *name, body)
         });
-        for (resource, name, body) in namespace_bodies.chain(class_bodies) {
+        let priority_bodies = SYSTEM_PRIORITY_CLASSES
+            .iter()
+            .map(|(name, value, description)| {
+                let body = serde_json::json!({"apiVersion": "scheduling.k8s.io/v1",
+                    "kind": "PriorityClass", "metadata": {"name": name}, "value": value,
+                    "description": description});
+                (&priority_classes, *name, body)
+            });
+        let bodies = namespace_bodies.chain(class_bodies).chain(priority_bodies);
+        for (resource, name, body) in bodies {
             let body = body.to_string();
             let call = Call {
                 resource,

@@ -35,7 +35,9 @@
 //! - [`protobuf`]: protobuf request and response bodies, converted to and from JSON.
 //! - [`field_validation`]: `fieldValidation` (unknown and duplicate fields) on writes.
 //! - [`warning`]: `Warning` headers.
-//! - [`bootstrap`]: the namespaces every cluster starts with.
+//! - `priority`: the `Priority` admission plugin: pods' priorities from their PriorityClass.
+//! - [`bootstrap`]: the namespaces, RuntimeClasses and system PriorityClasses every cluster
+//!   starts with.
 //! - [`node_proxy`]: `pods/log`, `pods/exec` (attach, portforward) proxied to the node agent.
 //! - [`master_endpoints`]: the `kubernetes` service, members' leases and its endpoints.
 //! - [`error`]: `Status` errors.
@@ -59,6 +61,7 @@ pub mod object;
 pub mod openapi;
 pub mod openapi_v2;
 pub mod patch;
+mod priority;
 pub mod protobuf;
 pub mod rbac;
 pub mod registry;

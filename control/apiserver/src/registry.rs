@@ -197,6 +197,7 @@ pub static BUILT_IN: &[Resource] = &[
     resource!("rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole", "ClusterRole", NO_NAMES, false, NO_NAMES, &[]),
     resource!("rbac.authorization.k8s.io", "v1", "rolebindings", "rolebinding", "RoleBinding", NO_NAMES, true, NO_NAMES, &[]),
     resource!("rbac.authorization.k8s.io", "v1", "roles", "role", "Role", NO_NAMES, true, NO_NAMES, &[]),
+    resource!("scheduling.k8s.io", "v1", "priorityclasses", "priorityclass", "PriorityClass", &["pc"], false, NO_NAMES, &[]),
     resource!("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", &["pdb"], true, NO_NAMES, &[Status]),
 ];
 

@@ -212,6 +212,7 @@ impl Api {
             object::apply_defaults(resource, &mut candidate);
             object::set_template_generation(resource, &mut candidate, None);
             admission::add_default_tolerations(resource.kind, &mut candidate);
+            self.admit_pod_priority(resource, &mut candidate).await?;
             tracking.record(
                 resource,
                 Part::Main,
@@ -221,6 +222,7 @@ impl Api {
             );
             let candidate_name = meta_str(&candidate, "name").unwrap_or("").to_owned();
             object::validate(resource, &candidate, None)?;
+            self.admit_priority_class(resource, &candidate, false)?;
             self.before_write(resource, &mut candidate, true);
             let claimed = self
                 .allocate_service(resource, &mut candidate, None, call.dry_run())
@@ -320,8 +322,14 @@ impl Api {
                 Api::prepare_service_update(resource, &mut new, &current.object);
             }
             tracking.record(resource, part, Some(&current.object), &mut new, requested);
+            if part == Part::Main {
+                Api::keep_pod_priority(resource, &mut new, &current.object);
+            }
             if part != Part::Binding {
                 object::validate(resource, &new, Some(&current.object))?;
+            }
+            if part == Part::Main {
+                self.admit_priority_class(resource, &new, true)?;
             }
             self.before_write(resource, &mut new, false);
             if new == stored {

@@ -342,6 +342,9 @@ fn kind_definition(generator: &mut SchemaGenerator, gvk: Gvk) -> Option<String> 
             definition::<rbac::v1::RoleBinding>(g)
         }
         ("policy", "v1", "PodDisruptionBudget") => definition::<policy::v1::PodDisruptionBudget>(g),
+        ("scheduling.k8s.io", "v1", "PriorityClass") => {
+            definition::<k8s_openapi::api::scheduling::v1::PriorityClass>(g)
+        }
         ("policy", "v1", "Eviction") => definition::<policy::v1::Eviction>(g),
         ("authentication.k8s.io", "v1", "TokenRequest") => {
             definition::<k8s_openapi::api::authentication::v1::TokenRequest>(g)

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Node, PodSpec, Taint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
+use crate::disruption::Budget;
 use crate::framework::PodInfo;
+use crate::nominator::Nominator;
 use crate::resources::{NonZero, Resource};
 
 /// A host port a container takes: `hostIP` (0.0.0.0 when unset), protocol (TCP when unset)
@@ -234,7 +236,8 @@ pub enum ControllerKind {
     StatefulSet,
 }
 
-/// Nodes and the pods on them, bound or assumed; and what else of the cluster the plugins
+/// Nodes and the pods on them, bound or assumed; the pods nominated to nodes and the
+/// PodDisruptionBudgets preemption respects; and what else of the cluster the plugins
 /// read: namespace labels (pod affinity's `namespaceSelector`), how many nodes have each
 /// image (ImageLocality), and the selectors of Services and controllers (the default
 /// topology spread constraints).
@@ -252,6 +255,9 @@ pub struct Cache {
     pods_with_affinity: usize,
     /// Pods with required anti-affinity terms, over all nodes.
     pods_with_required_anti_affinity: usize,
+    /// Pods waiting for room their preemption makes.
+    pub nominated: Nominator,
+    budgets: BTreeMap<String, Budget>,
 }
 
 impl Cache {
@@ -413,6 +419,19 @@ impl Cache {
     /// The nodes pods can go to (those whose Node object is known), by name.
     pub fn nodes(&self) -> Vec<&NodeInfo> {
         self.nodes.values().filter(|n| n.node.is_some()).collect()
+    }
+
+    /// Adds or replaces the budget `key` (`namespace/name`); `None` removes it.
+    pub fn set_budget(&mut self, key: &str, budget: Option<Budget>) {
+        match budget {
+            Some(budget) => self.budgets.insert(key.to_owned(), budget),
+            None => self.budgets.remove(key),
+        };
+    }
+
+    /// The PodDisruptionBudgets.
+    pub fn budgets(&self) -> Vec<Budget> {
+        self.budgets.values().cloned().collect()
     }
 
     /// How many pods the cache counts.

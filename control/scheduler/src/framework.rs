@@ -15,6 +15,7 @@ use crate::cache::{Cache, HostPort, NodeInfo};
 use crate::config::ScoreWeights;
 pub use crate::cycle_state::CycleState;
 use crate::plugins;
+use crate::plugins::default_preemption::{Candidate, Preemption};
 use crate::resources::{self, NonZero, Resource};
 
 /// Highest score a plugin gives a node (`framework.MaxNodeScore`).
@@ -276,6 +277,8 @@ pub struct FitError {
     pub pre_filter_msg: Option<String>,
     /// What preemption (the PostFilter) concluded, `preemption: ...`.
     pub post_filter_msg: Option<String>,
+    /// Where preemption makes room, and whom it evicts (then there is no `post_filter_msg`).
+    pub preemption: Option<Box<Candidate>>,
 }
 
 impl fmt::Display for FitError {
@@ -455,6 +458,61 @@ impl Framework {
         Ok(narrowed)
     }
 
+    /// Runs the filters on `node` with the pods `nominated` there that matter to `pod` (equal
+    /// or higher priority) counted too, then without them (`RunFilterPluginsWithNominatedPods`):
+    /// the room held for a preemptor is not taken by a lower-priority pod.
+    pub fn run_filters_with_nominated(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        node: &NodeInfo,
+        nominated: &[Arc<PodInfo>],
+    ) -> Status {
+        let mut ahead = nominated
+            .iter()
+            .filter(|p| p.uid != pod.uid && p.priority >= pod.priority)
+            .peekable();
+        if ahead.peek().is_some() {
+            let mut with = node.clone();
+            for other in ahead {
+                with.add_pod(Arc::clone(other));
+            }
+            let status = self.run_filters_in(state, pod, &with);
+            if !status.is_success() {
+                return status;
+            }
+        }
+        self.run_filters_in(state, pod, node)
+    }
+
+    /// The node `pod` was nominated to, if it still fits there (kube tries it first, so a
+    /// preemptor lands where its victims made room).
+    fn nominated_node_fit(&self, pod: &PodInfo, cache: &Cache) -> Option<String> {
+        let name = cache
+            .nominated
+            .node_of(&pod.uid)
+            .map(str::to_owned)
+            .or_else(|| {
+                pod.pod
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.nominated_node_name.clone())
+                    .filter(|n| !n.is_empty())
+            })?;
+        let node = cache.node(&name).filter(|n| n.node.is_some())?;
+        let fits = match self.run_pre_filters(pod) {
+            Ok(None) => true,
+            Ok(Some(narrowed)) => narrowed.names.contains(&name),
+            Err(_) => false,
+        };
+        let state = self.pre_filter_state(pod, cache)?;
+        (fits
+            && self
+                .run_filters_with_nominated(&state, pod, node, cache.nominated.on(&name))
+                .is_success())
+        .then_some(name)
+    }
+
     /// Whether `pod` would pass every pre-filter and filter on `node` as it is now: the
     /// queueing hint for "this node changed" and "a pod left this node".
     pub fn fits(&self, pod: &PodInfo, node: &NodeInfo) -> bool {
@@ -480,6 +538,13 @@ impl Framework {
         if all_nodes.is_empty() {
             return Err(Unschedulable::NoNodes);
         }
+        if let Some(node) = self.nominated_node_fit(pod, cache) {
+            return Ok(ScheduleResult {
+                node,
+                evaluated: 1,
+                feasible: 1,
+            });
+        }
         let mut diagnosis = FitError {
             num_all_nodes: all_nodes.len(),
             ..FitError::default()
@@ -489,7 +554,7 @@ impl Framework {
             Err(status) => {
                 diagnosis.pre_filter_msg = Some(status.message());
                 diagnosis.absent = Some(status);
-                diagnosis.post_filter_msg = self.post_filter(pod, &diagnosis, &all_nodes);
+                self.post_filter(pod, &mut diagnosis, &all_nodes, cache);
                 return Err(Unschedulable::Fit(diagnosis));
             }
             Ok(None) => all_nodes.clone(),
@@ -511,6 +576,7 @@ impl Framework {
             Some(percentage) => nodes_to_find_at(nodes.len(), percentage),
             None => num_feasible_nodes_to_find(nodes.len()),
         };
+        let no_nominations = cache.nominated.is_empty();
         let mut feasible: Vec<&NodeInfo> = Vec::new();
         let mut processed = 0;
         for i in 0..nodes.len() {
@@ -519,7 +585,11 @@ impl Framework {
             }
             let node = nodes[(*next_start + i) % nodes.len()];
             processed += 1;
-            let status = self.run_filters_in(&state, pod, node);
+            let status = if no_nominations {
+                self.run_filters_in(&state, pod, node)
+            } else {
+                self.run_filters_with_nominated(&state, pod, node, cache.nominated.on(&node.name))
+            };
             if status.is_success() {
                 feasible.push(node);
             } else {
@@ -528,7 +598,7 @@ impl Framework {
         }
         *next_start = (*next_start + processed) % all_nodes.len();
         if feasible.is_empty() {
-            diagnosis.post_filter_msg = self.post_filter(pod, &diagnosis, &all_nodes);
+            self.post_filter(pod, &mut diagnosis, &all_nodes, cache);
             return Err(Unschedulable::Fit(diagnosis));
         }
         let evaluated = feasible.len() + diagnosis.statuses.len();
@@ -578,17 +648,43 @@ impl Framework {
         totals
     }
 
-    /// DefaultPreemption's PostFilter: the `preemption: ...` message, or none when
-    /// preemption would find victims (which this scheduler does not evict yet).
+    /// DefaultPreemption's PostFilter: the node to nominate and its victims, or the
+    /// `preemption: ...` message.
     fn post_filter(
         &self,
         pod: &PodInfo,
-        diagnosis: &FitError,
+        diagnosis: &mut FitError,
         all_nodes: &[&NodeInfo],
-    ) -> Option<String> {
-        plugins::default_preemption::post_filter(pod, diagnosis, all_nodes, |node| {
-            self.run_filters(pod, node)
-        })
+        cache: &Cache,
+    ) {
+        let nominated = cache
+            .nominated
+            .node_of(&pod.uid)
+            .map(str::to_owned)
+            .or_else(|| {
+                pod.pod
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.nominated_node_name.clone())
+                    .filter(|n| !n.is_empty())
+            });
+        // Victims are judged with the cluster-wide counts of this cycle (anti-affinity,
+        // spread) as they are; those counts still include the victims.
+        let state = self.pre_filter_state(pod, cache).unwrap_or_default();
+        let verdict = plugins::default_preemption::post_filter(
+            pod,
+            diagnosis,
+            all_nodes,
+            &cache.budgets(),
+            nominated.as_deref(),
+            |node| {
+                self.run_filters_with_nominated(&state, pod, node, cache.nominated.on(&node.name))
+            },
+        );
+        match verdict {
+            Preemption::Nominate(candidate) => diagnosis.preemption = Some(Box::new(candidate)),
+            Preemption::Failed(message) => diagnosis.post_filter_msg = Some(message),
+        }
     }
 }
 

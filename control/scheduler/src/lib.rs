@@ -14,6 +14,10 @@
 //! word. A `KubeSchedulerConfiguration` file ([`config_file`]) gives other profiles: more
 //! scheduler names, plugins enabled or disabled, weights, NodeResourcesFit's MostAllocated or
 //! RequestedToCapacityRatio strategy, PodTopologySpread's default constraints.
+//! When evicting pods of lower priority would make room, it preempts as DefaultPreemption
+//! does: victims chosen per node (PodDisruptionBudgets respected where possible), the best
+//! node nominated (`status.nominatedNodeName`), the victims marked `DisruptionTarget` and
+//! deleted gracefully; the room is held for the preemptor until it is bound.
 //!
 //! # Layout
 //!
@@ -32,6 +36,9 @@
 //! - [`label_selector`]: `metav1.LabelSelector` matching.
 //! - [`resources`]: a pod's requests (init containers, sidecars, overhead); node allocatable.
 //! - [`quantity`]: `"500m"`, `"4Gi"` as numbers, rounded as apimachinery rounds.
+//! - [`nominator`]: pods nominated to nodes; filters count them (room held for preemptors).
+//! - [`disruption`]: PodDisruptionBudgets as preemption reads them.
+//! - [`preemption`]: a preemption carried out: victims marked, deleted, reported.
 //! - [`binder`]: the binding subresource.
 //! - [`status`]: the `PodScheduled=False` condition through `pods/status`.
 //! - [`events`]: `FailedScheduling` and `Scheduled` core/v1 Events.
@@ -42,12 +49,15 @@ pub mod cache;
 pub mod config;
 pub mod config_file;
 pub mod cycle_state;
+pub mod disruption;
 pub mod error;
 pub mod events;
 pub mod framework;
 pub mod informers;
 pub mod label_selector;
+pub mod nominator;
 pub mod plugins;
+pub mod preemption;
 pub mod profile;
 pub mod quantity;
 pub mod queue;

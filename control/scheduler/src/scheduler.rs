@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::Api;
 use kube::runtime::watcher;
 use tokio::sync::Notify;
@@ -19,11 +20,16 @@ use tokio::time::Instant;
 
 use crate::cache::{Cache, ControllerKind};
 use crate::config::SchedulerConfig;
+use crate::disruption::Budget;
 use crate::events::EventRecorder;
-use crate::framework::{Framework, PodInfo};
+use crate::framework::{FitError, Framework, PodInfo, Unschedulable};
 use crate::informers::{self, Change};
+use crate::plugins::default_preemption::Candidate;
 use crate::queue::{Place, QueuedPod, SchedulingQueue};
-use crate::{binder, status};
+use crate::{binder, preemption, status};
+
+/// How many bindings (with their events) the scheduler has in flight at once.
+pub const MAX_BINDINGS_IN_FLIGHT: usize = 64;
 
 /// The pods the scheduler watches: all but finished ones, which hold no resources.
 pub const POD_FIELD_SELECTOR: &str = "status.phase!=Succeeded,status.phase!=Failed";
@@ -46,6 +52,9 @@ pub struct Scheduler {
     state: Mutex<State>,
     /// Rung when a pod may have become ready to try.
     wake: Notify,
+    /// Bindings in flight at most: the binding cycles wait their turn rather than flood the
+    /// API server past its in-flight limit (where they would fail with 429 and back off).
+    binding_slots: tokio::sync::Semaphore,
 }
 
 /// One profile's plugins and the recorder of its events (reported by its scheduler name).
@@ -74,6 +83,14 @@ fn has_required_pod_affinity(pod: &PodInfo) -> bool {
                 .as_ref()
         })
         .is_some_and(|terms| !terms.is_empty())
+}
+
+/// Whether the pod's status names a nominated node.
+fn nominated_in_status(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.nominated_node_name.as_deref())
+        .is_some_and(|n| !n.is_empty())
 }
 
 /// Whether the node changed in a way that can change where pods fit (not a heartbeat).
@@ -108,6 +125,7 @@ impl Scheduler {
                 pods_synced: false,
             }),
             wake: Notify::new(),
+            binding_slots: tokio::sync::Semaphore::new(MAX_BINDINGS_IN_FLIGHT),
             client,
         }
     }
@@ -150,10 +168,16 @@ impl Scheduler {
             watcher::Config::default(),
             |change| self.on_node(change),
         );
+        let budgets = informers::inform(
+            Api::<PodDisruptionBudget>::all(self.client.clone()),
+            watcher::Config::default(),
+            |change| self.on_budget(change),
+        );
         tokio::select! {
             () = pods => {}
             () = nodes => {}
             () = self.inform_cluster_objects() => {}
+            () = budgets => {}
             () = self.schedule_loop() => {}
         }
     }
@@ -272,12 +296,13 @@ impl Scheduler {
                 state.pods_synced = true;
                 true
             }
-            Change::Applied { new, .. } => {
+            Change::Applied { old, new } => {
                 let info = Arc::new(PodInfo::new(new));
                 if info.node_name().is_some() {
                     state.queue.delete(&info.uid);
                     let confirmed = state.cache.is_assumed(&info.uid);
                     let node = info.node_name().map(str::to_owned);
+                    state.cache.nominated.remove(&info.uid);
                     state.cache.add_pod(info);
                     // A new pod on a node may be what a waiting pod's affinity needs.
                     let State { cache, queue, .. } = &mut *state;
@@ -292,12 +317,17 @@ impl Scheduler {
                     // Another scheduler's pod; or ours with its binding in flight.
                     false
                 } else {
+                    state
+                        .cache
+                        .nominated
+                        .update(old.as_deref(), Arc::clone(&info));
                     state.queue.add(info, now)
                 }
             }
             Change::Deleted(pod) => {
                 let uid = pod.metadata.uid.clone().unwrap_or_default();
                 state.queue.delete(&uid);
+                state.cache.nominated.remove(&uid);
                 self.forget_events(&uid);
                 match state.cache.remove_pod(&uid) {
                     // A pod left its node: pods that fit there now may go.
@@ -314,6 +344,25 @@ impl Scheduler {
         drop(state);
         if wake {
             self.wake.notify_one();
+        }
+    }
+
+    /// A PodDisruptionBudget was added, changed or deleted.
+    fn on_budget(&self, change: Change<PodDisruptionBudget>) {
+        let key = |pdb: &PodDisruptionBudget| {
+            format!(
+                "{}/{}",
+                pdb.metadata.namespace.as_deref().unwrap_or(""),
+                pdb.metadata.name.as_deref().unwrap_or("")
+            )
+        };
+        let mut state = self.lock();
+        match change {
+            Change::Applied { new, .. } => {
+                state.cache.set_budget(&key(&new), Some(Budget::of(&new)))
+            }
+            Change::Deleted(old) => state.cache.set_budget(&key(&old), None),
+            Change::Synced => {}
         }
     }
 
@@ -403,8 +452,24 @@ impl Scheduler {
                     return;
                 };
                 let decision = profile.framework.schedule(&pod, cache, next_start);
-                if let Ok(result) = &decision {
-                    state.cache.assume(Arc::clone(&pod), &result.node);
+                match &decision {
+                    Ok(result) => {
+                        state.cache.nominated.remove(&pod.uid);
+                        state.cache.assume(Arc::clone(&pod), &result.node);
+                    }
+                    Err(Unschedulable::Fit(FitError {
+                        preemption: Some(candidate),
+                        ..
+                    })) => {
+                        // Held at once: the next pods must not take the room being made.
+                        state
+                            .cache
+                            .nominated
+                            .nominate(Arc::clone(&pod), &candidate.node);
+                    }
+                    Err(_) => {
+                        state.cache.nominated.remove(&pod.uid);
+                    }
                 }
                 Some(decision)
             }
@@ -430,11 +495,71 @@ impl Scheduler {
                 let message = unschedulable.to_string();
                 tracing::info!(pod = %pod.key(), %message, "unable to schedule pod; waiting");
                 let latest = self.latest(&pod);
+                match &unschedulable {
+                    Unschedulable::Fit(FitError {
+                        preemption: Some(candidate),
+                        ..
+                    }) => self.preempt(&pod, candidate).await,
+                    _ if nominated_in_status(&latest) => {
+                        if let Err(error) =
+                            preemption::set_nominated_node(&self.client, &pod, None).await
+                        {
+                            tracing::debug!(%error, "could not clear the nominated node");
+                        }
+                    }
+                    _ => {}
+                }
                 self.report_failure(&latest, status::REASON_UNSCHEDULABLE, &message)
                     .await;
                 self.lock()
                     .queue
                     .requeue_unschedulable(&pod.uid, Instant::now());
+            }
+        }
+    }
+
+    /// Evicts `candidate`'s victims for `pod`, nominates `pod` to the node, and takes the
+    /// nomination from lower-priority pods nominated there.
+    async fn preempt(&self, pod: &PodInfo, candidate: &Candidate) {
+        tracing::info!(pod = %pod.key(), node = %candidate.node, victims = candidate.victims.len(), pdb_violations = candidate.pdb_violations, "preempting");
+        let displaced: Vec<Arc<PodInfo>> = {
+            let mut state = self.lock();
+            let lower: Vec<Arc<PodInfo>> = state
+                .cache
+                .nominated
+                .on(&candidate.node)
+                .iter()
+                .filter(|p| p.priority < pod.priority)
+                .cloned()
+                .collect();
+            for other in &lower {
+                state.cache.nominated.remove(&other.uid);
+            }
+            lower
+        };
+        let Some((scheduler_name, profile)) = self.profiles.get_key_value(scheduler_name(&pod.pod))
+        else {
+            return;
+        };
+        for victim in &candidate.victims {
+            if let Err(error) = preemption::evict(
+                &self.client,
+                &profile.events,
+                scheduler_name,
+                pod,
+                &candidate.node,
+                victim,
+            )
+            .await
+            {
+                tracing::warn!(%error, "preemption failed");
+            }
+        }
+        let nominations = std::iter::once((pod, Some(candidate.node.as_str())))
+            .chain(displaced.iter().map(|p| (&**p, None)));
+        for (nominee, node) in nominations {
+            if let Err(error) = preemption::set_nominated_node(&self.client, nominee, node).await {
+                tracing::debug!(%error, "could not write the nominated node");
             }
         }
     }
@@ -449,6 +574,7 @@ impl Scheduler {
 
     /// The binding cycle: bind, then confirm; or forget the assumption and back off.
     async fn bind(self: Arc<Self>, queued: QueuedPod, node: String) {
+        let _slot = self.binding_slots.acquire().await;
         let pod = &queued.info;
         match binder::bind(&self.client, pod, &node).await {
             Ok(()) => {

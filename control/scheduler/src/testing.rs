@@ -45,6 +45,7 @@ pub fn sidecar(requests: &[(&str, &str)]) -> Container {
 }
 
 /// A pod under construction.
+#[derive(Clone)]
 pub struct PodBuilder(Pod);
 
 /// A pod `name` in `default`, uid `uid-<name>`, for the default scheduler.
@@ -293,6 +294,36 @@ impl PodBuilder {
     /// Sets `spec.preemptionPolicy`.
     pub fn preemption_policy(mut self, policy: &str) -> Self {
         self.spec_mut().preemption_policy = Some(policy.into());
+        self
+    }
+
+    /// Sets `status.startTime`, in seconds since the epoch.
+    pub fn started(mut self, seconds: i64) -> Self {
+        let time = k8s_openapi::jiff::Timestamp::from_second(seconds).expect("a valid time");
+        self.0
+            .status
+            .get_or_insert_with(Default::default)
+            .start_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(time));
+        self
+    }
+
+    /// Marks the pod as being deleted after the scheduler preempted it.
+    pub fn preempted(mut self) -> Self {
+        self.0.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::now(),
+            ));
+        self.0
+            .status
+            .get_or_insert_with(Default::default)
+            .conditions
+            .get_or_insert_with(Vec::new)
+            .push(k8s_openapi::api::core::v1::PodCondition {
+                type_: "DisruptionTarget".into(),
+                status: "True".into(),
+                reason: Some("PreemptionByScheduler".into()),
+                ..Default::default()
+            });
         self
     }
 

@@ -12,6 +12,7 @@ pub(crate) mod kubectl;
 mod leader;
 mod openapi;
 mod openapi_v2;
+mod priority;
 mod protobuf;
 mod python;
 mod rbac;

@@ -39,6 +39,7 @@
 //! - `service`: Services.
 //! - `config`: ConfigMaps and Secrets, and the base64 of Secret data.
 //! - `rbac`: Roles, ClusterRoles and their bindings.
+//! - `priority`: PriorityClasses, and the `Priority` plugin's resolution of a pod's class.
 //! - `default_tolerations`: the `DefaultTolerationSeconds` plugin, pods' 300 s tolerations of
 //!   unreachable and not-ready nodes, added on create.
 
@@ -56,6 +57,7 @@ mod meta;
 mod names;
 mod pod;
 mod pod_spec;
+pub mod priority;
 mod quantity;
 pub mod rbac;
 mod resources;
@@ -193,6 +195,7 @@ pub fn apply_defaults(kind: &str, object: &mut Value) {
         "PersistentVolume" => default_persistent_volume(object),
         "PersistentVolumeClaim" => default_persistent_volume_claim(object),
         "RoleBinding" | "ClusterRoleBinding" => rbac::default_binding(object),
+        "PriorityClass" => priority::default_priority_class(object),
         "Endpoints" => each_mut(object, "subsets", |subset| {
             each_mut(subset, "ports", |port| {
                 default_field(port, "protocol", json!("TCP"))
@@ -232,6 +235,7 @@ pub fn validate(kind: &str, object: &Value, old: Option<&Value>) -> Vec<FieldErr
         "ClusterRole" => rbac::validate_role(object, false, &mut errs),
         "RoleBinding" => rbac::validate_binding(object, old, true, &mut errs),
         "ClusterRoleBinding" => rbac::validate_binding(object, old, false, &mut errs),
+        "PriorityClass" => priority::validate_priority_class(object, old, &mut errs),
         _ => {}
     }
     errs

@@ -1,67 +1,316 @@
-//! DefaultPreemption, the PostFilter, as far as its verdict goes: after no node fit, it says
-//! whether removing lower-priority pods could help, and that verdict ends the
-//! `FailedScheduling` message (`preemption: 0/3 nodes are available: ...`).
+//! DefaultPreemption, the PostFilter: after no node fit, it looks for a node where removing
+//! pods of lower priority would make room, and chooses which pods (the victims) as
+//! kube-scheduler does.
 //!
-//! Nodes that failed unresolvably are not worth it ("Preemption is not helpful for
-//! scheduling"); on the others, a pod can only preempt pods of lower priority ("No
-//! preemption victims found for incoming pod" when there are none), and the node must fit
-//! once they are all gone. Evicting victims (and nominating the node) is not done yet: when
-//! preemption would help, there is no verdict and the message ends after the filters.
+//! ```text
+//! eligible?  preemptionPolicy Never, or lower-priority pods of an earlier preemption still
+//!            terminating on the nominated node: no ("preemption: not eligible due to ...")
+//! per node   that failed resolvably (up to max(10% of nodes, 100), from a random offset):
+//!            remove every lower-priority pod; the pod must fit then (else the node's
+//!            status says why); add the removed pods back, most important first
+//!            (priority, then earliest start), PDB-violating ones before the others, each
+//!            staying only if the pod still fits: the rest are the victims
+//! pick       fewest PDB violations, lowest highest-victim priority, smallest priority sum,
+//!            fewest victims, latest start among the highest-priority victims, first found
+//! ```
+//!
+//! With no candidate, the verdict ends the `FailedScheduling` message
+//! (`preemption: 0/3 nodes are available: ...`); with one, the scheduler nominates the
+//! node, evicts the victims ([`crate::preemption`]) and the message ends after the filters.
 
+use std::cmp::{Ordering, Reverse};
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rand::Rng as _;
 
 use crate::cache::NodeInfo;
+use crate::disruption::{split_by_violation, Budget};
 use crate::framework::{Code, FitError, PodInfo, Status};
 
 /// The verdict for a node whose failure preemption cannot fix.
 pub const NOT_HELPFUL: &str = "Preemption is not helpful for scheduling";
 /// The verdict for a node with no pod of lower priority.
 pub const NO_VICTIMS: &str = "No preemption victims found for incoming pod";
+/// A pod that may not preempt.
+pub const NOT_ELIGIBLE_NEVER: &str = "not eligible due to preemptionPolicy=Never.";
+/// A pod whose earlier victims are still going.
+pub const NOT_ELIGIBLE_TERMINATING: &str =
+    "not eligible due to a terminating pod on the nominated node.";
+/// The condition a victim gets before it is deleted, and its reason.
+pub const DISRUPTION_TARGET: &str = "DisruptionTarget";
+/// The `DisruptionTarget` reason of a pod the scheduler preempts.
+pub const REASON_PREEMPTION_BY_SCHEDULER: &str = "PreemptionByScheduler";
 
-/// The `preemption: ...` message for a pod no node fits (per `diagnosis`), or `None` when
-/// removing lower-priority pods would make some node fit. `run_filters` runs every filter
-/// plugin of the profile on a node.
+/// At least this percentage of the nodes are tried as candidates...
+const MIN_CANDIDATE_NODES_PERCENTAGE: usize = 10;
+/// ... and at least this many.
+const MIN_CANDIDATE_NODES_ABSOLUTE: usize = 100;
+
+/// A pod to evict.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Victim {
+    /// `metadata.uid`.
+    pub uid: String,
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// `spec.priority`.
+    pub priority: i32,
+}
+
+/// The node a preemptor is nominated to and the pods that must go for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    /// The node.
+    pub node: String,
+    /// The victims, most important first.
+    pub victims: Vec<Victim>,
+    /// How many of them a PodDisruptionBudget protects.
+    pub pdb_violations: usize,
+}
+
+/// What the PostFilter concluded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Preemption {
+    /// Evict these pods and nominate the node.
+    Nominate(Candidate),
+    /// Preemption cannot help: the `preemption: ...` message.
+    Failed(String),
+}
+
+/// A candidate while they are compared.
+struct Found {
+    node: String,
+    victims: Vec<Arc<PodInfo>>,
+    pdb_violations: usize,
+}
+
+/// `status.startTime` in nanoseconds; a pod not started yet counts as starting now, after
+/// every pod that has.
+fn start_time(pod: &PodInfo) -> i128 {
+    pod.pod
+        .status
+        .as_ref()
+        .and_then(|s| s.start_time.as_ref())
+        .map_or(i128::MAX, |t| t.0.as_nanosecond())
+}
+
+/// `MoreImportantPod`: higher priority first, then the one that started earlier.
+fn more_important(a: &PodInfo, b: &PodInfo) -> Ordering {
+    b.priority
+        .cmp(&a.priority)
+        .then_with(|| start_time(a).cmp(&start_time(b)))
+}
+
+/// Whether `pod` is going because a scheduler preempted it.
+fn terminating_by_preemption(pod: &PodInfo) -> bool {
+    pod.pod.metadata.deletion_timestamp.is_some()
+        && pod
+            .pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|conditions| {
+                conditions.iter().any(|c| {
+                    c.type_ == DISRUPTION_TARGET
+                        && c.reason.as_deref() == Some(REASON_PREEMPTION_BY_SCHEDULER)
+                })
+            })
+}
+
+/// `SelectVictimsOnNode`: the victims on `node` (most important first) and how many of them
+/// violate a budget, or the node's status when preemption there cannot help.
+pub fn select_victims_on_node(
+    pod: &PodInfo,
+    node: &NodeInfo,
+    budgets: &[Budget],
+    run_filters: impl Fn(&NodeInfo) -> Status,
+) -> Result<(Vec<Arc<PodInfo>>, usize), Status> {
+    let mut potential: Vec<Arc<PodInfo>> = node
+        .pods
+        .values()
+        .filter(|p| p.priority < pod.priority)
+        .cloned()
+        .collect();
+    if potential.is_empty() {
+        return Err(Status::unresolvable(NO_VICTIMS));
+    }
+    let mut without = node.clone();
+    for victim in &potential {
+        without.remove_pod(&victim.uid);
+    }
+    let status = run_filters(&without);
+    if !status.is_success() {
+        return Err(status);
+    }
+    potential.sort_by(|a, b| more_important(a, b));
+    let refs: Vec<&PodInfo> = potential.iter().map(|p| &**p).collect();
+    let (violating, not_violating) = split_by_violation(&refs, budgets);
+    let by_uid = |p: &PodInfo| {
+        potential
+            .iter()
+            .find(|q| q.uid == p.uid)
+            .cloned()
+            .expect("a potential victim")
+    };
+    let mut victims = Vec::new();
+    let mut pdb_violations = 0;
+    let mut reprieve = |pod_back: Arc<PodInfo>, violates: bool| {
+        let uid = pod_back.uid.clone();
+        without.add_pod(Arc::clone(&pod_back));
+        if !run_filters(&without).is_success() {
+            without.remove_pod(&uid);
+            victims.push(pod_back);
+            if violates {
+                pdb_violations += 1;
+            }
+        }
+    };
+    let mixed = !violating.is_empty() && !not_violating.is_empty();
+    for p in violating {
+        reprieve(by_uid(p), true);
+    }
+    for p in not_violating {
+        reprieve(by_uid(p), false);
+    }
+    if mixed {
+        victims.sort_by(|a, b| more_important(a, b));
+    }
+    Ok((victims, pdb_violations))
+}
+
+/// `pickOneNodeForPreemption`: fewest PDB violations, then the lowest highest-victim
+/// priority, the smallest sum of priorities, the fewest victims, the latest start among
+/// the highest-priority victims; the first found on a tie.
+fn pick_one_node(candidates: Vec<Found>) -> Option<Found> {
+    let highest = |f: &Found| f.victims.first().map_or(i32::MIN, |v| v.priority);
+    // Shifted by 2^31 per victim as kube does, so negative priorities still add up.
+    let sum = |f: &Found| {
+        f.victims
+            .iter()
+            .map(|v| i64::from(v.priority) + i64::from(i32::MAX) + 1)
+            .sum::<i64>()
+    };
+    let earliest_of_highest = |f: &Found| {
+        let top = highest(f);
+        f.victims
+            .iter()
+            .filter(|v| v.priority == top)
+            .map(|v| start_time(v))
+            .min()
+            .unwrap_or(i128::MAX)
+    };
+    let key = |f: &Found| {
+        (
+            f.pdb_violations,
+            highest(f),
+            sum(f),
+            f.victims.len(),
+            Reverse(earliest_of_highest(f)),
+        )
+    };
+    let mut best: Option<Found> = None;
+    for found in candidates {
+        if best.as_ref().is_none_or(|b| key(&found) < key(b)) {
+            best = Some(found);
+        }
+    }
+    best
+}
+
+/// The PostFilter for a pod no node fits (per `diagnosis`). `nominated_node` is where the
+/// pod was nominated before, `budgets` the PodDisruptionBudgets, and `run_filters` runs
+/// every filter plugin of the profile on a node (with the pods nominated there).
 pub fn post_filter(
     pod: &PodInfo,
     diagnosis: &FitError,
     all_nodes: &[&NodeInfo],
+    budgets: &[Budget],
+    nominated_node: Option<&str>,
     run_filters: impl Fn(&NodeInfo) -> Status,
-) -> Option<String> {
+) -> Preemption {
     if pod.spec().preemption_policy.as_deref() == Some("Never") {
-        return Some("preemption: not eligible due to preemptionPolicy=Never.".to_owned());
+        return Preemption::Failed(format!("preemption: {NOT_ELIGIBLE_NEVER}"));
     }
-    let status_code = |node: &NodeInfo| {
+    let status_code = |name: &str| {
         diagnosis
             .statuses
-            .get(&node.name)
+            .get(name)
             .or(diagnosis.absent.as_ref())
             .map_or(Code::UnschedulableAndUnresolvable, |s| s.code)
     };
-    let mut statuses = BTreeMap::new();
-    for node in all_nodes
+    if let Some(nominated) = nominated_node {
+        let retry_elsewhere = status_code(nominated) == Code::UnschedulableAndUnresolvable;
+        let waiting = all_nodes
+            .iter()
+            .find(|n| n.name == nominated)
+            .is_some_and(|n| {
+                n.pods
+                    .values()
+                    .any(|p| p.priority < pod.priority && terminating_by_preemption(p))
+            });
+        if !retry_elsewhere && waiting {
+            return Preemption::Failed(format!("preemption: {NOT_ELIGIBLE_TERMINATING}"));
+        }
+    }
+    let potential: Vec<&NodeInfo> = all_nodes
         .iter()
-        .filter(|n| status_code(n) == Code::Unschedulable)
-    {
-        let victims: Vec<&str> = node
-            .pods
-            .values()
-            .filter(|p| p.priority < pod.priority)
-            .map(|p| p.uid.as_str())
-            .collect();
-        if victims.is_empty() {
-            statuses.insert(node.name.clone(), Status::unresolvable(NO_VICTIMS));
-            continue;
+        .filter(|n| status_code(&n.name) == Code::Unschedulable)
+        .copied()
+        .collect();
+    let mut statuses = BTreeMap::new();
+    let mut found = Vec::new();
+    if !potential.is_empty() {
+        let wanted = (potential.len() * MIN_CANDIDATE_NODES_PERCENTAGE / 100)
+            .max(MIN_CANDIDATE_NODES_ABSOLUTE)
+            .min(potential.len());
+        let offset = rand::thread_rng().gen_range(0..potential.len());
+        let mut not_violating = 0;
+        for i in 0..potential.len() {
+            if not_violating > 0 && found.len() >= wanted {
+                break;
+            }
+            let node = potential[(offset + i) % potential.len()];
+            match select_victims_on_node(pod, node, budgets, &run_filters) {
+                Ok((victims, pdb_violations)) if !victims.is_empty() => {
+                    if pdb_violations == 0 {
+                        not_violating += 1;
+                    }
+                    found.push(Found {
+                        node: node.name.clone(),
+                        victims,
+                        pdb_violations,
+                    });
+                }
+                Ok(_) => {
+                    // Kube reports this as an internal error: the pod fits as the node is.
+                    let reason =
+                        format!("expected at least one victim pod on node {:?}", node.name);
+                    statuses.insert(node.name.clone(), Status::unresolvable(&reason));
+                }
+                Err(status) => {
+                    statuses.insert(node.name.clone(), status);
+                }
+            }
         }
-        let mut without = (*node).clone();
-        for uid in victims {
-            without.remove_pod(uid);
-        }
-        let status = run_filters(&without);
-        if status.is_success() {
-            tracing::info!(pod = %pod.key(), node = %node.name, "preemption would make room, but evicting pods is not implemented");
-            return None;
-        }
-        statuses.insert(node.name.clone(), status);
+    }
+    if let Some(best) = pick_one_node(found) {
+        return Preemption::Nominate(Candidate {
+            node: best.node,
+            victims: best
+                .victims
+                .iter()
+                .map(|v| Victim {
+                    uid: v.uid.clone(),
+                    namespace: v.namespace.clone(),
+                    name: v.name.clone(),
+                    priority: v.priority,
+                })
+                .collect(),
+            pdb_violations: best.pdb_violations,
+        });
     }
     let verdict = FitError {
         num_all_nodes: all_nodes.len(),
@@ -69,103 +318,9 @@ pub fn post_filter(
         absent: Some(Status::unresolvable(NOT_HELPFUL)),
         ..FitError::default()
     };
-    Some(format!("preemption: {verdict}"))
+    Preemption::Failed(format!("preemption: {verdict}"))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::framework::Framework;
-    use crate::testing::{node, pod, NodeBuilder, PodBuilder};
-
-    fn two_cpu() -> NodeBuilder {
-        node("n").allocatable(&[("cpu", "2"), ("memory", "4Gi"), ("pods", "110")])
-    }
-
-    struct Case {
-        name: &'static str,
-        pod: PodBuilder,
-        nodes: Vec<(NodeBuilder, Vec<PodBuilder>)>,
-        want: Option<&'static str>,
-    }
-
-    #[test]
-    fn verdicts() {
-        let cases = vec![
-            Case {
-                name: "only unresolvable failures",
-                pod: pod("p").req(&[("cpu", "1")]),
-                nodes: vec![
-                    (two_cpu().taint("a", "b", "NoSchedule"), vec![]),
-                    (node("m").taint("a", "b", "NoSchedule"), vec![]),
-                ],
-                want: Some("preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."),
-            },
-            Case {
-                name: "a full node without lower-priority pods",
-                pod: pod("p").req(&[("cpu", "1")]),
-                nodes: vec![
-                    (two_cpu(), vec![pod("big").req(&[("cpu", "2")])]),
-                    (node("m").taint("a", "b", "NoSchedule"), vec![]),
-                ],
-                want: Some("preemption: 0/2 nodes are available: 1 No preemption victims found for incoming pod, 1 Preemption is not helpful for scheduling."),
-            },
-            Case {
-                name: "lower-priority pods whose removal is not enough",
-                pod: pod("p").req(&[("cpu", "2")]).priority(10),
-                nodes: vec![(
-                    two_cpu(),
-                    vec![
-                        pod("low").req(&[("cpu", "500m")]),
-                        pod("same").req(&[("cpu", "1")]).priority(10),
-                    ],
-                )],
-                want: Some("preemption: 0/1 nodes are available: 1 Insufficient cpu."),
-            },
-            Case {
-                name: "lower-priority pods whose removal makes room",
-                pod: pod("p").req(&[("cpu", "2")]).priority(10),
-                nodes: vec![(two_cpu(), vec![pod("low").req(&[("cpu", "1")])])],
-                want: None,
-            },
-            Case {
-                name: "preemptionPolicy Never",
-                pod: pod("p")
-                    .req(&[("cpu", "2")])
-                    .priority(10)
-                    .preemption_policy("Never"),
-                nodes: vec![(two_cpu(), vec![pod("low").req(&[("cpu", "1")])])],
-                want: Some("preemption: not eligible due to preemptionPolicy=Never."),
-            },
-        ];
-        let framework = Framework::new(&Default::default());
-        for Case {
-            name,
-            pod: p,
-            nodes,
-            want,
-        } in cases
-        {
-            let p = p.info();
-            let infos: Vec<NodeInfo> = nodes
-                .into_iter()
-                .map(|(n, pods)| {
-                    let name = n.clone().build().metadata.name.unwrap();
-                    n.info(pods.into_iter().map(|q| q.node(&name).build()).collect())
-                })
-                .collect();
-            let refs: Vec<&NodeInfo> = infos.iter().collect();
-            let mut diagnosis = FitError {
-                num_all_nodes: refs.len(),
-                ..FitError::default()
-            };
-            for n in &refs {
-                let status = framework.run_filters(&p, n);
-                assert!(!status.is_success(), "{name}: {} fits", n.name);
-                diagnosis.statuses.insert(n.name.clone(), status);
-            }
-            let got = post_filter(&p, &diagnosis, &refs, |n| framework.run_filters(&p, n));
-            assert_eq!(got.as_deref(), want, "{name}");
-        }
-    }
-}
+#[path = "default_preemption_tests.rs"]
+mod tests;
