@@ -12,19 +12,21 @@
 //!
 //! How to run: `cargo bench --bench scheduler` (5,000 pods on 1,000 nodes, 3 members);
 //! `-- --quick` for 1,000 pods on 100 nodes; `-- --nodes N --pods M --members K` for other
-//! sizes. Run without `--bench` (as `cargo test --all-targets` does) it makes a tiny run
-//! that fails on any error.
+//! sizes; `-- --case spread` gives every pod a zone topology spread constraint (maxSkew 1,
+//! DoNotSchedule) and `-- --case anti-affinity` a preferred pod anti-affinity on hostname
+//! (kube's scheduler_perf cases of the same names). Run without `--bench` (as
+//! `cargo test --all-targets` does) it makes a tiny run of each case that fails on any error.
 //!
 //! Clients are in-process (`RunningApiServer::client`: the API server's handler with no
 //! socket), as the scheduler's own client is, so the numbers are the control plane's and
-//! not TLS's. The variant with pod anti-affinity or topology spread waits for those plugins.
+//! not TLS's.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use comfy_table::{presets::ASCII_MARKDOWN, Table};
 use futures::{StreamExt as _, TryStreamExt as _};
 use k8s_openapi::api::coordination::v1::Lease;
@@ -65,12 +67,51 @@ struct Flags {
     /// Concurrent pod creators [32].
     #[arg(long, default_value_t = 32)]
     clients: usize,
+    /// What the pods ask of the scheduler besides resources.
+    #[arg(long, value_enum, default_value_t = Case::Basic)]
+    case: Case,
     /// Smaller numbers: a smoke run.
     #[arg(long)]
     quick: bool,
     /// Passed by `cargo bench`; without it the run is the tiny one of `cargo test`.
     #[arg(long, hide = true)]
     bench: bool,
+}
+
+/// The pods' scheduling constraints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Case {
+    /// Resource requests only (100m cpu, 128Mi).
+    Basic,
+    /// Plus a required topology spread over the 3 zones (maxSkew 1).
+    Spread,
+    /// Plus a preferred anti-affinity to the other bench pods on hostname (weight 100).
+    AntiAffinity,
+}
+
+impl Case {
+    fn label(self) -> &'static str {
+        match self {
+            Case::Basic => "basic (100m cpu, 128Mi)",
+            Case::Spread => "zone spread, maxSkew 1",
+            Case::AntiAffinity => "preferred anti-affinity",
+        }
+    }
+
+    /// What the case adds to the pod spec.
+    fn constraints(self) -> serde_json::Value {
+        let selector = json!({"matchLabels": {"app": "bench"}});
+        match self {
+            Case::Basic => json!({}),
+            Case::Spread => json!({"topologySpreadConstraints": [{"maxSkew": 1,
+                "topologyKey": "topology.kubernetes.io/zone",
+                "whenUnsatisfiable": "DoNotSchedule", "labelSelector": selector}]}),
+            Case::AntiAffinity => json!({"affinity": {"podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100,
+                    "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
+                        "labelSelector": selector}}]}}}),
+        }
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -88,10 +129,25 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(run(nodes, pods, members, flags.clients.max(1)))
+    // The tiny run of `cargo test` tries every case; a bench run the one asked for.
+    let cases = if flags.bench {
+        vec![flags.case]
+    } else {
+        vec![Case::Basic, Case::Spread, Case::AntiAffinity]
+    };
+    for case in cases {
+        runtime.block_on(run(case, nodes, pods, members, flags.clients.max(1)))?;
+    }
+    Ok(())
 }
 
-async fn run(nodes: usize, pods: usize, members: usize, clients: usize) -> anyhow::Result<()> {
+async fn run(
+    case: Case,
+    nodes: usize,
+    pods: usize,
+    members: usize,
+    clients: usize,
+) -> anyhow::Result<()> {
     let mut cluster = DevCluster::start_tuned(&DevArgs::on_free_ports(members), false, |_| {})
         .await
         .context("cluster")?;
@@ -118,11 +174,11 @@ async fn run(nodes: usize, pods: usize, members: usize, clients: usize) -> anyho
     cluster.start_components();
     wait_for_scheduler_leader(&admins[0]).await?;
 
-    let result = measure(&admins, pods, clients).await;
+    let result = measure(&admins, case, pods, clients).await;
     heartbeats.abort();
     cluster.stop().await?;
     let (latencies, elapsed) = result?;
-    print(nodes, pods, members, &latencies, elapsed);
+    print(case, nodes, pods, members, &latencies, elapsed);
     Ok(())
 }
 
@@ -214,6 +270,7 @@ async fn renew_leases(admins: Vec<kube::Client>, count: usize) {
 /// each pod's create-to-bound latency, and the time from the first create to the last bind.
 async fn measure(
     admins: &[kube::Client],
+    case: Case,
     pods: usize,
     clients: usize,
 ) -> anyhow::Result<(Vec<Duration>, Duration)> {
@@ -258,10 +315,17 @@ async fn measure(
             let sent = Arc::clone(&sent);
             async move {
                 let name = format!("pod-{i:05}");
+                let mut spec = json!({"containers": [{"name": "app",
+                    "image": "registry.k8s.io/pause:3.10",
+                    "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]});
+                if let (Some(spec), serde_json::Value::Object(extra)) =
+                    (spec.as_object_mut(), case.constraints())
+                {
+                    spec.extend(extra);
+                }
                 let pod: Pod = serde_json::from_value(json!({
                     "metadata": {"name": name, "labels": {"app": "bench"}},
-                    "spec": {"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10",
-                        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]},
+                    "spec": spec,
                 }))?;
                 sent.lock().unwrap().insert(name.clone(), Instant::now());
                 let params = PostParams::default();
@@ -328,7 +392,14 @@ fn quantile(sorted: &[Duration], q: f64) -> Duration {
     sorted[index]
 }
 
-fn print(nodes: usize, pods: usize, members: usize, latencies: &[Duration], elapsed: Duration) {
+fn print(
+    case: Case,
+    nodes: usize,
+    pods: usize,
+    members: usize,
+    latencies: &[Duration],
+    elapsed: Duration,
+) {
     let ms = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1000.0);
     let mut table = Table::new();
     table.load_preset(ASCII_MARKDOWN).set_header([
@@ -343,7 +414,7 @@ fn print(nodes: usize, pods: usize, members: usize, latencies: &[Duration], elap
         "max ms",
     ]);
     table.add_row([
-        "basic (100m cpu, 128Mi)".to_owned(),
+        case.label().to_owned(),
         nodes.to_string(),
         pods.to_string(),
         members.to_string(),
