@@ -162,6 +162,18 @@ pub struct Config {
     /// The audit log of mutating API requests (kube's `--audit-log-path`). Unset: none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub apiserver_audit_log_path: Option<PathBuf>,
+    /// The client certificate the API server presents to node agents for `pods/log`, `exec`
+    /// (kube's `--kubelet-client-certificate`; CN `kube-apiserver-kubelet-client`, which agents
+    /// allow). Unset: those answer 503.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubelet_client_certificate: Option<PathBuf>,
+    /// Its key (kube's `--kubelet-client-key`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubelet_client_key: Option<PathBuf>,
+    /// The CA agents' serving certificates must be signed by (kube's
+    /// `--kubelet-certificate-authority`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubelet_certificate_authority: Option<PathBuf>,
     /// The scheduler's KubeSchedulerConfiguration (YAML; kube-scheduler's `--config`):
     /// profiles, plugins, weights. Unset: kube-scheduler's default profile.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -215,6 +227,9 @@ impl Default for Config {
             apiserver_token_file: None,
             apiserver_service_account_key_file: None,
             apiserver_audit_log_path: None,
+            kubelet_client_certificate: None,
+            kubelet_client_key: None,
+            kubelet_certificate_authority: None,
             scheduler_config: None,
             cluster_cidr: "10.244.0.0/16".into(),
             service_cluster_ip_range: "10.96.0.0/12".into(),
@@ -438,10 +453,39 @@ impl Config {
         ])
     }
 
+    /// The API server's client of node agents: all three `kubelet-*` files, or none.
+    pub fn kubelet_client(&self) -> Result<Option<[PathBuf; 3]>, ConfigError> {
+        let files = [
+            (
+                "kubelet-client-certificate",
+                &self.kubelet_client_certificate,
+            ),
+            ("kubelet-client-key", &self.kubelet_client_key),
+            (
+                "kubelet-certificate-authority",
+                &self.kubelet_certificate_authority,
+            ),
+        ];
+        if files.iter().all(|(_, file)| file.is_none()) {
+            return Ok(None);
+        }
+        if let Some((key, _)) = files.iter().find(|(_, file)| file.is_none()) {
+            return Err(invalid(
+                key,
+                "is required: the kubelet-client-certificate, kubelet-client-key and \
+                 kubelet-certificate-authority go together",
+            ));
+        }
+        Ok(Some(
+            files.map(|(_, file)| file.clone().expect("checked above")),
+        ))
+    }
+
     fn validate_tls(&self) -> Result<(), ConfigError> {
         if self.control_plane {
             self.apiserver_tls()?;
         }
+        self.kubelet_client()?;
         let https = |urls: &[String]| urls.iter().any(|u| u.starts_with("https://"));
         let sides = [
             (
@@ -588,6 +632,24 @@ mod tests {
         let config = Config::from_file(&path).unwrap();
         assert_eq!(config, Config::default());
         config.validate().unwrap();
+    }
+
+    #[test]
+    fn kubelet_client_files_go_together() {
+        let one = Config {
+            kubelet_client_certificate: Some("c.crt".into()),
+            ..Config::default()
+        };
+        let err = one.validate().unwrap_err().to_string();
+        assert!(err.contains("kubelet-client-key"), "{err}");
+        let all = Config {
+            kubelet_client_key: Some("c.key".into()),
+            kubelet_certificate_authority: Some("ca.crt".into()),
+            ..one
+        };
+        all.validate().unwrap();
+        assert!(all.kubelet_client().unwrap().is_some());
+        assert_eq!(Config::default().kubelet_client().unwrap(), None);
     }
 
     #[test]

@@ -56,18 +56,29 @@ pub fn make_runtimes(host_shim: Option<Vec<String>>, made: MadeHostRuntimes) -> 
         let (Some(shim), Some(pod_cidr)) = (&host_shim, context.pod_cidr) else {
             return Ok(runtimes);
         };
-        let host = HostRuntime::new(HostConfig {
-            data_dir: context.data_dir.join("runtime-host"),
-            pod_cidr: pod_cidr
-                .parse()
-                .map_err(|e| format!("pod CIDR {pod_cidr}: {e}"))?,
-            bridge: bridge_name(context.node_name),
-            cgroup_parent: format!("keel-{}", context.node_name),
-            shim: shim.clone(),
-        })
-        .map_err(|e| format!("the host runtime: {e}"))?;
+        let config = host_config(context.data_dir, context.node_name, pod_cidr, shim.clone())?;
+        let host = HostRuntime::new(config).map_err(|e| format!("the host runtime: {e}"))?;
         made.lock().expect("not poisoned").push(host.clone());
         Ok(runtimes.with(host))
+    })
+}
+
+/// Where and how node `node_name`'s agent, with data dir `data_dir`, runs host pods: so a
+/// later process (a cleanup, a test) finds what the agent made.
+pub fn host_config(
+    data_dir: &Path,
+    node_name: &str,
+    pod_cidr: &str,
+    shim: Vec<String>,
+) -> Result<HostConfig, String> {
+    Ok(HostConfig {
+        data_dir: data_dir.join("runtime-host"),
+        pod_cidr: pod_cidr
+            .parse()
+            .map_err(|e| format!("pod CIDR {pod_cidr}: {e}"))?,
+        bridge: bridge_name(node_name),
+        cgroup_parent: format!("keel-{node_name}"),
+        shim,
     })
 }
 
@@ -173,17 +184,13 @@ pub fn agent_api(
     };
     let issued = crate::pki::issue_nodes(pki, &[node], &options)?;
     let read = |p: &Path| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
-    let tls = keel_agent::server::tls_config(
+    keel_agent::server::ApiConfig::for_api_server(
+        std::net::SocketAddr::new(address, 0),
         &read(&issued[0].cert)?,
         &read(&issued[0].key)?,
         &read(&pki.join("ca.crt"))?,
     )
-    .map_err(|e| anyhow::anyhow!("the agent API of {name}: {e}"))?;
-    Ok(keel_agent::server::ApiConfig {
-        address: std::net::SocketAddr::new(address, 0),
-        tls,
-        allowed_users: vec![keel_agent::server::API_SERVER_CLIENT.to_owned()],
-    })
+    .map_err(|e| anyhow::anyhow!("the agent API of {name}: {e}"))
 }
 
 /// Node agents running in this process; [`RunningAgents::stop`] ends them.

@@ -51,6 +51,21 @@ pub struct AgentArgs {
     /// Taints to register with: `key=value:NoSchedule,…`.
     #[arg(long)]
     pub register_with_taints: Option<String>,
+    /// The agent API's serving certificate (PEM; a SAN for --node-ip), as kubelet's. With
+    /// --tls-private-key-file and --client-ca-file it serves `kubectl logs` and `exec` to the
+    /// API server; without them those answer 503.
+    #[arg(long, requires_all = ["tls_private_key_file", "client_ca_file"])]
+    pub tls_cert_file: Option<PathBuf>,
+    /// Its key.
+    #[arg(long, requires = "tls_cert_file")]
+    pub tls_private_key_file: Option<PathBuf>,
+    /// The CA the API server's client certificate (CN kube-apiserver-kubelet-client) must be
+    /// signed by.
+    #[arg(long, requires = "tls_cert_file")]
+    pub client_ca_file: Option<PathBuf>,
+    /// The agent API's port on --node-ip (kubelet's 10250; 0: any free port).
+    #[arg(long, default_value_t = 10250)]
+    pub port: u16,
 }
 
 impl AgentArgs {
@@ -68,6 +83,10 @@ impl AgentArgs {
         let labels = parse_labels(self.node_labels.as_deref().unwrap_or(""))?;
         let taints = parse_taints(self.register_with_taints.as_deref().unwrap_or(""))?;
         let count = if self.hollow { self.nodes.max(1) } else { 1 };
+        if self.tls_cert_file.is_some() && count > 1 {
+            anyhow::bail!("--tls-cert-file serves one node's agent API; give it without --nodes");
+        }
+        let api = self.agent_api()?;
         let names: Vec<String> = match (&self.node_name, self.hollow && count > 1) {
             (Some(name), false) => vec![name.clone()],
             (None, false) if !self.hollow => vec![hostname()?],
@@ -105,9 +124,32 @@ impl AgentArgs {
                 config.system_reserved = reserved.clone();
                 config.labels = labels.clone();
                 config.taints = taints.clone();
+                config.api = api.clone();
                 config
             })
             .collect())
+    }
+
+    /// The agent API these flags ask for: its address, TLS and the one client allowed.
+    fn agent_api(&self) -> anyhow::Result<Option<keel_agent::server::ApiConfig>> {
+        let (Some(cert), Some(key), Some(ca)) = (
+            &self.tls_cert_file,
+            &self.tls_private_key_file,
+            &self.client_ca_file,
+        ) else {
+            return Ok(None);
+        };
+        let read = |path: &PathBuf| {
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+        };
+        keel_agent::server::ApiConfig::for_api_server(
+            std::net::SocketAddr::new(self.node_ip, self.port),
+            &read(cert)?,
+            &read(key)?,
+            &read(ca)?,
+        )
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("the agent API's certificate: {e}"))
     }
 
     /// Runs the agent until Ctrl-C or SIGTERM.

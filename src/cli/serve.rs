@@ -125,6 +125,16 @@ pub struct ServeArgs {
     /// audit-log-path: one JSON line per mutating API request (an audit.k8s.io/v1 Event)
     #[arg(long = "audit-log-path")]
     pub apiserver_audit_log_path: Option<PathBuf>,
+    /// kubelet-client-certificate: the API server's client certificate for node agents
+    /// (pods/log, exec); CN kube-apiserver-kubelet-client
+    #[arg(long)]
+    pub kubelet_client_certificate: Option<PathBuf>,
+    /// kubelet-client-key: its key
+    #[arg(long)]
+    pub kubelet_client_key: Option<PathBuf>,
+    /// kubelet-certificate-authority: the CA node agents' serving certificates are signed by
+    #[arg(long)]
+    pub kubelet_certificate_authority: Option<PathBuf>,
     /// scheduler-config: the scheduler's KubeSchedulerConfiguration (YAML)
     #[arg(long)]
     pub scheduler_config: Option<PathBuf>,
@@ -215,6 +225,9 @@ impl ServeArgs {
             apiserver_token_file,
             apiserver_service_account_key_file,
             apiserver_audit_log_path,
+            kubelet_client_certificate,
+            kubelet_client_key,
+            kubelet_certificate_authority,
             scheduler_config
         );
         // A boolean flag can only turn auth on; the file's `false` is the default anyway.
@@ -312,7 +325,15 @@ async fn start_control_plane(
         key_file,
         client_ca_file,
         service_account_key_file: config.apiserver_service_account_key_file.clone(),
-        kubelet_client: None,
+        kubelet_client: config
+            .kubelet_client()?
+            .map(
+                |[cert_file, key_file, ca_file]| crate::control_plane::KubeletClientFiles {
+                    cert_file,
+                    key_file,
+                    ca_file,
+                },
+            ),
     };
     let replica: Arc<dyn crate::replica::Replica> = member.replica.clone();
     let mut apiserver = crate::control_plane::start_apiserver(

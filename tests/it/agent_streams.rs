@@ -27,7 +27,7 @@ const POD_CIDR: &str = "169.254.42.0/24";
 const NODE: &str = "stream-node";
 
 /// Removes every sandbox, the bridge and the cgroups of `host`, even when the test failed.
-struct Teardown(Option<HostRuntime>);
+pub(crate) struct Teardown(pub(crate) Option<HostRuntime>);
 
 impl Drop for Teardown {
     fn drop(&mut self) {
@@ -46,24 +46,24 @@ impl Drop for Teardown {
     }
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 /// kubectl as a user runs it: its exit code, stdout and stderr.
-struct Kubectl {
-    kubeconfig: std::path::PathBuf,
-    cache: tempfile::TempDir,
+pub(crate) struct Kubectl {
+    pub(crate) kubeconfig: std::path::PathBuf,
+    pub(crate) cache: tempfile::TempDir,
 }
 
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Ran {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Kubectl {
-    async fn run(&self, args: &[&str], stdin: Option<&str>) -> Ran {
+    pub(crate) async fn run(&self, args: &[&str], stdin: Option<&str>) -> Ran {
         let mut child = tokio::process::Command::new("kubectl")
             .env("KUBECONFIG", &self.kubeconfig)
             .arg("--cache-dir")
@@ -91,7 +91,7 @@ impl Kubectl {
         }
     }
 
-    async fn ok(&self, args: &[&str]) -> String {
+    pub(crate) async fn ok(&self, args: &[&str]) -> String {
         let ran = self.run(args, None).await;
         assert_eq!(
             ran.code, 0,

@@ -3,6 +3,7 @@
 
 mod agent;
 mod agent_host;
+mod agent_process;
 mod agent_streams;
 mod auth;
 mod bench;

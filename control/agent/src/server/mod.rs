@@ -53,6 +53,23 @@ pub struct ApiConfig {
     pub allowed_users: Vec<String>,
 }
 
+impl ApiConfig {
+    /// The API at `address`, serving `cert_pem`/`key_pem`, called only by the API server
+    /// ([`API_SERVER_CLIENT`]) with a certificate signed by `client_ca_pem`.
+    pub fn for_api_server(
+        address: SocketAddr,
+        cert_pem: &[u8],
+        key_pem: &[u8],
+        client_ca_pem: &[u8],
+    ) -> Result<ApiConfig, String> {
+        Ok(ApiConfig {
+            address,
+            tls: tls_config(cert_pem, key_pem, client_ca_pem)?,
+            allowed_users: vec![API_SERVER_CLIENT.to_owned()],
+        })
+    }
+}
+
 /// A TLS configuration for the agent API: `cert_pem`/`key_pem` serve, and every client must
 /// present a certificate signed by `client_ca_pem`. HTTP/1.1 only (WebSocket upgrades).
 pub fn tls_config(

@@ -1,0 +1,196 @@
+//! `keel serve --control-plane` and `keel agent` as separate processes, wired as production
+//! runs them: certificates from `keel pki`, the API server's `--kubelet-client-*` files and the
+//! agent's `--tls-cert-file`, `--tls-private-key-file`, `--client-ca-file`. `kubectl logs` and
+//! `kubectl exec` reach a pod through them. Runs as root (the host runtime); skipped otherwise.
+
+use std::process::Stdio;
+
+use crate::agent_streams::{is_root, Kubectl, Teardown};
+use crate::poll::eventually;
+
+const NODE: &str = "proc-node";
+/// The node's pods, and the cluster's pod and service ranges: link-local.
+const POD_CIDR: &str = "169.254.44.0/24";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_logs_and_exec_through_keel_serve_and_keel_agent() {
+    if !is_root() {
+        eprintln!("skipping: the host runtime needs root (network namespaces, cgroups)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let keel = env!("CARGO_BIN_EXE_keel");
+    let pki = dir.path().join("pki");
+    let pki_dir = pki.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(keel)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "keel {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (client, peer, api, agent_port) = (
+        crate::free_port(),
+        crate::free_port(),
+        crate::free_port(),
+        crate::free_port(),
+    );
+    run(&["pki", "init", "--dir", pki_dir, "--nodes", "n1=127.0.0.1"]);
+    run(&[
+        "pki",
+        "client",
+        "kube-apiserver-kubelet-client",
+        "--dir",
+        pki_dir,
+    ]);
+    let kubeconfig = dir.path().join("admin.kubeconfig");
+    let server = format!("https://127.0.0.1:{api}");
+    run(&[
+        "pki",
+        "kubeconfig",
+        "--dir",
+        pki_dir,
+        "--server",
+        &server,
+        "--out",
+        kubeconfig.to_str().unwrap(),
+    ]);
+
+    let data = dir.path().join("agent");
+    let host_config = keel::node_agent::host_config(
+        &data,
+        NODE,
+        POD_CIDR,
+        vec![keel.into(), "runtime-shim".into()],
+    )
+    .unwrap();
+    // Declared before the processes, so it runs after they are killed.
+    let _teardown = Teardown(Some(
+        keel_runtime::host::HostRuntime::new(host_config).unwrap(),
+    ));
+    let client_url = format!("http://127.0.0.1:{client}");
+    let peer_url = format!("http://127.0.0.1:{peer}");
+    let _member = tokio::process::Command::new(keel)
+        .args(["serve", "--name", "n1", "--control-plane"])
+        .arg("--data-dir")
+        .arg(dir.path().join("n1"))
+        .args(["--listen-client-urls", &client_url])
+        .args(["--advertise-client-urls", &client_url])
+        .args(["--listen-peer-urls", &peer_url])
+        .args(["--initial-advertise-peer-urls", &peer_url])
+        .args(["--apiserver-port", &api.to_string()])
+        .args(["--cluster-cidr", "169.254.0.0/18"])
+        .args(["--service-cluster-ip-range", "169.254.64.0/20"])
+        .arg("--apiserver-cert-file")
+        .arg(pki.join("n1.crt"))
+        .arg("--apiserver-key-file")
+        .arg(pki.join("n1.key"))
+        .arg("--apiserver-client-ca-file")
+        .arg(pki.join("ca.crt"))
+        .arg("--kubelet-client-certificate")
+        .arg(pki.join("kube-apiserver-kubelet-client.crt"))
+        .arg("--kubelet-client-key")
+        .arg(pki.join("kube-apiserver-kubelet-client.key"))
+        .arg("--kubelet-certificate-authority")
+        .arg(pki.join("ca.crt"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("keel serve");
+    let kubectl = Kubectl {
+        kubeconfig: kubeconfig.clone(),
+        cache: tempfile::tempdir().unwrap(),
+    };
+    eventually("the API server answers", || async {
+        let out = kubectl.run(&["get", "namespace", "default"], None).await;
+        (out.code == 0).then_some(())
+    })
+    .await;
+    let _agent = tokio::process::Command::new(keel)
+        .arg("agent")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args([
+            "--node-name",
+            NODE,
+            "--runtime",
+            "host",
+            "--pod-cidr",
+            POD_CIDR,
+        ])
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--tls-cert-file")
+        .arg(pki.join("n1.crt"))
+        .arg("--tls-private-key-file")
+        .arg(pki.join("n1.key"))
+        .arg("--client-ca-file")
+        .arg(pki.join("ca.crt"))
+        .args(["--port", &agent_port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("keel agent");
+
+    eventually("the node Ready", || async {
+        let out = kubectl
+            .run(
+                &[
+                    "get",
+                    "node",
+                    NODE,
+                    "-o",
+                    "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+                ],
+                None,
+            )
+            .await;
+        (out.stdout == "True").then_some(())
+    })
+    .await;
+    kubectl
+        .ok(&[
+            "run",
+            "talker",
+            "--image=busybox",
+            "--restart=Never",
+            "--command",
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo hello from the agent; exec sleep 3600",
+        ])
+        .await;
+    let logs = eventually("talker's log through the agent API", || async {
+        let out = kubectl.run(&["logs", "talker"], None).await;
+        (out.code == 0 && !out.stdout.is_empty()).then_some(out.stdout)
+    })
+    .await;
+    assert_eq!(logs, "hello from the agent\n");
+    assert_eq!(
+        kubectl
+            .ok(&["exec", "talker", "--", "/bin/sh", "-c", "echo exec works"])
+            .await,
+        "exec works\n"
+    );
+    // The agent's port is the one asked for, as the Node reports it.
+    let port = kubectl
+        .ok(&[
+            "get",
+            "node",
+            NODE,
+            "-o",
+            "jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port}",
+        ])
+        .await;
+    assert_eq!(port, agent_port.to_string());
+    kubectl
+        .ok(&["delete", "pod", "talker", "--grace-period=1"])
+        .await;
+}
