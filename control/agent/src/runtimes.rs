@@ -47,6 +47,7 @@ pub trait DynRuntime: Send + Sync + 'static {
         id: &'a ContainerId,
         request: &'a ExecRequest,
     ) -> BoxFuture<'a, ExecProcess>;
+    fn attach<'a>(&'a self, id: &'a ContainerId, stdin: bool) -> BoxFuture<'a, ExecProcess>;
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<ContainerId>;
 }
 
@@ -102,6 +103,9 @@ impl<R: Runtime> DynRuntime for R {
         request: &'a ExecRequest,
     ) -> BoxFuture<'a, ExecProcess> {
         Box::pin(Runtime::exec(self, id, request))
+    }
+    fn attach<'a>(&'a self, id: &'a ContainerId, stdin: bool) -> BoxFuture<'a, ExecProcess> {
+        Box::pin(Runtime::attach(self, id, stdin))
     }
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<ContainerId> {
         Runtime::subscribe(self)

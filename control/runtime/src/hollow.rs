@@ -367,6 +367,7 @@ mod tests {
             limits: Limits::default(),
             log_path: "/nonexistent".into(),
             labels: BTreeMap::from([("name".to_owned(), name.to_owned())]),
+            stdio: Default::default(),
         }
     }
 

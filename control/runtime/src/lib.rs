@@ -138,6 +138,21 @@ pub struct ContainerConfig {
     pub log_path: PathBuf,
     /// Labels the runtime keeps with the container and returns in [`ContainerStatus`].
     pub labels: BTreeMap<String, String>,
+    /// How its stdin and terminal are set up (`stdin`, `stdinOnce`, `tty` of the pod spec),
+    /// for `kubectl attach` and `kubectl run -i`.
+    #[serde(default)]
+    pub stdio: Stdio,
+}
+
+/// A container's stdin and terminal, as the pod spec asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Stdio {
+    /// Its stdin stays open for attached clients to write to (otherwise it reads /dev/null).
+    pub stdin: bool,
+    /// Its stdin is closed once the first attached client detaches.
+    pub stdin_once: bool,
+    /// It runs on a terminal (stdout and stderr are then one stream).
+    pub tty: bool,
 }
 
 /// Where a container is in its life.
@@ -341,6 +356,24 @@ pub trait Runtime: Send + Sync + 'static {
         async move {
             Err(RuntimeError::Other(format!(
                 "the {name} runtime does not support exec"
+            )))
+        }
+    }
+
+    /// Attaches to a running container's own streams (`kubectl attach`): its output from now
+    /// on, and its stdin when `stdin` and the container keeps one open. The returned
+    /// process's `exit` resolves when the container ends; dropping it detaches, leaving the
+    /// container running. Runtimes that run no processes say so.
+    fn attach(
+        &self,
+        id: &ContainerId,
+        stdin: bool,
+    ) -> impl Future<Output = Result<ExecProcess>> + Send {
+        let _ = (id, stdin);
+        let name = self.name().to_owned();
+        async move {
+            Err(RuntimeError::Other(format!(
+                "the {name} runtime does not support attach"
             )))
         }
     }

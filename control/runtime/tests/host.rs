@@ -70,6 +70,7 @@ impl Node {
             limits: Limits::default(),
             log_path: self.path(&format!("logs/{name}.log")),
             labels: BTreeMap::new(),
+            stdio: Default::default(),
         }
     }
 

@@ -1,5 +1,7 @@
-//! `kubectl exec` on the agent: the WebSocket channel protocol kubelet's streaming server
-//! speaks, over a command the runtime started ([`keel_runtime::Runtime::exec`]).
+//! `kubectl exec` and `kubectl attach` on the agent: the WebSocket channel protocol kubelet's
+//! streaming server speaks, over a command the runtime started
+//! ([`keel_runtime::Runtime::exec`]) or a running container's own streams
+//! ([`keel_runtime::Runtime::attach`]).
 //!
 //! ```text
 //! client ──ws binary [0, stdin…] ─────────────▶ the command's stdin (stdin task)
@@ -112,11 +114,13 @@ fn frame(channel: u8, data: &[u8]) -> Message {
 }
 
 /// Runs one exec session over an upgraded connection until the command ended and its output
-/// was sent, or the client left (which kills the command: `process` is dropped).
+/// was sent, or the client left (which kills the command: `process` is dropped). With no
+/// `argv` it is an attach: the container's end is reported as success whatever its code (the
+/// pod's status tells it), and a client leaving only detaches.
 pub async fn serve<S>(
     io: S,
     protocol: &'static str,
-    argv: Vec<String>,
+    argv: Option<Vec<String>>,
     process: Result<ExecProcess, String>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -233,7 +237,10 @@ pub async fn serve<S>(
         }
     }
     let message = match exit_code.expect("the loop ends once it exited") {
-        Ok(code) => exit_message(protocol, &argv, code),
+        Ok(code) => match &argv {
+            Some(argv) => exit_message(protocol, argv, code),
+            None => exit_message(protocol, &[], 0),
+        },
         Err(e) => Some(failure_message(protocol, &e.to_string())),
     };
     if let Some(message) = message {

@@ -1,10 +1,12 @@
-//! The agent's own HTTPS API (kubelet's port 10250 role): container logs and exec, which the
-//! API server proxies `pods/log` and `pods/exec` to. Only the API server may call it.
+//! The agent's own HTTPS API (kubelet's port 10250 role): container logs, exec and attach,
+//! which the API server proxies `pods/log`, `pods/exec` and `pods/attach` to. Only the API
+//! server may call it.
 //!
 //! ```text
 //! GET  /healthz                                  ok
 //! GET  /containerLogs/{ns}/{pod}/{container}?…   text/plain, streamed     (logs.rs)
 //! GET  /exec/{ns}/{pod}/{container}?command=…    101 WebSocket channels    (exec.rs)
+//! GET  /attach/{ns}/{pod}/{container}?stdin=…     101 WebSocket channels    (exec.rs)
 //! ```
 //!
 //! ## Who may call it
@@ -229,14 +231,14 @@ async fn handle(state: &State, user: Option<&str>, request: Request<Incoming>) -
             container_logs(state, namespace, pod, container, &query).await
         }
         ["exec", namespace, pod, container] => {
-            exec(state, namespace, pod, container, &query, request).await
+            exec(state, namespace, pod, container, &query, request, Stream::Exec).await
         }
-        ["attach", ..] | ["portForward", ..] => Err((
+        ["attach", namespace, pod, container] => {
+            exec(state, namespace, pod, container, &query, request, Stream::Attach).await
+        }
+        ["portForward", ..] => Err((
             StatusCode::BAD_REQUEST,
-            format!(
-                "keel-agent does not serve /{} (yet); kubectl exec works",
-                parts[0]
-            ),
+            "keel-agent does not serve /portForward (yet); kubectl exec works".into(),
         )),
         _ => Err((StatusCode::NOT_FOUND, "404 page not found".into())),
     };
@@ -371,6 +373,15 @@ async fn container_logs(
         .expect("a valid response"))
 }
 
+/// Which of a container's streams a session reaches.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    /// A new command's (`kubectl exec`).
+    Exec,
+    /// The container's own (`kubectl attach`, `kubectl run -i`).
+    Attach,
+}
+
 async fn exec(
     state: &State,
     namespace: &str,
@@ -378,6 +389,7 @@ async fn exec(
     name: &str,
     query: &[(String, String)],
     mut request: Request<Incoming>,
+    stream: Stream,
 ) -> Result<Response<Body>, Failure> {
     let bad = |message: &str| (StatusCode::BAD_REQUEST, message.to_owned());
     let flag = |key: &str| {
@@ -394,7 +406,7 @@ async fn exec(
     if !stdin && !stdout && !stderr {
         return Err(bad("you must specify at least 1 of stdin, stdout, stderr"));
     }
-    if argv.is_empty() {
+    if argv.is_empty() && stream == Stream::Exec {
         return Err(bad(
             "you must specify at least one command for the container",
         ));
@@ -433,16 +445,19 @@ async fn exec(
             format!("container not running ({:?})", current.id.0),
         ));
     }
-    let exec_request = ExecRequest {
-        argv: argv.clone(),
-        stdin,
-        tty,
-    };
-    let process = found
-        .runtime
-        .exec(&current.id, &exec_request)
-        .await
-        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let process = match stream {
+        Stream::Exec => {
+            let exec_request = ExecRequest {
+                argv: argv.clone(),
+                stdin,
+                tty,
+            };
+            found.runtime.exec(&current.id, &exec_request).await
+        }
+        Stream::Attach => found.runtime.attach(&current.id, stdin).await,
+    }
+    .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let argv = (stream == Stream::Exec).then_some(argv);
     let upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         match upgrade.await {

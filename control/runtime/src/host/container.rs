@@ -111,6 +111,7 @@ impl Inner {
             cgroup_v2: self.cgroups.is_v2(),
             log_path: config.log_path.clone(),
             shim: self.config.shim.clone(),
+            stdio: config.stdio,
         };
         state::save(&dir.join("spec.json"), &spec)?;
         pod.logs.push(config.log_path.clone());

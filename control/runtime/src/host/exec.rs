@@ -128,7 +128,7 @@ impl Inner {
 }
 
 /// A new pty: its master (close-on-exec) and its slave.
-fn open_pty() -> Result<(File, File)> {
+pub(super) fn open_pty() -> Result<(File, File)> {
     use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
     let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
         .map_err(io::Error::from)?;

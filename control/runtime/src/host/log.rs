@@ -6,85 +6,30 @@
 //! ```
 //!
 //! The container's supervisor copies both streams (so the log outlives the agent) in one
-//! `poll` loop: it cannot start threads, being inside a pid namespace it made for its children
-//! (the kernel refuses `CLONE_THREAD` there). Each stream is cut into lines; a line longer than
+//! `poll` loop (attach.rs, which also serves attached clients): it cannot start threads, being
+//! inside a pid namespace it made for its children (the kernel refuses `CLONE_THREAD` there). Each stream is cut into lines; a line longer than
 //! [`MAX_LINE`] goes out in `P`artial pieces, the last piece `F`ull, as containerd does.
 
-use std::io::{self, Read, Write};
+use std::io::Write;
 
 /// The longest piece written as one log line (containerd's 16 KiB).
 pub const MAX_LINE: usize = 16 * 1024;
 
-/// Copies a container's stdout and stderr into `log` until both reach end-of-file.
-pub fn copy_streams(
-    mut stdout: std::process::ChildStdout,
-    mut stderr: std::process::ChildStderr,
-    log: &mut std::fs::File,
-) {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    use std::os::fd::AsFd;
-    let mut lines = [Lines::new("stdout"), Lines::new("stderr")];
-    let mut open = [true, true];
-    let mut chunk = [0u8; 8192];
-    while open.iter().any(|&o| o) {
-        let mut ready = [false, false];
-        {
-            let mut fds = Vec::new();
-            let mut which = Vec::new();
-            if open[0] {
-                fds.push(PollFd::new(stdout.as_fd(), PollFlags::POLLIN));
-                which.push(0);
-            }
-            if open[1] {
-                fds.push(PollFd::new(stderr.as_fd(), PollFlags::POLLIN));
-                which.push(1);
-            }
-            match poll(&mut fds, PollTimeout::NONE) {
-                Ok(_) => {}
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(_) => return,
-            }
-            for (fd, index) in fds.iter().zip(which) {
-                ready[index] = fd.any().unwrap_or(true);
-            }
-        }
-        for index in 0..2 {
-            if !ready[index] {
-                continue;
-            }
-            let read = if index == 0 {
-                stdout.read(&mut chunk)
-            } else {
-                stderr.read(&mut chunk)
-            };
-            match read {
-                Ok(0) => {
-                    open[index] = false;
-                    lines[index].finish(log);
-                }
-                Ok(read) => lines[index].feed(&chunk[..read], log),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => open[index] = false,
-            }
-        }
-    }
-}
-
 /// One stream's bytes not yet written as a line.
-struct Lines {
+pub(super) struct Lines {
     stream: &'static str,
     pending: Vec<u8>,
 }
 
 impl Lines {
-    fn new(stream: &'static str) -> Self {
+    pub(super) fn new(stream: &'static str) -> Self {
         Lines {
             stream,
             pending: Vec::new(),
         }
     }
 
-    fn feed(&mut self, bytes: &[u8], log: &mut impl Write) {
+    pub(super) fn feed(&mut self, bytes: &[u8], log: &mut impl Write) {
         self.pending.extend_from_slice(bytes);
         loop {
             match self.pending.iter().position(|&b| b == b'\n') {
@@ -101,7 +46,7 @@ impl Lines {
         }
     }
 
-    fn finish(&mut self, log: &mut impl Write) {
+    pub(super) fn finish(&mut self, log: &mut impl Write) {
         if !self.pending.is_empty() {
             let rest = std::mem::take(&mut self.pending);
             emit(log, self.stream, "F", &rest);

@@ -33,6 +33,7 @@
 //! supervisor's parent, and after a restart by watching for `exit.json` (polled every 100 ms,
 //! with the supervisor's liveness from /proc) — no pidfd is needed.
 
+mod attach;
 mod cgroup;
 mod container;
 mod exec;
@@ -317,6 +318,10 @@ impl Runtime for HostRuntime {
 
     async fn exec(&self, id: &ContainerId, request: &ExecRequest) -> Result<ExecProcess> {
         self.inner.exec_streaming(id, request)
+    }
+
+    async fn attach(&self, id: &ContainerId, stdin: bool) -> Result<ExecProcess> {
+        self.inner.attach(id, stdin).await
     }
 
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<ContainerId> {

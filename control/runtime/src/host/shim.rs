@@ -30,7 +30,7 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStringExt;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -122,7 +122,12 @@ fn supervise(dir: &Path) -> ShimResult<i32> {
     let log = open_log(&spec.log_path)?;
     let outcome = spawn_init(dir, &spec);
     let mut handshake = std::io::stdout();
-    let (mut child, stdout, stderr) = match outcome {
+    let Spawned {
+        mut child,
+        outputs,
+        stdin,
+        terminal,
+    } = match outcome {
         Ok(parts) => parts,
         Err(message) => {
             let exit = Exit {
@@ -137,13 +142,22 @@ fn supervise(dir: &Path) -> ShimResult<i32> {
             return Ok(0);
         }
     };
+    // The attach socket is bound before the agent hears "started", so an attach right after
+    // the start finds it.
+    let mut streams = super::attach::Streams::new(
+        dir,
+        outputs,
+        stdin,
+        terminal,
+        spec.stdio.stdin_once,
+    );
     let init_pid = child.id();
     let _ = writeln!(handshake, "started {init_pid}");
     let _ = handshake.flush();
     let mut log = log;
-    // PID 1's death ends its pid namespace, so every holder of the pipes is gone and the copy
-    // sees end-of-file.
-    super::log::copy_streams(stdout, stderr, &mut log);
+    // PID 1's death ends its pid namespace, so every holder of the pipes (or the terminal) is
+    // gone and the copy sees end-of-file.
+    streams.run(&mut log);
     let status = child.wait().map_err(context("waiting for the container"))?;
     let exit_code = exit_code(status);
     let oom = spec
@@ -166,14 +180,20 @@ fn supervise(dir: &Path) -> ShimResult<i32> {
         message: String::new(),
     };
     state::save(&dir.join("exit.json"), &exit).map_err(|e| e.to_string())?;
+    streams.exited(dir, exit_code);
     Ok(0)
 }
 
-type Spawned = (
-    std::process::Child,
-    std::process::ChildStdout,
-    std::process::ChildStderr,
-);
+/// The container's init, spawned, and its streams as the supervisor holds them.
+struct Spawned {
+    child: std::process::Child,
+    /// Its stdout and stderr pipes, or its terminal's master.
+    outputs: Vec<super::attach::Output>,
+    /// Where attached clients' input goes (non-blocking), when it keeps stdin open.
+    stdin: Option<File>,
+    /// Its terminal's master, for resizes.
+    terminal: Option<File>,
+}
 
 /// Enters the pod's namespaces, makes the pid namespace and spawns `init` as its PID 1; returns
 /// once `init` has exec'd the argv (or with why it could not).
@@ -199,13 +219,40 @@ fn spawn_init(dir: &Path, spec: &Spec) -> ShimResult<Spawned> {
         .arg("init")
         .arg(dir)
         .env_clear()
-        .stdin(Stdio::from(status_write))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stdin(Stdio::from(status_write));
+    let terminal = if spec.stdio.tty {
+        let (master, slave) = super::exec::open_pty().map_err(context("a terminal"))?;
+        command
+            .stdout(Stdio::from(slave.try_clone().map_err(context("a terminal"))?))
+            .stderr(Stdio::from(slave));
+        Some(master)
+    } else {
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        None
+    };
+    // A container that keeps stdin open reads a FIFO; the supervisor holds it open for
+    // writing (O_RDWR never blocks on open) so it sees end-of-file only when that is closed.
+    let fifo = if spec.stdio.stdin && !spec.stdio.tty {
+        let path = dir.join(super::attach::STDIN_FIFO);
+        let _ = std::fs::remove_file(&path);
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR)
+            .map_err(context("the stdin FIFO"))?;
+        Some(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
+                .open(&path)
+                .map_err(context("the stdin FIFO"))?,
+        )
+    } else {
+        None
+    };
     let mut child = command
         .spawn()
         .map_err(context("spawning the container's init"))?;
-    // The command holds the write end until dropped; the read must see only init's.
+    // The command holds the write end and the terminal's slave until dropped; the read must
+    // see only init's, and the master must see end-of-file once the container is gone.
     drop(command);
     let mut message = String::new();
     let _ = status_read.read_to_string(&mut message);
@@ -214,9 +261,41 @@ fn spawn_init(dir: &Path, spec: &Spec) -> ShimResult<Spawned> {
         let _ = child.wait();
         return Err(message);
     }
+    if let Some(master) = terminal {
+        // Output is read when poll says so; input must never block the supervisor's loop.
+        let flags = nix::fcntl::fcntl(&master, nix::fcntl::FcntlArg::F_GETFL)
+            .map_err(context("the terminal"))?;
+        let flags = nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK;
+        nix::fcntl::fcntl(&master, nix::fcntl::FcntlArg::F_SETFL(flags))
+            .map_err(context("the terminal"))?;
+        let clone = |file: &File| file.try_clone().map_err(context("the terminal"));
+        return Ok(Spawned {
+            child,
+            outputs: vec![super::attach::Output {
+                channel: super::attach::STDOUT,
+                file: clone(&master)?,
+            }],
+            stdin: spec.stdio.stdin.then(|| clone(&master)).transpose()?,
+            terminal: Some(master),
+        });
+    }
     let stdout = child.stdout.take().ok_or("no stdout pipe")?;
     let stderr = child.stderr.take().ok_or("no stderr pipe")?;
-    Ok((child, stdout, stderr))
+    Ok(Spawned {
+        child,
+        outputs: vec![
+            super::attach::Output {
+                channel: super::attach::STDOUT,
+                file: File::from(std::os::fd::OwnedFd::from(stdout)),
+            },
+            super::attach::Output {
+                channel: super::attach::STDERR,
+                file: File::from(std::os::fd::OwnedFd::from(stderr)),
+            },
+        ],
+        stdin: fifo,
+        terminal: None,
+    })
 }
 
 /// PID 1 of the container: see the module doc. Returns only on failure, after reporting it.
@@ -235,6 +314,12 @@ fn init(dir: &Path) -> ShimResult<i32> {
 
 fn prepare_and_exec(dir: &Path) -> ShimResult<std::convert::Infallible> {
     let spec: Spec = state::load(&dir.join("spec.json")).map_err(|e| e.to_string())?;
+    // Opened before the chdir below, which a relative `dir` would not survive; the supervisor
+    // holds the FIFO open for writing, so this open does not block.
+    let stdin_fifo = (spec.stdio.stdin && !spec.stdio.tty)
+        .then(|| File::open(dir.join(super::attach::STDIN_FIFO)))
+        .transpose()
+        .map_err(context("stdin"))?;
     nix::sched::unshare(CloneFlags::CLONE_NEWNS).map_err(context("unshare(mount)"))?;
     // Nothing mounted here may propagate back to the host.
     mount(
@@ -261,9 +346,21 @@ fn prepare_and_exec(dir: &Path) -> ShimResult<std::convert::Infallible> {
         )
     })?;
     let program = resolve(&spec.argv[0], &spec.env)?;
-    // fd 0 was the status pipe; the argv gets /dev/null (the pipe's other copy is close-on-exec).
-    let null = File::open("/dev/null").map_err(context("/dev/null"))?;
-    nix::unistd::dup2_stdin(&null).map_err(context("stdin"))?;
+    // fd 0 was the status pipe (its other copy is close-on-exec); the argv gets its terminal,
+    // its stdin FIFO, or /dev/null.
+    if spec.stdio.tty {
+        // The terminal is on fds 1 and 2: it becomes stdin and this session's controlling
+        // terminal, so ^C and job control reach the argv.
+        nix::unistd::setsid().map_err(context("setsid"))?;
+        nix::unistd::dup2_stdin(std::io::stdout()).map_err(context("stdin"))?;
+        rustix::process::ioctl_tiocsctty(std::io::stdin()).map_err(context("TIOCSCTTY"))?;
+    } else if spec.stdio.stdin {
+        let fifo = stdin_fifo.ok_or("no stdin FIFO")?;
+        nix::unistd::dup2_stdin(&fifo).map_err(context("stdin"))?;
+    } else {
+        let null = File::open("/dev/null").map_err(context("/dev/null"))?;
+        nix::unistd::dup2_stdin(&null).map_err(context("stdin"))?;
+    }
     // execve rather than std's Command, whose env is sorted: the env keeps the pod's order.
     let c_string = |text: &str| {
         std::ffi::CString::new(text).map_err(|_| format!("{text:?} contains a NUL byte"))

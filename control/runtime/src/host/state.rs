@@ -9,6 +9,8 @@
 //!                           /spec.json         Spec (read by the shim)
 //!                           /exit.json         Exit (written by the supervisor when it ends)
 //!                           /shim.log          the supervisor's own errors
+//!                           /attach.sock       the supervisor's attach socket (attach.rs)
+//!                           /stdin             the FIFO a `stdin: true` container reads
 //! /run/netns/keel-<sandbox id>                  the pod's network namespace, bind-mounted
 //! ```
 //!
@@ -117,6 +119,9 @@ pub struct Spec {
     pub log_path: PathBuf,
     /// The command prefix that runs the shim again (its `init` stage).
     pub shim: Vec<String>,
+    /// Its stdin and terminal.
+    #[serde(default)]
+    pub stdio: crate::Stdio,
 }
 
 /// Writes `bytes` to `path` atomically.

@@ -526,6 +526,11 @@ impl Worker {
             limits: container_limits(container),
             log_path: log_dir.join(format!("{attempt}.log")),
             labels: labels::container(&self.pod, &name, attempt),
+            stdio: keel_runtime::Stdio {
+                stdin: container.stdin.unwrap_or(false),
+                stdin_once: container.stdin_once.unwrap_or(false),
+                tty: container.tty.unwrap_or(false),
+            },
         };
         let id = match runtime.create_container(&sandbox, &config).await {
             Ok(id) => id,
