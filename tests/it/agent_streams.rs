@@ -1,8 +1,10 @@
-//! `kubectl logs` and `kubectl exec` through the API server to keel-agent's own HTTPS API, on
-//! the `host` runtime (real processes): logs of a pod and of a Deployment, `--tail`,
+//! `kubectl logs`, `kubectl exec` and attach through the API server to keel-agent's own HTTPS
+//! API, on the `host` runtime (real processes): logs of a pod and of a Deployment, `--tail`,
 //! `--timestamps`, `-f` that ends when the container exits, exec with stdout, stderr, an exit
-//! code and stdin, a terminal (`tty`), the errors kube gives (unknown container, pod without a node, agent API
-//! refusing anyone but the API server), and the Python client's `stream()` exec. Runs as root
+//! code and stdin, a terminal (`tty`), `kubectl run -i --rm` (attach with stdinOnce), the
+//! errors kube gives (unknown container, pod without a node, agent API refusing anyone but the
+//! API server), and the Python client's `stream()` exec. (Attach to a terminal is tested on
+//! the runtime: control/runtime/tests/host.rs.) Runs as root
 //! (network namespaces, cgroups); skipped with a message otherwise. Everything it made is torn
 //! down, also when it fails.
 
@@ -318,6 +320,32 @@ async fn kubectl_logs_and_exec_reach_pods_through_the_agent() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // attach: `kubectl run -i` sends stdin to the container's own stdin (stdinOnce) and
+    // shows its output; --rm deletes the pod after.
+    let out = kubectl
+        .run(
+            &[
+                "run",
+                "asker",
+                "-i",
+                "--rm",
+                "--restart=Never",
+                "--image=busybox",
+                "--",
+                "/bin/sh",
+                "-c",
+                "read line; echo got $line",
+            ],
+            Some("hello\n"),
+        )
+        .await;
+    assert_eq!(out.code, 0, "kubectl run -i: {}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("got hello"),
+        "stdout: {} stderr: {}",
+        out.stdout,
+        out.stderr
+    );
     // Only the API server may call the agent: the admin's certificate, though signed by the
     // same CA, is refused.
     let node: k8s_openapi::api::core::v1::Node = Api::all(admin.clone()).get(NODE).await.unwrap();

@@ -679,3 +679,90 @@ async fn start_latency() {
         percentile(&mut totals, 99),
     );
 }
+
+/// Reads `output` until `want` appears (at most 30 s); everything read.
+async fn read_until(
+    output: &mut std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>,
+    want: &str,
+) -> String {
+    use tokio::io::AsyncReadExt as _;
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !String::from_utf8_lossy(&seen).contains(want) {
+        let read = tokio::time::timeout_at(deadline, output.read(&mut chunk))
+            .await
+            .unwrap_or_else(|_| panic!("no {want:?} in {:?}", String::from_utf8_lossy(&seen)))
+            .unwrap();
+        assert!(read > 0, "end of output before {want:?}: {seen:?}");
+        seen.extend_from_slice(&chunk[..read]);
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_reaches_a_containers_own_stdin_and_terminal_and_detaching_leaves_it_running() {
+    use tokio::io::AsyncWriteExt as _;
+    let node = Node::new(7);
+    let (sandbox, _) = node.sandbox("attach").await;
+
+    // stdin without a terminal, stdinOnce: the container reads what the first client sends
+    // and sees end-of-file when that client leaves.
+    let mut cat = node.container("cat", &[BUSYBOX, "sh", "-c", "cat; echo stdin ended"]);
+    cat.stdio = keel_runtime::Stdio {
+        stdin: true,
+        stdin_once: true,
+        tty: false,
+    };
+    let cat_id = node.run(&sandbox, &cat).await;
+    let mut session = node.runtime.attach(&cat_id, true).await.unwrap();
+    let mut stdin = session.stdin.take().expect("stdin");
+    stdin.write_all(b"first line\n").await.unwrap();
+    assert_eq!(
+        read_until(&mut session.stdout, "first line").await,
+        "first line\n"
+    );
+    drop(stdin);
+    read_until(&mut session.stdout, "stdin ended").await;
+    assert_eq!((&mut session.exit).await.unwrap(), 0);
+    assert_eq!(node.exited(&cat_id).await.0, 0);
+
+    // A shell on a terminal: typed lines are echoed and run; a client that detaches leaves
+    // it running, and the next one reaches the same shell.
+    let mut shell = node.container("shell", &[BUSYBOX, "sh"]);
+    shell.env.push(("PS1".into(), "$ ".into()));
+    shell.stdio = keel_runtime::Stdio {
+        stdin: true,
+        stdin_once: false,
+        tty: true,
+    };
+    let shell_id = node.run(&sandbox, &shell).await;
+    let mut first = node.runtime.attach(&shell_id, true).await.unwrap();
+    assert!(first.stderr.is_none(), "a terminal has one output stream");
+    let resize = first.resize.as_ref().expect("a terminal resizes");
+    resize(keel_runtime::TerminalSize {
+        width: 91,
+        height: 33,
+    })
+    .unwrap();
+    let mut input = first.stdin.take().unwrap();
+    input.write_all(b"echo sum=$((40+2))\n").await.unwrap();
+    read_until(&mut first.stdout, "sum=42").await;
+    input.write_all(b"stty size; tty\n").await.unwrap();
+    let answer = read_until(&mut first.stdout, "/dev/pts/").await;
+    assert!(answer.contains("33 91"), "{answer:?}");
+    drop((input, first));
+    let status = node.runtime.container_status(&shell_id).await.unwrap();
+    assert!(matches!(status.state, ContainerState::Running { .. }));
+    let mut second = node.runtime.attach(&shell_id, true).await.unwrap();
+    let mut input = second.stdin.take().unwrap();
+    input.write_all(b"exit 7\n").await.unwrap();
+    assert_eq!((&mut second.exit).await.unwrap(), 7);
+    assert_eq!(node.exited(&shell_id).await.0, 7);
+
+    // A container without stdin is attached to for its output only.
+    let quiet = node.container("quiet", &[BUSYBOX, "sleep", "60"]);
+    let quiet_id = node.run(&sandbox, &quiet).await;
+    let session = node.runtime.attach(&quiet_id, true).await.unwrap();
+    assert!(session.stdin.is_none());
+}

@@ -231,10 +231,28 @@ async fn handle(state: &State, user: Option<&str>, request: Request<Incoming>) -
             container_logs(state, namespace, pod, container, &query).await
         }
         ["exec", namespace, pod, container] => {
-            exec(state, namespace, pod, container, &query, request, Stream::Exec).await
+            exec(
+                state,
+                namespace,
+                pod,
+                container,
+                &query,
+                request,
+                Stream::Exec,
+            )
+            .await
         }
         ["attach", namespace, pod, container] => {
-            exec(state, namespace, pod, container, &query, request, Stream::Attach).await
+            exec(
+                state,
+                namespace,
+                pod,
+                container,
+                &query,
+                request,
+                Stream::Attach,
+            )
+            .await
         }
         ["portForward", ..] => Err((
             StatusCode::BAD_REQUEST,

@@ -128,7 +128,11 @@ impl Streams {
             outputs: outputs
                 .into_iter()
                 .map(|output| {
-                    let name = if output.channel == STDERR { "stderr" } else { "stdout" };
+                    let name = if output.channel == STDERR {
+                        "stderr"
+                    } else {
+                        "stdout"
+                    };
                     (output, super::log::Lines::new(name), true)
                 })
                 .collect(),
@@ -221,10 +225,15 @@ impl Streams {
             Ok(read) => {
                 lines.feed(&chunk[..read], log);
                 let channel = output.channel;
-                self.clients
-                    .retain_mut(|client| write_frame(&mut client.stream, channel, &chunk[..read]).is_ok());
+                self.clients.retain_mut(|client| {
+                    write_frame(&mut client.stream, channel, &chunk[..read]).is_ok()
+                });
             }
-            Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
+                ) => {}
             // A pty master says EIO once the terminal's last holder is gone: its end-of-file.
             Err(_) => {
                 *open = false;
@@ -234,7 +243,9 @@ impl Streams {
     }
 
     fn accept(&mut self) {
-        let Some(listener) = &self.listener else { return };
+        let Some(listener) = &self.listener else {
+            return;
+        };
         if let Ok((stream, _)) = listener.accept() {
             let _ = stream.set_write_timeout(Some(CLIENT_WRITE_TIMEOUT));
             self.clients.push(Client {
@@ -300,7 +311,9 @@ impl Streams {
 
     /// Hands the container as much pending input as it takes without blocking.
     fn write_stdin(&mut self) {
-        let Some((file, pending)) = &mut self.stdin else { return };
+        let Some((file, pending)) = &mut self.stdin else {
+            return;
+        };
         while !pending.is_empty() {
             match file.write(pending) {
                 Ok(written) => {
@@ -325,6 +338,32 @@ impl Streams {
         if self.listener.take().is_some() {
             let _ = std::fs::remove_file(dir.join(SOCKET));
         }
+    }
+}
+
+/// [`read_frame`] on the agent's (async) side of the socket.
+async fn read_frame_async(
+    input: &mut tokio::net::unix::OwnedReadHalf,
+) -> io::Result<(u8, Vec<u8>)> {
+    let mut header = [0u8; 5];
+    input.read_exact(&mut header).await?;
+    let length = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+    if length > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "attach frame too large",
+        ));
+    }
+    let mut payload = vec![0u8; length];
+    input.read_exact(&mut payload).await?;
+    Ok((header[0], payload))
+}
+
+/// Resolves once the caller dropped the session's exit future (never after the exit came).
+async fn caller_gone(exit: &mut Option<tokio::sync::oneshot::Sender<i32>>) {
+    match exit {
+        Some(sender) => sender.closed().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -354,24 +393,25 @@ impl Inner {
         let (stderr_writer, stderr_reader) = tokio::io::duplex(64 * 1024);
         let (exit_sender, exit_receiver) = tokio::sync::oneshot::channel::<i32>();
         // Demultiplexes the supervisor's frames until it closes (the container ended) or the
-        // caller dropped the streams.
+        // caller dropped the streams. It keeps the socket's write half: dropping that would
+        // shut the socket down for writing, which the supervisor reads as the client leaving.
+        let keep_open = Arc::clone(&to_supervisor);
         tokio::spawn(async move {
+            let _keep_open = keep_open;
             let mut outputs = [Some(stdout_writer), Some(stderr_writer)];
             let mut exit_sender = Some(exit_sender);
             loop {
-                let mut header = [0u8; 5];
-                if from_supervisor.read_exact(&mut header).await.is_err() {
+                // A caller that dropped the session (detached) lets the supervisor go too.
+                let frame = tokio::select! {
+                    frame = read_frame_async(&mut from_supervisor) => frame,
+                    () = caller_gone(&mut exit_sender) => return,
+                };
+                let Ok((channel, payload)) = frame else {
                     return;
-                }
-                let length =
-                    u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
-                let mut payload = vec![0u8; length.min(MAX_FRAME)];
-                if length > MAX_FRAME || from_supervisor.read_exact(&mut payload).await.is_err() {
-                    return;
-                }
-                match header[0] {
+                };
+                match channel {
                     STDOUT | STDERR => {
-                        let slot = &mut outputs[usize::from(header[0] - STDOUT)];
+                        let slot = &mut outputs[usize::from(channel - STDOUT)];
                         if let Some(writer) = slot {
                             if writer.write_all(&payload).await.is_err() {
                                 *slot = None;
@@ -379,7 +419,8 @@ impl Inner {
                         }
                     }
                     EXIT if payload.len() == 4 => {
-                        let code = i32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]);
+                        let code =
+                            i32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]);
                         if let Some(sender) = exit_sender.take() {
                             let _ = sender.send(code);
                         }
@@ -389,9 +430,9 @@ impl Inner {
             }
         });
         let exit = Box::pin(async move {
-            exit_receiver.await.map_err(|_| {
-                RuntimeError::Other("the container's supervisor went away".into())
-            })
+            exit_receiver
+                .await
+                .map_err(|_| RuntimeError::Other("the container's supervisor went away".into()))
         });
         // The caller's stdin: written into a pipe whose far end a task frames onto the socket;
         // its end-of-file becomes "stdin closed".
@@ -432,7 +473,8 @@ impl Inner {
         Ok(ExecProcess {
             stdin: stdin_writer,
             stdout: Box::pin(stdout_reader),
-            stderr: (!tty).then(|| Box::pin(stderr_reader) as Pin<Box<dyn tokio::io::AsyncRead + Send>>),
+            stderr: (!tty)
+                .then(|| Box::pin(stderr_reader) as Pin<Box<dyn tokio::io::AsyncRead + Send>>),
             exit,
             resize,
         })
@@ -450,7 +492,10 @@ mod tests {
         write_frame(&mut wire, RESIZE, &[0, 80, 0, 24]).unwrap();
         let mut input = io::Cursor::new(wire);
         assert_eq!(read_frame(&mut input).unwrap(), (STDIN, b"hello".to_vec()));
-        assert_eq!(read_frame(&mut input).unwrap(), (RESIZE, vec![0, 80, 0, 24]));
+        assert_eq!(
+            read_frame(&mut input).unwrap(),
+            (RESIZE, vec![0, 80, 0, 24])
+        );
         assert!(read_frame(&mut input).is_err());
         let mut huge = vec![STDIN];
         huge.extend_from_slice(&(MAX_FRAME as u32 + 1).to_be_bytes());

@@ -144,13 +144,8 @@ fn supervise(dir: &Path) -> ShimResult<i32> {
     };
     // The attach socket is bound before the agent hears "started", so an attach right after
     // the start finds it.
-    let mut streams = super::attach::Streams::new(
-        dir,
-        outputs,
-        stdin,
-        terminal,
-        spec.stdio.stdin_once,
-    );
+    let mut streams =
+        super::attach::Streams::new(dir, outputs, stdin, terminal, spec.stdio.stdin_once);
     let init_pid = child.id();
     let _ = writeln!(handshake, "started {init_pid}");
     let _ = handshake.flush();
@@ -223,7 +218,9 @@ fn spawn_init(dir: &Path, spec: &Spec) -> ShimResult<Spawned> {
     let terminal = if spec.stdio.tty {
         let (master, slave) = super::exec::open_pty().map_err(context("a terminal"))?;
         command
-            .stdout(Stdio::from(slave.try_clone().map_err(context("a terminal"))?))
+            .stdout(Stdio::from(
+                slave.try_clone().map_err(context("a terminal"))?,
+            ))
             .stderr(Stdio::from(slave));
         Some(master)
     } else {
@@ -235,8 +232,11 @@ fn spawn_init(dir: &Path, spec: &Spec) -> ShimResult<Spawned> {
     let fifo = if spec.stdio.stdin && !spec.stdio.tty {
         let path = dir.join(super::attach::STDIN_FIFO);
         let _ = std::fs::remove_file(&path);
-        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR)
-            .map_err(context("the stdin FIFO"))?;
+        nix::unistd::mkfifo(
+            &path,
+            nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+        )
+        .map_err(context("the stdin FIFO"))?;
         Some(
             std::fs::OpenOptions::new()
                 .read(true)
