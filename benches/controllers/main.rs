@@ -101,6 +101,13 @@ impl Phase {
 
 fn main() -> anyhow::Result<()> {
     let flags = Flags::parse();
+    // Warnings (a lost Lease, expired expectations, a failed watch) explain a bad run.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let replicas = flags
         .replicas
         .unwrap_or(if flags.bench { 1000 } else { 20 });

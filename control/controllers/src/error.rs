@@ -55,6 +55,14 @@ pub(crate) fn status_code(error: &kube::Error) -> Option<u16> {
     }
 }
 
+/// The message of an API error, as kube's events quote it.
+pub(crate) fn api_message(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => status.message.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// Whether the API answered 404.
 pub(crate) fn is_not_found(error: &kube::Error) -> bool {
     status_code(error) == Some(404)

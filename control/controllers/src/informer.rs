@@ -5,6 +5,10 @@
 //! The watcher relists when the server says the revision was compacted (410) and backs off
 //! on errors; a relist's objects are handed on only once the cache has swapped them in, so a
 //! triggered reconcile always finds its object in the store.
+//!
+//! Objects lose `metadata.managedFields` as they arrive, as kube-controller-manager's
+//! informers' transform drops them: no controller reads them, and every write adds to them,
+//! so they would be most of what the caches hold and every subscriber's copy clones.
 
 use std::fmt::Debug;
 use std::hash::Hash;
@@ -54,15 +58,20 @@ where
         UnboundedReceiverStream::new(receiver).map(Ok)
     }
 
-    /// Runs the watch until the task is dropped. `observe` sees every event after the cache
-    /// applied it (the ReplicaSet controller's expectations use it).
-    pub async fn run(self, observe: impl Fn(&watcher::Event<K>) + Send) {
+    /// Runs the watch until the task is dropped. `observe` sees every object added, changed
+    /// or deleted once the cache shows it (the ReplicaSet controller's expectations use it):
+    /// a relist's objects only when the relist is swapped in, so an expectation is never
+    /// met by an object the cache does not hold yet.
+    pub async fn run(self, observe: impl Fn(&K) + Send) {
         let Informer {
             api,
             mut writer,
             subscribers,
         } = self;
-        let mut events = std::pin::pin!(watcher(api, watcher::Config::default()).default_backoff());
+        let events = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .modify(|object: &mut K| object.meta_mut().managed_fields = None);
+        let mut events = std::pin::pin!(events);
         let mut relisted: Vec<K> = Vec::new();
         while let Some(event) = events.next().await {
             let event = match event {
@@ -73,7 +82,6 @@ where
                 }
             };
             writer.apply_watcher_event(&event);
-            observe(&event);
             let changed = match event {
                 watcher::Event::Apply(object) | watcher::Event::Delete(object) => vec![object],
                 watcher::Event::Init => {
@@ -87,6 +95,7 @@ where
                 watcher::Event::InitDone => std::mem::take(&mut relisted),
             };
             for object in changed {
+                observe(&object);
                 for subscriber in &subscribers {
                     // A subscriber that went away (its controller stopped) is simply skipped.
                     let _ = subscriber.send(object.clone());

@@ -36,9 +36,10 @@
 //! - [`pod_gc`]: pods of deleted nodes, terminating pods nobody will finish, and terminated
 //!   pods past a threshold force-deleted.
 //! - [`expectations`]: creates and deletes the pod cache has not shown yet.
-//! - [`events`]: core/v1 Events, as `kubectl describe` shows them.
-//! - [`pods`], [`labels`], [`ownership`]: what controllers read off pods, selectors, and
-//!   ownerReferences.
+//! - [`events`]: core/v1 Events, as `kubectl describe` shows them, through client-go's
+//!   correlator (similar events aggregated and counted, a spam filter per object).
+//! - [`pods`], [`labels`], [`ownership`]: what controllers read off pods (and a controller's
+//!   pod create and delete with its expectation and event), selectors, and ownerReferences.
 //! - [`error`]: the error type.
 
 pub mod cronjob;
@@ -71,7 +72,6 @@ use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, Deployment, Repl
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service, ServiceAccount};
-use kube::runtime::watcher;
 use kube::Api;
 
 pub use error::{Error, Result};
@@ -283,7 +283,7 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
     };
 
     let observed = Arc::clone(&expectations);
-    tasks.spawn(pods.run(move |event| observe_pod(&observed, event)));
+    tasks.spawn(pods.run(move |pod| observe_pod(&observed, pod)));
     tasks.spawn(replicasets.run(|_| {}));
     tasks.spawn(deployments.run(|_| {}));
     tasks.spawn(nodes.run(|_| {}));
@@ -473,15 +473,9 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
     }
 }
 
-/// The pod informer's hook: a pod seen in any event satisfies its ReplicaSet's creation
-/// expectation.
-fn observe_pod(expectations: &Expectations, event: &watcher::Event<Pod>) {
-    let pod = match event {
-        watcher::Event::Apply(pod)
-        | watcher::Event::Delete(pod)
-        | watcher::Event::InitApply(pod) => pod,
-        _ => return,
-    };
+/// The pod informer's hook: a pod the cache shows (or showed, for a deleted one) satisfies
+/// its ReplicaSet's creation expectation.
+fn observe_pod(expectations: &Expectations, pod: &Pod) {
     if let (Some(owner), Some(namespace), Some(name)) = (
         ownership::controller_of(&pod.metadata),
         pod.metadata.namespace.as_deref(),

@@ -1,6 +1,7 @@
 //! What the controllers read off a pod (active, ready, available since when), the order in
-//! which a ReplicaSet gives pods up (kube's `ActivePodsWithRanks`), and a pod made from a
-//! template.
+//! which a ReplicaSet gives pods up (kube's `ActivePodsWithRanks`), a pod made from a
+//! template, and the create and delete of a controller's pod with its expectation and event
+//! (kube's `RealPodControl`), shared by the ReplicaSet, DaemonSet and Job controllers.
 
 use std::cmp::Reverse;
 use std::collections::HashMap;
@@ -8,6 +9,12 @@ use std::collections::HashMap;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, PostParams, Preconditions};
+use kube::{Resource, ResourceExt as _};
+
+use crate::error::{api_message, is_namespace_terminating, is_not_found, Result};
+use crate::events::{EventType, Recorder};
+use crate::expectations::Expectations;
 
 /// kube's annotation that makes a pod cheaper or dearer to delete (lower goes first).
 pub const DELETION_COST_ANNOTATION: &str = "controller.kubernetes.io/pod-deletion-cost";
@@ -154,6 +161,81 @@ pub fn from_template(template: &PodTemplateSpec, namespace: &str, owner: &OwnerR
         },
         spec: template.spec.clone(),
         status: None,
+    }
+}
+
+/// Who creates or deletes a pod: its controller `owner` (the events are about it), `key` its
+/// expectations' key, and where both are recorded.
+pub struct PodControl<'a, K> {
+    /// The pods of the owner's namespace.
+    pub api: &'a Api<Pod>,
+    /// The controller.
+    pub owner: &'a K,
+    /// The controller's key in `expectations` (`namespace/name`).
+    pub key: &'a str,
+    /// The controller's creates and deletes the cache has not shown yet.
+    pub expectations: &'a Expectations,
+    /// The controller's events.
+    pub recorder: &'a Recorder,
+}
+
+impl<K: Resource<DynamicType = ()>> PodControl<'_, K> {
+    /// Creates `pod`: its name is expected in the cache and a `SuccessfulCreate` event
+    /// recorded; a failure records `FailedCreate` with the API's message. A namespace being
+    /// deleted is no failure: nothing is created, `Ok(None)`.
+    pub async fn create_owned_pod(&self, pod: &Pod) -> Result<Option<String>> {
+        match self.api.create(&PostParams::default(), pod).await {
+            Ok(created) => {
+                let name = created.name_any();
+                self.expectations.created(self.key, &name);
+                let message = format!("Created pod: {name}");
+                self.recorder
+                    .record(self.owner, EventType::Normal, "SuccessfulCreate", message);
+                Ok(Some(name))
+            }
+            Err(e) if is_namespace_terminating(&e) => Ok(None),
+            Err(e) => {
+                let message = format!("Error creating: {}", api_message(&e));
+                self.recorder
+                    .record(self.owner, EventType::Warning, "FailedCreate", message);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Deletes `pod` if it still has its uid: the deletion is expected in the cache first
+    /// (and forgotten again if the delete fails) and a `SuccessfulDelete` event recorded; a
+    /// failure records `FailedDelete`. A pod already gone is no failure.
+    pub async fn delete_owned_pod(&self, pod: &Pod) -> Result<()> {
+        let name = pod.name_any();
+        self.expectations
+            .deleting(self.key, &name, &pod.uid().unwrap_or_default());
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: pod.uid(),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        match self.api.delete(&name, &params).await {
+            Ok(_) => {
+                let message = format!("Deleted pod: {name}");
+                self.recorder
+                    .record(self.owner, EventType::Normal, "SuccessfulDelete", message);
+                Ok(())
+            }
+            Err(e) if is_not_found(&e) => {
+                self.expectations.delete_failed(self.key, &name);
+                Ok(())
+            }
+            Err(e) => {
+                self.expectations.delete_failed(self.key, &name);
+                let message = format!("Error deleting: {}", api_message(&e));
+                self.recorder
+                    .record(self.owner, EventType::Warning, "FailedDelete", message);
+                Err(e.into())
+            }
+        }
     }
 }
 

@@ -17,14 +17,14 @@ use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStat
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::ResourceExt as _;
 
-use crate::error::{is_namespace_terminating, is_not_found, Error, Result};
-use crate::events::{EventType, Recorder};
+use crate::error::{is_not_found, Error, Result};
+use crate::events::Recorder;
 use crate::expectations::{Expectations, Seen};
 use crate::labels::{has_all, LabelMatcher};
 use crate::ownership::{
@@ -262,14 +262,6 @@ where
     (successes, None)
 }
 
-/// The message of an API error, as kube's events quote it.
-fn message_of(error: &kube::Error) -> String {
-    match error {
-        kube::Error::Api(status) => status.message.clone(),
-        other => other.to_string(),
-    }
-}
-
 /// Creates or deletes pods so that `owned` reaches `spec.replicas` (kube's `manageReplicas`).
 async fn manage_replicas(
     rs: &ReplicaSet,
@@ -281,6 +273,13 @@ async fn manage_replicas(
     let spec = rs.spec.clone().unwrap_or_default();
     let desired = spec.replicas.unwrap_or(1).max(0) as usize;
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+    let control = pods::PodControl {
+        api: &api,
+        owner: rs,
+        key,
+        expectations: &ctx.expectations,
+        recorder: &ctx.recorder,
+    };
     if owned.len() < desired {
         let diff = (desired - owned.len()).min(BURST_REPLICAS);
         let Some(template) = spec.template.as_ref() else {
@@ -292,34 +291,8 @@ async fn manage_replicas(
         let owner = controller_reference("apps/v1", "ReplicaSet", &rs.metadata);
         let pod = pods::from_template(template, &namespace, &owner);
         tracing::debug!(replicaset = %key, need = desired, creating = diff, "too few replicas");
-        let (_, error) = slow_start(diff, SLOW_START_INITIAL_BATCH, || {
-            let (api, pod) = (api.clone(), pod.clone());
-            async move {
-                match api.create(&PostParams::default(), &pod).await {
-                    Ok(created) => {
-                        let name = created.name_any();
-                        ctx.expectations.created(key, &name);
-                        ctx.recorder.record(
-                            rs,
-                            EventType::Normal,
-                            "SuccessfulCreate",
-                            format!("Created pod: {name}"),
-                        );
-                        Ok(())
-                    }
-                    // The namespace is going away: creating is pointless, not an error.
-                    Err(e) if is_namespace_terminating(&e) => Ok(()),
-                    Err(e) => {
-                        ctx.recorder.record(
-                            rs,
-                            EventType::Warning,
-                            "FailedCreate",
-                            format!("Error creating: {}", message_of(&e)),
-                        );
-                        Err(e.into())
-                    }
-                }
-            }
+        let (_, error) = slow_start(diff, SLOW_START_INITIAL_BATCH, || async {
+            control.create_owned_pod(&pod).await.map(|_| ())
         })
         .await;
         return error.map_or(Ok(()), Err);
@@ -334,49 +307,9 @@ async fn manage_replicas(
         }
         victims.truncate(diff);
         tracing::debug!(replicaset = %key, need = desired, deleting = diff, "too many replicas");
-        for pod in &victims {
-            ctx.expectations
-                .deleting(key, &pod.name_any(), &pod.uid().unwrap_or_default());
-        }
-        let results = futures::future::join_all(victims.iter().map(|pod| {
-            let api = api.clone();
-            async move {
-                let name = pod.name_any();
-                let params = DeleteParams {
-                    preconditions: Some(Preconditions {
-                        uid: pod.uid(),
-                        resource_version: None,
-                    }),
-                    ..DeleteParams::default()
-                };
-                match api.delete(&name, &params).await {
-                    Ok(_) => {
-                        ctx.recorder.record(
-                            rs,
-                            EventType::Normal,
-                            "SuccessfulDelete",
-                            format!("Deleted pod: {name}"),
-                        );
-                        Ok(())
-                    }
-                    Err(e) if is_not_found(&e) => {
-                        ctx.expectations.delete_failed(key, &name);
-                        Ok(())
-                    }
-                    Err(e) => {
-                        ctx.expectations.delete_failed(key, &name);
-                        ctx.recorder.record(
-                            rs,
-                            EventType::Warning,
-                            "FailedDelete",
-                            format!("Error deleting: {}", message_of(&e)),
-                        );
-                        Err(Error::from(e))
-                    }
-                }
-            }
-        }))
-        .await;
+        let results =
+            futures::future::join_all(victims.iter().map(|pod| control.delete_owned_pod(pod)))
+                .await;
         let failures: Vec<Error> = results.into_iter().filter_map(Result::err).collect();
         let count = failures.len();
         if let Some(first) = failures.into_iter().next() {

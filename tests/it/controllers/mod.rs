@@ -36,6 +36,7 @@ use crate::kube_api::ControlPlane;
 mod cronjob;
 mod daemonset;
 mod endpoints;
+mod events;
 mod failover;
 mod job;
 mod node_ipam;

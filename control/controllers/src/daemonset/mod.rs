@@ -39,7 +39,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::NamespaceResourceScope;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
@@ -47,7 +47,7 @@ use kube::{Resource, ResourceExt as _};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use crate::error::{is_namespace_terminating, is_not_found, Error, Result};
+use crate::error::{is_not_found, Error, Result};
 use crate::events::{EventType, Recorder};
 use crate::expectations::{Expectations, Seen};
 use crate::labels::LabelMatcher;
@@ -223,14 +223,6 @@ fn error_policy(ds: Arc<DaemonSet>, error: &Error, ctx: Arc<Context>) -> Action 
 
 fn key_of(ds: &DaemonSet) -> String {
     format!("{}/{}", ds.namespace().unwrap_or_default(), ds.name_any())
-}
-
-/// The message of an API error, as kube's events quote it.
-fn message_of(error: &kube::Error) -> String {
-    match error {
-        kube::Error::Api(status) => status.message.clone(),
-        other => other.to_string(),
-    }
 }
 
 /// One DaemonSet brought in line: its history, its pods, its rollout, its status.
@@ -623,86 +615,27 @@ async fn sync_nodes(
     let delete = &delete[..delete.len().min(BURST_REPLICAS)];
     let template = pod_template(ds, hash, generation);
     let owner = controller_reference("apps/v1", "DaemonSet", &ds.metadata);
+    let control = crate::pods::PodControl {
+        api: &api,
+        owner: ds,
+        key: &key,
+        expectations: &ctx.expectations,
+        recorder: &ctx.recorder,
+    };
     let next = std::sync::atomic::AtomicUsize::new(0);
     let (_, create_error) = slow_start(create_on.len(), SLOW_START_INITIAL_BATCH, || {
         let index = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let node = create_on[index].clone();
+        let node = &create_on[index];
         let mut pod = crate::pods::from_template(&template, &namespace, &owner);
         if let Some(spec) = pod.spec.as_mut() {
-            spec.affinity = Some(pin_to_node(spec.affinity.take(), &node));
+            spec.affinity = Some(pin_to_node(spec.affinity.take(), node));
         }
-        let (api, key) = (api.clone(), key.clone());
-        async move {
-            match api.create(&PostParams::default(), &pod).await {
-                Ok(created) => {
-                    let name = created.name_any();
-                    ctx.expectations.created(&key, &name);
-                    ctx.recorder.record(
-                        ds,
-                        EventType::Normal,
-                        "SuccessfulCreate",
-                        format!("Created pod: {name}"),
-                    );
-                    Ok(())
-                }
-                Err(e) if is_namespace_terminating(&e) => Ok(()),
-                Err(e) => {
-                    ctx.recorder.record(
-                        ds,
-                        EventType::Warning,
-                        "FailedCreate",
-                        format!("Error creating: {}", message_of(&e)),
-                    );
-                    Err(e.into())
-                }
-            }
-        }
+        let control = &control;
+        async move { control.create_owned_pod(&pod).await.map(|_| ()) }
     })
     .await;
-
-    for pod in delete {
-        ctx.expectations
-            .deleting(&key, &pod.name_any(), &pod.uid().unwrap_or_default());
-    }
-    let results = futures::future::join_all(delete.iter().map(|pod| {
-        let (api, key) = (api.clone(), key.clone());
-        async move {
-            let name = pod.name_any();
-            let params = DeleteParams {
-                preconditions: Some(Preconditions {
-                    uid: pod.uid(),
-                    resource_version: None,
-                }),
-                ..DeleteParams::default()
-            };
-            match api.delete(&name, &params).await {
-                Ok(_) => {
-                    ctx.recorder.record(
-                        ds,
-                        EventType::Normal,
-                        "SuccessfulDelete",
-                        format!("Deleted pod: {name}"),
-                    );
-                    Ok(())
-                }
-                Err(e) if is_not_found(&e) => {
-                    ctx.expectations.delete_failed(&key, &name);
-                    Ok(())
-                }
-                Err(e) => {
-                    ctx.expectations.delete_failed(&key, &name);
-                    ctx.recorder.record(
-                        ds,
-                        EventType::Warning,
-                        "FailedDelete",
-                        format!("Error deleting: {}", message_of(&e)),
-                    );
-                    Err(Error::from(e))
-                }
-            }
-        }
-    }))
-    .await;
+    let results =
+        futures::future::join_all(delete.iter().map(|pod| control.delete_owned_pod(pod))).await;
     let failures: Vec<Error> = create_error
         .into_iter()
         .chain(results.into_iter().filter_map(Result::err))

@@ -204,21 +204,13 @@ impl Rollout<'_> {
     ) -> Result<i32> {
         old.sort_by(creation_order);
         let mut total = 0;
-        for rs in old.iter_mut() {
-            if total >= max_cleanup {
-                break;
-            }
-            let replicas = replicas_of(rs);
-            let available = available_of(rs);
-            if replicas == 0 || replicas == available {
-                continue;
-            }
-            let count = (max_cleanup - total).min(replicas - available);
+        for (index, new_size) in unhealthy_cleanup(old, max_cleanup) {
+            let rs = &mut old[index];
+            total += replicas_of(rs) - new_size;
             let (_, updated) = self
-                .scale_replica_set_and_record_event(rs, replicas - count)
+                .scale_replica_set_and_record_event(rs, new_size)
                 .await?;
             *rs = updated;
-            total += count;
         }
         Ok(total)
     }
@@ -296,6 +288,32 @@ impl Rollout<'_> {
         }
         self.sync_rollout_status(&all, new_rs.as_ref()).await
     }
+}
+
+/// The sizes that remove up to `max_cleanup` unhealthy (not available) replicas from the old
+/// ReplicaSets, oldest first (`old` sorted so): (index in `old`, new size) for each to scale
+/// (kube's `cleanupUnhealthyReplicas`). Only ever down: a ReplicaSet whose status shows as
+/// many available pods as its spec asks for or more (the status of a ReplicaSet just scaled
+/// down lags its spec) has none to remove. Counting that surplus as negative "unhealthy"
+/// replicas would scale the old ReplicaSet back up mid-rollout and recreate the pods just
+/// deleted (kube refuses such a scale as an invalid request).
+pub fn unhealthy_cleanup(old: &[ReplicaSet], max_cleanup: i32) -> Vec<(usize, i32)> {
+    let mut plan = Vec::new();
+    let mut total = 0;
+    for (index, rs) in old.iter().enumerate() {
+        if total >= max_cleanup {
+            break;
+        }
+        let replicas = replicas_of(rs);
+        let unhealthy = replicas - available_of(rs);
+        if replicas == 0 || unhealthy <= 0 {
+            continue;
+        }
+        let count = (max_cleanup - total).min(unhealthy);
+        plan.push((index, replicas - count));
+        total += count;
+    }
+    plan
 }
 
 /// The ReplicaSet's available pods, as its status says.
@@ -431,5 +449,31 @@ mod tests {
         assert_eq!(new_rs_new_replicas(&d, &[&new], &new), 4);
         assert_eq!(max_surge(&d), 0);
         assert_eq!(max_unavailable(&d), 0);
+    }
+
+    fn with_available(replicas: i32, available: i32) -> ReplicaSet {
+        let mut rs = rs(replicas);
+        rs.status = Some(k8s_openapi::api::apps::v1::ReplicaSetStatus {
+            replicas: available,
+            available_replicas: Some(available),
+            ..Default::default()
+        });
+        rs
+    }
+
+    #[test]
+    fn unhealthy_cleanup_only_scales_down() {
+        // 5 of 8 available in the oldest, 1 of 4 in the next: up to 4 removed, oldest first.
+        let old = [with_available(8, 5), with_available(4, 1)];
+        assert_eq!(unhealthy_cleanup(&old, 4), [(0, 5), (1, 3)]);
+        assert_eq!(unhealthy_cleanup(&old, 2), [(0, 6)]);
+        // Just scaled down from 228 to 22, its status still shows 228 available (the bench's
+        // 1,000-replica rollout caught this): nothing is unhealthy, nothing scales back up.
+        let lagging = [
+            with_available(22, 228),
+            with_available(3, 3),
+            with_available(0, 0),
+        ];
+        assert!(unhealthy_cleanup(&lagging, 500).is_empty());
     }
 }

@@ -379,6 +379,8 @@ impl<'a> Rollout<'a> {
             )
             .await?;
         let scaled = old_scale != new_scale;
+        tracing::debug!(replicaset = %rs.name_any(), from = old_scale, to = new_scale,
+            resource_version = ?rs.metadata.resource_version, "scaled");
         if scaled {
             self.record(
                 EventType::Normal,

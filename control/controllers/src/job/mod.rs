@@ -40,7 +40,7 @@ use k8s_openapi::api::batch::v1::{Job, JobCondition, JobSpec, JobStatus, Uncount
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
@@ -163,35 +163,30 @@ struct Work<'a> {
 }
 
 impl Work<'_> {
+    /// Creates and deletes the Job's pods, with their expectations and events.
+    fn control(&self) -> pods::PodControl<'_, Job> {
+        pods::PodControl {
+            api: &self.pods,
+            owner: self.job,
+            key: &self.key,
+            expectations: &self.ctx.expectations,
+            recorder: &self.ctx.recorder,
+        }
+    }
+
     /// Deletes `pods` (their tracking finalizer released first), recording each as kube's
     /// pod control does.
     async fn delete_pods(&self, pods: &[&Arc<Pod>]) -> Result<()> {
         for pod in pods {
-            let name = pod.name_any();
             release(&self.pods, pod).await?;
-            self.ctx
-                .expectations
-                .deleting(&self.key, &name, &pod.uid().unwrap_or_default());
-            match self.pods.delete(&name, &DeleteParams::default()).await {
-                Ok(_) => {}
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => {
-                    self.ctx.expectations.delete_failed(&self.key, &name);
-                    return Err(e.into());
-                }
-            }
-            self.ctx.recorder.record(
-                self.job,
-                EventType::Normal,
-                "SuccessfulDelete",
-                format!("Deleted pod: {name}"),
-            );
+            self.control().delete_owned_pod(pod).await?;
         }
         Ok(())
     }
 
-    /// Creates one pod of the template (for `index`, in Indexed mode).
-    async fn create_pod(&self, spec: &JobSpec, index: Option<i32>) -> Result<()> {
+    /// Creates one pod of the template (for `index`, in Indexed mode); whether it was made
+    /// (not when the namespace is going away).
+    async fn create_pod(&self, spec: &JobSpec, index: Option<i32>) -> Result<bool> {
         let owner = controller_reference("batch/v1", "Job", &self.job.metadata);
         let mut pod = pods::from_template(&spec.template, &self.namespace, &owner);
         pod.metadata
@@ -201,15 +196,7 @@ impl Work<'_> {
         if let Some(index) = index {
             indexed::assign(&mut pod, &self.job.name_any(), index);
         }
-        let made = self.pods.create(&PostParams::default(), &pod).await?;
-        self.ctx.expectations.created(&self.key, &made.name_any());
-        self.ctx.recorder.record(
-            self.job,
-            EventType::Normal,
-            "SuccessfulCreate",
-            format!("Created pod: {}", made.name_any()),
-        );
-        Ok(())
+        Ok(self.control().create_owned_pod(&pod).await?.is_some())
     }
 
     /// Whether the cache shows every create and delete this Job asked for.
@@ -544,8 +531,9 @@ pub async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
                     None => vec![None; missing],
                 };
                 for index in to_make {
-                    work.create_pod(&spec, index).await?;
-                    status.active = Some(status.active.unwrap_or(0) + 1);
+                    if work.create_pod(&spec, index).await? {
+                        status.active = Some(status.active.unwrap_or(0) + 1);
+                    }
                 }
             }
             status.active =
