@@ -418,6 +418,18 @@ fn now_unix() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// The watch line `{"object":OBJECT,"type":KIND}` (as `Watcher::send_raw` writes it, keys
+/// in order) around an object already encoded.
+fn frame_encoded(kind: &str, object: &[u8]) -> Vec<u8> {
+    let mut line = Vec::with_capacity(object.len() + kind.len() + 24);
+    line.extend_from_slice(b"{\"object\":");
+    line.extend_from_slice(object);
+    line.extend_from_slice(b",\"type\":\"");
+    line.extend_from_slice(kind.as_bytes());
+    line.extend_from_slice(b"\"}\n");
+    line
+}
+
 /// One watch stream's state: its position in its shard and how it writes events.
 struct Watcher {
     resource: Resource,
@@ -525,7 +537,16 @@ impl Watcher {
             (EventType::Deleted, true, _) => "DELETED",
             _ => return true,
         };
+        if self.table.is_none() && self.resource.custom.is_none() {
+            // Sent as stored: every watcher shares one encoding of the object.
+            return self.send_encoded(kind, event.object_json()).await;
+        }
         self.send(kind, (*event.object).clone()).await
+    }
+
+    async fn send_encoded(&self, kind: &str, object: &[u8]) -> bool {
+        let line = frame_encoded(kind, object);
+        self.sender.send(Bytes::from(line)).await.is_ok()
     }
 
     async fn send(&mut self, kind: &str, mut object: Value) -> bool {
@@ -584,6 +605,17 @@ mod tests {
         assert_eq!(body["metadata"]["resourceVersion"], "7");
         let empty: Value = serde_json::from_slice(&list_body(&head, &[]).unwrap()).unwrap();
         assert_eq!(empty["items"], json!([]));
+    }
+
+    #[test]
+    fn shared_encodings_frame_events_as_send_raw_does() {
+        let object = json!({"kind": "Pod", "metadata": {"name": "a\"b"}, "spec": {"x": [1, 2]}});
+        let encoded = serde_json::to_vec(&object).unwrap();
+        for kind in ["ADDED", "MODIFIED", "DELETED"] {
+            let expected = format!("{}\n", json!({"type": kind, "object": object.clone()}));
+            let line = frame_encoded(kind, &encoded);
+            assert_eq!(String::from_utf8(line).unwrap(), expected);
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //! revision every applied change has reached, under the same lock the follower applies with.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -62,6 +62,16 @@ pub struct CacheEvent {
     pub previous: Option<Arc<Value>>,
     /// The revision of the change.
     pub revision: i64,
+    /// `object` as JSON, made once for every watcher that sends it as it is.
+    encoded: OnceLock<Vec<u8>>,
+}
+
+impl CacheEvent {
+    /// `object` as JSON; the first watcher to ask encodes it, the others share that.
+    pub fn object_json(&self) -> &[u8] {
+        self.encoded
+            .get_or_init(|| serde_json::to_vec(&*self.object).unwrap_or_default())
+    }
 }
 
 #[derive(Default)]
@@ -180,12 +190,14 @@ impl Shard {
                 object,
                 previous: None,
                 revision,
+                encoded: OnceLock::new(),
             },
             (Some(object), Some(previous)) => CacheEvent {
                 kind: EventType::Modified,
                 object,
                 previous: Some(previous),
                 revision,
+                encoded: OnceLock::new(),
             },
             (None, Some(previous)) => {
                 let mut last = (*previous).clone();
@@ -195,6 +207,7 @@ impl Shard {
                     object: Arc::new(last),
                     previous: Some(previous),
                     revision,
+                    encoded: OnceLock::new(),
                 }
             }
             (None, None) => return,

@@ -40,12 +40,17 @@ struct Recorded {
     count: i32,
 }
 
+/// The events written about one pod, by (reason, message).
+type PodEvents = HashMap<(String, String), Recorded>;
+
 /// Writes events as one scheduler instance.
 pub struct EventRecorder {
     client: kube::Client,
     component: String,
     instance: String,
-    recorded: Mutex<HashMap<(String, String, String), Recorded>>,
+    /// By pod uid, so that forgetting a pod (once per bound pod) costs one removal, not a
+    /// walk over every pod's events.
+    recorded: Mutex<HashMap<String, PodEvents>>,
 }
 
 impl EventRecorder {
@@ -121,17 +126,17 @@ impl EventRecorder {
         action: &str,
         message: &str,
     ) -> Result<()> {
-        let key = (
-            pod.metadata.uid.clone().unwrap_or_default(),
-            reason.to_owned(),
-            message.to_owned(),
-        );
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let key = (reason.to_owned(), message.to_owned());
         let repeat = {
             let mut recorded = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
-            recorded.get_mut(&key).map(|r| {
-                r.count += 1;
-                (r.namespace.clone(), r.name.clone(), r.count)
-            })
+            recorded
+                .get_mut(&uid)
+                .and_then(|events| events.get_mut(&key))
+                .map(|r| {
+                    r.count += 1;
+                    (r.namespace.clone(), r.name.clone(), r.count)
+                })
         };
         if let Some((namespace, name, count)) = repeat {
             let events: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
@@ -157,6 +162,8 @@ impl EventRecorder {
         self.recorded
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .entry(uid)
+            .or_default()
             .insert(
                 key,
                 Recorded {
@@ -173,7 +180,7 @@ impl EventRecorder {
         self.recorded
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|(pod, _, _), _| pod != uid);
+            .remove(uid);
     }
 }
 

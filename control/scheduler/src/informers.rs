@@ -2,6 +2,10 @@
 //! with the previous version of each object at hand, as client-go's informers hand their
 //! event handlers `(old, new)`. A relist (first list, or after the watch expired) is diffed
 //! against what was known, so objects deleted while the watch was down are reported too.
+//!
+//! Objects lose `metadata.managedFields` as they arrive (kube-scheduler's informers do the
+//! same with their transform func): no plugin reads them, and they are most of a small
+//! object's bytes, so the cache holds less and its clones cost less.
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -62,7 +66,9 @@ where
 {
     let mut known: HashMap<String, Arc<K>> = HashMap::new();
     let mut relist: Option<HashMap<String, Arc<K>>> = None;
-    let stream = watcher::watcher(api, config).default_backoff();
+    let stream = watcher::watcher(api, config)
+        .modify(|object: &mut K| object.meta_mut().managed_fields = None)
+        .default_backoff();
     let mut stream = std::pin::pin!(stream);
     while let Some(event) = stream.next().await {
         match event {

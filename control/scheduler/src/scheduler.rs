@@ -579,11 +579,12 @@ impl Scheduler {
         match binder::bind(&self.client, pod, &node).await {
             Ok(()) => {
                 self.lock().queue.done(&pod.uid);
-                self.forget_events(&pod.uid);
                 tracing::debug!(pod = %pod.key(), %node, "bound pod to node");
                 let message = format!("Successfully assigned {} to {node}", pod.key());
                 self.report_event(&pod.pod, "Normal", "Scheduled", "Binding", &message)
                     .await;
+                // A bound pod has no more events to count (its Scheduled one included).
+                self.forget_events(&pod.uid);
             }
             Err(error) => {
                 tracing::warn!(pod = %pod.key(), %node, %error, "binding failed");

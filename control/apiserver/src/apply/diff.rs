@@ -135,10 +135,18 @@ impl Comparison {
     }
 }
 
-/// Compares two versions of an object (`None`: it did not exist).
+/// Compares two versions of an object (`None`: it did not exist); `metadata.managedFields`
+/// is not compared.
 pub fn compare(old: Option<&Value>, new: Option<&Value>, schema: &Schema<'_>) -> Comparison {
     let mut comparison = Comparison::default();
-    walk(old, new, schema, &Path::default(), false, &mut comparison);
+    walk(
+        old,
+        new,
+        schema,
+        &mut Path::default(),
+        false,
+        &mut comparison,
+    );
     comparison
 }
 
@@ -158,12 +166,13 @@ fn same_kind(a: &Value, b: &Value) -> bool {
     )
 }
 
-/// `item`: the value is a list item, which is always added or removed itself.
+/// `item`: the value is a list item, which is always added or removed itself. `path` is where
+/// the walk stands; it grows and shrinks back as the walk goes down and up.
 fn walk(
     old: Option<&Value>,
     new: Option<&Value>,
     schema: &Schema<'_>,
-    path: &Path,
+    path: &mut Path,
     item: bool,
     out: &mut Comparison,
 ) {
@@ -171,6 +180,11 @@ fn walk(
         return;
     };
     if let (Some(a), Some(b)) = (old, new) {
+        // Nothing under an unchanged value is added, modified or removed: an update that
+        // touches one field walks only the path to it.
+        if a == b {
+            return;
+        }
         if !same_kind(a, b) {
             return leaf(old, new, path, out);
         }
@@ -188,7 +202,9 @@ fn walk(
             let built_in_struct = !item
                 && matches!(schema, Schema::BuiltIn { .. })
                 && matches!(shape, Shape::Struct { .. });
-            if old_map.is_empty() && new_map.is_empty() {
+            let bare =
+                |map: &Map<String, Value>| map.keys().all(|key| is_managed_fields(path, key));
+            if bare(old_map) && bare(new_map) {
                 if !built_in_struct {
                     leaf(old, new, path, out);
                 }
@@ -196,14 +212,19 @@ fn walk(
             }
             let keys: BTreeSet<&String> = old_map.keys().chain(new_map.keys()).collect();
             for key in keys {
+                if is_managed_fields(path, key) {
+                    continue;
+                }
+                path.0.push(Element::Field(key.clone()));
                 walk(
                     old_map.get(key),
                     new_map.get(key),
                     &schema.field(key),
-                    &path.child(Element::Field(key.clone())),
+                    path,
                     false,
                     out,
                 );
+                path.0.pop();
             }
             if !built_in_struct {
                 leaf_presence(old, new, path, out);
@@ -231,19 +252,27 @@ fn walk(
             let elements: BTreeSet<&Element> =
                 old_by.keys().chain(new_by.keys()).copied().collect();
             for element in elements {
+                path.0.push(element.clone());
                 walk(
                     old_by.get(element).copied(),
                     new_by.get(element).copied(),
                     &item_schema,
-                    &path.child(element.clone()),
+                    path,
                     true,
                     out,
                 );
+                path.0.pop();
             }
             leaf_presence(old, new, path, out);
         }
         _ => leaf(old, new, path, out),
     }
+}
+
+/// Whether `key` under `path` is `metadata.managedFields`, which comparisons skip: the
+/// bookkeeping is never part of what a write changed.
+fn is_managed_fields(path: &Path, key: &str) -> bool {
+    key == "managedFields" && matches!(path.0.as_slice(), [Element::Field(m)] if m == "metadata")
 }
 
 /// A map or list that appeared or went is itself added or removed.
@@ -354,5 +383,32 @@ mod tests {
         assert!(compare(Some(&new), Some(&new), &deployment())
             .changed()
             .is_empty());
+    }
+
+    #[test]
+    fn comparisons_skip_managed_fields() {
+        let managed = json!([{"manager": "m", "operation": "Update", "apiVersion": "apps/v1",
+            "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:replicas": {}}}}]);
+        let plain = json!({"metadata": {"name": "web"}, "spec": {"replicas": 1}});
+        let mut tracked = plain.clone();
+        tracked["metadata"]["managedFields"] = managed.clone();
+        let cmp = compare(Some(&plain), Some(&tracked), &deployment());
+        assert_eq!(cmp, Comparison::default());
+        let cmp = compare(Some(&tracked), Some(&plain), &deployment());
+        assert_eq!(cmp, Comparison::default());
+        // Metadata holding only managedFields is as good as none.
+        let only = json!({"metadata": {"managedFields": managed}, "spec": {"replicas": 1}});
+        let cmp = compare(
+            Some(&only),
+            Some(&json!({"spec": {"replicas": 1}})),
+            &deployment(),
+        );
+        assert_eq!(cmp, Comparison::default());
+        // A created object's field set leaves them out; the rest is all there.
+        let created = compare(None, Some(&tracked), &deployment());
+        assert_eq!(
+            created.added.to_fields_v1(),
+            json!({"f:metadata": {"f:name": {}}, "f:spec": {"f:replicas": {}}})
+        );
     }
 }

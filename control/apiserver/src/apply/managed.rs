@@ -239,11 +239,14 @@ impl Managed {
         now: &str,
     ) {
         let comparison = compare(old, Some(new), schema);
-        let taken = comparison.changed().union(&comparison.removed);
-        for entry in &mut self.entries {
-            entry.set = entry.set.difference(&taken);
+        let changed = comparison.changed();
+        if !self.entries.is_empty() {
+            let taken = changed.union(&comparison.removed);
+            for entry in &mut self.entries {
+                entry.set = entry.set.difference(&taken);
+            }
         }
-        let owned = strip_meta(&comparison.changed());
+        let owned = strip_meta(&changed);
         if !owned.is_empty() {
             match self.entry_mut(id) {
                 Some(entry) => {

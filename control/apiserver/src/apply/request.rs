@@ -179,15 +179,8 @@ impl Tracking {
                     api_version: resource.api_version(),
                     subresource: (*subresource).to_owned(),
                 };
-                let old = old.map(without_managed_fields);
-                let plain = without_managed_fields(new);
-                managed.record_update(
-                    old.as_ref(),
-                    &plain,
-                    &Schema::of(resource),
-                    &id,
-                    &object::now_rfc3339(),
-                );
+                // The comparison skips managedFields: no copies of the objects without them.
+                managed.record_update(old, new, &Schema::of(resource), &id, &object::now_rfc3339());
                 store_managed_fields(new, &managed);
             }
         }
