@@ -2,7 +2,9 @@
 //! API server's Priority admission, a node full of low-priority pods, and a high-priority
 //! pod that preempts them (victims marked `DisruptionTarget` and deleted gracefully, the
 //! preemptor nominated, then bound once the victims are gone), with no lower-priority pod
-//! taking the room meanwhile; and a PodDisruptionBudget steering the choice of victims.
+//! taking the room meanwhile; a PodDisruptionBudget steering the choice of victims (by hand,
+//! and as the disruption controller counts it); and a pod kept out by anti-affinity alone
+//! preempting the pod it avoids.
 //!
 //! No node agent runs here, so the test finishes the victims' graceful deletion itself,
 //! as the kubelet would once their containers stopped.
@@ -200,6 +202,115 @@ async fn a_disruption_budget_makes_the_scheduler_preempt_on_another_node() {
     );
     assert_eq!(wait_bound(&client, "high").await, batch_node);
 
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    cp.stop().await;
+}
+
+#[tokio::test]
+async fn a_pod_kept_out_only_by_anti_affinity_preempts_the_pod_it_avoids() {
+    let cp = ControlPlane::start(1).await;
+    let client = cp.client.clone();
+    create_priority_class(&client, "low", 10).await;
+    create_priority_class(&client, "high", 1000).await;
+    create_node(&client, "node-1", "4", json!({})).await;
+    let (task, stop) = start_scheduler(&cp, "scheduler-a");
+
+    let web = json!({"metadata": {"labels": {"app": "web"}}, "spec": {"priorityClassName": "low"}});
+    create_pod(&client, "web", "100m", web).await;
+    create_pod(&client, "bystander", "100m", class("low")).await;
+    for name in ["web", "bystander"] {
+        assert_eq!(wait_bound(&client, name).await, "node-1");
+    }
+    // Room enough for everyone: only the anti-affinity to app=web keeps high out.
+    let avoid_web = json!({"spec": {"priorityClassName": "high", "affinity": {"podAntiAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": [{
+            "labelSelector": {"matchLabels": {"app": "web"}},
+            "topologyKey": "kubernetes.io/hostname"}]}}}});
+    create_pod(&client, "high", "100m", avoid_web).await;
+    wait_preempted_and_finish(&client, "web").await;
+    assert_eq!(wait_bound(&client, "high").await, "node-1");
+    let bystander = get(&client, "bystander").await;
+    assert!(
+        bystander.metadata.deletion_timestamp.is_none(),
+        "the pod that does not block high stays"
+    );
+
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    cp.stop().await;
+}
+
+#[tokio::test]
+async fn a_budget_the_disruption_controller_counts_steers_preemption() {
+    let cp = ControlPlane::start(1).await;
+    let client = cp.client.clone();
+    create_priority_class(&client, "low", 10).await;
+    create_priority_class(&client, "high", 1000).await;
+    create_node(&client, "node-a", "1", json!({})).await;
+    create_node(&client, "node-b", "1", json!({})).await;
+    let (task, stop) = start_scheduler(&cp, "scheduler-a");
+    let controller_client = cp.cluster.apiservers[0].client("system:kube-controller-manager", &[]);
+    let config = keel_controllers::ControllersConfig {
+        lease_duration: std::time::Duration::from_millis(1500),
+        renew_deadline: std::time::Duration::from_millis(1000),
+        retry_period: std::time::Duration::from_millis(100),
+        ..keel_controllers::ControllersConfig::new("test-controller-manager")
+    };
+    let (stop_controllers, stopped) = tokio::sync::oneshot::channel::<()>();
+    let controllers = tokio::spawn(keel_controllers::run(
+        controller_client,
+        config,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+
+    let web = json!({"metadata": {"labels": {"app": "web"}}, "spec": {"priorityClassName": "low"}});
+    create_pod(&client, "web", "1", web).await;
+    let web_node = wait_bound(&client, "web").await;
+    // Play kubelet: the web pod runs and is Ready, so the budget counts it healthy.
+    let ready = json!({"status": {"phase": "Running", "conditions": [
+        {"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
+    Api::<Pod>::namespaced(client.clone(), "default")
+        .patch_status("web", &PatchParams::default(), &Patch::Merge(&ready))
+        .await
+        .unwrap();
+    create_pod(&client, "batch", "1", class("low")).await;
+    let batch_node = wait_bound(&client, "batch").await;
+    assert_ne!(web_node, batch_node);
+
+    let budgets = Api::<PodDisruptionBudget>::namespaced(client.clone(), "default");
+    let budget: PodDisruptionBudget = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}},
+    }))
+    .unwrap();
+    budgets
+        .create(&PostParams::default(), &budget)
+        .await
+        .unwrap();
+    eventually("the controller to count the budget", || async {
+        let status = budgets.get("web").await.ok()?.status?;
+        (status.current_healthy == 1 && status.desired_healthy == 1 && status.expected_pods == 1)
+            .then_some(())
+    })
+    .await;
+
+    create_pod(&client, "high", "1", class("high")).await;
+    wait_preempted_and_finish(&client, "batch").await;
+    assert!(
+        get(&client, "web")
+            .await
+            .metadata
+            .deletion_timestamp
+            .is_none(),
+        "the pod the budget protects stays"
+    );
+    assert_eq!(wait_bound(&client, "high").await, batch_node);
+
+    stop_controllers.send(()).unwrap();
+    controllers.await.unwrap();
     stop.send(()).unwrap();
     task.await.unwrap();
     cp.stop().await;

@@ -234,7 +234,10 @@ impl ApiError {
             status["details"] = details.clone();
         }
         if let Some(seconds) = self.retry_after {
-            status["details"] = json!({"retryAfterSeconds": seconds});
+            if !status["details"].is_object() {
+                status["details"] = json!({});
+            }
+            status["details"]["retryAfterSeconds"] = json!(seconds);
         }
         status
     }

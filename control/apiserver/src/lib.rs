@@ -18,6 +18,7 @@
 //!   bootstrap policy and ClusterRole aggregation.
 //! - [`service_account`]: service account tokens (ES256 JWTs): signing and checking.
 //! - [`rest`]: the verbs on one object and its subresources.
+//! - [`eviction`]: `pods/NAME/eviction`, a delete that honours PodDisruptionBudgets.
 //! - [`collection`]: list (cache or store, paged) and watch (from the cache).
 //! - [`object`]: metadata rules (uid, generation, spec/status split, finalizers).
 //! - [`watch_cache`]: every registry object, fed by one store watch, with recent events.
@@ -53,6 +54,7 @@ pub mod collection;
 pub mod crd;
 pub mod discovery;
 pub mod error;
+pub mod eviction;
 pub mod field_validation;
 mod go_format;
 pub mod master_endpoints;

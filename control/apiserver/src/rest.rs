@@ -1,5 +1,5 @@
 //! The verbs on one object: get, create, update, patch, delete, and the subresources
-//! (status, scale, binding, eviction).
+//! (status, scale, binding; eviction is [`crate::eviction`]'s).
 
 use std::sync::Arc;
 
@@ -577,23 +577,6 @@ impl Api {
             Ok(next)
         })
         .await?;
-        Ok(Reply::Object(
-            201,
-            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
-        ))
-    }
-
-    /// `pods/NAME/eviction`: a delete with the eviction's options.
-    pub async fn evict(&self, call: &Call<'_>) -> Result<Reply> {
-        let eviction = call.json_body()?;
-        let options = eviction.get("deleteOptions").cloned().unwrap_or(json!({}));
-        let body = serde_json::to_vec(&options).map_err(ApiError::internal)?;
-        let delete = Call {
-            body: &body,
-            content_type: Some("application/json"),
-            ..*call
-        };
-        self.delete(&delete).await?;
         Ok(Reply::Object(
             201,
             json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),

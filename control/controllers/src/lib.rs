@@ -18,6 +18,8 @@
 //!   order, status).
 //! - [`deployment`]: ReplicaSets for Deployments (template hash, revisions, RollingUpdate and
 //!   Recreate, conditions, history cleanup).
+//! - [`disruption`]: PodDisruptionBudgets' status (expected and healthy pods, disruptions
+//!   allowed), which the eviction subresource and preemption read.
 //! - [`endpoints`]: EndpointSlices and Endpoints for every Service with a selector.
 //! - [`job`]: pods for Jobs until enough succeed, or every index does (or too many fail, or
 //!   time runs out); back-off after failures; suspend and resume.
@@ -45,6 +47,7 @@
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
+pub mod disruption;
 pub mod endpoints;
 pub mod error;
 pub mod events;
@@ -72,6 +75,7 @@ use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, Deployment, Repl
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::Api;
 
 pub use error::{Error, Result};
@@ -264,6 +268,10 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
         nodes.subscribe(),
     );
 
+    let mut budgets = Informer::<PodDisruptionBudget>::new(Api::all(client.clone()));
+    let budget_store = budgets.store();
+    let disruption_triggers = (budgets.subscribe(), pods.subscribe());
+
     let expectations = Arc::new(Expectations::new(config.expectations_timeout));
     let pods_for_replicasets = pods.subscribe();
     let replicasets_for_themselves = replicasets.subscribe();
@@ -295,6 +303,7 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
     tasks.spawn(daemonsets.run(|_| {}));
     tasks.spawn(revisions.run(|_| {}));
     tasks.spawn(cronjobs.run(|_| {}));
+    tasks.spawn(budgets.run(|_| {}));
     for ready in [
         pod_store.wait_until_ready().await,
         rs_store.wait_until_ready().await,
@@ -308,6 +317,7 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
         daemonset_store.wait_until_ready().await,
         revision_store.wait_until_ready().await,
         cronjob_store.wait_until_ready().await,
+        budget_store.wait_until_ready().await,
     ] {
         if ready.is_err() {
             tracing::error!("an informer stopped before its cache filled");
@@ -338,6 +348,21 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
         config.resync,
     ));
     tasks.spawn(garbage_collector::run(gc_context, gc_triggers));
+    let disruption_context = Arc::new(disruption::Context {
+        client: client.clone(),
+        budgets: budget_store,
+        pods: pod_store.clone(),
+        replicasets: rs_store.clone(),
+        deployments: deployment_store.clone(),
+        recorder: Recorder::new(client.clone(), "controllermanager", &config.identity),
+        resync: config.resync,
+    });
+    let (budgets_for_themselves, pods_for_budgets) = disruption_triggers;
+    tasks.spawn(disruption::run(
+        disruption_context,
+        budgets_for_themselves,
+        pods_for_budgets,
+    ));
     let deployment_context = Arc::new(deployment::Context {
         client: client.clone(),
         deployments: deployment_store,

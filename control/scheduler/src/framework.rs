@@ -668,8 +668,8 @@ impl Framework {
                     .and_then(|s| s.nominated_node_name.clone())
                     .filter(|n| !n.is_empty())
             });
-        // Victims are judged with the cluster-wide counts of this cycle (anti-affinity,
-        // spread) as they are; those counts still include the victims.
+        // The dry run takes the victims out of the cycle's cluster-wide counts too
+        // (anti-affinity, spread), and holds the room of pods nominated to the node.
         let state = self.pre_filter_state(pod, cache).unwrap_or_default();
         let verdict = plugins::default_preemption::post_filter(
             pod,
@@ -677,8 +677,24 @@ impl Framework {
             all_nodes,
             &cache.budgets(),
             nominated.as_deref(),
-            |node| {
-                self.run_filters_with_nominated(&state, pod, node, cache.nominated.on(&node.name))
+            |node, removed| {
+                let ahead: Vec<&Arc<PodInfo>> = cache
+                    .nominated
+                    .on(&node.name)
+                    .iter()
+                    .filter(|p| p.uid != pod.uid && p.priority >= pod.priority)
+                    .collect();
+                if !ahead.is_empty() {
+                    let mut with = node.clone();
+                    for other in ahead {
+                        with.add_pod(Arc::clone(other));
+                    }
+                    let status = self.run_filters_without(&state, pod, cache, &with, removed);
+                    if !status.is_success() {
+                        return status;
+                    }
+                }
+                self.run_filters_without(&state, pod, cache, node, removed)
             },
         );
         match verdict {

@@ -10,7 +10,8 @@
 //! (the leader killed mid-rollout), `job`, `node_lifecycle` (silent nodes, taints, eviction),
 //! `node_ipam` (pod CIDRs), `service_account` (a default account per namespace), `daemonset`
 //! (one pod per eligible node, rolling update, rollout undo; on hollow agents), `pod_gc`
-//! (pods of deleted nodes, terminated pods past the threshold).
+//! (pods of deleted nodes, terminated pods past the threshold), `disruption`
+//! (PodDisruptionBudgets' status, eviction, `kubectl drain`).
 //!
 //! There is no node agent yet, so a test plays kubelet itself: it marks pods Running and
 //! Ready through `pods/status` (see [`Kubelet`]).
@@ -35,6 +36,7 @@ use crate::kube_api::ControlPlane;
 
 mod cronjob;
 mod daemonset;
+mod disruption;
 mod endpoints;
 mod events;
 mod failover;

@@ -6,7 +6,8 @@
 //! eligible?  preemptionPolicy Never, or lower-priority pods of an earlier preemption still
 //!            terminating on the nominated node: no ("preemption: not eligible due to ...")
 //! per node   that failed resolvably (up to max(10% of nodes, 100), from a random offset):
-//!            remove every lower-priority pod; the pod must fit then (else the node's
+//!            remove every lower-priority pod (from the node and from the cluster-wide
+//!            anti-affinity and spread counts); the pod must fit then (else the node's
 //!            status says why); add the removed pods back, most important first
 //!            (priority, then earliest start), PDB-violating ones before the others, each
 //!            staying only if the pod still fits: the rest are the victims
@@ -122,11 +123,16 @@ fn terminating_by_preemption(pod: &PodInfo) -> bool {
 
 /// `SelectVictimsOnNode`: the victims on `node` (most important first) and how many of them
 /// violate a budget, or the node's status when preemption there cannot help.
+///
+/// `run_filters(node, removed)` runs the filters on `node` with the pods `removed` gone,
+/// from the node and from the cycle's cluster-wide counts (kube's `RemovePod` extensions),
+/// so a pod that only anti-affinity or topology spread keeps out is judged as it would be
+/// once its victims left.
 pub fn select_victims_on_node(
     pod: &PodInfo,
     node: &NodeInfo,
     budgets: &[Budget],
-    run_filters: impl Fn(&NodeInfo) -> Status,
+    run_filters: impl Fn(&NodeInfo, &[&PodInfo]) -> Status,
 ) -> Result<(Vec<Arc<PodInfo>>, usize), Status> {
     let mut potential: Vec<Arc<PodInfo>> = node
         .pods
@@ -137,17 +143,13 @@ pub fn select_victims_on_node(
     if potential.is_empty() {
         return Err(Status::unresolvable(NO_VICTIMS));
     }
-    let mut without = node.clone();
-    for victim in &potential {
-        without.remove_pod(&victim.uid);
-    }
-    let status = run_filters(&without);
+    potential.sort_by(|a, b| more_important(a, b));
+    let mut removed: Vec<&PodInfo> = potential.iter().map(|p| &**p).collect();
+    let status = run_filters(node, &removed);
     if !status.is_success() {
         return Err(status);
     }
-    potential.sort_by(|a, b| more_important(a, b));
-    let refs: Vec<&PodInfo> = potential.iter().map(|p| &**p).collect();
-    let (violating, not_violating) = split_by_violation(&refs, budgets);
+    let (violating, not_violating) = split_by_violation(&removed.clone(), budgets);
     let by_uid = |p: &PodInfo| {
         potential
             .iter()
@@ -157,12 +159,15 @@ pub fn select_victims_on_node(
     };
     let mut victims = Vec::new();
     let mut pdb_violations = 0;
-    let mut reprieve = |pod_back: Arc<PodInfo>, violates: bool| {
-        let uid = pod_back.uid.clone();
-        without.add_pod(Arc::clone(&pod_back));
-        if !run_filters(&without).is_success() {
-            without.remove_pod(&uid);
-            victims.push(pod_back);
+    // Each pod is put back in turn, most important first; it stays a victim only if the
+    // pod no longer fits with it back.
+    let mut reprieve = |back: &PodInfo, violates: bool| {
+        let position = removed.iter().position(|q| q.uid == back.uid);
+        let Some(position) = position else { return };
+        let taken = removed.remove(position);
+        if !run_filters(node, &removed).is_success() {
+            removed.insert(position, taken);
+            victims.push(by_uid(back));
             if violates {
                 pdb_violations += 1;
             }
@@ -170,10 +175,10 @@ pub fn select_victims_on_node(
     };
     let mixed = !violating.is_empty() && !not_violating.is_empty();
     for p in violating {
-        reprieve(by_uid(p), true);
+        reprieve(p, true);
     }
     for p in not_violating {
-        reprieve(by_uid(p), false);
+        reprieve(p, false);
     }
     if mixed {
         victims.sort_by(|a, b| more_important(a, b));
@@ -221,15 +226,16 @@ fn pick_one_node(candidates: Vec<Found>) -> Option<Found> {
 }
 
 /// The PostFilter for a pod no node fits (per `diagnosis`). `nominated_node` is where the
-/// pod was nominated before, `budgets` the PodDisruptionBudgets, and `run_filters` runs
-/// every filter plugin of the profile on a node (with the pods nominated there).
+/// pod was nominated before, `budgets` the PodDisruptionBudgets, and `run_filters(node,
+/// removed)` runs every filter plugin of the profile on a node (with the pods nominated
+/// there) as if the pods `removed` were gone from it and from the cluster-wide counts.
 pub fn post_filter(
     pod: &PodInfo,
     diagnosis: &FitError,
     all_nodes: &[&NodeInfo],
     budgets: &[Budget],
     nominated_node: Option<&str>,
-    run_filters: impl Fn(&NodeInfo) -> Status,
+    run_filters: impl Fn(&NodeInfo, &[&PodInfo]) -> Status,
 ) -> Preemption {
     if pod.spec().preemption_policy.as_deref() == Some("Never") {
         return Preemption::Failed(format!("preemption: {NOT_ELIGIBLE_NEVER}"));
