@@ -13,7 +13,9 @@
 //! created a moment ago is not missed for the cache's lag while a namespace without any costs
 //! a store read only now and then.
 //!
-//! Charges are compare-and-swaps on the quota's revision: of two creates racing for the last
+//! A namespace that has quotas has them read from the store once more before a charge, so
+//! a server whose cache lags another's charge or the controller's count judges them as they
+//! are. Charges are compare-and-swaps on the quota's revision: of two creates racing for the last
 //! unit, one writes `status.used` and the other finds the quota changed, re-reads it and is
 //! refused. On one server, creates in one namespace also take turns (as kube's per-namespace
 //! work queue has them), so they queue rather than conflict.
@@ -101,18 +103,32 @@ impl Api {
                 }
             }
         }
-        let page = self
-            .storage
-            .range(prefix.as_bytes().to_vec(), prefix_end(prefix.as_bytes()), 0, 0)
-            .await?;
-        let objects: Vec<Arc<Value>> = page.items.iter().filter_map(decode).map(Arc::new).collect();
+        let objects = self.read_prefix(&prefix).await?;
         let mut live = self.quota.live.lock().unwrap_or_else(|e| e.into_inner());
         live.retain(|_, (until, _)| Instant::now() < *until);
         live.insert(prefix, (Instant::now() + LIVE_TTL, objects.clone()));
         Ok(objects)
     }
 
-    async fn limit_ranges(&self, resource: &Resource, namespace: Option<&str>) -> Result<Vec<Value>> {
+    /// Every object under `prefix`, read linearizably from the store.
+    async fn read_prefix(&self, prefix: &str) -> Result<Vec<Arc<Value>>> {
+        let page = self
+            .storage
+            .range(
+                prefix.as_bytes().to_vec(),
+                prefix_end(prefix.as_bytes()),
+                0,
+                0,
+            )
+            .await?;
+        Ok(page.items.iter().filter_map(decode).map(Arc::new).collect())
+    }
+
+    async fn limit_ranges(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+    ) -> Result<Vec<Value>> {
         match namespace {
             Some(namespace) if is_pod(resource) => Ok(self
                 .in_namespace(LIMIT_RANGES, namespace)
@@ -177,13 +193,21 @@ impl Api {
         let turn = self.quota.turn(namespace);
         let _turn = turn.lock().await;
         let mut pending = self.in_namespace(RESOURCE_QUOTAS, namespace).await?;
+        if !pending.is_empty() {
+            // The cache may lag a charge or a recount another server just wrote; a namespace
+            // with quotas pays one store read so its quotas are judged as they are now.
+            pending = self
+                .read_prefix(&format!("{RESOURCE_QUOTAS}{namespace}/"))
+                .await?;
+        }
         let name = meta_str(object, "name").unwrap_or("");
         for _ in 0..CHARGE_RETRIES {
             if pending.is_empty() {
                 return Ok(());
             }
-            let charges = resource_quota::check_create(&pending, resource.group, resource.plural, object)
-                .map_err(|why| forbidden(resource, name, &why))?;
+            let charges =
+                resource_quota::check_create(&pending, resource.group, resource.plural, object)
+                    .map_err(|why| forbidden(resource, name, &why))?;
             if dry_run {
                 return Ok(());
             }
@@ -204,7 +228,10 @@ impl Api {
             }
             pending = lost;
         }
-        let quota_name = pending.first().and_then(|q| meta_str(q, "name")).unwrap_or("");
+        let quota_name = pending
+            .first()
+            .and_then(|q| meta_str(q, "name"))
+            .unwrap_or("");
         Err(ApiError::modified(&Target {
             resource: "resourcequotas",
             group: "",

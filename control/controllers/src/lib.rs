@@ -73,9 +73,7 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{
-    Namespace, Node, Pod, ResourceQuota, Service, ServiceAccount,
-};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ResourceQuota, Service, ServiceAccount};
 use kube::runtime::watcher;
 use kube::Api;
 

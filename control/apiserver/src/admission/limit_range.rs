@@ -30,7 +30,13 @@ use super::FieldError;
 /// The annotation recording which defaults the plugin set.
 pub const ANNOTATION: &str = "kubernetes.io/limit-ranger";
 
-const ITEM_LISTS: [&str; 5] = ["max", "min", "default", "defaultRequest", "maxLimitRequestRatio"];
+const ITEM_LISTS: [&str; 5] = [
+    "max",
+    "min",
+    "default",
+    "defaultRequest",
+    "maxLimitRequestRatio",
+];
 
 /// A ResourceList read leniently: entries that do not parse are left out (validation has
 /// reported them when the object was written).
@@ -121,7 +127,10 @@ pub(super) fn validate_limit_range(object: &Value, errs: &mut Vec<FieldError>) {
             let list_path = child(&path, field);
             if is_pod && (field == "default" || field == "defaultRequest") {
                 if map(item, field).is_some_and(|m| !m.is_empty()) {
-                    errs.push(forbidden(&list_path, "may not be specified when `type` is 'Pod'"));
+                    errs.push(forbidden(
+                        &list_path,
+                        "may not be specified when `type` is 'Pod'",
+                    ));
                 }
                 continue;
             }
@@ -195,7 +204,11 @@ fn validate_item_bounds(path: &str, lists: &BTreeMap<&str, Resources>, errs: &mu
                     c(lo),
                     c(request)
                 );
-                errs.push(invalid(&at("defaultRequest"), Bad::Str(c(request)), &message));
+                errs.push(invalid(
+                    &at("defaultRequest"),
+                    Bad::Str(c(request)),
+                    &message,
+                ));
             }
             if let Some(hi) = hi.filter(|hi| over(request, hi)) {
                 let message = format!(
@@ -203,7 +216,11 @@ fn validate_item_bounds(path: &str, lists: &BTreeMap<&str, Resources>, errs: &mu
                     c(request),
                     c(hi)
                 );
-                errs.push(invalid(&at("defaultRequest"), Bad::Str(c(request)), &message));
+                errs.push(invalid(
+                    &at("defaultRequest"),
+                    Bad::Str(c(request)),
+                    &message,
+                ));
             }
             if let Some(default) = default.filter(|d| over(request, d)) {
                 let message = format!(
@@ -211,7 +228,11 @@ fn validate_item_bounds(path: &str, lists: &BTreeMap<&str, Resources>, errs: &mu
                     c(request),
                     c(default)
                 );
-                errs.push(invalid(&at("defaultRequest"), Bad::Str(c(request)), &message));
+                errs.push(invalid(
+                    &at("defaultRequest"),
+                    Bad::Str(c(request)),
+                    &message,
+                ));
             }
         }
         if let Some(default) = default {
@@ -236,14 +257,22 @@ fn validate_item_bounds(path: &str, lists: &BTreeMap<&str, Resources>, errs: &mu
             let one = Quantity::parse("1").expect("1 parses");
             if ratio.cmp(&one) == Ordering::Less {
                 let message = format!("ratio {} is less than 1", c(ratio));
-                errs.push(invalid(&at("maxLimitRequestRatio"), Bad::Str(c(ratio)), &message));
+                errs.push(invalid(
+                    &at("maxLimitRequestRatio"),
+                    Bad::Str(c(ratio)),
+                    &message,
+                ));
             }
             if let (Some(lo), Some(hi)) = (lo, hi) {
                 let allowed = milli(hi) / milli(lo);
                 if milli(ratio) / 1000.0 > allowed {
                     let message =
                         format!("ratio {} is greater than max/min = {allowed:.6}", c(ratio));
-                    errs.push(invalid(&at("maxLimitRequestRatio"), Bad::Str(c(ratio)), &message));
+                    errs.push(invalid(
+                        &at("maxLimitRequestRatio"),
+                        Bad::Str(c(ratio)),
+                        &message,
+                    ));
                 }
             }
         }
@@ -255,7 +284,11 @@ fn validate_item_bounds(path: &str, lists: &BTreeMap<&str, Resources>, errs: &mu
                         c(default),
                         c(request)
                     );
-                    errs.push(invalid(&at("defaultRequest"), Bad::Str(c(request)), &message));
+                    errs.push(invalid(
+                        &at("defaultRequest"),
+                        Bad::Str(c(request)),
+                        &message,
+                    ));
                 }
             }
         }
@@ -346,7 +379,10 @@ pub fn mutate_pod(pod: &mut Value, ranges: &[Value]) {
                 }
             }
             if !requests_set.is_empty() {
-                notes.push(format!("{} request for {what} {name}", requests_set.join(", ")));
+                notes.push(format!(
+                    "{} request for {what} {name}",
+                    requests_set.join(", ")
+                ));
             }
             if !limits_set.is_empty() {
                 notes.push(format!("{} limit for {what} {name}", limits_set.join(", ")));
@@ -432,7 +468,10 @@ fn add_into(total: &mut Resources, list: &Resources) {
 
 fn max_into(total: &mut Resources, list: &Resources) {
     for (name, q) in list {
-        if total.get(name).is_none_or(|t| q.cmp(t) == Ordering::Greater) {
+        if total
+            .get(name)
+            .is_none_or(|t| q.cmp(t) == Ordering::Greater)
+        {
             total.insert(name.clone(), q.clone());
         }
     }
@@ -557,8 +596,10 @@ mod tests {
 
     #[test]
     fn container_defaults_come_from_max_then_default_then_min() {
-        let lr = range(json!([{"type": "Container", "max": {"cpu": "2"}, "min": {"memory": "64Mi"},
-            "default": {"memory": "1024Mi"}}]));
+        let lr = range(
+            json!([{"type": "Container", "max": {"cpu": "2"}, "min": {"memory": "64Mi"},
+            "default": {"memory": "1024Mi"}}]),
+        );
         assert_eq!(
             lr["spec"]["limits"][0],
             json!({"type": "Container", "max": {"cpu": "2"}, "min": {"memory": "64Mi"},
@@ -619,8 +660,10 @@ mod tests {
 
     #[test]
     fn missing_requests_and_limits_are_defaulted_and_annotated() {
-        let lr = range(json!([{"type": "Container", "default": {"cpu": "500m", "memory": "256Mi"},
-            "defaultRequest": {"cpu": "100m"}}]));
+        let lr = range(
+            json!([{"type": "Container", "default": {"cpu": "500m", "memory": "256Mi"},
+            "defaultRequest": {"cpu": "100m"}}]),
+        );
         let mut p = pod(json!({"limits": {"memory": "1Gi"}}));
         mutate_pod(&mut p, &[lr]);
         assert_eq!(
@@ -633,13 +676,17 @@ mod tests {
             "LimitRanger plugin set: cpu, memory request for container app; cpu limit for container app"
         );
         let mut untouched = pod(json!({}));
-        mutate_pod(&mut untouched, &[range(json!([{"type": "Pod", "max": {"cpu": "1"}}]))]);
+        mutate_pod(
+            &mut untouched,
+            &[range(json!([{"type": "Pod", "max": {"cpu": "1"}}]))],
+        );
         assert_eq!(untouched, pod(json!({})));
     }
 
     #[test]
     fn violations_read_as_kubes() {
-        let lr = range(json!([{"type": "Container", "min": {"cpu": "100m"}, "max": {"memory": "1Gi"}}]));
+        let lr =
+            range(json!([{"type": "Container", "min": {"cpu": "100m"}, "max": {"memory": "1Gi"}}]));
         let low = pod(json!({"requests": {"cpu": "50m"}, "limits": {"memory": "512Mi"}}));
         assert_eq!(
             validate_pod(&low, std::slice::from_ref(&lr)),
@@ -657,7 +704,10 @@ mod tests {
         let greedy = pod(json!({"requests": {"cpu": "100m"}, "limits": {"cpu": "300m"}}));
         assert_eq!(
             validate_pod(&greedy, &[ratio]),
-            Err("cpu max limit to request ratio per Pod is 2, but provided ratio is 3.000000".into())
+            Err(
+                "cpu max limit to request ratio per Pod is 2, but provided ratio is 3.000000"
+                    .into()
+            )
         );
     }
 

@@ -97,7 +97,10 @@ fn is_extended(name: &str) -> bool {
 
 fn scope_valid_for(scope: &str, resource: &str) -> bool {
     match scope {
-        "Terminating" | "NotTerminating" | "NotBestEffort" | "PriorityClass"
+        "Terminating"
+        | "NotTerminating"
+        | "NotBestEffort"
+        | "PriorityClass"
         | "CrossNamespacePodAffinity" => resource == "pods" || POD_COMPUTE.contains(&resource),
         "BestEffort" => resource == "pods",
         _ => true,
@@ -166,13 +169,21 @@ pub(super) fn validate_resource_quota(
 ) {
     let spec = &object["spec"];
     validate_quota_list(spec.get("hard"), "spec.hard", errs);
-    let hard: Vec<&String> = map(spec, "hard").into_iter().flatten().map(|(k, _)| k).collect();
+    let hard: Vec<&String> = map(spec, "hard")
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k)
+        .collect();
     let scopes = list(spec, "scopes");
     let mut seen: Vec<&str> = Vec::new();
     for scope in scopes {
         let scope = scope.as_str().unwrap_or("");
         if !SCOPES.contains(&scope) {
-            errs.push(invalid("spec.scopes", Bad::Raw(go_scopes(scopes)), "unsupported scope"));
+            errs.push(invalid(
+                "spec.scopes",
+                Bad::Raw(go_scopes(scopes)),
+                "unsupported scope",
+            ));
         }
         let mut sorted = hard.clone();
         sorted.sort();
@@ -187,9 +198,16 @@ pub(super) fn validate_resource_quota(
         }
         seen.push(scope);
     }
-    for pair in [["BestEffort", "NotBestEffort"], ["Terminating", "NotTerminating"]] {
+    for pair in [
+        ["BestEffort", "NotBestEffort"],
+        ["Terminating", "NotTerminating"],
+    ] {
         if pair.iter().all(|s| seen.contains(s)) {
-            errs.push(invalid("spec.scopes", Bad::Raw(go_scopes(scopes)), "conflicting scopes"));
+            errs.push(invalid(
+                "spec.scopes",
+                Bad::Raw(go_scopes(scopes)),
+                "conflicting scopes",
+            ));
         }
     }
     validate_scope_selector(spec, errs);
@@ -198,28 +216,48 @@ pub(super) fn validate_resource_quota(
         validate_quota_list(status.get("used"), "status.used", errs);
     }
     if let Some(old) = old {
-        let mut before: Vec<String> = list(&old["spec"], "scopes").iter().map(scalar_text).collect();
+        let mut before: Vec<String> = list(&old["spec"], "scopes")
+            .iter()
+            .map(scalar_text)
+            .collect();
         let mut after: Vec<String> = scopes.iter().map(scalar_text).collect();
         before.sort();
         before.dedup();
         after.sort();
         after.dedup();
         if before != after {
-            errs.push(invalid("spec.scopes", Bad::Raw(go_scopes(scopes)), "field is immutable"));
+            errs.push(invalid(
+                "spec.scopes",
+                Bad::Raw(go_scopes(scopes)),
+                "field is immutable",
+            ));
         }
     }
 }
 
 fn validate_scope_selector(spec: &Value, errs: &mut Vec<FieldError>) {
     let path = "spec.scopeSelector.matchExpressions";
-    for (i, requirement) in list(&spec["scopeSelector"], "matchExpressions").iter().enumerate() {
+    for (i, requirement) in list(&spec["scopeSelector"], "matchExpressions")
+        .iter()
+        .enumerate()
+    {
         let at = index(path, i);
         let scope = text(requirement, "scopeName");
         if !SCOPES.contains(&scope) {
-            errs.push(invalid(&child(&at, "scopeName"), Bad::str(scope), "unsupported scope"));
+            errs.push(invalid(
+                &child(&at, "scopeName"),
+                Bad::str(scope),
+                "unsupported scope",
+            ));
         }
         let operator = text(requirement, "operator");
-        let exists_only = ["BestEffort", "NotBestEffort", "Terminating", "NotTerminating", "CrossNamespacePodAffinity"];
+        let exists_only = [
+            "BestEffort",
+            "NotBestEffort",
+            "Terminating",
+            "NotTerminating",
+            "CrossNamespacePodAffinity",
+        ];
         if exists_only.contains(&scope) && operator != "Exists" {
             errs.push(invalid(&child(&at, "operator"), Bad::str(operator), "must be 'Exist' when scope is any of ResourceQuotaScopeTerminating, ResourceQuotaScopeNotTerminating, ResourceQuotaScopeBestEffort, ResourceQuotaScopeNotBestEffort or ResourceQuotaScopeCrossNamespacePodAffinity"));
         }
@@ -325,7 +363,12 @@ impl Evaluator {
             ("", "services") => Evaluator::Services,
             _ => {
                 let mut names = vec![count_name(group, plural)];
-                let legacy = ["configmaps", "resourcequotas", "replicationcontrollers", "secrets"];
+                let legacy = [
+                    "configmaps",
+                    "resourcequotas",
+                    "replicationcontrollers",
+                    "secrets",
+                ];
                 if group.is_empty() && legacy.contains(&plural) {
                     names.push(plural.to_owned());
                 }
@@ -487,11 +530,15 @@ fn service_usage(service: &Value) -> Resources {
     let (node_ports, load_balancers) = match text(&service["spec"], "type") {
         "NodePort" => (ports.len(), 0),
         "LoadBalancer" => {
-            let allocate = service["spec"]["allocateLoadBalancerNodePorts"].as_bool() != Some(false);
+            let allocate =
+                service["spec"]["allocateLoadBalancerNodePorts"].as_bool() != Some(false);
             let counted = if allocate {
                 ports.len()
             } else {
-                ports.iter().filter(|p| p["nodePort"].as_i64().is_some_and(|n| n != 0)).count()
+                ports
+                    .iter()
+                    .filter(|p| p["nodePort"].as_i64().is_some_and(|n| n != 0))
+                    .count()
             };
             (counted, 1)
         }
@@ -504,8 +551,18 @@ fn service_usage(service: &Value) -> Resources {
 
 /// A quota on cpu or memory requires every container to say how much it wants.
 fn pod_constraints(required: &[String], pod: &Value) -> Result<(), String> {
-    let enforced = ["cpu", "memory", "requests.cpu", "requests.memory", "limits.cpu", "limits.memory"];
-    let required: Vec<&String> = required.iter().filter(|r| enforced.contains(&r.as_str())).collect();
+    let enforced = [
+        "cpu",
+        "memory",
+        "requests.cpu",
+        "requests.memory",
+        "limits.cpu",
+        "limits.memory",
+    ];
+    let required: Vec<&String> = required
+        .iter()
+        .filter(|r| enforced.contains(&r.as_str()))
+        .collect();
     let mut missing: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let containers = list(&pod["spec"], "containers")
         .iter()
@@ -634,7 +691,10 @@ pub fn check_create(
                 pretty(&hard, &exceeded)
             ));
         }
-        let mut status_used = quota["status"]["used"].as_object().cloned().unwrap_or_default();
+        let mut status_used = quota["status"]["used"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
         for (k, v) in &new_used {
             status_used.insert(k.clone(), json!(v.canonical()));
         }
@@ -692,22 +752,33 @@ mod tests {
             check_create(&[q], "", "pods", &pod(json!({}))),
             Err("exceeded quota: q, requested: pods=1, used: pods=2, limited: pods=2".into())
         );
-        let q = quota("q", json!({"pods": "2", "requests.cpu": "1"}), json!({"pods": "1", "requests.cpu": "800m"}));
+        let q = quota(
+            "q",
+            json!({"pods": "2", "requests.cpu": "1"}),
+            json!({"pods": "1", "requests.cpu": "800m"}),
+        );
         assert_eq!(
             check_create(&[q.clone()], "", "pods", &pod(json!({"requests": {"cpu": "300m"}}))),
             Err("exceeded quota: q, requested: requests.cpu=300m, used: requests.cpu=800m, limited: requests.cpu=1".into())
         );
-        let charges = check_create(&[q], "", "pods", &pod(json!({"requests": {"cpu": "200m"}}))).unwrap();
+        let charges =
+            check_create(&[q], "", "pods", &pod(json!({"requests": {"cpu": "200m"}}))).unwrap();
         assert_eq!(charges, [(0, json!({"pods": "2", "requests.cpu": "1"}))]);
     }
 
     #[test]
     fn quotas_on_compute_need_every_container_to_ask() {
-        let q = quota("q", json!({"limits.cpu": "2", "requests.memory": "1Gi"}),
-            json!({"limits.cpu": "0", "requests.memory": "0"}));
+        let q = quota(
+            "q",
+            json!({"limits.cpu": "2", "requests.memory": "1Gi"}),
+            json!({"limits.cpu": "0", "requests.memory": "0"}),
+        );
         assert_eq!(
             check_create(&[q], "", "pods", &pod(json!({}))),
-            Err("failed quota: q: must specify limits.cpu for: app; requests.memory for: app".into())
+            Err(
+                "failed quota: q: must specify limits.cpu for: app; requests.memory for: app"
+                    .into()
+            )
         );
         let unknown = json!({"metadata": {"name": "q"}, "status": {"hard": {"pods": "1"}}});
         assert_eq!(
@@ -718,7 +789,11 @@ mod tests {
 
     #[test]
     fn finished_pods_and_other_scopes_cost_nothing() {
-        let q = quota("q", json!({"pods": "1", "count/pods": "5"}), json!({"pods": "1", "count/pods": "1"}));
+        let q = quota(
+            "q",
+            json!({"pods": "1", "count/pods": "5"}),
+            json!({"pods": "1", "count/pods": "1"}),
+        );
         let mut done = pod(json!({}));
         done["status"]["phase"] = json!("Succeeded");
         let charges = check_create(&[q], "", "pods", &done).unwrap();
@@ -726,24 +801,40 @@ mod tests {
 
         let mut scoped = quota("best-effort", json!({"pods": "0"}), json!({"pods": "0"}));
         scoped["spec"]["scopes"] = json!(["BestEffort"]);
-        assert!(check_create(&[scoped.clone()], "", "pods", &pod(json!({"requests": {"cpu": "1"}}))).unwrap().is_empty());
+        assert!(check_create(
+            &[scoped.clone()],
+            "",
+            "pods",
+            &pod(json!({"requests": {"cpu": "1"}}))
+        )
+        .unwrap()
+        .is_empty());
         assert!(check_create(&[scoped.clone()], "", "pods", &pod(json!({}))).is_err());
-        assert!(check_create(&[scoped], "", "configmaps", &json!({})).unwrap().is_empty());
+        assert!(check_create(&[scoped], "", "configmaps", &json!({}))
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
     fn objects_are_counted_by_their_names() {
-        let q = quota("q", json!({"configmaps": "3", "count/deployments.apps": "1", "services.nodeports": "1"}),
-            json!({"configmaps": "1", "count/deployments.apps": "1", "services.nodeports": "0"}));
+        let q = quota(
+            "q",
+            json!({"configmaps": "3", "count/deployments.apps": "1", "services.nodeports": "1"}),
+            json!({"configmaps": "1", "count/deployments.apps": "1", "services.nodeports": "0"}),
+        );
         assert_eq!(
             check_create(&[q.clone()], "", "configmaps", &json!({})).unwrap(),
-            [(0, json!({"configmaps": "2", "count/deployments.apps": "1", "services.nodeports": "0"}))]
+            [(
+                0,
+                json!({"configmaps": "2", "count/deployments.apps": "1", "services.nodeports": "0"})
+            )]
         );
         assert_eq!(
             check_create(&[q.clone()], "apps", "deployments", &json!({})),
             Err("exceeded quota: q, requested: count/deployments.apps=1, used: count/deployments.apps=1, limited: count/deployments.apps=1".into())
         );
-        let node_port = json!({"spec": {"type": "NodePort", "ports": [{"port": 80}, {"port": 443}]}});
+        let node_port =
+            json!({"spec": {"type": "NodePort", "ports": [{"port": 80}, {"port": 443}]}});
         assert_eq!(
             check_create(&[q], "", "services", &node_port),
             Err("exceeded quota: q, requested: services.nodeports=2, used: services.nodeports=0, limited: services.nodeports=1".into())

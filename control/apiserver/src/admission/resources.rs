@@ -66,11 +66,7 @@ pub(super) fn resource_name_errors(name: &str, path: &str, errs: &mut Vec<FieldE
 }
 
 /// `validateContainerResourceName`: [`resource_name_errors`], then what a container may ask for.
-pub(super) fn container_resource_name_errors(
-    name: &str,
-    path: &str,
-    errs: &mut Vec<FieldError>,
-) {
+pub(super) fn container_resource_name_errors(name: &str, path: &str, errs: &mut Vec<FieldError>) {
     resource_name_errors(name, path, errs);
     if !name.contains('/') {
         if !["cpu", "memory", "ephemeral-storage"].contains(&name) && !is_hugepages(name) {

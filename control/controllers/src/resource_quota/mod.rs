@@ -79,14 +79,20 @@ where
                 .and_then(|s| s.phase.as_deref())
                 .is_some_and(|p| p == "Succeeded" || p == "Failed");
             let releases = gone || finished || pod.metadata.deletion_timestamp.is_some();
-            quotas_of(&for_pods.quotas, releases.then(|| pod.namespace()).flatten())
+            quotas_of(
+                &for_pods.quotas,
+                releases.then(|| pod.namespace()).flatten(),
+            )
         })
         .watches_stream(triggers.services, move |service: Service| {
             let gone = for_services
                 .services
                 .get(&ObjectRef::from_obj(&service))
                 .is_none();
-            quotas_of(&for_services.quotas, gone.then(|| service.namespace()).flatten())
+            quotas_of(
+                &for_services.quotas,
+                gone.then(|| service.namespace()).flatten(),
+            )
         })
         .run(reconcile, error_policy, ctx)
         .for_each(|result| {
@@ -98,7 +104,10 @@ where
 }
 
 /// The quotas of `namespace`, to recount.
-fn quotas_of(quotas: &Store<ResourceQuota>, namespace: Option<String>) -> Vec<ObjectRef<ResourceQuota>> {
+fn quotas_of(
+    quotas: &Store<ResourceQuota>,
+    namespace: Option<String>,
+) -> Vec<ObjectRef<ResourceQuota>> {
     let Some(namespace) = namespace else {
         return Vec::new();
     };
@@ -164,7 +173,12 @@ pub async fn reconcile(quota: Arc<ResourceQuota>, ctx: Arc<Context>) -> Result<A
 }
 
 /// The usage of every resource in `hard` that pods, Services or an object count measure.
-async fn count(quota: &ResourceQuota, namespace: &str, hard: &Usage, ctx: &Context) -> Result<Usage> {
+async fn count(
+    quota: &ResourceQuota,
+    namespace: &str,
+    hard: &Usage,
+    ctx: &Context,
+) -> Result<Usage> {
     let mut used = Usage::new();
     let pod_names: Vec<&String> = hard.keys().filter(|k| usage::is_pod_resource(k)).collect();
     if !pod_names.is_empty() {
@@ -186,7 +200,10 @@ async fn count(quota: &ResourceQuota, namespace: &str, hard: &Usage, ctx: &Conte
     if usage::has_scopes(quota) {
         return Ok(used);
     }
-    let service_names: Vec<&String> = hard.keys().filter(|k| usage::is_service_resource(k)).collect();
+    let service_names: Vec<&String> = hard
+        .keys()
+        .filter(|k| usage::is_service_resource(k))
+        .collect();
     if !service_names.is_empty() {
         for name in &service_names {
             used.insert((*name).clone(), Amount::ZERO);
@@ -209,7 +226,8 @@ async fn count(quota: &ResourceQuota, namespace: &str, hard: &Usage, ctx: &Conte
         let Some(resource) = discover(ctx, &group, &plural).await else {
             continue;
         };
-        let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), namespace, &resource);
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(ctx.client.clone(), namespace, &resource);
         let objects = api.list(&ListParams::default()).await?;
         used.insert(name.clone(), Amount::count(objects.items.len()));
     }
@@ -219,10 +237,17 @@ async fn count(quota: &ResourceQuota, namespace: &str, hard: &Usage, ctx: &Conte
 /// The served resource `plural` of `group`, from discovery (remembered once found).
 async fn discover(ctx: &Context, group: &str, plural: &str) -> Option<ApiResource> {
     let key = (group.to_owned(), plural.to_owned());
-    if let Some(found) = ctx.discovered.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+    if let Some(found) = ctx
+        .discovered
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key)
+    {
         return Some(found.clone());
     }
-    let api_group = kube::discovery::oneshot::group(&ctx.client, group).await.ok()?;
+    let api_group = kube::discovery::oneshot::group(&ctx.client, group)
+        .await
+        .ok()?;
     let (resource, _) = api_group
         .recommended_resources()
         .into_iter()

@@ -61,14 +61,19 @@ impl Amount {
         };
         let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
         if (whole.is_empty() && fraction.is_empty())
-            || !whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit())
+            || !whole
+                .bytes()
+                .chain(fraction.bytes())
+                .all(|b| b.is_ascii_digit())
         {
             return None;
         }
         let fraction = &fraction[..fraction.len().min(30)];
         let mut mantissa: i128 = 0;
         for b in whole.bytes().chain(fraction.bytes()) {
-            mantissa = mantissa.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
+            mantissa = mantissa
+                .checked_mul(10)?
+                .checked_add(i128::from(b - b'0'))?;
         }
         let (binary, decimal, format) = match suffix {
             "" => (0, 0, Format::DecimalSi),
@@ -128,9 +133,8 @@ impl Amount {
         }
         let sign = if self.milli < 0 { "-" } else { "" };
         let magnitude = self.milli.unsigned_abs();
-        let binary = self.format == Format::BinarySi
-            && magnitude % 1000 == 0
-            && magnitude / 1000 >= 1024;
+        let binary =
+            self.format == Format::BinarySi && magnitude % 1000 == 0 && magnitude / 1000 >= 1024;
         if binary {
             let mut value = magnitude / 1000;
             let mut step = 0;

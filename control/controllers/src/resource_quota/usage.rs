@@ -60,9 +60,14 @@ pub fn counted_resource(name: &str) -> Option<(String, String)> {
             None => (String::new(), rest.to_owned()),
         });
     }
-    ["configmaps", "secrets", "resourcequotas", "replicationcontrollers"]
-        .contains(&name)
-        .then(|| (String::new(), name.to_owned()))
+    [
+        "configmaps",
+        "secrets",
+        "resourcequotas",
+        "replicationcontrollers",
+    ]
+    .contains(&name)
+    .then(|| (String::new(), name.to_owned()))
 }
 
 fn is_extended(name: &str) -> bool {
@@ -183,7 +188,11 @@ pub fn service_usage(service: &Service) -> Usage {
         _ => (0, 0),
     };
     add(&mut usage, "services.nodeports", Amount::count(node_ports));
-    add(&mut usage, "services.loadbalancers", Amount::count(load_balancers));
+    add(
+        &mut usage,
+        "services.loadbalancers",
+        Amount::count(load_balancers),
+    );
     usage
 }
 
@@ -211,23 +220,30 @@ fn uses_cross_namespace_affinity(pod: &Pod) -> bool {
     };
     let affinity_terms = affinity.pod_affinity.as_ref().map(|a| {
         (
-            a.required_during_scheduling_ignored_during_execution.as_ref(),
-            a.preferred_during_scheduling_ignored_during_execution.as_ref(),
+            a.required_during_scheduling_ignored_during_execution
+                .as_ref(),
+            a.preferred_during_scheduling_ignored_during_execution
+                .as_ref(),
         )
     });
     let anti_terms = affinity.pod_anti_affinity.as_ref().map(|a| {
         (
-            a.required_during_scheduling_ignored_during_execution.as_ref(),
-            a.preferred_during_scheduling_ignored_during_execution.as_ref(),
+            a.required_during_scheduling_ignored_during_execution
+                .as_ref(),
+            a.preferred_during_scheduling_ignored_during_execution
+                .as_ref(),
         )
     });
-    [affinity_terms, anti_terms].into_iter().flatten().any(|(required, preferred)| {
-        required.into_iter().flatten().any(cross)
-            || preferred
-                .into_iter()
-                .flatten()
-                .any(|w| cross(&w.pod_affinity_term))
-    })
+    [affinity_terms, anti_terms]
+        .into_iter()
+        .flatten()
+        .any(|(required, preferred)| {
+            required.into_iter().flatten().any(cross)
+                || preferred
+                    .into_iter()
+                    .flatten()
+                    .any(|w| cross(&w.pod_affinity_term))
+        })
 }
 
 /// Whether `pod` is selected by every scope of `quota` (its `scopes` and `scopeSelector`).
@@ -262,27 +278,30 @@ pub fn pod_in_scope(quota: &ResourceQuota, pod: &Pod) -> bool {
         .as_ref()
         .and_then(|s| s.priority_class_name.as_deref())
         .unwrap_or("");
-    requirements.iter().all(|(scope, operator, values)| match scope.as_str() {
-        "Terminating" => terminating,
-        "NotTerminating" => !terminating,
-        "BestEffort" => is_best_effort(pod),
-        "NotBestEffort" => !is_best_effort(pod),
-        "CrossNamespacePodAffinity" => uses_cross_namespace_affinity(pod),
-        "PriorityClass" => match operator.as_str() {
-            "Exists" => !class.is_empty(),
-            "DoesNotExist" => class.is_empty(),
-            "In" => !class.is_empty() && values.iter().any(|v| v == class),
-            "NotIn" => class.is_empty() || !values.iter().any(|v| v == class),
+    requirements
+        .iter()
+        .all(|(scope, operator, values)| match scope.as_str() {
+            "Terminating" => terminating,
+            "NotTerminating" => !terminating,
+            "BestEffort" => is_best_effort(pod),
+            "NotBestEffort" => !is_best_effort(pod),
+            "CrossNamespacePodAffinity" => uses_cross_namespace_affinity(pod),
+            "PriorityClass" => match operator.as_str() {
+                "Exists" => !class.is_empty(),
+                "DoesNotExist" => class.is_empty(),
+                "In" => !class.is_empty() && values.iter().any(|v| v == class),
+                "NotIn" => class.is_empty() || !values.iter().any(|v| v == class),
+                _ => false,
+            },
             _ => false,
-        },
-        _ => false,
-    })
+        })
 }
 
 /// Whether the quota has scopes (then it counts pods only).
 pub fn has_scopes(quota: &ResourceQuota) -> bool {
     let spec = quota.spec.as_ref();
-    spec.and_then(|s| s.scopes.as_ref()).is_some_and(|s| !s.is_empty())
+    spec.and_then(|s| s.scopes.as_ref())
+        .is_some_and(|s| !s.is_empty())
         || spec
             .and_then(|s| s.scope_selector.as_ref())
             .and_then(|s| s.match_expressions.as_ref())
@@ -305,10 +324,21 @@ mod tests {
             {"name": "b", "resources": {"requests": {"cpu": "200m"}}}]},
             "status": {"phase": "Running"}}));
         let usage = pod_usage(&running);
-        let text: Vec<String> = usage.iter().map(|(k, v)| format!("{k}={}", v.canonical())).collect();
+        let text: Vec<String> = usage
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.canonical()))
+            .collect();
         assert_eq!(
             text,
-            ["count/pods=1", "cpu=300m", "limits.cpu=1", "memory=64Mi", "pods=1", "requests.cpu=300m", "requests.memory=64Mi"]
+            [
+                "count/pods=1",
+                "cpu=300m",
+                "limits.cpu=1",
+                "memory=64Mi",
+                "pods=1",
+                "requests.cpu=300m",
+                "requests.memory=64Mi"
+            ]
         );
         let done = pod(json!({"spec": {"containers": []}, "status": {"phase": "Failed"}}));
         assert_eq!(pod_usage(&done).keys().collect::<Vec<_>>(), ["count/pods"]);
@@ -318,19 +348,33 @@ mod tests {
     fn names_say_what_they_count() {
         assert!(is_pod_resource("requests.cpu"));
         assert!(is_service_resource("services.nodeports"));
-        assert_eq!(counted_resource("count/deployments.apps"), Some(("apps".into(), "deployments".into())));
-        assert_eq!(counted_resource("configmaps"), Some(("".into(), "configmaps".into())));
+        assert_eq!(
+            counted_resource("count/deployments.apps"),
+            Some(("apps".into(), "deployments".into()))
+        );
+        assert_eq!(
+            counted_resource("configmaps"),
+            Some(("".into(), "configmaps".into()))
+        );
         assert_eq!(counted_resource("count/pods"), None);
     }
 
     #[test]
     fn scopes_select_pods() {
-        let quota: ResourceQuota = serde_json::from_value(json!({"spec": {"scopes": ["BestEffort"]}})).unwrap();
-        assert!(pod_in_scope(&quota, &pod(json!({"spec": {"containers": [{"name": "a"}]}}))));
-        let busy = pod(json!({"spec": {"containers": [{"name": "a", "resources": {"requests": {"cpu": "1"}}}]}}));
+        let quota: ResourceQuota =
+            serde_json::from_value(json!({"spec": {"scopes": ["BestEffort"]}})).unwrap();
+        assert!(pod_in_scope(
+            &quota,
+            &pod(json!({"spec": {"containers": [{"name": "a"}]}}))
+        ));
+        let busy = pod(
+            json!({"spec": {"containers": [{"name": "a", "resources": {"requests": {"cpu": "1"}}}]}}),
+        );
         assert!(!pod_in_scope(&quota, &busy));
-        let by_class: ResourceQuota = serde_json::from_value(json!({"spec": {"scopeSelector": {"matchExpressions": [
-            {"scopeName": "PriorityClass", "operator": "In", "values": ["high"]}]}}})).unwrap();
+        let by_class: ResourceQuota =
+            serde_json::from_value(json!({"spec": {"scopeSelector": {"matchExpressions": [
+            {"scopeName": "PriorityClass", "operator": "In", "values": ["high"]}]}}}))
+            .unwrap();
         let high = pod(json!({"spec": {"priorityClassName": "high", "containers": []}}));
         assert!(pod_in_scope(&by_class, &high));
         assert!(!pod_in_scope(&by_class, &busy));
