@@ -43,10 +43,13 @@ const CHARGE_RETRIES: usize = 8;
 const LIMIT_RANGES: &str = "/registry/limitranges/";
 const RESOURCE_QUOTAS: &str = "/registry/resourcequotas/";
 
+/// What store lookups found under a namespace's prefix, and until when it is trusted.
+type LiveLookups = HashMap<String, (Instant, Vec<Arc<Value>>)>;
+
 /// The plugins' own state: live lookups, and the turn each namespace's creates take.
 #[derive(Default)]
 pub struct QuotaAdmission {
-    live: Mutex<HashMap<String, (Instant, Vec<Arc<Value>>)>>,
+    live: Mutex<LiveLookups>,
     turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 

@@ -758,7 +758,7 @@ mod tests {
             json!({"pods": "1", "requests.cpu": "800m"}),
         );
         assert_eq!(
-            check_create(&[q.clone()], "", "pods", &pod(json!({"requests": {"cpu": "300m"}}))),
+            check_create(std::slice::from_ref(&q), "", "pods", &pod(json!({"requests": {"cpu": "300m"}}))),
             Err("exceeded quota: q, requested: requests.cpu=300m, used: requests.cpu=800m, limited: requests.cpu=1".into())
         );
         let charges =
@@ -823,14 +823,14 @@ mod tests {
             json!({"configmaps": "1", "count/deployments.apps": "1", "services.nodeports": "0"}),
         );
         assert_eq!(
-            check_create(&[q.clone()], "", "configmaps", &json!({})).unwrap(),
+            check_create(std::slice::from_ref(&q), "", "configmaps", &json!({})).unwrap(),
             [(
                 0,
                 json!({"configmaps": "2", "count/deployments.apps": "1", "services.nodeports": "0"})
             )]
         );
         assert_eq!(
-            check_create(&[q.clone()], "apps", "deployments", &json!({})),
+            check_create(std::slice::from_ref(&q), "apps", "deployments", &json!({})),
             Err("exceeded quota: q, requested: count/deployments.apps=1, used: count/deployments.apps=1, limited: count/deployments.apps=1".into())
         );
         let node_port =

@@ -4,11 +4,15 @@
 //! given back.
 //!
 //! ```text
-//!  quota added/changed ─┐
-//!  pod deleted/finished ─┼─► reconcile(quota) ─► count pods (cache), Services (cache),
-//!  Service deleted ──────┤                        other objects (a list each)
-//!  every `resync` ───────┘                     ─► status {hard, used} if it changed
+//!  quota added, spec changed ─┐
+//!  pod deleted or finished ───┼─► reconcile(quota) ─► count pods (cache), Services (cache),
+//!  Service deleted ───────────┤                        other objects (a list each)
+//!  every `resync` ────────────┘                     ─► status {hard, used} if it changed
 //! ```
+//!
+//! Status writes (admission's charges, this controller's counts) trigger nothing, as in
+//! kube: a quota is counted when first seen, when its `spec.hard` changes, when something it
+//! counts is released, and every `resync`.
 //!
 //! A resource named in `hard` that nothing here can count keeps the usage admission wrote,
 //! as kube keeps the last observation. The status is written with the quota's
@@ -18,7 +22,7 @@
 pub mod quantity;
 pub mod usage;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -70,7 +74,22 @@ where
     S: Stream<Item = Result<Service, watcher::Error>> + Send + 'static,
 {
     let (for_pods, for_services) = (Arc::clone(&ctx), Arc::clone(&ctx));
-    Controller::for_stream(triggers.quotas, ctx.quotas.clone())
+    // As kube's controller: a quota is counted when first seen and when its spec.hard
+    // changes, never for a status write (admission's charges and this controller's own
+    // counts), which would recount from a pod cache that may not hold the pod just charged.
+    let mut seen: HashMap<String, Option<BTreeMap<String, Quantity>>> = HashMap::new();
+    let quotas = triggers.quotas.filter(move |event| {
+        let counted = match event {
+            Ok(quota) => {
+                let hard = quota.spec.as_ref().and_then(|s| s.hard.clone());
+                let uid = quota.uid().unwrap_or_default();
+                seen.insert(uid, hard.clone()) != Some(hard)
+            }
+            Err(_) => true,
+        };
+        futures::future::ready(counted)
+    });
+    Controller::for_stream(quotas, ctx.quotas.clone())
         .watches_stream(triggers.pods, move |pod: Pod| {
             let gone = for_pods.pods.get(&ObjectRef::from_obj(&pod)).is_none();
             let finished = pod
@@ -124,14 +143,14 @@ fn error_policy(quota: Arc<ResourceQuota>, error: &Error, _ctx: Arc<Context>) ->
     Action::requeue(Duration::from_millis(200))
 }
 
-fn amounts(list: Option<&std::collections::BTreeMap<String, Quantity>>) -> Usage {
+fn amounts(list: Option<&BTreeMap<String, Quantity>>) -> Usage {
     list.into_iter()
         .flatten()
         .filter_map(|(k, v)| Some((k.clone(), Amount::parse(&v.0)?)))
         .collect()
 }
 
-fn quantities(usage: &Usage) -> std::collections::BTreeMap<String, Quantity> {
+fn quantities(usage: &Usage) -> BTreeMap<String, Quantity> {
     usage
         .iter()
         .map(|(k, v)| (k.clone(), Quantity(v.canonical())))
@@ -191,7 +210,7 @@ async fn count(
             }
             for (name, amount) in usage::pod_usage(&pod) {
                 if let Some(total) = used.get_mut(&name) {
-                    *total = total.add(amount);
+                    *total = total.plus(amount);
                 }
             }
         }
@@ -214,7 +233,7 @@ async fn count(
             }
             for (name, amount) in usage::service_usage(&service) {
                 if let Some(total) = used.get_mut(&name) {
-                    *total = total.add(amount);
+                    *total = total.plus(amount);
                 }
             }
         }

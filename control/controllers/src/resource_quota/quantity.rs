@@ -3,8 +3,6 @@
 //! printed back in kube's canonical form (`1500m`, `2`, `1k`, `256Mi`), as Go's
 //! `resource.Quantity` sums and prints them.
 
-use std::cmp::Ordering;
-
 /// How a quantity prints: decimal suffixes (`m`, `k`, `M`), binary ones (`Ki`, `Mi`), or an
 /// exponent (`e3`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,7 +108,7 @@ impl Amount {
     }
 
     /// The sum, in the format of the first non-zero operand, as Go's `Add` keeps it.
-    pub fn add(self, other: Amount) -> Amount {
+    pub fn plus(self, other: Amount) -> Amount {
         Amount {
             milli: self.milli.saturating_add(other.milli),
             format: if self.milli == 0 {
@@ -119,11 +117,6 @@ impl Amount {
                 self.format
             },
         }
-    }
-
-    /// Compares values.
-    pub fn cmp(&self, other: &Amount) -> Ordering {
-        self.milli.cmp(&other.milli)
     }
 
     /// Kube's canonical text.
@@ -174,7 +167,7 @@ mod tests {
         items
             .iter()
             .map(|t| Amount::parse(t).unwrap())
-            .fold(Amount::ZERO, Amount::add)
+            .fold(Amount::ZERO, Amount::plus)
             .canonical()
     }
 

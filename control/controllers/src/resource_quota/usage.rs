@@ -75,7 +75,11 @@ fn is_extended(name: &str) -> bool {
 }
 
 fn add(total: &mut Usage, name: &str, amount: Amount) {
-    let sum = total.get(name).copied().unwrap_or(Amount::ZERO).add(amount);
+    let sum = total
+        .get(name)
+        .copied()
+        .unwrap_or(Amount::ZERO)
+        .plus(amount);
     total.insert(name.to_owned(), sum);
 }
 
