@@ -648,6 +648,9 @@ mod tests {
             errs,
             [
                 "spec.limits[0].default[memory]: Invalid value: \"lots\": quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
+                // Defaulting copied the bad default into defaultRequest (kube's decoder would
+                // have refused the body before); both are reported.
+                "spec.limits[0].defaultRequest[memory]: Invalid value: \"lots\": quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
                 "spec.limits[0].maxLimitRequestRatio[cpu]: Invalid value: \"3\": ratio 3 is greater than max/min = 2.000000",
             ]
         );
