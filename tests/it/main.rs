@@ -24,6 +24,7 @@ mod lease;
 mod maintenance;
 mod poll;
 mod process;
+mod quota;
 mod restore;
 mod scheduler;
 mod scheduler_preemption;

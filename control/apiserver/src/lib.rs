@@ -37,6 +37,8 @@
 //! - [`field_validation`]: `fieldValidation` (unknown and duplicate fields) on writes.
 //! - [`warning`]: `Warning` headers.
 //! - `priority`: the `Priority` admission plugin: pods' priorities from their PriorityClass.
+//! - [`quota`]: the `LimitRanger` and `ResourceQuota` admission plugins: LimitRanges and
+//!   quotas read from the cache, quotas charged with a compare-and-swap before a create.
 //! - [`bootstrap`]: the namespaces, RuntimeClasses and system PriorityClasses every cluster
 //!   starts with.
 //! - [`node_proxy`]: `pods/log`, `pods/exec` (attach, portforward) proxied to the node agent.
@@ -65,6 +67,7 @@ pub mod openapi_v2;
 pub mod patch;
 mod priority;
 pub mod protobuf;
+pub mod quota;
 pub mod rbac;
 pub mod registry;
 pub mod request;
@@ -117,6 +120,7 @@ impl Api {
             cache: Arc::clone(&cache),
             service_accounts: service_accounts.map(Arc::new),
             services: allocator::ServiceAllocator::new(service_network),
+            quota: quota::QuotaAdmission::default(),
         });
         // One task for the cache and the CRD loops it drives, so aborting it stops them all.
         let task = tokio::spawn({

@@ -219,7 +219,7 @@ pub fn prepare_for_create(resource: &Resource, object: &mut Value) {
 }
 
 /// A pod's quality-of-service class, from its containers' requests and limits.
-fn qos_class(pod: &Value) -> &'static str {
+pub fn qos_class(pod: &Value) -> &'static str {
     let containers: Vec<&Value> = ["containers", "initContainers"]
         .iter()
         .filter_map(|f| pod["spec"][f].as_array())

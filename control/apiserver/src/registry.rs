@@ -181,6 +181,8 @@ pub static BUILT_IN: &[Resource] = &[
     resource!("", "v1", "secrets", "secret", "Secret", NO_NAMES, true, NO_NAMES, &[]),
     resource!("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", &["sa"], true, NO_NAMES, &[Token]),
     resource!("", "v1", "events", "event", "Event", &["ev"], true, NO_NAMES, &[]),
+    resource!("", "v1", "limitranges", "limitrange", "LimitRange", &["limits"], true, NO_NAMES, &[]),
+    resource!("", "v1", "resourcequotas", "resourcequota", "ResourceQuota", &["quota"], true, NO_NAMES, &[Status]),
     resource!("apps", "v1", "deployments", "deployment", "Deployment", &["deploy"], true, ALL, &[Status, Scale]),
     resource!("apps", "v1", "replicasets", "replicaset", "ReplicaSet", &["rs"], true, ALL, &[Status, Scale]),
     resource!("apps", "v1", "daemonsets", "daemonset", "DaemonSet", &["ds"], true, ALL, &[Status]),

@@ -46,6 +46,8 @@ pub struct Api {
     pub openapi: crate::openapi::OpenApi,
     /// Services' cluster IPs and node ports.
     pub services: crate::allocator::ServiceAllocator,
+    /// The LimitRanger and ResourceQuota plugins' state.
+    pub quota: crate::quota::QuotaAdmission,
 }
 
 /// One request on one resource.
@@ -211,6 +213,8 @@ impl Api {
             // After the name: some defaults derive from it (a Job's job-name label).
             object::apply_defaults(resource, &mut candidate);
             object::set_template_generation(resource, &mut candidate, None);
+            self.default_from_limit_ranges(resource, call.namespace, &mut candidate)
+                .await?;
             admission::add_default_tolerations(resource.kind, &mut candidate);
             self.admit_pod_priority(resource, &mut candidate).await?;
             tracking.record(
@@ -223,6 +227,10 @@ impl Api {
             let candidate_name = meta_str(&candidate, "name").unwrap_or("").to_owned();
             object::validate(resource, &candidate, None)?;
             self.admit_priority_class(resource, &candidate, false)?;
+            self.check_limit_ranges(resource, call.namespace, &candidate)
+                .await?;
+            self.charge_quotas(resource, call.namespace, &candidate, call.dry_run())
+                .await?;
             self.before_write(resource, &mut candidate, true);
             let claimed = self
                 .allocate_service(resource, &mut candidate, None, call.dry_run())

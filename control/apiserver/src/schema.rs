@@ -314,6 +314,8 @@ fn kind_definition(generator: &mut SchemaGenerator, gvk: Gvk) -> Option<String> 
         ("", "v1", "Secret") => definition::<core::v1::Secret>(g),
         ("", "v1", "ServiceAccount") => definition::<core::v1::ServiceAccount>(g),
         ("", "v1", "Event") => definition::<core::v1::Event>(g),
+        ("", "v1", "LimitRange") => definition::<core::v1::LimitRange>(g),
+        ("", "v1", "ResourceQuota") => definition::<core::v1::ResourceQuota>(g),
         ("apps", "v1", "Deployment") => definition::<apps::v1::Deployment>(g),
         ("apps", "v1", "ReplicaSet") => definition::<apps::v1::ReplicaSet>(g),
         ("apps", "v1", "DaemonSet") => definition::<apps::v1::DaemonSet>(g),

@@ -35,6 +35,8 @@
 //! - [`garbage_collector`]: dependents whose owners are gone deleted; the Orphan and
 //!   Foreground propagation policies carried out.
 //! - [`service_account`]: a `default` ServiceAccount in every namespace.
+//! - [`resource_quota`]: each ResourceQuota's `status.hard` and `status.used`, recounted
+//!   from the objects on quota changes, on deletions and every `resync`.
 //! - [`pod_gc`]: pods of deleted nodes, terminating pods nobody will finish, and terminated
 //!   pods past a threshold force-deleted.
 //! - [`expectations`]: creates and deletes the pod cache has not shown yet.
@@ -63,6 +65,7 @@ pub mod ownership;
 pub mod pod_gc;
 pub mod pods;
 pub mod replicaset;
+pub mod resource_quota;
 pub mod service_account;
 pub mod ttl_after_finished;
 
@@ -74,7 +77,7 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ResourceQuota, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::Api;
 
@@ -248,6 +251,20 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
     let mut services = Informer::<Service>::new(Api::all(client.clone()));
     let service_store = services.store();
     let services_for_endpoints = services.subscribe();
+    let mut quotas = Informer::<ResourceQuota>::new(Api::all(client.clone()));
+    let quota_context = Arc::new(resource_quota::Context {
+        client: client.clone(),
+        quotas: quotas.store(),
+        pods: pods.store(),
+        services: service_store.clone(),
+        resync: config.resync,
+        discovered: Default::default(),
+    });
+    let quota_triggers = resource_quota::Triggers {
+        quotas: quotas.subscribe(),
+        pods: pods.subscribe(),
+        services: services.subscribe(),
+    };
     let pods_for_endpoints = pods.subscribe();
     let mut jobs = Informer::<Job>::new(Api::all(client.clone()));
     let job_store = jobs.store();
@@ -299,6 +316,7 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
     tasks.spawn(namespaces.run(|_| {}));
     tasks.spawn(accounts.run(|_| {}));
     tasks.spawn(services.run(|_| {}));
+    tasks.spawn(quotas.run(|_| {}));
     tasks.spawn(jobs.run(|_| {}));
     tasks.spawn(daemonsets.run(|_| {}));
     tasks.spawn(revisions.run(|_| {}));
@@ -485,6 +503,7 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
         jobs: job_store,
     });
     tasks.spawn(ttl_after_finished::run(ttl_context, jobs_for_ttl));
+    tasks.spawn(resource_quota::run(quota_context, quota_triggers));
     let namespace_context = Arc::new(namespace::Context {
         client,
         recheck: config.namespace_recheck,

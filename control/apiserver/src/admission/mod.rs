@@ -40,6 +40,8 @@
 //! - `config`: ConfigMaps and Secrets, and the base64 of Secret data.
 //! - `rbac`: Roles, ClusterRoles and their bindings.
 //! - `priority`: PriorityClasses, and the `Priority` plugin's resolution of a pod's class.
+//! - `limit_range`: LimitRanges, and the `LimitRanger` plugin's defaults and limits for pods.
+//! - `resource_quota`: ResourceQuotas, and the `ResourceQuota` plugin's charge for a create.
 //! - `default_tolerations`: the `DefaultTolerationSeconds` plugin, pods' 300 s tolerations of
 //!   unreachable and not-ready nodes, added on create.
 
@@ -53,6 +55,7 @@ mod fixtures;
 mod jobs;
 mod json;
 mod label_selector;
+pub mod limit_range;
 mod meta;
 mod names;
 mod pod;
@@ -60,6 +63,7 @@ mod pod_spec;
 pub mod priority;
 mod quantity;
 pub mod rbac;
+pub mod resource_quota;
 mod resources;
 mod service;
 mod workloads;
@@ -196,6 +200,8 @@ pub fn apply_defaults(kind: &str, object: &mut Value) {
         "PersistentVolumeClaim" => default_persistent_volume_claim(object),
         "RoleBinding" | "ClusterRoleBinding" => rbac::default_binding(object),
         "PriorityClass" => priority::default_priority_class(object),
+        "LimitRange" => limit_range::default_limit_range(object),
+        "ResourceQuota" => resource_quota::default_resource_quota(object),
         "Endpoints" => each_mut(object, "subsets", |subset| {
             each_mut(subset, "ports", |port| {
                 default_field(port, "protocol", json!("TCP"))
@@ -236,6 +242,8 @@ pub fn validate(kind: &str, object: &Value, old: Option<&Value>) -> Vec<FieldErr
         "RoleBinding" => rbac::validate_binding(object, old, true, &mut errs),
         "ClusterRoleBinding" => rbac::validate_binding(object, old, false, &mut errs),
         "PriorityClass" => priority::validate_priority_class(object, old, &mut errs),
+        "LimitRange" => limit_range::validate_limit_range(object, &mut errs),
+        "ResourceQuota" => resource_quota::validate_resource_quota(object, old, &mut errs),
         _ => {}
     }
     errs

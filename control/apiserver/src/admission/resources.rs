@@ -32,20 +32,21 @@ const STANDARD_RESOURCES: &[&str] = &[
     "services.loadbalancers",
 ];
 
-fn is_native_resource(name: &str) -> bool {
+pub(super) fn is_native_resource(name: &str) -> bool {
     !name.contains('/') || name.contains("kubernetes.io/")
 }
 
-fn is_hugepages(name: &str) -> bool {
+pub(super) fn is_hugepages(name: &str) -> bool {
     name.starts_with("hugepages-")
 }
 
 /// `IsOvercommitAllowed`: extended resources and hugepages must request exactly their limit.
-fn overcommit_allowed(name: &str) -> bool {
+pub(super) fn overcommit_allowed(name: &str) -> bool {
     is_native_resource(name) && !is_hugepages(name)
 }
 
-fn container_resource_name_errors(name: &str, path: &str, errs: &mut Vec<FieldError>) {
+/// `validateResourceName`: a qualified name, and a standard one unless it has a prefix.
+pub(super) fn resource_name_errors(name: &str, path: &str, errs: &mut Vec<FieldError>) {
     let messages = qualified_name(name);
     if !messages.is_empty() {
         for m in messages {
@@ -62,6 +63,11 @@ fn container_resource_name_errors(name: &str, path: &str, errs: &mut Vec<FieldEr
             "must be a standard resource type or fully qualified",
         ));
     }
+}
+
+/// `validateContainerResourceName`: [`resource_name_errors`], then what a container may ask for.
+pub(super) fn container_resource_name_errors(name: &str, path: &str, errs: &mut Vec<FieldError>) {
+    resource_name_errors(name, path, errs);
     if !name.contains('/') {
         if !["cpu", "memory", "ephemeral-storage"].contains(&name) && !is_hugepages(name) {
             errs.push(invalid(
