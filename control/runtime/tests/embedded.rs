@@ -23,6 +23,7 @@ const SHIM: &str = env!("CARGO_BIN_EXE_keel-runtime-shim");
 struct Node {
     host: HostRuntime,
     runtime: HostRuntime,
+    store: ImageStore,
     dir: tempfile::TempDir,
 }
 
@@ -52,8 +53,13 @@ impl Node {
         );
         let store = ImageStore::open(dir.path().join("images")).unwrap();
         store.import(&image).unwrap();
-        let runtime = host.embedded(store);
-        Node { host, runtime, dir }
+        let runtime = host.embedded(store.clone());
+        Node {
+            host,
+            runtime,
+            store,
+            dir,
+        }
     }
 
     async fn sandbox(&self, name: &str) -> SandboxId {
@@ -259,6 +265,15 @@ async fn exec_runs_in_the_containers_root_and_volumes_are_mounted() {
         !mounts_under(&containers).is_empty(),
         "the running container's root is mounted"
     );
+
+    // Removing the image while a container runs on it keeps the layers its overlay stacks.
+    let layers = node.store.resolve("busybox").unwrap().layers;
+    node.store.remove("busybox").unwrap();
+    assert!(node.store.list().unwrap().is_empty());
+    assert!(layers
+        .iter()
+        .all(|layer| layer.join("bin/busybox").exists()));
+    assert_eq!(exec(&["cat", "/etc/app/config"]).await.0, 0);
 
     node.runtime
         .stop_container(&id, Duration::from_secs(1))

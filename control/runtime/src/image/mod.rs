@@ -200,11 +200,13 @@ impl ImageStore {
         Ok(record)
     }
 
-    /// Removes blobs and unpacked layers that no image references.
+    /// Removes blobs and unpacked layers that no image references (a layer a running
+    /// container's overlay still stacks is kept for a later collection), and what crashed
+    /// imports left in `tmp/` (no import runs while `gc.lock` is held exclusive).
     fn collect_garbage(&self) -> Result<()> {
         let _gc = self.lock("gc.lock", true)?;
         let index = self.read_index()?;
-        let mut used = BTreeSet::new();
+        let mut used = layers_in_use(&self.root.join("layers"));
         for record in index.images.values() {
             used.insert(record.manifest.clone());
             used.insert(record.config.clone());
@@ -215,7 +217,7 @@ impl ImageStore {
             .iter()
             .filter_map(|digest| digest.strip_prefix("sha256:"))
             .collect();
-        for dir in ["blobs/sha256", "layers"] {
+        for dir in ["blobs/sha256", "layers", "tmp"] {
             let path = self.root.join(dir);
             for entry in std::fs::read_dir(&path).map_err(io_error(&path))? {
                 let entry = entry.map_err(io_error(&path))?;
@@ -286,6 +288,34 @@ impl ImageStore {
         rustix::fs::flock(&file, operation).map_err(|e| io_error(&path)(e.into()))?;
         Ok(file)
     }
+}
+
+/// The layers (as `sha256:<hex>`) under `layers` that some process's mount table shows as an
+/// overlay lowerdir: a container's root is mounted in its own mount namespace, which only
+/// `/proc/<pid>/mountinfo` of its processes shows.
+fn layers_in_use(layers: &Path) -> BTreeSet<String> {
+    let prefix = format!("{}/", layers.display());
+    let mut used = BTreeSet::new();
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return used;
+    };
+    for process in processes.flatten() {
+        let Ok(info) = std::fs::read_to_string(process.path().join("mountinfo")) else {
+            continue;
+        };
+        for line in info.lines().filter(|line| line.contains(" - overlay ")) {
+            for (at, _) in line.match_indices(&prefix) {
+                let hex: String = line[at + prefix.len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_hexdigit())
+                    .collect();
+                if hex.len() == 64 {
+                    used.insert(format!("sha256:{hex}"));
+                }
+            }
+        }
+    }
+    used
 }
 
 /// Writes `bytes` to `path` by a temporary file, fsync and rename (and fsyncs the directory),
