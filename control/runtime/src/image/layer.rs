@@ -204,7 +204,7 @@ mod tests {
         assert!(motd.file_type().is_char_device());
         assert!(!dir.path().join("etc/.wh.motd").exists());
         let opaque = rustix::fs::getxattr(
-            &dir.path().join("var/cache"),
+            dir.path().join("var/cache"),
             "trusted.overlay.opaque",
             &mut [0u8; 4][..],
         )
