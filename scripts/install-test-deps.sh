@@ -41,7 +41,8 @@ need_deb etcd-client etcdctl
 need_deb protobuf-compiler protoc
 # The host runtime (control/runtime) sets pod links and addresses with iproute2's `ip` (not in
 # Debian's minimal base images), and its tests run busybox's httpd, wget, ip and dd inside
-# containers (busybox-static, which the project's test images are built from too).
+# containers (busybox-static, which scripts/build-test-image.sh makes the embedded runtime's
+# test image from).
 need_deb iproute2 ip
 need_deb busybox-static busybox
 if [ ! -f /usr/include/google/protobuf/timestamp.proto ]; then

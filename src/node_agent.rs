@@ -46,10 +46,15 @@ pub fn shim_command() -> anyhow::Result<Vec<String>> {
 pub type MadeHostRuntimes = Arc<std::sync::Mutex<Vec<HostRuntime>>>;
 
 /// The runtimes every node has, by handler: `hollow` (pod IPs from the node's CIDR) and, given
-/// the command that runs its shim, `host` (real processes in the pod's namespaces and cgroups),
-/// each one also recorded in `made`. Hollow agents pass `None`: a thousand of them must not
-/// make bridges and cgroups.
-pub fn make_runtimes(host_shim: Option<Vec<String>>, made: MadeHostRuntimes) -> MakeRuntimes {
+/// the command that runs its shim, `host` (real processes in the pod's namespaces and cgroups)
+/// and `embedded` (the same, on an overlay of an OCI image from the image store in `images`,
+/// by default `<node data dir>/images`), each host runtime also recorded in `made`. Hollow
+/// agents pass `None`: a thousand of them must not make bridges and cgroups.
+pub fn make_runtimes(
+    host_shim: Option<Vec<String>>,
+    images: Option<PathBuf>,
+    made: MadeHostRuntimes,
+) -> MakeRuntimes {
     Arc::new(move |context| {
         let cidr = context.pod_cidr.map(Ipv4Cidr::parse).transpose()?;
         let runtimes = Runtimes::new().with(Hollow::new(cidr));
@@ -59,7 +64,12 @@ pub fn make_runtimes(host_shim: Option<Vec<String>>, made: MadeHostRuntimes) -> 
         let config = host_config(context.data_dir, context.node_name, pod_cidr, shim.clone())?;
         let host = HostRuntime::new(config).map_err(|e| format!("the host runtime: {e}"))?;
         made.lock().expect("not poisoned").push(host.clone());
-        Ok(runtimes.with(host))
+        let store = images
+            .clone()
+            .unwrap_or_else(|| context.data_dir.join("images"));
+        let store = keel_runtime::image::ImageStore::open(store)
+            .map_err(|e| format!("the embedded runtime: {e}"))?;
+        Ok(runtimes.with(host.embedded(store)).with(host))
     })
 }
 
@@ -223,6 +233,12 @@ impl RunningAgents {
     }
 }
 
+/// The image store every agent of `keel dev` shares (so one `keel image import --data-dir
+/// <dev data dir>` serves them all): `<dev data dir>/images`.
+pub fn dev_image_store(root: &Path) -> PathBuf {
+    root.join("images")
+}
+
 /// Starts `count` agents named `keel-node-0…`, each in its own process-local task with its own
 /// client certificate and data dir `<root>/agents/<name>`, running pods on `runtime` by default;
 /// each waits for the pod CIDR the node IPAM gives its node.
@@ -249,7 +265,11 @@ pub async fn start_dev_agents(
         let agent = keel_agent::run(
             client,
             vec![config],
-            make_runtimes(Some(shim.clone()), host_runtimes.clone()),
+            make_runtimes(
+                Some(shim.clone()),
+                Some(dev_image_store(root)),
+                host_runtimes.clone(),
+            ),
             async move {
                 let _ = stopped.wait_for(|s| *s).await;
             },

@@ -170,7 +170,7 @@ impl AgentArgs {
         keel_agent::run(
             client,
             nodes,
-            node_agent::make_runtimes(host_shim, Default::default()),
+            node_agent::make_runtimes(host_shim, None, Default::default()),
             async {
                 super::serve::shutdown_signal().await;
             },

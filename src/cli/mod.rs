@@ -6,6 +6,7 @@ pub mod bench;
 pub mod ctl;
 pub mod dev;
 pub mod dns;
+pub mod image;
 pub mod pki;
 pub mod serve;
 pub mod snapshot;
@@ -42,6 +43,10 @@ pub enum Command {
     Pki(pki::PkiCommand),
     /// Run the node agent: register a Node and run the pods bound to it.
     Agent(agent::AgentArgs),
+    /// The node's local image store (`import FILE.tar`, `ls`, `rm REF`) for the embedded
+    /// runtime.
+    #[command(subcommand)]
+    Image(image::ImageCommand),
 }
 
 impl Cli {
@@ -55,6 +60,7 @@ impl Cli {
             Some(Command::Bench(args)) => args.execute().await,
             Some(Command::Agent(args)) => args.execute().await,
             Some(Command::Dns(args)) => args.execute().await,
+            Some(Command::Image(command)) => command.execute().await,
             None => dev::DevCommand::default().execute().await,
         }
     }

@@ -13,6 +13,7 @@ mod cluster_auth;
 mod cluster_leases;
 mod compactor;
 mod controllers;
+mod embedded;
 mod etcd3gw;
 mod etcdctl;
 mod grpc;

@@ -1,7 +1,7 @@
 //! What every cluster starts with: the `default`, `kube-system`, `kube-public` and
 //! `kube-node-lease` namespaces, created by whichever member gets there first (a create of an
 //! existing one is a no-op), as kube-apiserver's bootstrap controller does; and the
-//! RuntimeClasses of keel's node agent (`host`, `hollow`), which pods choose by
+//! RuntimeClasses of keel's node agent (`host`, `hollow`, `embedded`), which pods choose by
 //! `spec.runtimeClassName`; and the system PriorityClasses `system-node-critical` and
 //! `system-cluster-critical`, as kube-apiserver's scheduling bootstrap creates them.
 
@@ -13,7 +13,7 @@ use crate::warning::Warnings;
 
 /// The RuntimeClasses a cluster always has: keel-agent's runtimes, each class named as its
 /// handler.
-pub const RUNTIME_CLASSES: &[&str] = &["host", "hollow"];
+pub const RUNTIME_CLASSES: &[&str] = &["host", "hollow", "embedded"];
 
 /// The namespaces a cluster always has.
 pub const SYSTEM_NAMESPACES: &[&str] =

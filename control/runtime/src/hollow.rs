@@ -361,6 +361,7 @@ mod tests {
             attempt: 0,
             image: "busybox".into(),
             argv: vec!["sleep".into(), "inf".into()],
+            command_given: true,
             working_dir: None,
             env: Vec::new(),
             mounts: Vec::new(),

@@ -12,14 +12,20 @@
 //! - `hollow.rs`: bookkeeping only, as kubemark/KWOK do, for scale runs (no processes).
 //! - `host/`: the container's command from the host's filesystem, in its own pid/mount/ipc/uts
 //!   namespaces, the pod's network namespace (veth to a node bridge) and cgroup limits.
+//! - `embedded/`: the host runtime's machinery with each container's root an overlay of its
+//!   OCI image's layers (`HostRuntime::embedded`).
+//! - `image/`: the node's local image store (OCI layout and docker-archive imports, layers
+//!   unpacked for overlayfs).
 //!
 //! A runtime identifies its sandboxes and containers by ids it chooses, and labels each with the
 //! pod's uid and the container's name and attempt, so that an agent restarted while pods run
 //! finds them again with [`Runtime::list_sandboxes`] and [`Runtime::list_containers`] (adopts
 //! them: no duplicate processes, no lost status).
 
+pub mod embedded;
 pub mod hollow;
 pub mod host;
+pub mod image;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -121,9 +127,13 @@ pub struct ContainerConfig {
     pub attempt: u32,
     /// The image reference as the pod gives it (the host runtime only records it).
     pub image: String,
-    /// The argv to run: `command` + `args` with `$(VAR)` expanded. Never empty: the agent fills
-    /// it from the image's entrypoint when the pod gives none.
+    /// The argv to run: `command` + `args` with `$(VAR)` expanded. Without `command_given` it
+    /// holds the pod's `args` only (maybe none), which an image runtime puts after the image's
+    /// Entrypoint (or takes from its Cmd when empty); the host runtime runs it as it is.
     pub argv: Vec<String>,
+    /// Whether the pod gave `command` (so the image's Entrypoint and Cmd do not apply).
+    #[serde(default)]
+    pub command_given: bool,
     /// `workingDir`, or `None` for the runtime's default.
     pub working_dir: Option<PathBuf>,
     /// The environment, in order (later entries win, as in kube).

@@ -64,6 +64,7 @@ impl Node {
             attempt: 0,
             image: "host".into(),
             argv: argv.iter().map(|s| s.to_string()).collect(),
+            command_given: true,
             working_dir: None,
             env: vec![("PATH".into(), "/usr/bin:/bin".into())],
             mounts: vec![],

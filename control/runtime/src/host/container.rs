@@ -64,6 +64,7 @@ impl Inner {
         &self,
         sandbox: &SandboxId,
         config: ContainerConfig,
+        images: Option<&crate::image::ImageStore>,
     ) -> Result<ContainerId> {
         let Some(mut pod) = self.sandboxes.lock().unwrap().get(sandbox).cloned() else {
             return Err(RuntimeError::NotFound(format!("sandbox {:?}", sandbox.0)));
@@ -74,7 +75,7 @@ impl Inner {
                 sandbox.0
             )));
         }
-        if config.argv.is_empty() {
+        if config.argv.is_empty() && images.is_none() {
             return Err(RuntimeError::CreateContainer("no command to run".into()));
         }
         for volume in &config.mounts {
@@ -88,6 +89,17 @@ impl Inner {
         let id = ContainerId(state::new_id()?);
         let dir = self.container_dir(&id);
         std::fs::create_dir_all(&dir)?;
+        let pod_files = self.sandbox_files(&pod);
+        let image = match images {
+            Some(store) => match crate::embedded::prepare(store, &config, &pod_files, &dir) {
+                Ok(prepared) => Some(prepared),
+                Err(e) => {
+                    let _ = std::fs::remove_dir_all(&dir);
+                    return Err(e);
+                }
+            },
+            None => None,
+        };
         let cgroup = format!("{}/{}", pod.cgroup, id.0);
         if let Err(e) = self.cgroups.create(&cgroup, &config.limits) {
             let _ = self.cgroups.remove(&cgroup);
@@ -96,12 +108,28 @@ impl Inner {
                 "container cgroup: {e}"
             )));
         }
-        let mut mounts = self.sandbox_files(&pod);
+        let mut mounts = image
+            .as_ref()
+            .map(|prepared| prepared.host_files.clone())
+            .unwrap_or_default();
+        mounts.extend(pod_files);
         mounts.extend(config.mounts.iter().cloned());
+        let (argv, env, working_dir) = match &image {
+            Some(prepared) => (
+                prepared.argv.clone(),
+                prepared.env.clone(),
+                prepared.working_dir.clone(),
+            ),
+            None => (
+                config.argv.clone(),
+                config.env.clone(),
+                config.working_dir.clone().unwrap_or_else(|| "/".into()),
+            ),
+        };
         let spec = Spec {
-            argv: config.argv.clone(),
-            env: config.env.clone(),
-            working_dir: config.working_dir.clone().unwrap_or_else(|| "/".into()),
+            argv,
+            env,
+            working_dir,
             mounts,
             netns: pod.netns.as_deref().map(super::sandbox::netns_path),
             uts: (!pod.config.host_network).then(|| self.sandbox_dir(sandbox).join("uts")),
@@ -112,6 +140,8 @@ impl Inner {
             log_path: config.log_path.clone(),
             shim: self.config.shim.clone(),
             stdio: config.stdio,
+            rootfs: image.as_ref().map(|prepared| prepared.rootfs.clone()),
+            user: image.map(|prepared| prepared.user),
         };
         state::save(&dir.join("spec.json"), &spec)?;
         pod.logs.push(config.log_path.clone());

@@ -73,10 +73,14 @@ pub struct HostConfig {
     pub shim: Vec<String>,
 }
 
-/// The `host` runtime. Cheap to clone; must be made inside a Tokio runtime.
+/// The `host` runtime (or, made by [`HostRuntime::embedded`], the `embedded` one over the
+/// same state). Cheap to clone; must be made inside a Tokio runtime.
 #[derive(Clone)]
 pub struct HostRuntime {
     inner: Arc<Inner>,
+    /// The image store containers' roots come from (`embedded`); none runs them on the host's
+    /// filesystem (`host`).
+    images: Option<crate::image::ImageStore>,
 }
 
 struct Inner {
@@ -137,7 +141,29 @@ impl HostRuntime {
         for id in adopted {
             tokio::spawn(container::watch_adopted(Arc::clone(&inner), id));
         }
-        Ok(HostRuntime { inner })
+        Ok(HostRuntime {
+            inner,
+            images: None,
+        })
+    }
+
+    /// The `embedded` runtime beside this one: the same sandboxes, pod network, IPs and
+    /// cgroups (one IPAM per node), containers on overlays of `images`' layers (see
+    /// [`crate::embedded`]). Each lists only the sandboxes it made.
+    pub fn embedded(&self, images: crate::image::ImageStore) -> HostRuntime {
+        HostRuntime {
+            inner: Arc::clone(&self.inner),
+            images: Some(images),
+        }
+    }
+
+    /// Whether the sandbox was made by this handler (sandboxes are listed per handler, so
+    /// the agent adopts each pod through the runtime that made it).
+    fn owns(&self, sandbox: &SandboxId) -> bool {
+        let sandboxes = self.inner.sandboxes.lock().unwrap();
+        sandboxes
+            .get(sandbox)
+            .is_some_and(|record| record.handler == Runtime::name(self))
     }
 
     /// Stops and removes every sandbox, then the bridge and the agent's parent cgroups: what
@@ -207,13 +233,18 @@ fn load_records<T: serde::de::DeserializeOwned>(
 
 impl Runtime for HostRuntime {
     fn name(&self) -> &str {
-        "host"
+        if self.images.is_some() {
+            "embedded"
+        } else {
+            "host"
+        }
     }
 
     async fn run_sandbox(&self, config: &SandboxConfig) -> Result<Sandbox> {
         let inner = Arc::clone(&self.inner);
         let config = config.clone();
-        blocking(move || inner.run_sandbox(config)).await
+        let handler = Runtime::name(self).to_owned();
+        blocking(move || inner.run_sandbox(config, &handler)).await
     }
 
     async fn stop_sandbox(&self, id: &SandboxId) -> Result<()> {
@@ -248,7 +279,8 @@ impl Runtime for HostRuntime {
     ) -> Result<ContainerId> {
         let inner = Arc::clone(&self.inner);
         let (sandbox, config) = (sandbox.clone(), config.clone());
-        blocking(move || inner.create_container(&sandbox, config)).await
+        let images = self.images.clone();
+        blocking(move || inner.create_container(&sandbox, config, images.as_ref())).await
     }
 
     async fn start_container(&self, id: &ContainerId) -> Result<()> {
@@ -282,6 +314,7 @@ impl Runtime for HostRuntime {
         let sandboxes = self.inner.sandboxes.lock().unwrap();
         Ok(sandboxes
             .values()
+            .filter(|record| record.handler == Runtime::name(self))
             .map(|record| SandboxInfo {
                 id: record.id.clone(),
                 config: record.config.clone(),
@@ -303,8 +336,14 @@ impl Runtime for HostRuntime {
         for id in &ids {
             self.inner.refresh(id);
         }
-        let containers = self.inner.containers.lock().unwrap();
-        Ok(containers.values().map(container::status_of).collect())
+        let containers: Vec<ContainerStatus> = {
+            let containers = self.inner.containers.lock().unwrap();
+            containers.values().map(container::status_of).collect()
+        };
+        Ok(containers
+            .into_iter()
+            .filter(|status| self.owns(&status.sandbox))
+            .collect())
     }
 
     async fn exec_sync(

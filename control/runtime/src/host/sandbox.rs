@@ -40,7 +40,7 @@ impl Inner {
             .collect()
     }
 
-    pub(super) fn run_sandbox(&self, config: SandboxConfig) -> Result<Sandbox> {
+    pub(super) fn run_sandbox(&self, config: SandboxConfig, handler: &str) -> Result<Sandbox> {
         let id = SandboxId(state::new_id()?);
         let short = &id.0[..12];
         let mut record = SandboxRecord {
@@ -51,6 +51,7 @@ impl Inner {
             host_veth: (!config.host_network).then(|| format!("kv{short}")),
             cgroup: format!("{}/pod-{}", self.config.cgroup_parent, id.0),
             logs: Vec::new(),
+            handler: handler.to_owned(),
             config,
         };
         std::fs::create_dir_all(self.sandbox_dir(&id))?;

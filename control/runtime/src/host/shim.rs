@@ -10,11 +10,13 @@
 //!   │  "started <pid>" / "error <msg>"   agent), setns(pod net, uts, ipc), unshare(pid),
 //!   │◀────────── one line on stdout      spawns ▼, copies its stdout/stderr into the CRI log,
 //!   │                                   waits, writes exit.json (code, reason, OOM), exits
-//!   │              shim init <dir>      PID 1 of the new pid namespace: unshare(mount), mounts
-//!   │                                   /proc, /etc/{hosts,resolv.conf,hostname}, volumes;
-//!   │                                   joins the container's cgroups (limits already set),
-//!   │                                   chdir, exec(argv) with exactly the given env. Failing
-//!   │                                   that, it writes why on fd 0 (the status pipe)
+//!   │              shim init <dir>      PID 1 of the new pid namespace: unshare(mount), joins
+//!   │                                   the container's cgroups (limits already set), mounts
+//!   │                                   /proc, /etc/{hosts,resolv.conf,hostname}, volumes (or,
+//!   │                                   with an image, builds its root: embedded/rootfs.rs);
+//!   │                                   the image's user, chdir, exec(argv) with exactly the
+//!   │                                   given env. Failing that, it writes why on fd 0 (the
+//!   │                                   status pipe)
 //! agent ──spawn──▶ shim exec <dir> argv joins the init's namespaces and cgroups, runs argv,
 //!                                       exits with its code
 //! agent ──spawn──▶ shim exec-tty …      the same with a terminal (the agent's pty on fds 0-2):
@@ -328,16 +330,27 @@ fn prepare_and_exec(dir: &Path) -> ShimResult<std::convert::Infallible> {
         None,
         MsFlags::MS_REC | MsFlags::MS_PRIVATE,
     )?;
-    mount(
-        Some(Path::new("proc")),
-        Path::new("/proc"),
-        Some("proc"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-    )?;
-    for volume in &spec.mounts {
-        bind(&volume.host_path, &volume.container_path, volume.read_only)?;
-    }
+    // Before any root change: the cgroup files are the host's.
     super::cgroup::join(&spec.cgroup_dirs).map_err(|e| e.to_string())?;
+    match &spec.rootfs {
+        Some(rootfs) => crate::embedded::rootfs::enter(rootfs, &spec.mounts)?,
+        None => {
+            mount(
+                Some(Path::new("proc")),
+                Path::new("/proc"),
+                Some("proc"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            )?;
+            for volume in &spec.mounts {
+                bind(&volume.host_path, &volume.container_path, volume.read_only)?;
+            }
+        }
+    }
+    if spec.rootfs.is_some() {
+        // As runc: a working directory the image lacks is made.
+        let _ = std::fs::create_dir_all(&spec.working_dir);
+    }
+    become_user(spec.user.as_ref())?;
     std::env::set_current_dir(&spec.working_dir).map_err(|e| {
         format!(
             "chdir to cwd ({:?}) set in config.json failed: {}",
@@ -429,6 +442,7 @@ fn exec(dir: &Path, argv: &[String], tty: bool) -> ShimResult<i32> {
     for (file, flag) in &namespaces {
         nix::sched::setns(file, *flag).map_err(context(format!("setns {flag:?}")))?;
     }
+    become_user(spec.user.as_ref())?;
     let _ = std::env::set_current_dir(&spec.working_dir);
     let program = match resolve(&argv[0], &spec.env) {
         Ok(program) => program,
@@ -494,9 +508,25 @@ fn resolve(name: &str, env: &[(String, String)]) -> ShimResult<PathBuf> {
         .ok_or_else(|| format!("exec: {name:?}: executable file not found in $PATH"))
 }
 
+/// Takes the image user's ids (groups first: after setuid they could not change).
+fn become_user(user: Option<&crate::embedded::UserIds>) -> ShimResult<()> {
+    let Some(user) = user else {
+        return Ok(());
+    };
+    let groups: Vec<nix::unistd::Gid> = user
+        .groups
+        .iter()
+        .map(|g| nix::unistd::Gid::from_raw(*g))
+        .collect();
+    nix::unistd::setgroups(&groups).map_err(context("setgroups"))?;
+    nix::unistd::setgid(nix::unistd::Gid::from_raw(user.gid)).map_err(context("setgid"))?;
+    nix::unistd::setuid(nix::unistd::Uid::from_raw(user.uid)).map_err(context("setuid"))?;
+    Ok(())
+}
+
 /// Bind-mounts `source` on `target` (made, as a directory or a file like the source, if
 /// missing), read-only when asked.
-fn bind(source: &Path, target: &Path, read_only: bool) -> ShimResult<()> {
+pub(crate) fn bind(source: &Path, target: &Path, read_only: bool) -> ShimResult<()> {
     let metadata = source
         .metadata()
         .map_err(|e| format!("mount source {:?}: {}", source, io_reason(&e)))?;
@@ -524,7 +554,8 @@ fn bind(source: &Path, target: &Path, read_only: bool) -> ShimResult<()> {
     Ok(())
 }
 
-fn mount(
+/// nix's mount with the shim's error text.
+pub(crate) fn mount(
     source: Option<&Path>,
     target: &Path,
     fstype: Option<&str>,

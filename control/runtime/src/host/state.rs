@@ -42,6 +42,13 @@ pub struct SandboxRecord {
     /// Its containers' log files, removed with it.
     #[serde(default)]
     pub logs: Vec<PathBuf>,
+    /// The runtime handler that made it (`host` or `embedded`: both share this state).
+    #[serde(default = "host_handler")]
+    pub handler: String,
+}
+
+fn host_handler() -> String {
+    "host".into()
 }
 
 /// Where a container is, as persisted by the runtime.
@@ -122,6 +129,12 @@ pub struct Spec {
     /// Its stdin and terminal.
     #[serde(default)]
     pub stdio: crate::Stdio,
+    /// The container's own root (the `embedded` runtime); none runs on the host's.
+    #[serde(default)]
+    pub rootfs: Option<crate::embedded::RootfsSpec>,
+    /// Who the process runs as; none keeps the shim's (root).
+    #[serde(default)]
+    pub user: Option<crate::embedded::UserIds>,
 }
 
 /// Writes `bytes` to `path` atomically.

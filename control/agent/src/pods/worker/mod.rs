@@ -19,8 +19,8 @@ use k8s_openapi::api::core::v1::{Container, ContainerStateTerminated, Pod, PodCo
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use keel_runtime::{
-    ContainerConfig, ContainerId, ContainerState, ContainerStatus, Limits, SandboxConfig,
-    SandboxId, SandboxInfo,
+    ContainerConfig, ContainerId, ContainerState, ContainerStatus, Limits, RuntimeError,
+    SandboxConfig, SandboxId, SandboxInfo,
 };
 use kube::api::Api;
 use kube::ResourceExt as _;
@@ -435,6 +435,33 @@ impl Worker {
         )
     }
 
+    /// The image could not be had: `ErrImagePull` the first time, `ImagePullBackOff` while
+    /// it keeps failing (retried on the resync timer), with kubelet's events.
+    fn image_pull_failed(&mut self, name: &str, image: &str, message: &str) {
+        let record = self.containers.entry(name.to_owned()).or_default();
+        let again = record
+            .waiting
+            .as_ref()
+            .is_some_and(|(reason, _)| reason == "ErrImagePull" || reason == "ImagePullBackOff");
+        let events = &self.node.events;
+        if again {
+            record.waiting = Some((
+                "ImagePullBackOff".to_owned(),
+                format!("Back-off pulling image {image:?}: ErrImagePull: {message}"),
+            ));
+            let backoff = format!("Back-off pulling image {image:?}");
+            events.record(&self.pod, Some(name), false, "BackOff", backoff);
+            let error = "Error: ImagePullBackOff".to_owned();
+            events.record(&self.pod, Some(name), true, "Failed", error);
+        } else {
+            record.waiting = Some(("ErrImagePull".to_owned(), message.to_owned()));
+            let failed = format!("Failed to pull image {image:?}: {message}");
+            events.record(&self.pod, Some(name), true, "Failed", failed);
+            let error = "Error: ErrImagePull".to_owned();
+            events.record(&self.pod, Some(name), true, "Failed", error);
+        }
+    }
+
     /// Creates and starts the next attempt of `container`, recording why when it cannot.
     async fn start(&mut self, container: &Container) {
         let (handler, runtime) = self.runtime.clone().expect("a runtime");
@@ -460,7 +487,7 @@ impl Worker {
             Err(message) => return fail(self, "CreateContainerConfigError", message),
         };
         let argv = env::argv(container, &env);
-        if argv.is_empty() && handler != "hollow" {
+        if argv.is_empty() && handler == "host" {
             // The host runtime has no image to read an entrypoint from.
             return fail(
                 self,
@@ -506,20 +533,13 @@ impl Worker {
                     format!("create container log directory for container {name} failed: {e}"),
                 );
             }
-            let image = container.image.clone().unwrap_or_default();
-            self.node.events.record(
-                &self.pod,
-                Some(&name),
-                false,
-                "Pulled",
-                format!("Container image {image:?} already present on machine"),
-            );
         }
         let config = ContainerConfig {
             name: name.clone(),
             attempt,
             image: container.image.clone().unwrap_or_default(),
             argv,
+            command_given: container.command.as_ref().is_some_and(|c| !c.is_empty()),
             working_dir: container.working_dir.as_ref().map(Into::into),
             env,
             mounts,
@@ -534,8 +554,23 @@ impl Worker {
         };
         let id = match runtime.create_container(&sandbox, &config).await {
             Ok(id) => id,
+            Err(RuntimeError::ImagePull { image, message }) => {
+                return self.image_pull_failed(&name, &image, &message)
+            }
             Err(e) => return fail(self, "CreateContainerError", e.to_string()),
         };
+        if handler != "hollow" {
+            self.node.events.record(
+                &self.pod,
+                Some(&name),
+                false,
+                "Pulled",
+                format!(
+                    "Container image {:?} already present on machine",
+                    config.image
+                ),
+            );
+        }
         let record = self.containers.entry(name.clone()).or_default();
         record.next_attempt = attempt + 1;
         record.waiting = None;
