@@ -32,12 +32,25 @@ const BRIDGE: &str = "keelit-svcbr";
 const PROXY_LINK: &str = "keelit-svc0";
 const NODE: &str = "proxy-node";
 
-/// Removes this test's links and route, whatever happened (each `ip` fails quietly when
-/// there is nothing to remove).
-struct NetworkGuard;
+/// Removes this test's pods (processes, network namespaces, cgroups), links and route,
+/// whatever happened (each step finds nothing left after a clean run).
+struct NetworkGuard {
+    host: Option<HostRuntime>,
+}
 
 impl Drop for NetworkGuard {
     fn drop(&mut self) {
+        if let Some(host) = self.host.take() {
+            // Drop cannot await: tear down on a runtime of its own, on a thread of its own.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                let _ = runtime.block_on(host.teardown_all());
+            })
+            .join();
+        }
         for args in [
             vec!["link", "del", PROXY_LINK],
             vec!["link", "del", BRIDGE],
@@ -120,12 +133,15 @@ async fn ready_pods(pods: &Api<Pod>, app: &str, count: usize) -> Vec<Pod> {
     .await
 }
 
-/// What `wget` in the client pod gets from `url` (its exit code and body).
+/// What `wget` in the client pod gets from `url` (its exit code and body). busybox 1.35's
+/// `wget -T` crashes, so `timeout` bounds it.
 async fn wget(host: &HostRuntime, client: &ContainerId, url: &str) -> (i32, String) {
-    let argv: Vec<String> = ["busybox", "wget", "-q", "-T", "3", "-O", "-", url]
-        .into_iter()
-        .map(String::from)
-        .collect();
+    let argv: Vec<String> = [
+        "busybox", "timeout", "3", "busybox", "wget", "-q", "-O", "-", url,
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
     let output = host
         .exec_sync(client, &argv, Duration::from_secs(10))
         .await
@@ -157,7 +173,10 @@ async fn node_get(address: std::net::SocketAddr) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or_default();
-    assert!(head.starts_with("HTTP/1.0 200"), "response: {response}");
+    assert!(
+        head.starts_with("HTTP/1.") && head.lines().next().unwrap().contains(" 200 "),
+        "response: {response}"
+    );
     body.trim().to_owned()
 }
 
@@ -169,7 +188,9 @@ fn www_dir(agent_dir: &Path, pod: &Pod) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn services_reach_ready_pods_through_the_node_proxy() {
-    let _guard = NetworkGuard;
+    // Made before the guard, so dropped after it: the teardown reads the runtime's state.
+    let dir = tempfile::tempdir().unwrap();
+    let mut guard = NetworkGuard { host: None };
     let cp = ControlPlane::start(1).await;
     let apiserver = &cp.cluster.apiservers[0];
     let admin = apiserver.client("admin", &["system:masters"]);
@@ -190,7 +211,6 @@ async fn services_reach_ready_pods_through_the_node_proxy() {
     ));
 
     // One node on the host runtime, and its proxy.
-    let dir = tempfile::tempdir().unwrap();
     let host = HostRuntime::new(HostConfig {
         data_dir: dir.path().join("runtime-host"),
         pod_cidr: POD_CIDR.parse().unwrap(),
@@ -199,6 +219,7 @@ async fn services_reach_ready_pods_through_the_node_proxy() {
         shim: vec![env!("CARGO_BIN_EXE_keel").into(), "runtime-shim".into()],
     })
     .unwrap();
+    guard.host = Some(host.clone());
     let agent_dir = dir.path().join("agent");
     let mut config = NodeConfig::new(NODE, agent_dir.clone(), "host");
     config.pod_cidr = Some(POD_CIDR.into());
@@ -263,7 +284,13 @@ async fn services_reach_ready_pods_through_the_node_proxy() {
         .map(|p| p.metadata.name.clone().unwrap())
         .collect();
     let client_pod = ready_pods(&pods, "client", 1).await.remove(0);
-    let client_id = client_pod.status.as_ref().unwrap().container_statuses.as_ref().unwrap()[0]
+    let client_id = client_pod
+        .status
+        .as_ref()
+        .unwrap()
+        .container_statuses
+        .as_ref()
+        .unwrap()[0]
         .container_id
         .clone()
         .unwrap();
@@ -272,10 +299,14 @@ async fn services_reach_ready_pods_through_the_node_proxy() {
     // The ClusterIP answers from the client pod once the proxy has both endpoints, and
     // requests alternate over them.
     eventually("the ClusterIP to answer from both web pods", || async {
-        let seen: BTreeSet<String> = answers(&host, &client_id, &url, 2)
-            .await
-            .into_iter()
-            .collect();
+        let mut seen = BTreeSet::new();
+        for _ in 0..2 {
+            let (code, body) = wget(&host, &client_id, &url).await;
+            if code != 0 {
+                return None;
+            }
+            seen.insert(body);
+        }
         (seen == names).then_some(())
     })
     .await;
@@ -299,20 +330,23 @@ async fn services_reach_ready_pods_through_the_node_proxy() {
     let unready_ip = unready.status.as_ref().unwrap().pod_ip.clone().unwrap();
     std::fs::write(www_dir(&agent_dir, unready).join("unready"), "").unwrap();
     let slices: Api<EndpointSlice> = Api::namespaced(admin.clone(), "default");
-    eventually("the EndpointSlice to mark the backend not ready", || async {
-        let list = slices
-            .list(&ListParams::default().labels("kubernetes.io/service-name=web"))
-            .await
-            .ok()?;
-        list.items
-            .iter()
-            .flat_map(|s| &s.endpoints)
-            .any(|e| {
-                e.addresses.contains(&unready_ip)
-                    && e.conditions.as_ref().and_then(|c| c.ready) == Some(false)
-            })
-            .then_some(())
-    })
+    eventually(
+        "the EndpointSlice to mark the backend not ready",
+        || async {
+            let list = slices
+                .list(&ListParams::default().labels("kubernetes.io/service-name=web"))
+                .await
+                .ok()?;
+            list.items
+                .iter()
+                .flat_map(|s| &s.endpoints)
+                .any(|e| {
+                    e.addresses.contains(&unready_ip)
+                        && e.conditions.as_ref().and_then(|c| c.ready) == Some(false)
+                })
+                .then_some(())
+        },
+    )
     .await;
     eventually("requests to go to the ready backend only", || async {
         let got = answers(&host, &client_id, &url, 4).await;

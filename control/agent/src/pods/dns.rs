@@ -150,7 +150,11 @@ pub fn resolv_conf(
             }
         }
         Resolv {
-            nameservers: cluster.nameservers.iter().map(|ip| ip.to_string()).collect(),
+            nameservers: cluster
+                .nameservers
+                .iter()
+                .map(|ip| ip.to_string())
+                .collect(),
             searches,
             options: vec![("ndots".into(), Some("5".into()))],
         }
@@ -173,8 +177,10 @@ mod tests {
     use serde_json::json;
 
     fn pod(spec: serde_json::Value) -> Pod {
-        serde_json::from_value(json!({"metadata": {"name": "p", "namespace": "shop"}, "spec": spec}))
-            .unwrap()
+        serde_json::from_value(
+            json!({"metadata": {"name": "p", "namespace": "shop"}, "spec": spec}),
+        )
+        .unwrap()
     }
 
     fn cluster() -> ClusterDns {
@@ -207,7 +213,10 @@ mod tests {
             .starts_with("nameserver 169.254.64.10\n"));
         // No cluster DNS configured: the node's file, as kubelet falls back.
         let plain = pod(json!({"containers": []}));
-        assert_eq!(resolv_conf(&plain, &ClusterDns::default(), || HOST.into()), None);
+        assert_eq!(
+            resolv_conf(&plain, &ClusterDns::default(), || HOST.into()),
+            None
+        );
     }
 
     #[test]

@@ -1,14 +1,18 @@
-//! The proxy's addresses in the node's network namespace: a dummy interface holding every
-//! ClusterIP as a /32 (so the kernel delivers traffic for them locally, to the proxy's
-//! sockets), and an `unreachable` route for the whole service range (so a ClusterIP nobody
+//! The proxy's addresses in the node's network namespace: a link holding every ClusterIP as
+//! a /32 (so the kernel delivers traffic for them locally, to the proxy's sockets), and an `unreachable` route for the whole service range (so a ClusterIP nobody
 //! holds fails at once with "no route to host" instead of leaving the machine by its default
 //! route).
 //!
 //! ```text
 //!   host netns
-//!     keel-svc (dummy, up)   169.254.64.1/32  169.254.64.7/32 …   local: the proxy listens
+//!     keel-svc (bridge, up)  169.254.64.1/32  169.254.64.7/32 …   local: the proxy listens
 //!     unreachable 169.254.64.0/20                                 everything else in the range
 //! ```
+//!
+//! The link is a bridge without ports: kube-proxy's ipvs mode uses a `dummy` link, but
+//! kernels built without the dummy driver (this machine's) lack it, and every kernel the host
+//! runtime works on has bridges; an admin-up bridge gets the local routes of its addresses
+//! just as a dummy does, carrier or not.
 //!
 //! Set with iproute2's `ip` (as the host runtime sets pod links), batched: one process per
 //! change. [`Interface`] removes both on [`Interface::remove`] and, as a last resort, on drop,
@@ -23,7 +27,7 @@ use std::process::Stdio;
 
 use crate::error::{Error, Result};
 
-/// The dummy interface and the unreachable route, owned by one proxy.
+/// The address-holding link and the unreachable route, owned by one proxy.
 #[derive(Debug)]
 pub struct Interface {
     name: String,
@@ -45,7 +49,7 @@ impl Interface {
             ip_batch(&[format!("link del {name}")])?;
         }
         let mut commands = vec![
-            format!("link add {name} type dummy"),
+            format!("link add {name} type bridge"),
             format!("link set {name} up"),
         ];
         if let Some(cidr) = service_cidr {

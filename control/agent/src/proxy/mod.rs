@@ -4,7 +4,7 @@
 //! ```text
 //!  Services, EndpointSlices ──watch──▶ reflectors ──change──▶ table.rs: frontends → backends
 //!                                                                  │ reconcile
-//!            interface.rs: dummy link keel-svc with each ClusterIP/32, ◀┤
+//!            interface.rs: link keel-svc holding each ClusterIP/32,     ◀┤
 //!                          unreachable route for the service range      │
 //!            tcp.rs / udp.rs: a socket per frontend ◀──────────────────────┘
 //!                 accept ─▶ balancer.rs (round robin, ClientIP affinity) ─▶ backend
@@ -17,7 +17,7 @@
 //! binary, and no pure-Rust nftables netlink crate is in use here (`rustables` would have to
 //! be vetted; `nftnl`/`mnl` bind the C libraries). A userspace proxy needs nothing but
 //! iproute2's `ip`, which the host runtime already uses: the ClusterIPs become local
-//! addresses on a dummy link, so the kernel delivers pod and node traffic to them to sockets
+//! addresses on a link of their own, so the kernel delivers pod and node traffic to them to sockets
 //! this module owns, and each connection is spliced to a chosen endpoint. That gives, beyond
 //! kube-proxy's kernel modes:
 //! - backends on loopback work (the `kubernetes` service's members on 127.0.0.1);
@@ -67,7 +67,7 @@ use table::{Frontend, Protocol, Table};
 /// The proxy's settings.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
-    /// The dummy link that holds the ClusterIPs (kube-proxy's ipvs mode calls its
+    /// The link that holds the ClusterIPs (kube-proxy's ipvs mode calls its
     /// `kube-ipvs0`). One per network namespace: two proxies must not share a name.
     pub interface: String,
     /// The service range (`--service-cluster-ip-range`), routed `unreachable` so an unheld
@@ -217,17 +217,14 @@ impl Proxy {
             self.frontends.remove(&frontend);
         }
         for (frontend, service_port) in table.frontends {
-            let running = self
-                .frontends
-                .entry(frontend)
-                .or_insert_with(|| Running {
-                    service_port: service_port.clone(),
-                    balancer: Arc::new(Balancer::new(
-                        service_port.backends.clone(),
-                        service_port.affinity,
-                    )),
-                    task: None,
-                });
+            let running = self.frontends.entry(frontend).or_insert_with(|| Running {
+                service_port: service_port.clone(),
+                balancer: Arc::new(Balancer::new(
+                    service_port.backends.clone(),
+                    service_port.affinity,
+                )),
+                task: None,
+            });
             if running.service_port != service_port {
                 running
                     .balancer
@@ -245,44 +242,43 @@ impl Proxy {
             }
         }
     }
-
 }
 
 /// Binds the frontend's socket and starts serving it; `None` (logged) when it cannot be
 /// bound now (the next reconcile tries again).
 fn open(frontend: Frontend, running: &Running) -> Option<JoinHandle<()>> {
-        let address = SocketAddr::new(frontend.address, frontend.port);
-        let name = running.service_port.name.clone();
-        let balancer = Arc::clone(&running.balancer);
-        let bound = match frontend.protocol {
-            Protocol::Tcp => {
-                tcp::bind(address).map(|listener| tokio::spawn(tcp::serve(name, listener, balancer)))
-            }
-            Protocol::Udp => std::net::UdpSocket::bind(address)
-                .and_then(|socket| {
-                    socket.set_nonblocking(true)?;
-                    tokio::net::UdpSocket::from_std(socket)
-                })
-                .map(|socket| tokio::spawn(udp::serve(name, socket, balancer))),
-        };
-        match bound {
-            Ok(task) => {
-                tracing::debug!(
-                    "proxy: {frontend} serves {} ({} backends)",
-                    running.service_port.name,
-                    running.balancer.len()
-                );
-                Some(task)
-            }
-            Err(e) => {
-                tracing::warn!(
-                    "proxy: cannot serve {} on {frontend}: {e}",
-                    running.service_port.name
-                );
-                None
-            }
+    let address = SocketAddr::new(frontend.address, frontend.port);
+    let name = running.service_port.name.clone();
+    let balancer = Arc::clone(&running.balancer);
+    let bound = match frontend.protocol {
+        Protocol::Tcp => {
+            tcp::bind(address).map(|listener| tokio::spawn(tcp::serve(name, listener, balancer)))
+        }
+        Protocol::Udp => std::net::UdpSocket::bind(address)
+            .and_then(|socket| {
+                socket.set_nonblocking(true)?;
+                tokio::net::UdpSocket::from_std(socket)
+            })
+            .map(|socket| tokio::spawn(udp::serve(name, socket, balancer))),
+    };
+    match bound {
+        Ok(task) => {
+            tracing::debug!(
+                "proxy: {frontend} serves {} ({} backends)",
+                running.service_port.name,
+                running.balancer.len()
+            );
+            Some(task)
+        }
+        Err(e) => {
+            tracing::warn!(
+                "proxy: cannot serve {} on {frontend}: {e}",
+                running.service_port.name
+            );
+            None
         }
     }
+}
 
 impl Proxy {
     /// Closes every socket, removes the link and the route.

@@ -117,7 +117,10 @@ pub fn build(
         ) else {
             continue;
         };
-        slices_of.entry((namespace, service)).or_default().push(slice);
+        slices_of
+            .entry((namespace, service))
+            .or_default()
+            .push(slice);
     }
     let mut table = Table::default();
     for service in services {
@@ -213,7 +216,11 @@ fn cluster_ips(service: &Service) -> Vec<IpAddr> {
 /// as kube-proxy counts them: `ready` unset means ready; terminating endpoints are used only
 /// when no endpoint is ready (kube-proxy's ProxyTerminatingEndpoints), as long as they still
 /// serve.
-fn ready_backends(slices: &[&EndpointSlice], port_name: &str, protocol: Protocol) -> Vec<SocketAddr> {
+fn ready_backends(
+    slices: &[&EndpointSlice],
+    port_name: &str,
+    protocol: Protocol,
+) -> Vec<SocketAddr> {
     let mut ready = BTreeSet::new();
     let mut serving_terminating = BTreeSet::new();
     for slice in slices {
@@ -224,7 +231,10 @@ fn ready_backends(slices: &[&EndpointSlice], port_name: &str, protocol: Protocol
             p.name.as_deref().unwrap_or_default() == port_name
                 && Protocol::parse(p.protocol.as_deref()) == Some(protocol)
         });
-        let Some(number) = port.and_then(|p| p.port).and_then(|p| u16::try_from(p).ok()) else {
+        let Some(number) = port
+            .and_then(|p| p.port)
+            .and_then(|p| u16::try_from(p).ok())
+        else {
             continue;
         };
         for endpoint in &slice.endpoints {

@@ -53,11 +53,7 @@ pub async fn serve(name: String, listener: TcpListener, balancer: Arc<Balancer>)
 }
 
 /// Connects `client` to a backend and copies until both directions are done.
-async fn join(
-    mut client: TcpStream,
-    peer: SocketAddr,
-    balancer: &Balancer,
-) -> std::io::Result<()> {
+async fn join(mut client: TcpStream, peer: SocketAddr, balancer: &Balancer) -> std::io::Result<()> {
     let _ = client.set_nodelay(true);
     let mut refused = Vec::new();
     let mut backend = loop {
