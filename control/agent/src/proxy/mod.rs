@@ -24,9 +24,11 @@
 //! - no IP forwarding, masquerade or hairpin rules (the proxy's own connection reaches the
 //!   pod over the node bridge, so a pod reaching itself through its service just works);
 //! - cleanup is one `ip link del` (and the route), reconcile-from-scratch is "make it again".
-//! Its costs, measured by `benches/service_proxy.rs`: a userspace copy per byte and a connect
-//! per connection (see the README's numbers), and backends see the node's address rather
-//! than the client's (as with kube-proxy's userspace mode).
+//!
+//! Its costs: a userspace copy per byte and a second connect per connection, and backends see
+//! the node's address rather than the client's (as with kube-proxy's userspace mode).
+//! `cargo bench -p keel-agent --bench service_proxy` (loopback, alternating rounds) measured
+//! 0.86x the connections/s of going direct and +4 µs per round trip (p50: 17.6 vs 13.4 µs).
 //!
 //! # Behaviour
 //! - New connections go to ready endpoints only, from the moment the EndpointSlice update is
