@@ -241,13 +241,15 @@ pub fn dev_image_store(root: &Path) -> PathBuf {
 
 /// Starts `count` agents named `keel-node-0…`, each in its own process-local task with its own
 /// client certificate and data dir `<root>/agents/<name>`, running pods on `runtime` by default;
-/// each waits for the pod CIDR the node IPAM gives its node.
+/// each waits for the pod CIDR the node IPAM gives its node. Pods resolve names at
+/// `cluster_dns` when given.
 pub async fn start_dev_agents(
     root: &Path,
     pki: &Path,
     server: &str,
     count: usize,
     runtime: &str,
+    cluster_dns: Option<std::net::IpAddr>,
 ) -> anyhow::Result<RunningAgents> {
     let (stop, stopped) = watch::channel(false);
     let mut names = Vec::new();
@@ -261,6 +263,7 @@ pub async fn start_dev_agents(
         let client = client(&kubeconfig, None).await?;
         let mut config = NodeConfig::new(&name, dir, runtime);
         config.api = Some(agent_api(pki, &name, config.address)?);
+        config.cluster_dns.nameservers.extend(cluster_dns);
         let mut stopped = stopped.clone();
         let agent = keel_agent::run(
             client,

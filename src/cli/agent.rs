@@ -66,6 +66,18 @@ pub struct AgentArgs {
     /// The agent API's port on --node-ip (kubelet's 10250; 0: any free port).
     #[arg(long, default_value_t = 10250)]
     pub port: u16,
+    /// Run the node proxy (kube-proxy's job) beside the node: ClusterIPs on the link
+    /// `keel-svc`, NodePorts on --node-ip. Its credentials need list/watch of services and
+    /// endpointslices (kube's `system:node-proxier`).
+    #[arg(long, conflicts_with = "hollow")]
+    pub proxy: bool,
+    /// The cluster's service range, routed unreachable on this node so an unheld ClusterIP
+    /// never leaves it (with --proxy).
+    #[arg(long, requires = "proxy")]
+    pub service_cluster_ip_range: Option<String>,
+    /// The cluster DNS ClusterIP pods' resolv.conf points at (kubelet's --cluster-dns).
+    #[arg(long)]
+    pub cluster_dns: Option<IpAddr>,
 }
 
 impl AgentArgs {
@@ -125,6 +137,7 @@ impl AgentArgs {
                 config.labels = labels.clone();
                 config.taints = taints.clone();
                 config.api = api.clone();
+                config.cluster_dns.nameservers.extend(self.cluster_dns);
                 config
             })
             .collect())
@@ -167,16 +180,36 @@ impl AgentArgs {
             nodes.len(),
             nodes[0].default_runtime
         );
-        keel_agent::run(
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let proxy = self.proxy.then(|| {
+            let config = keel_agent::proxy::ProxyConfig::new(
+                self.node_ip,
+                self.service_cluster_ip_range.as_deref(),
+            );
+            let mut stopped = stopped.clone();
+            tokio::spawn(keel_agent::proxy::run(client.clone(), config, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }))
+        });
+        let mut agent_stopped = stopped;
+        let agent = keel_agent::run(
             client,
             nodes,
             node_agent::make_runtimes(host_shim, None, Default::default()),
-            async {
-                super::serve::shutdown_signal().await;
+            async move {
+                let _ = agent_stopped.wait_for(|s| *s).await;
             },
-        )
-        .await
-        .context("keel agent")
+        );
+        let signal = async {
+            super::serve::shutdown_signal().await;
+            let _ = stop.send(true);
+        };
+        let (result, ()) = tokio::join!(agent, signal);
+        if let Some(proxy) = proxy {
+            // The proxy removes its link and route as it stops.
+            proxy.await?.context("keel agent: node proxy")?;
+        }
+        result.context("keel agent")
     }
 }
 
@@ -229,5 +262,27 @@ mod tests {
             Cli::try_parse_from(["keel", "agent", "--kubeconfig", "k", "--nodes", "2"]).is_err()
         );
         assert!(parse(&["--system-reserved", "disk=1"]).nodes().is_err());
+        let proxied = parse(&[
+            "--proxy",
+            "--service-cluster-ip-range",
+            "169.254.64.0/20",
+            "--cluster-dns",
+            "169.254.64.10",
+        ]);
+        assert!(proxied.proxy);
+        let nodes = proxied.nodes().unwrap();
+        assert_eq!(
+            nodes[0].cluster_dns.nameservers,
+            ["169.254.64.10".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert!(Cli::try_parse_from([
+            "keel",
+            "agent",
+            "--kubeconfig",
+            "k",
+            "--service-cluster-ip-range",
+            "169.254.64.0/20"
+        ])
+        .is_err());
     }
 }

@@ -386,7 +386,12 @@ impl DevCluster {
 
     /// Starts `count` node agents on the first API server (`keel-node-0…`); the node IPAM
     /// gives each a /24 of 169.254.0.0/18 for its pods.
-    pub async fn start_agents(&mut self, count: usize) -> anyhow::Result<()> {
+    /// Their pods' resolv.conf points at `cluster_dns` when given.
+    pub async fn start_agents(
+        &mut self,
+        count: usize,
+        cluster_dns: Option<std::net::IpAddr>,
+    ) -> anyhow::Result<()> {
         let root = self.configs[0]
             .data_dir
             .parent()
@@ -399,6 +404,7 @@ impl DevCluster {
             &server,
             count,
             crate::node_agent::dev_runtime(),
+            cluster_dns,
         )
         .await?;
         self.agents = Some(agents);
@@ -539,8 +545,18 @@ impl DevCommand {
                 let _ = dns_stopped.await;
             },
         ));
+        // The node proxy needs root (a link, addresses, port 53), as the host runtime does:
+        // without it, pods run as bookkeeping and there is nothing to proxy for.
+        let proxy = if self.cluster.nodes > 0 && crate::node_agent::dev_runtime() == "host" {
+            Some(start_dev_proxy(&cluster, dns_addr))
+        } else {
+            None
+        };
+        let dns_service_ip = proxy.as_ref().map(|p| p.dns_ip);
         if self.cluster.nodes > 0 {
-            cluster.start_agents(self.cluster.nodes).await?;
+            cluster
+                .start_agents(self.cluster.nodes, dns_service_ip)
+                .await?;
         }
         println!("keel dev: {} members up", cluster.members.len());
         let scheme = if cluster.tls.is_some() {
@@ -612,6 +628,14 @@ impl DevCommand {
             dns_addr.ip(),
             dns_addr.port()
         );
+        if let Some(proxy) = &proxy {
+            println!(
+                "Services: ClusterIPs in {} on link {}, NodePorts on 127.0.0.1; pods resolve names at {}",
+                keel_apiserver::allocator::DEV_CLUSTER_IP_RANGE,
+                DEV_PROXY_LINK,
+                proxy.dns_ip
+            );
+        }
         println!("Ctrl-C stops the cluster.");
         let any_raft_stopped =
             futures::future::select_all(cluster.members.iter().zip(&cluster.configs).map(
@@ -628,8 +652,71 @@ impl DevCommand {
         }
         let _ = stop_dns.send(());
         let _ = dns.await;
+        if let Some(proxy) = proxy {
+            proxy.stop().await;
+        }
         cluster.stop().await
     }
+}
+
+/// The link holding `keel dev`'s ClusterIPs.
+pub const DEV_PROXY_LINK: &str = "keel-svc";
+
+/// `keel dev`'s node proxy: one for the machine (its nodes share the host's network
+/// namespace), which also serves keel-dns (on loopback) at the ClusterIP kept for cluster DNS.
+struct DevProxy {
+    dns_ip: std::net::IpAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<keel_agent::Result<()>>,
+}
+
+impl DevProxy {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(Err(e)) => tracing::warn!("node proxy: {e}"),
+            Err(e) => tracing::warn!("node proxy: {e}"),
+            Ok(Ok(())) => {}
+        }
+    }
+}
+
+fn start_dev_proxy(cluster: &DevCluster, dns_addr: std::net::SocketAddr) -> DevProxy {
+    use keel_agent::proxy::table::{Frontend, Protocol, ServicePort};
+    let network = keel_apiserver::allocator::ServiceNetwork::default();
+    let dns_ip = std::net::IpAddr::V4(
+        network
+            .dns_service_ip()
+            .expect("the dev range holds ten addresses"),
+    );
+    let mut config = keel_agent::proxy::ProxyConfig::new(
+        [127, 0, 0, 1].into(),
+        Some(keel_apiserver::allocator::DEV_CLUSTER_IP_RANGE),
+    );
+    config.interface = DEV_PROXY_LINK.into();
+    for protocol in [Protocol::Udp, Protocol::Tcp] {
+        config.fixed.insert(
+            Frontend {
+                address: dns_ip,
+                port: 53,
+                protocol,
+            },
+            ServicePort {
+                name: "kube-system/kube-dns:dns (keel-dns)".into(),
+                backends: vec![dns_addr],
+                affinity: None,
+            },
+        );
+    }
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(keel_agent::proxy::run(
+        cluster.apiservers[0].client("system:kube-proxy", &[]),
+        config,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    DevProxy { dns_ip, stop, task }
 }
 
 #[cfg(test)]

@@ -113,6 +113,8 @@ pub struct NodeConfig {
     pub api: Option<crate::server::ApiConfig>,
     /// Timers.
     pub timings: Timings,
+    /// The cluster DNS pods are pointed at (kubelet's `--cluster-dns`, `--cluster-domain`).
+    pub cluster_dns: crate::pods::dns::ClusterDns,
 }
 
 impl NodeConfig {
@@ -131,6 +133,7 @@ impl NodeConfig {
             api_port: None,
             api: None,
             timings: Timings::default(),
+            cluster_dns: Default::default(),
         }
     }
 }

@@ -14,6 +14,8 @@
 //! ```
 //!
 //! Layout: `server/` (the agent's HTTPS API: logs and exec for the API server's proxy),
+//! `proxy/` (the node proxy, kube-proxy's job: Services' ClusterIPs and NodePorts, run once
+//! per network namespace by [`proxy::run`]),
 //! `config.rs` (settings and flags' parsing), `machine.rs` (capacity and nodeInfo read
 //! from the machine), `node.rs`, `heartbeat.rs`, `source.rs`, `pods/` (workers, status,
 //! environment, volumes, back-off), `events.rs` (kubelet's events), `runtimes.rs` (runtimes
@@ -26,6 +28,7 @@ pub mod heartbeat;
 pub mod machine;
 pub mod node;
 pub mod pods;
+pub mod proxy;
 pub mod quantity;
 pub mod runtimes;
 pub mod server;

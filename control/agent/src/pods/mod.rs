@@ -9,10 +9,11 @@
 //!
 //! Layout: `worker/` (one pod's sync; `report.rs` its status, `stopping.rs` probes and
 //! deletion), `status.rs` (phase and conditions, pure),
-//! `env.rs` (environment and `$(VAR)`), `volumes.rs`, `hooks.rs` (preStop), `backoff.rs`
+//! `env.rs` (environment and `$(VAR)`), `dns.rs` (resolv.conf from dnsPolicy), `volumes.rs`, `hooks.rs` (preStop), `backoff.rs`
 //! (CrashLoopBackOff), `labels.rs` (what the runtime keeps for adoption).
 
 pub mod backoff;
+pub mod dns;
 pub mod env;
 pub mod hooks;
 pub mod labels;

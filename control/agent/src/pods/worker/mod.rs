@@ -711,7 +711,9 @@ impl Worker {
                 spec.hostname.clone().unwrap_or(pod_name)
             },
             host_network,
-            resolv_conf: None,
+            resolv_conf: super::dns::resolv_conf(&self.pod, &self.node.config.cluster_dns, || {
+                std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
+            }),
             limits: pod_limits(&spec.containers),
             labels: labels::sandbox(&self.pod),
         };
