@@ -91,6 +91,7 @@ impl Node {
             limits: Limits::default(),
             log_path: self.dir.path().join(format!("logs/{name}.log")),
             labels: BTreeMap::new(),
+            stdio: Default::default(),
         }
     }
 

@@ -179,6 +179,7 @@ mod tests {
             limits: Default::default(),
             log_path: "/dev/null".into(),
             labels: Default::default(),
+            stdio: Default::default(),
         }
     }
 
