@@ -58,9 +58,8 @@ fn write_frame(out: &mut impl Write, channel: u8, payload: &[u8]) -> io::Result<
     out.write_all(&frame)
 }
 
-fn read_frame(input: &mut impl Read) -> io::Result<(u8, Vec<u8>)> {
-    let mut header = [0u8; 5];
-    input.read_exact(&mut header)?;
+/// A frame header's payload length, refused past [`MAX_FRAME`] (both sides read frames).
+fn payload_length(header: &[u8; 5]) -> io::Result<usize> {
     let length = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
     if length > MAX_FRAME {
         return Err(io::Error::new(
@@ -68,7 +67,13 @@ fn read_frame(input: &mut impl Read) -> io::Result<(u8, Vec<u8>)> {
             "attach frame too large",
         ));
     }
-    let mut payload = vec![0u8; length];
+    Ok(length)
+}
+
+fn read_frame(input: &mut impl Read) -> io::Result<(u8, Vec<u8>)> {
+    let mut header = [0u8; 5];
+    input.read_exact(&mut header)?;
+    let mut payload = vec![0u8; payload_length(&header)?];
     input.read_exact(&mut payload)?;
     Ok((header[0], payload))
 }
@@ -347,14 +352,7 @@ async fn read_frame_async(
 ) -> io::Result<(u8, Vec<u8>)> {
     let mut header = [0u8; 5];
     input.read_exact(&mut header).await?;
-    let length = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
-    if length > MAX_FRAME {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "attach frame too large",
-        ));
-    }
-    let mut payload = vec![0u8; length];
+    let mut payload = vec![0u8; payload_length(&header)?];
     input.read_exact(&mut payload).await?;
     Ok((header[0], payload))
 }
