@@ -6,6 +6,7 @@
 use std::process::Stdio;
 
 use crate::agent_streams::{is_root, Kubectl, Teardown};
+use crate::kube_api::kubectl::ProductionMember;
 use crate::poll::eventually;
 
 const NODE: &str = "proc-node";
@@ -18,49 +19,13 @@ async fn kubectl_logs_and_exec_through_keel_serve_and_keel_agent() {
         eprintln!("skipping: the host runtime needs root (network namespaces, cgroups)");
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
     let keel = env!("CARGO_BIN_EXE_keel");
-    let pki = dir.path().join("pki");
-    let pki_dir = pki.to_str().unwrap();
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(keel)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "keel {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let (client, peer, api, agent_port) = (
-        crate::free_port(),
-        crate::free_port(),
-        crate::free_port(),
-        crate::free_port(),
-    );
-    run(&["pki", "init", "--dir", pki_dir, "--nodes", "n1=127.0.0.1"]);
-    run(&[
-        "pki",
-        "client",
-        "kube-apiserver-kubelet-client",
-        "--dir",
-        pki_dir,
-    ]);
-    let kubeconfig = dir.path().join("admin.kubeconfig");
-    let server = format!("https://127.0.0.1:{api}");
-    run(&[
-        "pki",
-        "kubeconfig",
-        "--dir",
-        pki_dir,
-        "--server",
-        &server,
-        "--out",
-        kubeconfig.to_str().unwrap(),
-    ]);
+    let member = ProductionMember::prepare();
+    member.run_pki(&["client", "kube-apiserver-kubelet-client"]);
+    let (pki, kubeconfig) = (&member.pki, &member.kubeconfig);
+    let agent_port = crate::free_port();
 
-    let data = dir.path().join("agent");
+    let data = member.dir.path().join("agent");
     let host_config = keel::node_agent::host_config(
         &data,
         NODE,
@@ -72,34 +37,16 @@ async fn kubectl_logs_and_exec_through_keel_serve_and_keel_agent() {
     let _teardown = Teardown(Some(
         keel_runtime::host::HostRuntime::new(host_config).unwrap(),
     ));
-    let client_url = format!("http://127.0.0.1:{client}");
-    let peer_url = format!("http://127.0.0.1:{peer}");
-    let _member = tokio::process::Command::new(keel)
-        .args(["serve", "--name", "n1", "--control-plane"])
-        .arg("--data-dir")
-        .arg(dir.path().join("n1"))
-        .args(["--listen-client-urls", &client_url])
-        .args(["--advertise-client-urls", &client_url])
-        .args(["--listen-peer-urls", &peer_url])
-        .args(["--initial-advertise-peer-urls", &peer_url])
-        .args(["--apiserver-port", &api.to_string()])
+    let _member = member
+        .serve()
         .args(["--cluster-cidr", "169.254.0.0/18"])
         .args(["--service-cluster-ip-range", "169.254.64.0/20"])
-        .arg("--apiserver-cert-file")
-        .arg(pki.join("n1.crt"))
-        .arg("--apiserver-key-file")
-        .arg(pki.join("n1.key"))
-        .arg("--apiserver-client-ca-file")
-        .arg(pki.join("ca.crt"))
         .arg("--kubelet-client-certificate")
         .arg(pki.join("kube-apiserver-kubelet-client.crt"))
         .arg("--kubelet-client-key")
         .arg(pki.join("kube-apiserver-kubelet-client.key"))
         .arg("--kubelet-certificate-authority")
         .arg(pki.join("ca.crt"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .expect("keel serve");
     let kubectl = Kubectl {
@@ -114,7 +61,7 @@ async fn kubectl_logs_and_exec_through_keel_serve_and_keel_agent() {
     let _agent = tokio::process::Command::new(keel)
         .arg("agent")
         .arg("--kubeconfig")
-        .arg(&kubeconfig)
+        .arg(kubeconfig)
         .args([
             "--node-name",
             NODE,

@@ -354,66 +354,88 @@ fn watch_and_delete(kubectl: &Kubectl) {
     let _ = watch.wait();
 }
 
+/// A one-member production control plane's files and ports: certificates from `keel pki init`
+/// (member `n1` on 127.0.0.1), an admin kubeconfig from `keel pki kubeconfig`, free ports.
+pub(crate) struct ProductionMember {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) pki: std::path::PathBuf,
+    pub(crate) kubeconfig: std::path::PathBuf,
+    client: u16,
+    peer: u16,
+    api: u16,
+}
+
+impl ProductionMember {
+    pub(crate) fn prepare() -> ProductionMember {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = dir.path().join("pki");
+        let kubeconfig = dir.path().join("admin.kubeconfig");
+        let member = ProductionMember {
+            pki,
+            kubeconfig,
+            client: crate::free_port(),
+            peer: crate::free_port(),
+            api: crate::free_port(),
+            dir,
+        };
+        member.run_pki(&["init", "--nodes", "n1=127.0.0.1"]);
+        let server = format!("https://127.0.0.1:{}", member.api);
+        let out = member.kubeconfig.to_str().unwrap().to_owned();
+        member.run_pki(&["kubeconfig", "--server", &server, "--out", &out]);
+        member
+    }
+
+    /// Runs `keel pki ARGS --dir <pki>`, which must succeed.
+    pub(crate) fn run_pki(&self, pki_args: &[&str]) {
+        let out = Command::new(env!("CARGO_BIN_EXE_keel"))
+            .arg("pki")
+            .args(pki_args)
+            .arg("--dir")
+            .arg(&self.pki)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "keel pki {pki_args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `keel serve --control-plane` for member n1 with its certificates, quiet, killed on drop;
+    /// callers add their own flags and spawn it.
+    pub(crate) fn serve(&self) -> tokio::process::Command {
+        let client_url = format!("http://127.0.0.1:{}", self.client);
+        let peer_url = format!("http://127.0.0.1:{}", self.peer);
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_keel"));
+        command
+            .args(["serve", "--name", "n1", "--control-plane"])
+            .arg("--data-dir")
+            .arg(self.dir.path().join("n1"))
+            .args(["--listen-client-urls", &client_url])
+            .args(["--advertise-client-urls", &client_url])
+            .args(["--listen-peer-urls", &peer_url])
+            .args(["--initial-advertise-peer-urls", &peer_url])
+            .args(["--apiserver-port", &self.api.to_string()])
+            .arg("--apiserver-cert-file")
+            .arg(self.pki.join("n1.crt"))
+            .arg("--apiserver-key-file")
+            .arg(self.pki.join("n1.key"))
+            .arg("--apiserver-client-ca-file")
+            .arg(self.pki.join("ca.crt"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        command
+    }
+}
+
 /// `keel serve --control-plane` as a production member runs it: certificates from `keel pki`,
 /// a kubeconfig from `keel pki kubeconfig`, kubectl against the process.
 #[tokio::test]
 async fn keel_serve_control_plane_serves_kubectl() {
-    let dir = tempfile::tempdir().unwrap();
-    let keel = env!("CARGO_BIN_EXE_keel");
-    let pki = dir.path().join("pki");
-    let (client, peer, api) = (crate::free_port(), crate::free_port(), crate::free_port());
-    let run = |args: &[&str]| {
-        let out = Command::new(keel).args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "keel {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let pki_dir = pki.to_str().unwrap();
-    run(&["pki", "init", "--dir", pki_dir, "--nodes", "n1=127.0.0.1"]);
-    let kubeconfig = dir.path().join("admin.kubeconfig");
-    let server = format!("https://127.0.0.1:{api}");
-    run(&[
-        "pki",
-        "kubeconfig",
-        "--dir",
-        pki_dir,
-        "--server",
-        &server,
-        "--out",
-        kubeconfig.to_str().unwrap(),
-    ]);
-    let client_url = format!("http://127.0.0.1:{client}");
-    let peer_url = format!("http://127.0.0.1:{peer}");
-    let mut member = tokio::process::Command::new(keel)
-        .args(["serve", "--name", "n1", "--control-plane"])
-        .arg("--data-dir")
-        .arg(dir.path().join("n1"))
-        .args([
-            "--listen-client-urls",
-            &client_url,
-            "--advertise-client-urls",
-            &client_url,
-        ])
-        .args([
-            "--listen-peer-urls",
-            &peer_url,
-            "--initial-advertise-peer-urls",
-            &peer_url,
-        ])
-        .args(["--apiserver-port", &api.to_string()])
-        .arg("--apiserver-cert-file")
-        .arg(pki.join("n1.crt"))
-        .arg("--apiserver-key-file")
-        .arg(pki.join("n1.key"))
-        .arg("--apiserver-client-ca-file")
-        .arg(pki.join("ca.crt"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("keel serve");
+    let production = ProductionMember::prepare();
+    let kubeconfig = production.kubeconfig.clone();
+    let mut member = production.serve().spawn().expect("keel serve");
     let cache = tempfile::tempdir().unwrap();
     let output = tokio::task::spawn_blocking(move || {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
