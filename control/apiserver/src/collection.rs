@@ -22,7 +22,7 @@ use crate::rest::{Api, Call, Reply};
 use crate::selector::{self, FieldSelector, LabelSelector};
 use crate::storage::prefix_end;
 use crate::table::IncludeObject;
-use crate::watch_cache::{decode, CacheEvent, EventType, Next, Shard};
+use crate::watch_cache::{decode, CacheEvent, Cached, EventType, Next, Shard};
 
 /// How long a list at resourceVersion N waits for the cache to reach N before reading the
 /// store at N instead (which is as good: NotOlderThan N). Short, because the cache's revision
@@ -304,12 +304,10 @@ impl Api {
         // A watch from "" or "0" starts with the current state as ADDED events.
         let (initial, position) = match rv {
             None | Some(0) => {
-                let (objects, at) = shard.list(&prefix);
-                let objects: Vec<Value> = objects
-                    .iter()
-                    .filter(|o| filter.matches(o))
-                    .map(|o| (**o).clone())
-                    .collect();
+                let (mut objects, at) = shard.list_cached(&prefix);
+                if !filter.is_everything() {
+                    objects.retain(|o| o.value().is_some_and(|o| filter.matches(&o)));
+                }
                 (objects, at)
             }
             Some(n) => (Vec::new(), n),
@@ -445,10 +443,10 @@ struct Watcher {
 }
 
 impl Watcher {
-    async fn run(mut self, initial: Vec<Value>, initial_events_end: bool, timeout: Duration) {
+    async fn run(mut self, initial: Vec<Arc<Cached>>, initial_events_end: bool, timeout: Duration) {
         let deadline = tokio::time::Instant::now() + timeout;
         for object in initial {
-            if !self.send("ADDED", object).await {
+            if !self.send_cached("ADDED", &object).await {
                 return;
             }
         }
@@ -509,26 +507,20 @@ impl Watcher {
     }
 
     /// Sends one cache event as the filter sees it: an object that starts matching is ADDED,
-    /// one that stops matching is DELETED.
+    /// one that stops matching is DELETED. Objects are decoded only for a selector.
     async fn deliver(&mut self, event: &CacheEvent) -> bool {
-        let key_matches = |object: &Value| {
-            let ns = object["metadata"]["namespace"].as_str().unwrap_or("");
-            let name = object["metadata"]["name"].as_str().unwrap_or("");
-            let key = if self.resource.namespaced {
-                format!("{}{ns}/{name}", self.resource.prefix())
-            } else {
-                format!("{}{name}", self.resource.prefix())
-            };
-            key.starts_with(&self.prefix)
-        };
-        if !key_matches(&event.object) {
+        if !event.key.starts_with(&self.prefix) {
             return true;
         }
-        let now = self.filter.matches(&event.object);
-        let before = event
-            .previous
-            .as_ref()
-            .is_some_and(|p| self.filter.matches(p));
+        let (before, now) = if self.filter.is_everything() {
+            (event.previous.is_some(), event.kind != EventType::Deleted)
+        } else {
+            let matches = |o: &Cached| o.value().is_some_and(|o| self.filter.matches(&o));
+            (
+                event.previous.as_deref().is_some_and(matches),
+                matches(&event.object),
+            )
+        };
         let kind = match (event.kind, before, now) {
             (EventType::Added, _, true) => "ADDED",
             (EventType::Modified, true, true) => "MODIFIED",
@@ -537,11 +529,22 @@ impl Watcher {
             (EventType::Deleted, true, _) => "DELETED",
             _ => return true,
         };
+        self.send_cached(kind, &event.object).await
+    }
+
+    /// Sends `object`: as stored (one encoding shared by every watcher) unless a table or a
+    /// custom resource's version asks for changes. An object that is not JSON is skipped.
+    async fn send_cached(&mut self, kind: &str, object: &Cached) -> bool {
         if self.table.is_none() && self.resource.custom.is_none() {
-            // Sent as stored: every watcher shares one encoding of the object.
-            return self.send_encoded(kind, event.object_json()).await;
+            return match object.json() {
+                Some(json) => self.send_encoded(kind, json).await,
+                None => true,
+            };
         }
-        self.send(kind, (*event.object).clone()).await
+        match object.value() {
+            Some(value) => self.send(kind, (*value).clone()).await,
+            None => true,
+        }
     }
 
     async fn send_encoded(&self, kind: &str, object: &[u8]) -> bool {

@@ -15,6 +15,12 @@
 //! brings a resource). So that a new shard starts with what the store holds under its prefix,
 //! the cache also keeps the objects no shard claims; adding a shard moves them into it, at the
 //! revision every applied change has reached, under the same lock the follower applies with.
+//!
+//! Objects are kept as the store holds them ([`Cached`]: the stored bytes and their revision)
+//! and decoded only when something reads them as values (a list, a selector, a table, the
+//! authorizer). A watcher with no selector sends the stored bytes with `resourceVersion`
+//! written in ([`with_resource_version`]): one validating scan and a copy instead of a decode
+//! and an encode, made once per event for every watcher (see [`crate::collection`]).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, OnceLock, RwLock};
@@ -51,33 +57,85 @@ impl EventType {
     }
 }
 
+/// One stored version of an object: the stored bytes at a revision, decoded and encoded (with
+/// `metadata.resourceVersion`) on first use and then shared by every reader.
+#[derive(Debug)]
+pub struct Cached {
+    /// The stored bytes (shared with the object's delete event).
+    bytes: Arc<[u8]>,
+    /// The object's resourceVersion.
+    revision: i64,
+    decoded: OnceLock<Option<Arc<Value>>>,
+    encoded: OnceLock<Option<Vec<u8>>>,
+}
+
+impl Cached {
+    /// The stored bytes at `revision`; `None` when they cannot be a JSON object.
+    fn new(bytes: Arc<[u8]>, revision: i64) -> Option<Cached> {
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        (first == Some(&b'{')).then(|| Cached {
+            bytes,
+            revision,
+            decoded: OnceLock::new(),
+            encoded: OnceLock::new(),
+        })
+    }
+
+    /// The object, with its resourceVersion; `None` if the bytes are not a JSON object.
+    pub fn value(&self) -> Option<Arc<Value>> {
+        self.decoded
+            .get_or_init(|| {
+                let mut object: Value = serde_json::from_slice(&self.bytes).ok()?;
+                if !object.is_object() {
+                    return None;
+                }
+                set_resource_version(&mut object, self.revision);
+                Some(Arc::new(object))
+            })
+            .clone()
+    }
+
+    /// The object as one line of JSON, with its resourceVersion; `None` if the bytes are not
+    /// a JSON object.
+    pub fn json(&self) -> Option<&[u8]> {
+        self.encoded
+            .get_or_init(|| match with_resource_version(&self.bytes, self.revision) {
+                Some(json) => Some(json),
+                // Not in the form the API server writes (whitespace, escaped keys, no
+                // metadata): the long way.
+                None => serde_json::to_vec(&*self.value()?).ok(),
+            })
+            .as_deref()
+    }
+}
+
 /// One change to one object.
 #[derive(Clone, Debug)]
 pub struct CacheEvent {
     /// What happened.
     pub kind: EventType,
+    /// The object's key.
+    pub key: String,
     /// The object after the change (for a delete: its last state, resourceVersion = the delete).
-    pub object: Arc<Value>,
+    pub object: Arc<Cached>,
     /// The object before the change, if there was one.
-    pub previous: Option<Arc<Value>>,
+    pub previous: Option<Arc<Cached>>,
     /// The revision of the change.
     pub revision: i64,
-    /// `object` as JSON, made once for every watcher that sends it as it is.
-    encoded: OnceLock<Vec<u8>>,
 }
 
 impl CacheEvent {
-    /// `object` as JSON; the first watcher to ask encodes it, the others share that.
-    pub fn object_json(&self) -> &[u8] {
-        self.encoded
-            .get_or_init(|| serde_json::to_vec(&*self.object).unwrap_or_default())
+    /// `object` as JSON; the first watcher to ask makes it, the others share that. `None` if
+    /// the stored bytes are not a JSON object.
+    pub fn object_json(&self) -> Option<&[u8]> {
+        self.object.json()
     }
 }
 
 #[derive(Default)]
 struct ShardState {
     /// Current objects by key.
-    objects: BTreeMap<String, Arc<Value>>,
+    objects: BTreeMap<String, Arc<Cached>>,
     /// Recent events, in revision order.
     events: VecDeque<Arc<CacheEvent>>,
     /// Every event after this revision is in `events`.
@@ -117,8 +175,11 @@ impl Default for Shard {
 impl Shard {
     /// The cached object at `key`, if any.
     pub fn get(&self, key: &str) -> Option<Arc<Value>> {
-        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
-        state.objects.get(key).cloned()
+        let cached = {
+            let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+            state.objects.get(key).cloned()
+        };
+        cached?.value()
     }
 
     /// A receiver that changes whenever this shard gets events (or is reloaded).
@@ -129,6 +190,13 @@ impl Shard {
     /// The objects under `prefix` (a namespace, or the whole resource), and the revision they
     /// are current at.
     pub fn list(&self, prefix: &str) -> (Vec<Arc<Value>>, i64) {
+        let (objects, revision) = self.list_cached(prefix);
+        let objects = objects.iter().filter_map(|o| o.value()).collect();
+        (objects, revision)
+    }
+
+    /// [`Shard::list`] as stored, decoded by whoever needs values.
+    pub fn list_cached(&self, prefix: &str) -> (Vec<Arc<Cached>>, i64) {
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
         let end = String::from_utf8_lossy(&prefix_end(prefix.as_bytes())).into_owned();
         let objects = state
@@ -166,7 +234,7 @@ impl Shard {
         Next::Events(events, reached)
     }
 
-    fn reset(&self, objects: BTreeMap<String, Arc<Value>>, revision: i64) {
+    fn reset(&self, objects: BTreeMap<String, Arc<Cached>>, revision: i64) {
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
         *state = ShardState {
             objects,
@@ -178,39 +246,33 @@ impl Shard {
         self.changed.send_replace(revision);
     }
 
-    fn apply(&self, key: String, object: Option<Arc<Value>>, revision: i64) {
+    fn apply(&self, key: String, object: Option<Arc<Cached>>, revision: i64) {
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
         let previous = match &object {
-            Some(object) => state.objects.insert(key, Arc::clone(object)),
+            Some(object) => state.objects.insert(key.clone(), Arc::clone(object)),
             None => state.objects.remove(&key),
         };
-        let event = match (object, previous) {
-            (Some(object), None) => CacheEvent {
-                kind: EventType::Added,
-                object,
-                previous: None,
-                revision,
-                encoded: OnceLock::new(),
-            },
-            (Some(object), Some(previous)) => CacheEvent {
-                kind: EventType::Modified,
-                object,
-                previous: Some(previous),
-                revision,
-                encoded: OnceLock::new(),
-            },
+        let (kind, object) = match (object, &previous) {
+            (Some(object), None) => (EventType::Added, object),
+            (Some(object), Some(_)) => (EventType::Modified, object),
             (None, Some(previous)) => {
-                let mut last = (*previous).clone();
-                set_resource_version(&mut last, revision);
-                CacheEvent {
-                    kind: EventType::Deleted,
-                    object: Arc::new(last),
-                    previous: Some(previous),
+                // Its last state at the deleting revision: the same bytes, another version.
+                let last = Cached {
+                    bytes: Arc::clone(&previous.bytes),
                     revision,
+                    decoded: OnceLock::new(),
                     encoded: OnceLock::new(),
-                }
+                };
+                (EventType::Deleted, Arc::new(last))
             }
             (None, None) => return,
+        };
+        let event = CacheEvent {
+            kind,
+            key,
+            object,
+            previous,
+            revision,
         };
         if state.events.len() >= EVENTS_PER_RESOURCE {
             if let Some(dropped) = state.events.pop_front() {
@@ -234,6 +296,164 @@ pub fn decode(stored: &StoredValue) -> Option<Value> {
     }
     set_resource_version(&mut object, stored.mod_revision);
     Some(object)
+}
+
+/// `object` (stored JSON) with `metadata.resourceVersion` set to `revision`, written into the
+/// bytes without decoding them: the member replaced, or inserted where a sorted map puts it
+/// (so the API server's own writes come out exactly as encoding the decoded object would).
+/// `None` when the bytes are not valid JSON, span lines, have no metadata object, or a key
+/// on the way has escapes: the caller decodes instead.
+pub fn with_resource_version(object: &[u8], revision: i64) -> Option<Vec<u8>> {
+    if memchr_newline(object) {
+        return None;
+    }
+    serde_json::from_slice::<serde::de::IgnoredAny>(object).ok()?;
+    let top = members(object, 0)?;
+    let metadata = top.iter().find(|m| m.key == b"metadata")?;
+    if object.get(metadata.value.0) != Some(&b'{') {
+        return None;
+    }
+    let inner = members(object, metadata.value.0)?;
+    let value = format!("\"{revision}\"");
+    let mut out = Vec::with_capacity(object.len() + value.len() + 20);
+    match inner
+        .iter()
+        .find(|m| m.key.as_slice() >= b"resourceVersion".as_slice())
+    {
+        Some(m) if m.key == b"resourceVersion" => {
+            out.extend_from_slice(&object[..m.value.0]);
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(&object[m.value.1..]);
+        }
+        Some(m) => {
+            out.extend_from_slice(&object[..m.start]);
+            out.extend_from_slice(b"\"resourceVersion\":");
+            out.extend_from_slice(value.as_bytes());
+            out.push(b',');
+            out.extend_from_slice(&object[m.start..]);
+        }
+        None => {
+            // After the last member, before the closing brace.
+            let close = metadata.value.1 - 1;
+            out.extend_from_slice(&object[..close]);
+            if !inner.is_empty() {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"\"resourceVersion\":");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(&object[close..]);
+        }
+    }
+    Some(out)
+}
+
+fn memchr_newline(bytes: &[u8]) -> bool {
+    bytes.iter().any(|b| *b == b'\n' || *b == b'\r')
+}
+
+/// One member of a JSON object: where it starts, its key (unescaped keys only) and the span
+/// of its value.
+struct Member {
+    start: usize,
+    key: Vec<u8>,
+    value: (usize, usize),
+}
+
+/// The members of the object starting at `at` (valid JSON, checked by the caller); `None`
+/// when a key has escapes.
+fn members(json: &[u8], at: usize) -> Option<Vec<Member>> {
+    let mut i = skip_whitespace(json, at);
+    if json.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = skip_whitespace(json, i + 1);
+    let mut found = Vec::new();
+    if json.get(i) == Some(&b'}') {
+        return Some(found);
+    }
+    loop {
+        let start = i;
+        let key_end = skip_string(json, i)?;
+        let key = &json[i + 1..key_end - 1];
+        if key.contains(&b'\\') {
+            return None;
+        }
+        i = skip_whitespace(json, key_end);
+        if json.get(i) != Some(&b':') {
+            return None;
+        }
+        let value_start = skip_whitespace(json, i + 1);
+        let value_end = skip_value(json, value_start)?;
+        found.push(Member {
+            start,
+            key: key.to_vec(),
+            value: (value_start, value_end),
+        });
+        i = skip_whitespace(json, value_end);
+        match json.get(i)? {
+            b',' => i = skip_whitespace(json, i + 1),
+            b'}' => return Some(found),
+            _ => return None,
+        }
+    }
+}
+
+fn skip_whitespace(json: &[u8], mut i: usize) -> usize {
+    while json.get(i).is_some_and(|b| b.is_ascii_whitespace()) {
+        i += 1;
+    }
+    i
+}
+
+/// The end of the string starting at `i` (just past its closing quote).
+fn skip_string(json: &[u8], mut i: usize) -> Option<usize> {
+    if json.get(i) != Some(&b'"') {
+        return None;
+    }
+    i += 1;
+    loop {
+        match json.get(i)? {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+}
+
+/// The end of the value starting at `i`.
+fn skip_value(json: &[u8], mut i: usize) -> Option<usize> {
+    match json.get(i)? {
+        b'"' => skip_string(json, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            loop {
+                match json.get(i)? {
+                    b'"' => {
+                        i = skip_string(json, i)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+        }
+        _ => {
+            while json
+                .get(i)
+                .is_some_and(|b| !matches!(b, b',' | b'}' | b']') && !b.is_ascii_whitespace())
+            {
+                i += 1;
+            }
+            Some(i)
+        }
+    }
 }
 
 /// Sets `metadata.resourceVersion`.
@@ -265,7 +485,7 @@ struct Routing {
     /// Shards by their key prefix (`/registry/pods/`).
     shards: HashMap<String, Arc<Shard>>,
     /// Objects under `/registry/` no shard claims (yet), by key.
-    unclaimed: BTreeMap<String, Arc<Value>>,
+    unclaimed: BTreeMap<String, Arc<Cached>>,
     /// The revision of the last change applied.
     revision: i64,
 }
@@ -376,11 +596,11 @@ impl WatchCache {
         let revision = page.revision;
         {
             let mut routing = self.routing.write().unwrap_or_else(|e| e.into_inner());
-            let mut loaded: HashMap<String, BTreeMap<String, Arc<Value>>> = HashMap::new();
+            let mut loaded: HashMap<String, BTreeMap<String, Arc<Cached>>> = HashMap::new();
             let mut unclaimed = BTreeMap::new();
-            for stored in &page.items {
+            for stored in page.items {
                 let key = String::from_utf8_lossy(&stored.key).into_owned();
-                let Some(object) = decode(stored) else {
+                let Some(object) = Cached::new(stored.value.into(), stored.mod_revision) else {
                     continue;
                 };
                 match routing.shard_of(&key) {
@@ -444,7 +664,7 @@ impl WatchCache {
         let (key, object) = match change {
             Change::Put { value, .. } => {
                 let key = String::from_utf8_lossy(&value.key).into_owned();
-                match decode(&value) {
+                match Cached::new(value.value.into(), value.mod_revision) {
                     Some(object) => (key, Some(Arc::new(object))),
                     None => {
                         tracing::warn!(%key, "watch cache: not a JSON object; treated as absent");
@@ -472,10 +692,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn object(name: &str, rv: i64) -> Arc<Value> {
-        let mut v = json!({"metadata": {"name": name}});
-        set_resource_version(&mut v, rv);
-        Arc::new(v)
+    fn object(name: &str, rv: i64) -> Arc<Cached> {
+        let bytes = serde_json::to_vec(&json!({"metadata": {"name": name}})).unwrap();
+        Arc::new(Cached::new(bytes.into(), rv).unwrap())
     }
 
     #[test]
@@ -494,7 +713,10 @@ mod tests {
             kinds,
             [EventType::Added, EventType::Modified, EventType::Deleted]
         );
-        assert_eq!(events[2].object["metadata"]["resourceVersion"], "13");
+        let deleted = events[2].object.value().unwrap();
+        assert_eq!(deleted["metadata"]["resourceVersion"], "13");
+        let sent: Value = serde_json::from_slice(events[2].object_json().unwrap()).unwrap();
+        assert_eq!(sent, *deleted);
         assert_eq!(reached, 14);
         let Next::Events(events, _) = shard.events_after(12, 100) else {
             panic!("too old")
@@ -504,6 +726,65 @@ mod tests {
             shard.events_after(9, 100),
             Next::TooOld { oldest: 10 }
         ));
+    }
+
+    /// The slow way: decode, set, encode.
+    fn decoded_and_encoded(object: &Value, revision: i64) -> Vec<u8> {
+        let mut object = object.clone();
+        set_resource_version(&mut object, revision);
+        serde_json::to_vec(&object).unwrap()
+    }
+
+    #[test]
+    fn the_resource_version_is_written_into_stored_bytes_as_encoding_would() {
+        let objects = [
+            json!({"kind": "Pod", "metadata": {"name": "a", "namespace": "n"}, "spec": {}}),
+            json!({"metadata": {"name": "a", "resourceVersion": "3", "uid": "u"}}),
+            json!({"metadata": {"annotations": {"resourceVersion": "x"}, "uid": "u"}}),
+            json!({"metadata": {}, "z": [1, {"metadata": {"a": "}{\""}}]}),
+            json!({"metadata": {"name": "a\"b\\", "selfLink": "/x"}, "status": null}),
+            json!({"a": "metadata", "metadata": {"zz": 1.5e3, "labels": {"k": "v"}}}),
+        ];
+        for object in objects {
+            let stored = serde_json::to_vec(&object).unwrap();
+            assert_eq!(
+                with_resource_version(&stored, 42).unwrap(),
+                decoded_and_encoded(&object, 42),
+                "{object}"
+            );
+        }
+    }
+
+    #[test]
+    fn bytes_not_in_the_api_servers_form_are_decoded_instead() {
+        let pretty = b"{\n  \"metadata\": {\"name\": \"a\"}\n}";
+        let escaped_key = br#"{"met\u0061data":{"name":"a"}}"#;
+        let spaced = br#" { "metadata" : { "name" : "a" } } "#;
+        for (bytes, splices) in [
+            (&pretty[..], false),
+            (&escaped_key[..], false),
+            (br#"{"spec":{}}"#, false),
+            (br#"{"metadata":[]}"#, false),
+            (br#"{"metadata":{"name":"a"},"spec":tru}"#, false),
+            (br#"{"metadata":{"name":"a""#, false),
+            (&spaced[..], true),
+        ] {
+            assert_eq!(with_resource_version(bytes, 7).is_some(), splices);
+            // Either way a valid object is sent as one line with its resourceVersion.
+            let cached = Cached::new(bytes.to_vec().into(), 7).unwrap();
+            if let Some(value) = cached.value() {
+                let line = cached.json().unwrap();
+                assert!(!line.contains(&b'\n'));
+                let sent: Value = serde_json::from_slice(line).unwrap();
+                assert_eq!(sent, *value);
+                if sent["metadata"].is_object() {
+                    assert_eq!(sent["metadata"]["resourceVersion"], "7");
+                }
+            } else {
+                assert!(cached.json().is_none());
+            }
+        }
+        assert!(Cached::new(b"[1]".to_vec().into(), 1).is_none());
     }
 
     #[test]
