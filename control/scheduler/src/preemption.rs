@@ -75,15 +75,14 @@ pub async fn evict(
     regarding.metadata.name = Some(victim.name.clone());
     regarding.metadata.namespace = Some(victim.namespace.clone());
     regarding.metadata.uid = Some(victim.uid.clone());
-    events
-        .record(
-            &regarding,
-            "Normal",
-            "Preempted",
-            "Preempting",
-            &preempted_message(&preemptor.uid, node),
-        )
-        .await
+    events.record(
+        &regarding,
+        "Normal",
+        "Preempted",
+        "Preempting",
+        &preempted_message(&preemptor.uid, node),
+    );
+    Ok(())
 }
 
 /// Sets (or, with `None`, clears) `status.nominatedNodeName` of `pod`.

@@ -483,8 +483,7 @@ impl Scheduler {
                     "FailedScheduling",
                     "Scheduling",
                     &message,
-                )
-                .await;
+                );
             }
             Some(Ok(result)) => {
                 tracing::debug!(pod = %pod.key(), node = %result.node, evaluated = result.evaluated, feasible = result.feasible, "assumed pod on node");
@@ -581,8 +580,7 @@ impl Scheduler {
                 self.lock().queue.done(&pod.uid);
                 tracing::debug!(pod = %pod.key(), %node, "bound pod to node");
                 let message = format!("Successfully assigned {} to {node}", pod.key());
-                self.report_event(&pod.pod, "Normal", "Scheduled", "Binding", &message)
-                    .await;
+                self.report_event(&pod.pod, "Normal", "Scheduled", "Binding", &message);
                 // A bound pod has no more events to count (its Scheduled one included).
                 self.forget_events(&pod.uid);
             }
@@ -626,30 +624,16 @@ impl Scheduler {
 
     /// The `FailedScheduling` event and the `PodScheduled=False` condition.
     async fn report_failure(&self, pod: &Pod, reason: &str, message: &str) {
-        self.report_event(pod, "Warning", "FailedScheduling", "Scheduling", message)
-            .await;
+        self.report_event(pod, "Warning", "FailedScheduling", "Scheduling", message);
         if let Err(error) = status::mark_unschedulable(&self.client, pod, reason, message).await {
             tracing::debug!(%error, "could not update the pod's condition");
         }
     }
 
-    async fn report_event(
-        &self,
-        pod: &Pod,
-        type_: &str,
-        reason: &str,
-        action: &str,
-        message: &str,
-    ) {
+    fn report_event(&self, pod: &Pod, type_: &str, reason: &str, action: &str, message: &str) {
         let Some(profile) = self.profiles.get(scheduler_name(pod)) else {
             return;
         };
-        if let Err(error) = profile
-            .events
-            .record(pod, type_, reason, action, message)
-            .await
-        {
-            tracing::debug!(%error, "could not record an event");
-        }
+        profile.events.record(pod, type_, reason, action, message);
     }
 }
