@@ -16,6 +16,7 @@ use crate::config::ScoreWeights;
 pub use crate::cycle_state::CycleState;
 use crate::plugins;
 use crate::plugins::default_preemption::{Candidate, Preemption};
+use crate::plugins::inter_pod_affinity::Terms;
 use crate::resources::{self, NonZero, Resource};
 
 /// Highest score a plugin gives a node (`framework.MaxNodeScore`).
@@ -46,6 +47,9 @@ pub struct PodInfo {
     pub host_ports: Vec<HostPort>,
     /// `spec.priority` (0 when unset).
     pub priority: i32,
+    /// Its pod (anti-)affinity terms, worked out on first use: a cycle that scores affinity
+    /// reads those of every placed pod (kube-scheduler's PodInfo keeps them too).
+    affinity_terms: std::sync::OnceLock<Terms>,
 }
 
 static EMPTY_SPEC: std::sync::OnceLock<PodSpec> = std::sync::OnceLock::new();
@@ -63,8 +67,14 @@ impl PodInfo {
             non_zero: resources::pod_non_zero_requests(spec),
             host_ports: HostPort::of(spec),
             priority: spec.priority.unwrap_or(0),
+            affinity_terms: std::sync::OnceLock::new(),
             pod,
         }
+    }
+
+    /// Its pod affinity and anti-affinity terms.
+    pub fn affinity_terms(&self) -> &Terms {
+        self.affinity_terms.get_or_init(|| Terms::of(self))
     }
 
     /// The pod's spec (empty when absent).

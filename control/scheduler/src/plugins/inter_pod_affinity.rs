@@ -269,7 +269,7 @@ impl FilterPlugin for InterPodAffinity {
     }
 
     fn pre_filter_in(&self, pod: &PodInfo, cache: &Cache, state: &mut CycleState) -> PreFilter {
-        let terms = Terms::of(pod);
+        let terms = pod.affinity_terms();
         if !terms.has_required() && !cache.any_pod_with_required_anti_affinity() {
             return PreFilter::AllNodes;
         }
@@ -285,7 +285,7 @@ impl FilterPlugin for InterPodAffinity {
         for node in &nodes {
             if node.pods_with_required_anti_affinity > 0 {
                 for existing in node.pods.values() {
-                    let their = Terms::of(existing);
+                    let their = existing.affinity_terms();
                     for term in &their.required_anti_affinity {
                         if term.matches(pod, cache) {
                             add(&mut counted.existing_anti_affinity, term.domain(node), 1);
@@ -314,7 +314,7 @@ impl FilterPlugin for InterPodAffinity {
                 }
             }
         }
-        counted.terms = terms;
+        counted.terms = terms.clone();
         state.write(counted);
         PreFilter::AllNodes
     }
@@ -331,7 +331,7 @@ impl FilterPlugin for InterPodAffinity {
         let Some(counted) = state.read_mut::<FilterState>() else {
             return;
         };
-        for term in &Terms::of(removed).required_anti_affinity {
+        for term in &removed.affinity_terms().required_anti_affinity {
             if term.matches(pod, cache) {
                 add(&mut counted.existing_anti_affinity, term.domain(node), -1);
             }
@@ -387,14 +387,24 @@ struct ScoreState {
 
 impl ScoreState {
     fn add(&mut self, term: &Term, node: &NodeInfo, weight: i64) {
-        if let Some((key, value)) = term.domain(node) {
-            *self
-                .topology_score
-                .entry(key)
-                .or_default()
-                .entry(value)
-                .or_default() += weight;
+        let Some(value) = node.labels().and_then(|l| l.get(&term.topology_key)) else {
+            return;
+        };
+        // Called for every matching placed pod: no copies of a domain already counted.
+        if let Some(score) = self
+            .topology_score
+            .get_mut(&term.topology_key)
+            .and_then(|values| values.get_mut(value))
+        {
+            *score += weight;
+            return;
         }
+        *self
+            .topology_score
+            .entry(term.topology_key.clone())
+            .or_default()
+            .entry(value.clone())
+            .or_default() += weight;
     }
 }
 
@@ -422,7 +432,7 @@ impl InterPodAffinity {
         if existing.spec().affinity.is_none() {
             return;
         }
-        let theirs = Terms::of(existing);
+        let theirs = existing.affinity_terms();
         if self.hard_pod_affinity_weight > 0 {
             for term in &theirs.required_affinity {
                 if term.matches(incoming, cache) {
@@ -461,7 +471,7 @@ impl ScorePlugin for InterPodAffinity {
         cache: &Cache,
         state: &mut CycleState,
     ) -> bool {
-        let terms = Terms::of(pod);
+        let terms = pod.affinity_terms();
         let has_preferred = terms.has_preferred();
         if !has_preferred && !cache.any_pod_with_affinity() {
             return false;
@@ -473,7 +483,7 @@ impl ScorePlugin for InterPodAffinity {
                 continue;
             }
             for existing in node.pods.values() {
-                self.process_existing(&mut scores, pod, &terms, existing, node, cache);
+                self.process_existing(&mut scores, pod, terms, existing, node, cache);
             }
         }
         if scores.topology_score.is_empty() {
