@@ -347,7 +347,9 @@ impl Metrics {
             self.in_flight_read_only.load(Ordering::Relaxed)
         );
 
-        out.push_str("# HELP apiserver_watch_events_total Number of events sent in watch clients\n");
+        out.push_str(
+            "# HELP apiserver_watch_events_total Number of events sent in watch clients\n",
+        );
         out.push_str("# TYPE apiserver_watch_events_total counter\n");
         let counters = self
             .watch_events
@@ -426,9 +428,24 @@ mod tests {
             ("GET", "/api/v1/pods", "LIST", "cluster"),
             ("POST", "/api/v1/namespaces/a/pods", "POST", "resource"),
             ("PUT", "/api/v1/nodes/n/status", "PUT", "resource"),
-            ("PATCH", "/apis/apps/v1/namespaces/a/deployments/d", "PATCH", "resource"),
-            ("DELETE", "/api/v1/namespaces/a/pods", "DELETECOLLECTION", "namespace"),
-            ("GET", "/api/v1/namespaces/a/pods/p/exec", "CONNECT", "resource"),
+            (
+                "PATCH",
+                "/apis/apps/v1/namespaces/a/deployments/d",
+                "PATCH",
+                "resource",
+            ),
+            (
+                "DELETE",
+                "/api/v1/namespaces/a/pods",
+                "DELETECOLLECTION",
+                "namespace",
+            ),
+            (
+                "GET",
+                "/api/v1/namespaces/a/pods/p/exec",
+                "CONNECT",
+                "resource",
+            ),
         ];
         for (method, path, verb, scope) in cases {
             let (_, v, s) = labels_of(method, path);
@@ -472,7 +489,9 @@ mod tests {
         metrics.watch_counter("", "v1", "Pod").sent();
         let text = metrics.render(&[]);
         assert!(text.contains("apiserver_current_inflight_requests{request_kind=\"mutating\"} 1"));
-        assert!(text.contains("apiserver_watch_events_total{group=\"\",kind=\"Pod\",version=\"v1\"} 2"));
+        assert!(
+            text.contains("apiserver_watch_events_total{group=\"\",kind=\"Pod\",version=\"v1\"} 2")
+        );
         drop(guard);
         let text = metrics.render(&[]);
         assert!(text.contains("apiserver_current_inflight_requests{request_kind=\"mutating\"} 0"));
