@@ -440,7 +440,7 @@ impl Report {
                 "p99 ms".into(),
             ]);
             let mut calls: Vec<&CallLatency> = calls.iter().collect();
-            calls.sort_by(|a, b| b.count.cmp(&a.count));
+            calls.sort_by_key(|c| std::cmp::Reverse(c.count));
             let more = calls.len().saturating_sub(TABLE_ROWS);
             for c in calls.into_iter().take(TABLE_ROWS) {
                 table.add_row([
