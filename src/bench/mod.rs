@@ -16,8 +16,11 @@
 //! - [`grpc`]: the workloads over etcd's gRPC API.
 //! - [`workload`]: what each workload sends, and the watch workload's delivery check.
 //! - [`report`]: latency histogram, percentiles, etcd's text summary and JSON.
+//! - [`density`]: `keel bench density`, ClusterLoader2's density test through the Kubernetes
+//!   API on hollow nodes (not etcd's).
 
 pub mod connection;
+pub mod density;
 pub mod grpc;
 pub mod report;
 pub mod workload;

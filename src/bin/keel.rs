@@ -20,7 +20,17 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run() -> anyhow::Result<()> {
+    // A benchmark's report is its stdout (`-w json` is piped into tools); `keel bench
+    // density` runs a whole control plane in the process, whose logs go to stderr.
+    let bench = std::env::args().nth(1).as_deref() == Some("bench");
     tracing_subscriber::fmt()
+        .with_writer(move || -> Box<dyn std::io::Write> {
+            if bench {
+                Box::new(std::io::stderr())
+            } else {
+                Box::new(std::io::stdout())
+            }
+        })
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 // rustls warns about every client that sends an IP address as SNI (Node's TLS

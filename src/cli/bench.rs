@@ -5,6 +5,7 @@
 //! keel bench range --consistency s --key-space-size 1000 -w json
 //! keel bench watch --watchers 100 --total 1000 --rate 200
 //! keel bench --protocol grpc --clients 64 --conns 8 put --total 20000
+//! keel bench density --nodes 100 --pods-per-node 30 --qps 20 -w json
 //! ```
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -102,11 +103,64 @@ pub enum WorkloadCommand {
     },
     /// Lease renewals over keep-alive streams, one lease per client.
     LeaseKeepalive,
+    /// ClusterLoader2's density test on hollow nodes, through the Kubernetes API (the etcd
+    /// flags do not apply).
+    Density(DensityArgs),
+}
+
+/// Flags of `keel bench density`.
+#[derive(Debug, Args)]
+pub struct DensityArgs {
+    /// Hollow nodes to register.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub nodes: u64,
+    /// Pods per node.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub pods_per_node: u64,
+    /// Pods per Deployment.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub pods_per_deployment: u64,
+    /// Deployments created (later scaled down, then deleted) per second.
+    #[arg(long, default_value_t = 20.0)]
+    pub qps: f64,
+    /// Members of the control plane started in this process.
+    #[arg(long, default_value_t = 3)]
+    pub members: usize,
+    /// Run against the cluster of this kubeconfig instead of starting one.
+    #[arg(long)]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// Seconds pods may take to all run, and to all go.
+    #[arg(long, default_value_t = 600)]
+    pub timeout: u64,
+}
+
+impl DensityArgs {
+    /// The run these flags ask for.
+    pub fn options(&self, progress: bool) -> anyhow::Result<bench::density::Options> {
+        anyhow::ensure!(
+            self.qps.is_finite() && self.qps > 0.0,
+            "--qps must be a number above 0"
+        );
+        anyhow::ensure!(
+            self.members % 2 == 1 && self.members <= 7,
+            "--members must be an odd number from 1 to 7"
+        );
+        Ok(bench::density::Options {
+            nodes: self.nodes as usize,
+            pods_per_node: self.pods_per_node as usize,
+            pods_per_deployment: self.pods_per_deployment as usize,
+            qps: self.qps,
+            members: self.members,
+            kubeconfig: self.kubeconfig.clone(),
+            timeout: std::time::Duration::from_secs(self.timeout),
+            progress,
+        })
+    }
 }
 
 impl BenchArgs {
-    /// The engine's options and workload.
-    pub fn plan(&self) -> (Workload, Options) {
+    /// The engine's options and workload (none for `density`, which is not etcd's).
+    pub fn plan(&self) -> Option<(Workload, Options)> {
         let workload = match &self.workload {
             WorkloadCommand::Put => Workload::Put,
             WorkloadCommand::Range { consistency } => Workload::Range {
@@ -119,6 +173,7 @@ impl BenchArgs {
                 watchers: *watchers as usize,
             },
             WorkloadCommand::LeaseKeepalive => Workload::LeaseKeepalive,
+            WorkloadCommand::Density(_) => return None,
         };
         let options = Options {
             endpoints: self.endpoints.clone(),
@@ -132,12 +187,26 @@ impl BenchArgs {
             rate: self.rate,
             protocol: self.protocol,
         };
-        (workload, options)
+        Some((workload, options))
     }
 
     /// Runs the workload and prints its report.
     pub async fn execute(self) -> anyhow::Result<()> {
-        let (workload, options) = self.plan();
+        if let WorkloadCommand::Density(density) = &self.workload {
+            let json = self.write_out == Format::Json;
+            // The bar goes to stderr, so it stays out of a piped JSON report.
+            let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let report = bench::density::run(&density.options(progress)?).await?;
+            match json {
+                true => println!("{}", serde_json::to_string(&report)?),
+                false => print!("{}", report.table()),
+            }
+            if report.errors > 0 {
+                anyhow::bail!("the run had {} errors", report.errors);
+            }
+            return Ok(());
+        }
+        let (workload, options) = self.plan().expect("an etcd workload");
         let report = bench::run(&workload, &options).await?;
         match self.write_out {
             Format::Simple => print!("{}", report.text()),
@@ -181,7 +250,7 @@ mod tests {
             "-w",
             "json",
         ]);
-        let (workload, options) = args.plan();
+        let (workload, options) = args.plan().unwrap();
         assert_eq!(workload, Workload::Put);
         assert_eq!(options.endpoints, ["a:1", "b:2"]);
         assert_eq!(
@@ -193,11 +262,14 @@ mod tests {
         assert_eq!(args.write_out, super::Format::Json);
         assert_eq!(options.protocol, Protocol::Gateway, "the default");
         let grpc = parse(&["keel", "bench", "lease-keepalive", "--protocol", "grpc"]);
-        assert_eq!(grpc.plan().1.protocol, Protocol::Grpc);
+        assert_eq!(grpc.plan().unwrap().1.protocol, Protocol::Grpc);
         assert!(Cli::try_parse_from(["keel", "bench", "--protocol", "http3", "put"]).is_err());
 
         let range = parse(&["keel", "bench", "range", "--consistency", "s"]);
-        assert_eq!(range.plan().0, Workload::Range { serializable: true });
+        assert_eq!(
+            range.plan().unwrap().0,
+            Workload::Range { serializable: true }
+        );
         let watch = parse(&[
             "keel",
             "bench",
@@ -207,8 +279,8 @@ mod tests {
             "--rate",
             "50",
         ]);
-        assert_eq!(watch.plan().0, Workload::Watch { watchers: 100 });
-        assert_eq!(watch.plan().1.rate, 50);
+        assert_eq!(watch.plan().unwrap().0, Workload::Watch { watchers: 100 });
+        assert_eq!(watch.plan().unwrap().1.rate, 50);
         let txn = parse(&[
             "keel",
             "bench",
@@ -218,7 +290,41 @@ mod tests {
             "--key-space-size",
             "9",
         ]);
-        assert_eq!(txn.plan().0, Workload::TxnPut { ops: 4 });
+        assert_eq!(txn.plan().unwrap().0, Workload::TxnPut { ops: 4 });
+    }
+
+    #[test]
+    fn density_takes_its_own_flags() {
+        let args = parse(&[
+            "keel",
+            "bench",
+            "density",
+            "--nodes",
+            "5",
+            "--pods-per-node",
+            "2",
+            "--qps",
+            "50",
+            "-w",
+            "json",
+        ]);
+        assert!(args.plan().is_none(), "not an etcd workload");
+        let super::WorkloadCommand::Density(density) = &args.workload else {
+            panic!("parsed as {:?}", args.workload);
+        };
+        let options = density.options(false).unwrap();
+        assert_eq!(
+            (options.nodes, options.pods_per_node, options.qps),
+            (5, 2, 50.0)
+        );
+        assert_eq!((options.members, options.pods_per_deployment), (3, 30));
+        assert_eq!(args.write_out, super::Format::Json);
+        assert!(Cli::try_parse_from(["keel", "bench", "density", "--nodes", "0"]).is_err());
+        let zero_qps = parse(&["keel", "bench", "density", "--qps", "0"]);
+        let super::WorkloadCommand::Density(zero_qps) = &zero_qps.workload else {
+            unreachable!()
+        };
+        assert!(zero_qps.options(false).is_err());
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! prints a report that parses; the gRPC mode also drives a real etcd 3.4. No timing is
 //! asserted: speed is what the benchmark reports, not what a test may check.
 
+mod density;
+
 use std::time::Duration;
 
 use keel::bench::{self, Options, Protocol, Report, Workload};

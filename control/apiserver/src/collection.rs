@@ -313,7 +313,11 @@ impl Api {
             Some(n) => (Vec::new(), n),
         };
         let (sender, receiver) = mpsc::channel::<Bytes>(64);
+        let events_sent =
+            self.metrics
+                .watch_counter(resource.group, resource.version, resource.kind);
         let watcher = Watcher {
+            events_sent,
             resource,
             filter,
             prefix,
@@ -430,6 +434,7 @@ fn frame_encoded(kind: &str, object: &[u8]) -> Vec<u8> {
 
 /// One watch stream's state: its position in its shard and how it writes events.
 struct Watcher {
+    events_sent: crate::metrics::WatchCounter,
     resource: Resource,
     filter: Filter,
     prefix: String,
@@ -548,6 +553,7 @@ impl Watcher {
     }
 
     async fn send_encoded(&self, kind: &str, object: &[u8]) -> bool {
+        self.events_sent.sent();
         let line = frame_encoded(kind, object);
         self.sender.send(Bytes::from(line)).await.is_ok()
     }
@@ -573,6 +579,9 @@ impl Watcher {
     }
 
     async fn send_raw(&self, kind: &str, object: Value) -> bool {
+        if kind != "BOOKMARK" {
+            self.events_sent.sent();
+        }
         let mut line = json!({"type": kind, "object": object}).to_string();
         line.push('\n');
         self.sender.send(Bytes::from(line)).await.is_ok()

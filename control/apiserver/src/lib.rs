@@ -60,6 +60,7 @@ pub mod eviction;
 pub mod field_validation;
 mod go_format;
 pub mod master_endpoints;
+pub mod metrics;
 pub mod node_proxy;
 pub mod object;
 pub mod openapi;
@@ -121,6 +122,7 @@ impl Api {
             service_accounts: service_accounts.map(Arc::new),
             services: allocator::ServiceAllocator::new(service_network),
             quota: quota::QuotaAdmission::default(),
+            metrics: Arc::default(),
         });
         // One task for the cache and the CRD loops it drives, so aborting it stops them all.
         let task = tokio::spawn({

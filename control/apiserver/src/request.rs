@@ -88,6 +88,8 @@ pub enum Route {
     Health,
     /// `/openapi/<rest>`: the OpenAPI documents.
     OpenApi(String),
+    /// `/metrics`: kube-apiserver's metrics, Prometheus text format.
+    Metrics,
     /// Anything else.
     Unknown,
 }
@@ -119,6 +121,7 @@ pub fn route(method: &str, path: &str, query: &Query) -> Route {
         ["version"] => return Route::Version,
         ["healthz" | "livez" | "readyz", ..] => return Route::Health,
         ["openapi", rest @ ..] => return Route::OpenApi(rest.join("/")),
+        ["metrics"] if matches!(method, "GET" | "HEAD") => return Route::Metrics,
         _ => return Route::Unknown,
     };
     let (namespace, rest) = match rest {

@@ -48,6 +48,8 @@ pub struct Api {
     pub services: crate::allocator::ServiceAllocator,
     /// The LimitRanger and ResourceQuota plugins' state.
     pub quota: crate::quota::QuotaAdmission,
+    /// kube-apiserver's metrics of this server (`GET /metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// One request on one resource.

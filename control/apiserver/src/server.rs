@@ -164,8 +164,25 @@ impl Server {
             .get("user-agent")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let started = std::time::Instant::now();
+        let apply = request
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/apply-patch"));
+        let dry_run = request
+            .uri()
+            .query()
+            .is_some_and(|q| q.contains("dryRun=All"));
         let mut who = Who::default();
         let result = self.respond(request, identity, &warnings, &mut who).await;
+        let code = match &result {
+            Ok(response) => response.status().as_u16(),
+            Err(e) => e.code,
+        };
+        if let Some(resource) = &who.resource {
+            let labels = crate::metrics::RequestLabels::of(resource, apply, dry_run);
+            self.api.metrics.observe(&labels, code, started.elapsed());
+        }
         if let (Some(log), Some(resource), Some(user)) =
             (&self.front.audit, &who.resource, &who.user)
         {
@@ -174,10 +191,6 @@ impl Server {
                     .as_ref()
                     .err()
                     .map(|e| (e.reason, e.message.as_str()));
-                let code = match &result {
-                    Ok(response) => response.status().as_u16(),
-                    Err(e) => e.code,
-                };
                 let request = audit::Request {
                     uri: &uri,
                     resource,
@@ -286,6 +299,13 @@ impl Server {
                             .map_err(|_| ApiError::too_many_requests())?,
                     )
                 };
+                let _in_flight = (!watching).then(|| {
+                    self.api.metrics.in_flight(if request.verb.is_mutating() {
+                        crate::metrics::RequestKind::Mutating
+                    } else {
+                        crate::metrics::RequestKind::ReadOnly
+                    })
+                });
                 let body = Limited::new(body, MAX_BODY_BYTES)
                     .collect()
                     .await
@@ -361,6 +381,13 @@ impl Server {
                     .serve(&rest, query.get("hash"), if_none_match.as_deref())
                     .map(openapi_response)
                     .ok_or_else(ApiError::no_route);
+            }
+            Route::Metrics => {
+                return Ok(Response::builder()
+                    .status(200)
+                    .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+                    .body(full(self.api.metrics_text()))
+                    .expect("a valid response"));
             }
             Route::Health => unreachable!("answered before authentication"),
             Route::Unknown => return Err(ApiError::no_route()),

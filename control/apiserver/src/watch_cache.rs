@@ -546,6 +546,18 @@ impl WatchCache {
         shard
     }
 
+    /// How many objects each shard holds now, by its prefix (`apiserver_storage_objects`).
+    pub fn object_counts(&self) -> Vec<(String, usize)> {
+        self.routing()
+            .shards
+            .iter()
+            .map(|(prefix, shard)| {
+                let state = shard.state.read().unwrap_or_else(|e| e.into_inner());
+                (prefix.clone(), state.objects.len())
+            })
+            .collect()
+    }
+
     fn routing(&self) -> std::sync::RwLockReadGuard<'_, Routing> {
         self.routing.read().unwrap_or_else(|e| e.into_inner())
     }
