@@ -21,6 +21,9 @@ use crate::keyspace::Store;
 
 const META_ALARMS: &[u8] = b"malarms";
 
+/// Tree writes of one command: key, and the new value or `None` to remove it.
+type Writes = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
 /// Which alarm (etcd `AlarmType`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum AlarmType {
@@ -60,10 +63,7 @@ fn armed(tree: &sled::Tree) -> Result<Vec<Alarm>> {
 
 /// Applies `command` to the set in `tree`: the alarms it returns (etcd answers with the alarm
 /// it activated, or the one it disarmed, or none), and the tree writes to make, if any.
-pub(crate) fn execute(
-    tree: &sled::Tree,
-    command: &AlarmCommand,
-) -> Result<(Vec<Alarm>, Vec<(Vec<u8>, Option<Vec<u8>>)>)> {
+pub(crate) fn execute(tree: &sled::Tree, command: &AlarmCommand) -> Result<(Vec<Alarm>, Writes)> {
     let mut alarms = armed(tree)?;
     let (answer, changed) = match *command {
         AlarmCommand::Activate(alarm) => match alarms.binary_search(&alarm) {

@@ -66,6 +66,9 @@ enum Answer {
     Refused(i32, String),
 }
 
+/// An alarm call (action, type, member id), or `None` for a put.
+type Call = Option<(AlarmAction, AlarmType, u64)>;
+
 fn refused(error: etcd_client::Error) -> Answer {
     match error {
         etcd_client::Error::GRpcStatus(status) => {
@@ -83,7 +86,7 @@ async fn script(clients: &mut [Client], other: u64) -> Vec<(String, Answer)> {
         id if id == other => "other".to_owned(),
         id => format!("unexpected member {id}"),
     };
-    let steps: Vec<(&str, Option<(AlarmAction, AlarmType, u64)>)> = vec![
+    let steps: Vec<(&str, Call)> = vec![
         ("list", Some((AlarmAction::Get, AlarmType::None, 0))),
         (
             "arm 0",
