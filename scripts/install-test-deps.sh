@@ -62,3 +62,7 @@ fi
 if ! python3 -c 'import etcd3gw' >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check 'etcd3gw==2.7.0'
 fi
+# etcd3gw's own test suite, which tests/it/etcd3gw.rs runs against keel, is built on oslotest.
+if ! python3 -c 'import oslotest' >/dev/null 2>&1; then
+    python3 -m pip install --quiet --disable-pip-version-check 'oslotest==6.1.1'
+fi

@@ -25,6 +25,8 @@
 //! - [`pki`]: a CA, node and client certificates for TLS (`keel pki`), and reading them back.
 //! - [`transport`]: the listeners' accept loop: plain TCP or TLS, HTTP/1 and HTTP/2, graceful
 //!   shutdown, the verified client certificate handed to each request.
+//! - `h2_authority`: the connection wrapper that lets etcdctl 3.4's URL-as-`:authority`
+//!   through h2.
 //! - [`identity`]: who a request comes from (a verified client certificate).
 //! - [`error`]: the crate's error enum.
 
@@ -38,6 +40,7 @@ pub mod compactor;
 pub mod config;
 pub mod control_plane;
 pub mod error;
+mod h2_authority;
 pub mod identity;
 pub mod kubeconfig;
 pub mod lessor;

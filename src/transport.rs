@@ -338,6 +338,28 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
+    // etcdctl 3.4 sends URLs as `:authority`, which h2 refuses (see `h2_authority`).
+    if crate::h2_authority::enabled() {
+        let io = crate::h2_authority::AuthorityFix::new(io);
+        serve_http(io, service, watcher).await
+    } else {
+        serve_http(io, service, watcher).await
+    }
+}
+
+async fn serve_http<I, S, B>(io: I, service: Identified<S>, watcher: Watcher)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: tower_service::Service<http::Request<Incoming>, Response = http::Response<B>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn StdError + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
     let builder = auto::Builder::new(TokioExecutor::new());
     let connection =
         builder.serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service));

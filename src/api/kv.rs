@@ -91,12 +91,7 @@ pub(crate) async fn propose(
     command: Command,
 ) -> Result<(i64, CommandResponse), ApiError> {
     api.replica.store().validate(&command)?;
-    if adds_data(&command) && api.over_quota() {
-        return Err(ApiError::new(
-            Code::ResourceExhausted,
-            "etcdserver: mvcc: database space exceeded",
-        ));
-    }
+    api.check_alarms(&command).await?;
     let Applied { revision, result } = api.replica.write(command).await.map_err(|e| {
         api.metrics.proposal_failed();
         ApiError::from(e)
@@ -106,7 +101,7 @@ pub(crate) async fn propose(
 
 /// Whether a command can grow the database: what etcd refuses under the NOSPACE alarm
 /// (deletes, revokes and compactions, which free space, stay allowed).
-fn adds_data(command: &Command) -> bool {
+pub(crate) fn adds_data(command: &Command) -> bool {
     fn txn_puts(txn: &keel_store::TxnRequest) -> bool {
         txn.success.iter().chain(&txn.failure).any(|op| match op {
             keel_store::RequestOp::Put(_) => true,
@@ -121,7 +116,8 @@ fn adds_data(command: &Command) -> bool {
         Command::DeleteRange(_)
         | Command::Compact { .. }
         | Command::LeaseRevoke { .. }
-        | Command::Auth(_) => false,
+        | Command::Auth(_)
+        | Command::Alarm(_) => false,
     }
 }
 

@@ -74,8 +74,14 @@ pub fn routes(api: &Shared) -> BoxedFilter<(warp::reply::Response,)> {
 /// This member's status.
 pub async fn status(api: Shared, _request: LeaseId) -> Result<StatusResponse, ApiError> {
     let store = api.replica.store().clone();
-    let (size, revision) =
-        blocking(move || Ok((store.size_on_disk()?, store.current_revision()))).await?;
+    let (size, revision, armed) = blocking(move || {
+        Ok((
+            store.size_on_disk()?,
+            store.current_revision(),
+            store.alarms(keel_store::AlarmType::None)?,
+        ))
+    })
+    .await?;
     let status = api.replica.status();
     Ok(StatusResponse {
         header: api.header(revision),
@@ -85,11 +91,7 @@ pub async fn status(api: Shared, _request: LeaseId) -> Result<StatusResponse, Ap
         raft_index: status.raft_index,
         raft_term: status.raft_term,
         raft_applied_index: status.applied_index,
-        errors: if api.nospace.load(std::sync::atomic::Ordering::SeqCst) {
-            vec![format!("memberID:{} alarm:NOSPACE ", status.member_id)]
-        } else {
-            Vec::new()
-        },
+        errors: armed.iter().map(alarm_text).collect(),
         db_size_in_use: size as i64,
         is_learner: status.is_learner,
     })
@@ -120,30 +122,76 @@ pub async fn hash_kv(api: Shared, request: HashKvRequest) -> Result<HashKvRespon
     })
 }
 
-/// Alarms: keel raises NOSPACE when the database outgrows its quota. Deactivating it lets
-/// writes through again (until the quota is found exceeded again).
-pub async fn alarm(api: Shared, request: AlarmRequest) -> Result<AlarmResponse, ApiError> {
-    use std::sync::atomic::Ordering;
-    let member_id = api.replica.status().member_id;
-    let ours = request.member_id == 0 || request.member_id == member_id;
-    let nospace = matches!(request.alarm, AlarmType::NoSpace | AlarmType::None);
-    match request.action {
-        AlarmAction::Get => {}
-        AlarmAction::Activate if ours && request.alarm == AlarmType::NoSpace => {
-            api.nospace.store(true, Ordering::SeqCst)
-        }
-        AlarmAction::Deactivate if ours && nospace => api.nospace.store(false, Ordering::SeqCst),
-        AlarmAction::Activate | AlarmAction::Deactivate => {}
+/// etcd's text form of an alarm in `status` errors (its protobuf's `String()`: fields at their
+/// zero value left out, each followed by a space).
+fn alarm_text(alarm: &keel_store::Alarm) -> String {
+    let mut text = String::new();
+    if alarm.member_id != 0 {
+        text.push_str(&format!("memberID:{} ", alarm.member_id));
     }
-    let alarms = if api.nospace.load(Ordering::SeqCst) {
-        vec![AlarmMember {
-            member_id,
-            alarm: AlarmType::NoSpace,
-        }]
-    } else {
-        Vec::new()
+    let kind = match alarm.alarm {
+        keel_store::AlarmType::None => "",
+        keel_store::AlarmType::NoSpace => "alarm:NOSPACE ",
+        keel_store::AlarmType::Corrupt => "alarm:CORRUPT ",
     };
-    Ok(AlarmResponse { alarms })
+    text.push_str(kind);
+    text
+}
+
+/// Alarms, replicated through the log as etcd 3.4 does: GET lists the armed alarms of the
+/// type asked (NONE: all) after a read barrier; ACTIVATE arms the alarm for the member id
+/// given (0 included) and answers with it; DEACTIVATE disarms that one alarm and answers with
+/// it, or with nothing if it was not armed. keel arms NOSPACE itself when a write finds the
+/// database over its quota ([`super::Api::check_alarms`]).
+pub async fn alarm(api: Shared, request: AlarmRequest) -> Result<AlarmResponse, ApiError> {
+    use keel_store::{AlarmCommand, Command, CommandResponse};
+    let alarm = keel_store::Alarm {
+        member_id: request.member_id,
+        alarm: store_alarm_type(request.alarm),
+    };
+    let alarms = match request.action {
+        AlarmAction::Get => {
+            api.replica.read_barrier().await?;
+            let store = api.replica.store().clone();
+            blocking(move || Ok(store.alarms(alarm.alarm)?)).await?
+        }
+        AlarmAction::Activate | AlarmAction::Deactivate => {
+            let command = if request.action == AlarmAction::Activate {
+                AlarmCommand::Activate(alarm)
+            } else {
+                AlarmCommand::Deactivate(alarm)
+            };
+            match super::kv::propose(&api, Command::Alarm(command)).await? {
+                (_, CommandResponse::Alarm(alarms)) => alarms,
+                (_, other) => return Err(super::kv::unexpected(other)),
+            }
+        }
+    };
+    Ok(AlarmResponse {
+        alarms: alarms
+            .into_iter()
+            .map(|alarm| AlarmMember {
+                member_id: alarm.member_id,
+                alarm: api_alarm_type(alarm.alarm),
+            })
+            .collect(),
+    })
+}
+
+fn store_alarm_type(alarm: AlarmType) -> keel_store::AlarmType {
+    match alarm {
+        AlarmType::None => keel_store::AlarmType::None,
+        AlarmType::NoSpace => keel_store::AlarmType::NoSpace,
+        AlarmType::Corrupt => keel_store::AlarmType::Corrupt,
+    }
+}
+
+fn api_alarm_type(alarm: keel_store::AlarmType) -> AlarmType {
+    match alarm {
+        keel_store::AlarmType::None => AlarmType::None,
+        keel_store::AlarmType::NoSpace => AlarmType::NoSpace,
+        keel_store::AlarmType::Corrupt => AlarmType::Corrupt,
+    }
 }
 
 /// Hands the leadership to another voter; the leader answers once the target leads.

@@ -87,8 +87,6 @@ pub struct Api {
     /// The database may grow to this size; past it writes that add data are refused
     /// (etcd's `--quota-backend-bytes` and its NOSPACE alarm).
     pub quota_backend_bytes: u64,
-    /// The NOSPACE alarm, raised when the quota was found exceeded.
-    pub nospace: std::sync::atomic::AtomicBool,
     /// How often the database size is measured against the quota (it walks sled's files).
     pub quota_check_interval: Duration,
     /// When the database size was last measured.
@@ -113,17 +111,57 @@ impl Api {
             http: reqwest::Client::new(),
             quota_backend_bytes: 2 * 1024 * 1024 * 1024,
             quota_check_interval: Duration::from_secs(1),
-            nospace: Default::default(),
             last_size_check: Default::default(),
         }
     }
 
-    /// Whether the database is over its quota (the NOSPACE alarm is raised).
-    pub fn over_quota(&self) -> bool {
-        use std::sync::atomic::Ordering;
-        if self.nospace.load(Ordering::SeqCst) {
-            return true;
+    /// Refuses `command` as etcd 3.4 does under an armed alarm: while any CORRUPT alarm is
+    /// armed, every write ("corrupt cluster"); while any NOSPACE alarm is armed, whatever
+    /// member it names, the writes that add data ("database space exceeded"). A write that
+    /// finds the database over its quota arms NOSPACE for this member (through the log, so
+    /// every member refuses from then on) and is refused.
+    pub(crate) async fn check_alarms(&self, command: &keel_store::Command) -> Result<(), ApiError> {
+        use keel_store::{Alarm, AlarmCommand, AlarmType, Command};
+        let alarms = self.replica.store().alarms(AlarmType::None)?;
+        let armed = |kind: AlarmType| alarms.iter().any(|alarm| alarm.alarm == kind);
+        let writes = !matches!(command, Command::Auth(_) | Command::Alarm(_));
+        if writes && armed(AlarmType::Corrupt) {
+            return Err(ApiError::new(Code::DataLoss, "etcdserver: corrupt cluster"));
         }
+        if !kv::adds_data(command) {
+            return Ok(());
+        }
+        let no_space = || {
+            ApiError::new(
+                Code::ResourceExhausted,
+                "etcdserver: mvcc: database space exceeded",
+            )
+        };
+        if armed(AlarmType::NoSpace) {
+            return Err(no_space());
+        }
+        if !self.over_quota() {
+            return Ok(());
+        }
+        let alarm = Alarm {
+            member_id: self.replica.status().member_id,
+            alarm: AlarmType::NoSpace,
+        };
+        // The refusal stands whether or not the alarm could be proposed; the next write
+        // over the quota tries again.
+        if let Err(e) = self
+            .replica
+            .write(Command::Alarm(AlarmCommand::Activate(alarm)))
+            .await
+        {
+            tracing::warn!(error = %e, "could not arm the NOSPACE alarm");
+        }
+        Err(no_space())
+    }
+
+    /// Whether the database is over its quota, measured at most once per
+    /// `quota_check_interval` (the measurement walks sled's files).
+    fn over_quota(&self) -> bool {
         let now = std::time::Instant::now();
         {
             let mut last = self
@@ -140,9 +178,8 @@ impl Api {
             tracing::warn!(
                 size,
                 quota = self.quota_backend_bytes,
-                "NOSPACE alarm raised"
+                "database over its quota: NOSPACE alarm raised"
             );
-            self.nospace.store(true, Ordering::SeqCst);
             return true;
         }
         false

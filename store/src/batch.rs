@@ -113,6 +113,12 @@ impl<'a> Pending<'a> {
                 self.raw.extend(writes);
                 Ok(CommandResponse::Auth { auth_revision })
             }
+            Command::Alarm(alarm) => {
+                // Alarms too stay outside the MVCC history (etcd's own bucket).
+                let (alarms, writes) = crate::alarm::execute(self.tree, alarm)?;
+                self.raw.extend(writes);
+                Ok(CommandResponse::Alarm(alarms))
+            }
         }
     }
 

@@ -121,7 +121,8 @@ fn runs_with_others(command: &Command) -> bool {
         Command::Compact { .. }
         | Command::LeaseGrant { .. }
         | Command::LeaseRevoke { .. }
-        | Command::Auth(_) => false,
+        | Command::Auth(_)
+        | Command::Alarm(_) => false,
     }
 }
 
@@ -297,7 +298,8 @@ impl Store {
             Command::Compact { .. }
             | Command::LeaseGrant { .. }
             | Command::LeaseRevoke { .. }
-            | Command::Auth(_) => Ok(()),
+            | Command::Auth(_)
+            | Command::Alarm(_) => Ok(()),
         }
     }
 

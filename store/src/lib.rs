@@ -12,6 +12,7 @@
 //! - [`keyspace`]: [`Store`], applying commands and reading at a revision.
 //! - [`lease`]: the lease table; expiry arrives as a command, never from a clock.
 //! - [`auth`]: users, roles, permissions and the enabled flag, as replicated data.
+//! - [`alarm`]: the armed alarms (NOSPACE, CORRUPT) by member id, as replicated data.
 //! - [`watch`]: watchers that replay from a revision, then follow live writes.
 //! - [`error`]: the one error enum.
 //! - [`revision`]: `Revision {main, sub}` and its big-endian encoding.
@@ -28,6 +29,7 @@
 //! openraft, warp, any networking, or the wall clock. It is deterministic: the same commands
 //! in the same order give the same state and the same [`Store::hash_kv`] on every member.
 
+pub mod alarm;
 pub mod auth;
 mod batch;
 mod byte_string;
@@ -44,6 +46,7 @@ mod snapshot;
 pub mod watch;
 mod write_set;
 
+pub use alarm::{Alarm, AlarmCommand, AlarmType};
 pub use auth::{permits, AuthCommand, AuthState, Permission, PermissionType, Role, User};
 pub use error::{Error, Result};
 pub use keyspace::{

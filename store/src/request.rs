@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::alarm::{Alarm, AlarmCommand};
 use crate::auth::AuthCommand;
 use crate::kv::KeyValue;
 use crate::lease::LeaseInfo;
@@ -255,6 +256,8 @@ pub enum Command {
     },
     /// Change users, roles or the enabled flag; carries hashes, never passwords.
     Auth(AuthCommand),
+    /// Arm or disarm an alarm. Last, so that log entries written before it existed decode.
+    Alarm(AlarmCommand),
 }
 
 impl Command {
@@ -285,6 +288,9 @@ pub enum CommandResponse {
         /// Bumped by every successful auth change.
         auth_revision: u64,
     },
+    /// From [`Command::Alarm`]: the alarm activated, or the one deactivated (none if it was
+    /// not armed), as etcd answers.
+    Alarm(Vec<Alarm>),
 }
 
 /// A command's response together with the keyspace revision after it was applied.

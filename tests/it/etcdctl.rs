@@ -291,27 +291,56 @@ async fn member_list_endpoint_status_and_snapshot_save(tls: bool) {
         assert!(members.contains(&id), "{members:?} lacks {id}");
     }
 
-    // Endpoints without a scheme here: etcdctl 3.4's endpoint status sends the endpoint as
-    // given as the HTTP/2 :authority, and `http://...` is no authority hyper accepts.
-    let bare: Vec<String> = c
-        .cluster
-        .members
-        .iter()
-        .map(|m| m.client_addr.to_string())
-        .collect();
+    // Endpoints as every etcd guide writes them, `http://host:port` (`https://` over TLS):
+    // etcdctl 3.4's per-endpoint calls (status, hashkv, move-leader) send them whole as the
+    // HTTP/2 :authority, which keel's client port accepts as etcd does (src/h2_authority.rs).
     let status = c
-        .must(&bare.join(","), &["endpoint", "status", "-w", "json"], "")
+        .must(&c.endpoints(), &["endpoint", "status", "-w", "json"], "")
         .await;
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
     let status = status.as_array().expect("one entry per endpoint");
     assert_eq!(status.len(), 3);
     let leaders: Vec<_> = status.iter().map(|s| &s["Status"]["leader"]).collect();
     assert!(leaders.iter().all(|l| *l == leaders[0]), "{leaders:?}");
-    assert!(c
+    let leader = c
         .cluster
         .members
         .iter()
-        .any(|m| serde_json::json!(m.id) == *leaders[0]));
+        .find(|m| serde_json::json!(m.id) == *leaders[0])
+        .expect("the leader is a member")
+        .id;
+
+    let hashes = c
+        .must(&c.endpoints(), &["endpoint", "hashkv", "-w", "json"], "")
+        .await;
+    let hashes: serde_json::Value = serde_json::from_str(&hashes).unwrap();
+    let hashes = hashes.as_array().expect("one entry per endpoint");
+    assert_eq!(hashes.len(), 3, "{hashes:?}");
+    for hash in hashes {
+        // Each member answered for itself (etcd leaves a zero hash out of the JSON).
+        let member = hash["HashKV"]["header"]["member_id"].as_u64();
+        assert!(
+            c.cluster.members.iter().any(|m| Some(m.id) == member),
+            "{hash}"
+        );
+    }
+
+    let target = c
+        .cluster
+        .members
+        .iter()
+        .find(|m| m.id != leader)
+        .expect("a follower")
+        .id;
+    let moved = c
+        .must(&c.endpoints(), &["move-leader", &format!("{target:x}")], "")
+        .await;
+    assert!(
+        moved.contains(&format!(
+            "Leadership transferred from {leader:x} to {target:x}"
+        )),
+        "{moved:?}"
+    );
 
     c.must(&c.endpoint(2), &["put", "saved", "yes"], "").await;
     let dir = tempfile::tempdir().unwrap();

@@ -176,11 +176,85 @@ async fn exceeding_the_quota_raises_nospace() {
     let status = must_post(&api, "/v3/maintenance/status", json!({})).await;
     assert!(status["errors"][0].as_str().unwrap().contains("NOSPACE"));
 
-    let cleared = must_post(
+    // The alarm names the member that found the quota exceeded: deactivating member 0's
+    // disarms nothing, deactivating that member's answers with it.
+    let member = alarms["alarms"][0]["memberID"].clone();
+    let nothing = must_post(
         &api,
         "/v3/maintenance/alarm",
         json!({"action": "DEACTIVATE", "alarm": "NOSPACE"}),
     )
     .await;
-    assert_eq!(cleared, json!({}));
+    assert_eq!(nothing, json!({}));
+    let cleared = must_post(
+        &api,
+        "/v3/maintenance/alarm",
+        json!({"action": "DEACTIVATE", "memberID": member, "alarm": "NOSPACE"}),
+    )
+    .await;
+    assert_eq!(
+        cleared,
+        json!({"alarms": [{"memberID": member, "alarm": "NOSPACE"}]})
+    );
+    assert_eq!(
+        must_post(&api, "/v3/maintenance/alarm", json!({})).await,
+        json!({})
+    );
+}
+
+#[tokio::test]
+async fn alarms_are_kept_by_the_member_id_given() {
+    let api = node();
+    let alarm = |body: Value| must_post(&api, "/v3/maintenance/alarm", body);
+    // Member 0 stays 0 (the field is left out, as etcd's gateway does with zero values).
+    assert_eq!(
+        alarm(json!({"action": "ACTIVATE", "alarm": "NOSPACE"})).await,
+        json!({"alarms": [{"alarm": "NOSPACE"}]})
+    );
+    assert_eq!(
+        alarm(json!({"action": "ACTIVATE", "memberID": "42", "alarm": "NOSPACE"})).await,
+        json!({"alarms": [{"memberID": "42", "alarm": "NOSPACE"}]})
+    );
+    let listed = alarm(json!({"action": "GET"})).await;
+    assert_eq!(listed["alarms"].as_array().unwrap().len(), 2, "{listed}");
+    let status = must_post(&api, "/v3/maintenance/status", json!({})).await;
+    assert_eq!(
+        status["errors"],
+        json!(["alarm:NOSPACE ", "memberID:42 alarm:NOSPACE "])
+    );
+    // Under NOSPACE, for any member: puts and grants refused, deletes allowed.
+    let full = post(
+        &api,
+        "/v3/kv/put",
+        json!({"key": b64("k"), "value": b64("v")}),
+    )
+    .await;
+    assert_error(&full, 429, 8, "etcdserver: mvcc: database space exceeded");
+    must_post(&api, "/v3/kv/deleterange", json!({"key": b64("k")})).await;
+
+    assert_eq!(
+        alarm(json!({"action": "DEACTIVATE", "alarm": "NOSPACE"})).await,
+        json!({"alarms": [{"alarm": "NOSPACE"}]})
+    );
+    let refused = post(
+        &api,
+        "/v3/kv/put",
+        json!({"key": b64("k"), "value": b64("v")}),
+    )
+    .await;
+    assert_error(&refused, 429, 8, "database space exceeded");
+    assert_eq!(
+        alarm(json!({"action": "DEACTIVATE", "memberID": "42", "alarm": "NOSPACE"})).await,
+        json!({"alarms": [{"memberID": "42", "alarm": "NOSPACE"}]})
+    );
+    put(&api, "k", "v").await;
+
+    // CORRUPT refuses every write, deletes too, and leaves reads alone.
+    alarm(json!({"action": "ACTIVATE", "memberID": "42", "alarm": "CORRUPT"})).await;
+    let delete = post(&api, "/v3/kv/deleterange", json!({"key": b64("k")})).await;
+    assert_error(&delete, 500, 15, "etcdserver: corrupt cluster");
+    let read = must_post(&api, "/v3/kv/range", json!({"key": b64("k")})).await;
+    assert_eq!(read["count"], "1");
+    alarm(json!({"action": "DEACTIVATE", "memberID": "42", "alarm": "CORRUPT"})).await;
+    must_post(&api, "/v3/kv/deleterange", json!({"key": b64("k")})).await;
 }

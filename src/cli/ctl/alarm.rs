@@ -1,67 +1,48 @@
-//! `keelctl alarm list|disarm`: the raised alarms (keel raises NOSPACE when a member's
-//! database outgrows its quota). A keel member keeps its own alarm, so both subcommands ask
-//! every endpoint rather than the first that answers.
+//! `keelctl alarm list|disarm`: the armed alarms (keel arms NOSPACE when a write finds the
+//! database over its quota). Alarms are replicated, so one member answers for the cluster;
+//! `disarm` clears each listed alarm and prints what it cleared, as etcdctl does.
 
-use anyhow::bail;
 use clap::Subcommand;
 
 use super::printer::Printer;
-use crate::api::models::{AlarmAction, AlarmMember, AlarmRequest, AlarmType};
+use crate::api::models::{AlarmAction, AlarmRequest, AlarmType};
 use crate::client::Client;
 
 /// The alarm subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AlarmCommand {
-    /// List the raised alarms.
+    /// List the armed alarms.
     List,
-    /// Clear every raised alarm.
+    /// Clear every armed alarm.
     Disarm,
 }
 
 impl AlarmCommand {
-    /// Runs the subcommand on every endpoint; fails when any did not answer.
+    /// Lists the alarms, and for `disarm` clears each one.
     pub async fn execute(&self, client: &Client, printer: &Printer) -> anyhow::Result<()> {
-        let mut alarms: Vec<AlarmMember> = Vec::new();
-        let mut failures = Vec::new();
-        for endpoint in client.endpoints() {
-            let member = client.for_endpoint(endpoint);
-            match raised(&member, self).await {
-                Ok(found) => {
-                    for alarm in found {
-                        if !alarms.contains(&alarm) {
-                            alarms.push(alarm);
-                        }
-                    }
+        let listed = client
+            .alarm(&request(AlarmAction::Get, 0, AlarmType::None))
+            .await?;
+        let alarms = match self {
+            AlarmCommand::List => listed.alarms,
+            AlarmCommand::Disarm => {
+                let mut disarmed = Vec::new();
+                for alarm in &listed.alarms {
+                    let answer = client
+                        .alarm(&request(
+                            AlarmAction::Deactivate,
+                            alarm.member_id,
+                            alarm.alarm,
+                        ))
+                        .await?;
+                    disarmed.extend(answer.alarms);
                 }
-                Err(e) => failures.push(format!("{endpoint}: {e}")),
+                disarmed
             }
-        }
+        };
         printer.alarms(&alarms);
-        if !failures.is_empty() {
-            bail!("no answer from {}", failures.join("; "));
-        }
         Ok(())
     }
-}
-
-/// The alarms one member has raised; for `disarm`, each is cleared (and returned, as etcdctl
-/// prints what it disarmed).
-async fn raised(member: &Client, command: &AlarmCommand) -> anyhow::Result<Vec<AlarmMember>> {
-    let listed = member
-        .alarm(&request(AlarmAction::Get, 0, AlarmType::None))
-        .await?;
-    if let AlarmCommand::Disarm = command {
-        for alarm in &listed.alarms {
-            member
-                .alarm(&request(
-                    AlarmAction::Deactivate,
-                    alarm.member_id,
-                    alarm.alarm,
-                ))
-                .await?;
-        }
-    }
-    Ok(listed.alarms)
 }
 
 fn request(action: AlarmAction, member_id: u64, alarm: AlarmType) -> AlarmRequest {
