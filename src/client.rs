@@ -316,7 +316,8 @@ impl Client {
         timeout: Option<Duration>,
         retry: Retry,
     ) -> Result<(String, reqwest::Response)> {
-        self.send_with_headers(path, body, timeout, retry, &[]).await
+        self.send_with_headers(path, body, timeout, retry, &[])
+            .await
     }
 
     /// [`Client::send`] with extra request headers.

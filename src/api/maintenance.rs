@@ -168,9 +168,10 @@ pub async fn defragment(_api: Shared, _request: LeaseId) -> Result<DefragmentRes
 
 /// The request header (gRPC: metadata key) that chooses a snapshot's format, `keel` or
 /// `etcd`. The gRPC Snapshot RPC answers in etcd's format when it is absent, since its callers
-/// (etcdctl, etcd's client libraries) save what they get for etcd's tools; the JSON gateway
-/// (keelctl) in keel's, which imports as a straight copy of the tree (see `keel bench` and
-/// the README for the measured difference). `keel snapshot restore` reads both.
+/// (etcdctl, etcd's client libraries) save what they get for etcd's tools, and it is the
+/// quicker to write and the smaller; the JSON gateway (keelctl) in keel's, which restores
+/// faster and keeps the token secret (the README has the measurements). `keel snapshot
+/// restore` reads both.
 pub const SNAPSHOT_FORMAT_HEADER: &str = "keel-snapshot-format";
 
 /// The format a request asked for in [`SNAPSHOT_FORMAT_HEADER`], or `default`.
@@ -190,7 +191,10 @@ pub fn snapshot_format(
 }
 
 /// The whole state as a stream of base64 blobs.
-async fn snapshot(api: Shared, format: SnapshotFormat) -> Result<warp::reply::Response, warp::Rejection> {
+async fn snapshot(
+    api: Shared,
+    format: SnapshotFormat,
+) -> Result<warp::reply::Response, warp::Rejection> {
     let data = export_snapshot(&api, format)
         .await
         .map_err(warp::reject::custom)?;

@@ -670,7 +670,12 @@ impl Store {
         {
             // bbolt is read by page, so the stream is held whole.
             input.read_to_end(&mut head)?;
-            let options = crate::etcd_format::EtcdImportOptions::default();
+            // A digest is checked when the file has one; a stream's reader may have taken it
+            // off already (etcd sends it as a message of its own).
+            let options = crate::etcd_format::EtcdImportOptions {
+                skip_hash_check: true,
+                ..Default::default()
+            };
             self.import_etcd(std::io::Cursor::new(head), &options)?;
             return Ok(());
         }

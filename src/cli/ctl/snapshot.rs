@@ -80,16 +80,17 @@ pub fn status(file: &Path, printer: &Printer) -> anyhow::Result<()> {
     let store = keel_store::Store::temporary(keel_store::Config::default())?;
     let mut input = std::io::BufReader::new(input);
     let head = std::io::BufRead::fill_buf(&mut input)?;
-    let imported = if keel_store::SnapshotFormat::detect(head) == Some(keel_store::SnapshotFormat::Etcd) {
-        // The keyspace is thrown away, so the token secret auth would need signs nothing.
-        let options = keel_store::EtcdImportOptions {
-            token_secret: b"unused".to_vec(),
-            ..Default::default()
+    let imported =
+        if keel_store::SnapshotFormat::detect(head) == Some(keel_store::SnapshotFormat::Etcd) {
+            // The keyspace is thrown away, so the token secret auth would need signs nothing.
+            let options = keel_store::EtcdImportOptions {
+                token_secret: b"unused".to_vec(),
+                ..Default::default()
+            };
+            store.import_etcd(input, &options).map(|_| ())
+        } else {
+            store.import(&mut input)
         };
-        store.import_etcd(input, &options).map(|_| ())
-    } else {
-        store.import(&mut input)
-    };
     imported.with_context(|| format!("cannot read snapshot {}", file.display()))?;
     let count = store.range(&keel_store::RangeRequest {
         key: vec![0],
@@ -234,7 +235,9 @@ mod tests {
                 ..
             })
         ));
-        assert!(Ctl::try_parse_from(["keelctl", "snapshot", "save", "--format", "zip", "x"]).is_err());
+        assert!(
+            Ctl::try_parse_from(["keelctl", "snapshot", "save", "--format", "zip", "x"]).is_err()
+        );
         assert_eq!(part_path(&file), PathBuf::from("/tmp/x.db.part"));
         let ctl = Ctl::try_parse_from(["keelctl", "snapshot", "status", "/tmp/x.db"]).unwrap();
         assert!(matches!(

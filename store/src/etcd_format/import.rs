@@ -28,7 +28,7 @@ use crate::revision::Revision;
 #[derive(Clone, Debug, Default)]
 pub struct EtcdImportOptions {
     /// Accept a file without the trailing SHA-256 (a copy of a member's `member/snap/db`),
-    /// as `etcdctl snapshot restore --skip-hash-check`.
+    /// as `etcdctl snapshot restore --skip-hash-check`. A file that has one is still checked.
     pub skip_hash_check: bool,
     /// Signs auth tokens if the snapshot has auth enabled (keel's tokens are signed with a
     /// secret the keyspace keeps; etcd's are not in its file). Required in that case.
