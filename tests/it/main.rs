@@ -15,6 +15,7 @@ mod compactor;
 mod controllers;
 mod embedded;
 mod etcd3gw;
+mod etcd_snapshot;
 mod etcdctl;
 mod grpc;
 mod keelctl;
