@@ -19,6 +19,11 @@ const MAX_DEPTH: usize = 32;
 /// The smallest and largest page sizes bbolt is used with.
 const PAGE_SIZES: std::ops::RangeInclusive<u32> = 512..=65536;
 
+/// Called with each leaf element's flags, key and value.
+type ElementVisitor<'a> = dyn FnMut(u32, &[u8], &[u8]) -> Result<()> + 'a;
+/// Called with each entry's key and value.
+pub(crate) type EntryVisitor<'a> = dyn FnMut(&[u8], &[u8]) -> Result<()> + 'a;
+
 /// Where a bucket's tree starts.
 #[derive(Clone, Debug)]
 pub(crate) enum BucketRoot {
@@ -99,7 +104,7 @@ impl<R: Read + Seek> BboltReader<R> {
     pub(crate) fn for_each(
         &mut self,
         bucket: &BucketRoot,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<()>,
+        visit: &mut EntryVisitor<'_>,
     ) -> Result<()> {
         self.walk(bucket, &mut |flags, key, value| {
             if flags & BUCKET_ELEMENT == 0 {
@@ -109,23 +114,14 @@ impl<R: Read + Seek> BboltReader<R> {
         })
     }
 
-    fn walk(
-        &mut self,
-        root: &BucketRoot,
-        visit: &mut dyn FnMut(u32, &[u8], &[u8]) -> Result<()>,
-    ) -> Result<()> {
+    fn walk(&mut self, root: &BucketRoot, visit: &mut ElementVisitor<'_>) -> Result<()> {
         match root {
             BucketRoot::Page(id) => self.walk_page(*id, 0, visit),
             BucketRoot::Inline(page) => visit_leaf(page, visit),
         }
     }
 
-    fn walk_page(
-        &mut self,
-        id: u64,
-        depth: usize,
-        visit: &mut dyn FnMut(u32, &[u8], &[u8]) -> Result<()>,
-    ) -> Result<()> {
+    fn walk_page(&mut self, id: u64, depth: usize, visit: &mut ElementVisitor<'_>) -> Result<()> {
         if depth > MAX_DEPTH {
             return Err(corrupt("tree too deep (a page cycle?)"));
         }
@@ -174,7 +170,7 @@ impl<R: Read + Seek> BboltReader<R> {
 }
 
 /// Calls `visit(flags, key, value)` for each element of a leaf page.
-fn visit_leaf(page: &[u8], visit: &mut dyn FnMut(u32, &[u8], &[u8]) -> Result<()>) -> Result<()> {
+fn visit_leaf(page: &[u8], visit: &mut ElementVisitor<'_>) -> Result<()> {
     if page.len() < PAGE_HEADER_LEN {
         return Err(corrupt("leaf page too short"));
     }

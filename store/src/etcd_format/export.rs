@@ -23,6 +23,9 @@ use crate::index::{self, Record, EVENT, LEASE};
 use crate::lease::LeaseInfo;
 use crate::revision::Revision;
 
+/// One bucket entry, key and value, or why it could not be read.
+type Entry = Result<(Vec<u8>, Vec<u8>)>;
+
 /// What an export wrote.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EtcdExported {
@@ -91,13 +94,10 @@ pub(crate) fn export_at<W: Read + Write + Seek>(
 }
 
 /// The event log up to `revision`, as `key` bucket entries in revision order.
-fn key_bucket(
-    tree: &sled::Tree,
-    revision: i64,
-) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + '_ {
+fn key_bucket(tree: &sled::Tree, revision: i64) -> impl Iterator<Item = Entry> + '_ {
     let end = index::event_key(Revision::new(revision + 1, 0));
     tree.range(vec![EVENT]..end)
-        .map(move |entry| -> Result<Vec<Result<(Vec<u8>, Vec<u8>)>>> {
+        .map(move |entry| -> Result<Vec<Entry>> {
             let (tree_key, value) = entry?;
             let mut out = Vec::new();
             for (rev, record) in event_log::records(&tree_key, &value)? {
@@ -114,7 +114,7 @@ fn key_bucket(
         })
 }
 
-fn key_entry(revision: Revision, record: Record) -> Result<(Vec<u8>, Vec<u8>)> {
+fn key_entry(revision: Revision, record: Record) -> Entry {
     let (tombstone, kv) = match record {
         Record::Put(kv) => (
             false,
@@ -141,7 +141,7 @@ fn key_entry(revision: Revision, record: Record) -> Result<(Vec<u8>, Vec<u8>)> {
     ))
 }
 
-fn lease_bucket(tree: &sled::Tree) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> {
+fn lease_bucket(tree: &sled::Tree) -> impl Iterator<Item = Entry> {
     tree.scan_prefix([LEASE]).map(|entry| {
         let lease: LeaseInfo = codec::decode(&entry?.1)?;
         let value = schema::Lease {
@@ -153,7 +153,7 @@ fn lease_bucket(tree: &sled::Tree) -> impl Iterator<Item = Result<(Vec<u8>, Vec<
     })
 }
 
-fn meta_bucket(compacted: i64) -> Vec<Result<(Vec<u8>, Vec<u8>)>> {
+fn meta_bucket(compacted: i64) -> Vec<Entry> {
     let mut entries = vec![Ok((schema::CONSISTENT_INDEX.to_vec(), vec![0u8; 8]))];
     if compacted > 0 {
         let at = schema::revision_key(Revision::new(compacted, 0), false);
@@ -163,7 +163,7 @@ fn meta_bucket(compacted: i64) -> Vec<Result<(Vec<u8>, Vec<u8>)>> {
     entries
 }
 
-fn users_bucket(tree: &sled::Tree) -> Result<Vec<Result<(Vec<u8>, Vec<u8>)>>> {
+fn users_bucket(tree: &sled::Tree) -> Result<Vec<Entry>> {
     let users: Vec<User> = auth::scan(tree, auth::USER)?;
     Ok(users
         .into_iter()
@@ -184,7 +184,7 @@ fn users_bucket(tree: &sled::Tree) -> Result<Vec<Result<(Vec<u8>, Vec<u8>)>>> {
 
 /// Roles by name; keel lets a user hold `root` with no role record, etcd keeps one, so a
 /// missing `root` record is written empty (etcd's root role needs no permissions).
-fn roles_bucket(tree: &sled::Tree) -> Result<Vec<Result<(Vec<u8>, Vec<u8>)>>> {
+fn roles_bucket(tree: &sled::Tree) -> Result<Vec<Entry>> {
     let mut roles: BTreeMap<Vec<u8>, Vec<schema::Permission>> = BTreeMap::new();
     let users: Vec<User> = auth::scan(tree, auth::USER)?;
     if users.iter().any(User::is_root) {
