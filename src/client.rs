@@ -316,12 +316,28 @@ impl Client {
         timeout: Option<Duration>,
         retry: Retry,
     ) -> Result<(String, reqwest::Response)> {
+        self.send_with_headers(path, body, timeout, retry, &[])
+            .await
+    }
+
+    /// [`Client::send`] with extra request headers.
+    async fn send_with_headers(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        timeout: Option<Duration>,
+        retry: Retry,
+        headers: &[(&str, &str)],
+    ) -> Result<(String, reqwest::Response)> {
         let mut reasons = Vec::new();
         for endpoint in &self.endpoints {
             let mut request = self
                 .authorized(self.http.post(format!("{endpoint}{path}")))
                 .header("content-type", "application/json")
                 .body(body.clone());
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
             if let Some(timeout) = timeout {
                 request = request.timeout(timeout);
             }
@@ -607,25 +623,33 @@ impl Client {
             .await
     }
 
-    /// `Snapshot`: streams the state into `out`; returns the bytes written.
+    /// `Snapshot`: streams the state into `out` in keel's format; returns the bytes written.
     pub async fn snapshot<W: AsyncWrite + Unpin>(&self, out: &mut W) -> Result<u64> {
-        self.snapshot_with_progress(out, |_, _| {}).await
+        self.snapshot_with_progress(out, keel_store::SnapshotFormat::Keel, |_, _| {})
+            .await
     }
 
     /// [`Client::snapshot`], calling `progress(written, total)` after each chunk (the total
     /// is what the member said was still to come, plus what has arrived). Neither this nor
     /// `snapshot` is bounded by the command timeout: a large state takes as long as it takes.
+    /// `format` chooses keel's own format or an etcd v3 snapshot file (with its SHA-256).
     pub async fn snapshot_with_progress<W: AsyncWrite + Unpin>(
         &self,
         out: &mut W,
+        format: keel_store::SnapshotFormat,
         mut progress: impl FnMut(u64, u64),
     ) -> Result<u64> {
+        let format = match format {
+            keel_store::SnapshotFormat::Keel => "keel",
+            keel_store::SnapshotFormat::Etcd => "etcd",
+        };
         let (endpoint, response) = self
-            .send(
+            .send_with_headers(
                 "/v3/maintenance/snapshot",
                 b"{}".to_vec(),
                 None,
                 Retry::Always,
+                &[(crate::api::maintenance::SNAPSHOT_FORMAT_HEADER, format)],
             )
             .await?;
         let mut chunks = Box::pin(result_lines::<SnapshotResponse>(endpoint, response));

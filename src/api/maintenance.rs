@@ -15,6 +15,7 @@ use super::{
     unary, unary_on_leader, Shared,
 };
 use crate::auth::{Access, Credentials};
+pub use keel_store::SnapshotFormat;
 
 /// Snapshot chunk size: etcd sends 32 KiB blobs.
 const SNAPSHOT_CHUNK: usize = 32 * 1024;
@@ -26,14 +27,17 @@ pub fn routes(api: &Shared) -> BoxedFilter<(warp::reply::Response,)> {
         exact_path("v3/maintenance/snapshot")
             .and(warp::post())
             .and(credentials())
-            .and_then(move |credentials: Credentials| {
+            .and(warp::header::optional::<String>(SNAPSHOT_FORMAT_HEADER))
+            .and_then(move |credentials: Credentials, format: Option<String>| {
                 let api = api.clone();
                 async move {
                     // The whole keyspace is root's to copy.
                     if let Err(e) = api.auth.authorize(&credentials, &Access::Admin) {
                         return Err(warp::reject::custom(e));
                     }
-                    snapshot(api).await
+                    let format = snapshot_format(format.as_deref(), SnapshotFormat::Keel)
+                        .map_err(warp::reject::custom)?;
+                    snapshot(api, format).await
                 }
             })
     };
@@ -210,9 +214,38 @@ pub async fn defragment(_api: Shared, _request: LeaseId) -> Result<DefragmentRes
     Ok(DefragmentResponse {})
 }
 
+/// The request header (gRPC: metadata key) that chooses a snapshot's format, `keel` or
+/// `etcd`. The gRPC Snapshot RPC answers in etcd's format when it is absent, since its callers
+/// (etcdctl, etcd's client libraries) save what they get for etcd's tools, and it is the
+/// quicker to write and the smaller; the JSON gateway (keelctl) in keel's, which restores
+/// faster and keeps the token secret (the README has the measurements). `keel snapshot
+/// restore` reads both.
+pub const SNAPSHOT_FORMAT_HEADER: &str = "keel-snapshot-format";
+
+/// The format a request asked for in [`SNAPSHOT_FORMAT_HEADER`], or `default`.
+pub fn snapshot_format(
+    asked: Option<&str>,
+    default: SnapshotFormat,
+) -> Result<SnapshotFormat, ApiError> {
+    match asked.map(str::trim) {
+        None => Ok(default),
+        Some(name) if name.eq_ignore_ascii_case("keel") => Ok(SnapshotFormat::Keel),
+        Some(name) if name.eq_ignore_ascii_case("etcd") => Ok(SnapshotFormat::Etcd),
+        Some(other) => Err(ApiError::new(
+            Code::InvalidArgument,
+            format!("unknown snapshot format {other:?}: keel or etcd"),
+        )),
+    }
+}
+
 /// The whole state as a stream of base64 blobs.
-async fn snapshot(api: Shared) -> Result<warp::reply::Response, warp::Rejection> {
-    let data = export_snapshot(&api).await.map_err(warp::reject::custom)?;
+async fn snapshot(
+    api: Shared,
+    format: SnapshotFormat,
+) -> Result<warp::reply::Response, warp::Rejection> {
+    let data = export_snapshot(&api, format)
+        .await
+        .map_err(warp::reject::custom)?;
     let lines: Vec<Bytes> = snapshot_chunks(&data)
         .into_iter()
         .map(stream_line)
@@ -220,16 +253,26 @@ async fn snapshot(api: Shared) -> Result<warp::reply::Response, warp::Rejection>
     Ok(streaming_reply(futures::stream::iter(lines)))
 }
 
-/// The whole state as one consistent cut, counted as the `Snapshot` RPC.
-pub async fn export_snapshot(api: &Shared) -> Result<Vec<u8>, ApiError> {
+/// The whole state as one consistent cut in `format`, counted as the `Snapshot` RPC. An
+/// etcd file ends with its SHA-256.
+pub async fn export_snapshot(api: &Shared, format: SnapshotFormat) -> Result<Vec<u8>, ApiError> {
     let started = std::time::Instant::now();
     let store = api.replica.store().clone();
     // Exported whole before streaming: the export must be one consistent cut, and the store
     // writes it synchronously.
     let exported = blocking(move || {
-        let mut out = Vec::new();
-        store.export(&mut out)?;
-        Ok(out)
+        let point = store.export_point()?;
+        match format {
+            SnapshotFormat::Keel => {
+                let mut out = Vec::new();
+                point.write(&mut out)?;
+                Ok(out)
+            }
+            SnapshotFormat::Etcd => {
+                let (_, out) = point.write_etcd(std::io::Cursor::new(Vec::new()))?;
+                Ok(out.into_inner())
+            }
+        }
     })
     .await;
     let seconds = started.elapsed().as_secs_f64();

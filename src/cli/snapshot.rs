@@ -1,5 +1,8 @@
 //! `keel snapshot restore FILE`: etcdutl's job. Makes a new data dir from a snapshot written by
-//! `keelctl snapshot save` (keel-store's export), for the first member of a NEW cluster.
+//! `keelctl snapshot save` (keel-store's export), for the first member of a NEW cluster; or
+//! from an etcd 3.4/3.5 snapshot file (`etcdctl snapshot save`), recognised by its content,
+//! its SHA-256 checked: keys with their revisions, leases, users, roles and the auth switch,
+//! and the compaction revision move into keel.
 //!
 //! The keyspace is imported as it was, revisions included, so the new cluster's revisions
 //! continue from the snapshot's. Its Raft marker (the old cluster's last applied log id and
@@ -9,7 +12,7 @@
 //! and the same `--initial-cluster`.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read as _, Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
@@ -45,6 +48,9 @@ pub struct RestoreArgs {
     /// This member's peer URL; it must be its URL in `--initial-cluster`.
     #[arg(long)]
     pub initial_advertise_peer_urls: Option<String>,
+    /// Accept an etcd database without its trailing SHA-256 (a copy of `member/snap/db`).
+    #[arg(long)]
+    pub skip_hash_check: bool,
 }
 
 impl SnapshotCommand {
@@ -86,8 +92,62 @@ impl RestoreArgs {
     fn restore(&self) -> anyhow::Result<()> {
         self.check_cluster()?;
         refuse_non_empty(&self.data_dir)?;
-        let file = File::open(&self.file)
+        let mut file = File::open(&self.file)
             .with_context(|| format!("cannot open {}", self.file.display()))?;
+        let mut head = Vec::new();
+        (&mut file)
+            .take(keel_store::etcd_format::DETECT_LEN as u64)
+            .read_to_end(&mut head)?;
+        file.seek(SeekFrom::Start(0))?;
+        match keel_store::SnapshotFormat::detect(&head) {
+            Some(keel_store::SnapshotFormat::Etcd) => self.restore_etcd(file),
+            Some(keel_store::SnapshotFormat::Keel) => self.restore_keel(file),
+            None => bail!(
+                "{} is neither a keel snapshot nor an etcd one",
+                self.file.display()
+            ),
+        }
+    }
+
+    /// The new member's keyspace, created empty.
+    fn new_store(&self) -> anyhow::Result<keel_store::Store> {
+        let kv = self.data_dir.join("kv");
+        keel_store::Store::open(&kv, keel_store::Config::default())
+            .with_context(|| format!("cannot create {}", kv.display()))
+    }
+
+    fn restore_etcd(&self, file: File) -> anyhow::Result<()> {
+        let store = self.new_store()?;
+        let options = keel_store::EtcdImportOptions {
+            skip_hash_check: self.skip_hash_check,
+            // etcd's file has no token secret; a new one signs keel's tokens.
+            token_secret: crate::auth::new_token_secret(),
+        };
+        let imported = store
+            .import_etcd(std::io::BufReader::new(file), &options)
+            .with_context(|| format!("cannot restore {}", self.file.display()))?;
+        store.clear_marker()?;
+        store.flush()?;
+        eprintln!(
+            "restored etcd snapshot {} into {} at revision {} ({} revisions, {} keys, \
+             {} leases, {} users, {} roles, compacted at {}); start it with keel serve --name {} \
+             --initial-cluster-state new --initial-cluster {}",
+            self.file.display(),
+            self.data_dir.display(),
+            store.current_revision(),
+            imported.revisions,
+            imported.keys,
+            imported.leases,
+            imported.users,
+            imported.roles,
+            store.compact_revision(),
+            self.name,
+            self.initial_cluster
+        );
+        Ok(())
+    }
+
+    fn restore_keel(&self, file: File) -> anyhow::Result<()> {
         let size = file.metadata()?.len();
         let progress = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr());
         progress.set_style(
@@ -95,9 +155,7 @@ impl RestoreArgs {
                 .expect("a valid template"),
         );
         let mut input = BufReader::new(progress.wrap_read(file));
-        let kv = self.data_dir.join("kv");
-        let store = keel_store::Store::open(&kv, keel_store::Config::default())
-            .with_context(|| format!("cannot create {}", kv.display()))?;
+        let store = self.new_store()?;
         store
             .import(&mut input)
             .with_context(|| format!("cannot restore {}", self.file.display()))?;

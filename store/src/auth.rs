@@ -23,9 +23,9 @@ use crate::keyspace::Store;
 /// The name of the user `auth enable` requires and of the role that may do everything.
 pub const ROOT: &str = "root";
 
-const USER: u8 = b'u';
-const ROLE: u8 = b'r';
-const META_AUTH: &[u8] = b"mauth";
+pub(crate) const USER: u8 = b'u';
+pub(crate) const ROLE: u8 = b'r';
+pub(crate) const META_AUTH: &[u8] = b"mauth";
 
 /// What a permission allows (etcd `Permission.Type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -237,13 +237,13 @@ pub enum AuthCommand {
     },
 }
 
-fn user_key(name: &str) -> Vec<u8> {
+pub(crate) fn user_key(name: &str) -> Vec<u8> {
     let mut key = vec![USER];
     key.extend_from_slice(name.as_bytes());
     key
 }
 
-fn role_key(name: &str) -> Vec<u8> {
+pub(crate) fn role_key(name: &str) -> Vec<u8> {
     let mut key = vec![ROLE];
     key.extend_from_slice(name.as_bytes());
     key
@@ -255,13 +255,16 @@ fn get<T: serde::de::DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<
         .transpose()
 }
 
-fn scan<T: serde::de::DeserializeOwned>(tree: &sled::Tree, prefix: u8) -> Result<Vec<T>> {
+pub(crate) fn scan<T: serde::de::DeserializeOwned>(
+    tree: &sled::Tree,
+    prefix: u8,
+) -> Result<Vec<T>> {
     tree.scan_prefix([prefix])
         .map(|entry| codec::decode(&entry?.1))
         .collect()
 }
 
-fn state(tree: &sled::Tree) -> Result<AuthState> {
+pub(crate) fn state(tree: &sled::Tree) -> Result<AuthState> {
     Ok(get(tree, META_AUTH)?.unwrap_or_default())
 }
 

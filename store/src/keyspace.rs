@@ -659,8 +659,30 @@ impl Store {
 
     /// Replaces the whole state with a stream written by [`Store::export`]; watchers are
     /// carried over (replaying from the new state, or told Compacted).
+    /// An etcd snapshot (see [`crate::etcd_format`]) is recognised and imported too, if auth
+    /// is off in it (otherwise use [`Store::import_etcd`] with a token secret).
     pub fn import(&self, input: &mut dyn std::io::Read) -> Result<()> {
-        self.replace_with(|staging| snapshot::import(staging, input))
+        use std::io::Read as _;
+        let mut head = Vec::with_capacity(crate::etcd_format::DETECT_LEN);
+        input
+            .take(crate::etcd_format::DETECT_LEN as u64)
+            .read_to_end(&mut head)?;
+        if crate::etcd_format::SnapshotFormat::detect(&head)
+            == Some(crate::etcd_format::SnapshotFormat::Etcd)
+        {
+            // bbolt is read by page, so the stream is held whole.
+            input.read_to_end(&mut head)?;
+            // A digest is checked when the file has one; a stream's reader may have taken it
+            // off already (etcd sends it as a message of its own).
+            let options = crate::etcd_format::EtcdImportOptions {
+                skip_hash_check: true,
+                ..Default::default()
+            };
+            self.import_etcd(std::io::Cursor::new(head), &options)?;
+            return Ok(());
+        }
+        let mut input = (&head[..]).chain(input);
+        self.replace_with(|staging| snapshot::import(staging, &mut input))
     }
 
     /// Replaces the whole state with an empty keyspace, as [`Store::import`] would.
@@ -689,7 +711,7 @@ impl Store {
     }
 
     /// Fills a fresh tree with `fill` and switches the keyspace to it, durably.
-    fn replace_with(&self, fill: impl FnOnce(&sled::Tree) -> Result<()>) -> Result<()> {
+    pub(crate) fn replace_with(&self, fill: impl FnOnce(&sled::Tree) -> Result<()>) -> Result<()> {
         let inner = &*self.inner;
         let _exclusive = lock(&inner.exclusive);
         let old_name = read(&inner.tree).name();
@@ -744,6 +766,13 @@ impl ExportPoint<'_> {
     /// written.
     pub fn write(self, out: &mut dyn std::io::Write) -> Result<u64> {
         snapshot::export_at(&self.tree, self.revision, &self.meta, out)
+    }
+
+    /// The tree, the revision and the compaction revision the point holds (compactions wait
+    /// while it is held, so the tree's is the point's).
+    pub(crate) fn parts(&self) -> Result<(sled::Tree, i64, i64)> {
+        let compacted = index::meta_i64(self.tree.get(index::META_COMPACTED)?, 0)?;
+        Ok((self.tree.clone(), self.revision, compacted))
     }
 }
 

@@ -22,6 +22,7 @@
 //! - `write_set`: a step's writes, and how they reach the tree (a sled batch, or key by key
 //!   between open and close marks: [`Store::torn`] after a crash part-way).
 //! - `snapshot`: the framed export / import stream.
+//! - [`etcd_format`]: etcd v3 snapshot files (bbolt), written and read.
 //! - `codec`: the only place bincode is called; `byte_string`: byte strings as bytes for serde.
 //!
 //! # What this crate must not depend on
@@ -35,6 +36,7 @@ mod batch;
 mod byte_string;
 mod codec;
 pub mod error;
+pub mod etcd_format;
 mod event_log;
 mod index;
 pub mod keyspace;
@@ -49,6 +51,7 @@ mod write_set;
 pub use alarm::{Alarm, AlarmCommand, AlarmType};
 pub use auth::{permits, AuthCommand, AuthState, Permission, PermissionType, Role, User};
 pub use error::{Error, Result};
+pub use etcd_format::{EtcdExported, EtcdImportOptions, EtcdImported, SnapshotFormat};
 pub use keyspace::{
     open_db, waits_for_exports, Config, ExportPoint, HashKv, Store, DEFAULT_CACHE_CAPACITY_BYTES,
 };

@@ -16,6 +16,7 @@ mod controllers;
 mod embedded;
 mod etcd3gw;
 mod etcd_alarm;
+mod etcd_snapshot;
 mod etcdctl;
 mod grpc;
 mod keelctl;

@@ -111,8 +111,16 @@ impl pb::maintenance_server::Maintenance for MaintenanceService {
         // The whole keyspace is root's to copy.
         let credentials = super::credentials(&request);
         self.api.auth.authorize(&credentials, &Access::Admin)?;
-        let data = maintenance::export_snapshot(&self.api).await?;
-        let (data, digest) = etcd_framed(data);
+        let asked = request
+            .metadata()
+            .get(maintenance::SNAPSHOT_FORMAT_HEADER)
+            .and_then(|value| value.to_str().ok());
+        let format = maintenance::snapshot_format(asked, maintenance::SnapshotFormat::Etcd)?;
+        let data = maintenance::export_snapshot(&self.api, format).await?;
+        let (data, digest) = match format {
+            maintenance::SnapshotFormat::Keel => etcd_framed(data),
+            maintenance::SnapshotFormat::Etcd => split_digest(data),
+        };
         let mut chunks = maintenance::snapshot_chunks(&data);
         // etcd sends the digest as a message of its own, after the database.
         chunks.push(models::SnapshotResponse {
@@ -142,7 +150,13 @@ impl pb::maintenance_server::Maintenance for MaintenanceService {
     }
 }
 
-/// A snapshot as etcd's gRPC stream carries it: the database padded to whole 512-byte pages
+/// An etcd snapshot file as its stream carries it: the database, then its SHA-256 alone.
+fn split_digest(mut file: Vec<u8>) -> (Vec<u8>, Vec<u8>) {
+    let digest = file.split_off(file.len().saturating_sub(32));
+    (file, digest)
+}
+
+/// keel's own snapshot as etcd's gRPC stream carries it: the database padded to whole 512-byte pages
 /// (etcd's is a bbolt file), and the SHA-256 of that, sent last. etcdctl's `snapshot save`
 /// refuses a stream that is not so; keel's import reads its own format and ignores what
 /// follows it, so such a file restores with `keel snapshot restore`.

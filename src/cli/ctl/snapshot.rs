@@ -2,7 +2,9 @@
 //! first, so an interrupted save never leaves a file that looks complete). Like etcdctl,
 //! stdout gets only `Snapshot saved at FILE`; the size and a CRC-32 of what reached the disk
 //! go to stderr, with a progress bar while it downloads when stderr is a terminal.
-//! `keelctl snapshot status FILE` reads a saved file offline.
+//! `--format etcd` saves an etcd v3 snapshot file (bbolt and its SHA-256) instead of keel's
+//! own: etcd's `etcdctl snapshot status|restore` accept it. `keelctl snapshot status FILE`
+//! reads either offline.
 
 use std::ffi::OsString;
 use std::io::IsTerminal as _;
@@ -24,12 +26,33 @@ pub enum SnapshotCommand {
     Save {
         /// Where to write it.
         file: PathBuf,
+        /// keel's own format (restores fastest), or an etcd v3 snapshot for etcd's tools.
+        #[arg(long, value_enum, default_value_t = FileFormat::Keel)]
+        format: FileFormat,
     },
     /// Hash, revision, key count and size of a saved snapshot (read offline).
     Status {
         /// The snapshot file.
         file: PathBuf,
     },
+}
+
+/// The format `snapshot save` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FileFormat {
+    /// keel's own.
+    Keel,
+    /// etcd v3 (a bbolt database and its SHA-256).
+    Etcd,
+}
+
+impl From<FileFormat> for keel_store::SnapshotFormat {
+    fn from(format: FileFormat) -> Self {
+        match format {
+            FileFormat::Keel => keel_store::SnapshotFormat::Keel,
+            FileFormat::Etcd => keel_store::SnapshotFormat::Etcd,
+        }
+    }
 }
 
 /// What `snapshot status` reports, in etcdctl's JSON names.
@@ -48,16 +71,27 @@ pub struct SnapshotStatus {
     pub total_size: u64,
 }
 
-/// `snapshot status FILE`: imports the file into a throw-away keyspace, which also proves
-/// that it can be restored.
+/// `snapshot status FILE`: imports the file (either format) into a throw-away keyspace,
+/// which also proves that it can be restored.
 pub fn status(file: &Path, printer: &Printer) -> anyhow::Result<()> {
     let input =
         std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let total_size = input.metadata()?.len();
     let store = keel_store::Store::temporary(keel_store::Config::default())?;
-    store
-        .import(&mut std::io::BufReader::new(input))
-        .with_context(|| format!("cannot read snapshot {}", file.display()))?;
+    let mut input = std::io::BufReader::new(input);
+    let head = std::io::BufRead::fill_buf(&mut input)?;
+    let imported =
+        if keel_store::SnapshotFormat::detect(head) == Some(keel_store::SnapshotFormat::Etcd) {
+            // The keyspace is thrown away, so the token secret auth would need signs nothing.
+            let options = keel_store::EtcdImportOptions {
+                token_secret: b"unused".to_vec(),
+                ..Default::default()
+            };
+            store.import_etcd(input, &options).map(|_| ())
+        } else {
+            store.import(&mut input)
+        };
+    imported.with_context(|| format!("cannot read snapshot {}", file.display()))?;
     let count = store.range(&keel_store::RangeRequest {
         key: vec![0],
         range_end: vec![0],
@@ -106,8 +140,8 @@ impl SnapshotCommand {
         printer: &Printer,
         timeout: Option<Duration>,
     ) -> anyhow::Result<()> {
-        let file = match self {
-            SnapshotCommand::Save { file } => file,
+        let (file, format) = match self {
+            SnapshotCommand::Save { file, format } => (file, *format),
             SnapshotCommand::Status { file } => return status(file, printer),
         };
         let part = part_path(file);
@@ -116,7 +150,7 @@ impl SnapshotCommand {
             .await
             .with_context(|| format!("cannot create {}", part.display()))?;
         let bar = download_bar();
-        let download = client.snapshot_with_progress(&mut out, |written, total| {
+        let download = client.snapshot_with_progress(&mut out, format.into(), |written, total| {
             bar.set_length(total);
             bar.set_position(written);
         });
@@ -188,10 +222,22 @@ mod tests {
     #[test]
     fn parses_save() {
         let ctl = Ctl::try_parse_from(["keelctl", "snapshot", "save", "/tmp/x.db"]).unwrap();
-        let Command::Snapshot(SnapshotCommand::Save { file }) = ctl.command else {
+        let Command::Snapshot(SnapshotCommand::Save { file, format }) = ctl.command else {
             panic!("not save")
         };
         assert_eq!(file, PathBuf::from("/tmp/x.db"));
+        assert_eq!(format, FileFormat::Keel);
+        let ctl = Ctl::try_parse_from(["keelctl", "snapshot", "save", "--format", "etcd", "x"]);
+        assert!(matches!(
+            ctl.unwrap().command,
+            Command::Snapshot(SnapshotCommand::Save {
+                format: FileFormat::Etcd,
+                ..
+            })
+        ));
+        assert!(
+            Ctl::try_parse_from(["keelctl", "snapshot", "save", "--format", "zip", "x"]).is_err()
+        );
         assert_eq!(part_path(&file), PathBuf::from("/tmp/x.db.part"));
         let ctl = Ctl::try_parse_from(["keelctl", "snapshot", "status", "/tmp/x.db"]).unwrap();
         assert!(matches!(
