@@ -67,10 +67,14 @@ pub struct AgentArgs {
     #[arg(long, default_value_t = 10250)]
     pub port: u16,
     /// Run the node proxy (kube-proxy's job) beside the node: ClusterIPs on the link
-    /// `keel-svc`, NodePorts on --node-ip. Its credentials need list/watch of services and
-    /// endpointslices (kube's `system:node-proxier`).
+    /// `keel-svc`, NodePorts on --node-ip, with the node's credentials (list/watch of services
+    /// and endpointslices: kube's `system:node-proxier`, which keel binds to system:nodes).
     #[arg(long, conflicts_with = "hollow")]
     pub proxy: bool,
+    /// The link the node proxy puts ClusterIPs on (one per network namespace: two proxies on
+    /// one host need two names).
+    #[arg(long, default_value = "keel-svc", requires = "proxy")]
+    pub proxy_interface: String,
     /// The cluster's service range, routed unreachable on this node so an unheld ClusterIP
     /// never leaves it (with --proxy).
     #[arg(long, requires = "proxy")]
@@ -182,10 +186,11 @@ impl AgentArgs {
         );
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let proxy = self.proxy.then(|| {
-            let config = keel_agent::proxy::ProxyConfig::new(
+            let mut config = keel_agent::proxy::ProxyConfig::new(
                 self.node_ip,
                 self.service_cluster_ip_range.as_deref(),
             );
+            config.interface = self.proxy_interface.clone();
             let mut stopped = stopped.clone();
             tokio::spawn(keel_agent::proxy::run(client.clone(), config, async move {
                 let _ = stopped.wait_for(|s| *s).await;
@@ -200,17 +205,47 @@ impl AgentArgs {
                 let _ = agent_stopped.wait_for(|s| *s).await;
             },
         );
-        let signal = async {
-            super::serve::shutdown_signal().await;
-            let _ = stop.send(true);
-        };
-        let (result, ()) = tokio::join!(agent, signal);
-        if let Some(proxy) = proxy {
-            // The proxy removes its link and route as it stops.
-            proxy.await?.context("keel agent: node proxy")?;
-        }
-        result.context("keel agent")
+        run_until_stopped(stop, agent, proxy).await
     }
+}
+
+/// Runs the agent (and its proxy) until Ctrl-C or SIGTERM, or until either ends first on its
+/// own: an agent that fails as it starts (an unusable data dir, a taken port) or a proxy that
+/// cannot make its link exits at once with the error rather than wait for a signal. Either
+/// way both are stopped, and the proxy removes its link and route.
+async fn run_until_stopped(
+    stop: tokio::sync::watch::Sender<bool>,
+    agent: impl std::future::Future<Output = keel_agent::Result<()>>,
+    proxy: Option<tokio::task::JoinHandle<keel_agent::Result<()>>>,
+) -> anyhow::Result<()> {
+    tokio::pin!(agent);
+    let mut proxy = proxy;
+    let proxy_ended = async {
+        match proxy.as_mut() {
+            Some(task) => Some(task.await),
+            None => std::future::pending().await,
+        }
+    };
+    let (agent_result, proxy_result) = tokio::select! {
+        result = &mut agent => (Some(result), None),
+        ended = proxy_ended => (None, ended),
+        () = super::serve::shutdown_signal() => (None, None),
+    };
+    let _ = stop.send(true);
+    let agent_result = match agent_result {
+        Some(result) => result,
+        None => agent.await,
+    };
+    let proxy_result = match (proxy_result, proxy) {
+        (Some(ended), _) => Some(ended),
+        (None, Some(task)) => Some(task.await),
+        (None, None) => None,
+    };
+    agent_result.context("keel agent")?;
+    if let Some(ended) = proxy_result {
+        ended?.context("keel agent: node proxy")?;
+    }
+    Ok(())
 }
 
 fn hostname() -> anyhow::Result<String> {

@@ -532,23 +532,20 @@ impl DevCommand {
             }
         }
         cluster.start_components();
-        let dns_addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.cluster.dns_port));
-        let dns_listeners = keel_dns::Listeners::bind(dns_addr)
-            .await
-            .with_context(|| format!("cannot serve DNS on {dns_addr}"))?;
-        let dns_addr = dns_listeners.local_addr()?;
-        let (stop_dns, dns_stopped) = tokio::sync::oneshot::channel::<()>();
-        let dns = tokio::spawn(keel_dns::run(
+        let dns_ip = keel_apiserver::allocator::ServiceNetwork::default()
+            .dns_service_ip()
+            .expect("the dev range holds ten addresses");
+        let dns = super::dns::ClusterDns::start(
             cluster.apiservers[0].client("system:keel-dns", &["system:masters"]),
-            dns_listeners,
-            async move {
-                let _ = dns_stopped.await;
-            },
-        ));
+            std::net::SocketAddr::from(([127, 0, 0, 1], self.cluster.dns_port)),
+            dns_ip.into(),
+        )
+        .await?;
+        let dns_addr = dns.address;
         // The node proxy needs root (a link, addresses, port 53), as the host runtime does:
         // without it, pods run as bookkeeping and there is nothing to proxy for.
         let proxy = if self.cluster.nodes > 0 && crate::node_agent::dev_runtime() == "host" {
-            Some(start_dev_proxy(&cluster, dns_addr))
+            Some(start_dev_proxy(&cluster, &dns))
         } else {
             None
         };
@@ -650,8 +647,7 @@ impl DevCommand {
                 anyhow::bail!("member {name}: Raft stopped: {reason}");
             }
         }
-        let _ = stop_dns.send(());
-        let _ = dns.await;
+        dns.stop().await;
         if let Some(proxy) = proxy {
             proxy.stop().await;
         }
@@ -681,33 +677,14 @@ impl DevProxy {
     }
 }
 
-fn start_dev_proxy(cluster: &DevCluster, dns_addr: std::net::SocketAddr) -> DevProxy {
-    use keel_agent::proxy::table::{Frontend, Protocol, ServicePort};
-    let network = keel_apiserver::allocator::ServiceNetwork::default();
-    let dns_ip = std::net::IpAddr::V4(
-        network
-            .dns_service_ip()
-            .expect("the dev range holds ten addresses"),
-    );
+fn start_dev_proxy(cluster: &DevCluster, dns: &super::dns::ClusterDns) -> DevProxy {
     let mut config = keel_agent::proxy::ProxyConfig::new(
         [127, 0, 0, 1].into(),
         Some(keel_apiserver::allocator::DEV_CLUSTER_IP_RANGE),
     );
     config.interface = DEV_PROXY_LINK.into();
-    for protocol in [Protocol::Udp, Protocol::Tcp] {
-        config.fixed.insert(
-            Frontend {
-                address: dns_ip,
-                port: 53,
-                protocol,
-            },
-            ServicePort {
-                name: "kube-system/kube-dns:dns (keel-dns)".into(),
-                backends: vec![dns_addr],
-                affinity: None,
-            },
-        );
-    }
+    config.fixed = dns.proxy_frontends();
+    let dns_ip = dns.service_ip;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(keel_agent::proxy::run(
         cluster.apiservers[0].client("system:kube-proxy", &[]),

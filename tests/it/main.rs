@@ -32,6 +32,7 @@ mod restore;
 mod scheduler;
 mod scheduler_preemption;
 mod server;
+mod service_dns;
 mod service_proxy;
 mod tls;
 mod watch;

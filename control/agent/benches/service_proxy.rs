@@ -5,10 +5,15 @@
 //! root needed: the backend is an in-process echo server, so what differs is the proxy alone.
 //!
 //! - connections/s: connect, send one byte, read it back, close — one after another;
-//! - latency: one byte back and forth on an open connection, p50 and p99.
+//! - latency: one byte back and forth on an open connection, p50 and p99;
+//! - DNS over UDP (`keel_agent::proxy::udp`, how pods reach the cluster DNS ClusterIP): a
+//!   query-sized datagram (40 bytes) answered with a reply-sized one (100 bytes) by an
+//!   in-process responder, p50 and p99, from one socket (the proxy's session reused) and from
+//!   a fresh socket per query (a new session each time, as a resolver that opens a socket per
+//!   lookup gives). The responder does no DNS work, so the difference is the relay's alone.
 //!
 //! How to run: `CARGO_TARGET_DIR=/work/target-release cargo bench -p keel-agent --bench service_proxy`
-//! (`-- --rounds 10 --connections 500 --pings 2000` to change the sizes).
+//! (`-- --rounds 10 --connections 500 --pings 2000 --queries 2000` to change the sizes).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,13 +21,15 @@ use std::time::{Duration, Instant};
 
 use keel_agent::proxy::balancer::Balancer;
 use keel_agent::proxy::tcp;
+use keel_agent::proxy::udp;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
 struct Sizes {
     rounds: usize,
     connections: usize,
     pings: usize,
+    queries: usize,
 }
 
 fn sizes() -> Sizes {
@@ -30,6 +37,7 @@ fn sizes() -> Sizes {
         rounds: 6,
         connections: 500,
         pings: 2000,
+        queries: 2000,
     };
     let args: Vec<String> = std::env::args().collect();
     for pair in args.windows(2) {
@@ -38,6 +46,7 @@ fn sizes() -> Sizes {
             "--rounds" => sizes.rounds = value(),
             "--connections" => sizes.connections = value(),
             "--pings" => sizes.pings = value(),
+            "--queries" => sizes.queries = value(),
             _ => {}
         }
     }
@@ -68,6 +77,53 @@ async fn echo_server() -> SocketAddr {
         }
     });
     address
+}
+
+/// A UDP responder answering every datagram with 100 bytes (a DNS reply's size).
+async fn udp_responder() -> SocketAddr {
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let address = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buffer = [0u8; 512];
+        let reply = [7u8; 100];
+        while let Ok((_, from)) = socket.recv_from(&mut buffer).await {
+            let _ = socket.send_to(&reply, from).await;
+        }
+    });
+    address
+}
+
+/// `count` 40-byte queries to `target`, each waiting for its answer: each one's duration.
+/// `fresh`: each from a new socket (a new proxy session each time).
+async fn udp_queries(target: SocketAddr, count: usize, fresh: bool) -> Vec<Duration> {
+    let query = [1u8; 40];
+    let mut buffer = [0u8; 512];
+    let mut times = Vec::with_capacity(count);
+    let mut socket = None;
+    for _ in 0..count {
+        let start = Instant::now();
+        if fresh || socket.is_none() {
+            let new = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            new.connect(target).await.unwrap();
+            socket = Some(new);
+        }
+        let socket = socket.as_ref().unwrap();
+        socket.send(&query).await.unwrap();
+        socket.recv(&mut buffer).await.unwrap();
+        times.push(start.elapsed());
+    }
+    times
+}
+
+fn report_times(name: &str, times: &mut [Duration]) -> Duration {
+    times.sort();
+    let p50 = percentile(times, 0.5);
+    println!(
+        "{name:>22}: p50 {:6.1} µs  p99 {:6.1} µs",
+        p50.as_secs_f64() * 1e6,
+        percentile(times, 0.99).as_secs_f64() * 1e6
+    );
+    p50
 }
 
 /// `count` connections one after another; their rate per second.
@@ -164,5 +220,42 @@ fn main() {
             proxied_rate / direct_rate,
             (proxied_p50.as_secs_f64() - direct_p50.as_secs_f64()) * 1e6
         );
+
+        // DNS-sized UDP queries, direct and through a UDP frontend, alternating likewise.
+        let responder = udp_responder().await;
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let udp_frontend = socket.local_addr().unwrap();
+        let balancer = Arc::new(Balancer::new(vec![responder], None));
+        tokio::spawn(udp::serve("bench/dns".into(), socket, balancer));
+        udp_queries(responder, 50, true).await;
+        udp_queries(udp_frontend, 50, true).await;
+        // [direct, proxied] × [one socket, a socket per query]
+        let mut times: [[Vec<Duration>; 2]; 2] = Default::default();
+        for round in 0..sizes.rounds {
+            let targets = if round % 2 == 0 {
+                [(0, responder), (1, udp_frontend)]
+            } else {
+                [(1, udp_frontend), (0, responder)]
+            };
+            for (path, target) in targets {
+                for (mode, fresh) in [(0, false), (1, true)] {
+                    times[path][mode].extend(udp_queries(target, sizes.queries, fresh).await);
+                }
+            }
+        }
+        println!(
+            "{} rounds of {} UDP queries per path and mode, alternating:",
+            sizes.rounds, sizes.queries
+        );
+        let [mut direct, mut proxied] = times;
+        for (mode, name) in [(0, "one socket"), (1, "a socket per query")] {
+            let d = report_times(&format!("direct, {name}"), &mut direct[mode]);
+            let p = report_times(&format!("proxied, {name}"), &mut proxied[mode]);
+            println!(
+                "  proxied/direct ({name}): {:.2}x, +{:.1} µs per query (p50)",
+                p.as_secs_f64() / d.as_secs_f64(),
+                (p.as_secs_f64() - d.as_secs_f64()) * 1e6
+            );
+        }
     });
 }

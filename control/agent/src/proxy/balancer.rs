@@ -4,19 +4,33 @@
 //!
 //! The listeners hold a [`Balancer`] each; the reconciler swaps its backends in place when the
 //! EndpointSlices change, so a new connection never waits for a rebind and an endpoint that
-//! turned unready gets no new connection from the moment the update is seen.
+//! turned unready gets no new connection from the moment the update is seen. It also publishes
+//! which endpoints are still listed at all ([`Balancer::listed`]): a connection joined to one
+//! that left ends then (its pod is gone; nothing would ever answer on it).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// A service port's backends and its clients' stickiness.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Balancer {
     state: Mutex<State>,
+    /// Every endpoint listed for the port (ready or not): connections watch it.
+    listed: watch::Sender<BTreeSet<SocketAddr>>,
+}
+
+impl Default for Balancer {
+    fn default() -> Self {
+        Balancer {
+            state: Mutex::default(),
+            listed: watch::Sender::new(BTreeSet::new()),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -29,11 +43,38 @@ struct State {
 }
 
 impl Balancer {
-    /// A balancer over `backends`.
+    /// A balancer over `backends`, with only them listed.
     pub fn new(backends: Vec<SocketAddr>, affinity: Option<Duration>) -> Balancer {
         let balancer = Balancer::default();
+        balancer.set_listed(backends.iter().copied());
         balancer.update(backends, affinity);
         balancer
+    }
+
+    /// Replaces the endpoints listed for the port; connections to one no longer listed end.
+    pub fn set_listed(&self, listed: impl IntoIterator<Item = SocketAddr>) {
+        let listed: BTreeSet<SocketAddr> = listed.into_iter().collect();
+        self.listed.send_if_modified(|current| {
+            let changed = *current != listed;
+            *current = listed;
+            changed
+        });
+    }
+
+    /// Resolves once `backend` is no longer listed (never, while it is).
+    pub async fn left(&self, backend: SocketAddr) {
+        let mut listed = self.listed.subscribe();
+        // The sender lives in `self`: waiting cannot fail while `self` is borrowed.
+        let _ = listed.wait_for(|set| !set.contains(&backend)).await;
+    }
+
+    /// Whether `backend` is among the backends new connections go to.
+    pub fn contains(&self, backend: SocketAddr) -> bool {
+        self.state
+            .lock()
+            .expect("not poisoned")
+            .backends
+            .contains(&backend)
     }
 
     /// Replaces the backends; clients stuck to a backend that left are forgotten (their next
@@ -146,5 +187,22 @@ mod tests {
         balancer.update(vec![remaining], Some(Duration::from_secs(10)));
         assert_eq!(balancer.pick(client(9), &[]), Some(remaining));
         assert_eq!(balancer.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn left_resolves_when_the_endpoint_is_no_longer_listed() {
+        let balancer = Balancer::new(vec![addr(2), addr(3)], None);
+        assert!(balancer.contains(addr(2)));
+        // Unready: no new connections, but still listed, so existing ones live on.
+        balancer.update(vec![addr(3)], None);
+        assert!(!balancer.contains(addr(2)));
+        let mut left = Box::pin(balancer.left(addr(2)));
+        assert!(futures::poll!(left.as_mut()).is_pending());
+        balancer.set_listed([addr(3)]);
+        tokio::time::timeout(Duration::from_secs(5), left)
+            .await
+            .expect("left resolves");
+        // One never listed has left already.
+        balancer.left(addr(9)).await;
     }
 }

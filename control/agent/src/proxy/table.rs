@@ -76,6 +76,10 @@ pub struct ServicePort {
     /// The ready endpoints, sorted (kube-proxy's order does not matter; a stable one makes
     /// round robin fair across updates that change nothing).
     pub backends: Vec<SocketAddr>,
+    /// Every endpoint the slices list for this port, ready or not, sorted. Connections already
+    /// made to an endpoint live while it is listed (a terminating pod drains them); once it
+    /// leaves, its pod is gone and they are ended, as kube-proxy's conntrack cleanup ends them.
+    pub listed: Vec<SocketAddr>,
     /// How long a client sticks to its backend (`sessionAffinity: ClientIP`), if it does.
     pub affinity: Option<Duration>,
 }
@@ -160,13 +164,15 @@ pub fn build(
                 continue;
             };
             let port_name = port.name.clone().unwrap_or_default();
+            let endpoints = endpoints(own_slices, &port_name, protocol);
             let service_port = ServicePort {
                 name: if port_name.is_empty() {
                     format!("{namespace}/{name}")
                 } else {
                     format!("{namespace}/{name}:{port_name}")
                 },
-                backends: ready_backends(own_slices, &port_name, protocol),
+                backends: endpoints.ready,
+                listed: endpoints.listed,
                 affinity,
             };
             for address in &cluster_ips {
@@ -212,15 +218,18 @@ fn cluster_ips(service: &Service) -> Vec<IpAddr> {
         .collect()
 }
 
-/// The endpoints of `slices` serving the port named `port_name` over `protocol` that are ready,
-/// as kube-proxy counts them: `ready` unset means ready; terminating endpoints are used only
+/// A service port's endpoints: those new connections go to, and every one listed.
+struct Endpoints {
+    ready: Vec<SocketAddr>,
+    listed: Vec<SocketAddr>,
+}
+
+/// The endpoints of `slices` serving the port named `port_name` over `protocol`. Ready ones as
+/// kube-proxy counts them: `ready` unset means ready; terminating endpoints are used only
 /// when no endpoint is ready (kube-proxy's ProxyTerminatingEndpoints), as long as they still
 /// serve.
-fn ready_backends(
-    slices: &[&EndpointSlice],
-    port_name: &str,
-    protocol: Protocol,
-) -> Vec<SocketAddr> {
+fn endpoints(slices: &[&EndpointSlice], port_name: &str, protocol: Protocol) -> Endpoints {
+    let mut listed = BTreeSet::new();
     let mut ready = BTreeSet::new();
     let mut serving_terminating = BTreeSet::new();
     for slice in slices {
@@ -251,6 +260,7 @@ fn ready_backends(
             let serving = conditions.and_then(|c| c.serving).unwrap_or(is_ready);
             let terminating = conditions.and_then(|c| c.terminating).unwrap_or(false);
             let backend = SocketAddr::new(address, number);
+            listed.insert(backend);
             if is_ready && !terminating {
                 ready.insert(backend);
             } else if serving && terminating {
@@ -258,10 +268,14 @@ fn ready_backends(
             }
         }
     }
-    if ready.is_empty() {
-        serving_terminating.into_iter().collect()
+    let ready = if ready.is_empty() {
+        serving_terminating
     } else {
-        ready.into_iter().collect()
+        ready
+    };
+    Endpoints {
+        ready: ready.into_iter().collect(),
+        listed: listed.into_iter().collect(),
     }
 }
 
@@ -324,6 +338,8 @@ mod tests {
             "169.254.42.3:8080".parse().unwrap(),
         ];
         assert_eq!(http.backends, expected);
+        // Unready and terminating endpoints are still listed: their connections live on.
+        assert_eq!(http.listed.len(), 4);
         assert_eq!(http.affinity, Some(Duration::from_secs(10_800)));
         assert_eq!(
             table.frontends[&frontend("127.0.0.1", 30080, Protocol::Tcp)],

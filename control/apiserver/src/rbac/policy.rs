@@ -625,7 +625,12 @@ pub fn cluster_role_bindings() -> Vec<BootstrapBinding> {
             vec![user("system:kube-controller-manager")],
         ),
         binding("system:node", vec![group("system:nodes")]),
-        binding("system:node-proxier", vec![user("system:kube-proxy")]),
+        // `keel agent --proxy` does kube-proxy's job with the node's own credentials, so
+        // nodes get kube-proxy's role beside kube-proxy's user.
+        binding(
+            "system:node-proxier",
+            vec![user("system:kube-proxy"), group("system:nodes")],
+        ),
         binding(
             "system:kube-dns",
             vec![("ServiceAccount", "kube-dns", "kube-system")],
