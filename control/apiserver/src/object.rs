@@ -311,6 +311,8 @@ pub fn prepare_for_update(resource: &Resource, part: Part, mut new: Value, old: 
             }
         }
     }
+    // A CSR's spec never changes after its create.
+    crate::certificates::prepare_for_update(resource, part, &mut new, old);
     let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
     // A custom resource without a status subresource has no spec/status split: any change
     // but metadata's moves its generation, as kube's strategy for custom resources has it.

@@ -187,6 +187,12 @@ fn status_writes_keep_the_approval_and_approval_writes_keep_the_certificate() {
     assert_eq!(types, ["Approved", "Failed"]);
     assert!(new["status"]["conditions"][1]["lastUpdateTime"].is_string());
 
+    // An update of the object itself keeps the spec: who asked cannot be rewritten.
+    let mut forged = old.clone();
+    forged["spec"]["username"] = json!("system:node:other");
+    let updated = crate::object::prepare_for_update(&csrs, Part::Main, forged, &old);
+    assert_eq!(updated["spec"], old["spec"]);
+
     // An approval write sets conditions but not the certificate.
     let mut approval = old.clone();
     approval["status"] =
