@@ -19,7 +19,6 @@
 //! - `cells`: reading objects and the formatting kube's printers share (ages, labels,
 //!   selectors, conditions, host:port).
 //! - `pod`: Pods, PodTemplates and PodDisruptionBudgets.
-//! - `certificates`: CertificateSigningRequests.
 //! - `workloads`: ReplicationControllers, ReplicaSets, DaemonSets, StatefulSets,
 //!   Deployments, ControllerRevisions, Jobs and CronJobs.
 //! - `networking`: Services, Endpoints, EndpointSlices, Ingresses, IngressClasses and
@@ -33,7 +32,6 @@
 //!   RuntimeClasses, admission webhooks and policies, and APIServices.
 
 mod cells;
-mod certificates;
 mod cluster;
 mod core_kinds;
 #[cfg(test)]
@@ -311,7 +309,6 @@ fn printer_for(kind: &str, api_version: &str) -> Printer {
         "Pod" => (POD_COLUMNS, pod_cells),
         "PodTemplate" => (POD_TEMPLATE_COLUMNS, pod_template_cells),
         "PodDisruptionBudget" => (PDB_COLUMNS, pdb_cells),
-        "CertificateSigningRequest" => (certificates::CSR_COLUMNS, certificates::csr_cells),
         "ReplicationController" => (RC_COLUMNS, rc_cells),
         "ReplicaSet" => (REPLICA_SET_COLUMNS, replica_set_cells),
         "DaemonSet" => (DAEMON_SET_COLUMNS, daemon_set_cells),
