@@ -279,7 +279,7 @@ async fn a_node_joins_with_a_bootstrap_token_and_rotates_its_certificate() {
     let mut again = tokio::process::Command::new(env!("CARGO_BIN_EXE_keel"))
         .args(&args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -288,6 +288,13 @@ async fn a_node_joins_with_a_bootstrap_token_and_rotates_its_certificate() {
     tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut line)
         .await
         .unwrap();
+    if line.is_empty() {
+        let mut stderr = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut again.stderr.take().unwrap(), &mut stderr)
+            .await
+            .unwrap();
+        panic!("the restarted agent ended: {stderr}");
+    }
     assert!(line.contains("using the credentials"), "{line}");
     let bootstrap_csrs = kubectl
         .ok(&[
