@@ -93,6 +93,9 @@ pub struct RunningApiServer {
     stop_components: watch::Sender<bool>,
     /// The scheduler's profiles (from `scheduler-config`); empty: the default profile.
     pub scheduler_profiles: Vec<keel_scheduler::profile::Profile>,
+    /// The cluster CA the controller manager signs kubelets' certificates with
+    /// (`--cluster-signing-cert-file`/`-key-file`); None: node CSRs stay unsigned.
+    pub cluster_signing: Option<keel_controllers::certificates::SigningConfig>,
 }
 
 impl RunningApiServer {
@@ -140,6 +143,7 @@ impl RunningApiServer {
         )));
         let controllers = keel_controllers::ControllersConfig {
             cluster_cidr: cluster_cidr.map(str::to_owned),
+            signing: self.cluster_signing.clone(),
             ..keel_controllers::ControllersConfig::new(&identity)
         };
         let client = self.client("system:kube-controller-manager", &[]);
@@ -306,6 +310,7 @@ pub async fn start_apiserver(
         components: Vec::new(),
         stop_components: watch::channel(false).0,
         scheduler_profiles: Vec::new(),
+        cluster_signing: None,
         stop,
         server,
         cache,

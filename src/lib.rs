@@ -18,6 +18,7 @@
 //! - [`auth`]: credentials, tokens and the permission check every request passes.
 //! - [`metrics`]: Prometheus metrics served on `/metrics`.
 //! - [`node_agent`]: the node agent's wiring (runtimes, `keel agent` nodes, `keel dev`'s agents).
+//! - [`node_join`]: `keel agent --join`: CA discovery by pin, the bootstrap CSR, rotation.
 //! - [`server`]: wiring: `run(config, listener, replica, shutdown)`.
 //! - [`client`]: the typed client of the JSON gateway (failover across endpoints, streams).
 //! - [`bench`]: the load generator of `keel bench` (etcd benchmark's workloads).
@@ -47,6 +48,7 @@ pub mod lessor;
 pub mod member;
 pub mod metrics;
 pub mod node_agent;
+pub mod node_join;
 pub mod pki;
 pub mod raft_replica;
 pub mod replica;

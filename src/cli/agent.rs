@@ -18,8 +18,27 @@ pub struct AgentArgs {
     #[arg(long)]
     pub server: Option<String>,
     /// Credentials: a kubeconfig with the node's client certificate (`system:node:<name>`).
-    #[arg(long)]
-    pub kubeconfig: PathBuf,
+    #[arg(long, required_unless_present = "join", conflicts_with = "join")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Join the cluster at this API server URL with a bootstrap token (`keel token create`
+    /// prints the whole command): the node's credentials are requested by a
+    /// CertificateSigningRequest and kept in `<data-dir>/kubeconfig`, renewed before expiry.
+    #[arg(long, requires_all = ["token", "ca_cert_hash"])]
+    pub join: Option<String>,
+    /// The bootstrap token, `<id>.<secret>` (with --join).
+    #[arg(long, requires = "join")]
+    pub token: Option<String>,
+    /// The cluster CA's public key pin, `sha256:<hex>` (with --join).
+    #[arg(long, requires = "join")]
+    pub ca_cert_hash: Option<String>,
+    /// The client certificate lifetime to ask for, seconds (with --join; default: the
+    /// signer's).
+    #[arg(long, requires = "join")]
+    pub certificate_expiration_seconds: Option<i32>,
+    /// Renew the client certificate at this share of its life instead of kubelet's jittered
+    /// 70–90% (tests).
+    #[arg(long, requires = "join", hide = true)]
+    pub certificate_rotation_threshold: Option<f64>,
     /// The Node's name (default: this machine's hostname).
     #[arg(long)]
     pub node_name: Option<String>,
@@ -172,7 +191,10 @@ impl AgentArgs {
     /// Runs the agent until Ctrl-C or SIGTERM.
     pub async fn execute(self) -> anyhow::Result<()> {
         let nodes = self.nodes()?;
-        let client = node_agent::client(&self.kubeconfig, self.server.as_deref()).await?;
+        let client = match &self.kubeconfig {
+            Some(kubeconfig) => node_agent::client(kubeconfig, self.server.as_deref()).await?,
+            None => self.join(&nodes).await?,
+        };
         // Hollow nodes get no host runtime: a thousand of them must not make bridges.
         let host_shim = if self.hollow {
             None
@@ -246,6 +268,30 @@ async fn run_until_stopped(
         ended?.context("keel agent: node proxy")?;
     }
     Ok(())
+}
+
+impl AgentArgs {
+    /// `--join`: the node's client from a bootstrap token (or an earlier join's kubeconfig).
+    async fn join(&self, nodes: &[NodeConfig]) -> anyhow::Result<kube::Client> {
+        let [node] = nodes else {
+            anyhow::bail!("--join joins one node; give it without --nodes");
+        };
+        let config = crate::node_join::JoinConfig {
+            server: self.join.clone().unwrap_or_default(),
+            token: self.token.clone().unwrap_or_default(),
+            ca_cert_hash: self.ca_cert_hash.clone().unwrap_or_default(),
+            node_name: node.name.clone(),
+            data_dir: self.data_dir.clone(),
+            expiration_seconds: self.certificate_expiration_seconds,
+            rotation_threshold: self.certificate_rotation_threshold,
+        };
+        if keel_apiserver::auth::parse_bootstrap_token(&config.token).is_none() {
+            anyhow::bail!(
+                "--token: expected <6 of a-z0-9>.<16 of a-z0-9>, as `keel token create` prints"
+            );
+        }
+        crate::node_join::join(config).await
+    }
 }
 
 fn hostname() -> anyhow::Result<String> {

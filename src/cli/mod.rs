@@ -10,6 +10,7 @@ pub mod image;
 pub mod pki;
 pub mod serve;
 pub mod snapshot;
+pub mod token;
 
 use clap::{Parser, Subcommand};
 
@@ -43,6 +44,9 @@ pub enum Command {
     Pki(pki::PkiCommand),
     /// Run the node agent: register a Node and run the pods bound to it.
     Agent(agent::AgentArgs),
+    /// Bootstrap tokens for joining nodes (`create` prints the `keel agent --join` command).
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// The node's local image store (`import FILE.tar`, `ls`, `rm REF`) for the embedded
     /// runtime.
     #[command(subcommand)]
@@ -61,6 +65,7 @@ impl Cli {
             Some(Command::Agent(args)) => args.execute().await,
             Some(Command::Dns(args)) => args.execute().await,
             Some(Command::Image(command)) => command.execute().await,
+            Some(Command::Token(command)) => command.execute().await,
             None => dev::DevCommand::default().execute().await,
         }
     }

@@ -135,6 +135,13 @@ pub struct ServeArgs {
     /// kubelet-certificate-authority: the CA node agents' serving certificates are signed by
     #[arg(long)]
     pub kubelet_certificate_authority: Option<PathBuf>,
+    /// cluster-signing-cert-file: the CA the controller manager signs kubelets' certificates
+    /// with (default: the apiserver client CA, when its key `ca.key` sits beside it)
+    #[arg(long, requires = "cluster_signing_key_file")]
+    pub cluster_signing_cert_file: Option<PathBuf>,
+    /// cluster-signing-key-file: that CA's private key
+    #[arg(long, requires = "cluster_signing_cert_file")]
+    pub cluster_signing_key_file: Option<PathBuf>,
     /// scheduler-config: the scheduler's KubeSchedulerConfiguration (YAML)
     #[arg(long)]
     pub scheduler_config: Option<PathBuf>,
@@ -287,7 +294,10 @@ impl ServeArgs {
             config.listen_peer_urls.join(",")
         );
         let apiserver = match config.control_plane {
-            true => Some(start_control_plane(&config, &member, addrs[0]).await?),
+            true => {
+                let signing = self.cluster_signing(&config)?;
+                Some(start_control_plane(&config, &member, addrs[0], signing).await?)
+            }
             false => None,
         };
         tokio::select! {
@@ -305,11 +315,39 @@ impl ServeArgs {
     }
 }
 
+impl ServeArgs {
+    /// The CA node certificates are signed with: the flags', or the apiserver client CA's
+    /// when its key (`ca.key`) is beside it, as `keel pki init` writes them.
+    fn cluster_signing(
+        &self,
+        config: &Config,
+    ) -> anyhow::Result<Option<keel_controllers::certificates::SigningConfig>> {
+        let (cert, key) = match (
+            &self.cluster_signing_cert_file,
+            &self.cluster_signing_key_file,
+        ) {
+            (Some(cert), Some(key)) => (cert.clone(), key.clone()),
+            _ => {
+                let [_, _, ca] = config.apiserver_tls()?;
+                let key = ca.with_file_name("ca.key");
+                if !key.exists() {
+                    return Ok(None);
+                }
+                (ca, key)
+            }
+        };
+        keel_controllers::certificates::SigningConfig::from_files(&cert, &key)
+            .map(Some)
+            .map_err(anyhow::Error::msg)
+    }
+}
+
 /// Starts the member's Kubernetes API server on `apiserver-port` of the client listener's host.
 async fn start_control_plane(
     config: &Config,
     member: &crate::member::RunningMember,
     client_addr: std::net::SocketAddr,
+    cluster_signing: Option<keel_controllers::certificates::SigningConfig>,
 ) -> anyhow::Result<crate::control_plane::RunningApiServer> {
     let [cert_file, key_file, client_ca_file] = config.apiserver_tls()?;
     let tokens = match &config.apiserver_token_file {
@@ -348,6 +386,7 @@ async fn start_control_plane(
     if let Some(path) = &config.scheduler_config {
         apiserver.scheduler_profiles = keel_scheduler::config_file::load(path)?;
     }
+    apiserver.cluster_signing = cluster_signing;
     apiserver.start_components(&config.name, Some(&config.cluster_cidr));
     tracing::info!(
         "member {} serving the Kubernetes API on https://{}",

@@ -25,6 +25,7 @@ mod kube_api;
 mod kv;
 mod lease;
 mod maintenance;
+mod node_join;
 mod poll;
 mod process;
 mod quota;

@@ -55,7 +55,9 @@ fn subresource_kind(
 
 fn subresource_verbs(sub: Subresource) -> &'static [&'static str] {
     match sub {
-        Subresource::Status | Subresource::Scale => &["get", "patch", "update"],
+        Subresource::Status | Subresource::Scale | Subresource::Approval => {
+            &["get", "patch", "update"]
+        }
         Subresource::Finalize => &["update"],
         Subresource::Binding | Subresource::Eviction | Subresource::Token => &["create"],
         Subresource::Log => &["get"],

@@ -39,6 +39,8 @@
 //! - `priority`: the `Priority` admission plugin: pods' priorities from their PriorityClass.
 //! - [`quota`]: the `LimitRanger` and `ResourceQuota` admission plugins: LimitRanges and
 //!   quotas read from the cache, quotas charged with a compare-and-swap before a create.
+//! - [`certificates`]: CertificateSigningRequests (requester, validation, approval and
+//!   signing rights).
 //! - [`bootstrap`]: the namespaces, RuntimeClasses and system PriorityClasses every cluster
 //!   starts with.
 //! - [`node_proxy`]: `pods/log`, `pods/exec` (attach, portforward) proxied to the node agent.
@@ -52,6 +54,7 @@ pub mod apply;
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
+pub mod certificates;
 pub mod collection;
 pub mod crd;
 pub mod discovery;

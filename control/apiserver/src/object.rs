@@ -257,6 +257,9 @@ pub enum Part {
     Binding,
     /// A namespace's finalize subresource: `spec.finalizers` only.
     Finalize,
+    /// A CertificateSigningRequest's approval subresource: its conditions only
+    /// ([`crate::certificates`]).
+    Approval,
 }
 
 /// The object a write of `new` over `old` stores: server-owned metadata kept, the other part
@@ -270,7 +273,7 @@ pub fn prepare_for_update(resource: &Resource, part: Part, mut new: Value, old: 
             .unwrap_or_else(|| json!([]));
         return merged;
     }
-    if part == Part::Status {
+    if matches!(part, Part::Status | Part::Approval) {
         let mut merged = old.clone();
         merged["status"] = new.get("status").cloned().unwrap_or(Value::Null);
         if merged["status"].is_null() {
@@ -278,6 +281,7 @@ pub fn prepare_for_update(resource: &Resource, part: Part, mut new: Value, old: 
                 map.remove("status");
             }
         }
+        crate::certificates::prepare_for_update(resource, part, &mut merged, old);
         return merged;
     }
     for field in [
@@ -307,6 +311,8 @@ pub fn prepare_for_update(resource: &Resource, part: Part, mut new: Value, old: 
             }
         }
     }
+    // A CSR's spec never changes after its create.
+    crate::certificates::prepare_for_update(resource, part, &mut new, old);
     let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
     // A custom resource without a status subresource has no spec/status split: any change
     // but metadata's moves its generation, as kube's strategy for custom resources has it.

@@ -443,9 +443,10 @@ impl<'a> ResourcePaths<'a> {
         for (sub, sub_gvk, sub_name) in &self.subresources {
             let suffix = capitalized(sub.name());
             let operations = match sub {
-                Subresource::Status | Subresource::Scale | Subresource::Finalize => {
-                    self.item_operations(*sub_gvk, sub_name, &suffix)
-                }
+                Subresource::Status
+                | Subresource::Scale
+                | Subresource::Finalize
+                | Subresource::Approval => self.item_operations(*sub_gvk, sub_name, &suffix),
                 // Streams, not objects: no operations to validate or explain.
                 Subresource::Log
                 | Subresource::Exec

@@ -24,6 +24,8 @@ pub enum Subresource {
     Token,
     /// `namespaces/finalize`: writes only `spec.finalizers` (the namespace controller's).
     Finalize,
+    /// `certificatesigningrequests/approval`: writes only the Approved/Denied conditions.
+    Approval,
     /// `pods/log`, `pods/exec`, `pods/attach`, `pods/portforward`: proxied to the node agent
     /// ([`crate::node_proxy`]).
     Log,
@@ -54,6 +56,7 @@ impl Subresource {
             Subresource::Eviction => "eviction",
             Subresource::Token => "token",
             Subresource::Finalize => "finalize",
+            Subresource::Approval => "approval",
             Subresource::Log => "log",
             Subresource::Exec => "exec",
             Subresource::Attach => "attach",
@@ -191,6 +194,7 @@ pub static BUILT_IN: &[Resource] = &[
     resource!("apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition", "CustomResourceDefinition", &["crd", "crds"], false, &["api-extensions"], &[Status]),
     resource!("batch", "v1", "jobs", "job", "Job", NO_NAMES, true, ALL, &[Status]),
     resource!("batch", "v1", "cronjobs", "cronjob", "CronJob", &["cj"], true, ALL, &[Status]),
+    resource!("certificates.k8s.io", "v1", "certificatesigningrequests", "certificatesigningrequest", "CertificateSigningRequest", &["csr"], false, NO_NAMES, &[Status, Approval]),
     resource!("coordination.k8s.io", "v1", "leases", "lease", "Lease", NO_NAMES, true, NO_NAMES, &[]),
     resource!("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", NO_NAMES, true, NO_NAMES, &[]),
     resource!("events.k8s.io", "v1", "events", "event", "Event", &["ev"], true, NO_NAMES, &[], "events.k8s.io/events"),

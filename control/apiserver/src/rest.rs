@@ -214,6 +214,7 @@ impl Api {
             }
             // After the name: some defaults derive from it (a Job's job-name label).
             object::apply_defaults(resource, &mut candidate);
+            crate::certificates::fill_requester(resource, &mut candidate);
             object::set_template_generation(resource, &mut candidate, None);
             self.default_from_limit_ranges(resource, call.namespace, &mut candidate)
                 .await?;
@@ -626,6 +627,11 @@ impl Api {
             (Some(Subresource::Eviction), Verb::Create) => self.evict(call).await,
             (Some(Subresource::Token), Verb::Create) => self.token(call).await,
             (Some(Subresource::Finalize), Verb::Update) => self.update(call, Part::Finalize).await,
+            (Some(Subresource::Approval), Verb::Get) => {
+                Ok(Reply::Object(200, self.get(call).await?))
+            }
+            (Some(Subresource::Approval), Verb::Update) => self.update(call, Part::Approval).await,
+            (Some(Subresource::Approval), Verb::Patch) => self.patch(call, Part::Approval).await,
             (_, verb) => Err(ApiError::method_not_allowed(
                 verb.as_str(),
                 &match subresource {

@@ -51,7 +51,9 @@ impl Gvk {
 /// The kind a subresource reads and writes, given its resource's kind.
 pub fn subresource_kind(sub: Subresource, main: Gvk) -> Gvk {
     match sub {
-        Subresource::Status | Subresource::Finalize | Subresource::Log => main,
+        Subresource::Status | Subresource::Finalize | Subresource::Approval | Subresource::Log => {
+            main
+        }
         Subresource::Exec => Gvk {
             group: "",
             version: "v1",
@@ -314,6 +316,9 @@ fn kind_definition(generator: &mut SchemaGenerator, gvk: Gvk) -> Option<String> 
         ("", "v1", "Secret") => definition::<core::v1::Secret>(g),
         ("", "v1", "ServiceAccount") => definition::<core::v1::ServiceAccount>(g),
         ("", "v1", "Event") => definition::<core::v1::Event>(g),
+        ("certificates.k8s.io", "v1", "CertificateSigningRequest") => {
+            definition::<k8s_openapi::api::certificates::v1::CertificateSigningRequest>(g)
+        }
         ("", "v1", "LimitRange") => definition::<core::v1::LimitRange>(g),
         ("", "v1", "ResourceQuota") => definition::<core::v1::ResourceQuota>(g),
         ("apps", "v1", "Deployment") => definition::<apps::v1::Deployment>(g),

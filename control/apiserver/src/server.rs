@@ -243,6 +243,11 @@ impl Server {
         let identity = match (identity, header("authorization")) {
             (_, Some(authorization)) => self.authenticate_token(&authorization).await?,
             (Some(identity), None) => identity,
+            (None, None)
+                if crate::auth::anonymous_allowed(parts.method.as_str(), parts.uri.path()) =>
+            {
+                Identity::anonymous()
+            }
             (None, None) => return Err(ApiError::unauthorized()),
         };
         let attributes = match &route {
@@ -342,7 +347,19 @@ impl Server {
                     accept: &accept,
                     user_agent: user_agent.as_deref(),
                 };
-                self.resource(&request, &identity, incoming, warnings)
+                crate::certificates::authorize_signer(
+                    &self.api,
+                    &self.authorizer,
+                    &identity,
+                    &request,
+                    &body,
+                )
+                .await?;
+                crate::certificates::REQUESTER
+                    .scope(
+                        identity.clone(),
+                        self.resource(&request, &identity, incoming, warnings),
+                    )
                     .await?
             }
             Route::CoreVersions => {
@@ -395,12 +412,20 @@ impl Server {
         Ok(reply_response(reply, protobuf::preferred(&accept)))
     }
 
-    /// The identity of `Authorization: Bearer TOKEN`: a static token, or a service account's.
+    /// The identity of `Authorization: Bearer TOKEN`: a static token, a bootstrap token, or
+    /// a service account's.
     async fn authenticate_token(&self, authorization: &str) -> Result<Identity, ApiError> {
         match self.front.tokens.authenticate(authorization) {
             Ok(identity) => Ok(identity),
             Err(unknown) => {
                 let token = authorization.strip_prefix("Bearer ").unwrap_or("").trim();
+                if crate::auth::parse_bootstrap_token(token).is_some() {
+                    return self
+                        .api
+                        .authenticate_bootstrap_token(token)
+                        .await
+                        .ok_or(unknown);
+                }
                 if !crate::service_account::looks_like_jwt(token) {
                     return Err(unknown);
                 }

@@ -37,6 +37,9 @@
 //! - [`service_account`]: a `default` ServiceAccount in every namespace.
 //! - [`resource_quota`]: each ResourceQuota's `status.hard` and `status.used`, recounted
 //!   from the objects on quota changes, on deletions and every `resync`.
+//! - [`certificates`]: kubelets' CertificateSigningRequests approved (csrapproving, by a
+//!   SubjectAccessReview of the requester) and signed with the cluster CA (csrsigning).
+//! - [`bootstrap_token`]: expired bootstrap token Secrets deleted (tokencleaner).
 //! - [`pod_gc`]: pods of deleted nodes, terminating pods nobody will finish, and terminated
 //!   pods past a threshold force-deleted.
 //! - [`expectations`]: creates and deletes the pod cache has not shown yet.
@@ -46,6 +49,8 @@
 //!   pod create and delete with its expectation and event), selectors, and ownerReferences.
 //! - [`error`]: the error type.
 
+pub mod bootstrap_token;
+pub mod certificates;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
@@ -146,6 +151,9 @@ pub struct ControllersConfig {
     pub job_pod_failure_backoff: Duration,
     /// The longest such wait (6 minutes).
     pub job_pod_failure_backoff_max: Duration,
+    /// The cluster CA that signs kubelets' certificates; None runs neither csrapproving nor
+    /// csrsigning (nothing could sign what was approved).
+    pub signing: Option<certificates::SigningConfig>,
 }
 
 impl ControllersConfig {
@@ -174,6 +182,7 @@ impl ControllersConfig {
             terminated_pod_gc_threshold: 12_500,
             job_pod_failure_backoff: Duration::from_secs(10),
             job_pod_failure_backoff_max: Duration::from_secs(360),
+            signing: None,
         }
     }
 
@@ -505,11 +514,15 @@ pub async fn run_controllers(client: kube::Client, config: ControllersConfig) {
     tasks.spawn(ttl_after_finished::run(ttl_context, jobs_for_ttl));
     tasks.spawn(resource_quota::run(quota_context, quota_triggers));
     let namespace_context = Arc::new(namespace::Context {
-        client,
+        client: client.clone(),
         recheck: config.namespace_recheck,
         finalize_unserved: AtomicBool::new(false),
     });
     tasks.spawn(namespace::run(namespace_context));
+    tasks.spawn(bootstrap_token::run(client.clone()));
+    if let Some(signing) = config.signing.clone() {
+        tasks.spawn(certificates::run(client.clone(), signing));
+    }
     // The tasks run until this future is dropped (leadership lost or shutdown); the JoinSet
     // aborts them then.
     while tasks.join_next().await.is_some() {

@@ -242,6 +242,7 @@ pub fn validate(kind: &str, object: &Value, old: Option<&Value>) -> Vec<FieldErr
         "RoleBinding" => rbac::validate_binding(object, old, true, &mut errs),
         "ClusterRoleBinding" => rbac::validate_binding(object, old, false, &mut errs),
         "PriorityClass" => priority::validate_priority_class(object, old, &mut errs),
+        "CertificateSigningRequest" => errs.extend(crate::certificates::validate(object, old)),
         "LimitRange" => limit_range::validate_limit_range(object, &mut errs),
         "ResourceQuota" => resource_quota::validate_resource_quota(object, old, &mut errs),
         _ => {}

@@ -120,6 +120,7 @@ impl Tracking {
             Part::Main => "",
             Part::Status => "status",
             Part::Finalize => "finalize",
+            Part::Approval => "approval",
             Part::Binding => return Tracking::Untracked,
         };
         Tracking::Update {

@@ -26,6 +26,9 @@ pub enum Special {
     /// `runtime.RawExtension`, `meta/v1 FieldsV1`, apiextensions `JSON`: `{raw}` is the
     /// embedded JSON document.
     Raw,
+    /// `ExtraValue` (a user's extra attributes, in CSRs and reviews): `{items}` is the bare
+    /// array of strings.
+    ExtraValue,
 }
 
 impl Special {
@@ -40,6 +43,9 @@ impl Special {
             "apimachinery.pkg.runtime.RawExtension"
             | "apimachinery.pkg.apis.meta.v1.FieldsV1"
             | "apiextensions_apiserver.pkg.apis.apiextensions.v1.JSON" => Special::Raw,
+            "api.certificates.v1.ExtraValue"
+            | "api.authentication.v1.ExtraValue"
+            | "api.authorization.v1.ExtraValue" => Special::ExtraValue,
             _ => return None,
         })
     }
@@ -77,6 +83,19 @@ impl Special {
                 1 => Value::String(text(3)?),
                 _ => Value::from(varint(2).unwrap_or(0) as i64 as i32),
             },
+            Special::ExtraValue => Value::Array(
+                wire.iter()
+                    .filter_map(|(t, w)| match w {
+                        Wire::Bytes(b) if *t == 1 => Some(b),
+                        _ => None,
+                    })
+                    .map(|b| {
+                        String::from_utf8(b.to_vec())
+                            .map(Value::String)
+                            .map_err(|_| "proto: invalid UTF-8 in a string".to_owned())
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
             Special::Raw => match bytes(1) {
                 None | Some([]) => Value::Null,
                 Some(raw) if raw.starts_with(envelope::MAGIC) => envelope::decode_any(raw)?,
@@ -114,6 +133,14 @@ impl Special {
                 put_varint(out, 2, int as i32 as i64 as u64);
             }
             (Special::Raw, value) => put_bytes(out, 1, value.to_string().as_bytes()),
+            (Special::ExtraValue, Value::Array(items)) => {
+                for item in items {
+                    let text = item
+                        .as_str()
+                        .ok_or_else(|| format!("{item} is not a string"))?;
+                    put_bytes(out, 1, text.as_bytes());
+                }
+            }
             (_, Value::Null) => {}
             (special, other) => return Err(format!("{other} is not a valid {special:?}")),
         }

@@ -635,6 +635,20 @@ pub fn cluster_role_bindings() -> Vec<BootstrapBinding> {
             "system:kube-dns",
             vec![("ServiceAccount", "kube-dns", "kube-system")],
         ),
+        // Joining nodes, as kubeadm binds them: a bootstrap token may create CSRs, and its
+        // node-client requests are auto-approved; a node may renew its own certificate.
+        binding(
+            "system:node-bootstrapper",
+            vec![group(crate::auth::BOOTSTRAPPERS)],
+        ),
+        binding(
+            "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+            vec![group(crate::auth::BOOTSTRAPPERS)],
+        ),
+        binding(
+            "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+            vec![group(crate::auth::NODES)],
+        ),
     ]
 }
 
