@@ -116,17 +116,7 @@ fn key_bucket(tree: &sled::Tree, revision: i64) -> impl Iterator<Item = Entry> +
 
 fn key_entry(revision: Revision, record: Record) -> Entry {
     let (tombstone, kv) = match record {
-        Record::Put(kv) => (
-            false,
-            schema::KeyValue {
-                key: kv.key,
-                create_revision: kv.create_revision,
-                mod_revision: kv.mod_revision,
-                version: kv.version,
-                value: kv.value,
-                lease: kv.lease,
-            },
-        ),
+        Record::Put(kv) => (false, schema::KeyValue::from(kv)),
         Record::Delete(key) => (
             true,
             schema::KeyValue {

@@ -179,14 +179,7 @@ fn import_keys<R: Read + Seek>(
             staging.remove(current)?;
             Record::Delete(kv.key)
         } else {
-            let kv = KeyValue {
-                key: kv.key,
-                create_revision: kv.create_revision,
-                mod_revision: kv.mod_revision,
-                version: kv.version,
-                value: kv.value,
-                lease: kv.lease,
-            };
+            let kv = KeyValue::from(kv);
             staging.insert(current, codec::encode(&kv)?)?;
             Record::Put(kv)
         };

@@ -84,6 +84,33 @@ pub(crate) struct KeyValue {
     pub(crate) lease: i64,
 }
 
+/// A key's version as etcd stores it: the same fields as keel's, field by field.
+impl From<crate::kv::KeyValue> for KeyValue {
+    fn from(kv: crate::kv::KeyValue) -> Self {
+        KeyValue {
+            key: kv.key,
+            create_revision: kv.create_revision,
+            mod_revision: kv.mod_revision,
+            version: kv.version,
+            value: kv.value,
+            lease: kv.lease,
+        }
+    }
+}
+
+impl From<KeyValue> for crate::kv::KeyValue {
+    fn from(kv: KeyValue) -> Self {
+        crate::kv::KeyValue {
+            key: kv.key,
+            create_revision: kv.create_revision,
+            mod_revision: kv.mod_revision,
+            version: kv.version,
+            value: kv.value,
+            lease: kv.lease,
+        }
+    }
+}
+
 /// leasepb.Lease.
 #[derive(Clone, PartialEq, prost::Message)]
 pub(crate) struct Lease {
