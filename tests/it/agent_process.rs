@@ -53,11 +53,7 @@ async fn kubectl_logs_and_exec_through_keel_serve_and_keel_agent() {
         kubeconfig: kubeconfig.clone(),
         cache: tempfile::tempdir().unwrap(),
     };
-    eventually("the API server answers", || async {
-        let out = kubectl.run(&["get", "namespace", "default"], None).await;
-        (out.code == 0).then_some(())
-    })
-    .await;
+    kubectl.wait_until_serving().await;
     let _agent = tokio::process::Command::new(keel)
         .arg("agent")
         .arg("--kubeconfig")
@@ -85,22 +81,7 @@ async fn kubectl_logs_and_exec_through_keel_serve_and_keel_agent() {
         .spawn()
         .expect("keel agent");
 
-    eventually("the node Ready", || async {
-        let out = kubectl
-            .run(
-                &[
-                    "get",
-                    "node",
-                    NODE,
-                    "-o",
-                    "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
-                ],
-                None,
-            )
-            .await;
-        (out.stdout == "True").then_some(())
-    })
-    .await;
+    kubectl.wait_node_ready(NODE).await;
     kubectl
         .ok(&[
             "run",

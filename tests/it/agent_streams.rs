@@ -102,6 +102,25 @@ impl Kubectl {
         );
         ran.stdout
     }
+
+    /// Polls until the API server behind the kubeconfig answers kubectl.
+    pub(crate) async fn wait_until_serving(&self) {
+        eventually("the API server answers", || async {
+            let out = self.run(&["get", "namespace", "default"], None).await;
+            (out.code == 0).then_some(())
+        })
+        .await;
+    }
+
+    /// Polls until `kubectl get node NAME` shows the Ready condition True.
+    pub(crate) async fn wait_node_ready(&self, name: &str) {
+        let ready = "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}";
+        eventually(&format!("node {name} Ready"), || async {
+            let out = self.run(&["get", "node", name, "-o", ready], None).await;
+            (out.stdout.trim() == "True").then_some(())
+        })
+        .await;
+    }
 }
 
 fn pod(name: &str, spec: serde_json::Value) -> Pod {

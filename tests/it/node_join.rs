@@ -50,11 +50,7 @@ async fn a_node_joins_with_a_bootstrap_token_and_rotates_its_certificate() {
         kubeconfig: member.kubeconfig.clone(),
         cache: tempfile::tempdir().unwrap(),
     };
-    eventually("the API server answers", || async {
-        let out = kubectl.run(&["get", "namespace", "default"], None).await;
-        (out.code == 0).then_some(())
-    })
-    .await;
+    kubectl.wait_until_serving().await;
 
     // keel token create prints the whole join command.
     let (code, stdout, stderr) =
@@ -193,22 +189,7 @@ async fn a_node_joins_with_a_bootstrap_token_and_rotates_its_certificate() {
         .kill_on_drop(true)
         .spawn()
         .expect("keel agent --join");
-    eventually("the joined node is Ready", || async {
-        let out = kubectl
-            .run(
-                &[
-                    "get",
-                    "node",
-                    NODE,
-                    "-o",
-                    "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
-                ],
-                None,
-            )
-            .await;
-        (out.stdout.trim() == "True").then_some(())
-    })
-    .await;
+    kubectl.wait_node_ready(NODE).await;
     let csrs = kubectl
         .ok(&["get", "csr", "-o", "jsonpath={range .items[*]}{.spec.username} {.status.conditions[0].type} {.status.conditions[0].reason}{\"\\n\"}{end}"])
         .await;
